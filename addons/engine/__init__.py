@@ -1,0 +1,1 @@
+"""The engine: routing, upstream calls, translation and streaming."""

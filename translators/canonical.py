@@ -1,0 +1,421 @@
+"""The canonical model: one superset of the four wire formats.
+
+Every wire format converts to and from these types and nothing else, so each
+format knows only itself and the hub. Conventions the spokes rely on:
+
+* ``meta`` on a part holds provider data keyed by the wire-format name that
+  issued it (``{"anthropic": {"signature": "..."}}``,
+  ``{"gemini": {"thoughtSignature": "..."}}``,
+  ``{"openai-responses": {"id": "rs_1", "encrypted_content": "..."}}``).
+  A renderer reads only its own key, so a signature is only ever sent back
+  to the format that issued it.
+* Usage counts follow OpenAI's arithmetic: ``input_tokens`` includes cached
+  (read and written) tokens, ``output_tokens`` includes reasoning tokens.
+  Formats that count differently convert at their edge.
+* Tool results live in ``user`` messages (as in Anthropic and Gemini); a
+  ``system`` message inside ``messages`` is a mid-conversation instruction
+  (Claude Code's ``role: "system"``, Responses developer messages).
+* A stream is a sequence of :data:`StreamEvent`: ``StreamStart``, then
+  blocks (``BlockStart``, ``BlockDelta``..., ``BlockEnd``) with unique,
+  increasing indexes and at most one block open at a time, then ``Finish``;
+  ``StreamError`` may replace ``Finish``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FormatName = Literal["openai-chat", "openai-responses", "anthropic", "gemini"]
+FORMAT_NAMES: tuple[FormatName, ...] = ("openai-chat", "openai-responses", "anthropic", "gemini")
+
+Meta = dict[str, dict[str, Any]]
+"""Provider data keyed by the wire-format name that issued it."""
+
+
+# --------------------------------------------------------------------------- parts
+
+
+@dataclass(slots=True)
+class Text:
+    text: str
+    cache_control: dict[str, Any] | None = None
+    meta: Meta = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Media:
+    """An image, document or audio clip, inline (base64 ``data``) or by ``url``."""
+
+    media_type: str
+    data: str | None = None
+    url: str | None = None
+    filename: str | None = None
+    detail: str | None = None
+    cache_control: dict[str, Any] | None = None
+    meta: Meta = field(default_factory=dict)
+
+    @property
+    def is_image(self) -> bool:
+        return self.media_type.startswith("image/")
+
+
+@dataclass(slots=True)
+class Reasoning:
+    """Model thinking. ``text`` may be empty (redacted or encrypted-only)."""
+
+    text: str = ""
+    meta: Meta = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Refusal:
+    text: str
+    meta: Meta = field(default_factory=dict)
+
+
+ToolKind = Literal["function", "custom"]
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """An assistant's tool call. ``arguments`` is JSON text for function tools
+    and the raw freeform input for custom tools."""
+
+    id: str
+    name: str
+    arguments: str = ""
+    kind: ToolKind = "function"
+    meta: Meta = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ToolResult:
+    call_id: str
+    content: list[Text | Media] = field(default_factory=list)
+    is_error: bool = False
+    name: str | None = None
+    kind: ToolKind = "function"
+    cache_control: dict[str, Any] | None = None
+    meta: Meta = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Opaque:
+    """A format-specific item with no canonical meaning (server tool use,
+    web search results, ...). Rendered only back into ``format``."""
+
+    format: FormatName
+    data: dict[str, Any]
+    meta: Meta = field(default_factory=dict)
+
+
+Part = Text | Media | Reasoning | Refusal | ToolCall | ToolResult | Opaque
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(slots=True)
+class Message:
+    role: Role
+    parts: list[Part]
+    meta: Meta = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------- request
+
+
+@dataclass(slots=True)
+class Tool:
+    """A tool definition. ``kind="builtin"`` is a provider's own tool (web
+    search, code execution): ``meta[format]`` holds its raw definition."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    kind: Literal["function", "custom", "builtin"] = "function"
+    strict: bool | None = None
+    custom_format: dict[str, Any] | None = None
+    cache_control: dict[str, Any] | None = None
+    meta: Meta = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ToolChoice:
+    mode: Literal["auto", "none", "required", "tool"] = "auto"
+    name: str | None = None
+
+
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+
+
+@dataclass(slots=True)
+class ReasoningConfig:
+    """What the client asked of the model's thinking.
+
+    ``enabled=False`` means explicitly off. ``budget_tokens`` and ``effort``
+    are whichever the client gave; use :func:`effort_to_budget` and
+    :func:`budget_to_effort` to fill the other. ``adaptive`` is Anthropic's
+    ``thinking: {type: adaptive}`` (the model decides). ``summary`` is the
+    Responses summary mode; ``include_thoughts`` asks for thinking text back.
+    """
+
+    enabled: bool = True
+    effort: Effort | None = None
+    budget_tokens: int | None = None
+    adaptive: bool = False
+    summary: str | None = None
+    include_thoughts: bool | None = None
+
+
+EFFORT_BUDGETS: dict[str, int] = {
+    "minimal": 1024,
+    "low": 2048,
+    "medium": 8192,
+    "high": 16384,
+    "xhigh": 32768,
+    "max": 65536,
+}
+
+
+def effort_to_budget(effort: str | None, default: int = 8192) -> int:
+    if effort is None:
+        return default
+    return EFFORT_BUDGETS.get(effort, default)
+
+
+def budget_to_effort(budget: int | None) -> Effort:
+    if budget is None:
+        return "medium"
+    if budget <= 1024:
+        return "minimal"
+    if budget <= 4096:
+        return "low"
+    if budget <= 12288:
+        return "medium"
+    if budget <= 24576:
+        return "high"
+    return "xhigh"
+
+
+@dataclass(slots=True)
+class ResponseFormat:
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    schema: dict[str, Any] | None = None
+    name: str | None = None
+    strict: bool | None = None
+    description: str | None = None
+
+
+@dataclass(slots=True)
+class Request:
+    model: str
+    messages: list[Message] = field(default_factory=list)
+    system: list[Text] = field(default_factory=list)
+    tools: list[Tool] = field(default_factory=list)
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: list[str] = field(default_factory=list)
+    stream: bool = False
+    reasoning: ReasoningConfig | None = None
+    response_format: ResponseFormat | None = None
+    user: str | None = None
+    previous_response_id: str | None = None
+    store: bool | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    include_usage: bool | None = None
+    meta: Meta = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """Renderers append what the target could not express (logged at debug)."""
+
+
+# ------------------------------------------------------------------------ response
+
+StopReason = Literal[
+    "stop",  # natural end of turn
+    "length",  # max tokens reached
+    "tool_use",  # the model called tools
+    "stop_sequence",  # a client stop sequence matched
+    "content_filter",  # blocked by a safety system
+    "refusal",  # the model refused
+    "pause_turn",  # a long server-tool turn paused (Anthropic)
+    "error",  # the provider ended the output with an error
+]
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(slots=True)
+class Response:
+    id: str
+    model: str
+    parts: list[Part] = field(default_factory=list)
+    stop_reason: StopReason = "stop"
+    stop_sequence: str | None = None
+    usage: Usage | None = None
+    created: int | None = None
+    meta: Meta = field(default_factory=dict)
+
+
+# -------------------------------------------------------------------------- errors
+
+ErrorKind = Literal[
+    "invalid_request",
+    "authentication",
+    "permission",
+    "not_found",
+    "request_too_large",
+    "rate_limit",
+    "overloaded",
+    "server",
+    "timeout",
+]
+
+KIND_STATUS: dict[str, int] = {
+    "invalid_request": 400,
+    "authentication": 401,
+    "permission": 403,
+    "not_found": 404,
+    "request_too_large": 413,
+    "rate_limit": 429,
+    "overloaded": 529,
+    "server": 500,
+    "timeout": 504,
+}
+
+
+def kind_for_status(status: int) -> ErrorKind:
+    table: dict[int, ErrorKind] = {
+        400: "invalid_request",
+        401: "authentication",
+        403: "permission",
+        404: "not_found",
+        413: "request_too_large",
+        422: "invalid_request",
+        429: "rate_limit",
+        503: "overloaded",
+        529: "overloaded",
+        504: "timeout",
+        408: "timeout",
+    }
+    if status in table:
+        return table[status]
+    return "invalid_request" if 400 <= status < 500 else "server"
+
+
+@dataclass(slots=True)
+class ErrorInfo:
+    status: int
+    kind: ErrorKind
+    message: str
+    code: str | None = None
+    param: str | None = None
+
+
+class TranslationError(ValueError):
+    """Input that cannot be parsed or expressed. ``path`` names the field."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.message = message
+
+    def to_error_info(self) -> ErrorInfo:
+        return ErrorInfo(400, "invalid_request", str(self), param=self.path or None)
+
+
+# -------------------------------------------------------------------------- stream
+
+
+@dataclass(slots=True)
+class StreamStart:
+    id: str
+    model: str
+    usage: Usage | None = None
+    created: int | None = None
+
+
+@dataclass(slots=True)
+class BlockStart:
+    """Opens block ``index``. ``part`` is the block's kind with its fixed fields
+    (a ``ToolCall`` with id and name, empty ``Text``/``Reasoning``/``Refusal``,
+    or a complete ``Opaque``); its text grows through ``BlockDelta``."""
+
+    index: int
+    part: Part
+
+
+@dataclass(slots=True)
+class BlockDelta:
+    """Appends ``text`` to the open block: text, reasoning or refusal text, or
+    a fragment of a tool call's arguments."""
+
+    index: int
+    text: str
+
+
+@dataclass(slots=True)
+class BlockEnd:
+    """Closes block ``index``; ``meta`` is merged into the part's meta
+    (signatures, encrypted content arrive at the end)."""
+
+    index: int
+    meta: Meta = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Finish:
+    stop_reason: StopReason
+    usage: Usage | None = None
+    stop_sequence: str | None = None
+
+
+@dataclass(slots=True)
+class StreamError:
+    error: ErrorInfo
+
+
+StreamEvent = StreamStart | BlockStart | BlockDelta | BlockEnd | Finish | StreamError
+
+
+# -------------------------------------------------------------------- environment
+
+
+@dataclass(slots=True)
+class Env:
+    """Where translators get ids and time, so they stay pure and testable."""
+
+    new_id: Callable[[str], str] = field(default=lambda prefix: f"{prefix}{secrets.token_hex(12)}")
+    now: Callable[[], int] = field(default=lambda: int(time.time()))
+
+
+def counting_env(start: int = 1, now: int = 1_700_000_000) -> Env:
+    """A deterministic Env for tests: ids ``<prefix>1``, ``<prefix>2``, ..."""
+    counter = itertools.count(start)
+    return Env(new_id=lambda prefix: f"{prefix}{next(counter)}", now=lambda: now)
+
+
+def merge_meta(target: Meta, extra: Meta) -> None:
+    for fmt, values in extra.items():
+        target.setdefault(fmt, {}).update(values)

@@ -1,0 +1,103 @@
+"""Incremental Server-Sent Events framing (the WHATWG event-stream rules).
+
+``SSEDecoder.feed`` takes bytes split anywhere (inside a line, inside a CRLF,
+inside a UTF-8 sequence) and returns the events completed so far. Lines end at
+LF, CR or CRLF; ``data:`` lines of one event are joined with newlines; lines
+starting with ``:`` are comments; an event is dispatched at a blank line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    event: str | None
+    data: str
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+class SSEDecoder:
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._pending_cr = False
+        self._event: str | None = None
+        self._data: list[str] = []
+        self._started = False
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if not chunk:
+            return []
+        if self._pending_cr:
+            self._pending_cr = False
+            if chunk.startswith(b"\n"):
+                chunk = chunk[1:]
+        buffer = self._buffer + chunk
+        events: list[SSEEvent] = []
+        start = 0
+        size = len(buffer)
+        while start < size:
+            lf = buffer.find(b"\n", start)
+            cr = buffer.find(b"\r", start, lf if lf >= 0 else size)
+            if cr >= 0:
+                end, nxt = cr, cr + 1
+                if nxt < size and buffer[nxt] == 0x0A:
+                    nxt += 1
+                elif nxt == size:
+                    self._pending_cr = True
+            elif lf >= 0:
+                end, nxt = lf, lf + 1
+            else:
+                break
+            self._line(buffer[start:end], events)
+            start = nxt
+        self._buffer = buffer[start:]
+        return events
+
+    def finish(self) -> list[SSEEvent]:
+        """Flush a last event that was not followed by a blank line."""
+        events: list[SSEEvent] = []
+        if self._buffer:
+            self._line(self._buffer, events)
+            self._buffer = b""
+        self._line(b"", events)
+        return events
+
+    def _line(self, raw: bytes, events: list[SSEEvent]) -> None:
+        if not self._started:
+            self._started = True
+            if raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+        if not raw:
+            if self._data:
+                events.append(SSEEvent(self._event, "\n".join(self._data)))
+            self._event = None
+            self._data = []
+            return
+        if raw[0] == 0x3A:  # ':' comment
+            return
+        line = raw.decode("utf-8", errors="replace")
+        name, sep, value = line.partition(":")
+        if sep and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+
+
+def encode_event(data: str, event: str | None = None) -> bytes:
+    """One SSE event. ``data`` must not contain newlines (compact JSON)."""
+    if event is None:
+        return b"data: " + data.encode() + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + data.encode() + b"\n\n"
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON as the providers send it, non-ASCII kept as is."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,191 @@
+"""Stream composition: provider bytes -> canonical events -> client bytes."""
+
+from __future__ import annotations
+
+import json
+
+from .base import StreamDecoder, StreamEncoder, WireFormat
+from .canonical import (
+    BlockDelta,
+    BlockEnd,
+    BlockStart,
+    Env,
+    ErrorInfo,
+    Finish,
+    Opaque,
+    Part,
+    Reasoning,
+    Refusal,
+    Request,
+    Response,
+    StopReason,
+    StreamError,
+    StreamEvent,
+    StreamStart,
+    Text,
+    ToolCall,
+    ToolResult,
+    Usage,
+    merge_meta,
+)
+
+
+class StreamTranslator:
+    """Translates one provider stream into one client stream.
+
+    Feed it the provider's bytes as they arrive; it returns the client's bytes
+    that can be produced so far. With the same format on both sides the bytes
+    pass through untouched and are only observed (for usage and errors).
+    """
+
+    def __init__(
+        self,
+        provider: WireFormat,
+        client: WireFormat,
+        env: Env,
+        *,
+        model: str,
+        input_tokens: int | None = None,
+        sse: bool = True,
+    ) -> None:
+        self.passthrough = provider.name == client.name and sse
+        self._decoder: StreamDecoder = provider.stream_decoder(env)
+        self._encoder: StreamEncoder = client.stream_encoder(
+            env, model=model, input_tokens=input_tokens, sse=sse
+        )
+        self.usage: Usage | None = None
+        self.stop_reason: StopReason | None = None
+        self.error: ErrorInfo | None = None
+        self.started = False
+        self.finished = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        events = self._decoder.feed(chunk)
+        if self.passthrough:
+            self._observe(events)
+            return chunk
+        return self._encode(events)
+
+    def finish(self) -> bytes:
+        """The provider closed the stream. A stream cut before its end
+        becomes an error event in the client's format."""
+        events = self._decoder.finish()
+        if self.passthrough:
+            self._observe(events)
+            if self.error is not None and not self.finished:
+                self.finished = True
+                return self._encoder.feed(StreamError(self.error)) + self._encoder.finish()
+            return b""
+        out = self._encode(events)
+        if self.finished:
+            return out
+        self.finished = True
+        return out + self._encoder.finish()
+
+    def fail(self, error: ErrorInfo) -> bytes:
+        """End the client's stream with ``error`` (upstream died mid-stream)."""
+        if self.finished:
+            return b""
+        self.error = error
+        self.finished = True
+        return self._encoder.feed(StreamError(error)) + self._encoder.finish()
+
+    def ping(self) -> bytes:
+        return self._encoder.ping()
+
+    def _observe(self, events: list[StreamEvent]) -> None:
+        for event in events:
+            if isinstance(event, StreamStart):
+                self.started = True
+                if event.usage is not None:
+                    self.usage = event.usage
+            elif isinstance(event, Finish):
+                self.stop_reason = event.stop_reason
+                if event.usage is not None:
+                    self.usage = event.usage
+            elif isinstance(event, StreamError):
+                self.error = event.error
+
+    def _encode(self, events: list[StreamEvent]) -> bytes:
+        if not events:
+            return b""
+        self._observe(events)
+        out = [self._encoder.feed(event) for event in events]
+        if any(isinstance(event, StreamError) for event in events):
+            self.finished = True
+            out.append(self._encoder.finish())
+        return b"".join(out)
+
+
+class Accumulator:
+    """Collects canonical stream events into a canonical Response."""
+
+    def __init__(self) -> None:
+        self.response = Response(id="", model="")
+        self.error: ErrorInfo | None = None
+        self.finished = False
+        self._open: dict[int, Part] = {}
+        self._chunks: dict[int, list[str]] = {}
+
+    def feed(self, event: StreamEvent) -> None:
+        resp = self.response
+        if isinstance(event, StreamStart):
+            resp.id, resp.model, resp.created = event.id, event.model, event.created
+            resp.usage = event.usage
+        elif isinstance(event, BlockStart):
+            self._open[event.index] = event.part
+            self._chunks[event.index] = []
+            resp.parts.append(event.part)
+        elif isinstance(event, BlockDelta):
+            self._chunks[event.index].append(event.text)
+        elif isinstance(event, BlockEnd):
+            part = self._open.pop(event.index)
+            _append_text(part, "".join(self._chunks.pop(event.index)))
+            merge_meta(part.meta, event.meta)
+        elif isinstance(event, Finish):
+            self.finished = True
+            resp.stop_reason = event.stop_reason
+            resp.stop_sequence = event.stop_sequence
+            if event.usage is not None:
+                resp.usage = event.usage
+        elif isinstance(event, StreamError):
+            self.error = event.error
+
+    def feed_all(self, events: list[StreamEvent]) -> None:
+        for event in events:
+            self.feed(event)
+
+
+def _append_text(part: Part, text: str) -> None:
+    if not text:
+        return
+    if isinstance(part, ToolCall):
+        part.arguments += text
+    elif isinstance(part, Text | Reasoning | Refusal):
+        part.text += text
+
+
+def estimate_tokens(request: Request) -> int:
+    """A rough input-token count (~4 characters a token) for formats that
+    must announce input usage before the provider reports it, and for
+    ``count_tokens`` when the target cannot count."""
+    chars = sum(len(t.text) for t in request.system)
+    for message in request.messages:
+        for part in message.parts:
+            chars += _part_chars(part)
+    for tool in request.tools:
+        chars += len(tool.name) + len(tool.description or "")
+        chars += len(json.dumps(tool.parameters)) if tool.parameters else 0
+    return max(1, chars // 4)
+
+
+def _part_chars(part: Part) -> int:
+    if isinstance(part, Text | Reasoning | Refusal):
+        return len(part.text)
+    if isinstance(part, ToolCall):
+        return len(part.name) + len(part.arguments)
+    if isinstance(part, ToolResult):
+        return sum(_part_chars(p) for p in part.content)
+    if isinstance(part, Opaque):
+        return len(json.dumps(part.data))
+    return 4 * 1200  # an image costs roughly 1,200 tokens
