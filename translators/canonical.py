@@ -23,7 +23,9 @@ format knows only itself and the hub. Conventions the spokes rely on:
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -419,3 +421,39 @@ def counting_env(start: int = 1, now: int = 1_700_000_000) -> Env:
 def merge_meta(target: Meta, extra: Meta) -> None:
     for fmt, values in extra.items():
         target.setdefault(fmt, {}).update(values)
+
+
+# ------------------------------------------------------- carrying foreign metadata
+#
+# A client can only echo back what its own format has room for. When thinking
+# from one provider is shown to a client of another format, the encoder packs
+# the issuing format's metadata into the client's own opaque field (Anthropic
+# ``signature``, Gemini ``thoughtSignature``, Responses ``encrypted_content``),
+# and the parser unpacks it when the client sends the turn back. The envelope is
+# plain base64 (Gemini's SDK decodes thoughtSignature as bytes) of a marker and
+# JSON, so it is valid wherever an opaque base64 string is.
+
+_ENVELOPE_MARKER = b"\x00omr1"
+_ENVELOPE_PREFIX = "AG9tcj"  # base64 of the marker's first four bytes
+
+
+def wrap_meta(meta: Meta) -> str:
+    """Pack foreign metadata into an opaque base64 string."""
+    payload = json.dumps(meta, separators=(",", ":")).encode()
+    return base64.b64encode(_ENVELOPE_MARKER + payload).decode("ascii")
+
+
+def unwrap_meta(value: str | None) -> Meta | None:
+    """The metadata packed by :func:`wrap_meta`, or None for anything else."""
+    if not value or not value.startswith(_ENVELOPE_PREFIX):
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+        if not raw.startswith(_ENVELOPE_MARKER):
+            return None
+        meta = json.loads(raw[len(_ENVELOPE_MARKER) :])
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(meta, dict) or not all(isinstance(v, dict) for v in meta.values()):
+        return None
+    return meta
