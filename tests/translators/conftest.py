@@ -1,0 +1,16 @@
+"""Shared fixtures for the translator tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    """The recorded provider responses (/work/shared/fixtures), outside the repo."""
+    path = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+    if not path.is_dir():
+        pytest.skip("../shared/fixtures not present")
+    return path

@@ -1,0 +1,71 @@
+"""Helpers for the openai-chat tests: the openai SDK as judge, split feeding."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+import openai
+from openai.types.chat import ParsedChatCompletion
+
+from translators.canonical import Env, StreamEvent, counting_env
+from translators.openai_chat import FORMAT
+from translators.stream import Accumulator
+
+
+def sdk_client(body: bytes, content_type: str = "text/event-stream", status: int = 200) -> openai.OpenAI:
+    """An OpenAI client whose server answers every request with ``body``."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, content=body, headers={"content-type": content_type})
+
+    return openai.OpenAI(
+        api_key="x",
+        base_url="http://127.0.0.1/v1",
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        max_retries=0,
+    )
+
+
+def sdk_final_completion(body: bytes, **kwargs: Any) -> ParsedChatCompletion[Any]:
+    """Run ``body`` through the SDK's streaming accumulator
+    (``ChatCompletionStreamState``) and return what it assembled."""
+    client = sdk_client(body)
+    with client.chat.completions.stream(
+        model="client-model", messages=[{"role": "user", "content": "hi"}], **kwargs
+    ) as stream:
+        for _ in stream:
+            pass
+        return stream.get_final_completion()
+
+
+def encode(events: Iterable[StreamEvent], env: Env | None = None, model: str = "client-model") -> bytes:
+    encoder = FORMAT.stream_encoder(env or counting_env(), model=model)
+    return b"".join(encoder.feed(e) for e in events) + encoder.finish()
+
+
+def pieces(data: bytes, mode: str, seed: int = 0) -> list[bytes]:
+    """``data`` whole, byte by byte, or cut at random points."""
+    if mode == "whole":
+        return [data]
+    if mode == "bytes":
+        return [data[i : i + 1] for i in range(len(data))]
+    rng = random.Random(seed)
+    cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, max(1, len(data) // 37))))
+    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+
+
+def decode(chunks: Iterable[bytes], env: Env | None = None) -> list[StreamEvent]:
+    decoder = FORMAT.stream_decoder(env or counting_env())
+    events: list[StreamEvent] = []
+    for chunk in chunks:
+        events.extend(decoder.feed(chunk))
+    return events + decoder.finish()
+
+
+def accumulate(events: Iterable[StreamEvent]) -> Accumulator:
+    acc = Accumulator()
+    acc.feed_all(list(events))
+    return acc

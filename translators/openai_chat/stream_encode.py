@@ -1,0 +1,158 @@
+"""Canonical stream events -> chat.completion.chunk SSE bytes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..canonical import (
+    BlockDelta,
+    BlockEnd,
+    BlockStart,
+    Env,
+    Finish,
+    Reasoning,
+    Refusal,
+    StreamError,
+    StreamEvent,
+    StreamStart,
+    Text,
+    ToolCall,
+)
+from ..sse import dumps
+from .common import finish_reason, render_usage
+from .errors import error_body
+
+_OPEN_CHOICE = ',"choices":[{"index":0,"delta":'
+_DELTA_END = ',"logprobs":null,"finish_reason":null}]}\n\n'
+_DELTA_KEYS = {"text": "content", "reasoning": "reasoning_content", "refusal": "refusal"}
+
+
+class ChatStreamEncoder:
+    """Writes the stream OpenAI writes: a role chunk, content / reasoning /
+    refusal / tool-call deltas, a chunk with ``finish_reason``, a usage chunk
+    with empty ``choices`` (the ``include_usage`` shape), then ``[DONE]``.
+    Every chunk shares one id, creation time and the client's model name."""
+
+    def __init__(self, env: Env, model: str) -> None:
+        self._env = env
+        self._model = model
+        self._head = ""  # '{"id":...,"model":...' shared by every chunk
+        self._kind = ""  # kind of the open block
+        self._tool_index = -1  # chat index of the open (last) tool call
+        self._tools = 0
+        self._custom = False  # the open tool call is a custom (freeform) one
+        self._ended = False  # after Finish or an error nothing more is written
+        self._done_sent = False
+
+    def feed(self, event: StreamEvent) -> bytes:
+        if self._ended:
+            return b""
+        if isinstance(event, BlockDelta):
+            return self._delta(event.text)
+        if isinstance(event, BlockStart):
+            return self._start_block(event)
+        if isinstance(event, BlockEnd):
+            self._kind = ""
+            return b""
+        if isinstance(event, StreamStart):
+            return self._start(event.created)
+        if isinstance(event, Finish):
+            return self._finish(event)
+        return self._error(event)
+
+    def finish(self) -> bytes:
+        if self._done_sent:
+            return b""
+        self._done_sent = True
+        return b"data: [DONE]\n\n"
+
+    def ping(self) -> bytes:
+        return b": ping\n\n"
+
+    # ---------------------------------------------------------------- chunks
+
+    def _chunk(self, delta: dict[str, Any]) -> bytes:
+        return f"data: {self._head}{_OPEN_CHOICE}{dumps(delta)}{_DELTA_END}".encode()
+
+    def _start(self, created: int | None = None) -> bytes:
+        if self._head:
+            return b""
+        header = {
+            "id": self._env.new_id("chatcmpl-"),
+            "object": "chat.completion.chunk",
+            "created": created if created is not None else self._env.now(),
+            "model": self._model,
+        }
+        self._head = dumps(header)[:-1]
+        return self._chunk({"role": "assistant", "content": ""})
+
+    def _start_block(self, event: BlockStart) -> bytes:
+        lead = self._start()
+        part = event.part
+        if isinstance(part, ToolCall):
+            return lead + self._tool_call(part)
+        if isinstance(part, Reasoning):
+            self._kind = "reasoning"
+        elif isinstance(part, Refusal):
+            self._kind = "refusal"
+        elif isinstance(part, Text):
+            self._kind = "text"
+        else:
+            self._kind = ""  # images and other providers' items: nothing to say
+            return lead
+        return lead + (self._delta(part.text) if part.text else b"")
+
+    def _tool_call(self, call: ToolCall) -> bytes:
+        self._kind = "tool"
+        self._tools += 1
+        self._tool_index = self._tools - 1
+        call_id = call.id or self._env.new_id("call_")
+        self._custom = call.kind == "custom"
+        if self._custom:
+            body = {
+                "index": self._tool_index,
+                "id": call_id,
+                "type": "custom",
+                "custom": {"name": call.name, "input": call.arguments},
+            }
+        else:
+            body = {
+                "index": self._tool_index,
+                "id": call_id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+        return self._chunk({"tool_calls": [body]})
+
+    def _delta(self, text: str) -> bytes:
+        if not text:
+            return b""
+        kind = self._kind
+        if kind == "tool":
+            field = (
+                {"custom": {"input": text}} if self._custom else {"function": {"arguments": text}}
+            )
+            return self._chunk({"tool_calls": [{"index": self._tool_index, **field}]})
+        key = _DELTA_KEYS.get(kind)
+        return self._chunk({key: text}) if key else b""
+
+    def _finish(self, event: Finish) -> bytes:
+        self._ended = True
+        lead = self._start()
+        reason = finish_reason(event.stop_reason, has_tool_calls=self._tools > 0)
+        end = f',"logprobs":null,"finish_reason":"{reason}"}}]}}\n\n'
+        final = f"data: {self._head}{_OPEN_CHOICE}{{}}{end}"
+        if event.usage is None:
+            return lead + final.encode()
+        usage = dumps(render_usage(event.usage))
+        return (
+            lead
+            + final.encode()
+            + f'data: {self._head},"choices":[],"usage":{usage}}}\n\n'.encode()
+        )
+
+    def _error(self, event: StreamError) -> bytes:
+        """The shape OpenAI-compatible servers send; the openai SDK raises
+        APIError on it instead of ending quietly."""
+        self._ended = True
+        return f"data: {dumps({'error': error_body(event.error)})}\n\n".encode()
