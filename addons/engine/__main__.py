@@ -1,0 +1,88 @@
+"""Run the engine as its own process (uses a second core):
+
+    python -m engine --config config.yaml --port 8765 --secret-file certs/engine.secret
+
+then ``mitmdump -s addons/omniroute.py --set omniroute_engine_url=http://127.0.0.1:8765
+--set omniroute_engine_secret_file=certs/engine.secret``. The secret file is
+created (mode 0600) when missing. ``--direct`` lets clients that use a base
+URL call the engine with the token in ``$OMNIROUTE_DIRECT_TOKEN`` as API key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from .config import ConfigError, load_config
+from .server import Engine
+from .watch import ConfigWatcher
+
+DIRECT_TOKEN_ENV = "OMNIROUTE_DIRECT_TOKEN"
+
+
+def read_secret(path: Path) -> str:
+    """The secret in ``path``, created (0600) with a random one if missing."""
+    if path.exists():
+        secret = path.read_text(encoding="utf-8").strip()
+        if secret:
+            return secret
+    secret = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(secret + "\n")
+    return secret
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default="config.yaml", help="the config file (default: %(default)s)")
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=0, help="listen port (default: any free one)")
+    parser.add_argument("--secret-file", required=True, help="the front's shared secret (created if missing)")
+    parser.add_argument("--direct", action="store_true", help=f"accept clients with ${DIRECT_TOKEN_ENV} as API key")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    direct = os.environ.get(DIRECT_TOKEN_ENV) if args.direct else None
+    if args.direct and not direct:
+        print(f"--direct needs the token in ${DIRECT_TOKEN_ENV}", file=sys.stderr)
+        return 1
+    engine = Engine(config, secret=read_secret(Path(args.secret_file)), direct_token=direct)
+    port = engine.start(args.host, args.port)
+    for warning in config.warnings:
+        logging.warning("%s", warning)
+    print(f"engine listening at http://{args.host}:{port}", flush=True)
+    watcher = ConfigWatcher(args.config, engine.set_config)
+    try:
+        await watcher.run()
+    finally:
+        await engine.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    try:
+        return asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""config.yaml: the user-facing contract, validated into frozen pydantic models.
+
+Every problem becomes one line ``config.yaml: <dotted.path>: <message>``;
+:class:`ConfigError` carries all of them. Keys are ``SecretStr`` and headers
+are left out of ``repr``, so printing a config never shows a secret.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+FormatName = Literal["openai-chat", "openai-responses", "anthropic", "gemini"]
+NATIVE = "native"
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """An invalid config; ``lines`` has one line per problem."""
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = list(lines)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Provider(_Model):
+    format: FormatName
+    base_url: str
+    keys: list[SecretStr] = Field(default_factory=list)
+    """Several keys are several accounts, tried in order. No key: no auth header."""
+    models: list[str] | None = None
+    """Optional allow-list; targets naming another model are rejected."""
+    timeout: float | None = Field(default=None, gt=0)
+    """Seconds to wait for the first byte (and between chunks)."""
+    headers: dict[str, SecretStr] = Field(default_factory=dict, repr=False)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value) and not _ENV_VAR.search(value):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+
+class Combo(_Model):
+    strategy: Literal["priority"] = "priority"
+    targets: list[str] = Field(min_length=1)
+
+
+class Match(_Model):
+    client: FormatName | None = None
+    """The wire format the client spoke."""
+    model: str | None = None
+    """A glob (fnmatch) on the model the client asked for."""
+    host: str | None = None
+    """A glob on the host the client called (api.anthropic.com, ...)."""
+
+
+class Route(_Model):
+    match: Match = Field(default_factory=Match)
+    to: str
+
+
+class Config(_Model):
+    providers: dict[str, Provider] = Field(default_factory=dict)
+    combos: dict[str, Combo] = Field(default_factory=dict)
+    routes: list[Route] = Field(default_factory=list)
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Non-fatal problems (providers disabled for a missing variable)."""
+        return self._warnings
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a config file; raises ConfigError."""
+    source = Path(path).name
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{source}: file not found: {os.fspath(path)}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{source}: cannot read: {exc}"]) from None
+    return parse_config(text, source=source, env=env)
+
+
+def parse_config(
+    text: str, *, source: str = "config.yaml", env: Mapping[str, str] | None = None
+) -> Config:
+    data = _load_yaml(text, source)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([f"{source}: {line}" for line in _pydantic_lines(exc)]) from None
+    problems = _check_references(config)
+    config, env_problems, warnings = _resolve_env(config, os.environ if env is None else env)
+    problems += env_problems
+    if problems:
+        raise ConfigError([f"{source}: {line}" for line in problems])
+    config._warnings.extend(f"{source}: {line}" for line in warnings)
+    return config
+
+
+def _load_yaml(text: str, source: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: expected a mapping with providers, combos and routes"])
+    return data
+
+
+def _dotted(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _pydantic_lines(exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            key = loc.pop()
+            message = f"unknown key {key!r}"
+        elif kind == "missing":
+            message = "required key is missing"
+        elif kind == "literal_error":
+            # Only literals echo the input: nothing else might be a secret.
+            message = f"{err['msg']}, got {err['input']!r}"
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{_dotted(loc)}: {message}")
+    return lines
+
+
+def split_target(target: str) -> tuple[str, str] | None:
+    """``provider/model`` -> (provider, model); the model may contain '/'."""
+    provider, sep, model = target.partition("/")
+    return (provider, model) if sep else None
+
+
+def _target_problem(config: Config, target: str, *, allow_combo: bool) -> str | None:
+    if target == NATIVE or (allow_combo and target in config.combos):
+        return None
+    parts = split_target(target)
+    if parts is None:
+        if target in config.combos:
+            return f"{target!r} is a combo; a combo's targets are provider/model or native"
+        expected = "a combo, provider/model or native" if allow_combo else "provider/model or native"
+        return f"{target!r} is not {expected}"
+    provider, model = parts
+    if provider not in config.providers:
+        return f"provider {provider!r} is not defined"
+    if not model:
+        return f"{target!r} names no model after the '/'"
+    allowed = config.providers[provider].models
+    if allowed is not None and model not in allowed:
+        return f"model {model!r} is not in providers.{provider}.models"
+    return None
+
+
+def _check_references(config: Config) -> list[str]:
+    problems = []
+    for section, names in (("providers", config.providers), ("combos", config.combos)):
+        for name in names:
+            if name == NATIVE or not _NAME.match(name):
+                problems.append(f"{section}.{name}: invalid name (letters, digits, _ . -)")
+    for name, combo in config.combos.items():
+        for i, target in enumerate(combo.targets):
+            if problem := _target_problem(config, target, allow_combo=False):
+                problems.append(f"combos.{name}.targets[{i}]: {problem}")
+    for i, route in enumerate(config.routes):
+        if problem := _target_problem(config, route.to, allow_combo=True):
+            problems.append(f"routes[{i}].to: {problem}")
+    return problems
+
+
+def _used_providers(config: Config) -> set[str]:
+    targets = [route.to for route in config.routes]
+    targets += [t for combo in config.combos.values() for t in combo.targets]
+    return {parts[0] for t in targets if (parts := split_target(t))}
+
+
+def _interpolate(value: str, env: Mapping[str, str], missing: list[str]) -> str:
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if not env.get(name):
+            missing.append(name)
+            return ""
+        return env[name]
+
+    return _ENV_VAR.sub(sub, value)
+
+
+def _resolve_provider(
+    name: str, provider: Provider, env: Mapping[str, str]
+) -> tuple[Provider, list[tuple[str, str]]]:
+    """Interpolate ${VAR}s; returns the provider and (path, variable) misses."""
+    misses: list[tuple[str, str]] = []
+
+    def resolve(path: str, value: str) -> str:
+        missing: list[str] = []
+        out = _interpolate(value, env, missing)
+        misses.extend((f"providers.{name}.{path}", var) for var in missing)
+        return out
+
+    keys = [SecretStr(resolve(f"keys[{i}]", k.get_secret_value())) for i, k in enumerate(provider.keys)]
+    headers = {h: SecretStr(resolve(f"headers.{h}", v.get_secret_value())) for h, v in provider.headers.items()}
+    base_url = resolve("base_url", provider.base_url)
+    update = {"keys": keys, "headers": headers, "base_url": base_url}
+    return provider.model_copy(update=update), misses
+
+
+def _resolve_env(
+    config: Config, env: Mapping[str, str]
+) -> tuple[Config, list[str], list[str]]:
+    used = _used_providers(config)
+    providers: dict[str, Provider] = {}
+    problems: list[str] = []
+    warnings: list[str] = []
+    for name, provider in config.providers.items():
+        resolved, misses = _resolve_provider(name, provider, env)
+        if not misses:
+            providers[name] = resolved
+        elif name in used:
+            problems += [f"{path}: environment variable {var} is not set" for path, var in misses]
+        else:
+            path, var = misses[0]
+            warnings.append(f"{path}: environment variable {var} is not set; provider disabled")
+        if not misses and not re.match(r"^https?://[^/\s]+", resolved.base_url):
+            problems.append(f"providers.{name}.base_url: expected an http:// or https:// URL")
+    return config.model_copy(update={"providers": providers}), problems, warnings

@@ -1,0 +1,160 @@
+"""Which native endpoint a request is, shared by the front and the engine.
+
+:func:`classify` tells a model call (and its client format) from everything
+else; the front redirects only what it returns for, the engine serves it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import parse_qs
+
+import zstandard
+
+from .errors import BadRequest, EngineError
+
+ANTHROPIC_HOST = "api.anthropic.com"
+OPENAI_HOST = "api.openai.com"
+CHATGPT_HOST = "chatgpt.com"
+GEMINI_HOST = "generativelanguage.googleapis.com"
+CODE_ASSIST_HOST = "cloudcode-pa.googleapis.com"
+AI_HOSTS = (ANTHROPIC_HOST, OPENAI_HOST, CHATGPT_HOST, GEMINI_HOST, CODE_ASSIST_HOST)
+
+NATIVE_BASE = {
+    "anthropic": f"https://{ANTHROPIC_HOST}",
+    "openai-chat": f"https://{OPENAI_HOST}",
+    "openai-responses": f"https://{OPENAI_HOST}",
+    "gemini": f"https://{GEMINI_HOST}",
+}
+"""Where ``native`` goes for a client that called the engine directly."""
+
+Kind = Literal["generate", "count_tokens", "models"]
+
+_GEMINI_CALL = re.compile(
+    r"^/(?:v1|v1beta|v1alpha)/models/(?P<model>[^/:]+):"
+    r"(?P<action>generateContent|streamGenerateContent|countTokens)$"
+)
+_POST_PATHS: dict[str, tuple[str, Kind, tuple[str, ...]]] = {
+    "/v1/messages": ("anthropic", "generate", (ANTHROPIC_HOST,)),
+    "/v1/messages/count_tokens": ("anthropic", "count_tokens", (ANTHROPIC_HOST,)),
+    "/v1/chat/completions": ("openai-chat", "generate", (OPENAI_HOST,)),
+    "/v1/responses": ("openai-responses", "generate", (OPENAI_HOST,)),
+    "/backend-api/codex/responses": ("openai-responses", "generate", (CHATGPT_HOST,)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A classified request. Gemini carries model and streaming in the URL;
+    the other formats in the body (see :func:`model_and_stream`)."""
+
+    format: str
+    kind: Kind
+    model: str | None = None
+    stream: bool | None = None
+    sse: bool = True
+
+
+def is_ai_host(host: str | None) -> bool:
+    return host is not None and host.lower() in AI_HOSTS
+
+
+def classify(
+    method: str, path: str, host: str | None = None, headers: Any = None
+) -> Call | None:
+    """The call a request makes, or None when it is no model endpoint.
+    ``host`` None means the engine was called directly (any path accepted);
+    ``headers`` (any mapping) tell Anthropic's GET /v1/models from OpenAI's."""
+    route, _, query = path.partition("?")
+    route = route.rstrip("/") or "/"
+    if host is not None and not is_ai_host(host):
+        return None
+    host = host.lower() if host else None
+    if method == "POST":
+        return _classify_post(route, query, host)
+    if method == "GET":
+        return _classify_models(route, host, headers or {})
+    return None
+
+
+def _classify_post(route: str, query: str, host: str | None) -> Call | None:
+    if route in _POST_PATHS:
+        fmt, kind, hosts = _POST_PATHS[route]
+        return Call(fmt, kind) if host is None or host in hosts else None
+    m = _GEMINI_CALL.match(route)
+    if m is None or host not in (None, GEMINI_HOST):
+        return None
+    action = m.group("action")
+    if action == "countTokens":
+        return Call("gemini", "count_tokens", m.group("model"), False)
+    stream = action == "streamGenerateContent"
+    sse = not stream or parse_qs(query).get("alt") == ["sse"]
+    return Call("gemini", "generate", m.group("model"), stream, sse)
+
+
+def _classify_models(route: str, host: str | None, headers: Any) -> Call | None:
+    if route in ("/v1beta/models", "/v1alpha/models"):
+        return Call("gemini", "models") if host in (None, GEMINI_HOST) else None
+    if route != "/v1/models":
+        return None
+    if host == GEMINI_HOST or (host is None and "x-goog-api-key" in headers):
+        return Call("gemini", "models")
+    if host == ANTHROPIC_HOST or (
+        host is None and ("anthropic-version" in headers or "x-api-key" in headers)
+    ):
+        return Call("anthropic", "models")
+    return Call("openai-chat", "models") if host in (None, OPENAI_HOST) else None
+
+
+def is_websocket_upgrade(method: str, path: str, headers: Any) -> bool:
+    """Codex tries a WebSocket on /v1/responses first; a 426 makes it use SSE."""
+    route = path.partition("?")[0].rstrip("/")
+    upgrade = str(headers.get("upgrade", "")).lower()
+    return method == "GET" and route.endswith("/responses") and upgrade == "websocket"
+
+
+def decode_body(raw: bytes, encoding: str | None) -> bytes:
+    """A request body decoded by its content-encoding (Codex sends zstd)."""
+    for coding in reversed([c.strip().lower() for c in (encoding or "").split(",") if c.strip()]):
+        try:
+            raw = _decode_one(raw, coding)
+        except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
+            raise BadRequest(f"cannot decode the {coding} request body: {exc}") from None
+    return raw
+
+
+def _decode_one(raw: bytes, coding: str) -> bytes:
+    if coding in ("identity", ""):
+        return raw
+    if coding in ("gzip", "x-gzip"):
+        return gzip.decompress(raw)
+    if coding == "deflate":
+        return zlib.decompress(raw)
+    if coding == "zstd":
+        return zstandard.ZstdDecompressor().decompressobj().decompress(raw)
+    raise EngineError(415, f"unsupported content-encoding {coding!r}", "invalid_request")
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object")
+    return data
+
+
+def model_and_stream(call: Call, body: dict[str, Any]) -> tuple[str, bool]:
+    """The model asked for and whether the client streams."""
+    if call.model is not None:
+        return call.model, bool(call.stream)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("request body has no 'model'")
+    return model, body.get("stream") is True

@@ -1,0 +1,82 @@
+"""The engine's one exception hierarchy.
+
+Every failure the engine can answer with is an :class:`EngineError`; the
+pipeline renders it in the client's own error format. httpx exceptions are
+mapped into it in exactly one place (:func:`engine.upstream.mapped_errors`).
+"""
+
+from __future__ import annotations
+
+from translators import ErrorInfo
+from translators.canonical import ErrorKind, kind_for_status
+
+
+class EngineError(Exception):
+    """A failure with an HTTP status, shown to the client in its format."""
+
+    def __init__(self, status: int, message: str, kind: ErrorKind | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.kind: ErrorKind = kind or kind_for_status(status)
+
+    def info(self) -> ErrorInfo:
+        return ErrorInfo(self.status, self.kind, self.message)
+
+
+class BadRequest(EngineError):
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message, "invalid_request")
+
+
+class NotFound(EngineError):
+    def __init__(self, message: str) -> None:
+        super().__init__(404, message, "not_found")
+
+
+class Forbidden(EngineError):
+    def __init__(self, message: str) -> None:
+        super().__init__(403, message, "permission")
+
+
+class UpstreamError(EngineError):
+    """An attempt failed. ``retryable`` errors move on to the next attempt
+    when nothing was sent to the client yet."""
+
+    @property
+    def retryable(self) -> bool:
+        return self.status == 429 or self.status >= 500
+
+
+class UpstreamStatus(UpstreamError):
+    """The upstream answered with an error status; ``body`` is its bytes in
+    wire format ``fmt`` (None: unknown)."""
+
+    def __init__(
+        self, status: int, body: bytes, *, fmt: str | None = None, label: str = "upstream"
+    ) -> None:
+        super().__init__(status, f"{label} answered {status}")
+        self.body = body
+        self.fmt = fmt
+
+
+class UpstreamConnectError(UpstreamError):
+    def __init__(self, message: str) -> None:
+        super().__init__(502, message, "server")
+
+
+class UpstreamTimeout(UpstreamError):
+    def __init__(self, message: str) -> None:
+        super().__init__(504, message, "timeout")
+
+
+class UpstreamStreamError(UpstreamError):
+    """The upstream's stream itself reported an error (an error event)."""
+
+    def __init__(self, error: ErrorInfo) -> None:
+        super().__init__(error.status, error.message, error.kind)
+        self.error = error
+
+
+class ClientGone(Exception):
+    """The client closed its connection: nothing more can be sent."""

@@ -1,0 +1,224 @@
+"""The engine's HTTP server (tornado) on loopback, and :class:`Engine`.
+
+Only the front may call it: each request must carry the per-run secret in
+``x-omniroute-secret``. With a direct token configured, clients that use a
+base URL (``ANTHROPIC_BASE_URL``...) may call it with that token as their
+API key instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import secrets
+from typing import Any
+
+import httpx
+from tornado.httpserver import HTTPServer
+from tornado.iostream import StreamClosedError
+from tornado.netutil import bind_sockets
+from tornado.web import Application, RequestHandler
+
+from translators import get_format
+
+from .config import Config
+from .endpoints import Call, classify, is_websocket_upgrade
+from .errors import ClientGone, EngineError, Forbidden
+from .pipeline import Exchange, Inbound, Runtime
+from .records import Records
+from .upstream import Upstream
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "x-omniroute-secret"
+ORIGINAL_URL_HEADER = "x-omniroute-original-url"
+MAX_BODY = 64 * 1024 * 1024
+
+
+def client_credential(headers: Any, query: dict[str, list[bytes]]) -> str | None:
+    """The API key a client sent, in whichever header its SDK uses."""
+    for name in ("x-api-key", "x-goog-api-key", "api-key"):
+        if value := headers.get(name):
+            return str(value)
+    auth = str(headers.get("authorization", ""))
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    if "key" in query:
+        return query["key"][0].decode("utf-8", "replace")
+    return None
+
+
+def _same(given: str | None, expected: str | None) -> bool:
+    if not given or not expected:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+class Engine:
+    """Routing, translation and streaming behind a loopback HTTP server."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        secret: str | None = None,
+        direct_token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ping_interval: float = 10.0,
+    ) -> None:
+        self.secret = secret or secrets.token_urlsafe(32)
+        self.direct_token = direct_token or None
+        self.runtime = Runtime(config, Upstream(transport), Records(), ping_interval)
+        self.port: int | None = None
+        self._server: HTTPServer | None = None
+
+    def __repr__(self) -> str:
+        return f"Engine(url={self.url!r})"
+
+    @property
+    def config(self) -> Config:
+        return self.runtime.config
+
+    def set_config(self, config: Config) -> None:
+        """New requests use ``config``; requests in flight keep theirs."""
+        self.runtime.config = config
+
+    @property
+    def records(self) -> Records:
+        return self.runtime.records
+
+    @property
+    def url(self) -> str | None:
+        return f"http://127.0.0.1:{self.port}" if self.port is not None else None
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen (needs a running event loop); returns the port."""
+        sockets = bind_sockets(port, host)
+        app = Application([(r"/.*", EngineHandler, {"engine": self})], log_function=_no_log)
+        self._server = HTTPServer(app, max_body_size=MAX_BODY, idle_connection_timeout=300)
+        self._server.add_sockets(sockets)
+        self.port = sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            await self._server.close_all_connections()
+            self._server = None
+        await self.runtime.upstream.aclose()
+
+    def authenticate(self, handler: RequestHandler) -> str | None:
+        """'front', 'direct' or None (refused)."""
+        headers = handler.request.headers
+        if _same(headers.get(SECRET_HEADER), self.secret):
+            return "front"
+        if self.direct_token is not None:
+            given = client_credential(headers, handler.request.query_arguments)
+            if _same(given, self.direct_token):
+                return "direct"
+        return None
+
+
+def _no_log(handler: RequestHandler) -> None:
+    """The pipeline logs one line per request itself."""
+
+
+class EngineHandler(RequestHandler):
+    SUPPORTED_METHODS = ("GET", "POST")
+
+    def initialize(self, engine: Engine) -> None:
+        self.engine = engine
+        self._task: asyncio.Future[None] | None = None
+        self._gone = False
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")
+        self.clear_header("Content-Type")
+
+    async def get(self, *_: str) -> None:
+        await self._serve()
+
+    async def post(self, *_: str) -> None:
+        await self._serve()
+
+    def on_connection_close(self) -> None:
+        self._gone = True
+        if self._task is not None:
+            self._task.cancel()  # cancels the upstream call with it
+
+    async def _serve(self) -> None:
+        req = self.request
+        if is_websocket_upgrade(req.method or "", req.uri or "", req.headers):
+            return self._plain(426, "use HTTP streaming (SSE), not WebSocket")
+        call = classify(req.method or "", req.uri or "", None, req.headers)
+        if call is None:
+            return self._plain(404, f"no model endpoint at {req.method} {req.path}")
+        how = self.engine.authenticate(self)
+        if how is None:
+            return self._refuse(call)
+        inbound = Inbound(
+            method=req.method or "POST",
+            path=req.uri or "/",
+            headers=list(req.headers.get_all()),
+            body=req.body,
+            original_url=req.headers.get(ORIGINAL_URL_HEADER) if how == "front" else None,
+            direct=how == "direct",
+        )
+        self._task = asyncio.ensure_future(Exchange(self.engine.runtime, call, inbound, self).run())
+        try:
+            await self._task
+        except (asyncio.CancelledError, ClientGone):
+            if not self._gone:
+                raise
+            return
+        if not self._finished and not self._gone:
+            self.finish()
+
+    def _refuse(self, call: Call) -> None:
+        error = Forbidden("this engine only serves its own mitmproxy front (or a direct token)")
+        status, body = get_format(call.format).render_error(error.info())
+        self.set_status(status)
+        self.set_header("content-type", "application/json")
+        self.finish(json.dumps(body))
+
+    def _plain(self, status: int, message: str) -> None:
+        self.set_status(status)
+        self.set_header("content-type", "application/json")
+        self.finish(json.dumps({"error": {"message": message}}))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Never a traceback page."""
+        self.set_header("content-type", "application/json")
+        self.finish(json.dumps({"error": {"message": self._reason, "code": status_code}}))
+
+    # ---------------------------------------------------------------- Sink
+
+    @property
+    def committed(self) -> bool:
+        return self._headers_written
+
+    def head(self, status: int, headers: list[tuple[str, str]]) -> None:
+        self.clear()
+        self.set_status(status)
+        for name, value in headers:
+            self.add_header(name, value)
+
+    async def send(self, data: bytes) -> None:
+        if self._gone:
+            raise ClientGone()
+        if data:
+            self.write(data)
+        try:
+            await self.flush()
+        except StreamClosedError:
+            self._gone = True
+            raise ClientGone() from None
+
+    def abort(self) -> None:
+        self._gone = True
+        self.request.connection.close()  # type: ignore[union-attr]
+
+
+__all__ = ["ORIGINAL_URL_HEADER", "SECRET_HEADER", "Engine", "EngineError"]

@@ -1,0 +1,139 @@
+"""Calls to providers and native endpoints: URLs, auth, one pooled client.
+
+:func:`mapped_errors` is the one place httpx exceptions become engine errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.cookiejar
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Literal
+from urllib.parse import quote
+
+import httpx
+
+from .config import Provider
+from .errors import UpstreamConnectError, UpstreamStatus, UpstreamTimeout
+from .router import Attempt
+
+ANTHROPIC_VERSION = "2023-06-01"
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 300.0
+
+Kind = Literal["generate", "count_tokens"]
+
+
+@contextlib.contextmanager
+def mapped_errors(label: str) -> Iterator[None]:
+    """httpx exceptions -> UpstreamTimeout / UpstreamConnectError."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeout(f"{label}: timed out ({type(exc).__name__})") from exc
+    except httpx.HTTPError as exc:
+        reason = str(exc) or type(exc).__name__
+        raise UpstreamConnectError(f"{label}: {reason}") from exc
+
+
+def provider_url(provider: Provider, model: str, stream: bool, kind: Kind = "generate") -> str:
+    base = provider.base_url
+    if provider.format == "gemini":
+        if kind == "count_tokens":
+            action = "countTokens"
+        else:
+            action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"{base}/models/{quote(model, safe='')}:{action}"
+    if provider.format == "anthropic":
+        return f"{base}/messages/count_tokens" if kind == "count_tokens" else f"{base}/messages"
+    if provider.format == "openai-responses":
+        return f"{base}/responses"
+    return f"{base}/chat/completions"
+
+
+def auth_headers(provider: Provider, key: str | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if provider.format == "anthropic":
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+    if key is None:
+        return headers
+    if provider.format == "anthropic":
+        headers["x-api-key"] = key
+    elif provider.format == "gemini":
+        headers["x-goog-api-key"] = key
+    else:
+        headers["authorization"] = f"Bearer {key}"
+    return headers
+
+
+def _timeout(provider: Provider | None) -> dict[str, float | None]:
+    read = provider.timeout if provider and provider.timeout else READ_TIMEOUT
+    return httpx.Timeout(read, connect=CONNECT_TIMEOUT).as_dict()
+
+
+class Upstream:
+    """The engine's one pooled httpx client (HTTP/2 where offered)."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        # Providers set cookies (Cloudflare); keeping them would only grow.
+        jar = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        self.client = httpx.AsyncClient(
+            http2=transport is None,
+            transport=transport,
+            cookies=jar,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=500, max_keepalive_connections=100),
+        )
+
+    def provider_request(
+        self,
+        attempt: Attempt,
+        body: bytes,
+        *,
+        stream: bool,
+        kind: Kind = "generate",
+        extra: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
+        provider = attempt.provider
+        assert provider is not None and attempt.model is not None
+        key = attempt.key.get_secret_value() if attempt.key is not None else None
+        headers = {"content-type": "application/json", **(extra or {})}
+        headers["accept"] = "text/event-stream" if stream else "application/json"
+        headers.update(auth_headers(provider, key))
+        headers.update({k: v.get_secret_value() for k, v in provider.headers.items()})
+        url = provider_url(provider, attempt.model, stream, kind)
+        return httpx.Request(
+            "POST", url, headers=headers, content=body, extensions={"timeout": _timeout(provider)}
+        )
+
+    def native_request(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes
+    ) -> httpx.Request:
+        return httpx.Request(
+            method, url, headers=headers, content=body, extensions={"timeout": _timeout(None)}
+        )
+
+    @contextlib.asynccontextmanager
+    async def open(self, request: httpx.Request, label: str) -> AsyncIterator[httpx.Response]:
+        """Send ``request``; the body is read by the caller (streamed)."""
+        with mapped_errors(label):
+            response = await self.client.send(request, stream=True)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def error_body(self, response: httpx.Response, label: str, fmt: str | None) -> UpstreamStatus:
+        """Read an error response's body into an UpstreamStatus to raise."""
+        with mapped_errors(label):
+            body = await response.aread()
+        return UpstreamStatus(response.status_code, body, fmt=fmt, label=label)
+
+    async def chunks(self, response: httpx.Response, label: str, raw: bool = False) -> AsyncIterator[bytes]:
+        with mapped_errors(label):
+            source = response.aiter_raw() if raw else response.aiter_bytes()
+            async for chunk in source:
+                yield chunk
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

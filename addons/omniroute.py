@@ -1,0 +1,220 @@
+"""omniroute: reroute AI clients' native model calls through config.yaml.
+
+    mitmdump -s addons/omniroute.py [--set omniroute_config=path/to/config.yaml]
+
+Only the AI hosts are decrypted; their model calls are redirected to the
+engine on loopback, which routes, translates and streams; everything else
+passes untouched. Each routed flow's comment says where it went.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+try:
+    import translators  # noqa: F401
+except ImportError:  # not installed: mitmdump -s puts only addons/ on sys.path
+    sys.path.insert(0, str(ROOT))
+
+from mitmproxy import ctx, exceptions, http  # noqa: E402
+
+import engine  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+COPY_CAP = 1024 * 1024
+ALLOW_AI_HOSTS = r"^(" + "|".join(h.replace(".", r"\.") for h in engine.AI_HOSTS) + r"):\d+$"
+
+
+class CappedCopy:
+    """A stream callable that passes data through and keeps the first ``cap``
+    bytes, so mitmweb can show a streamed body."""
+
+    def __init__(self, cap: int = COPY_CAP) -> None:
+        self.cap = cap
+        self.data = bytearray()
+        self.truncated = False
+
+    def __call__(self, data: bytes) -> bytes:
+        room = self.cap - len(self.data)
+        if len(data) > room:
+            self.truncated = True
+        if room > 0:
+            self.data += data[:room]
+        return data
+
+
+class OmniRoute:
+    def __init__(self) -> None:
+        self.engine: engine.Engine | None = None
+        self.engine_url = ""
+        self.secret = ""
+        self.watcher: engine.ConfigWatcher | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._copies: dict[str, CappedCopy] = {}
+        self._defaults_set = False
+
+    def load(self, loader) -> None:
+        loader.add_option("omniroute_config", str, str(ROOT / "config.yaml"),
+                          "The omniroute config file (providers, combos, routes).")
+        loader.add_option("omniroute_engine_url", str, "",
+                          "Use an engine started with `python -m engine` at this URL "
+                          "instead of starting one inside mitmproxy.")
+        loader.add_option("omniroute_engine_secret_file", str, "",
+                          "The secret file of the engine at omniroute_engine_url.")
+        loader.add_option("omniroute_engine_port", int, 0,
+                          "Port of the in-process engine on 127.0.0.1 (0: any free port).")
+        loader.add_option("omniroute_engine_direct", bool, False,
+                          "Let clients with a base URL call the in-process engine directly, "
+                          "using $OMNIROUTE_DIRECT_TOKEN as their API key.")
+        loader.add_option("omniroute_offline_clients", bool, False,
+                          "Answer the clients' side calls (settings, telemetry, model lists) "
+                          "so they work without a network.")
+
+    def configure(self, updated: set[str]) -> None:
+        if not self._defaults_set:
+            self._defaults_set = True
+            defaults: dict[str, object] = {"connection_strategy": "lazy"}
+            if not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
+                defaults["allow_hosts"] = [ALLOW_AI_HOSTS]  # decrypt only the AI hosts
+            ctx.options.update(**defaults)
+        if "omniroute_config" in updated:
+            self._load_config(ctx.options.omniroute_config)
+        if "omniroute_engine_direct" in updated and self.engine is not None:
+            self.engine.direct_token = _direct_token()
+        if updated & {"omniroute_engine_url", "omniroute_engine_secret_file"}:
+            self._use_external_engine()
+        if self.engine is not None and not self.engine_url and _loop_running():
+            self._start_engine()
+
+    def _load_config(self, path: str) -> None:
+        try:
+            config = engine.load_config(path)
+        except engine.ConfigError as exc:
+            raise exceptions.OptionsError(str(exc)) from None
+        for warning in config.warnings:
+            log.warning(warning)
+        if self.engine is None:
+            self.engine = engine.Engine(config, direct_token=_direct_token())
+        else:
+            self.engine.set_config(config)
+        self.watcher = engine.ConfigWatcher(path, self.engine.set_config)
+
+    def _use_external_engine(self) -> None:
+        url = ctx.options.omniroute_engine_url
+        if not url:
+            return
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).port:
+            raise exceptions.OptionsError(f"Cannot parse omniroute_engine_url {url!r}: want http://HOST:PORT")
+        secret_file = ctx.options.omniroute_engine_secret_file
+        try:
+            self.secret = Path(secret_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise exceptions.OptionsError(f"Cannot read omniroute_engine_secret_file: {exc}") from None
+        self.engine_url = url.rstrip("/")
+
+    def _start_engine(self) -> None:
+        assert self.engine is not None
+        if self.engine.port is None:
+            self.engine.start(port=ctx.options.omniroute_engine_port)
+            log.info("omniroute engine listening at %s", self.engine.url)
+        if self._watch_task is None and self.watcher is not None:
+            self._watch_task = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(1)
+            if self.watcher is not None:
+                self.watcher.check()
+
+    def running(self) -> None:
+        if self.engine is not None and not self.engine_url:
+            self._start_engine()
+
+    async def done(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+        if self.engine is not None:
+            await self.engine.stop()
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        req = flow.request
+        host = req.pretty_host
+        if not engine.is_ai_host(host):
+            return
+        if engine.is_websocket_upgrade(req.method, req.path, req.headers):
+            body = b'{"error":{"message":"use HTTP streaming (SSE), not WebSocket"}}'
+            flow.response = http.Response.make(426, body, {"content-type": "application/json"})
+            return
+        call = engine.classify(req.method, req.path, host, req.headers)
+        if call is None or call.kind == "models" or not self._target():
+            return
+        original = req.pretty_url
+        target = urlsplit(self._target())
+        req.scheme = target.scheme  # scheme first: the host setter rewrites Host
+        req.host = target.hostname or "127.0.0.1"
+        req.port = target.port or 80
+        req.headers[engine.SECRET_HEADER] = self._secret()
+        req.headers[engine.ORIGINAL_URL_HEADER] = original
+        flow.metadata["omniroute"] = original
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        original = flow.metadata.get("omniroute")
+        if original is None or flow.response is None:
+            return
+        flow.request.headers.pop(engine.SECRET_HEADER, None)
+        route = flow.response.headers.pop(engine.ROUTE_HEADER, None) or "(engine gave no route)"
+        flow.response.headers.pop(engine.RECORD_HEADER, None)
+        flow.comment = f"{original} : {route}"
+        self._copies[flow.id] = flow.response.stream = CappedCopy()
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        copy = self._copies.pop(flow.id, None)
+        if copy is None or flow.response is None:
+            return
+        flow.response.raw_content = bytes(copy.data)
+        if copy.truncated:
+            flow.comment += f" [body shown: first {copy.cap} bytes]"
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._copies.pop(flow.id, None)
+        if "omniroute" in flow.metadata:
+            flow.request.headers.pop(engine.SECRET_HEADER, None)
+
+    def _target(self) -> str:
+        if self.engine_url:
+            return self.engine_url
+        return (self.engine.url or "") if self.engine is not None else ""
+
+    def _secret(self) -> str:
+        if self.engine_url:
+            return self.secret
+        return self.engine.secret if self.engine is not None else ""
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _direct_token() -> str | None:
+    if not ctx.options.omniroute_engine_direct:
+        return None
+    token = os.environ.get("OMNIROUTE_DIRECT_TOKEN")
+    if not token:
+        raise exceptions.OptionsError("omniroute_engine_direct needs $OMNIROUTE_DIRECT_TOKEN")
+    return token
+
+
+addons = [OmniRoute()]
