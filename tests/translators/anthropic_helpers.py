@@ -1,0 +1,111 @@
+"""Helpers for the Anthropic format tests: the official SDK as the judge.
+
+anthropic 2.11 runs on ``httpx2`` (it refuses an ``httpx.Client``), so the
+mock transport comes from there. Nothing touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx2
+import pytest
+
+from translators.anthropic import FORMAT
+from translators.canonical import StreamEvent, counting_env
+from translators.stream import Accumulator
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "anthropic"
+
+
+def fixture(name: str) -> bytes:
+    if not FIXTURES.is_dir():
+        pytest.skip("../shared/fixtures not present")
+    return (FIXTURES / name).read_bytes()
+
+
+def fixture_names(suffix: str) -> list[str]:
+    if not FIXTURES.is_dir():
+        return []
+    return sorted(p.name for p in FIXTURES.glob(f"*{suffix}"))
+
+
+def sdk_client(content: bytes, *, status: int = 200, stream: bool = True) -> anthropic.Anthropic:
+    ctype = "text/event-stream" if stream else "application/json"
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(status, headers={"content-type": ctype}, content=content)
+
+    return anthropic.Anthropic(
+        api_key="sk-ant-test",
+        base_url="http://127.0.0.1:9",
+        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+        max_retries=0,
+    )
+
+
+def sdk_final_message(content: bytes) -> anthropic.types.Message:
+    """What the SDK's stream accumulator makes of ``content``."""
+    client = sdk_client(content)
+    with client.messages.stream(
+        model="m", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        return stream.get_final_message()
+
+
+def sdk_view(message: anthropic.types.Message) -> dict[str, Any]:
+    """What a user of the SDK sees: blocks, stop, usage (ids excluded)."""
+    usage = message.usage
+    return {
+        "content": [_block_view(block) for block in message.content],
+        "stop_reason": message.stop_reason,
+        "stop_sequence": message.stop_sequence,
+        "usage": {
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cache_read": usage.cache_read_input_tokens or 0,
+            "cache_creation": usage.cache_creation_input_tokens or 0,
+        },
+    }
+
+
+def _block_view(block: Any) -> dict[str, Any]:
+    data = block.to_dict()
+    data.pop("caller", None)  # provider detail the canonical model does not carry
+    return dict(data)
+
+
+def decode(data: bytes, splits: list[int] | None = None) -> list[StreamEvent]:
+    decoder = FORMAT.stream_decoder(counting_env())
+    events: list[StreamEvent] = []
+    start = 0
+    for end in [*(splits or []), len(data)]:
+        events.extend(decoder.feed(data[start:end]))
+        start = end
+    events.extend(decoder.finish())
+    return events
+
+
+def encode(events: list[StreamEvent], *, model: str = "m", input_tokens: int | None = 7) -> bytes:
+    encoder = FORMAT.stream_encoder(counting_env(), model=model, input_tokens=input_tokens)
+    return b"".join(encoder.feed(e) for e in events) + encoder.finish()
+
+
+def accumulate(events: list[StreamEvent]) -> Accumulator:
+    acc = Accumulator()
+    acc.feed_all(events)
+    return acc
+
+
+def sse_events(data: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """(event name, JSON payload) of every SSE event in ``data``."""
+    out = []
+    for chunk in data.decode().split("\n\n"):
+        if not chunk.strip():
+            continue
+        lines = dict(line.split(": ", 1) for line in chunk.split("\n"))
+        out.append((lines["event"], json.loads(lines["data"])))
+    return out

@@ -1,0 +1,213 @@
+"""Anthropic content blocks -> canonical parts (requests and responses alike).
+
+A ``thinking`` block's signature may be an envelope made by
+:func:`~translators.canonical.wrap_meta`: thinking that another provider
+issued and that this client could only carry. Its metadata is restored as the
+issuing format's (never recorded as Anthropic's). An envelope whose
+``anthropic`` entry names a ``tool_use_id`` is a carrier for a tool call's
+foreign metadata (Gemini's thought signature on a function call): see
+:func:`attach_carriers`.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from ..canonical import (
+    Media,
+    Message,
+    Meta,
+    Opaque,
+    Part,
+    Reasoning,
+    Text,
+    ToolCall,
+    ToolResult,
+    TranslationError,
+    unwrap_meta,
+)
+from ..sse import dumps
+from .common import NAME
+
+_IMAGE_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+}
+_DOCUMENT_EXTRAS = ("context", "citations")
+
+
+def guess_image_type(url: str) -> str:
+    """Anthropic URL images carry no media type; other formats want one."""
+    tail = url.split("?", 1)[0].rsplit(".", 1)
+    return _IMAGE_TYPES.get(tail[-1].lower(), "image/jpeg") if len(tail) == 2 else "image/jpeg"
+
+
+def parse_content(content: Any, path: str) -> list[Part]:
+    """A message's ``content``: a string or a list of blocks."""
+    if isinstance(content, str):
+        return [Text(content)] if content else []
+    if not isinstance(content, list):
+        raise TranslationError(path, "content must be a string or a list of blocks")
+    return [parse_block(block, f"{path}[{i}]") for i, block in enumerate(content)]
+
+
+def parse_block(block: Any, path: str) -> Part:
+    if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+        raise TranslationError(f"{path}.type", "a content block must be an object with a type")
+    kind = block["type"]
+    parser = _PARSERS.get(kind)
+    if parser is None:
+        # server_tool_use, web_search_tool_result, container_upload, ...:
+        # meaningful only to Anthropic, so carried whole and sent back only there.
+        return Opaque(NAME, block)
+    return parser(block, path)
+
+
+def _text(block: dict[str, Any], path: str) -> Part:
+    text = block.get("text")
+    if not isinstance(text, str):
+        raise TranslationError(f"{path}.text", "text must be a string")
+    meta: Meta = {}
+    if block.get("citations"):
+        meta[NAME] = {"citations": block["citations"]}
+    return Text(text, cache_control=block.get("cache_control"), meta=meta)
+
+
+def _source(block: dict[str, Any], path: str) -> dict[str, Any]:
+    source = block.get("source")
+    if not isinstance(source, dict):
+        raise TranslationError(f"{path}.source", "source must be an object")
+    return source
+
+
+def _image(block: dict[str, Any], path: str) -> Part:
+    source = _source(block, path)
+    cache = block.get("cache_control")
+    if source.get("type") == "base64" and isinstance(source.get("data"), str):
+        media_type = source.get("media_type") or "image/png"
+        return Media(media_type, data=source["data"], cache_control=cache)
+    if source.get("type") == "url" and isinstance(source.get("url"), str):
+        url = source["url"]
+        return Media(guess_image_type(url), url=url, cache_control=cache)
+    return Opaque(NAME, block)  # file ids and future sources
+
+
+def _document(block: dict[str, Any], path: str) -> Part:
+    source = _source(block, path)
+    kind, data = source.get("type"), source.get("data")
+    media: Media | None = None
+    if kind == "base64" and isinstance(data, str):
+        media = Media(source.get("media_type") or "application/pdf", data=data)
+    elif kind == "url" and isinstance(source.get("url"), str):
+        media = Media("application/pdf", url=source["url"])
+    elif kind == "text" and isinstance(data, str):
+        encoded = base64.b64encode(data.encode()).decode("ascii")
+        media = Media(source.get("media_type") or "text/plain", data=encoded)
+    if media is None:
+        return Opaque(NAME, block)
+    media.filename = block.get("title")
+    media.cache_control = block.get("cache_control")
+    extras = {key: block[key] for key in _DOCUMENT_EXTRAS if block.get(key) is not None}
+    if extras:
+        media.meta[NAME] = extras
+    return media
+
+
+def _tool_use(block: dict[str, Any], path: str) -> Part:
+    call_id, name = block.get("id"), block.get("name")
+    if not isinstance(call_id, str) or not isinstance(name, str):
+        raise TranslationError(path, "tool_use needs a string id and name")
+    raw_input = block.get("input")
+    arguments = dumps(raw_input) if raw_input is not None else "{}"
+    return ToolCall(call_id, name, arguments)
+
+
+def _tool_result(block: dict[str, Any], path: str) -> Part:
+    call_id = block.get("tool_use_id")
+    if not isinstance(call_id, str):
+        raise TranslationError(f"{path}.tool_use_id", "tool_result needs a tool_use_id")
+    content = block.get("content")
+    parts: list[Text | Media] = []
+    if isinstance(content, str):
+        parts = [Text(content)] if content else []
+    elif isinstance(content, list):
+        parts = [_result_part(item, f"{path}.content[{i}]") for i, item in enumerate(content)]
+    elif content is not None:
+        raise TranslationError(f"{path}.content", "content must be a string or a list")
+    return ToolResult(
+        call_id,
+        parts,
+        is_error=bool(block.get("is_error")),
+        cache_control=block.get("cache_control"),
+    )
+
+
+def _result_part(item: Any, path: str) -> Text | Media:
+    part = parse_block(item, path)
+    if isinstance(part, Text | Media):
+        return part
+    # search_result and similar: no canonical shape, but the model must still see them.
+    return Text(dumps(item))
+
+
+def _thinking(block: dict[str, Any], path: str) -> Part:
+    text = block.get("thinking")
+    if not isinstance(text, str):
+        raise TranslationError(f"{path}.thinking", "thinking must be a string")
+    signature = block.get("signature")
+    carried = unwrap_meta(signature) if isinstance(signature, str) else None
+    if carried is not None:
+        return Reasoning(text, meta=carried)
+    meta: Meta = {NAME: {"signature": signature}} if signature else {}
+    return Reasoning(text, meta=meta)
+
+
+def _redacted(block: dict[str, Any], path: str) -> Part:
+    data = block.get("data")
+    if not isinstance(data, str):
+        raise TranslationError(f"{path}.data", "redacted_thinking needs data")
+    return Reasoning("", meta={NAME: {"data": data}})
+
+
+_PARSERS = {
+    "text": _text,
+    "image": _image,
+    "document": _document,
+    "tool_use": _tool_use,
+    "tool_result": _tool_result,
+    "thinking": _thinking,
+    "redacted_thinking": _redacted,
+}
+
+
+def carrier_target(part: Part) -> str | None:
+    """The tool_use id a carrier thinking block belongs to, else None."""
+    if isinstance(part, Reasoning) and not part.text:
+        target = part.meta.get(NAME, {}).get("tool_use_id")
+        return target if isinstance(target, str) else None
+    return None
+
+
+def attach_carriers(messages: list[Message]) -> None:
+    """Move carried tool-call metadata back onto its tool call and drop the
+    carrier blocks (they were never thinking)."""
+    carried: dict[str, Meta] = {}
+    for message in messages:
+        kept: list[Part] = []
+        for part in message.parts:
+            target = carrier_target(part)
+            if target is None:
+                kept.append(part)
+            else:
+                carried[target] = {k: v for k, v in part.meta.items() if k != NAME}
+        message.parts = kept
+    if not carried:
+        return
+    for message in messages:
+        for part in message.parts:
+            if isinstance(part, ToolCall) and part.id in carried:
+                part.meta.update(carried[part.id])

@@ -1,0 +1,248 @@
+"""Anthropic Messages SSE -> canonical stream events.
+
+Blocks map one to one, renumbered densely in the order they open. Server-side
+blocks (``server_tool_use``, ``web_search_tool_result``, ...) become complete
+``Opaque`` parts, emitted when they close because their input streams in as
+JSON fragments. Signatures, redacted data and citations arrive in
+``BlockEnd.meta["anthropic"]``. The stream is complete only at
+``message_stop``; an ``error`` event becomes a ``StreamError``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..canonical import (
+    BlockDelta,
+    BlockEnd,
+    BlockStart,
+    Env,
+    ErrorInfo,
+    Finish,
+    Meta,
+    Opaque,
+    Reasoning,
+    StreamError,
+    StreamEvent,
+    StreamStart,
+    Text,
+    ToolCall,
+)
+from ..sse import SSEDecoder, SSEEvent
+from .common import NAME, stop_from_wire, usage_from_wire
+from .errors import error_from_object
+
+CUT = ErrorInfo(502, "server", "upstream stream ended before completion")
+
+
+class _Block:
+    """The open block: its canonical index and what arrives at its end."""
+
+    __slots__ = ("index", "kind", "meta", "citations", "opaque", "fragments")
+
+    def __init__(self, index: int, kind: str) -> None:
+        self.index = index
+        self.kind = kind  # text | thinking | tool | opaque
+        self.meta: dict[str, Any] = {}
+        self.citations: list[Any] = []
+        self.opaque: dict[str, Any] | None = None
+        self.fragments: list[str] = []
+
+
+class AnthropicStreamDecoder:
+    def __init__(self, env: Env) -> None:
+        self._env = env
+        self._sse = SSEDecoder()
+        self._started = False
+        self._done = False
+        self._next = 0
+        self._open: _Block | None = None
+        self._wire_index: int | None = None
+        self._usage: dict[str, Any] = {}
+        self._stop: Any = None
+        self._stop_sequence: str | None = None
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for event in self._sse.feed(chunk):
+            self._handle(event, out)
+        return out
+
+    def finish(self) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for event in self._sse.finish():
+            self._handle(event, out)
+        if not self._done:
+            self._fail(out, CUT)
+        return out
+
+    def _handle(self, event: SSEEvent, out: list[StreamEvent]) -> None:
+        if self._done or event.event == "ping":
+            return
+        try:
+            data = json.loads(event.data)
+        except ValueError:
+            self._fail(out, ErrorInfo(502, "server", "upstream sent invalid JSON"))
+            return
+        if isinstance(data, dict):
+            self._dispatch(data, out)
+
+    # ---------------------------------------------------------------- dispatch
+
+    def _dispatch(self, data: dict[str, Any], out: list[StreamEvent]) -> None:
+        kind = data.get("type")
+        if kind == "content_block_delta":
+            self._delta(data, out)
+        elif kind == "content_block_start":
+            self._block_start(data, out)
+        elif kind == "content_block_stop":
+            if self._open is not None and data.get("index") == self._wire_index:
+                self._close(out)
+        elif kind == "message_start":
+            self._message_start(data.get("message"), out)
+        elif kind == "message_delta":
+            self._message_delta(data)
+        elif kind == "message_stop":
+            self._message_stop(out)
+        elif kind == "error":
+            self._fail(out, error_from_object(data, 0))
+        # ping and event types added later carry nothing we need
+
+    def _message_start(self, message: Any, out: list[StreamEvent]) -> None:
+        if self._started or not isinstance(message, dict):
+            return
+        self._started = True
+        usage = message.get("usage")
+        if isinstance(usage, dict):
+            self._usage.update(usage)
+        out.append(
+            StreamStart(
+                id=str(message.get("id") or self._env.new_id("msg_")),
+                model=str(message.get("model") or ""),
+                usage=usage_from_wire(usage),
+            )
+        )
+
+    def _ensure_started(self, out: list[StreamEvent]) -> None:
+        if not self._started:
+            self._started = True
+            out.append(StreamStart(id=self._env.new_id("msg_"), model=""))
+
+    def _block_start(self, data: dict[str, Any], out: list[StreamEvent]) -> None:
+        self._ensure_started(out)
+        if self._open is not None:
+            self._close(out)
+        block = data.get("content_block")
+        if not isinstance(block, dict):
+            return
+        self._wire_index = data.get("index")
+        kind = block.get("type")
+        index = self._next
+        self._next += 1
+        if kind == "text":
+            self._open = _Block(index, "text")
+            out.append(BlockStart(index, Text("")))
+            self._initial(block.get("text"), out)
+        elif kind == "thinking":
+            self._open = _Block(index, "thinking")
+            out.append(BlockStart(index, Reasoning()))
+            self._initial(block.get("thinking"), out)
+            if block.get("signature"):
+                self._open.meta["signature"] = block["signature"]
+        elif kind == "redacted_thinking":
+            self._open = _Block(index, "thinking")
+            self._open.meta["data"] = block.get("data", "")
+            out.append(BlockStart(index, Reasoning()))
+        elif kind == "tool_use":
+            self._tool_start(index, block, out)
+        else:
+            self._open = _Block(index, "opaque")
+            self._open.opaque = dict(block)
+
+    def _initial(self, text: Any, out: list[StreamEvent]) -> None:
+        if isinstance(text, str) and text and self._open is not None:
+            out.append(BlockDelta(self._open.index, text))
+
+    def _tool_start(self, index: int, block: dict[str, Any], out: list[StreamEvent]) -> None:
+        self._open = _Block(index, "tool")
+        call_id = block.get("id") or self._env.new_id("toolu_")
+        out.append(BlockStart(index, ToolCall(str(call_id), str(block.get("name") or ""))))
+        given = block.get("input")
+        if isinstance(given, dict) and given:
+            # Not what Anthropic does (input arrives as deltas), but some
+            # compatible servers send the whole input up front.
+            out.append(BlockDelta(index, json.dumps(given, separators=(",", ":"))))
+
+    def _delta(self, data: dict[str, Any], out: list[StreamEvent]) -> None:
+        block, delta = self._open, data.get("delta")
+        if block is None or data.get("index") != self._wire_index or not isinstance(delta, dict):
+            return
+        kind = delta.get("type")
+        if kind == "text_delta":
+            self._text(block, delta.get("text"), out)
+        elif kind == "thinking_delta":
+            self._text(block, delta.get("thinking"), out)
+        elif kind == "input_json_delta":
+            fragment = delta.get("partial_json")
+            if block.kind == "opaque" and isinstance(fragment, str):
+                block.fragments.append(fragment)
+            else:
+                self._text(block, fragment, out)
+        elif kind == "signature_delta":
+            block.meta["signature"] = delta.get("signature")
+        elif kind == "citations_delta":
+            block.citations.append(delta.get("citation"))
+
+    def _text(self, block: _Block, text: Any, out: list[StreamEvent]) -> None:
+        if isinstance(text, str) and text and block.kind != "opaque":
+            out.append(BlockDelta(block.index, text))
+
+    def _close(self, out: list[StreamEvent]) -> None:
+        block = self._open
+        assert block is not None
+        self._open = None
+        self._wire_index = None
+        if block.kind == "opaque":
+            out.extend(self._opaque(block))
+            return
+        if block.citations:
+            block.meta["citations"] = block.citations
+        meta: Meta = {NAME: block.meta} if block.meta else {}
+        out.append(BlockEnd(block.index, meta))
+
+    def _opaque(self, block: _Block) -> list[StreamEvent]:
+        data = block.opaque or {}
+        raw = "".join(block.fragments)
+        if raw:
+            try:
+                data["input"] = json.loads(raw)
+            except ValueError:
+                data["input"] = {}
+        return [BlockStart(block.index, Opaque(NAME, data)), BlockEnd(block.index)]
+
+    # ------------------------------------------------------------------ ending
+
+    def _message_delta(self, data: dict[str, Any]) -> None:
+        delta = data.get("delta")
+        if isinstance(delta, dict):
+            self._stop = delta.get("stop_reason", self._stop)
+            self._stop_sequence = delta.get("stop_sequence")
+        usage = data.get("usage")
+        if isinstance(usage, dict):
+            # Totals so far: later values replace earlier ones, absent ones stay.
+            self._usage.update({k: v for k, v in usage.items() if v is not None})
+
+    def _message_stop(self, out: list[StreamEvent]) -> None:
+        self._ensure_started(out)
+        if self._open is not None:
+            self._close(out)
+        self._done = True
+        usage = usage_from_wire(self._usage) if self._usage else None
+        out.append(Finish(stop_from_wire(self._stop), usage, self._stop_sequence))
+
+    def _fail(self, out: list[StreamEvent], error: ErrorInfo) -> None:
+        if self._open is not None:
+            self._close(out)
+        self._done = True
+        out.append(StreamError(error))
