@@ -1,0 +1,304 @@
+"""Responses SSE stream -> canonical stream events.
+
+Blocks open at the events that start them (a content part, a function call
+item, a reasoning item) and close at the matching ``.done``. A ``.done`` that
+carries text no delta delivered (servers that skip deltas) is emitted as one
+delta, so nothing is lost. Items with no canonical form (web_search_call, ...)
+become complete ``Opaque`` blocks at ``output_item.done``. Works with both the
+current wire shape and the March-2025 one (no ``sequence_number``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from ..canonical import (
+    BlockDelta,
+    BlockEnd,
+    BlockStart,
+    Env,
+    ErrorInfo,
+    Finish,
+    Opaque,
+    Part,
+    Reasoning,
+    Refusal,
+    StreamError,
+    StreamEvent,
+    StreamStart,
+    Text,
+)
+from ..sse import SSEDecoder
+from .common import NAME, as_dict, as_list, join_summary, stop_from_wire, usage_from_wire
+from .errors import stream_error_info
+from .response import call_from_item, reasoning_meta
+
+_Handler = Callable[["ResponsesStreamDecoder", dict[str, Any], list[StreamEvent]], None]
+
+
+class ResponsesStreamDecoder:
+    def __init__(self, env: Env) -> None:
+        self._env = env
+        self._sse = SSEDecoder()
+        self._started = False
+        self._done = False
+        self._next_index = 0
+        self._open: int | None = None  # canonical index of the open block
+        self._open_key: tuple[Any, ...] | None = None  # what it belongs to
+        self._got_delta = False  # the open block (or summary part) received deltas
+        self._reasoning_seen = False  # the open reasoning block got summary events
+        self._content_seen: set[Any] = set()  # message items whose parts were streamed
+        self._has_call = False
+        self._has_refusal = False
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for sse in self._sse.feed(chunk):
+            self._event(sse.data, out)
+        return out
+
+    def finish(self) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for sse in self._sse.finish():
+            self._event(sse.data, out)
+        if not self._done:
+            self._done = True
+            self._close(out)
+            error = ErrorInfo(502, "server", "upstream stream ended before completion")
+            out.append(StreamError(error))
+        return out
+
+    def _event(self, data: str, out: list[StreamEvent]) -> None:
+        if self._done:
+            return
+        try:
+            event = json.loads(data)
+        except ValueError:
+            return  # a keep-alive or garbage line: nothing to translate
+        if not isinstance(event, dict):
+            return
+        handler = _HANDLERS.get(str(event.get("type")))
+        if handler is not None:
+            handler(self, event, out)
+
+    # --------------------------------------------------------------- blocks
+
+    def _ensure_started(self, response: dict[str, Any], out: list[StreamEvent]) -> None:
+        if self._started:
+            return
+        self._started = True
+        created = response.get("created_at")
+        out.append(
+            StreamStart(
+                id=str(response.get("id") or self._env.new_id("resp_")),
+                model=str(response.get("model") or ""),
+                usage=usage_from_wire(response.get("usage")),
+                created=int(created) if isinstance(created, int | float) else None,
+            )
+        )
+
+    def _start(self, key: tuple[Any, ...], part: Part, out: list[StreamEvent]) -> None:
+        self._ensure_started({}, out)
+        self._close(out)
+        self._open, self._open_key = self._next_index, key
+        self._next_index += 1
+        self._got_delta = False
+        out.append(BlockStart(self._open, part))
+
+    def _delta(self, key: tuple[Any, ...], text: Any, out: list[StreamEvent]) -> None:
+        if self._open is not None and self._open_key == key and isinstance(text, str) and text:
+            self._got_delta = True
+            out.append(BlockDelta(self._open, text))
+
+    def _close(self, out: list[StreamEvent], meta: dict[str, Any] | None = None) -> None:
+        if self._open is not None:
+            out.append(BlockEnd(self._open, {NAME: meta} if meta else {}))
+            self._open, self._open_key = None, None
+
+    def _is_open(self, key: tuple[Any, ...]) -> bool:
+        return self._open is not None and self._open_key == key
+
+    # ------------------------------------------------------------ lifecycle
+
+    def _created(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
+        self._ensure_started(as_dict(event.get("response")), out)
+
+    def _finished(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
+        response = as_dict(event.get("response"))
+        self._ensure_started(response, out)
+        self._close(out)
+        self._done = True
+        stop = stop_from_wire(
+            response.get("status") or _STATUS.get(str(event.get("type"))),
+            response.get("incomplete_details"),
+            self._has_call,
+            self._has_refusal,
+        )
+        out.append(Finish(stop, usage_from_wire(response.get("usage"))))
+
+    def _failed(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
+        error = as_dict(as_dict(event.get("response")).get("error"))
+        self._fail(error or {"message": "the response failed"}, out)
+
+    def _error(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
+        # Live streams nest the details in "error"; the documented shape is flat.
+        nested = event.get("error")
+        self._fail(nested if isinstance(nested, dict) else event, out)
+
+    def _fail(self, error: dict[str, Any], out: list[StreamEvent]) -> None:
+        self._close(out)
+        self._done = True
+        out.append(StreamError(stream_error_info(error)))
+
+    # ---------------------------------------------------------------- items
+
+    def _item_added(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
+        item = as_dict(event.get("item"))
+        kind = item.get("type")
+        key = ("item", event.get("output_index"))
+        if kind in ("function_call", "custom_tool_call"):
+            self._has_call = True
+            call = call_from_item(item)
+            arguments, call.arguments = call.arguments, ""
+            self._start(key, call, out)
+            self._delta(key, arguments, out)
+        elif kind == "reasoning":
+            self._start(key, Reasoning(""), out)
+            self._reasoning_seen = False
+
+    def _item_done(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
+        item = as_dict(event.get("item"))
+        kind = item.get("type")
+        index = event.get("output_index")
+        key = ("item", index)
+        if kind == "message":
+            if self._open_key is not None and self._open_key[:2] == ("part", index):
+                self._close(out)
+            if index not in self._content_seen:
+                self._message_without_parts(item, index, out)
+        elif kind in ("function_call", "custom_tool_call"):
+            self._call_done(item, key, out)
+        elif kind == "reasoning":
+            self._reasoning_done(item, key, out)
+        elif isinstance(kind, str):
+            self._start(key, Opaque(NAME, item), out)
+            self._close(out)
+
+    def _message_without_parts(
+        self, item: dict[str, Any], index: Any, out: list[StreamEvent]
+    ) -> None:
+        """A message item delivered only whole (no content part events)."""
+        for i, part in enumerate(as_list(item.get("content"))):
+            part = as_dict(part)
+            refusal = part.get("type") == "refusal"
+            self._has_refusal |= refusal
+            key = ("part", index, i)
+            self._start(key, Refusal("") if refusal else Text(""), out)
+            self._delta(key, part.get("refusal" if refusal else "text"), out)
+            self._close(out)
+
+    def _call_done(
+        self, item: dict[str, Any], key: tuple[Any, ...], out: list[StreamEvent]
+    ) -> None:
+        field = "input" if item.get("type") == "custom_tool_call" else "arguments"
+        if not self._is_open(key):
+            self._item_added({"item": {**item, field: ""}, "output_index": key[1]}, out)
+        if not self._got_delta:
+            self._delta(key, item.get(field), out)
+        self._close(out)
+
+    def _reasoning_done(
+        self, item: dict[str, Any], key: tuple[Any, ...], out: list[StreamEvent]
+    ) -> None:
+        if not self._is_open(key):
+            self._start(key, Reasoning(""), out)
+            self._reasoning_seen = False
+        if not self._reasoning_seen:
+            text = join_summary(as_list(item.get("summary")))
+            self._delta(key, text or join_summary(as_list(item.get("content"))), out)
+        self._close(out, reasoning_meta(item))
+
+    # -------------------------------------------------------------- content
+
+    def _part_added(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
+        index = event.get("output_index")
+        self._content_seen.add(index)
+        refusal = as_dict(event.get("part")).get("type") == "refusal"
+        self._has_refusal |= refusal
+        key = ("part", index, event.get("content_index"))
+        self._start(key, Refusal("") if refusal else Text(""), out)
+
+    def _part_done(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
+        key = ("part", event.get("output_index"), event.get("content_index"))
+        if self._is_open(key):
+            self._close(out)
+
+    def _text_delta(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
+        key = ("part", event.get("output_index"), event.get("content_index"))
+        if not self._is_open(key):  # some servers skip content_part.added
+            refusal = str(event.get("type")).startswith("response.refusal")
+            self._has_refusal |= refusal
+            self._content_seen.add(event.get("output_index"))
+            self._start(key, Refusal("") if refusal else Text(""), out)
+        self._delta(key, event.get("delta"), out)
+
+    def _text_done(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
+        key = ("part", event.get("output_index"), event.get("content_index"))
+        text = event.get("refusal") if "refusal" in event else event.get("text")
+        if not self._is_open(key) and text:
+            self._text_delta({**event, "delta": ""}, out)
+        if self._is_open(key) and not self._got_delta:
+            self._delta(key, text, out)
+
+    def _args_delta(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
+        self._delta(("item", event.get("output_index")), event.get("delta"), out)
+
+    # ------------------------------------------------------------ reasoning
+
+    def _summary_added(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
+        key = ("item", event.get("output_index"))
+        if not self._is_open(key):
+            self._start(key, Reasoning(""), out)
+        self._reasoning_seen = True
+        self._got_delta = False
+
+    def _summary_delta(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
+        key = ("item", event.get("output_index"))
+        if not self._is_open(key):
+            self._summary_added(event, out)
+        self._reasoning_seen = True
+        self._delta(key, event.get("delta"), out)
+
+    def _summary_done(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
+        if not self._got_delta:
+            self._delta(("item", event.get("output_index")), event.get("text"), out)
+
+
+_STATUS = {"response.completed": "completed", "response.incomplete": "incomplete"}
+
+_HANDLERS: dict[str, _Handler] = {
+    "response.created": ResponsesStreamDecoder._created,
+    "response.queued": ResponsesStreamDecoder._created,
+    "response.in_progress": ResponsesStreamDecoder._created,
+    "response.completed": ResponsesStreamDecoder._finished,
+    "response.incomplete": ResponsesStreamDecoder._finished,
+    "response.failed": ResponsesStreamDecoder._failed,
+    "error": ResponsesStreamDecoder._error,
+    "response.output_item.added": ResponsesStreamDecoder._item_added,
+    "response.output_item.done": ResponsesStreamDecoder._item_done,
+    "response.content_part.added": ResponsesStreamDecoder._part_added,
+    "response.content_part.done": ResponsesStreamDecoder._part_done,
+    "response.output_text.delta": ResponsesStreamDecoder._text_delta,
+    "response.refusal.delta": ResponsesStreamDecoder._text_delta,
+    "response.output_text.done": ResponsesStreamDecoder._text_done,
+    "response.refusal.done": ResponsesStreamDecoder._text_done,
+    "response.function_call_arguments.delta": ResponsesStreamDecoder._args_delta,
+    "response.custom_tool_call_input.delta": ResponsesStreamDecoder._args_delta,
+    "response.reasoning_summary_part.added": ResponsesStreamDecoder._summary_added,
+    "response.reasoning_summary_text.delta": ResponsesStreamDecoder._summary_delta,
+    "response.reasoning_summary_text.done": ResponsesStreamDecoder._summary_done,
+    "response.reasoning_text.delta": ResponsesStreamDecoder._summary_delta,
+    "response.reasoning_text.done": ResponsesStreamDecoder._summary_done,
+}
