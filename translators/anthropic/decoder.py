@@ -39,7 +39,7 @@ CUT = ErrorInfo(502, "server", "upstream stream ended before completion")
 class _Block:
     """The open block: its canonical index and what arrives at its end."""
 
-    __slots__ = ("index", "kind", "meta", "citations", "opaque", "fragments")
+    __slots__ = ("index", "kind", "meta", "citations", "opaque", "fragments", "sent")
 
     def __init__(self, index: int, kind: str) -> None:
         self.index = index
@@ -48,6 +48,7 @@ class _Block:
         self.citations: list[Any] = []
         self.opaque: dict[str, Any] | None = None
         self.fragments: list[str] = []
+        self.sent = False  # any delta emitted (a tool call without one gets "{}")
 
 
 class AnthropicStreamDecoder:
@@ -172,6 +173,7 @@ class AnthropicStreamDecoder:
         if isinstance(given, dict) and given:
             # Not what Anthropic does (input arrives as deltas), but some
             # compatible servers send the whole input up front.
+            self._open.sent = True
             out.append(BlockDelta(index, json.dumps(given, separators=(",", ":"))))
 
     def _delta(self, data: dict[str, Any], out: list[StreamEvent]) -> None:
@@ -196,6 +198,7 @@ class AnthropicStreamDecoder:
 
     def _text(self, block: _Block, text: Any, out: list[StreamEvent]) -> None:
         if isinstance(text, str) and text and block.kind != "opaque":
+            block.sent = True
             out.append(BlockDelta(block.index, text))
 
     def _close(self, out: list[StreamEvent]) -> None:
@@ -206,6 +209,8 @@ class AnthropicStreamDecoder:
         if block.kind == "opaque":
             out.extend(self._opaque(block))
             return
+        if block.kind == "tool" and not block.sent:
+            out.append(BlockDelta(block.index, "{}"))  # no input: an empty object, as JSON
         if block.citations:
             block.meta["citations"] = block.citations
         meta: Meta = {NAME: block.meta} if block.meta else {}
