@@ -144,7 +144,7 @@ def _dotted(loc: Sequence[int | str]) -> str:
             out += f"[{part}]"
         else:
             out += f".{part}" if out else str(part)
-    return out or "(top level)"
+    return out
 
 
 def _pydantic_lines(exc: ValidationError) -> list[str]:
@@ -162,7 +162,8 @@ def _pydantic_lines(exc: ValidationError) -> list[str]:
             message = f"{err['msg']}, got {err['input']!r}"
         else:
             message = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{_dotted(loc)}: {message}")
+        path = _dotted(loc)
+        lines.append(f"{path}: {message}" if path else message)
     return lines
 
 

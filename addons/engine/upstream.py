@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.cookiejar
+import ssl
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Literal
 from urllib.parse import quote
@@ -71,6 +73,12 @@ def _timeout(provider: Provider | None) -> dict[str, float | None]:
     return httpx.Timeout(read, connect=CONNECT_TIMEOUT).as_dict()
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """Loading the CA bundle takes ~0.4 s: once per process is enough."""
+    return httpx.create_ssl_context()
+
+
 class Upstream:
     """The engine's one pooled httpx client (HTTP/2 where offered)."""
 
@@ -80,6 +88,7 @@ class Upstream:
         self.client = httpx.AsyncClient(
             http2=transport is None,
             transport=transport,
+            verify=_ssl_context(),
             cookies=jar,
             follow_redirects=False,
             limits=httpx.Limits(max_connections=500, max_keepalive_connections=100),

@@ -1,0 +1,249 @@
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+from engine.config import ConfigError, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+VALID = """
+providers:
+  deepseek:
+    format: openai-chat
+    base_url: https://api.deepseek.com/v1/
+    keys: ["${DEEPSEEK_API_KEY}", "sk-second-account"]
+    models: [deepseek-chat, deepseek-reasoner]
+    timeout: 30
+    headers: {X-Title: "${TITLE}"}
+  gemini:
+    format: gemini
+    base_url: https://generativelanguage.googleapis.com/v1beta
+    keys: ["${GEMINI_API_KEY}"]
+combos:
+  smart:
+    strategy: priority
+    targets: [deepseek/deepseek-chat, gemini/gemini-2.5-flash, native]
+routes:
+  - match: {client: anthropic, model: "claude-*"}
+    to: smart
+  - match: {host: api.openai.com}
+    to: deepseek/deepseek-reasoner
+  - to: native
+"""
+ENV = {"DEEPSEEK_API_KEY": "sk-deepseek-secret", "GEMINI_API_KEY": "AIza-secret", "TITLE": "t"}
+
+
+def lines(text: str, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(dedent(text), env=ENV if env is None else env)
+    return info.value.lines
+
+
+def test_valid_config_interpolates_keys_and_normalises_urls():
+    config = parse_config(VALID, env=ENV)
+    deepseek = config.providers["deepseek"]
+    assert [k.get_secret_value() for k in deepseek.keys] == ["sk-deepseek-secret", "sk-second-account"]
+    assert deepseek.base_url == "https://api.deepseek.com/v1"
+    assert deepseek.headers["X-Title"].get_secret_value() == "t"
+    assert config.combos["smart"].targets[-1] == "native"
+    assert config.routes[0].match.model == "claude-*"
+    assert config.warnings == []
+
+
+def test_secrets_never_in_repr_or_str():
+    config = parse_config(VALID, env=ENV)
+    for text in (repr(config), str(config), repr(config.providers["deepseek"])):
+        assert "sk-deepseek-secret" not in text
+        assert "sk-second-account" not in text
+        assert "AIza-secret" not in text
+
+
+def test_shipped_config_is_valid_and_routes_nothing():
+    config = load_config(ROOT / "config.yaml", env={})
+    assert config.routes == [] and config.providers == {} and config.warnings == []
+
+
+def test_empty_file_is_valid():
+    assert parse_config("", env={}).routes == []
+    assert parse_config("# only comments\n", env={}).providers == {}
+
+
+INVALID = [
+    (
+        """
+        providers:
+          deepseek: {format: openai-chat, base_url: "https://x/v1"}
+        combos:
+          smart: {targets: [deepseak/deepseek-chat]}
+        """,
+        "config.yaml: combos.smart.targets[0]: provider 'deepseak' is not defined",
+    ),
+    (
+        "providers:\n  p: {format: openai, base_url: 'https://x'}\n",
+        "config.yaml: providers.p.format: Input should be 'openai-chat', 'openai-responses', "
+        "'anthropic' or 'gemini', got 'openai'",
+    ),
+    (
+        "providers:\n  p: {format: gemini, base_url: 'https://x', kyes: []}\n",
+        "config.yaml: providers.p: unknown key 'kyes'",
+    ),
+    (
+        "provider: {}\n",
+        "config.yaml: unknown key 'provider'",
+    ),
+    (
+        "providers:\n  p: {format: gemini}\n",
+        "config.yaml: providers.p.base_url: required key is missing",
+    ),
+    (
+        "providers:\n  p: {format: gemini, base_url: 'ftp://x'}\n",
+        "config.yaml: providers.p.base_url: expected an http:// or https:// URL, got 'ftp://x'",
+    ),
+    (
+        "providers:\n  p: {format: gemini, base_url: 'https://x', timeout: 0}\n",
+        "config.yaml: providers.p.timeout: Input should be greater than 0",
+    ),
+    (
+        "combos:\n  smart: {targets: []}\n",
+        "config.yaml: combos.smart.targets: List should have at least 1 item after validation, not 0",
+    ),
+    (
+        "combos:\n  smart: {strategy: random, targets: [native]}\n",
+        "config.yaml: combos.smart.strategy: Input should be 'priority', got 'random'",
+    ),
+    (
+        "routes:\n  - match: {client: anthropic}\n    to: smrt\n",
+        "config.yaml: routes[0].to: 'smrt' is not a combo, provider/model or native",
+    ),
+    (
+        "routes:\n  - {match: {modle: 'x'}, to: native}\n",
+        "config.yaml: routes[0].match: unknown key 'modle'",
+    ),
+    (
+        "routes:\n  - match: {client: claude}\n    to: native\n",
+        "config.yaml: routes[0].match.client: Input should be 'openai-chat', 'openai-responses', "
+        "'anthropic' or 'gemini', got 'claude'",
+    ),
+    (
+        "routes:\n  - match: {}\n",
+        "config.yaml: routes[0].to: required key is missing",
+    ),
+    (
+        """
+        providers:
+          ds: {format: openai-chat, base_url: "https://x", models: [deepseek-chat]}
+        routes:
+          - to: ds/gpt-4o
+        """,
+        "config.yaml: routes[0].to: model 'gpt-4o' is not in providers.ds.models",
+    ),
+    (
+        """
+        combos:
+          a: {targets: [native]}
+          b: {targets: [a]}
+        """,
+        "config.yaml: combos.b.targets[0]: 'a' is a combo; a combo's targets are provider/model or native",
+    ),
+    (
+        """
+        providers:
+          ds: {format: openai-chat, base_url: "https://x"}
+        routes:
+          - to: ds/
+        """,
+        "config.yaml: routes[0].to: 'ds/' names no model after the '/'",
+    ),
+    (
+        "providers:\n  native: {format: gemini, base_url: 'https://x'}\n",
+        "config.yaml: providers.native: invalid name (letters, digits, _ . -)",
+    ),
+    (
+        "providers: [a, b]\n",
+        "config.yaml: providers: Input should be a valid dictionary",
+    ),
+    (
+        "- just a list\n",
+        "config.yaml: expected a mapping with providers, combos and routes",
+    ),
+    (
+        "providers:\n  p: {format: gemini\n",
+        "config.yaml:3:1: invalid YAML: expected ',' or '}', but got '<stream end>'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), INVALID)
+def test_each_invalid_case_gives_one_exact_line(text, expected):
+    assert lines(text) == [expected]
+
+
+def test_all_problems_are_reported_together():
+    text = """
+    combos:
+      smart: {targets: [deepseak/x, native, nope]}
+    routes:
+      - to: smrt
+    """
+    assert lines(text) == [
+        "config.yaml: combos.smart.targets[0]: provider 'deepseak' is not defined",
+        "config.yaml: combos.smart.targets[2]: 'nope' is not provider/model or native",
+        "config.yaml: routes[0].to: 'smrt' is not a combo, provider/model or native",
+    ]
+
+
+def test_missing_env_for_a_used_provider_names_key_and_variable():
+    text = """
+    providers:
+      ds: {format: openai-chat, base_url: "https://x", keys: ["sk-ok", "${DS_KEY_2}"]}
+    routes:
+      - to: ds/deepseek-chat
+    """
+    assert lines(text, env={}) == [
+        "config.yaml: providers.ds.keys[1]: environment variable DS_KEY_2 is not set"
+    ]
+
+
+def test_missing_env_for_an_unused_provider_disables_it_with_a_warning():
+    text = """
+    providers:
+      ds: {format: openai-chat, base_url: "https://x", keys: ["${DS_KEY}"]}
+      other: {format: gemini, base_url: "https://y", keys: ["k"]}
+    """
+    config = parse_config(dedent(text), env={})
+    assert list(config.providers) == ["other"]
+    assert config.warnings == [
+        "config.yaml: providers.ds.keys[0]: environment variable DS_KEY is not set; provider disabled"
+    ]
+
+
+def test_pydantic_errors_never_echo_a_key():
+    text = 'providers:\n  p: {format: gemini, base_url: "https://x", keys: "sk-very-secret"}\n'
+    (line,) = lines(text)
+    assert "sk-very-secret" not in line
+    assert line.startswith("config.yaml: providers.p.keys: ")
+
+
+def test_file_name_is_the_real_one(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("routes:\n  - to: nowhere\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert info.value.lines == ["mine.yaml: routes[0].to: 'nowhere' is not a combo, provider/model or native"]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "absent.yaml")
+    assert info.value.lines[0].startswith("absent.yaml: file not found: ")
+
+
+def test_model_names_may_contain_slashes():
+    text = """
+    providers:
+      openrouter: {format: openai-chat, base_url: "https://openrouter.ai/api/v1"}
+    routes:
+      - to: openrouter/anthropic/claude-sonnet-4
+    """
+    assert parse_config(dedent(text), env={}).routes[0].to == "openrouter/anthropic/claude-sonnet-4"
