@@ -8,14 +8,16 @@ from typing import Any
 
 import httpx
 import openai
-from openai.types.chat import ParsedChatCompletion
+from openai.lib.streaming.chat import ChatCompletionStreamState
 
 from translators.canonical import Env, StreamEvent, counting_env
 from translators.openai_chat import FORMAT
 from translators.stream import Accumulator
 
 
-def sdk_client(body: bytes, content_type: str = "text/event-stream", status: int = 200) -> openai.OpenAI:
+def sdk_client(
+    body: bytes, content_type: str = "text/event-stream", status: int = 200
+) -> openai.OpenAI:
     """An OpenAI client whose server answers every request with ``body``."""
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -29,19 +31,27 @@ def sdk_client(body: bytes, content_type: str = "text/event-stream", status: int
     )
 
 
-def sdk_final_completion(body: bytes, **kwargs: Any) -> ParsedChatCompletion[Any]:
-    """Run ``body`` through the SDK's streaming accumulator
-    (``ChatCompletionStreamState``) and return what it assembled."""
+def sdk_final_completion(body: bytes) -> Any:
+    """Run ``body`` through the SDK's raw stream and its accumulator
+    (``ChatCompletionStreamState``) and return what it assembled. The SDK's
+    final parse raises on every ``length`` / ``content_filter`` finish (a
+    parse helper's rule, not a wire problem): then its snapshot is the answer."""
     client = sdk_client(body)
-    with client.chat.completions.stream(
-        model="client-model", messages=[{"role": "user", "content": "hi"}], **kwargs
-    ) as stream:
-        for _ in stream:
-            pass
-        return stream.get_final_completion()
+    state: ChatCompletionStreamState[Any] = ChatCompletionStreamState()
+    stream = client.chat.completions.create(
+        model="client-model", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    for chunk in stream:
+        state.handle_chunk(chunk)
+    try:
+        return state.get_final_completion()
+    except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError):
+        return state.current_completion_snapshot
 
 
-def encode(events: Iterable[StreamEvent], env: Env | None = None, model: str = "client-model") -> bytes:
+def encode(
+    events: Iterable[StreamEvent], env: Env | None = None, model: str = "client-model"
+) -> bytes:
     encoder = FORMAT.stream_encoder(env or counting_env(), model=model)
     return b"".join(encoder.feed(e) for e in events) + encoder.finish()
 

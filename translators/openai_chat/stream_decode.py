@@ -44,7 +44,8 @@ class ChatStreamDecoder:
         self._next_index = 0
         self._open: int | None = None
         self._open_kind = ""  # "text", "reasoning", "refusal" or "tool"
-        self._tools: dict[Any, tuple[str, int]] = {}  # provider tool index -> (id, block)
+        # provider tool index -> (call id, block index, is custom)
+        self._tools: dict[Any, tuple[str, int, bool]] = {}
         self._open_tool: Any = None
         self._finish_reason: str | None = None
         self._usage: Usage | None = None
@@ -172,33 +173,40 @@ class ChatStreamDecoder:
         events.append(BlockDelta(self._open, text))
 
     def _tool(self, call: dict[str, Any], events: list[StreamEvent]) -> None:
-        custom = call.get("custom")
-        is_custom = call.get("type") == "custom" and isinstance(custom, dict)
-        body = custom if is_custom else call.get("function")
-        body = body if isinstance(body, dict) else {}
         call_id = str_field(call, "id") or None
         key = call.get("index")
         if key is None:  # no index: a new id starts a call, otherwise it continues
             key = call_id if call_id and call_id not in self._tools else self._open_tool
         known = self._tools.get(key)
+        custom = call.get("custom")
         if known is None or (call_id is not None and call_id != known[0]):
-            # New call (or a provider reusing index 0 for parallel calls).
-            self._saw_tool = True
-            call_id = call_id or self._env.new_id("call_")
-            part = ToolCall(
-                call_id, str_field(body, "name"), kind="custom" if is_custom else "function"
-            )
-            block = self._open_block(part, "tool", events)
-            self._tools[key] = (call_id, block)
-            self._open_tool = key
-            known = (call_id, block)
-        fragment = body.get("input" if is_custom else "arguments")
+            # A new call (or a provider reusing index 0 for parallel calls).
+            # Gateways echo an empty "custom" on function calls: trust "type".
+            is_custom = call.get("type") == "custom" and isinstance(custom, dict)
+            known = self._new_tool(key, call_id, is_custom, custom if is_custom else call, events)
+        body = custom if known[2] else call.get("function")
+        fragment = (
+            body.get("input" if known[2] else "arguments") if isinstance(body, dict) else None
+        )
         if isinstance(fragment, dict | list):  # complete arguments as JSON
             fragment = json.dumps(fragment, ensure_ascii=False)
         # A fragment for a call that is no longer open cannot be placed
         # (providers stream calls one after another); it is dropped.
         if isinstance(fragment, str) and fragment and known[1] == self._open:
             events.append(BlockDelta(known[1], fragment))
+
+    def _new_tool(
+        self, key: Any, call_id: str | None, is_custom: bool, body: Any, events: list[StreamEvent]
+    ) -> tuple[str, int, bool]:
+        self._saw_tool = True
+        spec = body if is_custom else body.get("function")
+        name = str_field(spec, "name") if isinstance(spec, dict) else ""
+        call_id = call_id or self._env.new_id("call_")
+        part = ToolCall(call_id, name, kind="custom" if is_custom else "function")
+        known = (call_id, self._open_block(part, "tool", events), is_custom)
+        self._tools[key] = known
+        self._open_tool = key
+        return known
 
     # ------------------------------------------------------------------ endings
 

@@ -41,6 +41,8 @@ class ChatStreamEncoder:
         self._tool_index = -1  # chat index of the open (last) tool call
         self._tools = 0
         self._custom = False  # the open tool call is a custom (freeform) one
+        self._args_sent = False  # the open tool call has streamed arguments
+        self._role_sent = False
         self._ended = False  # after Finish or an error nothing more is written
         self._done_sent = False
 
@@ -52,8 +54,9 @@ class ChatStreamEncoder:
         if isinstance(event, BlockStart):
             return self._start_block(event)
         if isinstance(event, BlockEnd):
+            out = self._close_tool()
             self._kind = ""
-            return b""
+            return out
         if isinstance(event, StreamStart):
             return self._start(event.created)
         if isinstance(event, Finish):
@@ -75,28 +78,41 @@ class ChatStreamEncoder:
         return f"data: {self._head}{_OPEN_CHOICE}{dumps(delta)}{_DELTA_END}".encode()
 
     def _start(self, created: int | None = None) -> bytes:
-        if self._head:
+        """Fix the shared chunk header. The role chunk waits for the first
+        block, because OpenAI says ``content: null`` there when the answer
+        is a tool call or a refusal."""
+        if not self._head:
+            header = {
+                "id": self._env.new_id("chatcmpl-"),
+                "object": "chat.completion.chunk",
+                "created": created if created is not None else self._env.now(),
+                "model": self._model,
+            }
+            self._head = dumps(header)[:-1]
+        return b""
+
+    def _role(self, first: dict[str, Any] | None = None) -> bytes:
+        """The opening delta, alone (text, reasoning, nothing) or merged into
+        the first tool-call / refusal delta."""
+        self._start()
+        if self._role_sent:
             return b""
-        header = {
-            "id": self._env.new_id("chatcmpl-"),
-            "object": "chat.completion.chunk",
-            "created": created if created is not None else self._env.now(),
-            "model": self._model,
-        }
-        self._head = dumps(header)[:-1]
-        return self._chunk({"role": "assistant", "content": ""})
+        self._role_sent = True
+        if first is None:
+            return self._chunk({"role": "assistant", "content": ""})
+        return self._chunk({"role": "assistant", "content": None, **first})
 
     def _start_block(self, event: BlockStart) -> bytes:
-        lead = self._start()
+        lead = self._close_tool()  # in case the previous block was never ended
         part = event.part
         if isinstance(part, ToolCall):
             return lead + self._tool_call(part)
-        if isinstance(part, Reasoning):
-            self._kind = "reasoning"
-        elif isinstance(part, Refusal):
+        if isinstance(part, Refusal):
             self._kind = "refusal"
-        elif isinstance(part, Text):
-            self._kind = "text"
+            lead += self._role({"refusal": ""})
+        elif isinstance(part, Reasoning | Text):
+            self._kind = "reasoning" if isinstance(part, Reasoning) else "text"
+            lead += self._role()
         else:
             self._kind = ""  # images and other providers' items: nothing to say
             return lead
@@ -122,13 +138,28 @@ class ChatStreamEncoder:
                 "type": "function",
                 "function": {"name": call.name, "arguments": call.arguments},
             }
+        self._args_sent = bool(call.arguments)
+        if not self._role_sent:
+            return self._role({"tool_calls": [body]})
         return self._chunk({"tool_calls": [body]})
+
+    def _close_tool(self) -> bytes:
+        """A function call that streamed no arguments still needs valid JSON:
+        clients ``json.loads`` what they accumulated."""
+        if self._kind != "tool":
+            return b""
+        self._kind = ""
+        if self._args_sent or self._custom:
+            return b""
+        empty = {"index": self._tool_index, "function": {"arguments": "{}"}}
+        return self._chunk({"tool_calls": [empty]})
 
     def _delta(self, text: str) -> bytes:
         if not text:
             return b""
         kind = self._kind
         if kind == "tool":
+            self._args_sent = True
             field = (
                 {"custom": {"input": text}} if self._custom else {"function": {"arguments": text}}
             )
@@ -138,7 +169,7 @@ class ChatStreamEncoder:
 
     def _finish(self, event: Finish) -> bytes:
         self._ended = True
-        lead = self._start()
+        lead = self._close_tool() + self._role()
         reason = finish_reason(event.stop_reason, has_tool_calls=self._tools > 0)
         end = f',"logprobs":null,"finish_reason":"{reason}"}}]}}\n\n'
         final = f"data: {self._head}{_OPEN_CHOICE}{{}}{end}"
