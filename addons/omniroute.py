@@ -80,7 +80,10 @@ class OmniRoute:
     def configure(self, updated: set[str]) -> None:
         if not self._defaults_set:
             self._defaults_set = True
-            defaults: dict[str, object] = {"connection_strategy": "lazy"}
+            # lazy: nothing connects to the real host before the request hook.
+            defaults: dict[str, object] = {}
+            if "connection_strategy" in ctx.options:  # proxyserver's option
+                defaults["connection_strategy"] = "lazy"
             if not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
                 defaults["allow_hosts"] = [ALLOW_AI_HOSTS]  # decrypt only the AI hosts
             ctx.options.update(**defaults)

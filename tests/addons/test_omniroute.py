@@ -1,0 +1,232 @@
+"""The mitmproxy front, hook by hook (taddons/tflow), with its real engine."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import httpx
+import omniroute
+import pytest
+from mitmproxy import exceptions, http
+from mitmproxy.test import taddons, tflow
+
+import engine
+
+pytestmark = pytest.mark.anyio
+
+BODY = json.dumps({"model": "claude-sonnet-4", "max_tokens": 10, "messages": []}).encode()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(path: Path, port: int | None = None) -> Path:
+    port = port or closed_port()
+    path.write_text(
+        "providers:\n"
+        f"  down: {{format: anthropic, base_url: 'http://127.0.0.1:{port}/v1', keys: [sk-provider-secret-1]}}\n"
+        "routes:\n"
+        "  - match: {model: 'claude-*'}\n"
+        "    to: down/some-model\n"
+    )
+    return path
+
+
+def make_flow(url: str, method: str = "POST", content: bytes = BODY, h2: bool = False, **headers: str):
+    req = http.Request.make(method, url, content, {"content-type": "application/json", **headers})
+    if h2:
+        req.http_version = "HTTP/2.0"
+        req.authority = req.host
+    else:
+        req.headers["host"] = req.host
+    return tflow.tflow(req=req)
+
+
+@pytest.fixture
+async def front(tmp_path):
+    addon = omniroute.OmniRoute()
+    with taddons.context(addon) as tctx:
+        tctx.options.add_option("connection_strategy", str, "eager", "proxyserver's option")
+        tctx.configure(addon, omniroute_config=str(write_config(tmp_path / "config.yaml")))
+        yield addon, tctx
+        await addon.done()
+
+
+async def test_configure_starts_the_engine_and_sets_lazy_and_allow_hosts(front):
+    addon, tctx = front
+    assert addon.engine.port is not None
+    assert tctx.options.connection_strategy == "lazy"
+    (pattern,) = tctx.options.allow_hosts
+    import re
+
+    assert re.search(pattern, "api.anthropic.com:443")
+    assert re.search(pattern, "chatgpt.com:443")
+    assert not re.search(pattern, "github.com:443")
+    assert not re.search(pattern, "evil-api.anthropic.com.attacker.net:443")
+
+
+async def test_user_allow_hosts_is_kept(tmp_path):
+    addon = omniroute.OmniRoute()
+    with taddons.context(addon) as tctx:
+        tctx.options.update(allow_hosts=["example"])
+        tctx.configure(addon, omniroute_config=str(write_config(tmp_path / "c.yaml")))
+        assert tctx.options.allow_hosts == ["example"]
+        await addon.done()
+
+
+async def test_invalid_config_is_an_options_error_with_the_lines(tmp_path, front):
+    addon, tctx = front
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("routes:\n  - to: smrt\n  - to: native/x\n")
+    with pytest.raises(exceptions.OptionsError) as info:
+        tctx.configure(addon, omniroute_config=str(bad))
+    assert str(info.value).splitlines() == [
+        "bad.yaml: routes[0].to: 'smrt' is not a combo, provider/model or native",
+        "bad.yaml: routes[1].to: provider 'native' is not defined",
+    ]
+    assert addon.engine.config.routes[0].to == "down/some-model"  # the old one stays
+
+
+@pytest.mark.parametrize("h2", [False, True])
+async def test_model_call_is_redirected_to_the_engine(front, h2):
+    addon, _ = front
+    flow = make_flow("https://api.anthropic.com/v1/messages?beta=true", h2=h2, **{"x-api-key": "sk-client"})
+    addon.request(flow)
+    req = flow.request
+    assert (req.scheme, req.host, req.port) == ("http", "127.0.0.1", addon.engine.port)
+    assert req.headers[engine.SECRET_HEADER] == addon.engine.secret
+    assert req.headers[engine.ORIGINAL_URL_HEADER] == "https://api.anthropic.com/v1/messages?beta=true"
+    assert req.path == "/v1/messages?beta=true"
+    if not h2:
+        assert req.headers["host"] == f"127.0.0.1:{addon.engine.port}"
+
+
+async def test_redirected_request_is_served_by_the_engine(front):
+    addon, _ = front
+    flow = make_flow("https://api.anthropic.com/v1/messages", **{"x-api-key": "sk-client"})
+    addon.request(flow)
+    async with httpx.AsyncClient(verify=False) as client:
+        headers = [(k, v) for k, v in flow.request.headers.items(multi=True) if k.lower() != "host"]
+        resp = await client.post(flow.request.url, content=flow.request.content, headers=headers)
+    # the provider's port is closed: the engine answered in Anthropic's format
+    assert resp.status_code == 502 and resp.json()["type"] == "error"
+    assert resp.headers[engine.ROUTE_HEADER] == (
+        "claude-sonnet-4 -> down/some-model (fallback from down/some-model: 502)"
+    )
+    assert "sk-provider-secret-1" not in resp.text
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "headers"),
+    [
+        ("POST", "https://example.com/v1/messages", {}),
+        ("GET", "https://api.anthropic.com/api/claude_code/settings", {}),
+        ("GET", "https://api.anthropic.com/v1/models", {"x-api-key": "k"}),
+        ("POST", "https://chatgpt.com/backend-api/wham/accounts/check", {}),
+        ("POST", "https://api.openai.com/v1/embeddings", {}),
+        ("POST", "https://cloudcode-pa.googleapis.com/v1internal:loadCodeAssist", {}),
+    ],
+)
+async def test_other_flows_are_untouched(front, method, url, headers):
+    addon, _ = front
+    flow = make_flow(url, method=method, **headers)
+    before = flow.request.get_state()
+    addon.request(flow)
+    assert flow.request.get_state() == before and flow.response is None
+    assert "omniroute" not in flow.metadata
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.openai.com/v1/chat/completions",
+        "https://api.openai.com/v1/responses",
+        "https://chatgpt.com/backend-api/codex/responses",
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse",
+        "https://generativelanguage.googleapis.com/v1/models/gemini-2.5-flash:generateContent",
+        "https://api.anthropic.com/v1/messages/count_tokens",
+    ],
+)
+async def test_each_native_model_endpoint_is_classified(front, url):
+    addon, _ = front
+    flow = make_flow(url)
+    addon.request(flow)
+    assert flow.request.host == "127.0.0.1" and flow.metadata["omniroute"] == url
+
+
+async def test_codex_websocket_upgrade_gets_426(front):
+    addon, _ = front
+    flow = make_flow("https://api.openai.com/v1/responses", method="GET", content=b"",
+                     upgrade="websocket", connection="Upgrade")
+    addon.request(flow)
+    assert flow.response.status_code == 426
+    assert flow.request.host == "api.openai.com"
+
+
+async def test_response_is_annotated_copied_and_engine_headers_removed(front):
+    addon, _ = front
+    flow = make_flow("https://api.anthropic.com/v1/messages")
+    addon.request(flow)
+    flow.response = http.Response.make(200, b"", {
+        "content-type": "text/event-stream",
+        engine.ROUTE_HEADER: "claude-sonnet-4 -> ds/deepseek-chat (fallback from x/y: 429)",
+        engine.RECORD_HEADER: "7",
+    })
+    addon.responseheaders(flow)
+    assert flow.comment == (
+        "https://api.anthropic.com/v1/messages : claude-sonnet-4 -> ds/deepseek-chat (fallback from x/y: 429)"
+    )
+    assert engine.ROUTE_HEADER not in flow.response.headers
+    assert engine.RECORD_HEADER not in flow.response.headers
+    assert engine.SECRET_HEADER not in flow.request.headers
+    stream = flow.response.stream
+    chunks = [b"event: a\ndata: {", b'"x":1}\n\n', b""]
+    assert [stream(c) for c in chunks] == chunks  # unchanged, final b"" included
+    flow.response.raw_content = None  # as after streaming: content missing
+    addon.response(flow)
+    assert flow.response.content == b'event: a\ndata: {"x":1}\n\n'
+
+
+async def test_capped_copy_keeps_the_first_mebibyte():
+    copy = omniroute.CappedCopy(cap=10)
+    assert copy(b"0123456") == b"0123456"
+    assert copy(b"789abcdef") == b"789abcdef"
+    assert copy(b"") == b""
+    assert bytes(copy.data) == b"0123456789" and copy.truncated
+
+
+async def test_flows_not_routed_are_not_streamed(front):
+    addon, _ = front
+    flow = make_flow("https://example.com/v1/messages")
+    addon.request(flow)
+    flow.response = http.Response.make(200, b"x")
+    addon.responseheaders(flow)
+    addon.response(flow)
+    assert flow.response.stream is False and flow.comment == ""
+
+
+async def test_config_file_change_reloads_and_bad_edit_keeps_the_old(front, tmp_path):
+    addon, _ = front
+    path = tmp_path / "config.yaml"
+    path.write_text("routes:\n  - to: native\n")
+    assert addon.watcher.check() and addon.engine.config.routes[0].to == "native"
+    path.write_text("routes:\n  - to: nowhere-at-all\n")
+    assert not addon.watcher.check() and addon.engine.config.routes[0].to == "native"
+
+
+async def test_external_engine_url_and_secret_file(front, tmp_path):
+    addon, tctx = front
+    secret = tmp_path / "engine.secret"
+    secret.write_text("s3cret\n")
+    tctx.configure(addon, omniroute_engine_url="http://127.0.0.1:9", omniroute_engine_secret_file=str(secret))
+    flow = make_flow("https://api.openai.com/v1/chat/completions")
+    addon.request(flow)
+    assert (flow.request.host, flow.request.port) == ("127.0.0.1", 9)
+    assert flow.request.headers[engine.SECRET_HEADER] == "s3cret"
+    with pytest.raises(exceptions.OptionsError):
+        tctx.configure(addon, omniroute_engine_secret_file=str(tmp_path / "missing"))
