@@ -71,7 +71,18 @@ def render_request(request: Request, env: Env) -> dict[str, Any]:
     if request.stream:
         body["stream"] = True
     _limit_cache_markers(body, warnings)
+    _note_unsupported(request, warnings)
     return body
+
+
+def _note_unsupported(request: Request, warnings: list[str]) -> None:
+    """What Anthropic has no field for (each dropped, said once)."""
+    for key in ("seed", "presence_penalty", "frequency_penalty", "previous_response_id"):
+        if getattr(request, key) is not None:
+            warnings.append(f"{key} dropped: Anthropic has no equivalent")
+    fmt = request.response_format
+    if fmt is not None and fmt.type != "text":
+        warnings.append(f"response_format {fmt.type} sent as a system instruction")
 
 
 def _system(request: Request) -> str | list[dict[str, Any]]:
