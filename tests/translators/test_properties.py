@@ -31,9 +31,7 @@ from translators.canonical import (
     counting_env,
 )
 
-PNG = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-)
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="  # noqa: E501
 TOOL_NAMES = ["get_weather", "run_shell", "read_file"]
 words = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ÄéΩ日本", min_size=1, max_size=30).filter(
     lambda s: s.strip() == s and s != ""
