@@ -33,9 +33,7 @@ PASSTHROUGH = (
 Responses upstream still receives them."""
 
 
-def parse_tools(
-    raw: list[Any], path: str, namespace: dict[str, Any] | None = None
-) -> list[Tool]:
+def parse_tools(raw: list[Any], path: str, namespace: dict[str, Any] | None = None) -> list[Tool]:
     """Tool definitions; namespaces are flattened to the names the model calls
     (the namespace is kept in meta so calls can name it again)."""
     tools: list[Tool] = []

@@ -118,10 +118,9 @@ class ResponsesStreamEncoder:
     # ---------------------------------------------------------------- framing
 
     def _emit(self, out: list[bytes], kind: str, fields: dict[str, Any]) -> None:
-        fields["type"] = kind
-        fields["sequence_number"] = self._seq
+        event = {"type": kind, "sequence_number": self._seq, **fields}
         self._seq += 1
-        out.append(encode_event(dumps(fields), kind))
+        out.append(encode_event(dumps(event), kind))
 
     def _response(self, status: str) -> dict[str, Any]:
         return response_object(self._id, self._model, self._created, status)
