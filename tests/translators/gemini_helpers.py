@@ -1,0 +1,135 @@
+"""Helpers for the Gemini format tests: google-genai as the judge.
+
+The SDK gets its bytes through ``httpx.MockTransport`` (split into the given
+pieces, so its own line decoder sees awkward boundaries too); nothing touches
+the network.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from google import genai
+from google.genai import errors as gerrors
+from google.genai import types as gtypes
+
+from translators.canonical import Env, StreamEvent, counting_env
+from translators.gemini import FORMAT
+from translators.stream import Accumulator
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "gemini"
+APIError = gerrors.APIError
+
+
+def fixture(name: str) -> bytes:
+    if not FIXTURES.is_dir():
+        pytest.skip("../shared/fixtures not present")
+    return (FIXTURES / name).read_bytes()
+
+
+def fixture_json(name: str) -> Any:
+    return json.loads(fixture(name))
+
+
+def stream_fixture_names() -> list[str]:
+    if not FIXTURES.is_dir():
+        return ["absent"]
+    return sorted(p.name for p in FIXTURES.glob("stream-*"))
+
+
+def client(content: bytes, *, status: int = 200, piece: int = 0) -> genai.Client:
+    """A client whose every request gets ``content`` (in ``piece``-byte reads)."""
+    ctype = "text/event-stream" if status == 200 else "application/json"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if piece:
+            chunks = [content[i : i + piece] for i in range(0, len(content), piece)]
+            return httpx.Response(status, headers={"content-type": ctype}, content=iter(chunks))
+        return httpx.Response(status, headers={"content-type": ctype}, content=content)
+
+    options = gtypes.HttpOptions(
+        base_url="http://127.0.0.1:9",
+        httpx_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
+    return genai.Client(api_key="test-key", http_options=options)
+
+
+def sdk_chunks(content: bytes, piece: int = 0) -> list[gtypes.GenerateContentResponse]:
+    sdk = client(content, piece=piece)
+    return list(sdk.models.generate_content_stream(model="m", contents="hi"))
+
+
+def sdk_view(chunks: list[gtypes.GenerateContentResponse]) -> dict[str, Any]:
+    """What a google-genai user sees of a response (streamed or not)."""
+    view: dict[str, Any] = {"text": "", "thoughts": "", "calls": [], "finish": None, "usage": None}
+    for chunk in chunks:
+        for cand in chunk.candidates or []:
+            for part in (cand.content.parts if cand.content else None) or []:
+                if part.function_call:
+                    call = part.function_call
+                    view["calls"].append((call.id, call.name, call.args or {}))
+                elif part.thought:
+                    view["thoughts"] += part.text or ""
+                else:
+                    view["text"] += part.text or ""
+            if cand.finish_reason:
+                view["finish"] = cand.finish_reason.value
+        if chunk.usage_metadata is not None:
+            u = chunk.usage_metadata
+            view["usage"] = (
+                u.prompt_token_count,
+                u.candidates_token_count,
+                u.thoughts_token_count,
+                u.cached_content_token_count,
+            )
+    return view
+
+
+def decode(
+    data: bytes, splits: list[int] | None = None, env: Env | None = None
+) -> list[StreamEvent]:
+    decoder = FORMAT.stream_decoder(env or counting_env())
+    events: list[StreamEvent] = []
+    start = 0
+    for end in [*(splits or []), len(data)]:
+        events += decoder.feed(data[start:end])
+        start = end
+    return events + decoder.finish()
+
+
+def encode(events: list[StreamEvent], *, sse: bool = True, model: str = "gemini-test") -> bytes:
+    encoder = FORMAT.stream_encoder(counting_env(), model=model, input_tokens=7, sse=sse)
+    return b"".join(encoder.feed(e) for e in events) + encoder.finish()
+
+
+def accumulate(events: list[StreamEvent]) -> Accumulator:
+    acc = Accumulator()
+    acc.feed_all(events)
+    return acc
+
+
+def sdk_validate_request(body: dict[str, Any]) -> None:
+    """Each piece of a rendered request body through google-genai's own
+    models (``extra="forbid"``): a key Gemini does not know fails here."""
+    allowed = {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig"}
+    assert set(body) <= allowed | {"safetySettings"}
+    for content in body["contents"]:
+        gtypes.Content.model_validate(content)
+        assert content["role"] in ("user", "model")
+        assert content["parts"], "Gemini rejects a turn without parts"
+    roles = [c["role"] for c in body["contents"]]
+    assert all(a != b for a, b in zip(roles, roles[1:], strict=False)), "roles must alternate"
+    if "systemInstruction" in body:
+        gtypes.Content.model_validate(body["systemInstruction"])
+    for tool in body.get("tools", []):
+        gtypes.Tool.model_validate(tool)
+    if "toolConfig" in body:
+        gtypes.ToolConfig.model_validate(body["toolConfig"])
+    if "generationConfig" in body:
+        gtypes.GenerationConfig.model_validate(body["generationConfig"])
+    for setting in body.get("safetySettings", []):
+        gtypes.SafetySetting.model_validate(setting)

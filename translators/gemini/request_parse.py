@@ -1,0 +1,259 @@
+"""generateContent request body -> canonical Request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..canonical import (
+    Media,
+    Message,
+    Opaque,
+    Part,
+    ReasoningConfig,
+    Request,
+    ResponseFormat,
+    Text,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    TranslationError,
+)
+from ..schema import from_gemini_schema
+from ..sse import dumps
+from .common import NAME, as_dict, as_list, field
+from .parts import parse_media, parse_model_parts
+
+NATIVE_TOP = ("safetySettings",)
+"""Top-level keys with no canonical meaning, kept in meta for a Gemini upstream."""
+NATIVE_CONFIG = (
+    "candidateCount",
+    "responseModalities",
+    "mediaResolution",
+    "speechConfig",
+    "responseLogprobs",
+    "logprobs",
+)
+"""generationConfig keys kept the same way."""
+
+_EFFORTS = {"minimal", "low", "medium", "high", "xhigh"}
+_ROLES = {"user": "user", "model": "assistant", "function": "user", "tool": "user"}
+
+
+def parse_request(
+    body: dict[str, Any], *, model: str | None = None, stream: bool | None = None
+) -> Request:
+    if not isinstance(body, dict):
+        raise TranslationError("", "the request body must be a JSON object")
+    name = model or str(body.get("model") or "")
+    request = Request(model=name.removeprefix("models/"), stream=bool(stream))
+    request.system = _system(field(body, "systemInstruction"))
+    request.messages = _Contents().parse(field(body, "contents"))
+    request.tools = _tools(field(body, "tools"))
+    request.tool_choice = _tool_choice(field(body, "toolConfig"))
+    _generation_config(field(body, "generationConfig"), request)
+    native = {key: field(body, key) for key in NATIVE_TOP if field(body, key) is not None}
+    if native:
+        request.meta.setdefault(NAME, {}).update(native)
+    return request
+
+
+def _system(value: Any) -> list[Text]:
+    if isinstance(value, str):
+        return [Text(value)] if value else []
+    parts = as_list(as_dict(value).get("parts"))
+    return [
+        Text(p["text"]) for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)
+    ]
+
+
+class _Contents:
+    """contents[] -> messages, pairing each functionResponse with its call."""
+
+    def __init__(self) -> None:
+        self._unanswered: list[ToolCall] = []
+        self._known: set[str] = set()
+
+    def parse(self, contents: Any) -> list[Message]:
+        if contents is None:
+            return []
+        if not isinstance(contents, list):
+            raise TranslationError("contents", "must be a list of Content objects")
+        messages: list[Message] = []
+        for ci, content in enumerate(contents):
+            if not isinstance(content, dict):
+                raise TranslationError(f"contents[{ci}]", "must be an object")
+            role = _ROLES.get(str(content.get("role") or "user"))
+            if role is None:
+                raise TranslationError(
+                    f"contents[{ci}].role", f"unsupported role {content['role']!r}"
+                )
+            parts = content.get("parts")
+            if not isinstance(parts, list):
+                raise TranslationError(f"contents[{ci}].parts", "must be a list")
+            if role == "assistant":
+                message = Message("assistant", self._model(ci, parts))
+            else:
+                message = Message("user", self._user(ci, parts))
+            if message.parts:
+                messages.append(message)
+        return messages
+
+    def _model(self, ci: int, parts: list[Any]) -> list[Part]:
+        # Ids are positional when Gemini gave none: the client resends the
+        # same history every turn, so the same call keeps the same id.
+        out = parse_model_parts(parts, lambda pi: f"call_gemini_{ci}_{pi}")
+        calls = [p for p in out if isinstance(p, ToolCall)]
+        if calls:
+            self._unanswered = calls
+            self._known.update(c.id for c in calls)
+        return out
+
+    def _user(self, ci: int, parts: list[Any]) -> list[Part]:
+        out: list[Part] = []
+        for pi, raw in enumerate(parts):
+            if not isinstance(raw, dict):
+                raise TranslationError(f"contents[{ci}].parts[{pi}]", "must be an object")
+            response = field(raw, "functionResponse")
+            if isinstance(response, dict):
+                out.append(self._result(response, f"call_gemini_{ci}_{pi}"))
+            elif isinstance(raw.get("text"), str):
+                if raw["text"]:
+                    out.append(Text(raw["text"]))
+            elif (media := parse_media(raw)) is not None:
+                out.append(media)
+            elif raw:
+                out.append(Opaque(NAME, raw))
+        return out
+
+    def _result(self, response: dict[str, Any], fallback_id: str) -> ToolResult:
+        name = response.get("name")
+        call_id = self._pair(response.get("id"), name) or fallback_id
+        is_error, text = _response_text(response.get("response"))
+        content: list[Text | Media] = [Text(text)] if text else []
+        for extra in as_list(response.get("parts")):
+            media = parse_media(extra) if isinstance(extra, dict) else None
+            if media is not None:
+                content.append(media)
+        return ToolResult(call_id, content, is_error, name=str(name) if name else None)
+
+    def _pair(self, given: Any, name: Any) -> str | None:
+        """The id of the call a response answers: its own id when it names a
+        call we saw, else the first unanswered call of that name (Gemini CLI
+        invents ids for calls that came without one), else the first one."""
+        if isinstance(given, str) and given in self._known:
+            self._unanswered = [c for c in self._unanswered if c.id != given]
+            return given
+        for candidates in ([c for c in self._unanswered if c.name == name], self._unanswered):
+            if candidates:
+                self._unanswered.remove(candidates[0])
+                return candidates[0].id
+        return given if isinstance(given, str) and given else None
+
+
+def _response_text(response: Any) -> tuple[bool, str]:
+    """functionResponse.response -> (is_error, text). ``{"output": x}`` and
+    ``{"result": x}`` (what Gemini CLI and the docs send) give x; ``{"error":
+    x}`` marks an error; any other object is kept whole as JSON."""
+    if response is None:
+        return False, ""
+    if isinstance(response, dict) and len(response) == 1:
+        key, value = next(iter(response.items()))
+        if key in ("output", "result", "content", "error"):
+            return key == "error", value if isinstance(value, str) else dumps(value)
+    return False, response if isinstance(response, str) else dumps(response)
+
+
+def _tools(value: Any) -> list[Tool]:
+    tools: list[Tool] = []
+    for i, entry in enumerate(as_list(value)):
+        if not isinstance(entry, dict):
+            raise TranslationError(f"tools[{i}]", "must be an object")
+        for key, spec in entry.items():
+            if key in ("functionDeclarations", "function_declarations"):
+                tools.extend(_declaration(d, f"tools[{i}].{key}[{j}]") for j, d in enumerate(spec))
+            else:
+                tools.append(Tool(name=key, kind="builtin", meta={NAME: {key: spec}}))
+    return tools
+
+
+def _declaration(decl: Any, path: str) -> Tool:
+    if not isinstance(decl, dict) or not isinstance(decl.get("name"), str):
+        raise TranslationError(path, "a function declaration needs a name")
+    schema = field(decl, "parametersJsonSchema")
+    if schema is None and field(decl, "parameters") is not None:
+        schema = from_gemini_schema(field(decl, "parameters"))
+    return Tool(decl["name"], decl.get("description"), schema if isinstance(schema, dict) else None)
+
+
+def _tool_choice(value: Any) -> ToolChoice | None:
+    config = as_dict(field(as_dict(value), "functionCallingConfig"))
+    mode = str(config.get("mode") or "").upper()
+    allowed = as_list(field(config, "allowedFunctionNames"))
+    if mode == "NONE":
+        return ToolChoice("none")
+    if mode == "ANY":
+        if len(allowed) == 1 and isinstance(allowed[0], str):
+            return ToolChoice("tool", allowed[0])
+        return ToolChoice("required")
+    # VALIDATED is AUTO with schema-checked calls: the same choice.
+    return ToolChoice("auto") if mode in ("AUTO", "VALIDATED") else None
+
+
+def _generation_config(value: Any, request: Request) -> None:
+    config = as_dict(value)
+    request.temperature = _number(field(config, "temperature"))
+    request.top_p = _number(field(config, "topP"))
+    request.top_k = _integer(field(config, "topK"))
+    request.max_tokens = _integer(field(config, "maxOutputTokens"))
+    request.seed = _integer(config.get("seed"))
+    request.presence_penalty = _number(field(config, "presencePenalty"))
+    request.frequency_penalty = _number(field(config, "frequencyPenalty"))
+    request.stop = [s for s in as_list(field(config, "stopSequences")) if isinstance(s, str)]
+    request.response_format = _response_format(config)
+    request.reasoning = _reasoning(field(config, "thinkingConfig"), request)
+    native = {key: field(config, key) for key in NATIVE_CONFIG if field(config, key) is not None}
+    if native:
+        request.meta.setdefault(NAME, {})["generationConfig"] = native
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
+def _integer(value: Any) -> int | None:
+    number = _number(value)
+    return None if number is None else int(number)
+
+
+def _response_format(config: dict[str, Any]) -> ResponseFormat | None:
+    if field(config, "responseMimeType") != "application/json":
+        return None
+    schema = field(config, "responseJsonSchema")
+    if schema is None and field(config, "responseSchema") is not None:
+        schema = from_gemini_schema(field(config, "responseSchema"))
+    if isinstance(schema, dict):
+        return ResponseFormat("json_schema", schema=schema)
+    return ResponseFormat("json_object")
+
+
+def _reasoning(value: Any, request: Request) -> ReasoningConfig | None:
+    if not isinstance(value, dict):
+        return None
+    include = field(value, "includeThoughts")
+    reasoning = ReasoningConfig(include_thoughts=include if isinstance(include, bool) else None)
+    level = field(value, "thinkingLevel")
+    if isinstance(level, str) and level.lower() in _EFFORTS:
+        reasoning.effort = level.lower()  # type: ignore[assignment]
+        request.meta.setdefault(NAME, {})["thinkingLevel"] = level
+    budget = field(value, "thinkingBudget")
+    if isinstance(budget, int) and not isinstance(budget, bool):
+        if budget == 0:
+            reasoning.enabled = False
+        elif budget < 0:
+            reasoning.adaptive = True
+        else:
+            reasoning.budget_tokens = budget
+    return reasoning

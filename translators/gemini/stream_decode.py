@@ -1,0 +1,267 @@
+"""streamGenerateContent bytes -> canonical stream events.
+
+Each chunk is a whole GenerateContentResponse carrying the new parts: text
+and thought text as deltas, function calls complete in one part. Vertex can
+stream call arguments (``partialArgs`` fragments addressed by ``jsonPath``,
+``willContinue`` until the call is done): those are assembled and emitted as
+one argument delta when the call ends. usageMetadata is cumulative; the last
+one seen goes into Finish, which comes with the first finishReason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from ..canonical import (
+    BlockDelta,
+    BlockEnd,
+    BlockStart,
+    Env,
+    ErrorInfo,
+    Finish,
+    Meta,
+    Opaque,
+    Part,
+    Reasoning,
+    StreamError,
+    StreamEvent,
+    StreamStart,
+    Text,
+    ToolCall,
+    Usage,
+    merge_meta,
+)
+from ..sse import dumps
+from .common import (
+    NAME,
+    REASONING_KEY,
+    as_dict,
+    as_list,
+    derived_call_id,
+    field,
+    parse_usage,
+    signature_meta,
+    stop_reason,
+)
+from .errors import error_info
+from .framing import Framer
+from .parts import parse_arguments, parse_media
+
+CUT = ErrorInfo(502, "server", "upstream stream ended before completion")
+
+
+class GeminiStreamDecoder:
+    def __init__(self, env: Env) -> None:
+        self._env = env
+        self._framer = Framer()
+        self._started = False
+        self._done = False
+        self._next = 0
+        self._open: str | None = None  # "text", "reasoning" or "call"
+        self._open_index = -1
+        self._open_meta: Meta = {}
+        self._partial: PartialArgs | None = None
+        self._usage: Usage | None = None
+        self._has_calls = False
+        self._id = ""
+        self._calls = 0
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        for text in self._framer.feed(chunk):
+            self._chunk(text, events)
+        return events
+
+    def finish(self) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        for text in self._framer.finish():
+            self._chunk(text, events)
+        if not self._done:
+            self._fail(CUT, events)
+        return events
+
+    def _fail(self, error: ErrorInfo, events: list[StreamEvent]) -> None:
+        self._close(events)
+        events.append(StreamError(error))
+        self._done = True
+
+    def _chunk(self, text: str | bytes, events: list[StreamEvent]) -> None:
+        if self._done:
+            return
+        try:
+            data = json.loads(text)
+        except ValueError:
+            self._fail(ErrorInfo(502, "server", "malformed chunk in upstream stream"), events)
+            return
+        if not isinstance(data, dict):
+            return
+        if isinstance(data.get("error"), dict):
+            self._fail(error_info(data["error"], 200), events)
+            return
+        if not self._started:
+            self._start(data, events)
+        self._usage = parse_usage(field(data, "usageMetadata")) or self._usage
+        candidate = _first_candidate(data)
+        if candidate is None:
+            if field(as_dict(field(data, "promptFeedback")), "blockReason"):
+                self._finish("content_filter", events)
+            return
+        for part in as_list(as_dict(candidate.get("content")).get("parts")):
+            if isinstance(part, dict):
+                self._part(part, events)
+        finish = field(candidate, "finishReason")
+        if finish:
+            self._finish(stop_reason(finish, self._has_calls), events)
+
+    def _start(self, data: dict[str, Any], events: list[StreamEvent]) -> None:
+        self._started = True
+        usage = None
+        prompt = field(as_dict(field(data, "usageMetadata")), "promptTokenCount")
+        if isinstance(prompt, int):
+            usage = Usage(input_tokens=prompt)
+        self._id = str(field(data, "responseId") or self._env.new_id("resp_"))
+        events.append(StreamStart(self._id, str(field(data, "modelVersion") or ""), usage))
+
+    def _finish(self, reason: Any, events: list[StreamEvent]) -> None:
+        self._close(events)
+        events.append(Finish(reason, self._usage))
+        self._done = True
+
+    def _part(self, part: dict[str, Any], events: list[StreamEvent]) -> None:
+        call = field(part, "functionCall")
+        if isinstance(call, dict):
+            self._call(part, call, events)
+        elif isinstance(part.get("text"), str):
+            self._text(part, events)
+        else:
+            whole: Part | None = parse_media(part)
+            if whole is None and any(k != "thoughtSignature" for k in part):
+                whole = Opaque(NAME, part)
+            if whole is not None:
+                self._close(events)
+                index = self._open_block(whole, events)
+                events.append(BlockEnd(index))
+
+    def _text(self, part: dict[str, Any], events: list[StreamEvent]) -> None:
+        text: str = part["text"]
+        kind = "reasoning" if part.get("thought") is True else "text"
+        meta = signature_meta(part)
+        if kind == "text" and not text and not meta and self._open != "text":
+            return  # an empty closing part (seen after function calls)
+        if self._open != kind:
+            self._close(events)
+            self._open_block(Reasoning() if kind == "reasoning" else Text(""), events)
+            self._open = kind
+        if text:
+            events.append(BlockDelta(self._open_index, text))
+        merge_meta(self._open_meta, meta)
+
+    def _call(self, part: dict[str, Any], call: dict[str, Any], events: list[StreamEvent]) -> None:
+        meta = signature_meta(part)
+        meta.pop(REASONING_KEY, None)  # thought parts of the stream carry their own
+        if self._partial is None:
+            self._close(events)
+            call_id = str(call.get("id") or derived_call_id(self._id, self._calls))
+            self._calls += 1
+            self._open_block(ToolCall(call_id, str(call.get("name") or "")), events)
+            self._open = "call"
+            self._has_calls = True
+            if not (call.get("willContinue") or "partialArgs" in call):
+                events.append(BlockDelta(self._open_index, parse_arguments(call.get("args"))))
+                merge_meta(self._open_meta, meta)
+                self._close(events)
+                return
+            self._partial = PartialArgs()
+        merge_meta(self._open_meta, meta)
+        self._partial.add(as_list(call.get("partialArgs")))
+        if not call.get("willContinue"):
+            self._close(events)
+
+    def _open_block(self, part: Part, events: list[StreamEvent]) -> int:
+        index = self._next
+        self._next += 1
+        events.append(BlockStart(index, part))
+        self._open_index = index
+        self._open_meta = {}
+        return index
+
+    def _close(self, events: list[StreamEvent]) -> None:
+        if self._partial is not None:
+            events.append(BlockDelta(self._open_index, self._partial.text()))
+            self._partial = None
+        if self._open is not None:
+            events.append(BlockEnd(self._open_index, self._open_meta))
+            self._open = None
+
+
+def _first_candidate(data: dict[str, Any]) -> dict[str, Any] | None:
+    for candidate in as_list(data.get("candidates")):
+        if isinstance(candidate, dict) and candidate.get("index", 0) == 0:
+            return candidate
+    return None
+
+
+_PATH_STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]|\['([^']*)'\]")
+
+
+class PartialArgs:
+    """Vertex's streamed function-call arguments: values addressed by a JSON
+    path (``$.a.b[0]``); a string value continues while ``willContinue``."""
+
+    def __init__(self) -> None:
+        self.args: dict[str, Any] = {}
+        self._continuing: str | None = None
+
+    def add(self, fragments: list[Any]) -> None:
+        for fragment in fragments:
+            if isinstance(fragment, dict) and isinstance(fragment.get("jsonPath"), str):
+                self._set(fragment)
+
+    def _set(self, fragment: dict[str, Any]) -> None:
+        path: str = fragment["jsonPath"]
+        steps: list[str | int] = [
+            m.group(1) or m.group(3) or int(m.group(2)) for m in _PATH_STEP.finditer(path)
+        ]
+        if not steps:
+            return
+        append = self._continuing == path
+        value = _fragment_value(fragment)
+        self._continuing = (
+            path if fragment.get("willContinue") and "stringValue" in fragment else None
+        )
+        node: Any = self.args
+        for step, following in zip(steps, [*steps[1:], None], strict=True):
+            node = _descend(node, step, following, value if following is None else None, append)
+
+    def text(self) -> str:
+        return dumps(self.args)
+
+
+def _fragment_value(fragment: dict[str, Any]) -> Any:
+    for key in ("stringValue", "numberValue", "boolValue"):
+        if key in fragment:
+            return fragment[key]
+    return None
+
+
+def _descend(node: Any, step: str | int, following: Any, value: Any, append: bool) -> Any:
+    """One path step: create containers on the way, set the value at the end."""
+    if isinstance(step, int):
+        if not isinstance(node, list):
+            return node
+        while len(node) <= step:
+            node.append(None)
+        key: Any = step
+    elif isinstance(node, dict):
+        key = step
+    else:
+        return node
+    if following is None:
+        current = node[key] if isinstance(node, list) else node.get(key)
+        node[key] = current + value if append and isinstance(current, str) else value
+        return None
+    if not isinstance(node[key] if isinstance(node, list) else node.get(key), dict | list):
+        node[key] = [] if isinstance(following, int) else {}
+    return node[key]
