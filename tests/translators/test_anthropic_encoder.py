@@ -19,7 +19,6 @@ from translators.canonical import (
     Media,
     Opaque,
     Reasoning,
-    Refusal,
     StopReason,
     StreamError,
     StreamEvent,
@@ -295,17 +294,3 @@ def test_finish_before_stream_start_still_makes_a_valid_message() -> None:
     message = sdk_final_message(encode([Finish("stop", Usage(3, 1))], input_tokens=3))
     assert message.content == [] and message.stop_reason == "end_turn"
     assert message.usage.input_tokens == 3
-
-
-def test_a_written_refusal_is_text_that_ended_normally() -> None:
-    events: list[StreamEvent] = [
-        START,
-        BlockStart(0, Refusal("")),
-        BlockDelta(0, "I can't help with that."),
-        BlockEnd(0),
-        Finish("refusal"),
-    ]
-    message = sdk_final_message(encode(events))
-    assert message.content[0].type == "text"
-    assert message.content[0].text == "I can't help with that."
-    assert message.stop_reason == "end_turn"

@@ -215,3 +215,20 @@ def test_last_event_without_blank_line_is_still_read() -> None:
 def test_usage_from_message_start_survives_a_delta_without_input() -> None:
     acc = accumulate(decode(fixture("stream-cache-read.sse")))
     assert acc.response.usage == Usage(1169, 221, cache_read_tokens=1165)
+
+
+def test_envelope_signatures_are_unwrapped_when_a_stream_is_replayed() -> None:
+    from anthropic_helpers import encode
+
+    from translators.canonical import BlockDelta, BlockEnd, BlockStart, Finish, StreamStart
+
+    meta = {"gemini": {"thoughtSignature": "c2ln"}}
+    events = [
+        StreamStart("msg_1", "m"),
+        BlockStart(0, Reasoning()),
+        BlockDelta(0, "thought"),
+        BlockEnd(0, meta),
+        Finish("stop", Usage(3, 4)),
+    ]
+    again = accumulate(decode(encode(events))).response.parts[0]
+    assert isinstance(again, Reasoning) and again.meta == meta

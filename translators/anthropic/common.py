@@ -55,15 +55,13 @@ def stop_from_wire(value: Any) -> StopReason:
     return "stop"
 
 
-def stop_to_wire(reason: StopReason, has_tool_use: bool, has_refusal_text: bool = False) -> str:
+def stop_to_wire(reason: StopReason, has_tool_use: bool) -> str:
     """``tool_use`` only when a tool_use block was sent (a client waits for
     tools otherwise), and a plain stop after tool calls is a tool stop (some
-    providers say STOP when they call functions). Anthropic's ``refusal``
-    means a safety classifier stopped the answer; a refusal the model wrote
-    out (OpenAI's ``refusal`` text) is shown as text that ended normally."""
+    providers say STOP when they call functions)."""
     if has_tool_use and reason in ("stop", "tool_use"):
         return "tool_use"
-    if reason == "tool_use" or (reason == "refusal" and has_refusal_text):
+    if reason == "tool_use":
         return "end_turn"
     return STOP_TO_WIRE.get(reason, "end_turn")
 

@@ -28,6 +28,7 @@ from ..canonical import (
     StreamStart,
     Text,
     ToolCall,
+    unwrap_meta,
 )
 from ..sse import SSEDecoder, SSEEvent
 from .common import NAME, stop_from_wire, usage_from_wire
@@ -49,6 +50,17 @@ class _Block:
         self.opaque: dict[str, Any] | None = None
         self.fragments: list[str] = []
         self.sent = False  # any delta emitted (a tool call without one gets "{}")
+
+
+def _end_meta(own: dict[str, Any]) -> Meta:
+    """Anthropic's data for the block, or, when the signature is an envelope
+    this proxy made for a client (a stream replayed to us), what it carries."""
+    signature = own.get("signature")
+    carried = unwrap_meta(signature) if isinstance(signature, str) else None
+    if carried is not None:
+        carried.pop(NAME, None)  # a tool-call carrier's marker: the call is gone
+        return carried
+    return {NAME: own} if own else {}
 
 
 class AnthropicStreamDecoder:
@@ -213,8 +225,7 @@ class AnthropicStreamDecoder:
             out.append(BlockDelta(block.index, "{}"))  # no input: an empty object, as JSON
         if block.citations:
             block.meta["citations"] = block.citations
-        meta: Meta = {NAME: block.meta} if block.meta else {}
-        out.append(BlockEnd(block.index, meta))
+        out.append(BlockEnd(block.index, _end_meta(block.meta)))
 
     def _opaque(self, block: _Block) -> list[StreamEvent]:
         data = block.opaque or {}
