@@ -41,21 +41,30 @@ def stream_fixture_names() -> list[str]:
     return sorted(p.name for p in FIXTURES.glob("stream-*"))
 
 
-def client(content: bytes, *, status: int = 200, piece: int = 0) -> genai.Client:
-    """A client whose every request gets ``content`` (in ``piece``-byte reads)."""
+_REPLY: dict[str, Any] = {"content": b"", "status": 200, "piece": 0}
+_CLIENT: list[genai.Client] = []
+
+
+def _handler(request: httpx.Request) -> httpx.Response:
+    content, status, piece = _REPLY["content"], _REPLY["status"], _REPLY["piece"]
     ctype = "text/event-stream" if status == 200 else "application/json"
+    if piece:
+        chunks = [content[i : i + piece] for i in range(0, len(content), piece)]
+        return httpx.Response(status, headers={"content-type": ctype}, content=iter(chunks))
+    return httpx.Response(status, headers={"content-type": ctype}, content=content)
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        if piece:
-            chunks = [content[i : i + piece] for i in range(0, len(content), piece)]
-            return httpx.Response(status, headers={"content-type": ctype}, content=iter(chunks))
-        return httpx.Response(status, headers={"content-type": ctype}, content=content)
 
-    options = gtypes.HttpOptions(
-        base_url="http://127.0.0.1:9",
-        httpx_client=httpx.Client(transport=httpx.MockTransport(handler)),
-    )
-    return genai.Client(api_key="test-key", http_options=options)
+def client(content: bytes, *, status: int = 200, piece: int = 0) -> genai.Client:
+    """A client whose next request gets ``content`` (in ``piece``-byte reads).
+    One client is shared: building one costs the SDK half a second."""
+    _REPLY.update(content=content, status=status, piece=piece)
+    if not _CLIENT:
+        options = gtypes.HttpOptions(
+            base_url="http://127.0.0.1:9",
+            httpx_client=httpx.Client(transport=httpx.MockTransport(_handler)),
+        )
+        _CLIENT.append(genai.Client(api_key="test-key", http_options=options))
+    return _CLIENT[0]
 
 
 def sdk_chunks(content: bytes, piece: int = 0) -> list[gtypes.GenerateContentResponse]:

@@ -102,11 +102,11 @@ def parse_usage(meta: Any) -> Usage | None:
 
 
 def render_usage(usage: Usage) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "promptTokenCount": usage.input_tokens,
-        "candidatesTokenCount": max(0, usage.output_tokens - usage.reasoning_tokens),
-        "totalTokenCount": usage.input_tokens + usage.output_tokens,
-    }
+    out: dict[str, Any] = {"promptTokenCount": usage.input_tokens}
+    if usage.output_tokens > usage.reasoning_tokens:
+        # Gemini leaves the count out when nothing was generated.
+        out["candidatesTokenCount"] = usage.output_tokens - usage.reasoning_tokens
+    out["totalTokenCount"] = usage.input_tokens + usage.output_tokens
     if usage.cache_read_tokens:
         out["cachedContentTokenCount"] = usage.cache_read_tokens
     if usage.reasoning_tokens:

@@ -60,12 +60,14 @@ def error_info(error: dict[str, Any], status: int) -> ErrorInfo:
         status = code
     grpc = str(error.get("status") or "")
     reason = _reason(error)
+    message = str(error.get("message") or grpc or f"HTTP {status}")
     kind = STATUS_KIND.get(grpc) or kind_for_status(status)
+    if status == 413 or "payload size exceeds" in message.lower():
+        kind = "request_too_large"
     if reason in _KEY_REASONS:
         # Gemini answers a bad key with 400 INVALID_ARGUMENT; it is still
         # an authentication problem to every other client.
         kind = "authentication"
-    message = str(error.get("message") or grpc or f"HTTP {status}")
     return ErrorInfo(status, kind, message, code=reason or grpc or None)
 
 
