@@ -25,14 +25,6 @@ GEMINI_HOST = "generativelanguage.googleapis.com"
 CODE_ASSIST_HOST = "cloudcode-pa.googleapis.com"
 AI_HOSTS = (ANTHROPIC_HOST, OPENAI_HOST, CHATGPT_HOST, GEMINI_HOST, CODE_ASSIST_HOST)
 
-NATIVE_BASE = {
-    "anthropic": f"https://{ANTHROPIC_HOST}",
-    "openai-chat": f"https://{OPENAI_HOST}",
-    "openai-responses": f"https://{OPENAI_HOST}",
-    "gemini": f"https://{GEMINI_HOST}",
-}
-"""Where ``native`` goes for a client that called the engine directly."""
-
 Kind = Literal["generate", "count_tokens", "models"]
 
 _GEMINI_CALL = re.compile(

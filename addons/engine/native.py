@@ -4,10 +4,8 @@ itself (model lists, token estimates). Header hygiene lives here."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .config import Config
-from .endpoints import NATIVE_BASE
 
 HOP_BY_HOP = frozenset(
     {
@@ -23,26 +21,19 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
 ENGINE_PREFIX = "x-omniroute-"
 
 
-def forward_request_headers(
-    headers: Iterable[tuple[str, str]], *, strip_credentials: bool
-) -> list[tuple[str, str]]:
+def forward_request_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """The client's headers for its native destination: untouched except
-    hop-by-hop, Host, Content-Length (recomputed) and the front's headers.
-    A direct client's credential is the engine token: never forwarded."""
+    hop-by-hop, Host, Content-Length (recomputed) and the front's headers."""
     out = []
     for name, value in headers:
         lower = name.lower()
         if lower in HOP_BY_HOP or lower in ("host", "content-length"):
             continue
-        if lower.startswith(ENGINE_PREFIX):
-            continue
-        if strip_credentials and lower in CREDENTIAL_HEADERS:
-            continue
-        out.append((name, value))
+        if not lower.startswith(ENGINE_PREFIX):
+            out.append((name, value))
     return out
 
 
@@ -52,16 +43,6 @@ def forward_response_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[s
         for name, value in headers
         if name.lower() not in HOP_BY_HOP and name.lower() != "content-length"
     ]
-
-
-def native_url(fmt: str, path: str, original_url: str | None) -> str:
-    """The front told us the original URL; a direct client gets its
-    format's official host (without a ``?key=`` holding the engine token)."""
-    if original_url:
-        return original_url
-    parts = urlsplit(NATIVE_BASE[fmt] + path)
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "key"])
-    return urlunsplit(parts._replace(query=query))
 
 
 def catalog(config: Config) -> list[str]:

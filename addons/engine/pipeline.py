@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -32,6 +33,7 @@ from .endpoints import Call, decode_body, model_and_stream, parse_json
 from .errors import (
     BadRequest,
     ClientGone,
+    NotFound,
     EngineError,
     UpstreamError,
     UpstreamStatus,
@@ -75,9 +77,8 @@ class Inbound:
     body: bytes
     """As received (maybe zstd/gzip encoded)."""
     original_url: str | None = None
-    """What the client called, told by the front; None for direct clients."""
-    direct: bool = False
-    """Authenticated by the user's direct token (its credential is that token)."""
+    """What the client called, told by the front; None for direct clients
+    (authenticated by the direct token), which have no native destination."""
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -269,7 +270,7 @@ class Exchange:
         return [("content-type", media), ("cache-control", "no-cache"), *self._route_headers()]
 
     def _route_headers(self) -> list[tuple[str, str]]:
-        route = self.record.route.encode("ascii", "replace").decode()
+        route = re.sub(r"[^\x20-\x7e]", "?", self.record.route)[:500]
         return [(ROUTE_HEADER, route), (RECORD_HEADER, str(self.record.id))]
 
     async def _ping_loop(self) -> None:
@@ -291,9 +292,10 @@ class Exchange:
         """The client's own destination and credentials, bytes untouched."""
         self.pinging = False
         inbound = self.inbound
-        url = native.native_url(self.call.format, inbound.path, inbound.original_url)
-        headers = native.forward_request_headers(inbound.headers, strip_credentials=inbound.direct)
-        req = self.rt.upstream.native_request(inbound.method, url, headers, inbound.body)
+        if inbound.original_url is None:
+            raise NotFound(f"model {self.model!r} is not routed to a provider in the config")
+        headers = native.forward_request_headers(inbound.headers)
+        req = self.rt.upstream.native_request(inbound.method, inbound.original_url, headers, inbound.body)
         upstream = self.rt.upstream
         async with upstream.open(req, "native") as resp:
             status = resp.status_code
@@ -323,12 +325,12 @@ class Exchange:
 
     async def _count_tokens(self, route: Plan, body: dict[str, Any]) -> None:
         attempt = route.attempts[0] if route.attempts else None
-        if attempt is None or attempt.native:
+        if attempt is not None and attempt.native and self.inbound.original_url is not None:
             self.record.attempts.append("native")
             return await self._native(is_last=True)
-        assert attempt.provider is not None and attempt.model is not None
-        self.record.attempts.append(attempt.label)
-        if attempt.provider.format == self.call.format:
+        if attempt is not None and attempt.provider is not None and attempt.model is not None:
+            self.record.attempts.append(attempt.label)
+        if attempt and attempt.provider and attempt.model and attempt.provider.format == self.call.format:
             out = self._passthrough_body(body, _dumps(body), attempt.model)
             req = self.rt.upstream.provider_request(attempt, out, stream=False, kind="count_tokens")
             try:
@@ -341,7 +343,7 @@ class Exchange:
         await self._respond(200, _dumps(count))
 
     async def _models(self) -> None:
-        if self.inbound.original_url and not self.inbound.direct:
+        if self.inbound.original_url is not None:
             self.record.attempts.append("native")
             return await self._native(is_last=True)
         names = native.catalog(self.config)

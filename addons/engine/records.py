@@ -34,8 +34,12 @@ class Record:
     @property
     def route(self) -> str:
         """``model -> provider/model (fallback from a: 429, b: 502)``."""
-        taken = self.attempts[-1] if self.attempts else self.target or "native"
-        text = f"{self.model or '?'} -> {taken}"
+        if not self.attempts:
+            return f"{self.model or '?'} -> not routed ({self.error or 'pending'})"
+        taken = self.attempts[len(self.failures) :]
+        if not taken:
+            return f"{self.model or '?'} -> all failed ({', '.join(self.failures)})"
+        text = f"{self.model or '?'} -> {' + '.join(taken)}"
         if self.failures:
             text += f" (fallback from {', '.join(self.failures)})"
         return text

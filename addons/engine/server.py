@@ -133,6 +133,11 @@ class EngineHandler(RequestHandler):
         self._task: asyncio.Future[None] | None = None
         self._gone = False
 
+    def prepare(self) -> None:
+        # Each SSE event is a small write: without TCP_NODELAY, Nagle and
+        # delayed ACKs hold events back ~40 ms (tornado only sets it at finish).
+        self.request.connection.stream.set_nodelay(True)  # type: ignore[union-attr]
+
     def set_default_headers(self) -> None:
         self.clear_header("Server")
         self.clear_header("Content-Type")
@@ -164,7 +169,6 @@ class EngineHandler(RequestHandler):
             headers=list(req.headers.get_all()),
             body=req.body,
             original_url=req.headers.get(ORIGINAL_URL_HEADER) if how == "front" else None,
-            direct=how == "direct",
         )
         self._task = asyncio.ensure_future(Exchange(self.engine.runtime, call, inbound, self).run())
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.cookiejar
+import logging
 import ssl
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Literal
@@ -18,6 +19,9 @@ import httpx
 from .config import Provider
 from .errors import UpstreamConnectError, UpstreamStatus, UpstreamTimeout
 from .router import Attempt
+
+# httpx logs every request at INFO: the engine logs one line per call itself.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 ANTHROPIC_VERSION = "2023-06-01"
 CONNECT_TIMEOUT = 10.0

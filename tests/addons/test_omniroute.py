@@ -115,9 +115,7 @@ async def test_redirected_request_is_served_by_the_engine(front):
         resp = await client.post(flow.request.url, content=flow.request.content, headers=headers)
     # the provider's port is closed: the engine answered in Anthropic's format
     assert resp.status_code == 502 and resp.json()["type"] == "error"
-    assert resp.headers[engine.ROUTE_HEADER] == (
-        "claude-sonnet-4 -> down/some-model (fallback from down/some-model: 502)"
-    )
+    assert resp.headers[engine.ROUTE_HEADER] == "claude-sonnet-4 -> all failed (down/some-model: 502)"
     assert "sk-provider-secret-1" not in resp.text
 
 

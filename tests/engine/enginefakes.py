@@ -150,3 +150,29 @@ class Harness:
     async def aclose(self) -> None:
         await self.client.aclose()
         await self.engine.stop()
+
+
+class EngineThread:
+    """An engine on its own thread and event loop, for blocking SDK clients."""
+
+    def __init__(self, config: Config, **kw: object) -> None:
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self.engine = Engine(config, **kw)  # type: ignore[arg-type]
+        started = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.call_soon(lambda: (self.engine.start(), started.set()))
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        started.wait(5)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.engine.stop(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()

@@ -368,6 +368,20 @@ async def test_count_tokens_goes_to_an_anthropic_provider(engine, upstream):
     assert resp.json() == {"input_tokens": 42}
 
 
+async def test_direct_client_with_unrouted_model_gets_404(upstream, start_engine):
+    harness = start_engine(make_config(CONFIG.replace("DEADPORT", "1"), upstream), direct_token="tok-123")
+    resp = await harness.client.post(
+        "/v1/messages", json={**ANTHROPIC_BODY, "model": "claude-opus-unrouted"}, headers={"x-api-key": "tok-123"}
+    )
+    assert resp.status_code == 404 and resp.json()["error"]["type"] == "not_found_error"
+    assert "not routed" in resp.json()["error"]["message"] and upstream.seen == []
+
+
+async def test_bad_json_route_header_says_why(engine):
+    resp = await engine.post("/v1/messages", content=b"{")
+    assert resp.headers[ROUTE_HEADER].startswith("? -> not routed (request body is not valid JSON")
+
+
 async def test_unknown_path_is_404(engine):
     resp = await engine.client.post("/v1/nothing", json={}, headers=engine.headers())
     assert resp.status_code == 404
