@@ -19,6 +19,8 @@ from gemini_helpers import (
     sdk_view,
     stream_fixture_names,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from translators.canonical import (
     BlockDelta,
@@ -37,6 +39,7 @@ from translators.canonical import (
     counting_env,
 )
 from translators.gemini import FORMAT
+from translators.gemini.framing import JsonObjectSplitter
 
 # ------------------------------------------------------------------ decoding
 
@@ -475,3 +478,35 @@ def test_invalid_or_freeform_arguments_still_give_an_object() -> None:
         ("c1", "apply_patch", {"input": "*** Begin Patch"}),
         ("c2", "f", {"_raw_arguments": '{"cut": '}),
     ]
+
+
+# ------------------------------------------------------------ array splitter
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='{}[]",\\ \n\tab日"\\'),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(alphabet='{}"\\ab'), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    elements=st.lists(st.dictionaries(st.text(max_size=3), _json_values, max_size=3), max_size=4),
+    indent=st.sampled_from([None, 2]),
+    data=st.data(),
+)
+def test_array_splitter_finds_exactly_the_elements(
+    elements: list[dict[str, Any]], indent: int | None, data: st.DataObject
+) -> None:
+    raw = json.dumps(elements, indent=indent, ensure_ascii=False).encode()
+    cuts = sorted(set(data.draw(st.lists(st.integers(0, len(raw)), max_size=20))))
+    splitter = JsonObjectSplitter()
+    found: list[bytes] = []
+    start = 0
+    for end in [*cuts, len(raw)]:
+        found += splitter.feed(raw[start:end])
+        start = end
+    assert [json.loads(f) for f in found] == elements

@@ -15,68 +15,56 @@ import re
 
 from ..sse import SSEDecoder, SSEEvent
 
-_OUTSIDE = re.compile(rb'[{}"]')
-_INSIDE = re.compile(rb'["\\]')
+# Everything up to the next brace outside a string, complete strings (with
+# their escapes) included: one C-speed match per brace instead of per byte.
+_SKIP = re.compile(rb'(?s)(?:[^{}"]+|"[^"\\]*(?:\\.[^"\\]*)*")*')
 
 
 class JsonObjectSplitter:
     """Top-level JSON objects out of a byte stream (an array's elements, or
-    objects one after another). Tracks string and escape state and brace depth
-    and resumes where it stopped, so each byte is scanned once."""
+    objects one after another): tracks brace depth outside strings, string
+    and escape state being handled by the skip pattern. A string cut by the
+    end of the input is scanned again from its quote when more arrives."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self._pos = 0
         self._depth = 0
-        self._in_string = False
 
     @property
     def inside(self) -> bool:
         return self._depth > 0
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        self._buf += chunk
+        buf = self._buf
+        buf += chunk
         out: list[bytes] = []
-        while self._step(out):
-            pass
+        pos, depth = self._pos, self._depth
+        skip = _SKIP.match
+        while True:
+            if depth == 0:
+                start = buf.find(b"{", pos)
+                if start < 0:
+                    buf.clear()  # separators, whitespace, "[" and "]"
+                    pos = 0
+                    break
+                del buf[:start]
+                depth, pos = 1, 1
+                continue
+            pos = skip(buf, pos).end()  # type: ignore[union-attr]  # "*" always matches
+            if pos == len(buf) or buf[pos] == 0x22:
+                break  # need more input (possibly to finish a string)
+            pos += 1
+            if buf[pos - 1] == 0x7B:
+                depth += 1
+                continue
+            depth -= 1
+            if depth == 0:
+                out.append(bytes(buf[:pos]))
+                del buf[:pos]
+                pos = 0
+        self._pos, self._depth = pos, depth
         return out
-
-    def _step(self, out: list[bytes]) -> bool:
-        """Advance to the next interesting byte; False when more input is needed."""
-        buf, pos = self._buf, self._pos
-        if self._depth == 0:
-            start = buf.find(b"{", pos)
-            if start < 0:
-                buf.clear()  # separators, whitespace, "[" and "]"
-                self._pos = 0
-                return False
-            del buf[:start]
-            self._depth, self._pos = 1, 1
-            return True
-        found = (_INSIDE if self._in_string else _OUTSIDE).search(buf, pos)
-        if found is None:
-            self._pos = len(buf)
-            return False
-        i = found.start()
-        char = buf[i]
-        if char == 0x5C:  # backslash: skip the escaped byte (wait for it if absent)
-            if i + 1 >= len(buf):
-                self._pos = i
-                return False
-            self._pos = i + 2
-            return True
-        self._pos = i + 1
-        if char == 0x22:
-            self._in_string = not self._in_string
-        elif char == 0x7B:
-            self._depth += 1
-        else:
-            self._depth -= 1
-            if self._depth == 0:
-                out.append(bytes(buf[: i + 1]))
-                del buf[: i + 1]
-                self._pos = 0
-        return True
 
 
 class _SSE(SSEDecoder):
