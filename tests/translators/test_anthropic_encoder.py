@@ -19,6 +19,7 @@ from translators.canonical import (
     Media,
     Opaque,
     Reasoning,
+    Refusal,
     StopReason,
     StreamError,
     StreamEvent,
@@ -294,3 +295,19 @@ def test_finish_before_stream_start_still_makes_a_valid_message() -> None:
     message = sdk_final_message(encode([Finish("stop", Usage(3, 1))], input_tokens=3))
     assert message.content == [] and message.stop_reason == "end_turn"
     assert message.usage.input_tokens == 3
+
+
+def test_a_refusal_part_makes_a_refusal_stop() -> None:
+    # Responses reports a refusal as a completed answer with a refusal part;
+    # Anthropic has no refusal block, so only the stop reason can say it.
+    events: list[StreamEvent] = [
+        START,
+        BlockStart(0, Refusal("")),
+        BlockDelta(0, "I can't help with that."),
+        BlockEnd(0),
+        Finish("stop"),
+    ]
+    message = sdk_final_message(encode(events))
+    assert message.content[0].type == "text"
+    assert message.content[0].text == "I can't help with that."
+    assert message.stop_reason == "refusal"

@@ -55,12 +55,16 @@ def stop_from_wire(value: Any) -> StopReason:
     return "stop"
 
 
-def stop_to_wire(reason: StopReason, has_tool_use: bool) -> str:
+def stop_to_wire(reason: StopReason, has_tool_use: bool, has_refusal: bool = False) -> str:
     """``tool_use`` only when a tool_use block was sent (a client waits for
     tools otherwise), and a plain stop after tool calls is a tool stop (some
-    providers say STOP when they call functions)."""
+    providers say STOP when they call functions). An answer that is a
+    refusal (Responses says "completed" with a refusal part) is a refusal:
+    Anthropic has no refusal block, so the stop reason is all that says so."""
     if has_tool_use and reason in ("stop", "tool_use"):
         return "tool_use"
+    if has_refusal and reason == "stop":
+        return "refusal"
     if reason == "tool_use":
         return "end_turn"
     return STOP_TO_WIRE.get(reason, "end_turn")

@@ -90,6 +90,7 @@ class AnthropicStreamEncoder:
         self._next_wire = 0
         self._open: _Open | None = None
         self._tool_use = False
+        self._refusal = False
         self._chars = 0
         self._start_usage: dict[str, Any] = {}
 
@@ -150,7 +151,7 @@ class AnthropicStreamEncoder:
         self._finished = True
         usage = self._final_usage(event.usage)
         delta = {
-            "stop_reason": stop_to_wire(event.stop_reason, self._tool_use),
+            "stop_reason": stop_to_wire(event.stop_reason, self._tool_use, self._refusal),
             "stop_sequence": event.stop_sequence,
         }
         payload = {"type": "message_delta", "delta": delta, "usage": usage}
@@ -185,6 +186,7 @@ class AnthropicStreamEncoder:
     def _open_block(self, event: BlockStart) -> bytes:
         part = event.part
         if isinstance(part, Text | Refusal):
+            self._refusal = self._refusal or isinstance(part, Refusal)
             block = self._open = _Open(event.index, "text", part.meta)
             out = self._wire_start(block, {"type": "text", "text": ""})
             return out + self._delta(BlockDelta(event.index, part.text))

@@ -55,13 +55,14 @@ def render_response(response: Response, env: Env) -> dict[str, Any]:
     for part in response.parts:
         content.extend(response_blocks(part, env))
     has_tool_use = any(block["type"] == "tool_use" for block in content)
+    has_refusal = any(isinstance(p, Refusal) for p in response.parts)
     body: dict[str, Any] = {
         "id": response.id or env.new_id("msg_"),
         "type": "message",
         "role": "assistant",
         "model": response.model,
         "content": content,
-        "stop_reason": stop_to_wire(response.stop_reason, has_tool_use),
+        "stop_reason": stop_to_wire(response.stop_reason, has_tool_use, has_refusal),
         "stop_sequence": response.stop_sequence,
         "usage": usage_to_wire(response.usage or Usage()),
     }
