@@ -5,8 +5,14 @@ what the provider said."""
 
 from __future__ import annotations
 
+import json
+
+import anthropic
+import httpx
+import openai
 import pytest
 from enginefakes import EngineThread
+from google.genai import errors as genai_errors
 
 from engine import parse_config
 from fakeprovider import Reply, Usage
@@ -18,21 +24,44 @@ TEXT = Reply(text="Bonjour, the weather is mild.", usage=Usage(input=120, output
 TOOLS = Reply(tool_calls=[("get_weather", {"city": "Paris"}), ("get_time", {"tz": "Europe/Paris"})])
 
 
-@pytest.fixture(scope="module")
-def engine_conn(fake_provider_server):
+def engine_config(fake_url: str):
     base = {"openai-chat": "/v1", "openai-responses": "/v1", "anthropic": "/v1", "gemini": "/v1beta"}
     lines = ["providers:"]
     for fmt in FORMATS:
-        url = fake_provider_server.url + base[fmt]
+        url = fake_url + base[fmt]
         lines.append(f"  p-{fmt}: {{format: {fmt}, base_url: '{url}', keys: [{PROVIDER_KEY[fmt]}]}}")
+    lines.append("combos:")
+    lines.append("  twice: {targets: [p-openai-chat/a, p-anthropic/b]}")
     lines.append("routes:")
     lines += [f"  - {{match: {{model: via-{fmt}}}, to: p-{fmt}/up-model}}" for fmt in FORMATS]
-    runner = EngineThread(parse_config("\n".join(lines), env={}), direct_token=TOKEN, ping_interval=0)
+    return parse_config("\n".join(lines), env={})
+
+
+def connect(fake_provider_server, ping_interval: float):
+    runner = EngineThread(engine_config(fake_provider_server.url), direct_token=TOKEN, ping_interval=ping_interval)
     url = runner.engine.url
     urls = {"openai-chat": url + "/v1", "openai-responses": url + "/v1", "anthropic": url, "gemini": url}
-    with Conn(base_urls=urls, api_key=TOKEN) as conn:
+    return runner, Conn(base_urls=urls, api_key=TOKEN)
+
+
+@pytest.fixture(scope="module")
+def engine_conn(fake_provider_server):
+    runner, conn = connect(fake_provider_server, 0)
+    with conn:
         yield conn
     runner.stop()
+
+
+@pytest.fixture(scope="module")
+def pinging_conn(fake_provider_server):
+    runner, conn = connect(fake_provider_server, 0.05)
+    with conn:
+        yield conn
+    runner.stop()
+
+
+def sdk_error(fmt: str):
+    return genai_errors.APIError if fmt == "gemini" else (openai.APIError, anthropic.APIError)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
@@ -58,3 +87,41 @@ def test_parallel_tool_calls(fake_provider, engine_conn, client, provider, strea
     assert got.stop == "tool_use"
     sent = fake_provider.model_calls()[-1]
     assert sent.format == provider and sent.body is not None
+
+
+@pytest.mark.parametrize(("client", "provider"), [(c, p) for c in FORMATS for p in FORMATS if c != p][::3])
+def test_error_mid_stream_fails_the_sdk_stream(fake_provider, engine_conn, client, provider):
+    fake_provider.script([Reply(text="one two three four", error_mid_stream=True, error_message="Overloaded")])
+    with pytest.raises(Exception) as info:  # each SDK raises its own class
+        call(engine_conn, client, f"via-{provider}", stream=True)
+    assert "verloaded" in str(info.value) or "overloaded" in repr(info.value).lower()
+
+
+@pytest.mark.parametrize("client", FORMATS)
+def test_all_fail_is_one_sdk_error_with_the_last_status(fake_provider, engine_conn, client):
+    fake_provider.script([Reply(status=500, error_message="first"), Reply(status=503, error_message="second")])
+    with pytest.raises(sdk_error(client)) as info:
+        call(engine_conn, client, "twice", stream=client != "gemini")
+    err = info.value
+    assert getattr(err, "status_code", None) == 503 or getattr(err, "code", None) == 503
+    assert "second" in str(err) and "all targets failed" in str(err)
+    assert len(fake_provider.model_calls()) == 2
+
+
+@pytest.mark.parametrize("client", FORMATS)
+def test_sdks_ignore_keepalive_pings(fake_provider, pinging_conn, client):
+    fake_provider.script([Reply(text="late but fine", delay_first_byte=0.3)])
+    got = call(pinging_conn, client, "via-openai-chat", stream=True)
+    assert got.text == "late but fine"
+
+
+@pytest.mark.parametrize("provider", FORMATS)
+def test_gemini_json_array_stream(fake_provider, engine_conn, provider):
+    fake_provider.script([Reply(text="array of chunks")])
+    url = engine_conn.base_urls["gemini"] + f"/v1beta/models/via-{provider}:streamGenerateContent"
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    resp = httpx.post(url, json=body, headers={"x-goog-api-key": TOKEN}, timeout=10)
+    assert resp.status_code == 200
+    chunks = json.loads(resp.content)
+    text = "".join(p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"])
+    assert text == "array of chunks"
