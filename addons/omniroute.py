@@ -22,14 +22,30 @@ try:
 except ImportError:  # not installed: mitmdump -s puts only addons/ on sys.path
     sys.path.insert(0, str(ROOT))
 
-from mitmproxy import ctx, exceptions, http  # noqa: E402
-
 import engine  # noqa: E402
+from mitmproxy import addonmanager, ctx, exceptions, http  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 COPY_CAP = 1024 * 1024
 ALLOW_AI_HOSTS = r"^(" + "|".join(h.replace(".", r"\.") for h in engine.AI_HOSTS) + r"):\d+$"
+
+
+OPTIONS: list[tuple[str, type, object, str]] = [
+    ("omniroute_config", str, str(ROOT / "config.yaml"),
+     "The omniroute config file (providers, combos, routes)."),
+    ("omniroute_engine_url", str, "",
+     "Use an engine started with `python -m engine` at this URL instead of one in mitmproxy."),
+    ("omniroute_engine_secret_file", str, "",
+     "The secret file of the engine at omniroute_engine_url."),
+    ("omniroute_engine_port", int, 0,
+     "Port of the in-process engine on 127.0.0.1 (0: any free port)."),
+    ("omniroute_engine_direct", bool, False,
+     "Let clients with a base URL call the in-process engine, with $OMNIROUTE_DIRECT_TOKEN "
+     "as their API key."),
+    ("omniroute_offline_clients", bool, False,
+     "Answer the clients' side calls (settings, telemetry, model lists) without a network."),
+]  # fmt: skip
 
 
 class CappedCopy:
@@ -60,22 +76,9 @@ class OmniRoute:
         self._copies: dict[str, CappedCopy] = {}
         self._defaults_set = False
 
-    def load(self, loader) -> None:
-        loader.add_option("omniroute_config", str, str(ROOT / "config.yaml"),
-                          "The omniroute config file (providers, combos, routes).")
-        loader.add_option("omniroute_engine_url", str, "",
-                          "Use an engine started with `python -m engine` at this URL "
-                          "instead of starting one inside mitmproxy.")
-        loader.add_option("omniroute_engine_secret_file", str, "",
-                          "The secret file of the engine at omniroute_engine_url.")
-        loader.add_option("omniroute_engine_port", int, 0,
-                          "Port of the in-process engine on 127.0.0.1 (0: any free port).")
-        loader.add_option("omniroute_engine_direct", bool, False,
-                          "Let clients with a base URL call the in-process engine directly, "
-                          "using $OMNIROUTE_DIRECT_TOKEN as their API key.")
-        loader.add_option("omniroute_offline_clients", bool, False,
-                          "Answer the clients' side calls (settings, telemetry, model lists) "
-                          "so they work without a network.")
+    def load(self, loader: addonmanager.Loader) -> None:
+        for name, typespec, default, help_text in OPTIONS:
+            loader.add_option(name, typespec, default, help_text)
 
     def configure(self, updated: set[str]) -> None:
         if not self._defaults_set:
@@ -86,7 +89,7 @@ class OmniRoute:
                 defaults["connection_strategy"] = "lazy"
             if not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
                 defaults["allow_hosts"] = [ALLOW_AI_HOSTS]  # decrypt only the AI hosts
-            ctx.options.update(**defaults)
+            ctx.options.update(**defaults)  # type: ignore[no-untyped-call]
         if "omniroute_config" in updated:
             self._load_config(ctx.options.omniroute_config)
         if "omniroute_engine_direct" in updated and self.engine is not None:
@@ -100,7 +103,7 @@ class OmniRoute:
         try:
             config = engine.load_config(path)
         except engine.ConfigError as exc:
-            raise exceptions.OptionsError(str(exc)) from None
+            raise _error(str(exc)) from None
         for warning in config.warnings:
             log.warning(warning)
         if self.engine is None:
@@ -111,15 +114,14 @@ class OmniRoute:
 
     def _use_external_engine(self) -> None:
         url = ctx.options.omniroute_engine_url
-        if not url:
-            return
-        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).port:
-            raise exceptions.OptionsError(f"Cannot parse omniroute_engine_url {url!r}: want http://HOST:PORT")
-        secret_file = ctx.options.omniroute_engine_secret_file
-        try:
-            self.secret = Path(secret_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise exceptions.OptionsError(f"Cannot read omniroute_engine_secret_file: {exc}") from None
+        if url and (urlsplit(url).scheme != "http" or not urlsplit(url).port):
+            raise _error(f"Cannot parse omniroute_engine_url {url!r}: want http://HOST:PORT")
+        if url:
+            try:
+                secret = Path(ctx.options.omniroute_engine_secret_file).read_text("utf-8")
+            except OSError as exc:
+                raise _error(f"Cannot read omniroute_engine_secret_file: {exc}") from None
+            self.secret = secret.strip()
         self.engine_url = url.rstrip("/")
 
     def _start_engine(self) -> None:
@@ -203,6 +205,10 @@ class OmniRoute:
         return self.engine.secret if self.engine is not None else ""
 
 
+def _error(message: str) -> exceptions.OptionsError:
+    return exceptions.OptionsError(message)  # type: ignore[no-untyped-call]
+
+
 def _loop_running() -> bool:
     try:
         asyncio.get_running_loop()
@@ -216,7 +222,7 @@ def _direct_token() -> str | None:
         return None
     token = os.environ.get("OMNIROUTE_DIRECT_TOKEN")
     if not token:
-        raise exceptions.OptionsError("omniroute_engine_direct needs $OMNIROUTE_DIRECT_TOKEN")
+        raise _error("omniroute_engine_direct needs $OMNIROUTE_DIRECT_TOKEN")
     return token
 
 

@@ -40,11 +40,17 @@ def read_secret(path: Path) -> str:
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default="config.yaml", help="the config file (default: %(default)s)")
+    parser.add_argument(
+        "--config", default="config.yaml", help="the config file (default: %(default)s)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default: %(default)s)")
     parser.add_argument("--port", type=int, default=0, help="listen port (default: any free one)")
-    parser.add_argument("--secret-file", required=True, help="the front's shared secret (created if missing)")
-    parser.add_argument("--direct", action="store_true", help=f"accept clients with ${DIRECT_TOKEN_ENV} as API key")
+    parser.add_argument(
+        "--secret-file", required=True, help="the front's shared secret (created if missing)"
+    )
+    parser.add_argument(
+        "--direct", action="store_true", help=f"accept clients with ${DIRECT_TOKEN_ENV} as API key"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 

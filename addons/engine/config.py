@@ -157,6 +157,8 @@ def _pydantic_lines(exc: ValidationError) -> list[str]:
             message = f"unknown key {key!r}"
         elif kind == "missing":
             message = "required key is missing"
+        elif kind == "too_short":
+            message = "must not be empty"
         elif kind == "literal_error":
             # Only literals echo the input: nothing else might be a secret.
             message = f"{err['msg']}, got {err['input']!r}"
@@ -180,7 +182,9 @@ def _target_problem(config: Config, target: str, *, allow_combo: bool) -> str | 
     if parts is None:
         if target in config.combos:
             return f"{target!r} is a combo; a combo's targets are provider/model or native"
-        expected = "a combo, provider/model or native" if allow_combo else "provider/model or native"
+        expected = (
+            "a combo, provider/model or native" if allow_combo else "provider/model or native"
+        )
         return f"{target!r} is not {expected}"
     provider, model = parts
     if provider not in config.providers:
@@ -238,16 +242,19 @@ def _resolve_provider(
         misses.extend((f"providers.{name}.{path}", var) for var in missing)
         return out
 
-    keys = [SecretStr(resolve(f"keys[{i}]", k.get_secret_value())) for i, k in enumerate(provider.keys)]
-    headers = {h: SecretStr(resolve(f"headers.{h}", v.get_secret_value())) for h, v in provider.headers.items()}
+    keys = [
+        SecretStr(resolve(f"keys[{i}]", k.get_secret_value())) for i, k in enumerate(provider.keys)
+    ]
+    headers = {
+        h: SecretStr(resolve(f"headers.{h}", v.get_secret_value()))
+        for h, v in provider.headers.items()
+    }
     base_url = resolve("base_url", provider.base_url)
     update = {"keys": keys, "headers": headers, "base_url": base_url}
     return provider.model_copy(update=update), misses
 
 
-def _resolve_env(
-    config: Config, env: Mapping[str, str]
-) -> tuple[Config, list[str], list[str]]:
+def _resolve_env(config: Config, env: Mapping[str, str]) -> tuple[Config, list[str], list[str]]:
     used = _used_providers(config)
     providers: dict[str, Provider] = {}
     problems: list[str] = []

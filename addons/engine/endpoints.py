@@ -56,9 +56,7 @@ def is_ai_host(host: str | None) -> bool:
     return host is not None and host.lower() in AI_HOSTS
 
 
-def classify(
-    method: str, path: str, host: str | None = None, headers: Any = None
-) -> Call | None:
+def classify(method: str, path: str, host: str | None = None, headers: Any = None) -> Call | None:
     """The call a request makes, or None when it is no model endpoint.
     ``host`` None means the engine was called directly (any path accepted);
     ``headers`` (any mapping) tell Anthropic's GET /v1/models from OpenAI's."""

@@ -73,8 +73,10 @@ def render_models(fmt: str, names: list[str]) -> dict[str, object]:
             "first_id": names[0] if names else None,
             "last_id": names[-1] if names else None,
         }
-    data = [{"id": n, "object": "model", "created": 0, "owned_by": "omniroute"} for n in names]
-    return {"object": "list", "data": data}
+    entries: list[dict[str, object]] = [
+        {"id": n, "object": "model", "created": 0, "owned_by": "omniroute"} for n in names
+    ]
+    return {"object": "list", "data": entries}
 
 
 def render_token_count(fmt: str, tokens: int) -> dict[str, object]:

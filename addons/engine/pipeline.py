@@ -33,8 +33,8 @@ from .endpoints import Call, decode_body, model_and_stream, parse_json
 from .errors import (
     BadRequest,
     ClientGone,
-    NotFound,
     EngineError,
+    NotFound,
     UpstreamError,
     UpstreamStatus,
     UpstreamStreamError,
@@ -186,7 +186,9 @@ class Exchange:
             if beta := self.inbound.header("anthropic-beta"):
                 extra["anthropic-beta"] = beta  # not a credential; the body may need it
         else:
-            request = self.client.parse_request(body, model=self.call.model, stream=self.call.stream)
+            request = self.client.parse_request(
+                body, model=self.call.model, stream=self.call.stream
+            )
             request.model, request.stream = attempt.model, self.stream
             input_tokens = estimate_tokens(request) if self.stream else None
             rendered = provider.render_request(request, self.env)
@@ -197,8 +199,12 @@ class Exchange:
         if not self.stream:
             return await self._unary(req, attempt.label, provider, same)
         translator = StreamTranslator(
-            provider, self.client, self.env, model=self.model,
-            input_tokens=input_tokens, sse=self.call.sse,
+            provider,
+            self.client,
+            self.env,
+            model=self.model,
+            input_tokens=input_tokens,
+            sse=self.call.sse,
         )
         await self._stream(req, attempt.label, translator, provider.name)
 
@@ -207,7 +213,9 @@ class Exchange:
             return body_bytes  # Gemini names the model in the URL
         return json.dumps({**body, "model": model}, ensure_ascii=False).encode()
 
-    async def _unary(self, req: httpx.Request, label: str, provider: WireFormat, same: bool) -> None:
+    async def _unary(
+        self, req: httpx.Request, label: str, provider: WireFormat, same: bool
+    ) -> None:
         data = await self._fetch(req, label, provider.name)
         try:
             response = provider.parse_response(json.loads(data))
@@ -274,7 +282,9 @@ class Exchange:
         return [(ROUTE_HEADER, route), (RECORD_HEADER, str(self.record.id))]
 
     async def _ping_loop(self) -> None:
-        ping = StreamTranslator(self.client, self.client, self.env, model=self.model, sse=self.call.sse).ping()
+        ping = StreamTranslator(
+            self.client, self.client, self.env, model=self.model, sse=self.call.sse
+        ).ping()
         while not self.content_sent:
             await asyncio.sleep(self.rt.ping_interval)
             if self.content_sent or not self.pinging or not ping:
@@ -295,7 +305,9 @@ class Exchange:
         if inbound.original_url is None:
             raise NotFound(f"model {self.model!r} is not routed to a provider in the config")
         headers = native.forward_request_headers(inbound.headers)
-        req = self.rt.upstream.native_request(inbound.method, inbound.original_url, headers, inbound.body)
+        req = self.rt.upstream.native_request(
+            inbound.method, inbound.original_url, headers, inbound.body
+        )
         upstream = self.rt.upstream
         async with upstream.open(req, "native") as resp:
             status = resp.status_code
@@ -304,7 +316,11 @@ class Exchange:
                 raise await upstream.error_body(resp, "native", self.call.format)
             raw = not self.sink.committed  # after pings: decoded bytes into our stream
             if raw:
-                self._head(status, native.forward_response_headers(resp.headers.multi_items()) + self._route_headers())
+                self._head(
+                    status,
+                    native.forward_response_headers(resp.headers.multi_items())
+                    + self._route_headers(),
+                )
             try:
                 async for chunk in upstream.chunks(resp, "native", raw=raw):
                     self.content_sent = True
@@ -330,11 +346,18 @@ class Exchange:
             return await self._native(is_last=True)
         if attempt is not None and attempt.provider is not None and attempt.model is not None:
             self.record.attempts.append(attempt.label)
-        if attempt and attempt.provider and attempt.model and attempt.provider.format == self.call.format:
+        if (
+            attempt
+            and attempt.provider
+            and attempt.model
+            and attempt.provider.format == self.call.format
+        ):
             out = self._passthrough_body(body, _dumps(body), attempt.model)
             req = self.rt.upstream.provider_request(attempt, out, stream=False, kind="count_tokens")
             try:
-                return await self._respond(200, await self._fetch(req, attempt.label, attempt.provider.format))
+                return await self._respond(
+                    200, await self._fetch(req, attempt.label, attempt.provider.format)
+                )
             except UpstreamError as err:
                 log.info("%s cannot count tokens (%s); estimating", attempt.label, err.status)
         request = self.client.parse_request(body, model=self.call.model, stream=False)
@@ -383,7 +406,9 @@ class Exchange:
         self.record.error = info.message
         self.record.status = info.status
         if self.sink.committed:
-            fail = StreamTranslator(self.client, self.client, self.env, model=self.model, sse=self.call.sse)
+            fail = StreamTranslator(
+                self.client, self.client, self.env, model=self.model, sse=self.call.sse
+            )
             await self.sink.send(fail.fail(info))
             return
         status, body = self.client.render_error(info)
@@ -402,10 +427,16 @@ class Exchange:
         error = f" error: {r.error}" if r.error else ""
         log.info(
             "%s %s %s: %s %d in %.0f ms%s%s",
-            r.client, r.kind, r.id, r.route, r.status, r.duration_ms or 0, tokens, error,
+            r.client,
+            r.kind,
+            r.id,
+            r.route,
+            r.status,
+            r.duration_ms or 0,
+            tokens,
+            error,
         )
 
 
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-

@@ -136,13 +136,17 @@ class Upstream:
         finally:
             await response.aclose()
 
-    async def error_body(self, response: httpx.Response, label: str, fmt: str | None) -> UpstreamStatus:
+    async def error_body(
+        self, response: httpx.Response, label: str, fmt: str | None
+    ) -> UpstreamStatus:
         """Read an error response's body into an UpstreamStatus to raise."""
         with mapped_errors(label):
             body = await response.aread()
         return UpstreamStatus(response.status_code, body, fmt=fmt, label=label)
 
-    async def chunks(self, response: httpx.Response, label: str, raw: bool = False) -> AsyncIterator[bytes]:
+    async def chunks(
+        self, response: httpx.Response, label: str, raw: bool = False
+    ) -> AsyncIterator[bytes]:
         with mapped_errors(label):
             source = response.aiter_raw() if raw else response.aiter_bytes()
             async for chunk in source:

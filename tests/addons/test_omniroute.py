@@ -6,13 +6,12 @@ import json
 import socket
 from pathlib import Path
 
+import engine
 import httpx
 import omniroute
 import pytest
 from mitmproxy import exceptions, http
 from mitmproxy.test import taddons, tflow
-
-import engine
 
 pytestmark = pytest.mark.anyio
 
@@ -29,7 +28,7 @@ def write_config(path: Path, port: int | None = None) -> Path:
     port = port or closed_port()
     path.write_text(
         "providers:\n"
-        f"  down: {{format: anthropic, base_url: 'http://127.0.0.1:{port}/v1', keys: [sk-provider-secret-1]}}\n"
+        f"  down: {{format: anthropic, base_url: 'http://127.0.0.1:{port}/v1', keys: [sk-provider-secret-1]}}\n"  # noqa: E501
         "routes:\n"
         "  - match: {model: 'claude-*'}\n"
         "    to: down/some-model\n"
@@ -37,7 +36,9 @@ def write_config(path: Path, port: int | None = None) -> Path:
     return path
 
 
-def make_flow(url: str, method: str = "POST", content: bytes = BODY, h2: bool = False, **headers: str):
+def make_flow(
+    url: str, method: str = "POST", content: bytes = BODY, h2: bool = False, **headers: str
+):
     req = http.Request.make(method, url, content, {"content-type": "application/json", **headers})
     if h2:
         req.http_version = "HTTP/2.0"
@@ -95,12 +96,16 @@ async def test_invalid_config_is_an_options_error_with_the_lines(tmp_path, front
 @pytest.mark.parametrize("h2", [False, True])
 async def test_model_call_is_redirected_to_the_engine(front, h2):
     addon, _ = front
-    flow = make_flow("https://api.anthropic.com/v1/messages?beta=true", h2=h2, **{"x-api-key": "sk-client"})
+    flow = make_flow(
+        "https://api.anthropic.com/v1/messages?beta=true", h2=h2, **{"x-api-key": "sk-client"}
+    )
     addon.request(flow)
     req = flow.request
     assert (req.scheme, req.host, req.port) == ("http", "127.0.0.1", addon.engine.port)
     assert req.headers[engine.SECRET_HEADER] == addon.engine.secret
-    assert req.headers[engine.ORIGINAL_URL_HEADER] == "https://api.anthropic.com/v1/messages?beta=true"
+    assert (
+        req.headers[engine.ORIGINAL_URL_HEADER] == "https://api.anthropic.com/v1/messages?beta=true"
+    )
     assert req.path == "/v1/messages?beta=true"
     if not h2:
         assert req.headers["host"] == f"127.0.0.1:{addon.engine.port}"
@@ -115,7 +120,9 @@ async def test_redirected_request_is_served_by_the_engine(front):
         resp = await client.post(flow.request.url, content=flow.request.content, headers=headers)
     # the provider's port is closed: the engine answered in Anthropic's format
     assert resp.status_code == 502 and resp.json()["type"] == "error"
-    assert resp.headers[engine.ROUTE_HEADER] == "claude-sonnet-4 -> all failed (down/some-model: 502)"
+    assert (
+        resp.headers[engine.ROUTE_HEADER] == "claude-sonnet-4 -> all failed (down/some-model: 502)"
+    )
     assert "sk-provider-secret-1" not in resp.text
 
 
@@ -159,8 +166,13 @@ async def test_each_native_model_endpoint_is_classified(front, url):
 
 async def test_codex_websocket_upgrade_gets_426(front):
     addon, _ = front
-    flow = make_flow("https://api.openai.com/v1/responses", method="GET", content=b"",
-                     upgrade="websocket", connection="Upgrade")
+    flow = make_flow(
+        "https://api.openai.com/v1/responses",
+        method="GET",
+        content=b"",
+        upgrade="websocket",
+        connection="Upgrade",
+    )
     addon.request(flow)
     assert flow.response.status_code == 426
     assert flow.request.host == "api.openai.com"
@@ -170,14 +182,18 @@ async def test_response_is_annotated_copied_and_engine_headers_removed(front):
     addon, _ = front
     flow = make_flow("https://api.anthropic.com/v1/messages")
     addon.request(flow)
-    flow.response = http.Response.make(200, b"", {
-        "content-type": "text/event-stream",
-        engine.ROUTE_HEADER: "claude-sonnet-4 -> ds/deepseek-chat (fallback from x/y: 429)",
-        engine.RECORD_HEADER: "7",
-    })
+    flow.response = http.Response.make(
+        200,
+        b"",
+        {
+            "content-type": "text/event-stream",
+            engine.ROUTE_HEADER: "claude-sonnet-4 -> ds/deepseek-chat (fallback from x/y: 429)",
+            engine.RECORD_HEADER: "7",
+        },
+    )
     addon.responseheaders(flow)
     assert flow.comment == (
-        "https://api.anthropic.com/v1/messages : claude-sonnet-4 -> ds/deepseek-chat (fallback from x/y: 429)"
+        "https://api.anthropic.com/v1/messages : claude-sonnet-4 -> ds/deepseek-chat (fallback from x/y: 429)"  # noqa: E501
     )
     assert engine.ROUTE_HEADER not in flow.response.headers
     assert engine.RECORD_HEADER not in flow.response.headers
@@ -221,7 +237,9 @@ async def test_external_engine_url_and_secret_file(front, tmp_path):
     addon, tctx = front
     secret = tmp_path / "engine.secret"
     secret.write_text("s3cret\n")
-    tctx.configure(addon, omniroute_engine_url="http://127.0.0.1:9", omniroute_engine_secret_file=str(secret))
+    tctx.configure(
+        addon, omniroute_engine_url="http://127.0.0.1:9", omniroute_engine_secret_file=str(secret)
+    )
     flow = make_flow("https://api.openai.com/v1/chat/completions")
     addon.request(flow)
     assert (flow.request.host, flow.request.port) == ("127.0.0.1", 9)

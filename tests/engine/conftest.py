@@ -12,10 +12,8 @@ if getattr(sys.modules.get("engine"), "__file__", "") is None:
     del sys.modules["engine"]
 
 import pytest  # noqa: E402
-from enginefakes import FakeUpstream, Harness  # noqa: E402
-
 from engine import Engine  # noqa: E402
-
+from enginefakes import FakeUpstream, Harness  # noqa: E402
 
 
 @pytest.fixture

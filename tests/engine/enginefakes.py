@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from textwrap import dedent
 
 import httpx
+from engine import SECRET_HEADER, Config, Engine, parse_config
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
-
-from engine import SECRET_HEADER, Config, Engine, parse_config
 
 
 def _landed_formats_registry() -> None:

@@ -2,7 +2,6 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
-
 from engine.config import ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +42,10 @@ def lines(text: str, env: dict[str, str] | None = None) -> list[str]:
 def test_valid_config_interpolates_keys_and_normalises_urls():
     config = parse_config(VALID, env=ENV)
     deepseek = config.providers["deepseek"]
-    assert [k.get_secret_value() for k in deepseek.keys] == ["sk-deepseek-secret", "sk-second-account"]
+    assert [k.get_secret_value() for k in deepseek.keys] == [
+        "sk-deepseek-secret",
+        "sk-second-account",
+    ]
     assert deepseek.base_url == "https://api.deepseek.com/v1"
     assert deepseek.headers["X-Title"].get_secret_value() == "t"
     assert config.combos["smart"].targets[-1] == "native"
@@ -106,7 +108,7 @@ INVALID = [
     ),
     (
         "combos:\n  smart: {targets: []}\n",
-        "config.yaml: combos.smart.targets: List should have at least 1 item after validation, not 0",
+        "config.yaml: combos.smart.targets: must not be empty",
     ),
     (
         "combos:\n  smart: {strategy: random, targets: [native]}\n",
@@ -144,7 +146,7 @@ INVALID = [
           a: {targets: [native]}
           b: {targets: [a]}
         """,
-        "config.yaml: combos.b.targets[0]: 'a' is a combo; a combo's targets are provider/model or native",
+        "config.yaml: combos.b.targets[0]: 'a' is a combo; a combo's targets are provider/model or native",  # noqa: E501
     ),
     (
         """
@@ -214,7 +216,7 @@ def test_missing_env_for_an_unused_provider_disables_it_with_a_warning():
     config = parse_config(dedent(text), env={})
     assert list(config.providers) == ["other"]
     assert config.warnings == [
-        "config.yaml: providers.ds.keys[0]: environment variable DS_KEY is not set; provider disabled"
+        "config.yaml: providers.ds.keys[0]: environment variable DS_KEY is not set; provider disabled"  # noqa: E501
     ]
 
 
@@ -230,7 +232,9 @@ def test_file_name_is_the_real_one(tmp_path):
     path.write_text("routes:\n  - to: nowhere\n")
     with pytest.raises(ConfigError) as info:
         load_config(path, env={})
-    assert info.value.lines == ["mine.yaml: routes[0].to: 'nowhere' is not a combo, provider/model or native"]
+    assert info.value.lines == [
+        "mine.yaml: routes[0].to: 'nowhere' is not a combo, provider/model or native"
+    ]
 
 
 def test_missing_file(tmp_path):

@@ -10,9 +10,9 @@ import socket
 import httpx
 import pytest
 import zstandard
+from engine import ORIGINAL_URL_HEADER, ROUTE_HEADER
 from enginefakes import Reply, landed, make_config
 
-from engine import ORIGINAL_URL_HEADER, ROUTE_HEADER
 from translators.sse import SSEDecoder
 
 pytestmark = pytest.mark.anyio
@@ -22,18 +22,47 @@ SSE = {"content-type": "text/event-stream"}
 
 def anthropic_sse(text: str = "Hello", model: str = "up-model") -> list[bytes]:
     events = [
-        ("message_start", {"type": "message_start", "message": {
-            "id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": 10, "output_tokens": 1}}}),
-        ("content_block_start", {"type": "content_block_start", "index": 0,
-                                 "content_block": {"type": "text", "text": ""}}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                 "delta": {"type": "text_delta", "text": text}}),
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 10, "output_tokens": 1},
+                },
+            },
+        ),
+        (
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ),
+        (
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": text},
+            },
+        ),
         ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        ("message_delta", {"type": "message_delta",
-                           "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                           "usage": {"output_tokens": 5}}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 5},
+            },
+        ),
         ("message_stop", {"type": "message_stop"}),
     ]
     return [f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events]
@@ -41,28 +70,56 @@ def anthropic_sse(text: str = "Hello", model: str = "up-model") -> list[bytes]:
 
 def chat_sse(words: list[str]) -> list[bytes]:
     base = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "up-model"}
-    chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                    "finish_reason": None}]}]
-    chunks += [{**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]}
-               for w in words]
-    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                   "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}})
+    chunks = [
+        {
+            **base,
+            "choices": [
+                {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+            ],
+        }
+    ]
+    chunks += [
+        {**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]}
+        for w in words
+    ]
+    chunks.append(
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+        }
+    )
     return [f"data: {json.dumps(c)}\n\n".encode() for c in chunks] + [b"data: [DONE]\n\n"]
 
 
 CHAT_JSON = {
-    "id": "c1", "object": "chat.completion", "created": 1, "model": "up-model",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi there"},
-                 "finish_reason": "stop"}],
+    "id": "c1",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "up-model",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Hi there"},
+            "finish_reason": "stop",
+        }
+    ],
     "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
 }
-ANTHROPIC_BODY = {"model": "claude-sonnet-4", "max_tokens": 100, "stream": True,
-                  "messages": [{"role": "user", "content": "hi"}]}
+ANTHROPIC_BODY = {
+    "model": "claude-sonnet-4",
+    "max_tokens": 100,
+    "stream": True,
+    "messages": [{"role": "user", "content": "hi"}],
+}
 CHAT_BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 
 CONFIG = """
 providers:
-  ant: {format: anthropic, base_url: "UPSTREAM/ant/v1", keys: [sk-ant-provider-key-1, sk-ant-provider-key-2]}
+  ant:
+    format: anthropic
+    base_url: "UPSTREAM/ant/v1"
+    keys: [sk-ant-provider-key-1, sk-ant-provider-key-2]
   chat: {format: openai-chat, base_url: "UPSTREAM/chat/v1", keys: [sk-chat-provider-key]}
   dead: {format: anthropic, base_url: "http://127.0.0.1:DEADPORT/v1", keys: [sk-dead-key-0000]}
   slow: {format: anthropic, base_url: "UPSTREAM/slow/v1", keys: [sk-slow-key-0000], timeout: 0.3}
@@ -108,7 +165,8 @@ def sse_events(data: bytes) -> list[tuple[str | None, str]]:
 async def test_same_format_stream_passes_bytes_through_with_provider_key(engine, upstream):
     upstream.script("/ant/v1/messages", Reply(200, anthropic_sse(), SSE))
     resp = await engine.post(
-        "/v1/messages?beta=true", ANTHROPIC_BODY,
+        "/v1/messages?beta=true",
+        ANTHROPIC_BODY,
         headers={"x-api-key": "sk-client-own", "anthropic-beta": "context-1m", "cookie": "c=1"},
     )
     assert resp.status_code == 200
@@ -127,7 +185,9 @@ async def test_same_format_stream_passes_bytes_through_with_provider_key(engine,
 
 async def test_same_format_unary_passes_json_through(engine, upstream):
     upstream.script("/chat/v1/chat/completions", Reply(200, [json.dumps(CHAT_JSON).encode()]))
-    resp = await engine.post("/v1/chat/completions", CHAT_BODY, headers={"authorization": "Bearer sk-mine"})
+    resp = await engine.post(
+        "/v1/chat/completions", CHAT_BODY, headers={"authorization": "Bearer sk-mine"}
+    )
     assert resp.status_code == 200 and resp.json() == CHAT_JSON
     (seen,) = upstream.seen
     assert seen.headers["authorization"] == "Bearer sk-chat-provider-key"
@@ -145,7 +205,10 @@ async def test_429_then_200_falls_back_to_the_next_account(engine, upstream):
     )
     resp = await engine.post("/v1/messages", ANTHROPIC_BODY)
     assert resp.status_code == 200 and resp.content == b"".join(anthropic_sse())
-    assert [s.headers["x-api-key"] for s in upstream.seen] == ["sk-ant-provider-key-1", "sk-ant-provider-key-2"]
+    assert [s.headers["x-api-key"] for s in upstream.seen] == [
+        "sk-ant-provider-key-1",
+        "sk-ant-provider-key-2",
+    ]
     assert resp.headers[ROUTE_HEADER] == (
         "claude-sonnet-4 -> ant/up-model#2 (fallback from ant/up-model: 429)"
     )
@@ -214,7 +277,9 @@ async def test_stream_is_incremental(engine, upstream):
     loop = asyncio.get_running_loop()
     start = loop.time()
     arrivals = []
-    async with engine.client.stream("POST", "/v1/messages", json=ANTHROPIC_BODY, headers=engine.headers()) as resp:
+    async with engine.client.stream(
+        "POST", "/v1/messages", json=ANTHROPIC_BODY, headers=engine.headers()
+    ) as resp:
         async for _ in resp.aiter_raw():
             arrivals.append(loop.time() - start)
     assert arrivals[0] < 0.15 and arrivals[-1] > 0.8  # first event long before the last
@@ -232,7 +297,9 @@ async def test_pings_while_waiting_for_the_first_byte(upstream, start_engine):
 
 async def test_client_disconnect_cancels_the_upstream_call(engine, upstream):
     upstream.script("/ant/v1/messages", Reply(200, anthropic_sse()[:1], SSE, hang=True))
-    async with engine.client.stream("POST", "/v1/messages", json=ANTHROPIC_BODY, headers=engine.headers()) as resp:
+    async with engine.client.stream(
+        "POST", "/v1/messages", json=ANTHROPIC_BODY, headers=engine.headers()
+    ) as resp:
         async for _ in resp.aiter_raw():
             break  # the first event arrived; now go away
     await asyncio.wait_for(upstream.closed.wait(), 3)
@@ -247,7 +314,10 @@ async def test_client_disconnect_cancels_the_upstream_call(engine, upstream):
 @pytest.mark.parametrize(
     ("path", "check"),
     [
-        ("/v1/messages", lambda b: b["type"] == "error" and b["error"]["type"] == "invalid_request_error"),
+        (
+            "/v1/messages",
+            lambda b: b["type"] == "error" and b["error"]["type"] == "invalid_request_error",
+        ),
         ("/v1/chat/completions", lambda b: b["error"]["type"] == "invalid_request_error"),
     ],
 )
@@ -270,12 +340,18 @@ async def test_without_the_secret_requests_are_refused_in_client_format(engine, 
 
 
 async def test_direct_token_lets_base_url_clients_in(upstream, start_engine):
-    harness = start_engine(make_config(CONFIG.replace("DEADPORT", "1"), upstream), direct_token="tok-123")
+    harness = start_engine(
+        make_config(CONFIG.replace("DEADPORT", "1"), upstream), direct_token="tok-123"
+    )
     upstream.script("/ant/v1/messages", Reply(200, anthropic_sse(), SSE))
-    resp = await harness.client.post("/v1/messages", json=ANTHROPIC_BODY, headers={"x-api-key": "tok-123"})
+    resp = await harness.client.post(
+        "/v1/messages", json=ANTHROPIC_BODY, headers={"x-api-key": "tok-123"}
+    )
     assert resp.status_code == 200
     assert upstream.seen[0].headers["x-api-key"] == "sk-ant-provider-key-1"
-    resp = await harness.client.post("/v1/messages", json=ANTHROPIC_BODY, headers={"x-api-key": "tok-1234"})
+    resp = await harness.client.post(
+        "/v1/messages", json=ANTHROPIC_BODY, headers={"x-api-key": "tok-1234"}
+    )
     assert resp.status_code == 403
     models = await harness.client.get("/v1/models", headers={"authorization": "Bearer tok-123"})
     assert "ants" in [m["id"] for m in models.json()["data"]]
@@ -293,13 +369,24 @@ async def test_websocket_upgrade_is_426(engine):
 
 async def test_native_forwards_untouched_with_client_credentials(engine, upstream):
     gz = gzip.compress(json.dumps(CHAT_JSON).encode())
-    upstream.script("/native/v1/chat/completions", Reply(201, [gz], {"content-type": "application/json", "content-encoding": "gzip", "x-req": "1"}))
+    upstream.script(
+        "/native/v1/chat/completions",
+        Reply(
+            201,
+            [gz],
+            {"content-type": "application/json", "content-encoding": "gzip", "x-req": "1"},
+        ),
+    )
     body = {**CHAT_BODY, "model": "gpt-unrouted"}
     raw = zstandard.ZstdCompressor().compress(json.dumps(body).encode())
     resp = await engine.post(
-        "/v1/chat/completions", content=raw,
-        headers={"authorization": "Bearer sk-client-own", "content-encoding": "zstd",
-                 ORIGINAL_URL_HEADER: f"{upstream.url}/native/v1/chat/completions?x=1"},
+        "/v1/chat/completions",
+        content=raw,
+        headers={
+            "authorization": "Bearer sk-client-own",
+            "content-encoding": "zstd",
+            ORIGINAL_URL_HEADER: f"{upstream.url}/native/v1/chat/completions?x=1",
+        },
     )
     assert resp.status_code == 201 and resp.json() == CHAT_JSON  # httpx decoded the gzip
     assert resp.headers["x-req"] == "1" and resp.headers[ROUTE_HEADER] == "gpt-unrouted -> native"
@@ -321,7 +408,9 @@ async def test_anthropic_client_on_chat_provider_streams_translated(engine, upst
     events = sse_events(resp.content)
     names = [e[0] for e in events]
     assert names[0] == "message_start" and names[-1] == "message_stop"
-    text = "".join(json.loads(d)["delta"].get("text", "") for n, d in events if n == "content_block_delta")
+    text = "".join(
+        json.loads(d)["delta"].get("text", "") for n, d in events if n == "content_block_delta"
+    )
     assert text == "Hello world"
     sent = json.loads(upstream.seen[0].body)
     assert sent["model"] == "up-model" and sent["stream"] is True
@@ -332,9 +421,16 @@ async def test_anthropic_client_on_chat_provider_streams_translated(engine, upst
 
 @pytest.mark.skipif(not landed("anthropic", "openai-chat"), reason="formats not landed")
 async def test_chat_client_on_anthropic_provider_unary(engine, upstream):
-    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "up-model",
-               "content": [{"type": "text", "text": "Hi there"}], "stop_reason": "end_turn",
-               "stop_sequence": None, "usage": {"input_tokens": 4, "output_tokens": 2}}
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "up-model",
+        "content": [{"type": "text", "text": "Hi there"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 4, "output_tokens": 2},
+    }
     upstream.script("/ant/v1/messages", Reply(200, [json.dumps(message).encode()]))
     resp = await engine.post("/v1/chat/completions", {**CHAT_BODY, "model": "gpt-via-ant"})
     assert resp.status_code == 200
@@ -346,8 +442,15 @@ async def test_chat_client_on_anthropic_provider_unary(engine, upstream):
 
 @pytest.mark.skipif(not landed("anthropic", "openai-chat"), reason="formats not landed")
 async def test_translated_provider_error_is_in_client_format(engine, upstream):
-    upstream.script("/chat/v1/chat/completions", Reply(
-        401, [b'{"error":{"message":"Incorrect API key provided: sk-chat-provider-key","type":"invalid_request_error"}}']))
+    upstream.script(
+        "/chat/v1/chat/completions",
+        Reply(
+            401,
+            [
+                b'{"error":{"message":"Incorrect API key provided: sk-chat-provider-key","type":"invalid_request_error"}}'  # noqa: E501
+            ],
+        ),
+    )
     resp = await engine.post("/v1/messages", {**ANTHROPIC_BODY, "model": "claude-via-chat"})
     assert resp.status_code == 401
     assert resp.json()["type"] == "error" and resp.json()["error"]["type"] == "authentication_error"
@@ -369,9 +472,13 @@ async def test_count_tokens_goes_to_an_anthropic_provider(engine, upstream):
 
 
 async def test_direct_client_with_unrouted_model_gets_404(upstream, start_engine):
-    harness = start_engine(make_config(CONFIG.replace("DEADPORT", "1"), upstream), direct_token="tok-123")
+    harness = start_engine(
+        make_config(CONFIG.replace("DEADPORT", "1"), upstream), direct_token="tok-123"
+    )
     resp = await harness.client.post(
-        "/v1/messages", json={**ANTHROPIC_BODY, "model": "claude-opus-unrouted"}, headers={"x-api-key": "tok-123"}
+        "/v1/messages",
+        json={**ANTHROPIC_BODY, "model": "claude-opus-unrouted"},
+        headers={"x-api-key": "tok-123"},
     )
     assert resp.status_code == 404 and resp.json()["error"]["type"] == "not_found_error"
     assert "not routed" in resp.json()["error"]["message"] and upstream.seen == []

@@ -11,12 +11,11 @@ import anthropic
 import httpx
 import openai
 import pytest
-from enginefakes import EngineThread
-from google.genai import errors as genai_errors
-
 from engine import parse_config
+from enginefakes import EngineThread
 from fakeprovider import Reply, Usage
 from fakeprovider.sdk import FORMATS, Conn, call
+from google.genai import errors as genai_errors
 
 TOKEN = "sk-direct-token-0000"
 PROVIDER_KEY = {fmt: f"sk-provider-{fmt}-key" for fmt in FORMATS}
@@ -25,11 +24,18 @@ TOOLS = Reply(tool_calls=[("get_weather", {"city": "Paris"}), ("get_time", {"tz"
 
 
 def engine_config(fake_url: str):
-    base = {"openai-chat": "/v1", "openai-responses": "/v1", "anthropic": "/v1", "gemini": "/v1beta"}
+    base = {
+        "openai-chat": "/v1",
+        "openai-responses": "/v1",
+        "anthropic": "/v1",
+        "gemini": "/v1beta",
+    }
     lines = ["providers:"]
     for fmt in FORMATS:
         url = fake_url + base[fmt]
-        lines.append(f"  p-{fmt}: {{format: {fmt}, base_url: '{url}', keys: [{PROVIDER_KEY[fmt]}]}}")
+        lines.append(
+            f"  p-{fmt}: {{format: {fmt}, base_url: '{url}', keys: [{PROVIDER_KEY[fmt]}]}}"
+        )
     lines.append("combos:")
     lines.append("  twice: {targets: [p-openai-chat/a, p-anthropic/b]}")
     lines.append("routes:")
@@ -38,9 +44,16 @@ def engine_config(fake_url: str):
 
 
 def connect(fake_provider_server, ping_interval: float):
-    runner = EngineThread(engine_config(fake_provider_server.url), direct_token=TOKEN, ping_interval=ping_interval)
+    runner = EngineThread(
+        engine_config(fake_provider_server.url), direct_token=TOKEN, ping_interval=ping_interval
+    )
     url = runner.engine.url
-    urls = {"openai-chat": url + "/v1", "openai-responses": url + "/v1", "anthropic": url, "gemini": url}
+    urls = {
+        "openai-chat": url + "/v1",
+        "openai-responses": url + "/v1",
+        "anthropic": url,
+        "gemini": url,
+    }
     return runner, Conn(base_urls=urls, api_key=TOKEN)
 
 
@@ -83,15 +96,22 @@ def test_text(fake_provider, engine_conn, client, provider, stream):
 def test_parallel_tool_calls(fake_provider, engine_conn, client, provider, stream):
     fake_provider.script([TOOLS])
     got = call(engine_conn, client, f"via-{provider}", stream=stream, tools=True)
-    assert got.tool_calls == [("get_weather", {"city": "Paris"}), ("get_time", {"tz": "Europe/Paris"})]
+    assert got.tool_calls == [
+        ("get_weather", {"city": "Paris"}),
+        ("get_time", {"tz": "Europe/Paris"}),
+    ]
     assert got.stop == "tool_use"
     sent = fake_provider.model_calls()[-1]
     assert sent.format == provider and sent.body is not None
 
 
-@pytest.mark.parametrize(("client", "provider"), [(c, p) for c in FORMATS for p in FORMATS if c != p][::3])
+@pytest.mark.parametrize(
+    ("client", "provider"), [(c, p) for c in FORMATS for p in FORMATS if c != p][::3]
+)
 def test_error_mid_stream_fails_the_sdk_stream(fake_provider, engine_conn, client, provider):
-    fake_provider.script([Reply(text="one two three four", error_mid_stream=True, error_message="Overloaded")])
+    fake_provider.script(
+        [Reply(text="one two three four", error_mid_stream=True, error_message="Overloaded")]
+    )
     with pytest.raises(Exception) as info:  # each SDK raises its own class
         call(engine_conn, client, f"via-{provider}", stream=True)
     assert "verloaded" in str(info.value) or "overloaded" in repr(info.value).lower()
@@ -99,7 +119,9 @@ def test_error_mid_stream_fails_the_sdk_stream(fake_provider, engine_conn, clien
 
 @pytest.mark.parametrize("client", FORMATS)
 def test_all_fail_is_one_sdk_error_with_the_last_status(fake_provider, engine_conn, client):
-    fake_provider.script([Reply(status=500, error_message="first"), Reply(status=503, error_message="second")])
+    fake_provider.script(
+        [Reply(status=500, error_message="first"), Reply(status=503, error_message="second")]
+    )
     with pytest.raises(sdk_error(client)) as info:
         call(engine_conn, client, "twice", stream=client != "gemini")
     err = info.value
@@ -123,5 +145,7 @@ def test_gemini_json_array_stream(fake_provider, engine_conn, provider):
     resp = httpx.post(url, json=body, headers={"x-goog-api-key": TOKEN}, timeout=10)
     assert resp.status_code == 200
     chunks = json.loads(resp.content)
-    text = "".join(p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"])
+    text = "".join(
+        p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"]
+    )
     assert text == "array of chunks"

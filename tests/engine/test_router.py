@@ -1,7 +1,6 @@
 from textwrap import dedent
 
 import pytest
-
 from engine.config import parse_config
 from engine.router import plan
 
@@ -38,13 +37,28 @@ CONFIG = parse_config(
 
 TABLE = [
     # client, model, host, target, attempt labels
-    ("anthropic", "claude-sonnet-4", "api.anthropic.com", "smart",
-     ["ds/deepseek-chat", "ds/deepseek-chat#2", "gem/gemini-2.5-flash", "native"]),
+    (
+        "anthropic",
+        "claude-sonnet-4",
+        "api.anthropic.com",
+        "smart",
+        ["ds/deepseek-chat", "ds/deepseek-chat#2", "gem/gemini-2.5-flash", "native"],
+    ),
     ("anthropic", "claude-3-5-haiku-latest", None, "cheap", ["local/qwen"]),
-    ("anthropic", "claude-sonnet-4", None, "smart",
-     ["ds/deepseek-chat", "ds/deepseek-chat#2", "gem/gemini-2.5-flash", "native"]),
-    ("openai-responses", "gpt-5", "chatgpt.com", "ds/deepseek-reasoner",
-     ["ds/deepseek-reasoner", "ds/deepseek-reasoner#2"]),
+    (
+        "anthropic",
+        "claude-sonnet-4",
+        None,
+        "smart",
+        ["ds/deepseek-chat", "ds/deepseek-chat#2", "gem/gemini-2.5-flash", "native"],
+    ),
+    (
+        "openai-responses",
+        "gpt-5",
+        "chatgpt.com",
+        "ds/deepseek-reasoner",
+        ["ds/deepseek-reasoner", "ds/deepseek-reasoner#2"],
+    ),
     ("openai-chat", "gpt-4o-mini", "api.openai.com", "gem/gemini-2.5-pro", ["gem/gemini-2.5-pro"]),
     ("openai-chat", "gpt-4o-mini", None, "native", ["native"]),  # host required by the route
     ("openai-chat", "gpt-4.1", "api.openai.com", "native", ["native"]),
@@ -52,8 +66,13 @@ TABLE = [
     ("gemini", "gemini-2.5-pro", None, "native", ["native"]),
     ("openai-chat", "Claude-sonnet", None, "native", ["native"]),  # globs are case-sensitive
     # a model naming a combo or provider/model directly
-    ("openai-chat", "smart", None, "smart",
-     ["ds/deepseek-chat", "ds/deepseek-chat#2", "gem/gemini-2.5-flash", "native"]),
+    (
+        "openai-chat",
+        "smart",
+        None,
+        "smart",
+        ["ds/deepseek-chat", "ds/deepseek-chat#2", "gem/gemini-2.5-flash", "native"],
+    ),
     ("gemini", "gem/gemini-3-pro", None, "gem/gemini-3-pro", ["gem/gemini-3-pro"]),
     ("openai-chat", "ds/not-allowed", None, "native", ["native"]),
     ("openai-chat", "unused/x", None, "native", ["native"]),  # disabled provider
