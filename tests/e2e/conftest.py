@@ -29,7 +29,7 @@ def ca_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def e2e_provider() -> Iterator[FakeProvider]:
-    keys = [provider_key(name) for name in (*FORMATS, "backup", "slow", "gzip")]
+    keys = [provider_key(name) for name in (*FORMATS, "slow")]
     fp = FakeProvider(accept_keys=keys).start()
     yield fp
     fp.stop()
@@ -49,9 +49,11 @@ def start_mitmdump(tmp: Path, ca_dir: Path, config: dict) -> Mitmdump:
 
 @pytest.fixture(scope="module")
 def mitm(request, tmp_path_factory, ca_dir, e2e_provider) -> Iterator[Mitmdump]:
-    """mitmdump for this module; a module may define ``MITM_CONFIG(port) -> dict``."""
-    make = getattr(request.module, "MITM_CONFIG", e2e_config)
-    proc = start_mitmdump(tmp_path_factory.mktemp("mitm"), ca_dir, make(e2e_provider.port))
+    """mitmdump for this module; a module may define ``MITM_CONFIG(request) -> dict``
+    (``request.getfixturevalue`` reaches the providers) instead of the default config."""
+    make = getattr(request.module, "MITM_CONFIG", None)
+    config = make(request) if make else e2e_config(e2e_provider.port)
+    proc = start_mitmdump(tmp_path_factory.mktemp("mitm"), ca_dir, config)
     yield proc
     proc.stop()
     assert not proc.blocked(), "a connection tried to leave loopback:\n" + "\n".join(
