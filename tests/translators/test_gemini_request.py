@@ -752,3 +752,26 @@ def test_rich_request_round_trips() -> None:
     )
     assert again.reasoning == request.reasoning
     assert again.response_format == request.response_format
+
+
+def test_streamed_thoughts_kept_as_history_are_one_thought() -> None:
+    meta = {"anthropic": {"signature": "sig"}}
+    body = {
+        "contents": [
+            {
+                "role": "model",
+                "parts": [
+                    {"text": "Let me ", "thought": True},
+                    {"text": "check.", "thought": True},
+                    {"text": "", "thought": True, "thoughtSignature": wrap_meta(meta)},
+                    {"text": "Done"},
+                    {"text": "", "thoughtSignature": "c2ln"},
+                ],
+            }
+        ]
+    }
+    parts = parse(body).messages[0].parts
+    assert parts == [
+        Reasoning("Let me check.", meta),
+        Text("Done", meta={"gemini": {"thoughtSignature": "c2ln"}}),
+    ]

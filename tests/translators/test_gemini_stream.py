@@ -510,3 +510,37 @@ def test_array_splitter_finds_exactly_the_elements(
         found += splitter.feed(raw[start:end])
         start = end
     assert [json.loads(f) for f in found] == elements
+
+
+def test_foreign_thinking_survives_a_gemini_cli_round_trip() -> None:
+    """Claude's signed thinking, streamed to a Gemini client that keeps only
+    the functionCall part (as Gemini CLI does), comes back intact."""
+    chunks = [json.loads(f[6:]) for f in encode(TOOL_TURN).split(b"\r\n\r\n") if f]
+    call_parts = [
+        part
+        for chunk in chunks
+        for part in chunk["candidates"][0]["content"]["parts"]
+        if "functionCall" in part
+    ]
+    history = {
+        "contents": [
+            {"role": "user", "parts": [{"text": "weather?"}]},
+            {"role": "model", "parts": call_parts},
+            {
+                "role": "user",
+                "parts": [
+                    {
+                        "functionResponse": {
+                            "id": p["functionCall"]["id"],
+                            "name": "get_weather",
+                            "response": {"output": "ok"},
+                        }
+                    }
+                    for p in call_parts
+                ],
+            },
+        ]
+    }
+    model_turn = FORMAT.parse_request(history, model="m").messages[1]
+    assert model_turn.parts[0] == Reasoning("Let me check.", {"anthropic": {"signature": "EqQB"}})
+    assert [p.id for p in model_turn.parts[1:] if isinstance(p, ToolCall)] == ["toolu_a", "toolu_b"]

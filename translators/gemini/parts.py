@@ -50,6 +50,19 @@ def parse_model_parts(parts: list[Any], new_call_id: Callable[[int], str]) -> li
                 out.append(media)
             elif any(k != "thoughtSignature" for k in raw):
                 out.append(Opaque(NAME, raw))
+    return _join_thoughts(out)
+
+
+def _join_thoughts(parts: list[Part]) -> list[Part]:
+    """Consecutive thought parts are one thought: a streamed answer kept as
+    history has its text in many parts and the signature on the last one."""
+    out: list[Part] = []
+    for part in parts:
+        last = out[-1] if out else None
+        if isinstance(part, Reasoning) and isinstance(last, Reasoning) and not last.meta:
+            out[-1] = Reasoning(last.text + part.text, part.meta)
+        else:
+            out.append(part)
     return out
 
 
