@@ -205,6 +205,8 @@ def test_rendered_response_is_a_valid_chat_completion_and_round_trips(response: 
         ([Text("x")], "stop_sequence", "stop"),
         ([Text("x")], "pause_turn", "stop"),
         ([Text("x")], "error", "stop"),
+        ([Text("x")], "refusal", "content_filter"),  # a classifier stopped it
+        ([Refusal("no")], "refusal", "stop"),  # the model said no, as OpenAI reports it
         ([Text("x")], "tool_use", "stop"),  # no tool call to run
         ([ToolCall("c", "f", "{}")], "stop", "tool_calls"),  # Gemini says STOP after calls
         ([ToolCall("c", "f", "{}")], "length", "length"),

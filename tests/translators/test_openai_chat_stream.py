@@ -425,6 +425,7 @@ ENCODER_CASES: list[tuple[list[Part], StopReason, str]] = [
     ([Text("matched")], "stop_sequence", "stop"),
     ([ToolCall("fc_1", "f", '{"a": [1, 2]}')], "stop", "tool_calls"),
     ([], "content_filter", "content_filter"),
+    ([Text("Here is how to")], "refusal", "content_filter"),  # Anthropic's classifier stop
 ]
 
 
@@ -549,13 +550,47 @@ def test_encode_then_decode_gives_the_same_answer(
     back = accumulate(decode([encode(events)])).response
     assert back.parts == [as_chat_says(p) for p in parts]
     assert back.usage == Usage(7, 3, cache_read_tokens=2, reasoning_tokens=1)
-    has_calls = any(isinstance(p, ToolCall) for p in parts)
-    assert back.stop_reason == (
-        "tool_use" if has_calls else "stop" if stop == "stop_sequence" else stop
-    )
+    refused = any(isinstance(p, Refusal) for p in parts)
+    said = {
+        "stop": "stop",
+        "tool_calls": "tool_use",
+        "length": "length",
+        "content_filter": "content_filter",
+    }
+    assert back.stop_reason == ("refusal" if refused else said[finish])
 
 
 def test_events_after_the_end_are_not_written() -> None:
     events = events_for([Text("x")], "stop")
     data = encode([*events, BlockStart(9, Text("")), BlockDelta(9, "late")])
     assert b"late" not in data and data.endswith(b"data: [DONE]\n\n")
+
+
+def test_only_choice_zero_is_read() -> None:
+    data = sse(
+        {
+            "id": "c",
+            "choices": [
+                {"index": 1, "delta": {"content": "other"}},
+                {"index": 0, "delta": {"content": "mine"}},
+            ],
+        },
+        chunk({}, "stop"),
+    )
+    assert accumulate(decode([data])).response.parts == [Text("mine")]
+
+
+def test_cpu_per_chunk_stays_small() -> None:
+    """The budget is ~50 us per chunk for decoding plus encoding; this bound
+    is loose so that a busy machine does not fail it."""
+    import time
+
+    from translators.canonical import Env
+
+    line = sse(chunk({"content": " word"}, obfuscation="abcdef", usage=None), done=False)
+    data = [line] * 3000 + [sse(chunk({}, "stop"), chunk(None, usage={"prompt_tokens": 1}))]
+    start = time.process_time()
+    events = decode(data, Env())
+    encode(events, Env())
+    per_chunk = (time.process_time() - start) / len(data)
+    assert per_chunk < 150e-6

@@ -48,9 +48,14 @@ def stop_reason(finish_reason: Any, *, has_tool_calls: bool, has_refusal: bool) 
     return reason
 
 
-def finish_reason(reason: StopReason, *, has_tool_calls: bool) -> str:
+def finish_reason(reason: StopReason, *, has_tool_calls: bool, has_refusal: bool = False) -> str:
     """Canonical -> chat. Clients run tools when they see ``tool_calls``, so
-    it is said exactly when tool calls are present (unless the output was cut)."""
+    it is said exactly when tool calls are present (unless the output was
+    cut). A refusal the model wrote shows in ``message.refusal`` with
+    ``stop``, as OpenAI does; a refusal without one (Anthropic's safety
+    classifiers stopping the answer) is what ``content_filter`` means."""
+    if reason == "refusal" and not has_refusal:
+        return "content_filter"
     finish = _STOP_TO_FINISH.get(reason, "stop")
     if has_tool_calls and finish == "stop":
         return "tool_calls"

@@ -73,7 +73,9 @@ def render_response(response: Response, env: Env) -> dict[str, Any]:
         "index": 0,
         "message": message,
         "logprobs": None,
-        "finish_reason": finish_reason(response.stop_reason, has_tool_calls=bool(calls)),
+        "finish_reason": finish_reason(
+            response.stop_reason, has_tool_calls=bool(calls), has_refusal=bool(refusals)
+        ),
     }
     return {
         "id": response.id or env.new_id("chatcmpl-"),

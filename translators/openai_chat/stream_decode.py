@@ -107,9 +107,8 @@ class ChatStreamDecoder:
             usage = chunk["x_groq"].get("usage")  # Groq reports stream usage here
         if usage is not None:
             self._usage = parse_usage(usage) or self._usage
-        choices = chunk.get("choices")
-        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-            choice = choices[0]
+        choice = _first_choice(chunk.get("choices"))
+        if choice is not None:
             delta = choice.get("delta")
             if isinstance(delta, dict):
                 self._delta(delta, events)
@@ -229,3 +228,13 @@ class ChatStreamDecoder:
         self._close(events)
         events.append(StreamError(error))
         self._done = True
+
+
+def _first_choice(choices: Any) -> dict[str, Any] | None:
+    """Choice 0 (clients asking for ``n`` > 1 get several interleaved)."""
+    if not isinstance(choices, list):
+        return None
+    for choice in choices:
+        if isinstance(choice, dict) and choice.get("index", 0) == 0:
+            return choice
+    return None

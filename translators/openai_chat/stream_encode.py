@@ -43,6 +43,7 @@ class ChatStreamEncoder:
         self._custom = False  # the open tool call is a custom (freeform) one
         self._args_sent = False  # the open tool call has streamed arguments
         self._role_sent = False
+        self._refused = False  # a refusal block was written
         self._ended = False  # after Finish or an error nothing more is written
         self._done_sent = False
 
@@ -109,6 +110,7 @@ class ChatStreamEncoder:
             return lead + self._tool_call(part)
         if isinstance(part, Refusal):
             self._kind = "refusal"
+            self._refused = True
             lead += self._role({"refusal": ""})
         elif isinstance(part, Reasoning | Text):
             self._kind = "reasoning" if isinstance(part, Reasoning) else "text"
@@ -170,7 +172,9 @@ class ChatStreamEncoder:
     def _finish(self, event: Finish) -> bytes:
         self._ended = True
         lead = self._close_tool() + self._role()
-        reason = finish_reason(event.stop_reason, has_tool_calls=self._tools > 0)
+        reason = finish_reason(
+            event.stop_reason, has_tool_calls=self._tools > 0, has_refusal=self._refused
+        )
         end = f',"logprobs":null,"finish_reason":"{reason}"}}]}}\n\n'
         final = f"data: {self._head}{_OPEN_CHOICE}{{}}{end}"
         if event.usage is None:
