@@ -333,3 +333,20 @@ def test_rendered_errors_raise_in_the_sdk_and_parse_back(
     assert (exc.value.code, exc.value.status, exc.value.message) == (status, grpc, error.message)
     again = FORMAT.parse_error(got_status, json.dumps(body).encode())
     assert (again.kind, again.message) == (error.kind, error.message)
+
+
+def test_sdk_convenience_properties() -> None:
+    text = gtypes.GenerateContentResponse.model_validate(
+        render(Response(id="r", model="m", parts=[Text("Hi "), Text("there")], usage=Usage(5, 2)))
+    )
+    assert text.text == "Hi there"
+    assert text.usage_metadata is not None and text.usage_metadata.total_token_count == 7
+    calls = gtypes.GenerateContentResponse.model_validate(
+        render(
+            Response(
+                id="r", model="m", parts=[ToolCall("c1", "f", '{"q": "x"}')], stop_reason="tool_use"
+            )
+        )
+    )
+    assert calls.function_calls is not None
+    assert [(c.id, c.name, c.args) for c in calls.function_calls] == [("c1", "f", {"q": "x"})]
