@@ -347,3 +347,13 @@ def test_cpu_per_chunk_stays_small() -> None:
             encoder.feed(event)
     per_chunk = (time.process_time() - start) / deltas
     assert per_chunk < 150e-6, f"{per_chunk * 1e6:.0f} us per chunk"
+
+
+def test_refusal_stop_without_refusal_text_still_says_refused() -> None:
+    """Anthropic's refusal stop can come with no content: a Responses client
+    only knows a refusal by its refusal part."""
+    data = encode([StreamStart("r", "m"), *block(0, Text(""), "Sure, "), Finish("refusal")])
+    message = sdk_final_response(data).output[0]
+    assert [p.type for p in message.content] == ["output_text", "refusal"]
+    alone = sdk_final_response(encode([StreamStart("r", "m"), Finish("refusal")]))
+    assert [p.type for p in alone.output[0].content] == ["refusal"]

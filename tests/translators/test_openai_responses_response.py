@@ -294,6 +294,26 @@ def test_any_bytes_parse_as_an_error(body: bytes, status: int, kind: str) -> Non
 
 
 @pytest.mark.parametrize(
+    ("body", "status", "kind", "message"),
+    [
+        (b'{"error": "model overloaded"}', 503, "overloaded", "model overloaded"),
+        (b'{"detail": "Not Found"}', 404, "not_found", "Not Found"),
+        (b'{"message": "bad key"}', 401, "authentication", "bad key"),
+        # A precise type wins over a generic status (Gemini's bad key is a 400).
+        (
+            b'{"error": {"type": "authentication_error", "message": "k"}}',
+            400,
+            "authentication",
+            "k",
+        ),
+    ],
+)
+def test_loose_and_typed_error_bodies(body: bytes, status: int, kind: str, message: str) -> None:
+    info = FORMAT.parse_error(status, body)
+    assert (info.status, info.kind, info.message) == (status, kind, message)
+
+
+@pytest.mark.parametrize(
     ("error", "status", "etype", "code"),
     [
         (
@@ -308,7 +328,7 @@ def test_any_bytes_parse_as_an_error(body: bytes, status: int, kind: str) -> Non
             "invalid_request_error",
             "model_not_found",
         ),
-        (ErrorInfo(401, "authentication", "key"), 401, "invalid_request_error", "invalid_api_key"),
+        (ErrorInfo(401, "authentication", "key"), 401, "authentication_error", "invalid_api_key"),
         (ErrorInfo(429, "rate_limit", "slow down"), 429, "rate_limit_error", "rate_limit_exceeded"),
         (ErrorInfo(529, "overloaded", "Overloaded"), 503, "server_error", "server_is_overloaded"),
         (ErrorInfo(500, "server", "oops"), 500, "server_error", "server_error"),
@@ -328,3 +348,12 @@ def test_render_error_shape_and_sdk_reads_it(
     assert exc.value.status_code == status
     assert error.message in str(exc.value)
     assert FORMAT.parse_error(status, json.dumps(body).encode()).message == error.message
+
+
+def test_refusal_stop_without_refusal_part_renders_one() -> None:
+    resp = sdk(render(Response("r", "m", [], stop_reason="refusal")))
+    assert [p.type for p in resp.output[0].content] == ["refusal"]
+    assert (
+        FORMAT.parse_response(render(Response("r", "m", [], stop_reason="refusal"))).stop_reason
+        == "refusal"
+    )

@@ -15,9 +15,9 @@ from ..canonical import KIND_STATUS, ErrorInfo, ErrorKind, kind_for_status
 
 _TYPES: dict[str, str] = {
     "invalid_request": "invalid_request_error",
-    "authentication": "invalid_request_error",  # what OpenAI sends with a 401
+    "authentication": "authentication_error",
     "permission": "permission_error",
-    "not_found": "invalid_request_error",
+    "not_found": "not_found_error",
     "request_too_large": "invalid_request_error",
     "rate_limit": "rate_limit_error",
     "overloaded": "server_error",
@@ -31,6 +31,17 @@ _DEFAULT_CODES: dict[str, str] = {
     "overloaded": "server_is_overloaded",
     "server": "server_error",
     "timeout": "server_error",
+}
+
+# Error types precise enough to trust over the HTTP status (another format's
+# "invalid API key" may come with a 400).
+_TYPE_KINDS: dict[str, ErrorKind] = {
+    "authentication_error": "authentication",
+    "permission_error": "permission",
+    "not_found_error": "not_found",
+    "rate_limit_error": "rate_limit",
+    "insufficient_quota": "rate_limit",
+    "overloaded_error": "overloaded",
 }
 
 # In-stream errors carry only a code: its HTTP meaning.
@@ -55,10 +66,29 @@ def parse_error(status: int, body: bytes) -> ErrorInfo:
     except (ValueError, UnicodeDecodeError):
         data = None
     error = data.get("error") if isinstance(data, dict) else None
-    if not isinstance(error, dict):
-        text = body.decode("utf-8", errors="replace").strip()[:500]
-        return ErrorInfo(status, kind_for_status(status), text or f"HTTP {status}")
-    return error_info(status, error)
+    if isinstance(error, dict):
+        return error_info(status, error)
+    # Responses-compatible servers answer {"error": "..."}, {"message": ...}
+    # or FastAPI's {"detail": ...}.
+    loose = _loose_message(data, error)
+    if loose:
+        return error_info(status, {"message": loose})
+    text = body.decode("utf-8", errors="replace").strip()[:500]
+    return ErrorInfo(status, kind_for_status(status), text or f"HTTP {status}")
+
+
+def _loose_message(data: Any, error: Any) -> str | None:
+    if isinstance(error, str) and error:
+        return error
+    if not isinstance(data, dict):
+        return None
+    for key in ("message", "detail"):
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            return value
+        if value is not None:
+            return json.dumps(value, ensure_ascii=False)[:500]
+    return None
 
 
 def error_info(status: int, error: dict[str, Any]) -> ErrorInfo:
@@ -67,7 +97,7 @@ def error_info(status: int, error: dict[str, Any]) -> ErrorInfo:
     code = str(code) if code is not None else None
     param = error.get("param")
     message = error.get("message")
-    kind: ErrorKind = kind_for_status(status)
+    kind: ErrorKind = _TYPE_KINDS.get(str(error.get("type")), kind_for_status(status))
     if code == "model_not_found":
         status, kind = 404, "not_found"
     return ErrorInfo(
@@ -107,6 +137,8 @@ def render_error(error: ErrorInfo) -> tuple[int, dict[str, Any]]:
 def error_type(error: ErrorInfo) -> str:
     if error.code == "insufficient_quota":
         return "insufficient_quota"
+    if error.code == "model_not_found":  # as the API words it, with its 400
+        return "invalid_request_error"
     return _TYPES.get(error.kind, "server_error")
 
 

@@ -124,7 +124,11 @@ def render_response(response: Response, env: Env) -> dict[str, Any]:
         response.created if response.created is not None else env.now(),
         status,
     )
-    body["output"] = _OutputRenderer(env, status).render(response.parts)
+    parts = response.parts
+    if response.stop_reason == "refusal" and not any(isinstance(p, Refusal) for p in parts):
+        # Responses says "refused" only with a refusal part.
+        parts = [*parts, Refusal("")]
+    body["output"] = _OutputRenderer(env, status).render(parts)
     body["incomplete_details"] = incomplete
     if status == "failed":
         body["error"] = dict(FAILED_ERROR)

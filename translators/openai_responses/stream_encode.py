@@ -83,6 +83,7 @@ class ResponsesStreamEncoder:
         self._message: dict[str, Any] | None = None  # open message item
         self._message_index = 0
         self._block: _Block | None = None
+        self._refused = False  # a refusal part was sent
 
     # ------------------------------------------------------------ interface
 
@@ -174,6 +175,7 @@ class ResponsesStreamEncoder:
         return value if isinstance(value, str) and value else self._env.new_id(prefix)
 
     def _text_start(self, part: Text | Refusal, out: list[bytes]) -> None:
+        self._refused |= isinstance(part, Refusal)
         if self._message is None:
             self._message = message_item(self._env.new_id("msg_"), [], "in_progress")
             self._message_index = self._new_item(dict(self._message), out)
@@ -281,6 +283,11 @@ class ResponsesStreamEncoder:
 
     def _finish(self, event: Finish, out: list[bytes]) -> None:
         self._block_end({}, out)
+        if event.stop_reason == "refusal" and not self._refused:
+            # Responses says "refused" only with a refusal part (Anthropic's
+            # refusal stop may come with no content at all).
+            self._block_start(Refusal(""), out)
+            self._block_end({}, out)
         status, incomplete = status_for_stop(event.stop_reason)
         self._close_message(out, "incomplete" if status == "incomplete" else "completed")
         self._ended = True
