@@ -223,6 +223,10 @@ class NetworkBlocked(OSError):
     pass
 
 
+BLOCKED_CONNECTIONS: list[str] = []
+"""What tried to connect anyway (reported: should stay empty)."""
+
+
 def _block_network() -> None:
     """LiteLLM must not fetch anything (model cost map, beta headers, ...):
     every socket connection in this process fails from here on. The
@@ -230,6 +234,8 @@ def _block_network() -> None:
     import socket
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
+        where = [a for a in args if not isinstance(a, socket.socket)]
+        BLOCKED_CONNECTIONS.append(repr(where)[:80])
         raise NetworkBlocked("bench_translate.py: network disabled")
 
     socket.socket.connect = refuse  # type: ignore[method-assign]
@@ -638,6 +644,7 @@ def main(argv: list[str] | None = None) -> int:
                     "litellm": (
                         {"version": _litellm_version(), "rows": lite} if lite else lite_note
                     ),
+                    "blocked_network_attempts": BLOCKED_CONNECTIONS,
                 },
                 indent=2,
             )
@@ -653,6 +660,8 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(rows, requests, lite))
     if lite_note:
         print(f"\nLiteLLM comparison skipped: {lite_note}")
+    if BLOCKED_CONNECTIONS:
+        print(f"\nBlocked network attempts: {BLOCKED_CONNECTIONS}")
     return 0
 
 
