@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterable
 from typing import Any
@@ -10,7 +11,17 @@ import httpx
 import openai
 from openai.lib.streaming.chat import ChatCompletionStreamState
 
-from translators.canonical import Env, StreamEvent, counting_env
+from translators.canonical import (
+    BlockDelta,
+    BlockEnd,
+    BlockStart,
+    Env,
+    Finish,
+    StreamError,
+    StreamEvent,
+    StreamStart,
+    counting_env,
+)
 from translators.openai_chat import FORMAT
 from translators.stream import Accumulator
 
@@ -79,3 +90,42 @@ def accumulate(events: Iterable[StreamEvent]) -> Accumulator:
     acc = Accumulator()
     acc.feed_all(list(events))
     return acc
+
+
+def assert_well_formed(events: list[StreamEvent]) -> None:
+    """StreamStart first; blocks with increasing indexes, one open at a time;
+    exactly one terminal event (Finish or StreamError) at the end."""
+    assert isinstance(events[0], StreamStart | StreamError)
+    open_index: int | None = None
+    next_index = 0
+    for event in events[:-1]:
+        assert not isinstance(event, Finish | StreamError)
+        if isinstance(event, BlockStart):
+            assert open_index is None and event.index == next_index
+            open_index, next_index = event.index, next_index + 1
+        elif isinstance(event, BlockDelta):
+            assert event.index == open_index
+        elif isinstance(event, BlockEnd):
+            assert event.index == open_index
+            open_index = None
+    assert open_index is None
+    assert isinstance(events[-1], Finish | StreamError)
+
+
+def sse(*chunks: Any, done: bool = True) -> bytes:
+    body = b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in chunks)
+    return body + (b"data: [DONE]\n\n" if done else b"")
+
+
+def chunk(
+    delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    return {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 5,
+        "model": "m",
+        "choices": choices,
+        **extra,
+    }

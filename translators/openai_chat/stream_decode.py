@@ -79,7 +79,8 @@ class ChatStreamDecoder:
         try:
             chunk = json.loads(data)
         except ValueError:
-            self._fail(ErrorInfo(502, "server", "upstream sent invalid JSON in its stream"), events)
+            message = data[:1000] if name == "error" else "upstream sent invalid JSON in its stream"
+            self._fail(ErrorInfo(502, "server", message), events)
             return
         if not isinstance(chunk, dict):
             return
