@@ -6,6 +6,7 @@ mock transport comes from there. Nothing touches the network.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import httpx2
 import pytest
 
 from translators.anthropic import FORMAT
-from translators.canonical import StreamEvent, counting_env
+from translators.canonical import Message, Part, Request, StreamEvent, counting_env
 from translators.stream import Accumulator
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "anthropic"
@@ -109,3 +110,88 @@ def sse_events(data: bytes) -> list[tuple[str, dict[str, Any]]]:
         lines = dict(line.split(": ", 1) for line in chunk.split("\n"))
         out.append((lines["event"], json.loads(lines["data"])))
     return out
+
+
+# ------------------------------------------------------------------ requests
+
+# A 1x1 PNG.
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5E" + (
+    "rkJggg=="
+)
+SIGNED = {"type": "thinking", "thinking": "I should list files.", "signature": "EqQBsig"}
+
+# A request shaped like Claude Code's (see shared/CLIENTS.md), fields that
+# have no canonical meaning included.
+CLAUDE_CODE: dict[str, Any] = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 64000,
+    "stream": True,
+    "system": [
+        {"type": "text", "text": "x-anthropic-billing-header: cc"},
+        {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+        {
+            "type": "text",
+            "text": "Tools policy.",
+            "cache_control": {"type": "ephemeral", "scope": "global"},
+        },
+    ],
+    "messages": [
+        {"role": "system", "content": "Deferred tools: WebFetch"},
+        {"role": "user", "content": [{"type": "text", "text": "list files"}]},
+        {
+            "role": "assistant",
+            "content": [
+                SIGNED,
+                {"type": "text", "text": "Listing."},
+                {"type": "tool_use", "id": "toolu_01", "name": "Bash", "input": {"command": "ls"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_01",
+                    "content": [
+                        {"type": "text", "text": "a.py"},
+                        {
+                            "type": "image",
+                            "source": {"type": "base64", "media_type": "image/png", "data": PNG},
+                        },
+                    ],
+                    "is_error": False,
+                    "cache_control": {"type": "ephemeral"},
+                },
+            ],
+        },
+    ],
+    "tools": [
+        {
+            "name": "Bash",
+            "description": "Run a command",
+            "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}},
+        },
+        {"type": "web_search_20250305", "name": "web_search", "max_uses": 3},
+    ],
+    "tool_choice": {"type": "auto"},
+    "thinking": {"type": "adaptive"},
+    "output_config": {"effort": "high"},
+    "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+    "metadata": {"user_id": "user_abc"},
+}
+
+
+def parse(body: dict[str, Any]) -> Request:
+    return FORMAT.parse_request(copy.deepcopy(body))
+
+
+def render(request: Request) -> dict[str, Any]:
+    return FORMAT.render_request(request, counting_env())
+
+
+def user(*parts: Part) -> Message:
+    return Message("user", list(parts))
+
+
+def assistant(*parts: Part) -> Message:
+    return Message("assistant", list(parts))

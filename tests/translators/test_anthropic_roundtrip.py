@@ -197,4 +197,3 @@ def test_stream_round_trips() -> None:
 def test_stream_round_trip_ignores_splits() -> None:
     data = encode(_events(), model="claude-x")
     assert decode(data, list(range(1, len(data), 3))) == _events()
-
