@@ -73,6 +73,7 @@ class OmniRoute:
         self.secret = ""
         self.watcher: engine.ConfigWatcher | None = None
         self._watch_task: asyncio.Task[None] | None = None
+        self.stopping: asyncio.Future[None] | None = None
         self._copies: dict[str, CappedCopy] = {}
         self._defaults_set = False
 
@@ -142,11 +143,12 @@ class OmniRoute:
         if self.engine is not None and not self.engine_url:
             self._start_engine()
 
-    async def done(self) -> None:
+    def done(self) -> None:
+        # Sync: a script reload calls done() from sync code (async raises there).
         if self._watch_task is not None:
             self._watch_task.cancel()
-        if self.engine is not None:
-            await self.engine.stop()
+        if self.engine is not None and self.engine.port is not None:
+            self.stopping = asyncio.ensure_future(self.engine.stop())
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:

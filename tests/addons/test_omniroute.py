@@ -48,6 +48,12 @@ def make_flow(
     return tflow.tflow(req=req)
 
 
+async def stop(addon: omniroute.OmniRoute) -> None:
+    addon.done()
+    if addon.stopping is not None:
+        await addon.stopping
+
+
 @pytest.fixture
 async def front(tmp_path):
     addon = omniroute.OmniRoute()
@@ -55,7 +61,7 @@ async def front(tmp_path):
         tctx.options.add_option("connection_strategy", str, "eager", "proxyserver's option")
         tctx.configure(addon, omniroute_config=str(write_config(tmp_path / "config.yaml")))
         yield addon, tctx
-        await addon.done()
+        await stop(addon)
 
 
 async def test_configure_starts_the_engine_and_sets_lazy_and_allow_hosts(front):
@@ -77,7 +83,7 @@ async def test_user_allow_hosts_is_kept(tmp_path):
         tctx.options.update(allow_hosts=["example"])
         tctx.configure(addon, omniroute_config=str(write_config(tmp_path / "c.yaml")))
         assert tctx.options.allow_hosts == ["example"]
-        await addon.done()
+        await stop(addon)
 
 
 async def test_invalid_config_is_an_options_error_with_the_lines(tmp_path, front):

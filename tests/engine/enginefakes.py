@@ -97,8 +97,10 @@ class FakeUpstream:
 class _FakeHandler(RequestHandler):
     def initialize(self, fake: FakeUpstream) -> None:
         self.fake = fake
+        self.gone = asyncio.Event()
 
     def on_connection_close(self) -> None:
+        self.gone.set()
         self.fake.closed.set()
 
     async def get(self) -> None:
@@ -122,7 +124,8 @@ class _FakeHandler(RequestHandler):
             self.request.connection.close()
             return
         if reply.hang:
-            await asyncio.sleep(30)
+            await asyncio.wait_for(self.gone.wait(), 30)
+            return
         self.finish()
 
 

@@ -496,3 +496,24 @@ async def test_unknown_path_is_404(engine):
 
 def test_httpx_is_the_client():  # keeps the import honest for linters
     assert httpx.__version__
+
+
+NASTY = [
+    {"model": "claude-via-chat", "messages": "oops", "max_tokens": 5},
+    {"model": "claude-via-chat", "messages": [{"role": "robot", "content": 1}], "max_tokens": 5},
+    {"model": "claude-via-chat", "messages": [None], "max_tokens": "many"},
+    {"model": "claude-via-chat", "messages": [{"role": "user", "content": [{"type": "?"}]}]},
+    {"model": "claude-via-chat", "tools": [{"name": 5}], "messages": []},
+    {"model": "claude-via-chat", "system": {"a": 1}, "messages": []},
+    {"model": ["x"]},
+    {},
+]
+
+
+@pytest.mark.parametrize("body", NASTY)
+async def test_nasty_bodies_get_a_client_error_never_a_500(engine, upstream, body):
+    upstream.script("/chat/v1/chat/completions", Reply(200, [json.dumps(CHAT_JSON).encode()]))
+    resp = await engine.post("/v1/messages", body)
+    assert resp.status_code in (200, 400, 404), resp.text
+    assert resp.json()["type"] in ("error", "message")
+    assert "Traceback" not in resp.text
