@@ -11,6 +11,7 @@ from .common import NAME, own_meta
 from .options import PASSTHROUGH
 
 _MAX_IDENTIFIER = 64  # OpenAI rejects longer safety identifiers
+_MIN_OUTPUT_TOKENS = 16  # OpenAI rejects smaller max_output_tokens
 
 
 def render_tools(tools: list[Tool], warnings: list[str]) -> list[dict[str, Any]]:
@@ -126,14 +127,15 @@ def render_text(request: Request) -> dict[str, Any] | None:
 
 def render_sampling(request: Request, body: dict[str, Any]) -> None:
     for key, value in (
-        ("max_output_tokens", request.max_tokens),
+        ("max_output_tokens", _max_tokens(request)),
         ("temperature", request.temperature),
         ("top_p", request.top_p),
-        ("parallel_tool_calls", request.parallel_tool_calls),
         ("previous_response_id", request.previous_response_id),
     ):
         if value is not None:
             body[key] = value
+    if request.parallel_tool_calls is not None and "tools" in body:
+        body["parallel_tool_calls"] = request.parallel_tool_calls
     dropped = [
         name
         for name, value in (
@@ -149,6 +151,16 @@ def render_sampling(request: Request, body: dict[str, Any]) -> None:
         request.warnings.append(f"not supported by the Responses API, dropped: {dropped}")
     if request.user:
         body["safety_identifier"] = _identifier(request.user)
+
+
+def _max_tokens(request: Request) -> int | None:
+    # Claude Code probes with max_tokens=1; OpenAI answers anything under 16
+    # with a 400.
+    value = request.max_tokens
+    if value is not None and value < _MIN_OUTPUT_TOKENS:
+        request.warnings.append(f"max_output_tokens {value} raised to {_MIN_OUTPUT_TOKENS}")
+        return _MIN_OUTPUT_TOKENS
+    return value
 
 
 def _identifier(user: str) -> str:

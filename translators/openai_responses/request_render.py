@@ -52,9 +52,9 @@ def render_request(request: Request, env: Env) -> dict[str, Any]:
     tools = render_tools(request.tools, request.warnings)
     if tools:
         body["tools"] = tools
-    choice = render_tool_choice(request)
-    if choice is not None and tools:
-        body["tool_choice"] = choice
+        choice = render_tool_choice(request)
+        if choice is not None:
+            body["tool_choice"] = choice
     render_sampling(request, body)
     reasoning = render_reasoning(request)
     if reasoning is not None:
