@@ -27,8 +27,7 @@ from ..canonical import (
     TranslationError,
     unwrap_meta,
 )
-from ..sse import dumps
-from .common import NAME
+from .common import NAME, dumps
 
 _IMAGE_TYPES = {
     "png": "image/png",

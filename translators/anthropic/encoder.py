@@ -33,8 +33,8 @@ from ..canonical import (
     Usage,
     merge_meta,
 )
-from ..sse import dumps, encode_event
-from .common import NAME, anthropic_meta, foreign_meta, stop_to_wire, usage_to_wire
+from ..sse import encode_event
+from .common import NAME, anthropic_meta, dumps, foreign_meta, stop_to_wire, usage_to_wire
 from .content import carried_signature, carrier_block
 from .errors import error_event
 

@@ -31,8 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..canonical import Env, Request, Tool, effort_to_budget
-from ..sse import dumps
-from .common import NAME
+from .common import NAME, dumps
 from .turns import Turn, render_messages
 
 DEFAULT_MAX_TOKENS = 8192

@@ -30,8 +30,7 @@ from ..canonical import (
     ToolCall,
     ToolResult,
 )
-from ..sse import dumps
-from .common import NAME
+from .common import NAME, dumps
 from .content import (
     media_block,
     media_note,
