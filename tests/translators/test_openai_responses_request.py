@@ -1,5 +1,5 @@
-"""openai-responses requests: parsing what clients (Codex, the SDK) send,
-rendering canonical requests for a Responses upstream, and round trips."""
+"""openai-responses requests, parsing: what clients (Codex, the SDK) send
+becomes the canonical request; bad input names the offending field."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from translators.canonical import (
     ToolChoice,
     ToolResult,
     TranslationError,
-    counting_env,
 )
 from translators.openai_responses import FORMAT
 
@@ -35,10 +34,6 @@ PNG = (
 
 def parse(**body: Any) -> Request:
     return FORMAT.parse_request({"model": "gpt-5", **body})
-
-
-def render(request: Request) -> dict[str, Any]:
-    return FORMAT.render_request(request, counting_env())
 
 
 def user(text: str) -> dict[str, Any]:
