@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx2
-import pytest
 
 from translators.anthropic import FORMAT
 from translators.canonical import Message, Part, Request, StreamEvent, counting_env
@@ -22,10 +22,13 @@ from translators.stream import Accumulator
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "anthropic"
 
 
-def fixture(name: str) -> bytes:
-    if not FIXTURES.is_dir():
-        pytest.skip("../shared/fixtures not present")
-    return (FIXTURES / name).read_bytes()
+Reader = Callable[[str], bytes]
+
+
+def reader(fixtures_dir: Path) -> Reader:
+    """Reads a recorded Anthropic body by name (``fixtures_dir`` is the
+    conftest fixture, which skips when the shared fixtures are absent)."""
+    return lambda name: (fixtures_dir / "anthropic" / name).read_bytes()
 
 
 def fixture_names(suffix: str) -> list[str]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
-from anthropic_helpers import fixture, fixture_names, sdk_client, sdk_view
+from anthropic_helpers import Reader, fixture_names, reader, sdk_client, sdk_view
 
 from translators.anthropic import FORMAT
 from translators.canonical import (
@@ -25,6 +26,12 @@ from translators.canonical import (
 )
 
 MESSAGES = [n for n in fixture_names(".json") if n.startswith("message-")]
+
+
+@pytest.fixture
+def fixture(fixtures_dir: Path) -> Reader:
+    return reader(fixtures_dir)
+
 
 # name -> (stop, (input incl. cache, output, cache read, cache write), part kinds)
 EXPECTED = {
@@ -44,14 +51,14 @@ EXPECTED = {
 }
 
 
-def _body(name: str) -> dict[str, Any]:
+def _load(fixture: Reader, name: str) -> dict[str, Any]:
     return dict(json.loads(fixture(name)))
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_message_fixture_parses(name: str) -> None:
+def test_message_fixture_parses(name: str, fixture: Reader) -> None:
     stop, usage, kinds = EXPECTED[name]
-    response = FORMAT.parse_response(_body(name))
+    response = FORMAT.parse_response(_load(fixture, name))
     assert response.stop_reason == stop
     assert response.id.startswith("msg_")
     if usage is not None:
@@ -67,9 +74,9 @@ def test_message_fixture_parses(name: str) -> None:
         assert [type(p).__name__ for p in response.parts] == kinds
 
 
-def test_cache_read_tokens_are_added_to_input() -> None:
-    raw = _body("message-cache-read.json")["usage"]
-    usage = FORMAT.parse_response(_body("message-cache-read.json")).usage
+def test_cache_read_tokens_are_added_to_input(fixture: Reader) -> None:
+    raw = _load(fixture, "message-cache-read.json")["usage"]
+    usage = FORMAT.parse_response(_load(fixture, "message-cache-read.json")).usage
     assert usage is not None and usage.cache_read_tokens == 4167
     assert usage.input_tokens == (
         raw["input_tokens"] + raw["cache_read_input_tokens"] + raw["cache_creation_input_tokens"]
@@ -83,8 +90,8 @@ def test_every_message_fixture_has_expectations() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_message_fixture_renders_back_identically_for_the_sdk(name: str) -> None:
-    body = _body(name)
+def test_message_fixture_renders_back_identically_for_the_sdk(name: str, fixture: Reader) -> None:
+    body = _load(fixture, name)
     again = FORMAT.render_response(FORMAT.parse_response(body), counting_env())
     # The 2025 recording lacks usage.server_tool_use.web_fetch_requests, which
     # SDK 2.11 requires; server tool counts have no canonical field anyway.
@@ -96,8 +103,8 @@ def test_message_fixture_renders_back_identically_for_the_sdk(name: str) -> None
     assert got.id == want.id and got.model == want.model
 
 
-def test_web_search_blocks_are_opaque_and_citations_kept() -> None:
-    response = FORMAT.parse_response(_body("message-web-search-citations.json"))
+def test_web_search_blocks_are_opaque_and_citations_kept(fixture: Reader) -> None:
+    response = FORMAT.parse_response(_load(fixture, "message-web-search-citations.json"))
     opaque = [p.data["type"] for p in response.parts if isinstance(p, Opaque)]
     assert "server_tool_use" in opaque and "web_search_tool_result" in opaque
     assert any(
@@ -209,7 +216,9 @@ def test_stop_reasons_parse(wire: Any, stop: str) -> None:
         ("error-404-not-found.json", 404, "not_found", "model: this-model-does-not-exist"),
     ],
 )
-def test_error_fixtures_parse(name: str, status: int, kind: str, message: str) -> None:
+def test_error_fixtures_parse(
+    name: str, status: int, kind: str, message: str, fixture: Reader
+) -> None:
     error = FORMAT.parse_error(status, fixture(name))
     assert (error.status, error.kind) == (status, kind)
     assert error.message.startswith(message)

@@ -5,19 +5,27 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 from anthropic_helpers import (
+    Reader,
     accumulate,
     decode,
     encode,
-    fixture,
     fixture_names,
+    reader,
     sdk_final_message,
     sdk_view,
 )
 
 from translators.canonical import Opaque, Reasoning, StreamError, Text, ToolCall, Usage
+
+
+@pytest.fixture
+def fixture(fixtures_dir: Path) -> Reader:
+    return reader(fixtures_dir)
+
 
 # name -> (text start, [(tool name, input)], stop, usage (in, out, cache read, cache write))
 EXPECTED = {
@@ -71,7 +79,7 @@ def test_every_recorded_stream_has_expectations() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_fixture_decodes_to_expected_content(name: str) -> None:
+def test_fixture_decodes_to_expected_content(name: str, fixture: Reader) -> None:
     text, calls, stop, usage = EXPECTED[name]
     acc = accumulate(decode(fixture(name)))
     response = acc.response
@@ -88,7 +96,7 @@ def test_fixture_decodes_to_expected_content(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_chunk_boundaries_do_not_matter(name: str) -> None:
+def test_chunk_boundaries_do_not_matter(name: str, fixture: Reader) -> None:
     data = fixture(name)
     whole = decode(data)
     rng = random.Random(name)
@@ -98,14 +106,14 @@ def test_chunk_boundaries_do_not_matter(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_reencoded_fixture_gives_the_sdk_the_same_message(name: str) -> None:
+def test_reencoded_fixture_gives_the_sdk_the_same_message(name: str, fixture: Reader) -> None:
     data = fixture(name)
     want = sdk_view(sdk_final_message(data))
     got = sdk_view(sdk_final_message(encode(decode(data))))
     assert got == want
 
 
-def test_thinking_signature_and_reasoning_tokens_survive() -> None:
+def test_thinking_signature_and_reasoning_tokens_survive(fixture: Reader) -> None:
     response = accumulate(decode(fixture("stream-thinking-then-tool-use.sse"))).response
     thinking = response.parts[0]
     assert isinstance(thinking, Reasoning)
@@ -114,14 +122,14 @@ def test_thinking_signature_and_reasoning_tokens_survive() -> None:
     assert response.usage is not None and response.usage.reasoning_tokens == 53
 
 
-def test_redacted_thinking_keeps_its_data() -> None:
+def test_redacted_thinking_keeps_its_data(fixture: Reader) -> None:
     response = accumulate(decode(fixture("stream-redacted-thinking.sse"))).response
     redacted = [p for p in response.parts if isinstance(p, Reasoning)]
     assert len(redacted) == 2
     assert all(p.text == "" and p.meta["anthropic"]["data"] for p in redacted)
 
 
-def test_server_tool_blocks_become_complete_opaque_parts() -> None:
+def test_server_tool_blocks_become_complete_opaque_parts(fixture: Reader) -> None:
     response = accumulate(decode(fixture("stream-web-search-citations.sse"))).response
     search, result = response.parts[0], response.parts[1]
     assert isinstance(search, Opaque) and isinstance(result, Opaque)
@@ -134,7 +142,7 @@ def test_server_tool_blocks_become_complete_opaque_parts() -> None:
     )
 
 
-def test_block_indexes_are_unique_and_increasing() -> None:
+def test_block_indexes_are_unique_and_increasing(fixture: Reader) -> None:
     from translators.canonical import BlockEnd, BlockStart
 
     events = decode(fixture("stream-web-search-citations.sse"))
@@ -181,7 +189,7 @@ def test_error_event_becomes_stream_error_after_closing_the_block() -> None:
     assert [p.text for p in acc.response.parts if isinstance(p, Text)] == ["Hi"]
 
 
-def test_stream_cut_before_message_stop_is_an_error() -> None:
+def test_stream_cut_before_message_stop_is_an_error(fixture: Reader) -> None:
     data = fixture("stream-text.sse")
     cut = data[: data.index(b"event: message_stop")]
     events = decode(cut)
@@ -190,7 +198,7 @@ def test_stream_cut_before_message_stop_is_an_error() -> None:
     assert "ended before completion" in events[-1].error.message
 
 
-def test_unknown_events_and_deltas_are_ignored() -> None:
+def test_unknown_events_and_deltas_are_ignored(fixture: Reader) -> None:
     data = fixture("stream-text.sse")
     noise = (
         b'event: future_event\ndata: {"type":"future_event","x":1}\n\n'
@@ -206,13 +214,13 @@ def test_invalid_json_is_an_error_not_a_crash() -> None:
     assert len(events) == 1 and isinstance(events[0], StreamError)
 
 
-def test_last_event_without_blank_line_is_still_read() -> None:
+def test_last_event_without_blank_line_is_still_read(fixture: Reader) -> None:
     data = fixture("stream-text.sse").rstrip(b"\n")
     acc = accumulate(decode(data))
     assert acc.finished and acc.error is None
 
 
-def test_usage_from_message_start_survives_a_delta_without_input() -> None:
+def test_usage_from_message_start_survives_a_delta_without_input(fixture: Reader) -> None:
     acc = accumulate(decode(fixture("stream-cache-read.sse")))
     assert acc.response.usage == Usage(1169, 221, cache_read_tokens=1165)
 
