@@ -82,6 +82,15 @@ class OmniRoute:
             loader.add_option(name, typespec, default, help_text)
 
     def configure(self, updated: set[str]) -> None:
+        if updated & {"omniroute_engine_url", "omniroute_engine_secret_file"}:
+            self._use_external_engine()
+        if not self.engine_url:  # an external engine reads its own config
+            if "omniroute_config" in updated or self.engine is None:
+                self._load_config(ctx.options.omniroute_config)
+            if "omniroute_engine_direct" in updated and self.engine is not None:
+                self.engine.direct_token = _direct_token()
+            if self.engine is not None and _loop_running():
+                self._start_engine()
         if not self._defaults_set:
             self._defaults_set = True
             # lazy: nothing connects to the real host before the request hook.
@@ -91,14 +100,6 @@ class OmniRoute:
             if not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
                 defaults["allow_hosts"] = [ALLOW_AI_HOSTS]  # decrypt only the AI hosts
             ctx.options.update(**defaults)  # type: ignore[no-untyped-call]
-        if "omniroute_config" in updated:
-            self._load_config(ctx.options.omniroute_config)
-        if "omniroute_engine_direct" in updated and self.engine is not None:
-            self.engine.direct_token = _direct_token()
-        if updated & {"omniroute_engine_url", "omniroute_engine_secret_file"}:
-            self._use_external_engine()
-        if self.engine is not None and not self.engine_url and _loop_running():
-            self._start_engine()
 
     def _load_config(self, path: str) -> None:
         try:

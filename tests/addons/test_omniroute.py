@@ -252,3 +252,20 @@ async def test_external_engine_url_and_secret_file(front, tmp_path):
     assert flow.request.headers[engine.SECRET_HEADER] == "s3cret"
     with pytest.raises(exceptions.OptionsError):
         tctx.configure(addon, omniroute_engine_secret_file=str(tmp_path / "missing"))
+
+
+async def test_with_an_external_engine_the_front_needs_no_config(tmp_path):
+    secret = tmp_path / "engine.secret"
+    secret.write_text("s3cret\n")
+    addon = omniroute.OmniRoute()
+    with taddons.context(addon) as tctx:
+        tctx.configure(
+            addon,
+            omniroute_config=str(tmp_path / "absent.yaml"),
+            omniroute_engine_url="http://127.0.0.1:9",
+            omniroute_engine_secret_file=str(secret),
+        )
+        assert addon.engine is None
+        flow = make_flow("https://api.anthropic.com/v1/messages")
+        addon.request(flow)
+        assert flow.request.port == 9
