@@ -4,9 +4,6 @@ calls the engine as its front does."""
 from __future__ import annotations
 
 import asyncio
-import importlib
-import sys
-import types
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from textwrap import dedent
@@ -16,31 +13,6 @@ from engine import SECRET_HEADER, Config, Engine, parse_config
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
-
-
-def _landed_formats_registry() -> None:
-    """Until every format module has landed, register the ones that have.
-    Remove when ``translators.registry`` imports."""
-    try:
-        importlib.import_module("translators.registry")
-    except ImportError:
-        formats = {}
-        for mod in ("openai_chat", "openai_responses", "anthropic", "gemini"):
-            fmt = getattr(importlib.import_module(f"translators.{mod}"), "FORMAT", None)
-            if fmt is not None:
-                formats[fmt.name] = fmt
-        shim = types.ModuleType("translators.registry")
-        shim.FORMATS = formats  # type: ignore[attr-defined]
-        sys.modules["translators.registry"] = shim
-
-
-_landed_formats_registry()
-
-
-def landed(*names: str) -> bool:
-    from translators.registry import FORMATS
-
-    return all(n in FORMATS for n in names)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import zstandard
 from engine import ORIGINAL_URL_HEADER, ROUTE_HEADER
-from enginefakes import Reply, landed, make_config
+from enginefakes import Reply, make_config
 
 from translators.sse import SSEDecoder
 
@@ -400,7 +400,6 @@ async def test_native_forwards_untouched_with_client_credentials(engine, upstrea
 # ----------------------------------------------------------------- translated
 
 
-@pytest.mark.skipif(not landed("anthropic", "openai-chat"), reason="formats not landed")
 async def test_anthropic_client_on_chat_provider_streams_translated(engine, upstream):
     upstream.script("/chat/v1/chat/completions", Reply(200, chat_sse(["Hello", " world"]), SSE))
     resp = await engine.post("/v1/messages", {**ANTHROPIC_BODY, "model": "claude-via-chat"})
@@ -419,7 +418,6 @@ async def test_anthropic_client_on_chat_provider_streams_translated(engine, upst
     assert start["model"] == "claude-via-chat"
 
 
-@pytest.mark.skipif(not landed("anthropic", "openai-chat"), reason="formats not landed")
 async def test_chat_client_on_anthropic_provider_unary(engine, upstream):
     message = {
         "id": "msg_1",
@@ -440,7 +438,6 @@ async def test_chat_client_on_anthropic_provider_unary(engine, upstream):
     assert json.loads(upstream.seen[0].body)["model"] == "up-model"
 
 
-@pytest.mark.skipif(not landed("anthropic", "openai-chat"), reason="formats not landed")
 async def test_translated_provider_error_is_in_client_format(engine, upstream):
     upstream.script(
         "/chat/v1/chat/completions",
@@ -457,7 +454,6 @@ async def test_translated_provider_error_is_in_client_format(engine, upstream):
     assert "sk-chat-provider-key" not in resp.text
 
 
-@pytest.mark.skipif(not landed("anthropic", "openai-chat"), reason="formats not landed")
 async def test_count_tokens_is_estimated_for_other_formats(engine, upstream):
     body = {"model": "claude-via-chat", "messages": [{"role": "user", "content": "x" * 400}]}
     resp = await engine.post("/v1/messages/count_tokens", body)
