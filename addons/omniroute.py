@@ -85,7 +85,9 @@ class OmniRoute:
         if updated & {"omniroute_engine_url", "omniroute_engine_secret_file"}:
             self._use_external_engine()
         if not self.engine_url:  # an external engine reads its own config
-            if "omniroute_config" in updated or self.engine is None:
+            if "omniroute_config" in updated or (
+                self.engine is None and "omniroute_engine_url" in updated
+            ):
                 self._load_config(ctx.options.omniroute_config)
             if "omniroute_engine_direct" in updated and self.engine is not None:
                 self.engine.direct_token = _direct_token()
@@ -105,7 +107,13 @@ class OmniRoute:
         try:
             config = engine.load_config(path)
         except engine.ConfigError as exc:
-            raise _error(str(exc)) from None
+            if self.engine is not None:  # at runtime: refuse, keep the old config
+                raise _error(str(exc)) from None
+            # At start-up, errors logged make mitmdump exit 1 (errorcheck),
+            # with one clean line per problem instead of a traceback.
+            for line in exc.lines:
+                log.error(line)
+            return
         for warning in config.warnings:
             log.warning(warning)
         if self.engine is None:

@@ -86,7 +86,21 @@ async def test_user_allow_hosts_is_kept(tmp_path):
         await stop(addon)
 
 
-async def test_invalid_config_is_an_options_error_with_the_lines(tmp_path, front):
+async def test_invalid_config_at_start_logs_one_error_line_per_problem(tmp_path, caplog):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("routes:\n  - to: smrt\n")
+    addon = omniroute.OmniRoute()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, omniroute_config=str(bad))  # no exception: no traceback
+        assert addon.engine is None
+        flow = make_flow("https://api.anthropic.com/v1/messages")
+        addon.request(flow)
+        assert flow.request.host == "api.anthropic.com"  # nothing routed meanwhile
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == ["bad.yaml: routes[0].to: 'smrt' is not a combo, provider/model or native"]
+
+
+async def test_invalid_config_at_runtime_is_an_options_error(tmp_path, front):
     addon, tctx = front
     bad = tmp_path / "bad.yaml"
     bad.write_text("routes:\n  - to: smrt\n  - to: native/x\n")
