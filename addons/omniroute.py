@@ -188,7 +188,9 @@ class OmniRoute:
             return
         flow.request.headers.pop(engine.SECRET_HEADER, None)
         route = flow.response.headers.pop(engine.ROUTE_HEADER, None) or "(engine gave no route)"
-        flow.response.headers.pop(engine.RECORD_HEADER, None)
+        record_id = flow.response.headers.pop(engine.RECORD_HEADER, "")
+        if record_id.isdigit():
+            flow.metadata["omniroute_record"] = int(record_id)
         flow.comment = f"{original} : {route}"
         self._copies[flow.id] = flow.response.stream = CappedCopy()
 
@@ -197,6 +199,9 @@ class OmniRoute:
         if copy is None or flow.response is None:
             return
         flow.response.raw_content = bytes(copy.data)
+        record = self._record(flow.metadata.get("omniroute_record"))
+        if record is not None and record.input_tokens is not None:
+            flow.comment += f" [{record.input_tokens} in / {record.output_tokens} out tokens]"
         if copy.truncated:
             flow.comment += f" [body shown: first {copy.cap} bytes]"
 
@@ -204,6 +209,11 @@ class OmniRoute:
         self._copies.pop(flow.id, None)
         if "omniroute" in flow.metadata:
             flow.request.headers.pop(engine.SECRET_HEADER, None)
+
+    def _record(self, record_id: int | None) -> engine.Record | None:
+        if record_id is None or self.engine is None or self.engine_url:
+            return None  # an external engine keeps its records to itself
+        return self.engine.records.get(record_id)
 
     def _target(self) -> str:
         if self.engine_url:

@@ -222,8 +222,12 @@ async def test_response_is_annotated_copied_and_engine_headers_removed(front):
     chunks = [b"event: a\ndata: {", b'"x":1}\n\n', b""]
     assert [stream(c) for c in chunks] == chunks  # unchanged, final b"" included
     flow.response.raw_content = None  # as after streaming: content missing
+    record = addon.engine.records.new("anthropic", "generate")
+    record.input_tokens, record.output_tokens = 12, 34
+    flow.metadata["omniroute_record"] = record.id
     addon.response(flow)
     assert flow.response.content == b'event: a\ndata: {"x":1}\n\n'
+    assert flow.comment.endswith("(fallback from x/y: 429) [12 in / 34 out tokens]")
 
 
 async def test_capped_copy_keeps_the_first_mebibyte():

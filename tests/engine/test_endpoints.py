@@ -1,0 +1,117 @@
+import gzip
+import zlib
+
+import pytest
+import zstandard
+from engine.endpoints import Call, classify, decode_body, is_websocket_upgrade, model_and_stream
+from engine.errors import BadRequest, EngineError
+
+GEMINI = "generativelanguage.googleapis.com"
+
+TABLE = [
+    # method, path, host, headers, expected
+    ("POST", "/v1/messages?beta=true", "api.anthropic.com", {}, Call("anthropic", "generate")),
+    (
+        "POST",
+        "/v1/messages/count_tokens",
+        "api.anthropic.com",
+        {},
+        Call("anthropic", "count_tokens"),
+    ),
+    ("POST", "/v1/chat/completions", "api.openai.com", {}, Call("openai-chat", "generate")),
+    ("POST", "/v1/responses", "api.openai.com", {}, Call("openai-responses", "generate")),
+    (
+        "POST",
+        "/backend-api/codex/responses",
+        "chatgpt.com",
+        {},
+        Call("openai-responses", "generate"),
+    ),
+    (
+        "POST",
+        "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse",
+        GEMINI,
+        {},
+        Call("gemini", "generate", "gemini-2.5-pro", True, True),
+    ),
+    (
+        "POST",
+        "/v1beta/models/gemini-2.5-pro:streamGenerateContent",
+        GEMINI,
+        {},
+        Call("gemini", "generate", "gemini-2.5-pro", True, False),
+    ),
+    (
+        "POST",
+        "/v1/models/gemini-2.5-flash:generateContent",
+        GEMINI,
+        {},
+        Call("gemini", "generate", "gemini-2.5-flash", False, True),
+    ),
+    (
+        "POST",
+        "/v1beta/models/gemini-2.5-flash:countTokens",
+        GEMINI,
+        {},
+        Call("gemini", "count_tokens", "gemini-2.5-flash", False),
+    ),
+    ("GET", "/v1/models", "api.anthropic.com", {}, Call("anthropic", "models")),
+    ("GET", "/v1/models", "api.openai.com", {}, Call("openai-chat", "models")),
+    ("GET", "/v1beta/models", GEMINI, {}, Call("gemini", "models")),
+    # direct (no host): the headers tell the formats apart
+    ("GET", "/v1/models", None, {"x-api-key": "k"}, Call("anthropic", "models")),
+    ("GET", "/v1/models", None, {"authorization": "Bearer k"}, Call("openai-chat", "models")),
+    ("GET", "/v1/models", None, {"x-goog-api-key": "k"}, Call("gemini", "models")),
+    ("POST", "/v1/messages", None, {}, Call("anthropic", "generate")),
+    # not model calls
+    ("POST", "/v1/messages", "example.com", {}, None),
+    ("POST", "/v1/chat/completions", "api.anthropic.com", {}, None),
+    ("POST", "/v1/embeddings", "api.openai.com", {}, None),
+    ("GET", "/api/claude_code/settings", "api.anthropic.com", {}, None),
+    ("POST", "/v1internal:streamGenerateContent", "cloudcode-pa.googleapis.com", {}, None),
+    ("PUT", "/v1/messages", "api.anthropic.com", {}, None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "host", "headers", "expected"), TABLE)
+def test_classify(method, path, host, headers, expected):
+    assert classify(method, path, host, headers) == expected
+
+
+def test_websocket_upgrade_on_responses_only():
+    assert is_websocket_upgrade("GET", "/v1/responses", {"upgrade": "websocket"})
+    assert is_websocket_upgrade("GET", "/backend-api/codex/responses?x=1", {"upgrade": "WebSocket"})
+    assert not is_websocket_upgrade("GET", "/v1/responses", {})
+    assert not is_websocket_upgrade("POST", "/v1/messages", {"upgrade": "websocket"})
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("zstd", lambda b: zstandard.ZstdCompressor().compress(b)),
+        ("", lambda b: b),
+        ("identity", lambda b: b),
+    ],
+)
+def test_decode_body(encoding, encode):
+    assert decode_body(encode(b'{"a":1}'), encoding) == b'{"a":1}'
+
+
+def test_decode_body_errors_are_client_errors():
+    with pytest.raises(BadRequest, match="cannot decode the gzip request body"):
+        decode_body(b"not gzip", "gzip")
+    with pytest.raises(EngineError) as info:
+        decode_body(b"x", "br")
+    assert info.value.status == 415
+
+
+def test_model_and_stream():
+    assert model_and_stream(Call("anthropic", "generate"), {"model": "m", "stream": True}) == (
+        "m",
+        True,
+    )
+    assert model_and_stream(Call("gemini", "generate", "g", True), {}) == ("g", True)
+    with pytest.raises(BadRequest):
+        model_and_stream(Call("openai-chat", "generate"), {"model": 3})
