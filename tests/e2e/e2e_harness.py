@@ -102,6 +102,7 @@ class Mitmdump:
         self.lines: list[str] = []
         self.port: int | None = None
         self._listening = threading.Event()
+        self._reader: threading.Thread | None = None
 
     def command(self) -> list[str]:
         return [
@@ -126,7 +127,8 @@ class Mitmdump:
             self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env=self.env(), cwd=ROOT, start_new_session=True,
         )
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         deadline = time.monotonic() + timeout
         while not self._listening.wait(0.05):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -157,14 +159,19 @@ class Mitmdump:
         return self.proc.returncode, out
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        if self.proc is None:
             return
-        self.proc.send_signal(signal.SIGINT)  # mitmdump shuts down cleanly on SIGINT
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # mitmdump shuts down cleanly on SIGINT
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self._reader is not None:
+            self._reader.join(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
     @property
     def url(self) -> str:

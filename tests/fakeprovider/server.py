@@ -179,8 +179,8 @@ class ModelCall(Base):
         if self.rec.stream:
             await self.stream(reply, ctx)
         else:
+            self.done()  # before the last write: the client may look at once
             self.send_json(self.renderer.body(reply, ctx))
-            self.done()
 
     def done(self) -> None:
         if self.rec:
@@ -212,8 +212,8 @@ class ModelCall(Base):
                 self.write(frame)
                 await self.flush()
                 self.rec.events_sent = i + 1
+            self.done()  # before the last write: the client may look at once
             self.finish()
-            self.done()
         except tornado.iostream.StreamClosedError:
             self.rec.closed_early = True
             self.state.changed()
@@ -252,8 +252,8 @@ class CountTokens(Messages):
             return self.send_json(self.error_body(400, "Request body is not valid JSON."), 400)
         if not self.key_ok():
             return self.send_json(self.error_body(401, "Invalid API key (fake provider)."), 401)
-        self.send_json(anthropic.count_tokens(self.rec.body))
         self.done()
+        self.send_json(anthropic.count_tokens(self.rec.body))
 
 
 class Gemini(ModelCall):
@@ -265,8 +265,8 @@ class Gemini(ModelCall):
         if method == "countTokens":
             assert self.rec is not None
             body = self.rec.body if isinstance(self.rec.body, dict) else {}
-            self.send_json(gemini.count_tokens(body))
-            return self.done()
+            self.done()
+            return self.send_json(gemini.count_tokens(body))
         await super().post()
 
     def model_name(self) -> str:
