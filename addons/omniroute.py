@@ -71,8 +71,7 @@ class OmniRoute:
         self.engine: engine.Engine | None = None
         self.engine_url = ""
         self.secret = ""
-        self.watcher: engine.ConfigWatcher | None = None
-        self._watch_task: asyncio.Task[None] | None = None
+        self.config_path = ""
         self.stopping: asyncio.Future[None] | None = None
         self._copies: dict[str, CappedCopy] = {}
         self._defaults_set = False
@@ -120,7 +119,9 @@ class OmniRoute:
             self.engine = engine.Engine(config, direct_token=_direct_token())
         else:
             self.engine.set_config(config)
-        self.watcher = engine.ConfigWatcher(path, self.engine.set_config)
+        self.config_path = path
+        if self.engine.port is not None:
+            self.engine.watch(path)
 
     def _use_external_engine(self) -> None:
         url = ctx.options.omniroute_engine_url
@@ -138,15 +139,8 @@ class OmniRoute:
         assert self.engine is not None
         if self.engine.port is None:
             self.engine.start(port=ctx.options.omniroute_engine_port)
+            self.engine.watch(self.config_path)
             log.info("omniroute engine listening at %s", self.engine.url)
-        if self._watch_task is None and self.watcher is not None:
-            self._watch_task = asyncio.ensure_future(self._watch())
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(1)
-            if self.watcher is not None:
-                self.watcher.check()
 
     def running(self) -> None:
         if self.engine is not None and not self.engine_url:
@@ -154,8 +148,6 @@ class OmniRoute:
 
     def done(self) -> None:
         # Sync: a script reload calls done() from sync code (async raises there).
-        if self._watch_task is not None:
-            self._watch_task.cancel()
         if self.engine is not None and self.engine.port is not None:
             self.stopping = asyncio.ensure_future(self.engine.stop())
 
@@ -171,14 +163,15 @@ class OmniRoute:
             flow.response = http.Response.make(426, body, {"content-type": "application/json"})
             return
         call = engine.classify(req.method, req.path, host, req.headers)
-        if call is None or call.kind == "models" or not self._target():
+        destination = self._destination()
+        if call is None or call.kind == "models" or destination is None:
             return
         original = req.pretty_url
-        target = urlsplit(self._target())
+        target = urlsplit(destination[0])
         req.scheme = target.scheme  # scheme first: the host setter rewrites Host
         req.host = target.hostname or "127.0.0.1"
         req.port = target.port or 80
-        req.headers[engine.SECRET_HEADER] = self._secret()
+        req.headers[engine.SECRET_HEADER] = destination[1]
         req.headers[engine.ORIGINAL_URL_HEADER] = original
         flow.metadata["omniroute"] = original
 
@@ -215,15 +208,13 @@ class OmniRoute:
             return None  # an external engine keeps its records to itself
         return self.engine.records.get(record_id)
 
-    def _target(self) -> str:
+    def _destination(self) -> tuple[str, str] | None:
+        """The engine's URL and secret; None while no engine runs."""
         if self.engine_url:
-            return self.engine_url
-        return (self.engine.url or "") if self.engine is not None else ""
-
-    def _secret(self) -> str:
-        if self.engine_url:
-            return self.secret
-        return self.engine.secret if self.engine is not None else ""
+            return self.engine_url, self.secret
+        if self.engine is None or self.engine.url is None:
+            return None
+        return self.engine.url, self.engine.secret
 
 
 def _error(message: str) -> exceptions.OptionsError:

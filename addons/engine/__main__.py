@@ -20,7 +20,6 @@ from pathlib import Path
 
 from .config import ConfigError, load_config
 from .server import Engine
-from .watch import ConfigWatcher
 
 DIRECT_TOKEN_ENV = "OMNIROUTE_DIRECT_TOKEN"
 
@@ -70,9 +69,9 @@ async def serve(args: argparse.Namespace) -> int:
     for warning in config.warnings:
         logging.warning("%s", warning)
     print(f"engine listening at http://{args.host}:{port}", flush=True)
-    watcher = ConfigWatcher(args.config, engine.set_config)
+    engine.watch(args.config)
     try:
-        await watcher.run()
+        await asyncio.Event().wait()  # until interrupted
     finally:
         await engine.stop()
     return 0

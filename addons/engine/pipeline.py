@@ -10,9 +10,7 @@ import asyncio
 import json
 import logging
 import re
-from dataclasses import dataclass, field
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
 
@@ -28,7 +26,6 @@ from translators import (
 from translators.canonical import Usage
 
 from . import native
-from .config import Config
 from .endpoints import Call, decode_body, model_and_stream, parse_json
 from .errors import (
     BadRequest,
@@ -39,64 +36,15 @@ from .errors import (
     UpstreamStatus,
     UpstreamStreamError,
 )
-from .records import Record, Records
+from .exchange_io import Inbound, Runtime, Sink
+from .records import Record
 from .router import Attempt, Plan, plan
-from .upstream import Upstream, mapped_errors
+from .upstream import mapped_errors
 
 log = logging.getLogger(__name__)
 
 ROUTE_HEADER = "x-omniroute-route"
 RECORD_HEADER = "x-omniroute-id"
-
-
-class Sink(Protocol):
-    """Where the client's response goes (the tornado handler)."""
-
-    @property
-    def committed(self) -> bool:
-        """Status and headers are on the wire: errors must go in-stream."""
-        ...
-
-    def head(self, status: int, headers: list[tuple[str, str]]) -> None: ...
-
-    async def send(self, data: bytes) -> None:
-        """Write and flush (commits the head)."""
-        ...
-
-    def abort(self) -> None:
-        """Close the connection without ending the body: the client sees a cut."""
-        ...
-
-
-@dataclass(slots=True)
-class Inbound:
-    method: str
-    path: str
-    """Path and query as the client sent them."""
-    headers: list[tuple[str, str]]
-    body: bytes
-    """As received (maybe zstd/gzip encoded)."""
-    original_url: str | None = None
-    """What the client called, told by the front; None for direct clients
-    (authenticated by the direct token), which have no native destination."""
-
-    def header(self, name: str) -> str | None:
-        name = name.lower()
-        return next((v for k, v in self.headers if k.lower() == name), None)
-
-    @property
-    def host(self) -> str | None:
-        return urlsplit(self.original_url).hostname if self.original_url else None
-
-
-@dataclass(slots=True)
-class Runtime:
-    """What every exchange shares; ``config`` is replaced on reload."""
-
-    config: Config
-    upstream: Upstream
-    records: Records = field(default_factory=Records)
-    ping_interval: float = 10.0
 
 
 class Exchange:

@@ -12,6 +12,7 @@ import asyncio
 import hmac
 import json
 import logging
+import os
 import secrets
 from typing import Any
 
@@ -26,9 +27,11 @@ from translators import get_format
 from .config import Config
 from .endpoints import Call, classify, is_websocket_upgrade
 from .errors import ClientGone, EngineError, Forbidden
-from .pipeline import Exchange, Inbound, Runtime
+from .exchange_io import Inbound, Runtime
+from .pipeline import Exchange
 from .records import Records
 from .upstream import Upstream
+from .watch import ConfigWatcher
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,9 @@ class Engine:
         self.direct_token = direct_token or None
         self.runtime = Runtime(config, Upstream(transport), Records(), ping_interval)
         self.port: int | None = None
+        self.watcher: ConfigWatcher | None = None
         self._server: HTTPServer | None = None
+        self._watch_task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"Engine(url={self.url!r})"
@@ -102,7 +107,17 @@ class Engine:
         self.port = sockets[0].getsockname()[1]
         return self.port
 
+    def watch(self, path: str | os.PathLike[str], interval: float = 1.0) -> None:
+        """Reload the config from ``path`` when it changes; a bad edit keeps
+        the current config and logs why (needs a running event loop)."""
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+        self.watcher = ConfigWatcher(path, self.set_config)
+        self._watch_task = asyncio.ensure_future(self.watcher.run(interval))
+
     async def stop(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
         if self._server is not None:
             self._server.stop()
             await self._server.close_all_connections()

@@ -252,9 +252,9 @@ async def test_config_file_change_reloads_and_bad_edit_keeps_the_old(front, tmp_
     addon, _ = front
     path = tmp_path / "config.yaml"
     path.write_text("routes:\n  - to: native\n")
-    assert addon.watcher.check() and addon.engine.config.routes[0].to == "native"
+    assert addon.engine.watcher.check() and addon.engine.config.routes[0].to == "native"
     path.write_text("routes:\n  - to: nowhere-at-all\n")
-    assert not addon.watcher.check() and addon.engine.config.routes[0].to == "native"
+    assert not addon.engine.watcher.check() and addon.engine.config.routes[0].to == "native"
 
 
 async def test_external_engine_url_and_secret_file(front, tmp_path):
