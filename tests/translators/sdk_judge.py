@@ -8,14 +8,18 @@ SDK accumulated to a :class:`Summary` that can be compared across formats.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
 import httpx
+import httpx2
 import openai
 from google import genai
+from google.genai import errors as gerrors
 from google.genai import types as gtypes
+from openai.lib.streaming.chat import ChatCompletionStreamState
 
 # Stop reasons grouped by what every format can say.
 STOP_CLASS = {
@@ -56,6 +60,8 @@ class Summary:
     stop: str | None = None
     usage: dict[str, int] | None = None
     reasoning: str = ""
+    error: str | None = None
+    """The message of the error the SDK raised while reading, if any."""
 
     def comparable(self, *formats: str) -> Summary:
         """This summary limited to what every one of ``formats`` can say."""
@@ -63,7 +69,7 @@ class Summary:
         if self.usage is not None:
             fields = set.intersection(*(USAGE_FIELDS[f] for f in formats))
             usage = {k: v for k, v in self.usage.items() if k in fields}
-        return Summary(self.text, self.tool_calls, self.stop, usage, self.reasoning)
+        return Summary(self.text, self.tool_calls, self.stop, usage, self.reasoning, self.error)
 
 
 def _stop(value: str | None) -> str | None:
@@ -79,6 +85,16 @@ def _mock(content: bytes, status: int = 200, stream: bool = True) -> httpx.Clien
     return httpx.Client(transport=httpx.MockTransport(handler))
 
 
+def _mock2(content: bytes, status: int = 200, stream: bool = True) -> httpx2.Client:
+    """The same for SDKs built on httpx2 (anthropic 2.x refuses httpx objects)."""
+    ctype = "text/event-stream" if stream else "application/json"
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(status, headers={"content-type": ctype}, content=content)
+
+    return httpx2.Client(transport=httpx2.MockTransport(handler))
+
+
 # ----------------------------------------------------------------------- anthropic
 
 
@@ -86,7 +102,7 @@ def _anthropic_client(content: bytes, stream: bool) -> anthropic.Anthropic:
     return anthropic.Anthropic(
         api_key="sk-ant-test",
         base_url="http://127.0.0.1:9",
-        http_client=_mock(content, stream=stream),
+        http_client=_mock2(content, stream=stream),
         max_retries=0,
     )
 
@@ -107,16 +123,26 @@ def _anthropic_summary(msg: anthropic.types.Message) -> Summary:
     return Summary(text, calls, _stop(msg.stop_reason), usage, reasoning)
 
 
-def anthropic_response(body: dict[str, Any]) -> Summary:
-    return _anthropic_summary(anthropic.types.Message.model_validate(body))
+def anthropic_response(body: dict[str, Any], strict: bool = True) -> Summary:
+    if strict:
+        return _anthropic_summary(anthropic.types.Message.model_validate(body))
+    client = _anthropic_client(json.dumps(body).encode(), stream=False)
+    return _anthropic_summary(
+        client.messages.create(
+            model="m", max_tokens=16, messages=[{"role": "user", "content": "x"}]
+        )
+    )
 
 
 def anthropic_stream(content: bytes) -> Summary:
     client = _anthropic_client(content, stream=True)
-    with client.messages.stream(
-        model="m", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
-    ) as stream:
-        return _anthropic_summary(stream.get_final_message())
+    try:
+        with client.messages.stream(
+            model="m", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            return _anthropic_summary(stream.get_final_message())
+    except anthropic.APIError as exc:
+        return Summary(error=exc.message)
 
 
 # --------------------------------------------------------------------- openai chat
@@ -135,6 +161,9 @@ def _chat_summary(completion: Any) -> Summary:
     choice = completion.choices[0]
     message = choice.message
     text = (message.content or "") + (message.refusal or "")
+    stop = _stop(choice.finish_reason)
+    if message.refusal and stop == "stop":
+        stop = "filtered"  # a structured-output refusal ends with "stop"
     calls = [
         (c.function.name, json.loads(c.function.arguments or "{}"))
         for c in (message.tool_calls or [])
@@ -155,21 +184,31 @@ def _chat_summary(completion: Any) -> Summary:
             if u.completion_tokens_details
             else 0,
         }
-    return Summary(text, calls, _stop(choice.finish_reason), usage, reasoning)
+    return Summary(text, calls, stop, usage, reasoning)
 
 
-def chat_response(body: dict[str, Any]) -> Summary:
-    return _chat_summary(openai.types.chat.ChatCompletion.model_validate(body))
+def chat_response(body: dict[str, Any], strict: bool = True) -> Summary:
+    if strict:
+        return _chat_summary(openai.types.chat.ChatCompletion.model_validate(body))
+    client = _openai_client(json.dumps(body).encode(), stream=False)
+    return _chat_summary(
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    )
 
 
 def chat_stream(content: bytes) -> Summary:
+    # The SDK's own accumulator, without the parse step that refuses "length".
     client = _openai_client(content, stream=True)
-    with client.chat.completions.stream(
-        model="m", messages=[{"role": "user", "content": "hi"}]
-    ) as stream:
-        for _ in stream:
-            pass
-        return _chat_summary(stream.get_final_completion())
+    state = ChatCompletionStreamState()
+    chunks = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    try:
+        for chunk in chunks:
+            state.handle_chunk(chunk)
+    except openai.APIError as exc:
+        return Summary(error=exc.message)
+    return _chat_summary(state.current_completion_snapshot)
 
 
 # ---------------------------------------------------------------- openai responses
@@ -206,16 +245,34 @@ def _responses_summary(resp: Any) -> Summary:
     return Summary(text, calls, _stop(stop), usage, reasoning)
 
 
-def responses_response(body: dict[str, Any]) -> Summary:
-    return _responses_summary(openai.types.responses.Response.model_validate(body))
+def responses_response(body: dict[str, Any], strict: bool = True) -> Summary:
+    if strict:
+        return _responses_summary(openai.types.responses.Response.model_validate(body))
+    client = _openai_client(json.dumps(body).encode(), stream=False)
+    return _responses_summary(client.responses.create(model="m", input="x"))
+
+
+TERMINAL = {"response.completed", "response.incomplete", "response.failed"}
 
 
 def responses_stream(content: bytes) -> Summary:
+    """The SDK's typed events; the accumulator when the stream completed
+    (it refuses ``response.incomplete``), else the terminal event's response."""
     client = _openai_client(content, stream=True)
-    with client.responses.stream(model="m", input="hi") as stream:
-        for _ in stream:
-            pass
-        return _responses_summary(stream.get_final_response())
+    final = None
+    with warnings.catch_warnings(), client.responses.stream(model="m", input="hi") as stream:
+        # The SDK's own snapshot of built-in tool items trips pydantic's serializer.
+        warnings.filterwarnings("ignore", "Pydantic serializer warnings", UserWarning)
+        try:
+            for event in stream:
+                if event.type in TERMINAL:
+                    final = event.response
+        except openai.APIError as exc:
+            return Summary(error=exc.message)
+        if final is not None and final.status == "completed":
+            final = stream.get_final_response()
+    assert final is not None, "stream ended without a terminal event"
+    return _responses_summary(final)
 
 
 # -------------------------------------------------------------------------- gemini
@@ -238,7 +295,7 @@ def _gemini_summary(chunks: list[gtypes.GenerateContentResponse]) -> Summary:
                 elif part.text:
                     text += part.text
                 if part.function_call:
-                    calls.append((part.function_call.name, part.function_call.args or {}))
+                    _gemini_call(calls, part.function_call)
             if cand.finish_reason:
                 stop = cand.finish_reason.value
         if chunk.usage_metadata is not None:
@@ -254,13 +311,31 @@ def _gemini_summary(chunks: list[gtypes.GenerateContentResponse]) -> Summary:
     return Summary(text, calls, _stop(stop), usage, reasoning)
 
 
-def gemini_response(body: dict[str, Any]) -> Summary:
-    return _gemini_summary([gtypes.GenerateContentResponse.model_validate(body)])
+def _gemini_call(calls: list[tuple[str, Any]], call: gtypes.FunctionCall) -> None:
+    """Vertex streams a call's arguments as ``partialArgs`` fragments."""
+    if call.name:
+        calls.append((call.name, dict(call.args or {})))
+    for fragment in call.partial_args or []:
+        key = (fragment.json_path or "$.").removeprefix("$.")
+        args = calls[-1][1]
+        args[key] = args.get(key, "") + (fragment.string_value or "")
+
+
+def gemini_response(body: dict[str, Any], strict: bool = True) -> Summary:
+    if strict:
+        return _gemini_summary([gtypes.GenerateContentResponse.model_validate(body)])
+    client = _gemini_client(json.dumps(body).encode(), stream=False)
+    return _gemini_summary([client.models.generate_content(model="m", contents="x")])
 
 
 def gemini_stream(content: bytes) -> Summary:
     client = _gemini_client(content, stream=True)
-    chunks = list(client.models.generate_content_stream(model="m", contents="hi"))
+    chunks = []
+    try:
+        for chunk in client.models.generate_content_stream(model="m", contents="hi"):
+            chunks.append(chunk)
+    except gerrors.APIError as exc:
+        return Summary(error=exc.message or str(exc))
     return _gemini_summary(chunks)
 
 

@@ -73,10 +73,7 @@ def error_from_payload(payload: dict[str, Any], status: int | None = None) -> Er
     if isinstance(code, int) and not isinstance(code, bool) and status is None:
         status = code  # vLLM puts the HTTP status in "code"
     code_text = code if isinstance(code, str) else None
-    if status is not None and status >= 400:
-        kind = kind_for_status(status)
-    else:
-        kind = _WORD_KIND.get(word or "") or _WORD_KIND.get(code_text or "") or "server"
+    kind = _kind(status, word, code_text)
     return ErrorInfo(
         status=_error_status(status, kind),
         kind=kind,
@@ -84,6 +81,18 @@ def error_from_payload(payload: dict[str, Any], status: int | None = None) -> Er
         code=code_text,
         param=param if isinstance(param, str) else None,
     )
+
+
+def _kind(status: int | None, word: str | None, code: str | None) -> ErrorKind:
+    """A specific type or code (an auth error sent as 400) beats the status;
+    the status beats the generic invalid_request_error and server_error."""
+    named = [_WORD_KIND.get(word or ""), _WORD_KIND.get(code or "")]
+    for kind in named:
+        if kind is not None and kind not in ("invalid_request", "server"):
+            return kind
+    if status is not None and status >= 400:
+        return kind_for_status(status)
+    return named[0] or named[1] or "server"
 
 
 def _fields(payload: dict[str, Any]) -> tuple[str, str | None, Any, Any] | None:
