@@ -93,7 +93,9 @@ def _convert_stream(args: argparse.Namespace) -> None:
         sse=not args.no_sse,
     )
     out = sys.stdout.buffer
-    while chunk := sys.stdin.buffer.read1(CHUNK):
+    source = sys.stdin.buffer
+    read = getattr(source, "read1", source.read)  # read1: whatever has arrived
+    while chunk := read(CHUNK):
         out.write(translator.feed(chunk))
         out.flush()
     out.write(translator.finish())
