@@ -287,3 +287,16 @@ async def test_with_an_external_engine_the_front_needs_no_config(tmp_path):
         flow = make_flow("https://api.anthropic.com/v1/messages")
         addon.request(flow)
         assert flow.request.port == 9
+
+
+async def test_direct_mode_needs_the_token_variable(front, monkeypatch):
+    addon, tctx = front
+    monkeypatch.delenv("OMNIROUTE_DIRECT_TOKEN", raising=False)
+    with pytest.raises(exceptions.OptionsError, match="OMNIROUTE_DIRECT_TOKEN"):
+        tctx.configure(addon, omniroute_engine_direct=True)
+    monkeypatch.setenv("OMNIROUTE_DIRECT_TOKEN", "tok-abc")
+    tctx.configure(addon, omniroute_engine_direct=True)
+    assert addon.engine.direct_token == "tok-abc"
+    async with httpx.AsyncClient(verify=False) as client:
+        resp = await client.get(f"{addon.engine.url}/v1/models", headers={"x-api-key": "tok-abc"})
+    assert resp.status_code == 200 and resp.json()["data"] == []  # no combos, no allow-lists
