@@ -198,8 +198,11 @@ class ModelCall(Base):
         assert self.rec is not None
         self.set_header("content-type", self.content_type)
         self.set_header("cache-control", "no-cache")
-        frames = list(self.frames(reply, ctx))
-        cut = max(2, len(frames) // 2) if (reply.error_mid_stream or reply.drop_mid_stream) else -1
+        frames: Iterable[bytes] = self.frames(reply, ctx)  # lazy: the first frame goes at once
+        cut = -1
+        if reply.error_mid_stream or reply.drop_mid_stream:
+            frames = list(frames)
+            cut = max(2, len(frames) // 2)
         try:
             for i, frame in enumerate(frames):
                 if i == cut:
