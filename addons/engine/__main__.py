@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 
@@ -70,8 +71,11 @@ async def serve(args: argparse.Namespace) -> int:
         logging.warning("%s", warning)
     print(f"engine listening at http://{args.host}:{port}", flush=True)
     engine.watch(args.config)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     try:
-        await asyncio.Event().wait()  # until interrupted
+        await stop.wait()
     finally:
         await engine.stop()
     return 0
