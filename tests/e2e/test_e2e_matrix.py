@@ -8,7 +8,7 @@ import pytest
 from e2e_harness import CLIENT_KEY, FORMATS, provider_key
 from fakeprovider import Reply, Usage
 from fakeprovider.sdk import Result, call, tool_followup
-from fakeprovider.upstream import last_user_text, tool_exchange
+from fakeprovider.upstream import last_user_text, reasoning_echo, tool_exchange
 
 pytestmark = pytest.mark.e2e
 
@@ -104,3 +104,31 @@ def test_tool_results_reach_the_provider_paired_with_their_calls(conn, fake, cli
         assert all(call_ids) and len(set(call_ids)) == 2
         assert [cid for cid, _ in results] == call_ids, "each result must name its call"
     assert not rec.carries(CLIENT_KEY)
+
+
+SIG = "c2lnbmF0dXJlLWZyb20tdGhlLXByb3ZpZGVy"  # base64: Gemini's signatures are bytes
+THOUGHT = "Let me check the weather first."
+
+
+@pytest.mark.parametrize("provider", FORMATS)
+@pytest.mark.parametrize("client", ["openai-responses", "anthropic", "gemini"])
+def test_reasoning_reaches_the_client_and_its_signature_comes_back(conn, fake, client,
+                                                                   provider):
+    """Thinking shows in the client; replayed history gives the provider back its own
+    signature (Anthropic "invalid signature", Gemini "missing thought_signature") or,
+    for a Chat provider, its reasoning_content (DeepSeek rejects tool turns without)."""
+    signature = None if provider == "openai-chat" else SIG
+    fake.script([Reply(reasoning=THOUGHT, signature=signature, tool_calls=[CALLS[0]],
+                       usage=USAGE),
+                 Reply(text="Sunny.")])
+    first = call(conn, client, f"to-{provider}", stream=True, tools=True, prompt=PROMPT)
+    assert first.tool_calls == [CALLS[0]]
+    assert first.reasoning == THOUGHT
+    history = tool_followup(client, PROMPT, first, ["sunny"])
+    assert call(conn, client, f"to-{provider}", stream=True, tools=True,
+                history=history).text == "Sunny."
+    echoed = reasoning_echo(provider, fake.model_calls()[-1].body)
+    if provider == "openai-chat":
+        assert [text for text, _ in echoed] == [THOUGHT]
+    else:
+        assert [sig for _, sig in echoed if sig] == [SIG]

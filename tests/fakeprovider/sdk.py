@@ -63,6 +63,7 @@ class Result:
     reasoning_tokens: int | None = None  # None where the format cannot say
     reasoning: str = ""
     signature: str | None = None
+    turn: list[Any] = field(default_factory=list)  # the model's turn, as a client replays it
     raw: Any = None
 
 
@@ -187,6 +188,9 @@ def _chat_call(client: openai.OpenAI, model: str, stream: bool, tools: bool,
 def _chat_result(done: Any, reasoning: str) -> Result:
     msg = done.choices[0].message
     calls = msg.tool_calls or []
+    turn = {"role": "assistant", "content": msg.content}
+    if calls:
+        turn["tool_calls"] = [c.model_dump(exclude_none=True) for c in calls]
     stops = {"stop": "end", "tool_calls": "tool_use", "length": "max_tokens"}
     r = Result(
         text=msg.content or "",
@@ -194,6 +198,7 @@ def _chat_result(done: Any, reasoning: str) -> Result:
         tool_ids=[c.id for c in calls],
         stop=stops.get(done.choices[0].finish_reason, done.choices[0].finish_reason),
         reasoning=reasoning,
+        turn=[turn],
         raw=done,
     )
     if done.usage:
@@ -229,7 +234,7 @@ def _responses(conn: Conn, model: str, stream: bool, tools: bool, messages: list
 
 
 def _responses_result(done: Any) -> Result:
-    r = Result(raw=done)
+    r = Result(raw=done, turn=[item.model_dump(exclude_none=True) for item in done.output])
     for item in done.output:
         if item.type == "message":
             r.text += "".join(p.text for p in item.content if p.type == "output_text")
@@ -271,7 +276,7 @@ def _anthropic(conn: Conn, model: str, stream: bool, tools: bool, messages: list
 
 
 def _anthropic_result(done: Any) -> Result:
-    r = Result(raw=done)
+    r = Result(raw=done, turn=[b.model_dump(exclude_none=True) for b in done.content])
     for block in done.content:
         if block.type == "text":
             r.text += block.text
@@ -307,6 +312,22 @@ def _gemini(conn: Conn, model: str, stream: bool, tools: bool, contents: list[An
     return _gemini_result(chunks)
 
 
+def _merge_part(parts: list[dict[str, Any]], part: Any) -> None:
+    """Accumulate streamed parts the way Gemini CLI builds its history: consecutive
+    text pieces of the same kind join; a signature stays on the part that bore it."""
+    new = part.model_dump(exclude_none=True)
+    last = parts[-1] if parts else None
+    joinable = (last is not None and "text" in last and "text" in new
+                and last.get("thought") == new.get("thought")
+                and "thought_signature" not in last)
+    if joinable:
+        last["text"] += new["text"]
+        if "thought_signature" in new:
+            last["thought_signature"] = new["thought_signature"]
+    elif new.get("text") != "" or "thought_signature" in new:
+        parts.append(new)
+
+
 def _gemini_result(chunks: list[Any]) -> Result:
     r = Result(raw=chunks)
     finish = None
@@ -316,6 +337,7 @@ def _gemini_result(chunks: list[Any]) -> Result:
             continue
         finish = cand.finish_reason or finish
         for part in (cand.content.parts if cand.content else None) or []:
+            _merge_part(r.turn, part)
             if part.function_call:
                 r.tool_calls.append((part.function_call.name, dict(part.function_call.args or {})))
                 r.tool_ids.append(part.function_call.id or "")
@@ -342,43 +364,33 @@ def _gemini_result(chunks: list[Any]) -> Result:
 
 
 def tool_followup(fmt: str, prompt: str, first: Result, outputs: list[str]) -> list[Any]:
-    """The full history of a second turn: prompt, the model's calls, one result per call."""
+    """The second turn's full history, as a real client builds it: the prompt, the
+    model's turn replayed as received (thinking, signatures, calls), one result per call."""
     calls = list(zip(first.tool_ids, first.tool_calls, outputs, strict=True))
     if fmt == "openai-chat":
         return [
             {"role": "user", "content": prompt},
-            {"role": "assistant", "content": first.text or None, "tool_calls": [
-                {"id": cid, "type": "function",
-                 "function": {"name": name, "arguments": json.dumps(args)}}
-                for cid, (name, args), _ in calls]},
+            *first.turn,
             *({"role": "tool", "tool_call_id": cid, "content": out} for cid, _, out in calls),
         ]
     if fmt == "openai-responses":
         return [
             {"role": "user", "content": prompt},
-            *({"type": "function_call", "call_id": cid, "name": name,
-               "arguments": json.dumps(args)} for cid, (name, args), _ in calls),
+            *first.turn,
             *({"type": "function_call_output", "call_id": cid, "output": out}
               for cid, _, out in calls),
         ]
     if fmt == "anthropic":
-        content: list[dict[str, Any]] = [{"type": "text", "text": first.text}] if first.text else []
-        content += [{"type": "tool_use", "id": cid, "name": name, "input": args}
-                    for cid, (name, args), _ in calls]
         return [
             {"role": "user", "content": prompt},
-            {"role": "assistant", "content": content},
+            {"role": "assistant", "content": first.turn},
             {"role": "user", "content": [
                 {"type": "tool_result", "tool_use_id": cid, "content": out}
                 for cid, _, out in calls]},
         ]
-    parts = [{"function_call": {"name": name, "args": args, **({"id": cid} if cid else {})}}
-             for cid, (name, args), _ in calls]
-    if first.signature and parts:
-        parts[0]["thought_signature"] = base64.b64decode(first.signature)
     return [
         {"role": "user", "parts": [{"text": prompt}]},
-        {"role": "model", "parts": parts},
+        {"role": "model", "parts": first.turn},
         {"role": "user", "parts": [
             {"function_response": {"name": name, "response": {"output": out},
                                    **({"id": cid} if cid else {})}}

@@ -15,7 +15,7 @@ from google.genai import errors as genai_errors
 
 from fakeprovider import FakeProvider, Reply, Usage
 from fakeprovider.sdk import FORMATS, Conn, call, tool_followup
-from fakeprovider.upstream import tool_exchange
+from fakeprovider.upstream import reasoning_echo, tool_exchange
 
 FIXTURES = Path("/work/shared/fixtures")
 MODEL = {"openai-chat": "gpt-4o", "openai-responses": "gpt-4o",
@@ -339,3 +339,18 @@ def test_json_bodies_have_the_recorded_keys(fake_provider, fmt, fixture):
         assert keys(ours["choices"][0]["message"]) == keys(real["choices"][0]["message"])
     if fmt == "anthropic":
         assert [keys(b) for b in ours["content"]] == [keys(b) for b in real["content"]]
+
+
+@pytest.mark.parametrize("fmt", ["openai-responses", "anthropic", "gemini"])
+def test_replayed_history_carries_the_signature_back(fake_provider, fmt, conn):
+    sig = "c2lnbmF0dXJlLWZyb20tcHJvdmlkZXI="
+    fake_provider.script([Reply(reasoning="Let me check.", signature=sig,
+                                tool_calls=[("get_weather", {"city": "Paris"})]),
+                          Reply(text="Sunny.")])
+    first = call(conn, fmt, MODEL[fmt], stream=True, tools=True, prompt="weather?")
+    history = tool_followup(fmt, "weather?", first, ["sunny"])
+    call(conn, fmt, MODEL[fmt], stream=True, tools=True, history=history)
+    echoed = reasoning_echo(fmt, fake_provider.model_calls()[-1].body)
+    assert sig in [s for _, s in echoed]
+    if fmt != "gemini":  # Gemini CLI replays thought parts too, but a text-less one is fine
+        assert ("Let me check.", sig) in echoed

@@ -98,3 +98,37 @@ def last_user_text(fmt: str, body: dict[str, Any]) -> str:
     key = "input" if fmt == "openai-responses" else "messages"
     turns = [m for m in body.get(key, []) if m.get("role") == "user"]
     return text_of(turns[-1].get("content")) if turns else ""
+
+
+def reasoning_echo(fmt: str, body: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """The reasoning a client sent back in its history: (text, signature) pairs.
+
+    Anthropic: thinking blocks; Responses: reasoning items (summary text,
+    encrypted_content); Gemini: thought parts and any part's thoughtSignature;
+    Chat: assistant ``reasoning_content`` (DeepSeek wants it back)."""
+    out: list[tuple[str, str | None]] = []
+    if fmt == "anthropic":
+        for m in body.get("messages", []):
+            content = m.get("content")
+            for b in content if isinstance(content, list) else []:
+                if b.get("type") == "thinking":
+                    out.append((b.get("thinking", ""), b.get("signature")))
+                elif b.get("type") == "redacted_thinking":
+                    out.append(("", b.get("data")))
+    elif fmt == "openai-responses":
+        items = body.get("input")
+        for item in items if isinstance(items, list) else []:
+            if item.get("type") == "reasoning":
+                text = "".join(s.get("text", "") for s in item.get("summary") or [])
+                out.append((text, item.get("encrypted_content")))
+    elif fmt == "gemini":
+        for c in body.get("contents", []):
+            for part in c.get("parts", []):
+                if part.get("thought") or "thoughtSignature" in part:
+                    text = part.get("text", "") if part.get("thought") else ""
+                    out.append((text, part.get("thoughtSignature")))
+    else:
+        for m in body.get("messages", []):
+            if m.get("role") == "assistant" and m.get("reasoning_content"):
+                out.append((m["reasoning_content"], None))
+    return out
