@@ -166,8 +166,13 @@ class Exchange:
     ) -> None:
         data = await self._fetch(req, label, provider.name)
         try:
-            response = provider.parse_response(json.loads(data))
+            obj = json.loads(data)
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
+            response = provider.parse_response(obj)
         except (ValueError, TranslationError) as exc:
+            if same:  # the client reads its own format: pass it on as it came
+                return await self._respond(200, data)
             raise UpstreamError(502, f"{label}: unreadable response: {exc}", "server") from None
         self._take_usage(response.usage)
         if not same:

@@ -513,3 +513,17 @@ async def test_nasty_bodies_get_a_client_error_never_a_500(engine, upstream, bod
     assert resp.status_code in (200, 400, 404), resp.text
     assert resp.json()["type"] in ("error", "message")
     assert "Traceback" not in resp.text
+
+
+async def test_unreadable_same_format_json_passes_through(engine, upstream):
+    upstream.script("/chat/v1/chat/completions", Reply(200, [b'["odd", "but", "theirs"]']))
+    resp = await engine.post("/v1/chat/completions", CHAT_BODY)
+    assert resp.status_code == 200 and resp.json() == ["odd", "but", "theirs"]
+
+
+async def test_unreadable_translated_json_is_a_502_in_client_format(engine, upstream):
+    upstream.script("/chat/v1/chat/completions", Reply(200, [b"<html>oops</html>"]))
+    body = {**ANTHROPIC_BODY, "model": "claude-via-chat", "stream": False}
+    resp = await engine.post("/v1/messages", body)
+    assert resp.status_code == 502 and resp.json()["type"] == "error"
+    assert "unreadable response" in resp.json()["error"]["message"]
