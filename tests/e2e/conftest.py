@@ -12,11 +12,10 @@ from e2e_harness import (
     FORMATS,
     Mitmdump,
     client_ssl_context,
-    copy_confdir,
     e2e_config,
     make_confdir,
     provider_key,
-    write_config,
+    start_mitmdump,
 )
 from fakeprovider import FakeProvider
 from fakeprovider.sdk import Conn
@@ -42,11 +41,6 @@ def fake(e2e_provider: FakeProvider) -> Iterator[FakeProvider]:
     e2e_provider.reset()
 
 
-def start_mitmdump(tmp: Path, ca_dir: Path, config: dict) -> Mitmdump:
-    confdir = copy_confdir(ca_dir, tmp / "confdir")
-    return Mitmdump(write_config(tmp / "config.yaml", config), confdir).start()
-
-
 @pytest.fixture(scope="module")
 def mitm(request, tmp_path_factory, ca_dir, e2e_provider) -> Iterator[Mitmdump]:
     """mitmdump for this module; a module may define ``MITM_CONFIG(request) -> dict``
@@ -58,6 +52,9 @@ def mitm(request, tmp_path_factory, ca_dir, e2e_provider) -> Iterator[Mitmdump]:
     proc.stop()
     assert not proc.blocked(), "a connection tried to leave loopback:\n" + "\n".join(
         proc.blocked())
+    log = proc.output()
+    leaked = [k for k in (CLIENT_KEY, *map(provider_key, FORMATS)) if k in log]
+    assert not leaked, f"keys in mitmdump's log: {leaked}"
 
 
 @pytest.fixture(scope="module")

@@ -188,3 +188,9 @@ class Mitmdump:
 def copy_confdir(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst, dirs_exist_ok=True)
     return dst
+
+
+def start_mitmdump(tmp: Path, ca_dir: Path, config: dict[str, Any], *extra: str) -> Mitmdump:
+    """mitmdump on a copy of the CA and ``config`` written to ``tmp``; started."""
+    confdir = copy_confdir(ca_dir, tmp / "confdir")
+    return Mitmdump(write_config(tmp / "config.yaml", config), confdir, *extra).start()
