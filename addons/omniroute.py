@@ -24,10 +24,12 @@ except ImportError:  # not installed: mitmdump -s puts only addons/ on sys.path
 
 import engine  # noqa: E402
 from mitmproxy import addonmanager, ctx, exceptions, http  # noqa: E402
+from mitmproxy.options import CONF_DIR  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 COPY_CAP = 1024 * 1024
+PROJECT_CA = ROOT / "certs"
 ALLOW_AI_HOSTS = r"^(" + "|".join(h.replace(".", r"\.") for h in engine.AI_HOSTS) + r"):\d+$"
 
 
@@ -73,8 +75,10 @@ class OmniRoute:
         self.secret = ""
         self.config_path = ""
         self.stopping: asyncio.Future[None] | None = None
+        self.rebinding: asyncio.Future[None] | None = None
         self._copies: dict[str, CappedCopy] = {}
         self._defaults_set = False
+        self._rebind = False
 
     def load(self, loader: addonmanager.Loader) -> None:
         for name, typespec, default, help_text in OPTIONS:
@@ -98,8 +102,12 @@ class OmniRoute:
             defaults: dict[str, object] = {}
             if "connection_strategy" in ctx.options:  # proxyserver's option
                 defaults["connection_strategy"] = "lazy"
+                if not ctx.options.listen_host:  # only loopback unless the user says so
+                    defaults["listen_host"] = "127.0.0.1"
+                    self._rebind = True
             if not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
                 defaults["allow_hosts"] = [ALLOW_AI_HOSTS]  # decrypt only the AI hosts
+            defaults.update(_project_confdir())
             ctx.options.update(**defaults)  # type: ignore[no-untyped-call]
 
     def _load_config(self, path: str) -> None:
@@ -145,6 +153,9 @@ class OmniRoute:
     def running(self) -> None:
         if self.engine is not None and not self.engine_url:
             self._start_engine()
+        if self._rebind:
+            self._rebind = False
+            self.rebinding = asyncio.ensure_future(_rebind_servers())
 
     def done(self) -> None:
         # Sync: a script reload calls done() from sync code (async raises there).
@@ -215,6 +226,35 @@ class OmniRoute:
         if self.engine is None or self.engine.url is None:
             return None
         return self.engine.url, self.engine.secret
+
+
+async def _rebind_servers() -> None:
+    """mitmproxy binds its listeners before a script's options apply: restart
+    them so the loopback default of listen_host takes effect."""
+    proxyserver = ctx.master.addons.get("proxyserver")
+    if proxyserver is None:
+        return
+    ports = {addr[1] for server in proxyserver.servers for addr in server.listen_addrs}
+    if not ctx.options.listen_port and len(ports) == 1:
+        ctx.options.update(listen_port=ports.pop())  # -p 0: keep the port already announced
+    await proxyserver.servers.update([])
+    await proxyserver.setup_servers()
+
+
+def _project_confdir() -> dict[str, object]:
+    """Use the project's name-constrained CA (certs/) unless the user chose a
+    confdir. Without it, mitmproxy's own unconstrained CA would sign."""
+    if ctx.options.confdir != CONF_DIR:
+        return {}
+    if not (PROJECT_CA / "mitmproxy-ca.pem").exists():
+        log.warning(
+            "no project CA in %s: run `python scripts/ca.py generate` (scripts/setup.sh does); "
+            "using mitmproxy's own CA in %s for now",
+            PROJECT_CA,
+            CONF_DIR,
+        )
+        return {}
+    return {"confdir": str(PROJECT_CA)}
 
 
 def _error(message: str) -> exceptions.OptionsError:

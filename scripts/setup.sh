@@ -47,3 +47,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         --cache-dir .cache/pip -e ".${extras}" 2> >(grep -v "^WARNING: Location" >&2)
     echo "$want" > "$stamp"
 fi
+
+# The project's name-constrained CA in certs/ (idempotent; the addon uses it).
+.venv/bin/python scripts/ca.py generate >/dev/null
