@@ -1,5 +1,5 @@
 """What a user gets from a bare `mitmdump -s addons/omniroute.py`: a proxy that
-listens on loopback only and serves certificates from the project's CA."""
+listens on loopback only, not on every interface as mitmproxy would."""
 
 from __future__ import annotations
 
