@@ -23,6 +23,7 @@ except ImportError:  # not installed: mitmdump -s puts only addons/ on sys.path
     sys.path.insert(0, str(ROOT))
 
 import engine  # noqa: E402
+from engine.clients import offline_answer  # noqa: E402
 from mitmproxy import addonmanager, ctx, exceptions, http  # noqa: E402
 from mitmproxy.options import CONF_DIR  # noqa: E402
 
@@ -174,6 +175,10 @@ class OmniRoute:
             flow.response = http.Response.make(426, body, {"content-type": "application/json"})
             return
         call = engine.classify(req.method, req.path, host, req.headers)
+        if call is None and ctx.options.omniroute_offline_clients:
+            answer = offline_answer(req.method, host, req.path)  # never the vendor
+            flow.response = http.Response.make(answer.status, answer.body, answer.headers)
+            return
         destination = self._destination()
         if call is None or call.kind == "models" or destination is None:
             return
