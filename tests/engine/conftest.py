@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# tests/ is on sys.path (the root conftest), so tests/engine/ would shadow the
-# engine package as a namespace package: put addons/ (its real home) first.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "addons"))
-if getattr(sys.modules.get("engine"), "__file__", "") is None:
-    del sys.modules["engine"]
-
-import pytest  # noqa: E402
-from engine import Engine  # noqa: E402
-from enginefakes import FakeUpstream, Harness  # noqa: E402
+import pytest
+from engine import Engine
+from enginefakes import FakeUpstream, Harness
 
 
 @pytest.fixture
