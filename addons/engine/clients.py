@@ -43,27 +43,38 @@ def _json(status: int, obj: object) -> LocalAnswer:
 def _not_found(host: str, path: str) -> LocalAnswer:
     message = f"omniroute offline_clients: no local answer for {path} on {host}"
     if host == ANTHROPIC_HOST:  # Claude Code reads Anthropic's error shape
-        return _json(404, {"type": "error",
-                           "error": {"type": "not_found_error", "message": message}})
+        return _json(
+            404, {"type": "error", "error": {"type": "not_found_error", "message": message}}
+        )
     if host == CODE_ASSIST_HOST:
         return _json(404, {"error": {"code": 404, "message": message, "status": "NOT_FOUND"}})
-    return _json(404, {"error": {"message": message, "type": "invalid_request_error",
-                                 "code": "not_found"}})
+    return _json(
+        404, {"error": {"message": message, "type": "invalid_request_error", "code": "not_found"}}
+    )
 
 
 NO_CONTENT = LocalAnswer(204, b"")
 EMPTY = _json(200, {})
 
-_LOAD_CODE_ASSIST = _json(200, {
-    "currentTier": {"id": "standard-tier", "name": "omniroute offline",
-                    "hasOnboardedPreviously": True},
-    "allowedTiers": [{"id": "standard-tier", "name": "omniroute offline", "isDefault": True}],
-    "cloudaicompanionProject": OFFLINE_PROJECT,
-})
-_ONBOARD_USER = _json(200, {
-    "done": True,
-    "response": {"cloudaicompanionProject": {"id": OFFLINE_PROJECT, "name": OFFLINE_PROJECT}},
-})
+_LOAD_CODE_ASSIST = _json(
+    200,
+    {
+        "currentTier": {
+            "id": "standard-tier",
+            "name": "omniroute offline",
+            "hasOnboardedPreviously": True,
+        },
+        "allowedTiers": [{"id": "standard-tier", "name": "omniroute offline", "isDefault": True}],
+        "cloudaicompanionProject": OFFLINE_PROJECT,
+    },
+)
+_ONBOARD_USER = _json(
+    200,
+    {
+        "done": True,
+        "response": {"cloudaicompanionProject": {"id": OFFLINE_PROJECT, "name": OFFLINE_PROJECT}},
+    },
+)
 
 # (host, method, path without query as a full-match regex) -> answer.
 # None as the answer: a 404 in the host's error shape, which is what the
@@ -76,8 +87,12 @@ _TABLE: tuple[tuple[str, str, str, LocalAnswer | None], ...] = (
     (ANTHROPIC_HOST, "GET", r"/api/claude_code_penguin_mode", EMPTY),
     (ANTHROPIC_HOST, "POST", r"/api/eval/[^/]+", _json(200, {"features": {}})),
     (ANTHROPIC_HOST, "POST", r"/api/event_logging/.*", NO_CONTENT),
-    (ANTHROPIC_HOST, "GET", r"/mcp-registry/v0/servers",
-     _json(200, {"servers": [], "metadata": {"count": 0}})),
+    (
+        ANTHROPIC_HOST,
+        "GET",
+        r"/mcp-registry/v0/servers",
+        _json(200, {"servers": [], "metadata": {"count": 0}}),
+    ),
     # Codex CLI
     (CHATGPT_HOST, "GET", r"/backend-api/codex/models", _json(200, {"models": []})),
     (CHATGPT_HOST, "GET", r"/backend-api/wham/accounts/check", EMPTY),
@@ -85,8 +100,12 @@ _TABLE: tuple[tuple[str, str, str, LocalAnswer | None], ...] = (
     # Gemini CLI, logged in with Google (Code Assist)
     (CODE_ASSIST_HOST, "POST", r"/v1internal:loadCodeAssist", _LOAD_CODE_ASSIST),
     (CODE_ASSIST_HOST, "POST", r"/v1internal:onboardUser", _ONBOARD_USER),
-    (CODE_ASSIST_HOST, "POST", r"/v1internal:listExperiments",
-     _json(200, {"experimentIds": [], "flags": []})),
+    (
+        CODE_ASSIST_HOST,
+        "POST",
+        r"/v1internal:listExperiments",
+        _json(200, {"experimentIds": [], "flags": []}),
+    ),
     (CODE_ASSIST_HOST, "POST", r"/v1internal:retrieveUserQuota", _json(200, {"buckets": []})),
     (CODE_ASSIST_HOST, "POST", r"/v1internal:fetchAdminControls", EMPTY),
     (CODE_ASSIST_HOST, "POST", r"/v1internal:recordCodeAssistMetrics", EMPTY),
