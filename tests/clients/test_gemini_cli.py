@@ -1,0 +1,170 @@
+"""Gemini CLI (``gemini -p``) through the proxy, its Gemini calls served by an
+anthropic and by an openai-chat provider: a ``run_shell_command`` round trip,
+with and without reasoning coming back from the provider (Gemini CLI always
+asks for thoughts: ``thinkingConfig {includeThoughts, thinkingLevel: HIGH}``).
+
+Its routing classifier (a flash-lite model asked for JSON against a schema)
+goes to a side provider, so it cannot take a reply scripted for the main model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_harness import (
+    CLIENT_KEY,
+    FINAL_TEXT,
+    PROOF_TEXT,
+    TOOL_OUTPUT,
+    CliResult,
+    ca_file,
+    client_requests,
+    proxy_env,
+    reasoning_params,
+    run_cli,
+    tool_exchanges,
+    tool_names,
+)
+from e2e_harness import Mitmdump, provider_key
+from fakeprovider import Reply, ToolCall
+
+from translators.canonical import effort_to_budget
+
+pytestmark = pytest.mark.cli
+
+PROMPT = "Write the proof file with one shell command, then say you are done."
+REASONING = "A single shell command writes the file."
+SIGNATURE = "sig-gemini-cli-anthropic-0001"
+CLASSIFIER_JSON = '{"complexity_reasoning": "one command", "complexity_score": 10}'
+CALL_IDS = {"anthropic": "toolu_01GeminiCliShell", "openai-chat": "call_gemini_cli_0001"}
+SETTINGS = {
+    "privacy": {"usageStatisticsEnabled": False},
+    "telemetry": {"enabled": False},
+    "general": {"disableAutoUpdate": True, "disableUpdateNag": True},
+}
+
+
+def run_gemini(cli_bin: Path, mitm: Mitmdump, tmp_path: Path) -> CliResult:
+    home = tmp_path / "home"
+    (home / ".gemini").mkdir(parents=True)
+    (home / ".gemini" / "settings.json").write_text(json.dumps(SETTINGS))
+    env = proxy_env(home, mitm) | {
+        "NODE_EXTRA_CA_CERTS": ca_file(mitm),
+        "GEMINI_API_KEY": CLIENT_KEY,
+        "GEMINI_CLI_TRUST_WORKSPACE": "true",
+    }
+    argv = [str(cli_bin / "gemini"), "-p", PROMPT, "--yolo", "--output-format", "stream-json"]
+    return run_cli(argv, env, tmp_path / "work")
+
+
+@pytest.mark.parametrize("reasoning", [False, True], ids=["plain", "reasoning"])
+@pytest.mark.parametrize("target", ["anthropic", "openai-chat"])
+def test_gemini_cli_shell_round_trip(cli_bin, proxy_to, fake, side, tmp_path, target, reasoning):
+    work = tmp_path / "work"
+    work.mkdir()
+    proof = work / "proof.txt"
+    args = {"command": f"printf {PROOF_TEXT} > {proof} && echo {TOOL_OUTPUT}"}
+    first = Reply(tool_calls=[ToolCall("run_shell_command", args, id=CALL_IDS[target])])
+    if reasoning:
+        first.reasoning = REASONING
+        first.signature = SIGNATURE if target == "anthropic" else None
+    fake.script([first, Reply(text=FINAL_TEXT)])
+    side.default = Reply(text=CLASSIFIER_JSON)
+    mitm = proxy_to("gemini", target, side_models="*flash-lite*")
+
+    result = run_gemini(cli_bin, mitm, tmp_path)
+
+    assert result.returncode == 0, result.describe()
+    events = list(result.json_lines())
+    text = "".join(
+        e["content"] for e in events if e.get("type") == "message" and e.get("role") == "assistant"
+    )
+    assert text == FINAL_TEXT, result.describe()
+    assert [e["status"] for e in events if e.get("type") == "result"] == ["success"]
+    assert proof.exists(), result.describe()
+    assert proof.read_text() == PROOF_TEXT
+
+    calls = fake.model_calls()
+    assert [c.format for c in calls] == [target, target], [c.path for c in calls]
+    assert all(c.api_key == provider_key(target) and not c.carries(CLIENT_KEY) for c in calls)
+    assert "run_shell_command" in tool_names(target, calls[0].body)
+    (exchange,) = tool_exchanges(target, calls[1].body)
+    assert (exchange.name, exchange.arguments) == ("run_shell_command", args)
+    assert exchange.call_id == exchange.result_id == CALL_IDS[target]
+    assert TOOL_OUTPUT in exchange.result
+
+    sent = [r for r in client_requests(mitm) if ":streamGenerateContent" in r.url]
+    assert len(sent) == 2, [(r.method, r.url) for r in client_requests(mitm)]
+    thinking = sent[0].body["generationConfig"]["thinkingConfig"]
+    assert thinking == {"includeThoughts": True, "thinkingLevel": "HIGH"}
+    wanted = reasoning_params(target, calls[0].body)
+    if target == "openai-chat":
+        assert wanted == "high"
+    else:
+        budget = effort_to_budget("high")
+        assert wanted == {"thinking": {"type": "enabled", "budget_tokens": budget}, "effort": None}
+
+    if reasoning:
+        assert recorded_thoughts(tmp_path / "home") == [REASONING.replace(" ", "")]
+        assert_reasoning_replayed(target, calls[1].body)
+    assert_classifier_call(target, side)
+
+
+def recorded_thoughts(home: Path) -> list[str]:
+    """The thoughts Gemini CLI recorded in its session file, one string per turn.
+    It keeps each streamed thought part as an entry, stripped: compare without
+    spaces (providers cut reasoning deltas anywhere)."""
+    (session,) = (home / ".gemini" / "tmp").glob("*/chats/session-*.jsonl")
+    turns: dict[str, str] = {}
+    for line in session.read_text().splitlines():
+        entry = json.loads(line)
+        if entry.get("type") == "gemini" and entry.get("thoughts"):
+            text = "".join(t["description"] for t in entry["thoughts"])
+            turns[entry["id"]] = text.replace(" ", "")
+    return list(turns.values())
+
+
+def assert_reasoning_replayed(target: str, body: dict) -> None:
+    """The provider gets its own reasoning back on the next turn (Gemini CLI
+    echoes the thoughtSignature the proxy packed it into)."""
+    (turn,) = [m for m in body["messages"] if m["role"] == "assistant"]
+    if target == "openai-chat":
+        assert turn["reasoning_content"] == REASONING
+    else:
+        assert turn["content"][0] == {
+            "type": "thinking",
+            "thinking": REASONING,
+            "signature": SIGNATURE,
+        }
+
+
+JSON_SCHEMA_TYPES = {"object", "string", "integer", "number", "boolean", "array", "null"}
+
+
+def schema_types(schema: object) -> set[str]:
+    if isinstance(schema, dict):
+        own = {schema["type"]} if isinstance(schema.get("type"), str) else set()
+        return own.union(*(schema_types(v) for v in schema.values()))
+    if isinstance(schema, list):
+        return set().union(*(schema_types(v) for v in schema))
+    return set()
+
+
+def assert_classifier_call(target: str, side) -> None:
+    """The routing classifier's structured output (Gemini CLI writes its
+    schema with OpenAPI's upper-case type names) reaches the provider as a
+    schema the provider accepts."""
+    calls = side.model_calls()
+    assert len(calls) == 1 and calls[0].format == target
+    body = calls[0].body
+    if target == "openai-chat":
+        fmt = body["response_format"]
+        assert fmt["type"] == "json_schema"
+        schema = fmt["json_schema"]["schema"]
+        assert schema["required"] == ["complexity_reasoning", "complexity_score"]
+        assert schema_types(schema) <= JSON_SCHEMA_TYPES, schema
+    else:  # as output_config.format, or as an instruction carrying the schema
+        carried = json.dumps(body.get("output_config", {})) + json.dumps(body.get("system"))
+        assert '\\"required\\":[\\"complexity_reasoning\\",\\"complexity_score\\"]' in carried
