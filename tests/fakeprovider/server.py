@@ -105,7 +105,7 @@ class Base(tornado.web.RequestHandler):
             self.state.record(self.rec)
 
     def on_connection_close(self) -> None:
-        if self.rec and not self.rec.completed:
+        if self.rec and not self.rec.completed and not self.rec.dropped:
             self.rec.closed_early = True
             self.state.changed()
 
@@ -188,11 +188,11 @@ class ModelCall(Base):
             self.state.changed()
 
     def drop(self) -> None:
-        self._auto_finish = False
-        self.request.connection.stream.close()  # type: ignore[attr-defined]
-        if self.rec:
+        if self.rec:  # before closing: the client may look at once
             self.rec.dropped = True
             self.state.changed()
+        self._auto_finish = False
+        self.request.connection.stream.close()  # type: ignore[attr-defined]
 
     async def stream(self, reply: Reply, ctx: Ctx) -> None:
         assert self.rec is not None
