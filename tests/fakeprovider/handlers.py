@@ -1,0 +1,335 @@
+"""The fake provider's HTTP side: one tornado handler per endpoint, the shared
+state (script queue, request log) and the application that routes to them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import tornado.iostream
+import tornado.web
+
+from . import anthropic, gemini, openai_chat, openai_responses
+from .common import Ctx, dumps
+from .record import Recorded, collect_headers
+from .replies import DEFAULT_REPLY, Reply
+
+DEFAULT_MODELS = ["fake-model", "gpt-4o", "claude-test-1", "gemini-2.5-flash"]
+
+
+class State:
+    """The script queue and the request log, shared by the server thread and the test."""
+
+    def __init__(self, default: Reply, accept_keys: Iterable[str] | None, models: list[str]):
+        self.lock = threading.Condition()
+        self.queue: list[Reply] = []
+        self.default = default
+        self.accept_keys = set(accept_keys) if accept_keys else None
+        self.models = models
+        self.log: list[Recorded] = []
+
+    def next_reply(self) -> Reply:
+        with self.lock:
+            return self.queue.pop(0) if self.queue else self.default
+
+    def record(self, rec: Recorded) -> None:
+        with self.lock:
+            self.log.append(rec)
+            self.lock.notify_all()
+
+    def changed(self) -> None:
+        with self.lock:
+            self.lock.notify_all()
+
+
+class Base(tornado.web.RequestHandler):
+    state: State
+    fmt = "?"
+
+    def initialize(self, state: State) -> None:
+        self.state = state
+        self.rec: Recorded | None = None
+
+    def prepare(self) -> None:
+        body: Any = None
+        if self.request.body:
+            try:
+                body = json.loads(self.request.body)
+            except ValueError:
+                body = None
+        self.rec = Recorded(
+            method=self.request.method or "",
+            path=self.request.path,
+            query={k: v[-1].decode() for k, v in self.request.query_arguments.items()},
+            headers=collect_headers(self.request.headers.get_all()),
+            body=body,
+            raw=self.request.body,
+            format=self.fmt,
+        )
+        if not self.request.path.startswith("/_fake/"):
+            self.state.record(self.rec)
+
+    def on_connection_close(self) -> None:
+        if self.rec and not self.rec.completed and not self.rec.dropped:
+            self.rec.closed_early = True
+            self.state.changed()
+
+    def send_json(self, obj: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("content-type", "application/json")
+        self.finish(dumps(obj))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.send_json(self.error_body(status_code, self._reason), status_code)
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return openai_chat.error_body(status, message)
+
+    def key_ok(self) -> bool:
+        accept = self.state.accept_keys
+        if accept is None:
+            return True
+        h = self.request.headers
+        auth = h.get("authorization", "")
+        given = {
+            auth[7:] if auth.lower().startswith("bearer ") else auth,
+            h.get("x-api-key", ""),
+            h.get("x-goog-api-key", ""),
+            self.get_query_argument("key", ""),
+        }
+        return bool(given & accept)
+
+
+class ModelCall(Base):
+    """A model call in one format: bad input and keys checked, then the scripted reply."""
+
+    renderer: Any
+    content_type = "text/event-stream; charset=utf-8"
+
+    def model_name(self) -> str:
+        body = self.rec.body if self.rec and isinstance(self.rec.body, dict) else {}
+        return str(body.get("model", ""))
+
+    def is_stream(self) -> bool:
+        return bool(isinstance(self.rec.body, dict) and self.rec.body.get("stream"))
+
+    def frames(self, reply: Reply, ctx: Ctx) -> Iterable[bytes]:
+        return self.renderer.events(reply, ctx)
+
+    def mid_stream_error(self, ctx: Ctx, message: str) -> bytes:
+        return self.renderer.mid_stream_error(ctx, message)
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return self.renderer.error_body(status, message)
+
+    async def post(self, *args: str) -> None:
+        assert self.rec is not None
+        self.rec.stream = self.is_stream()
+        if not isinstance(self.rec.body, dict):
+            return self.send_json(self.error_body(400, "Request body is not valid JSON."), 400)
+        if not self.key_ok():
+            return self.send_json(self.error_body(401, "Invalid API key (fake provider)."), 401)
+        reply = self.state.next_reply()
+        self.rec.reply = reply
+        if reply.drop_connection:
+            return self.drop()
+        if reply.delay_first_byte:
+            await asyncio.sleep(reply.delay_first_byte)
+        for name, value in reply.headers.items():
+            self.set_header(name, value)
+        if reply.status != 200:
+            message = reply.error_message or f"Scripted error {reply.status} (fake provider)."
+            return self.send_json(self.error_body(reply.status, message), reply.status)
+        ctx = Ctx(model=self.model_name(), body=self.rec.body)
+        if self.rec.stream:
+            await self.stream(reply, ctx)
+        else:
+            self.done()  # before the last write: the client may look at once
+            self.send_json(self.renderer.body(reply, ctx))
+
+    def done(self) -> None:
+        if self.rec:
+            self.rec.completed = True
+            self.state.changed()
+
+    def drop(self) -> None:
+        if self.rec:  # before closing: the client may look at once
+            self.rec.dropped = True
+            self.state.changed()
+        self._auto_finish = False
+        self.request.connection.stream.close()  # type: ignore[attr-defined]
+
+    async def stream(self, reply: Reply, ctx: Ctx) -> None:
+        assert self.rec is not None
+        self.set_header("content-type", self.content_type)
+        self.set_header("cache-control", "no-cache")
+        frames: Iterable[bytes] = self.frames(reply, ctx)  # lazy: the first frame goes at once
+        cut = -1
+        if reply.error_mid_stream or reply.drop_mid_stream:
+            frames = list(frames)
+            cut = max(2, len(frames) // 2)
+        try:
+            for i, frame in enumerate(frames):
+                if i == cut:
+                    if reply.drop_mid_stream:
+                        return self.drop()
+                    self.write(self.mid_stream_error(ctx, reply.error_message or "Overloaded"))
+                    break
+                if i and reply.delay_between:
+                    await asyncio.sleep(reply.delay_between)
+                self.write(frame)
+                await self.flush()
+                self.rec.events_sent = i + 1
+            self.done()  # before the last write: the client may look at once
+            self.finish()
+        except tornado.iostream.StreamClosedError:
+            self.rec.closed_early = True
+            self.state.changed()
+
+
+class Chat(ModelCall):
+    fmt = "openai-chat"
+    renderer = openai_chat
+
+
+class Responses(ModelCall):
+    fmt = "openai-responses"
+    renderer = openai_responses
+
+    def get(self) -> None:
+        # Codex first tries a WebSocket here; the real API upgrades, we refuse plainly.
+        self.send_json(self.error_body(426, "WebSockets are not supported here."), 426)
+
+
+class Messages(ModelCall):
+    fmt = "anthropic"
+    renderer = anthropic
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return anthropic.error_body(status, message, request_id=f"req_fake{id(self) % 10**8}")
+
+    def send_json(self, obj: Any, status: int = 200) -> None:
+        self.set_header("request-id", f"req_fake{id(self) % 10**8}")
+        super().send_json(obj, status)
+
+
+class CountTokens(Messages):
+    async def post(self, *args: str) -> None:
+        assert self.rec is not None
+        if not isinstance(self.rec.body, dict):
+            return self.send_json(self.error_body(400, "Request body is not valid JSON."), 400)
+        if not self.key_ok():
+            return self.send_json(self.error_body(401, "Invalid API key (fake provider)."), 401)
+        self.done()
+        self.send_json(anthropic.count_tokens(self.rec.body))
+
+
+class Gemini(ModelCall):
+    fmt = "gemini"
+    renderer = gemini
+
+    async def post(self, version: str, model: str, method: str) -> None:
+        self.gemini_model, self.method = model, method
+        if method == "countTokens":
+            assert self.rec is not None
+            body = self.rec.body if isinstance(self.rec.body, dict) else {}
+            self.done()
+            return self.send_json(gemini.count_tokens(body))
+        await super().post()
+
+    def model_name(self) -> str:
+        return self.gemini_model
+
+    def is_stream(self) -> bool:
+        return self.method == "streamGenerateContent"
+
+    @property
+    def sse_mode(self) -> bool:
+        return self.get_query_argument("alt", "") == "sse"
+
+    @property
+    def content_type(self) -> str:  # type: ignore[override]
+        return "text/event-stream" if self.sse_mode else "application/json; charset=UTF-8"
+
+    def frames(self, reply: Reply, ctx: Ctx) -> Iterable[bytes]:
+        return gemini.events(reply, ctx) if self.sse_mode else gemini.array_events(reply, ctx)
+
+    def mid_stream_error(self, ctx: Ctx, message: str) -> bytes:
+        return gemini.mid_stream_error(ctx, message, self.sse_mode)
+
+
+class Models(Base):
+    def get(self, model: str | None = None) -> None:
+        ids = self.state.models
+        if self.request.path.startswith("/v1beta"):
+            listing = gemini.models(ids)
+            if model:
+                return self.send_json(listing["models"][0] | {"name": f"models/{model}"})
+            return self.send_json(listing)
+        if "anthropic-version" in self.request.headers:
+            listing = anthropic.models(ids)
+            return self.send_json(listing["data"][0] | {"id": model} if model else listing)
+        listing = openai_chat.models(ids)
+        return self.send_json(listing["data"][0] | {"id": model} if model else listing)
+
+
+class Control(Base):
+    def get(self, what: str) -> None:
+        if what == "requests":
+            return self.send_json([r.to_json() for r in self.state.log])
+        if what == "health":
+            return self.send_json({"ok": True})
+        raise tornado.web.HTTPError(404)
+
+    def post(self, what: str) -> None:
+        data = json.loads(self.request.body or b"{}")
+        with self.state.lock:
+            if what == "script":
+                replies = [Reply.from_json(r) for r in data.get("replies", [])]
+                if not data.get("append"):
+                    self.state.queue.clear()
+                self.state.queue.extend(replies)
+            elif what == "default":
+                self.state.default = Reply.from_json(data)
+            elif what == "reset":
+                self.state.queue.clear()
+                self.state.log.clear()
+                self.state.default = DEFAULT_REPLY
+            else:
+                raise tornado.web.HTTPError(404)
+        self.send_json({"ok": True, "queued": len(self.state.queue)})
+
+
+class NotFound(Base):
+    def prepare(self) -> None:
+        super().prepare()
+        self.send_json(openai_chat.error_body(404, f"Unknown path {self.request.path}"), 404)
+
+
+def _quiet(handler: tornado.web.RequestHandler) -> None:
+    pass
+
+
+def make_app(state: State, gzip: bool = False, verbose: bool = False) -> tornado.web.Application:
+    kw = {"state": state}
+    gem = r"/(v1|v1beta)/models/([^/:]+):(generateContent|streamGenerateContent|countTokens)"
+    return tornado.web.Application(
+        [
+            (r"/v1/chat/completions", Chat, kw),
+            (r"/v1/responses", Responses, kw),
+            (r"/v1/messages", Messages, kw),
+            (r"/v1/messages/count_tokens", CountTokens, kw),
+            (gem, Gemini, kw),
+            (r"/(?:v1|v1beta)/models", Models, kw),
+            (r"/(?:v1|v1beta)/models/([^/:]+)", Models, kw),
+            (r"/_fake/(\w+)", Control, kw),
+        ],
+        default_handler_class=NotFound,
+        default_handler_args=kw,
+        compress_response=gzip,
+        decompress_request=True,
+        **({} if verbose else {"log_function": _quiet}),
+    )
