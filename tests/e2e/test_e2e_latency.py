@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
-from e2e_harness import FORMATS
+from e2e_harness import CLIENT_KEY, FORMATS, client_ssl_context
 from fakeprovider import Reply
+from fakeprovider.sdk import Conn, call
 from ttfb import compare, median_ms, report
 
 pytestmark = pytest.mark.e2e
@@ -60,3 +62,37 @@ def test_text_arrives_piece_by_piece(conn, fake, client):
     # The provider spends >= 0.9 s between its first and last piece: a client that
     # got everything at once was served a buffered body.
     assert times[-1] - times[0] > 0.5, times
+
+
+def test_keepalive_pings_while_the_provider_thinks(mitm, fake):
+    """A provider silent for 13 s: every client gets bytes (headers and pings in its own
+    format, due every 10 s) before then, and its SDK still parses the whole stream.
+    All four clients run at once, so the suite waits once."""
+    fake.default = Reply(text="worth the wait", delay_first_byte=13)
+    results: dict[str, object] = {}
+
+    def run(client: str) -> None:
+        start, headers_at = [0.0], []
+        hooks = {"response": [lambda r: headers_at.append(time.monotonic() - start[0])]}
+        with Conn(proxy=mitm.url, verify=client_ssl_context(mitm.confdir), api_key=CLIENT_KEY,
+                  timeout=40, event_hooks=hooks) as conn:
+            try:
+                start[0] = time.monotonic()
+                got = call(conn, client, "to-openai-chat", stream=True)
+                results[client] = (got.text, headers_at[0] if headers_at else None)
+            except Exception as exc:  # reported below, per client
+                results[client] = exc
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in FORMATS]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for client in FORMATS:
+        outcome = results.get(client)
+        assert not isinstance(outcome, Exception), f"{client}: {outcome!r}"
+        assert outcome is not None, f"{client}: no result"
+        text, headers_at = outcome
+        assert text == "worth the wait", client
+        assert headers_at is not None and headers_at < 12.5, \
+            f"{client}: nothing reached the client for {headers_at} s"

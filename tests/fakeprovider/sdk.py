@@ -76,11 +76,14 @@ class Conn:
     verify: ssl.SSLContext | bool = True
     api_key: str = "sk-client-secret-0000"
     timeout: float = 20.0
+    event_hooks: dict[str, list[Any]] | None = None  # httpx hooks, e.g. to time headers
 
     def httpx_args(self) -> dict[str, Any]:
         args: dict[str, Any] = {"verify": self.verify, "timeout": self.timeout}
         if self.proxy:
             args["proxy"] = self.proxy
+        if self.event_hooks:
+            args["event_hooks"] = self.event_hooks
         return args
 
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
