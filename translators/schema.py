@@ -351,3 +351,33 @@ def from_gemini_schema(schema: Any) -> Any:
     if schema.get("nullable") is True and isinstance(out.get("type"), str):
         out["type"] = [out["type"], "null"]
     return out
+
+
+_OPENAPI_TYPES = {"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"}
+_DATA_KEYWORDS = {"enum", "const", "default", "examples", "example"}
+
+
+def lower_type_names(schema: Any) -> Any:
+    """A JSON Schema with OpenAPI's upper-case type names (``"OBJECT"``) in
+    lower case. Gemini accepts them in ``responseJsonSchema`` and
+    ``parametersJsonSchema`` (Gemini CLI's routing classifier sends them);
+    other providers reject them. Data keywords (enum, const...) are kept."""
+    if isinstance(schema, list):
+        return [lower_type_names(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "type" and isinstance(value, str | list):  # not a property named "type"
+            out[key] = _lower_type(value)
+        elif key in _DATA_KEYWORDS:
+            out[key] = value
+        else:
+            out[key] = lower_type_names(value)
+    return out
+
+
+def _lower_type(value: str | list[Any]) -> Any:
+    if isinstance(value, list):
+        return [_lower_type(v) if isinstance(v, str) else v for v in value]
+    return value.lower() if value in _OPENAPI_TYPES else value

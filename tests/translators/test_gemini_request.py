@@ -327,6 +327,41 @@ def test_structured_output_parses_from_either_schema_field() -> None:
     assert plain.response_format == ResponseFormat("json_object")
 
 
+def test_json_schema_with_openapi_type_names_is_lowered() -> None:
+    """Gemini CLI's routing classifier writes responseJsonSchema with OpenAPI's
+    upper-case types; other providers only accept JSON Schema's."""
+    schema = {
+        "type": "OBJECT",
+        "properties": {
+            "reason": {"type": "STRING", "enum": ["OBJECT"]},
+            "score": {"type": ["INTEGER", "NULL"]},
+            "type": {"type": "STRING"},
+        },
+        "required": ["reason", "score"],
+    }
+    request = parse(
+        {
+            "contents": [],
+            "generationConfig": {
+                "responseMimeType": "application/json",
+                "responseJsonSchema": schema,
+            },
+            "tools": [{"functionDeclarations": [{"name": "f", "parametersJsonSchema": schema}]}],
+        }
+    )
+    lowered = {
+        "type": "object",
+        "properties": {
+            "reason": {"type": "string", "enum": ["OBJECT"]},
+            "score": {"type": ["integer", "null"]},
+            "type": {"type": "string"},
+        },
+        "required": ["reason", "score"],
+    }
+    assert request.response_format == ResponseFormat("json_schema", schema=lowered)
+    assert request.tools[0].parameters == lowered
+
+
 def test_legacy_parameters_become_json_schema() -> None:
     decl = {"name": "f", "parameters": {"type": "OBJECT", "properties": {"n": {"type": "INTEGER"}}}}
     (tool,) = parse({"contents": [], "tools": [{"functionDeclarations": [decl]}]}).tools

@@ -19,7 +19,7 @@ from ..canonical import (
     ToolResult,
     TranslationError,
 )
-from ..schema import from_gemini_schema
+from ..schema import from_gemini_schema, lower_type_names
 from ..sse import dumps
 from .common import NAME, as_dict, as_list, field
 from .parts import parse_media, parse_model_parts
@@ -180,7 +180,7 @@ def _tools(value: Any) -> list[Tool]:
 def _declaration(decl: Any, path: str) -> Tool:
     if not isinstance(decl, dict) or not isinstance(decl.get("name"), str):
         raise TranslationError(path, "a function declaration needs a name")
-    schema = field(decl, "parametersJsonSchema")
+    schema = lower_type_names(field(decl, "parametersJsonSchema"))
     if schema is None and field(decl, "parameters") is not None:
         schema = from_gemini_schema(field(decl, "parameters"))
     return Tool(decl["name"], decl.get("description"), schema if isinstance(schema, dict) else None)
@@ -231,7 +231,7 @@ def _integer(value: Any) -> int | None:
 def _response_format(config: dict[str, Any]) -> ResponseFormat | None:
     if field(config, "responseMimeType") != "application/json":
         return None
-    schema = field(config, "responseJsonSchema")
+    schema = lower_type_names(field(config, "responseJsonSchema"))
     if schema is None and field(config, "responseSchema") is not None:
         schema = from_gemini_schema(field(config, "responseSchema"))
     if isinstance(schema, dict):
