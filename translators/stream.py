@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 
 from .base import StreamDecoder, StreamEncoder, WireFormat
 from .canonical import (
@@ -47,8 +48,10 @@ class StreamTranslator:
         model: str,
         input_tokens: int | None = None,
         sse: bool = True,
+        custom_tools: Collection[str] = (),
     ) -> None:
         self.passthrough = provider.name == client.name and sse
+        self._custom = CustomCalls(custom_tools) if custom_tools and not self.passthrough else None
         self._decoder: StreamDecoder = provider.stream_decoder(env)
         self._encoder: StreamEncoder = client.stream_encoder(
             env, model=model, input_tokens=input_tokens, sse=sse
@@ -77,6 +80,8 @@ class StreamTranslator:
                 return self._encoder.feed(StreamError(self.error)) + self._encoder.finish()
             return b""
         out = self._encode(events)
+        if self._custom is not None:  # a stream cut inside a held call
+            out += self._encode(self._custom.flush(), restore=False)
         if self.finished:
             return out
         self.finished = True
@@ -106,7 +111,9 @@ class StreamTranslator:
             elif isinstance(event, StreamError):
                 self.error = event.error
 
-    def _encode(self, events: list[StreamEvent]) -> bytes:
+    def _encode(self, events: list[StreamEvent], restore: bool = True) -> bytes:
+        if self._custom is not None and restore:
+            events = self._custom.feed(events)
         if not events:
             return b""
         self._observe(events)
@@ -115,6 +122,93 @@ class StreamTranslator:
             self.finished = True
             out.append(self._encoder.finish())
         return b"".join(out)
+
+
+class CustomCalls:
+    """Turns calls of freeform (custom) tools back into custom calls.
+
+    Providers without freeform tools (Anthropic, Gemini) are offered such a
+    tool as a function taking ``{"input": string}``; their calls come back as
+    function calls with those arguments. A Responses client (Codex: ``exec``,
+    ``apply_patch``) rejects a function call to a custom tool, so a call to
+    one of ``names`` is held until it ends and re-emitted as a custom call
+    with the raw input; events after it wait so the order is kept. Arguments
+    of another shape are passed on unchanged, as a function call.
+    """
+
+    def __init__(self, names: Collection[str]) -> None:
+        self.names = frozenset(names)
+        self._start: BlockStart | None = None
+        self._args: list[str] = []
+        self._held: list[StreamEvent] = []
+
+    def feed(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for event in events:
+            start = self._start
+            if start is None:
+                if self._is_custom_call(event):
+                    assert isinstance(event, BlockStart)
+                    self._start, self._args, self._held = event, [], []
+                else:
+                    out.append(event)
+            elif isinstance(event, BlockDelta) and event.index == start.index:
+                self._args.append(event.text)
+            elif isinstance(event, BlockEnd) and event.index == start.index:
+                out += self._release(event)
+            else:
+                self._held.append(event)
+        return out
+
+    def flush(self) -> list[StreamEvent]:
+        """What is held when the stream ends inside a call: as it came."""
+        start = self._start
+        if start is None:
+            return []
+        self._start = None
+        return [start, BlockDelta(start.index, "".join(self._args)), *self._held]
+
+    def _is_custom_call(self, event: StreamEvent) -> bool:
+        return (
+            isinstance(event, BlockStart)
+            and isinstance(event.part, ToolCall)
+            and event.part.kind == "function"
+            and event.part.name in self.names
+        )
+
+    def _release(self, end: BlockEnd) -> list[StreamEvent]:
+        start, raw, held = self._start, "".join(self._args), self._held
+        assert start is not None and isinstance(start.part, ToolCall)
+        self._start, self._args, self._held = None, [], []
+        text = custom_input(raw)
+        if text is not None:
+            start.part.kind, raw = "custom", text
+        events: list[StreamEvent] = [start, BlockDelta(start.index, raw)] if raw else [start]
+        return [*events, end, *self.feed(held)]
+
+
+def custom_input(arguments: str) -> str | None:
+    """The raw input of a custom tool called as a function (``{"input": ...}``)."""
+    try:
+        args = json.loads(arguments)
+    except ValueError:
+        return None
+    if isinstance(args, dict) and set(args) == {"input"} and isinstance(args["input"], str):
+        return args["input"]
+    return None
+
+
+def restore_custom_calls(response: Response, names: Collection[str]) -> None:
+    """:class:`CustomCalls` for a whole (non-streamed) response."""
+    for part in response.parts:
+        if isinstance(part, ToolCall) and part.kind == "function" and part.name in names:
+            text = custom_input(part.arguments)
+            if text is not None:
+                part.kind, part.arguments = "custom", text
+
+
+def custom_tool_names(request: Request) -> frozenset[str]:
+    return frozenset(tool.name for tool in request.tools if tool.kind == "custom")
 
 
 class Accumulator:
