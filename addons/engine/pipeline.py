@@ -24,6 +24,7 @@ from translators import (
     get_format,
 )
 from translators.canonical import Usage
+from translators.stream import custom_tool_names, restore_custom_calls
 
 from . import native
 from .endpoints import Call, decode_body, model_and_stream, parse_json
@@ -128,6 +129,7 @@ class Exchange:
         provider = get_format(attempt.provider.format)
         same = provider.name == self.client.name
         input_tokens = None
+        custom: frozenset[str] = frozenset()  # freeform tools the provider sees as functions
         extra: dict[str, str] = {}
         if same:
             out = self._passthrough_body(body, body_bytes, attempt.model)
@@ -139,13 +141,14 @@ class Exchange:
             )
             request.model, request.stream = attempt.model, self.stream
             input_tokens = estimate_tokens(request) if self.stream else None
+            custom = custom_tool_names(request)
             rendered = provider.render_request(request, self.env)
             for warning in request.warnings:
                 log.debug("%s: %s", attempt.label, warning)
             out = json.dumps(rendered, separators=(",", ":"), ensure_ascii=False).encode()
         req = self.rt.upstream.provider_request(attempt, out, stream=self.stream, extra=extra)
         if not self.stream:
-            return await self._unary(req, attempt.label, provider, same)
+            return await self._unary(req, attempt.label, provider, same, custom)
         translator = StreamTranslator(
             provider,
             self.client,
@@ -153,6 +156,7 @@ class Exchange:
             model=self.model,
             input_tokens=input_tokens,
             sse=self.call.sse,
+            custom_tools=custom,
         )
         await self._stream(req, attempt.label, translator, provider.name)
 
@@ -162,7 +166,12 @@ class Exchange:
         return json.dumps({**body, "model": model}, ensure_ascii=False).encode()
 
     async def _unary(
-        self, req: httpx.Request, label: str, provider: WireFormat, same: bool
+        self,
+        req: httpx.Request,
+        label: str,
+        provider: WireFormat,
+        same: bool,
+        custom: frozenset[str] = frozenset(),
     ) -> None:
         data = await self._fetch(req, label, provider.name)
         try:
@@ -177,6 +186,7 @@ class Exchange:
         self._take_usage(response.usage)
         if not same:
             response.model = self.model
+            restore_custom_calls(response, custom)
             data = _dumps(self.client.render_response(response, self.env))
         await self._respond(200, data)
 
