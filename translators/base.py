@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .canonical import Env, ErrorInfo, FormatName, Request, Response, StreamEvent
@@ -33,9 +35,13 @@ class StreamEncoder(Protocol):
 
 
 class WireFormat(Protocol):
-    name: FormatName
-    media_type: str
-    """Content type of this format's streams."""
+    @property
+    def name(self) -> FormatName: ...
+
+    @property
+    def media_type(self) -> str:
+        """Content type of this format's streams."""
+        ...
 
     def parse_request(
         self, body: dict[str, Any], *, model: str | None = None, stream: bool | None = None
@@ -68,3 +74,29 @@ class WireFormat(Protocol):
         usage before the provider reports it; ``sse=False`` is Gemini's
         JSON-array streaming (``streamGenerateContent`` without ``alt=sse``)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Spoke:
+    """A wire format assembled from its modules' functions (every format is
+    one of these; ``WireFormat`` is the surface the rest of the code sees)."""
+
+    name: FormatName
+    parse_request: Callable[..., Request]
+    render_request: Callable[[Request, Env], dict[str, Any]]
+    parse_response: Callable[[dict[str, Any]], Response]
+    render_response: Callable[[Response, Env], dict[str, Any]]
+    parse_error: Callable[[int, bytes], ErrorInfo]
+    render_error: Callable[[ErrorInfo], tuple[int, dict[str, Any]]]
+    decoder: Callable[[Env], StreamDecoder]
+    encoder: Callable[[Env, str, int | None, bool], StreamEncoder]
+    """(env, model, input_tokens, sse) -> the format's stream encoder."""
+    media_type: str = "text/event-stream"
+
+    def stream_decoder(self, env: Env) -> StreamDecoder:
+        return self.decoder(env)
+
+    def stream_encoder(
+        self, env: Env, *, model: str, input_tokens: int | None = None, sse: bool = True
+    ) -> StreamEncoder:
+        return self.encoder(env, model, input_tokens, sse)

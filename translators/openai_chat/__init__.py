@@ -3,10 +3,7 @@ DeepSeek, Groq, OpenRouter, Ollama and vLLM speak too."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..base import StreamDecoder, StreamEncoder
-from ..canonical import Env, ErrorInfo, FormatName, Request, Response
+from ..base import Spoke
 from .common import NAME
 from .errors import parse_error, render_error
 from .request_parse import parse_request
@@ -15,41 +12,17 @@ from .response import parse_response, render_response
 from .stream_decode import ChatStreamDecoder
 from .stream_encode import ChatStreamEncoder
 
+__all__ = ["FORMAT", "ChatStreamDecoder", "ChatStreamEncoder"]
 
-class OpenAIChatFormat:
-    name: FormatName = NAME
-    media_type = "text/event-stream"
-
-    def parse_request(
-        self, body: dict[str, Any], *, model: str | None = None, stream: bool | None = None
-    ) -> Request:
-        return parse_request(body, model=model, stream=stream)
-
-    def render_request(self, request: Request, env: Env) -> dict[str, Any]:
-        return render_request(request, env)
-
-    def parse_response(self, body: dict[str, Any]) -> Response:
-        return parse_response(body)
-
-    def render_response(self, response: Response, env: Env) -> dict[str, Any]:
-        return render_response(response, env)
-
-    def parse_error(self, status: int, body: bytes) -> ErrorInfo:
-        return parse_error(status, body)
-
-    def render_error(self, error: ErrorInfo) -> tuple[int, dict[str, Any]]:
-        return render_error(error)
-
-    def stream_decoder(self, env: Env) -> StreamDecoder:
-        return ChatStreamDecoder(env)
-
-    def stream_encoder(
-        self, env: Env, *, model: str, input_tokens: int | None = None, sse: bool = True
-    ) -> StreamEncoder:
-        # Chat streams are always SSE and never announce input usage early.
-        return ChatStreamEncoder(env, model)
-
-
-FORMAT = OpenAIChatFormat()
-
-__all__ = ["FORMAT", "ChatStreamDecoder", "ChatStreamEncoder", "OpenAIChatFormat"]
+FORMAT = Spoke(
+    name=NAME,
+    parse_request=parse_request,
+    render_request=render_request,
+    parse_response=parse_response,
+    render_response=render_response,
+    parse_error=parse_error,
+    render_error=render_error,
+    decoder=ChatStreamDecoder,
+    # Chat streams are always SSE and never announce input usage early.
+    encoder=lambda env, model, input_tokens, sse: ChatStreamEncoder(env, model),
+)
