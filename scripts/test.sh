@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Sets up .venv with the test dependencies and runs the whole test suite.
-# Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not e2e and not cli"`
-# for the fast suite alone.
+# Sets up .venv with the test dependencies and runs the whole test suite on
+# two workers. Extra arguments go to pytest, e.g.
+#   bash scripts/test.sh -m "not e2e and not cli"    # the fast suite alone
+#   bash scripts/test.sh tests/translators -n 0      # one folder, one process
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
-exec .venv/bin/python -m pytest "$@"
+workers=(-n 2)
+for arg in "$@"; do
+    case "$arg" in -n|-n*|--numprocesses*|-p) workers=() ;; esac
+done
+exec .venv/bin/python -m pytest "${workers[@]}" "$@"
