@@ -24,12 +24,16 @@ CHATGPT_HOST = "chatgpt.com"
 GEMINI_HOST = "generativelanguage.googleapis.com"
 CODE_ASSIST_HOST = "cloudcode-pa.googleapis.com"
 AI_HOSTS = (ANTHROPIC_HOST, OPENAI_HOST, CHATGPT_HOST, GEMINI_HOST, CODE_ASSIST_HOST)
+CODE_ASSIST = "code-assist"  # Gemini CLI logged in with Google: see clients.py
 
 Kind = Literal["generate", "count_tokens", "models"]
 
 _GEMINI_CALL = re.compile(
     r"^/(?:v1|v1beta|v1alpha)/models/(?P<model>[^/:]+):"
     r"(?P<action>generateContent|streamGenerateContent|countTokens)$"
+)
+_CODE_ASSIST_CALL = re.compile(
+    r"^/v1internal:(?P<action>generateContent|streamGenerateContent|countTokens)$"
 )
 _POST_PATHS: dict[str, tuple[str, Kind, tuple[str, ...]]] = {
     "/v1/messages": ("anthropic", "generate", (ANTHROPIC_HOST,)),
@@ -50,6 +54,8 @@ class Call:
     model: str | None = None
     stream: bool | None = None
     sse: bool = True
+    envelope: str | None = None
+    """CODE_ASSIST: a Gemini call wrapped in Code Assist's envelope."""
 
 
 def is_ai_host(host: str | None) -> bool:
@@ -76,15 +82,21 @@ def _classify_post(route: str, query: str, host: str | None) -> Call | None:
     if route in _POST_PATHS:
         fmt, kind, hosts = _POST_PATHS[route]
         return Call(fmt, kind) if host is None or host in hosts else None
+    m = _CODE_ASSIST_CALL.match(route)
+    if m is not None and host in (None, CODE_ASSIST_HOST):  # the model is in the body
+        return _gemini_call(m.group("action"), None, query, CODE_ASSIST)
     m = _GEMINI_CALL.match(route)
     if m is None or host not in (None, GEMINI_HOST):
         return None
-    action = m.group("action")
+    return _gemini_call(m.group("action"), m.group("model"), query)
+
+
+def _gemini_call(action: str, model: str | None, query: str, envelope: str | None = None) -> Call:
     if action == "countTokens":
-        return Call("gemini", "count_tokens", m.group("model"), False)
+        return Call("gemini", "count_tokens", model, False, envelope=envelope)
     stream = action == "streamGenerateContent"
     sse = not stream or parse_qs(query).get("alt") == ["sse"]
-    return Call("gemini", "generate", m.group("model"), stream, sse)
+    return Call("gemini", "generate", model, stream, sse, envelope)
 
 
 def _classify_models(route: str, host: str | None, headers: Any) -> Call | None:

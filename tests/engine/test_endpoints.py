@@ -3,7 +3,14 @@ import zlib
 
 import pytest
 import zstandard
-from engine.endpoints import Call, classify, decode_body, is_websocket_upgrade, model_and_stream
+from engine.endpoints import (
+    CODE_ASSIST,
+    Call,
+    classify,
+    decode_body,
+    is_websocket_upgrade,
+    model_and_stream,
+)
 from engine.errors import BadRequest, EngineError
 
 GEMINI = "generativelanguage.googleapis.com"
@@ -63,12 +70,28 @@ TABLE = [
     ("GET", "/v1/models", None, {"authorization": "Bearer k"}, Call("openai-chat", "models")),
     ("GET", "/v1/models", None, {"x-goog-api-key": "k"}, Call("gemini", "models")),
     ("POST", "/v1/messages", None, {}, Call("anthropic", "generate")),
+    # Gemini CLI logged in with Google: Code Assist's envelope names the model in the body
+    (
+        "POST",
+        "/v1internal:streamGenerateContent?alt=sse",
+        "cloudcode-pa.googleapis.com",
+        {},
+        Call("gemini", "generate", None, True, True, envelope=CODE_ASSIST),
+    ),
+    (
+        "POST",
+        "/v1internal:countTokens",
+        None,
+        {},
+        Call("gemini", "count_tokens", None, False, envelope=CODE_ASSIST),
+    ),
     # not model calls
     ("POST", "/v1/messages", "example.com", {}, None),
     ("POST", "/v1/chat/completions", "api.anthropic.com", {}, None),
     ("POST", "/v1/embeddings", "api.openai.com", {}, None),
     ("GET", "/api/claude_code/settings", "api.anthropic.com", {}, None),
-    ("POST", "/v1internal:streamGenerateContent", "cloudcode-pa.googleapis.com", {}, None),
+    ("POST", "/v1internal:loadCodeAssist", "cloudcode-pa.googleapis.com", {}, None),
+    ("POST", "/v1internal:generateContent", GEMINI, {}, None),
     ("PUT", "/v1/messages", "api.anthropic.com", {}, None),
 ]
 
