@@ -1,4 +1,4 @@
-"""What the AI clients ask their vendors besides model calls, answered locally.
+"""Client quirks: side calls answered locally, and Gemini CLI's Code Assist envelope.
 
 With ``omniroute_offline_clients`` on, the front answers these side calls
 itself, so a client with no account (or no network) at its vendor still
@@ -11,15 +11,25 @@ a model call gets a 404 in JSON: offline, the vendor is never contacted.
 
 Each answer is the smallest one its client accepts without retrying
 (observed with Claude Code 2.1.197, Codex CLI 0.169.0, Gemini CLI 0.61.0).
+
+Gemini CLI logged in with Google calls cloudcode-pa.googleapis.com/v1internal
+with each Gemini request wrapped as ``{model, project, user_prompt_id,
+request}`` and expects each answer (every SSE event) as ``{"response": ...}``:
+:func:`unwrap_code_assist` and :class:`CodeAssistStream` translate between
+that and the plain Gemini API, so it can be routed like any Gemini call.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
-from .endpoints import ANTHROPIC_HOST, CHATGPT_HOST, CODE_ASSIST_HOST
+from translators import ErrorInfo, StreamTranslator
+
+from .endpoints import ANTHROPIC_HOST, CHATGPT_HOST, CODE_ASSIST_HOST, Call
+from .errors import BadRequest
 
 JSON = "application/json"
 OFFLINE_PROJECT = "omniroute-offline"
@@ -123,3 +133,70 @@ def offline_answer(method: str, host: str, path: str) -> LocalAnswer:
         if host == t_host and method == t_method and pattern.fullmatch(route):
             return answer if answer is not None else _not_found(host, route)
     return _not_found(host, route)
+
+
+# --------------------------------------------------------- Code Assist envelope
+
+# Fields of Code Assist's inner request that the Gemini API rejects.
+_CODE_ASSIST_ONLY = ("session_id", "model")
+
+
+def unwrap_code_assist(call: Call, body: dict[str, Any]) -> tuple[Call, dict[str, Any]]:
+    """``{model, project, request}`` -> the call with its model, and the plain
+    Gemini request. countTokens names the model inside: ``models/<name>``."""
+    inner = body.get("request")
+    if not isinstance(inner, dict):
+        raise BadRequest("a Code Assist request needs a 'request' object")
+    model = body.get("model") if call.kind == "generate" else inner.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("a Code Assist request needs a 'model'")
+    plain = {k: v for k, v in inner.items() if k not in _CODE_ASSIST_ONLY}
+    return replace(call, model=model.removeprefix("models/"), envelope=None), plain
+
+
+def wrap_code_assist(body: bytes) -> bytes:
+    """A Gemini response (or SSE event data) as Code Assist sends it.
+    Errors keep their shape: Gemini CLI reads them as Google API errors."""
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(obj, dict) or "error" in obj:
+        return body
+    wrapped: dict[str, Any] = {"response": obj}
+    if isinstance(obj.get("responseId"), str):
+        wrapped["traceId"] = obj["responseId"]
+    return json.dumps(wrapped, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class CodeAssistStream(StreamTranslator):
+    """A stream translator for a Code Assist client: each SSE event's data is
+    wrapped as ``{"response": ...}``. Lines are buffered, since a same-format
+    stream passes provider bytes on with arbitrary boundaries."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._partial = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        return self._wrap(super().feed(chunk))
+
+    def finish(self) -> bytes:
+        return self._wrap(super().finish(), final=True)
+
+    def fail(self, error: ErrorInfo) -> bytes:
+        return self._wrap(super().fail(error), final=True)
+
+    def _wrap(self, data: bytes, final: bool = False) -> bytes:
+        lines = (self._partial + data).split(b"\n")
+        self._partial = b"" if final else lines.pop()
+        out = []
+        for line in lines:
+            if line.startswith(b"data:"):
+                payload = line[5:].strip()
+                end = b"\r" if line.endswith(b"\r") else b""
+                line = b"data: " + wrap_code_assist(payload) + end
+            out.append(line)
+        if not out:
+            return b""
+        return b"\n".join(out) + (b"" if final else b"\n")
