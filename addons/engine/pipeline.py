@@ -27,6 +27,7 @@ from translators.canonical import Usage
 from translators.stream import custom_tool_names, restore_custom_calls
 
 from . import native
+from .clients import CodeAssistStream, unwrap_code_assist, wrap_code_assist
 from .endpoints import Call, decode_body, model_and_stream, parse_json
 from .errors import (
     BadRequest,
@@ -61,6 +62,7 @@ class Exchange:
         self.stream = False
         self.content_sent = False
         self.pinging = False
+        self.wrapped = False  # answers go back in Code Assist's envelope
         self._client: WireFormat | None = None
         self._pinger: asyncio.Task[None] | None = None
 
@@ -94,6 +96,9 @@ class Exchange:
             return await self._models()
         body_bytes = decode_body(self.inbound.body, self.inbound.header("content-encoding"))
         body = parse_json(body_bytes)
+        if self.call.envelope:  # Gemini CLI's Code Assist: the Gemini request inside
+            self.call, body = unwrap_code_assist(self.call, body)
+            body_bytes, self.wrapped = _dumps(body), True
         self.model, self.stream = model_and_stream(self.call, body)
         self.record.model, self.record.stream = self.model, self.stream
         route = plan(self.config, self.call.format, self.model, self.inbound.host)
@@ -149,7 +154,7 @@ class Exchange:
         req = self.rt.upstream.provider_request(attempt, out, stream=self.stream, extra=extra)
         if not self.stream:
             return await self._unary(req, attempt.label, provider, same, custom)
-        translator = StreamTranslator(
+        translator = (CodeAssistStream if self.wrapped else StreamTranslator)(
             provider,
             self.client,
             self.env,
@@ -338,6 +343,8 @@ class Exchange:
     # --------------------------------------------------------------- errors
 
     async def _respond(self, status: int, data: bytes) -> None:
+        if self.wrapped and self.call.kind == "generate":
+            data = wrap_code_assist(data)
         self.record.mark_first_byte()
         self.content_sent = True
         self._head(status, [("content-type", "application/json"), *self._route_headers()])
