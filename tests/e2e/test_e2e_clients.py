@@ -222,3 +222,30 @@ def test_gemini_cli_shaped_request_to_a_responses_provider(http, fake, alt_sse):
         rec.body.get("input"))
     assert [t["name"] for t in rec.body["tools"]] == ["run_shell_command"]
     assert last_user_text("openai-responses", rec.body) == "say hi"
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+def test_gemini_cli_google_login_code_assist_envelope(http, fake, stream):
+    """Login-with-Google mode: cloudcode-pa /v1internal:*, bodies wrapped as
+    {model, project, user_prompt_id, request}, answers wrapped as {"response": ...}."""
+    fake.script([ANSWER])
+    token = "ya29.a0-google-oauth-token"
+    body = {"model": "to-anthropic", "project": "proj-123", "user_prompt_id": "p-1",
+            "request": {k: v for k, v in GEMINI_CLI_BODY.items() if k != "tools"}}
+    action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    resp = http.post(f"https://cloudcode-pa.googleapis.com/v1internal:{action}", json=body,
+                     headers={"authorization": f"Bearer {token}"})
+    assert resp.status_code == 200, resp.text
+    wrapped = [d for _, d in sse_events(resp.text)] if stream else [resp.json()]
+    assert wrapped and all(set(w) >= {"response"} for w in wrapped), wrapped
+    chunks = [w["response"] for w in wrapped]
+    text = "".join(p.get("text", "") for c in chunks for cand in c.get("candidates", [])
+                   for p in cand.get("content", {}).get("parts", []) if not p.get("thought"))
+    assert text == ANSWER.text
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
+    rec = fake.model_calls()[-1]
+    assert rec.format == "anthropic" and rec.api_key == provider_key("anthropic")
+    assert rec.stream == stream
+    assert last_user_text("anthropic", rec.body) == "say hi"
+    assert "You are Gemini CLI." in text_of(rec.body.get("system"))
+    assert not rec.carries(token) and not rec.carries("proj-123")
