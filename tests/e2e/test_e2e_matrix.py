@@ -78,6 +78,15 @@ def test_parallel_tool_calls(conn, fake, client, provider, stream):
     assert names == ["get_weather", "get_time"], "the tool definitions must reach the provider"
 
 
+@pytest.mark.parametrize("provider", FORMATS)
+@pytest.mark.parametrize("client", FORMATS)
+def test_max_tokens_stop(conn, fake, client, provider):
+    fake.script([Reply(text="The answer was cut", stop="max_tokens", usage=USAGE)])
+    got = call(conn, client, f"to-{provider}", stream=True, prompt=PROMPT)
+    assert (got.text, got.stop) == ("The answer was cut", "max_tokens")
+    check_usage(client, provider, got)
+
+
 def _tool_names(fmt: str, body: dict) -> list[str]:
     tools = body.get("tools") or []
     if fmt == "gemini":
