@@ -70,6 +70,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -364,6 +365,7 @@ class LiteLLMRunners:
     def __init__(self, litellm: Any) -> None:
         import httpx
         import openai
+        from litellm.litellm_core_utils.thread_pool_executor import executor as logging_executor
         from litellm.llms.anthropic.chat.handler import ModelResponseIterator
         from litellm.llms.anthropic.pass_through.adapters.handler import (
             LiteLLMMessagesToCompletionTransformationHandler,
@@ -391,6 +393,19 @@ class LiteLLMRunners:
                 200, headers={"content-type": "text/event-stream"}, content=iter(self._serving)
             )
 
+        # LiteLLM finishes each stream on its logging thread (success handler).
+        # Its futures are waited for inside the clock, so that CPU is billed to
+        # LiteLLM's run and not to whatever is timed next.
+        self._background: list[Future[Any]] = []
+        submit = logging_executor.submit
+
+        def tracked_submit(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+            future = submit(fn, *args, **kwargs)
+            self._background.append(future)
+            return future
+
+        logging_executor.submit = tracked_submit  # type: ignore[method-assign]
+
         transport = httpx.MockTransport(serve)
         self.openai_client = openai.OpenAI(
             api_key="sk-bench",
@@ -412,7 +427,9 @@ class LiteLLMRunners:
             client=self.openai_client,
             api_key="sk-bench",
         )
-        return b"".join(out)
+        data = b"".join(out)
+        self._drain()
+        return data
 
     def chat_to_anthropic_adapter(self, stream: list[bytes]) -> bytes:
         parser = self.openai_iterator(_sse_lines(stream), sync_stream=True)
@@ -437,7 +454,12 @@ class LiteLLMRunners:
         )
         out = [_serialize_chunk(chunk) for chunk in response]
         out.append(b"data: [DONE]\n\n")
+        self._drain()
         return b"".join(out)
+
+    def _drain(self) -> None:
+        wait(self._background)
+        self._background.clear()
 
     def anthropic_to_chat_adapter(self, stream: list[bytes]) -> bytes:
         parser = self.anthropic_iterator(_sse_lines(stream), sync_stream=True)
