@@ -94,6 +94,12 @@ _TABLE: tuple[tuple[str, str, str, LocalAnswer | None], ...] = (
     # Claude Code
     (ANTHROPIC_HOST, "GET", r"/api/claude_code/(settings|policy_limits)", None),
     (ANTHROPIC_HOST, "GET", r"/api/claude_cli/bootstrap", EMPTY),
+    (
+        ANTHROPIC_HOST,
+        "GET",
+        r"/api/claude_code/organizations/metrics_enabled",
+        _json(200, {"metrics_logging_enabled": False}),
+    ),
     (ANTHROPIC_HOST, "GET", r"/api/claude_code_penguin_mode", EMPTY),
     (ANTHROPIC_HOST, "POST", r"/api/eval/[^/]+", _json(200, {"features": {}})),
     (ANTHROPIC_HOST, "POST", r"/api/event_logging/.*", NO_CONTENT),

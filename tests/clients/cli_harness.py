@@ -250,5 +250,6 @@ def client_requests(mitm: Mitmdump) -> list[ClientRequest]:
             except ValueError:
                 body = None
             status = flow.response.status_code if flow.response else None
-            out.append(ClientRequest(req.method, url, dict(req.headers), body, status))
+            headers = {k.lower(): v for k, v in req.headers.items()}
+            out.append(ClientRequest(req.method, url, headers, body, status))
     return out

@@ -102,9 +102,15 @@ def test_claude_code_bash_round_trip(cli_bin, proxy_to, fake, side, tmp_path, ta
         assert exchange.call_id == exchange.result_id == CALL_IDS[target]
     assert TOOL_OUTPUT in exchange.result
 
+    requests = client_requests(mitm)
+    # side calls answered by the proxy (omniroute_offline_clients), as Anthropic would
+    side_calls = {r.url.partition("?")[0]: r.status for r in requests if "/api/" in r.url}
+    api = "https://api.anthropic.com/api/claude_code"
+    assert side_calls[f"{api}/settings"] == side_calls[f"{api}/policy_limits"] == 404
+    assert side_calls[f"{api}/organizations/metrics_enabled"] == 200
     sent = [
         r
-        for r in client_requests(mitm)
+        for r in requests
         if "/v1/messages" in r.url
         and r.method == "POST"
         and not r.body["model"].startswith("claude-haiku")

@@ -136,6 +136,8 @@ def test_codex_shell_round_trip(cli_bin, proxy_to, fake, tmp_path, setup, target
     assert len(sent) == 2, [(r.method, r.url) for r in client_requests(mitm)]
     lite = sent[0].headers.get("x-openai-internal-codex-responses-lite") == "true"
     assert lite == (setup == "default")
+    if setup == "default":
+        assert_default_side_calls(client_requests(mitm))
     assert_reasoning_params(target, sent[0].body["reasoning"]["effort"], calls[0].body, effort)
 
     if effort:
@@ -165,3 +167,13 @@ def assert_reasoning_replayed(target: str, body: dict) -> None:
         thinking = [b for b in turn["content"] if b["type"] == "thinking"]
         assert thinking == [{"type": "thinking", "thinking": REASONING, "signature": SIGNATURE}]
         assert turn["content"][0]["type"] == "thinking"  # Anthropic wants it first
+
+
+def assert_default_side_calls(requests: list) -> None:
+    """The built-in provider's WebSocket attempt got a 426 (so it streamed over
+    HTTPS at once) and its model list came from the proxy, not chatgpt.com."""
+    upgrades = [r for r in requests if r.method == "GET" and r.url.endswith("/v1/responses")]
+    assert upgrades and all(r.status == 426 for r in upgrades)
+    assert upgrades[0].headers.get("upgrade", "").lower() == "websocket"
+    models = [r for r in requests if "chatgpt.com/backend-api/codex/models" in r.url]
+    assert models and all(r.status == 200 for r in models)

@@ -22,6 +22,8 @@ ANTHROPIC, CHATGPT, CODE = "api.anthropic.com", "chatgpt.com", "cloudcode-pa.goo
         ("GET", ANTHROPIC, "/api/claude_code/settings", 404, None),
         ("GET", ANTHROPIC, "/api/claude_code/policy_limits", 404, None),
         ("GET", ANTHROPIC, "/api/claude_cli/bootstrap?entrypoint=sdk-cli", 200, {}),
+        ("GET", ANTHROPIC, "/api/claude_code/organizations/metrics_enabled", 200,
+         {"metrics_logging_enabled": False}),
         ("POST", ANTHROPIC, "/api/eval/sdk-abc", 200, {"features": {}}),
         ("POST", ANTHROPIC, "/api/event_logging/v2/batch", 204, None),
         ("GET", ANTHROPIC, "/mcp-registry/v0/servers?limit=100", 200,
