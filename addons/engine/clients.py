@@ -3,8 +3,9 @@
 With ``omniroute_offline_clients`` on, the front answers these side calls
 itself, so a client with no account (or no network) at its vendor still
 works: Claude Code's settings, policy limits, feature flags and event
-logging on api.anthropic.com; Codex's model list, plugin catalogue and
-account check on chatgpt.com; Gemini CLI's Code Assist set-up calls
+logging on api.anthropic.com; Codex's model list and plugin catalogue on
+chatgpt.com (not its ChatGPT-login account discovery, whose answer is
+unknown: that mode needs the network); Gemini CLI's Code Assist set-up calls
 (loadCodeAssist, onboardUser, experiments, quota, metrics) on
 cloudcode-pa.googleapis.com. Every other request to an AI host that is not
 a model call gets a 404 in JSON: offline, the vendor is never contacted.
@@ -111,7 +112,6 @@ _TABLE: tuple[tuple[str, str, str, LocalAnswer | None], ...] = (
     ),
     # Codex CLI
     (CHATGPT_HOST, "GET", r"/backend-api/codex/models", _json(200, {"models": []})),
-    (CHATGPT_HOST, "GET", r"/backend-api/wham/accounts/check", EMPTY),
     (CHATGPT_HOST, "GET", r"/backend-api/plugins/.*", None),
     # Gemini CLI, logged in with Google (Code Assist)
     (CODE_ASSIST_HOST, "POST", r"/v1internal:loadCodeAssist", _LOAD_CODE_ASSIST),
