@@ -635,6 +635,32 @@ def test_tool_choice_renders(choice: ToolChoice, config: dict[str, Any]) -> None
         ("gemini-2.5-pro", ReasoningConfig(enabled=False), {"thinkingBudget": 128}),
         ("gemini-3-pro-preview", ReasoningConfig(enabled=False), {"thinkingLevel": "LOW"}),
         ("gemini-3-flash-preview", ReasoningConfig(enabled=False), {"thinkingLevel": "MINIMAL"}),
+        # Claude Code: adaptive thinking with an effort keeps the effort.
+        (
+            "gemini-2.5-flash",
+            ReasoningConfig(adaptive=True, effort="high"),
+            {"thinkingBudget": 16384, "includeThoughts": True},
+        ),
+        (
+            "gemini-3-flash-preview",
+            ReasoningConfig(adaptive=True, effort="medium"),
+            {"thinkingLevel": "MEDIUM", "includeThoughts": True},
+        ),
+        (
+            "gemini-3-pro-preview",
+            ReasoningConfig(effort="medium"),
+            {"thinkingLevel": "HIGH", "includeThoughts": True},
+        ),
+        (
+            "gemini-3-pro-preview",
+            ReasoningConfig(effort="minimal"),
+            {"thinkingLevel": "LOW", "includeThoughts": True},
+        ),
+        (
+            "gemini-3-pro-preview",
+            ReasoningConfig(budget_tokens=4096),
+            {"thinkingBudget": 4096, "includeThoughts": True},
+        ),
     ],
 )
 def test_reasoning_renders_as_thinking_config(

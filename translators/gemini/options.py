@@ -111,7 +111,9 @@ def _thinking(request: Request) -> dict[str, Any] | None:
         return _thinking_off(request)
     config: dict[str, Any] = {}
     level = request.meta.get(NAME, {}).get("thinkingLevel")
-    if isinstance(level, str):
+    if not isinstance(level, str):
+        level = _level(request.model, reasoning)
+    if level is not None:
         config["thinkingLevel"] = level
     else:
         config["thinkingBudget"] = _budget(reasoning)
@@ -120,10 +122,24 @@ def _thinking(request: Request) -> dict[str, Any] | None:
     return config
 
 
+def _level(model: str, reasoning: ReasoningConfig) -> str | None:
+    """Gemini 3 takes a thinking level: the client's effort, clamped to the
+    levels the model has (Pro: LOW and HIGH; Flash: MINIMAL to HIGH)."""
+    model = model.lower()
+    if "gemini-3" not in model or reasoning.effort is None or reasoning.budget_tokens:
+        return None
+    level = {"minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM"}.get(reasoning.effort, "HIGH")
+    if "pro" in model:
+        return "LOW" if level in ("MINIMAL", "LOW") else "HIGH"
+    return level
+
+
 def _budget(reasoning: ReasoningConfig) -> int:
+    """An explicit budget, else the effort's budget (adaptive thinking with an
+    effort keeps the effort), else dynamic (-1) for adaptive thinking."""
     if reasoning.budget_tokens is not None:
         return reasoning.budget_tokens
-    if reasoning.adaptive:
+    if reasoning.adaptive and reasoning.effort is None:
         return -1
     return effort_to_budget(reasoning.effort)
 
