@@ -53,6 +53,9 @@ class Provider(_Model):
     timeout: float | None = Field(default=None, gt=0)
     """Seconds to wait for the first byte (and between chunks)."""
     headers: dict[str, SecretStr] = Field(default_factory=dict, repr=False)
+    max_tokens: int | None = Field(default=None, gt=0)
+    """Cap on the output tokens asked of this provider (Claude Code asks for
+    64000; many providers refuse more than 8192)."""
 
     @field_validator("base_url")
     @classmethod

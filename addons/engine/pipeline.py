@@ -136,8 +136,9 @@ class Exchange:
         input_tokens = None
         custom: frozenset[str] = frozenset()  # freeform tools the provider sees as functions
         extra: dict[str, str] = {}
+        cap = attempt.provider.max_tokens
         if same:
-            out = self._passthrough_body(body, body_bytes, attempt.model)
+            out = self._passthrough_body(body, body_bytes, attempt.model, cap)
             if beta := self.inbound.header("anthropic-beta"):
                 extra["anthropic-beta"] = beta  # not a credential; the body may need it
         else:
@@ -145,6 +146,8 @@ class Exchange:
                 body, model=self.call.model, stream=self.call.stream
             )
             request.model, request.stream = attempt.model, self.stream
+            if cap is not None:
+                request.max_tokens = min(request.max_tokens or cap, cap)
             input_tokens = estimate_tokens(request) if self.stream else None
             custom = custom_tool_names(request)
             rendered = provider.render_request(request, self.env)
@@ -165,10 +168,15 @@ class Exchange:
         )
         await self._stream(req, attempt.label, translator, provider.name)
 
-    def _passthrough_body(self, body: dict[str, Any], body_bytes: bytes, model: str) -> bytes:
-        if self.call.model is not None or body.get("model") == model:
-            return body_bytes  # Gemini names the model in the URL
-        return json.dumps({**body, "model": model}, ensure_ascii=False).encode()
+    def _passthrough_body(
+        self, body: dict[str, Any], body_bytes: bytes, model: str, cap: int | None
+    ) -> bytes:
+        changes = capped_max_tokens(self.client.name, body, cap)
+        if self.call.model is None and body.get("model") != model:
+            changes["model"] = model  # (Gemini names the model in the URL)
+        if not changes:
+            return body_bytes
+        return json.dumps({**body, **changes}, ensure_ascii=False).encode()
 
     async def _unary(
         self,
@@ -320,7 +328,7 @@ class Exchange:
             and attempt.model
             and attempt.provider.format == self.call.format
         ):
-            out = self._passthrough_body(body, _dumps(body), attempt.model)
+            out = self._passthrough_body(body, _dumps(body), attempt.model, None)
             req = self.rt.upstream.provider_request(attempt, out, stream=False, kind="count_tokens")
             try:
                 return await self._respond(
@@ -406,6 +414,30 @@ class Exchange:
             tokens,
             error,
         )
+
+
+MAX_TOKENS_FIELDS = {
+    "anthropic": ("max_tokens",),
+    "openai-chat": ("max_tokens", "max_completion_tokens"),
+    "openai-responses": ("max_output_tokens",),
+}
+
+
+def capped_max_tokens(fmt: str, body: dict[str, Any], cap: int | None) -> dict[str, Any]:
+    """The top-level fields of a passed-through body that exceed ``cap``,
+    lowered to it (Gemini's limit sits in generationConfig)."""
+    if cap is None:
+        return {}
+    if fmt == "gemini":
+        config = body.get("generationConfig")
+        if isinstance(config, dict) and _over(config.get("maxOutputTokens"), cap):
+            return {"generationConfig": {**config, "maxOutputTokens": cap}}
+        return {}
+    return {f: cap for f in MAX_TOKENS_FIELDS.get(fmt, ()) if _over(body.get(f), cap)}
+
+
+def _over(value: Any, cap: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > cap
 
 
 def _dumps(obj: Any) -> bytes:

@@ -527,3 +527,39 @@ async def test_unreadable_translated_json_is_a_502_in_client_format(engine, upst
     resp = await engine.post("/v1/messages", body)
     assert resp.status_code == 502 and resp.json()["type"] == "error"
     assert "unreadable response" in resp.json()["error"]["message"]
+
+
+# ------------------------------------------------------------- max_tokens cap
+
+CAPPED = """
+providers:
+  capchat: {format: openai-chat, base_url: "UPSTREAM/chat/v1", keys: [k-cap-1], max_tokens: 8192}
+  capant: {format: anthropic, base_url: "UPSTREAM/ant/v1", keys: [k-cap-2], max_tokens: 4096}
+routes:
+  - match: {client: anthropic, model: "claude-to-chat"}
+    to: capchat/up-model
+  - match: {client: anthropic, model: "claude-to-ant"}
+    to: capant/up-model
+"""
+
+
+async def test_provider_max_tokens_caps_a_translated_request(upstream, start_engine):
+    engine = start_engine(make_config(CAPPED, upstream))
+    upstream.script("/chat/v1/chat/completions", Reply(200, chat_sse(["ok"]), SSE))
+    body = {**ANTHROPIC_BODY, "model": "claude-to-chat", "max_tokens": 64000}
+    resp = await engine.post("/v1/messages", body)
+    assert resp.status_code == 200
+    assert json.loads(upstream.seen[0].body)["max_tokens"] == 8192
+
+
+async def test_provider_max_tokens_caps_a_passed_through_request(upstream, start_engine):
+    engine = start_engine(make_config(CAPPED, upstream))
+    upstream.script("/ant/v1/messages", Reply(200, anthropic_sse(), SSE))
+    small = {**ANTHROPIC_BODY, "model": "claude-to-ant", "max_tokens": 100}
+    big = {**ANTHROPIC_BODY, "model": "claude-to-ant", "max_tokens": 64000}
+    assert (await engine.post("/v1/messages", small)).status_code == 200
+    upstream.script("/ant/v1/messages", Reply(200, anthropic_sse(), SSE))
+    assert (await engine.post("/v1/messages", big)).status_code == 200
+    sent = [json.loads(seen.body) for seen in upstream.seen]
+    assert [s["max_tokens"] for s in sent] == [100, 4096]
+    assert sent[1]["messages"] == big["messages"]
