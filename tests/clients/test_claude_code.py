@@ -30,6 +30,8 @@ from cli_harness import (
 from e2e_harness import Mitmdump, provider_key
 from fakeprovider import Reply, ToolCall
 
+from translators.canonical import effort_to_budget
+
 pytestmark = pytest.mark.cli
 
 PROMPT = "Write the proof file with the Bash tool, then say you are done."
@@ -121,8 +123,9 @@ def test_claude_code_bash_round_trip(cli_bin, proxy_to, fake, side, tmp_path, ta
     wanted = reasoning_params(target, calls[0].body)
     if target == "openai-chat":
         assert wanted == effort
-    else:  # adaptive: Gemini's dynamic budget, thoughts included
-        assert wanted == {"thinkingBudget": -1, "includeThoughts": True}
+    else:  # adaptive with an effort: the effort's budget, thoughts included
+        budget = effort_to_budget(effort)
+        assert wanted == {"thinkingBudget": budget, "includeThoughts": True}
 
     if reasoning:
         blocks = [
