@@ -14,10 +14,12 @@ python_ok() {
 
 find_python() {
     local candidate
+    local pyenv_root
+    pyenv_root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
     for candidate in "${OMNIROUTE_PYTHON:-}" python3.13 python3.12 \
-        "$(pyenv root 2>/dev/null)"/versions/3.1[23]*/bin/python3 \
-        "$HOME"/.pyenv/versions/3.1[23]*/bin/python3 \
-        /usr/local/bin/python3.1[23] /usr/bin/python3.1[23] python3; do
+        "$pyenv_root"/versions/3.13*/bin/python3 "$pyenv_root"/versions/3.12*/bin/python3 \
+        /usr/local/bin/python3.13 /usr/bin/python3.13 \
+        /usr/local/bin/python3.12 /usr/bin/python3.12 python3; do
         [ -n "$candidate" ] || continue
         command -v "$candidate" >/dev/null 2>&1 || [ -x "$candidate" ] || continue
         if python_ok "$candidate"; then
