@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Sets up .venv with the test dependencies and runs the whole test suite on
-# two workers. Extra arguments go to pytest, e.g.
+# Sets up .venv with the test dependencies, checks lint and types, and runs
+# the whole test suite on two workers. Extra arguments go to pytest, e.g.
 #   bash scripts/test.sh -m "not e2e and not cli"    # the fast suite alone
 #   bash scripts/test.sh tests/translators -n 0      # one folder, one process
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
+if [ $# -eq 0 ]; then  # the whole run also holds the guardrails
+    .venv/bin/ruff check .
+    .venv/bin/mypy  # strict on translators/ (pyproject)
+fi
 workers=(-n 2)
 for arg in "$@"; do
     case "$arg" in -n|-n*|--numprocesses*|-p) workers=() ;; esac
