@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from .base import StreamDecoder, StreamEncoder, WireFormat
 from .canonical import (
@@ -49,6 +49,7 @@ class StreamTranslator:
         input_tokens: int | None = None,
         sse: bool = True,
         custom_tools: Collection[str] = (),
+        on_events: Callable[[list[StreamEvent]], None] | None = None,
     ) -> None:
         self.passthrough = provider.name == client.name and sse
         self._custom = CustomCalls(custom_tools) if custom_tools and not self.passthrough else None
@@ -61,6 +62,8 @@ class StreamTranslator:
         self.error: ErrorInfo | None = None
         self.started = False
         self.finished = False
+        self._on_events = on_events
+        """Sees the provider's canonical events as they pass (not to change them)."""
 
     def feed(self, chunk: bytes) -> bytes:
         events = self._decoder.feed(chunk)
@@ -99,6 +102,8 @@ class StreamTranslator:
         return self._encoder.ping()
 
     def _observe(self, events: list[StreamEvent]) -> None:
+        if self._on_events is not None and events:
+            self._on_events(events)
         for event in events:
             if isinstance(event, StreamStart):
                 self.started = True

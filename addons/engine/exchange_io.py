@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from .config import Config
 from .records import Records
+from .thoughts import ThoughtCache
 from .upstream import Upstream
 
 
@@ -60,3 +61,5 @@ class Runtime:
     upstream: Upstream
     records: Records = field(default_factory=Records)
     ping_interval: float = 10.0
+    thoughts: ThoughtCache = field(default_factory=ThoughtCache)
+    """Thinking metadata for clients that cannot carry it (see thoughts)."""

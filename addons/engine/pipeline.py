@@ -41,6 +41,7 @@ from .errors import (
 from .exchange_io import Inbound, Runtime, Sink
 from .records import Record
 from .router import Attempt, Plan, plan
+from .thoughts import needs_cache
 from .upstream import mapped_errors
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,8 @@ class Exchange:
                 request.max_tokens = min(request.max_tokens or cap, cap)
             input_tokens = estimate_tokens(request) if self.stream else None
             custom = custom_tool_names(request)
+            if needs_cache(self.client.name, provider.name):
+                self.rt.thoughts.restore(provider.name, request.messages)
             rendered = provider.render_request(request, self.env)
             for warning in request.warnings:
                 log.debug("%s: %s", attempt.label, warning)
@@ -165,6 +168,7 @@ class Exchange:
             input_tokens=input_tokens,
             sse=self.call.sse,
             custom_tools=custom,
+            on_events=self.rt.thoughts.observer(self.client.name, provider.name),
         )
         await self._stream(req, attempt.label, translator, provider.name)
 
@@ -198,6 +202,8 @@ class Exchange:
             raise UpstreamError(502, f"{label}: unreadable response: {exc}", "server") from None
         self._take_usage(response.usage)
         if not same:
+            if needs_cache(self.client.name, provider.name):
+                self.rt.thoughts.record(provider.name, response.parts)
             response.model = self.model
             restore_custom_calls(response, custom)
             data = _dumps(self.client.render_response(response, self.env))
