@@ -196,6 +196,8 @@ class OmniRoute:
         if original is None or flow.response is None:
             return
         flow.request.headers.pop(engine.SECRET_HEADER, None)
+        flow.request.headers.pop(engine.ORIGINAL_URL_HEADER, None)
+        flow.request.url = original  # the log and mitmweb show what the client called
         route = flow.response.headers.pop(engine.ROUTE_HEADER, None) or "(engine gave no route)"
         record_id = flow.response.headers.pop(engine.RECORD_HEADER, "")
         if record_id.isdigit():

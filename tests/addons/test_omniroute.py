@@ -218,6 +218,10 @@ async def test_response_is_annotated_copied_and_engine_headers_removed(front):
     assert engine.ROUTE_HEADER not in flow.response.headers
     assert engine.RECORD_HEADER not in flow.response.headers
     assert engine.SECRET_HEADER not in flow.request.headers
+    assert engine.ORIGINAL_URL_HEADER not in flow.request.headers
+    # mitmdump's log and mitmweb show the endpoint the client called, not the engine
+    assert flow.request.pretty_url == "https://api.anthropic.com/v1/messages"
+    assert flow.request.headers["host"] == "api.anthropic.com"
     stream = flow.response.stream
     chunks = [b"event: a\ndata: {", b'"x":1}\n\n', b""]
     assert [stream(c) for c in chunks] == chunks  # unchanged, final b"" included
