@@ -14,10 +14,12 @@ from typing import Any
 
 import anthropic
 import httpx2
+import streamkit
+from streamkit import accumulate as accumulate
+from streamkit import cut
 
 from translators.anthropic import FORMAT
 from translators.canonical import Message, Part, Request, StreamEvent, counting_env
-from translators.stream import Accumulator
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "anthropic"
 
@@ -83,25 +85,11 @@ def _block_view(block: Any) -> dict[str, Any]:
 
 
 def decode(data: bytes, splits: list[int] | None = None) -> list[StreamEvent]:
-    decoder = FORMAT.stream_decoder(counting_env())
-    events: list[StreamEvent] = []
-    start = 0
-    for end in [*(splits or []), len(data)]:
-        events.extend(decoder.feed(data[start:end]))
-        start = end
-    events.extend(decoder.finish())
-    return events
+    return streamkit.decode(FORMAT, cut(data, splits))
 
 
 def encode(events: list[StreamEvent], *, model: str = "m", input_tokens: int | None = 7) -> bytes:
-    encoder = FORMAT.stream_encoder(counting_env(), model=model, input_tokens=input_tokens)
-    return b"".join(encoder.feed(e) for e in events) + encoder.finish()
-
-
-def accumulate(events: list[StreamEvent]) -> Accumulator:
-    acc = Accumulator()
-    acc.feed_all(events)
-    return acc
+    return streamkit.encode(FORMAT, events, model=model, input_tokens=input_tokens)
 
 
 def sse_events(data: bytes) -> list[tuple[str, dict[str, Any]]]:

@@ -13,13 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
+import streamkit
 from google import genai
 from google.genai import errors as gerrors
 from google.genai import types as gtypes
+from streamkit import accumulate as accumulate
+from streamkit import cut
 
-from translators.canonical import Env, StreamEvent, counting_env
+from translators.canonical import Env, StreamEvent
 from translators.gemini import FORMAT
-from translators.stream import Accumulator
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "gemini"
 APIError = gerrors.APIError
@@ -101,24 +103,11 @@ def sdk_view(chunks: list[gtypes.GenerateContentResponse]) -> dict[str, Any]:
 def decode(
     data: bytes, splits: list[int] | None = None, env: Env | None = None
 ) -> list[StreamEvent]:
-    decoder = FORMAT.stream_decoder(env or counting_env())
-    events: list[StreamEvent] = []
-    start = 0
-    for end in [*(splits or []), len(data)]:
-        events += decoder.feed(data[start:end])
-        start = end
-    return events + decoder.finish()
+    return streamkit.decode(FORMAT, cut(data, splits), env)
 
 
 def encode(events: list[StreamEvent], *, sse: bool = True, model: str = "gemini-test") -> bytes:
-    encoder = FORMAT.stream_encoder(counting_env(), model=model, input_tokens=7, sse=sse)
-    return b"".join(encoder.feed(e) for e in events) + encoder.finish()
-
-
-def accumulate(events: list[StreamEvent]) -> Accumulator:
-    acc = Accumulator()
-    acc.feed_all(events)
-    return acc
+    return streamkit.encode(FORMAT, events, model=model, input_tokens=7, sse=sse)
 
 
 def sdk_validate_request(body: dict[str, Any]) -> None:

@@ -4,17 +4,18 @@
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Iterable
 from typing import Any
 
 import httpx
 import openai
+import streamkit
+from streamkit import accumulate as accumulate
+from streamkit import pieces as pieces
 
-from translators.canonical import Env, StreamEvent, counting_env
+from translators.canonical import Env, StreamEvent
 from translators.openai_responses import FORMAT
 from translators.sse import SSEDecoder
-from translators.stream import Accumulator
 
 
 def sdk_client(
@@ -82,33 +83,11 @@ def summary(resp: Any) -> dict[str, Any]:
 def encode(
     events: Iterable[StreamEvent], env: Env | None = None, model: str = "client-model"
 ) -> bytes:
-    encoder = FORMAT.stream_encoder(env or counting_env(), model=model)
-    return b"".join(encoder.feed(e) for e in events) + encoder.finish()
-
-
-def pieces(data: bytes, mode: str, seed: int = 0) -> list[bytes]:
-    """``data`` whole, byte by byte, or cut at random points."""
-    if mode == "whole":
-        return [data]
-    if mode == "bytes":
-        return [data[i : i + 1] for i in range(len(data))]
-    rng = random.Random(seed)
-    cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, max(1, len(data) // 37))))
-    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+    return streamkit.encode(FORMAT, events, env, model=model)
 
 
 def decode(chunks: Iterable[bytes], env: Env | None = None) -> list[StreamEvent]:
-    decoder = FORMAT.stream_decoder(env or counting_env())
-    events: list[StreamEvent] = []
-    for chunk in chunks:
-        events.extend(decoder.feed(chunk))
-    return events + decoder.finish()
-
-
-def accumulate(events: Iterable[StreamEvent]) -> Accumulator:
-    acc = Accumulator()
-    acc.feed_all(list(events))
-    return acc
+    return streamkit.decode(FORMAT, chunks, env)
 
 
 def wire_events(data: bytes) -> list[tuple[str | None, dict[str, Any]]]:
