@@ -94,6 +94,7 @@ def shell_call(setup: str, target: str, proof: Path) -> tuple[ToolCall, str]:
 
 CASES = [
     pytest.param("default", "anthropic", id="default-anthropic"),
+    pytest.param("default", "openai-chat", id="default-openai_chat"),
     pytest.param("sse-config", "anthropic", id="sse_config-anthropic"),
     pytest.param("sse-config", "openai-chat", id="sse_config-openai_chat"),
 ]

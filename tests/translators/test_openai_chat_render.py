@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -215,9 +216,38 @@ def test_what_chat_cannot_say_is_dropped_with_warnings() -> None:
 
 def test_named_tool_choice_uses_the_tool_kind() -> None:
     req = Request(
-        model="m", tools=[Tool("patch", kind="custom")], tool_choice=ToolChoice("tool", "patch")
+        model="m",
+        tools=[Tool("patch", kind="custom")],
+        tool_choice=ToolChoice("tool", "patch"),
+        meta={"openai-chat": {"custom_tools": True}},  # a chat client's own custom tool
     )
     assert render(req)["tool_choice"] == {"type": "custom", "custom": {"name": "patch"}}
+
+
+def test_another_clients_custom_tools_are_offered_as_functions() -> None:
+    """Codex's freeform `exec` must reach DeepSeek & co. as a function of one string."""
+    grammar = {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}
+    req = Request(
+        model="m",
+        messages=[
+            Message("user", [Text("run it")]),
+            Message("assistant", [ToolCall("c1", "exec", "ls -l 'a b'", kind="custom")]),
+            Message("user", [ToolResult("c1", [Text("ok")], name="exec", kind="custom")]),
+        ],
+        tools=[Tool("exec", "Run code.", kind="custom", custom_format=grammar)],
+        tool_choice=ToolChoice("tool", "exec"),
+    )
+    body = render(req)
+    (tool,) = body["tools"]
+    assert tool["type"] == "function"
+    assert tool["function"]["parameters"]["properties"] == {"input": {"type": "string"}}
+    assert tool["function"]["description"].startswith("Run code.")
+    assert "start: /.+/" in tool["function"]["description"]
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "exec"}}
+    call = body["messages"][1]["tool_calls"][0]
+    assert call["type"] == "function" and call["function"]["name"] == "exec"
+    assert json.loads(call["function"]["arguments"]) == {"input": "ls -l 'a b'"}
+    assert body["messages"][2] == {"role": "tool", "tool_call_id": "c1", "content": "ok"}
 
 
 CLIENT_BODY: dict[str, Any] = {
@@ -323,7 +353,7 @@ ROUND_TRIP = [
         include_usage=True,
         reasoning=ReasoningConfig(effort="minimal"),
         response_format=ResponseFormat("json_schema", {"type": "object"}, "out", True, "desc"),
-        meta={"openai-chat": {"max_tokens_field": "max_completion_tokens"}},
+        meta={"openai-chat": {"max_tokens_field": "max_completion_tokens", "custom_tools": True}},
     ),
 ]
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import freeform
 from ..canonical import Env, Request, Tool, effort_to_budget
 from .common import NAME, dumps
 from .turns import Turn, render_messages
@@ -37,11 +38,6 @@ from .turns import Turn, render_messages
 DEFAULT_MAX_TOKENS = 8192
 MIN_BUDGET = 1024
 MAX_CACHE_MARKERS = 4
-CUSTOM_TOOL_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"input": {"type": "string"}},
-    "required": ["input"],
-}
 _EFFORTS = {"minimal": "low", "low": "low", "medium": "medium", "high": "high"}
 _EFFORTS.update({"xhigh": "xhigh", "max": "max"})
 _CHOICES = {"auto": "auto", "required": "any", "none": "none", "tool": "tool"}
@@ -125,8 +121,8 @@ def _tool(tool: Tool, warnings: list[str]) -> dict[str, Any] | None:
     out: dict[str, Any] = {"name": tool.name}
     description = tool.description or ""
     if tool.kind == "custom":
-        description += _custom_note(tool)
-        out["input_schema"] = CUSTOM_TOOL_SCHEMA
+        description += freeform.note(tool)
+        out["input_schema"] = freeform.INPUT_SCHEMA
     else:
         schema = dict(tool.parameters or {})
         schema.setdefault("type", "object")
@@ -138,14 +134,6 @@ def _tool(tool: Tool, warnings: list[str]) -> dict[str, Any] | None:
     if tool.cache_control:
         out["cache_control"] = tool.cache_control
     return out
-
-
-def _custom_note(tool: Tool) -> str:
-    note = "\n\nPut the tool's whole freeform input, as text, in the `input` field."
-    fmt = tool.custom_format or {}
-    if fmt.get("type") == "grammar" and fmt.get("definition"):
-        note += f"\nThe input follows this {fmt.get('syntax', '')} grammar:\n{fmt['definition']}"
-    return note
 
 
 def _tool_choice(request: Request, body: dict[str, Any]) -> None:

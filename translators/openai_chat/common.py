@@ -154,3 +154,7 @@ def text_of(value: Any, path: str) -> str:
     if not isinstance(value, str):
         raise TranslationError(path, f"expected a string, got {type(value).__name__}")
     return value
+
+
+CUSTOM_TOOLS = "custom_tools"
+"""Request meta flag: the client spoke chat with custom tools (kept native)."""

@@ -14,7 +14,7 @@ from ..canonical import (
     ToolChoice,
     TranslationError,
 )
-from .common import NAME, text_of
+from .common import CUSTOM_TOOLS, NAME, text_of
 
 EFFORTS: Final = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
@@ -60,7 +60,7 @@ def parse_options(body: dict[str, Any], request: Request) -> None:
         # OpenAI's reasoning models reject max_tokens; keep the field the client chose.
         ours["max_tokens_field"] = "max_completion_tokens"
     if ours:
-        request.meta[NAME] = ours
+        request.meta.setdefault(NAME, {}).update(ours)
 
 
 def _parse_tools(body: dict[str, Any], request: Request) -> None:
@@ -69,6 +69,10 @@ def _parse_tools(body: dict[str, Any], request: Request) -> None:
         raise TranslationError("tools", "must be a list")
     for i, raw in enumerate(raw_tools or []):
         request.tools.append(_tool(raw, f"tools[{i}]"))
+    if any(tool.kind == "custom" for tool in request.tools):
+        # A chat client's own custom tools go back as such to a chat provider;
+        # others' are offered as functions (see options_render._tool).
+        request.meta.setdefault(NAME, {})[CUSTOM_TOOLS] = True
     for i, raw in enumerate(body.get("functions") or []):  # legacy function calling
         request.tools.append(_tool({"type": "function", "function": raw}, f"functions[{i}]"))
     choice = body.get("tool_choice")

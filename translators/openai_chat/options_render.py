@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import freeform
 from ..canonical import ReasoningConfig, Request, ResponseFormat, Tool, budget_to_effort
-from .common import NAME
+from .common import CUSTOM_TOOLS, NAME
 
 MAX_STOP = 4  # OpenAI rejects more stop sequences
 
@@ -64,7 +65,7 @@ def _render_tools(request: Request, body: dict[str, Any]) -> None:
     if choice is not None:
         if choice.mode == "tool":
             kind = next((t.kind for t in request.tools if t.name == choice.name), "function")
-            kind = "custom" if kind == "custom" else "function"
+            kind = "custom" if kind == "custom" and native_custom(request) else "function"
             body["tool_choice"] = {"type": kind, kind: {"name": choice.name}}
         else:
             body["tool_choice"] = choice.mode
@@ -80,6 +81,12 @@ def _tool(tool: Tool, request: Request) -> dict[str, Any] | None:
             return None
         return dict(raw)
     spec: dict[str, Any] = {"name": tool.name}
+    if tool.kind == "custom" and not native_custom(request):
+        # Most chat providers (DeepSeek, Groq, vLLM, ...) have no freeform
+        # tools: offered as a function of one string (see freeform.py).
+        spec["description"] = (tool.description or "") + freeform.note(tool)
+        spec["parameters"] = freeform.INPUT_SCHEMA
+        return {"type": "function", "function": spec}
     if tool.description is not None:
         spec["description"] = tool.description
     if tool.kind == "custom":
@@ -91,6 +98,11 @@ def _tool(tool: Tool, request: Request) -> dict[str, Any] | None:
     if tool.strict is not None:
         spec["strict"] = tool.strict
     return {"type": "function", "function": spec}
+
+
+def native_custom(request: Request) -> bool:
+    """Whether custom tools go out as chat custom tools (the client's own)."""
+    return bool(request.meta.get(NAME, {}).get(CUSTOM_TOOLS))
 
 
 def _effort(config: ReasoningConfig | None) -> str | None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import replace
 from typing import Any
 
+from .. import freeform
 from ..canonical import (
     Env,
     Media,
@@ -20,7 +22,7 @@ from ..canonical import (
     ToolResult,
 )
 from .common import NAME, REASONING_FIELDS, data_url
-from .options_render import render_options
+from .options_render import native_custom, render_options
 from .response import render_tool_call
 
 _AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/mpeg": "mp3", "audio/mp3": "mp3"}
@@ -45,6 +47,7 @@ class _MessagesRenderer:
         self.out: list[dict[str, Any]] = []
         self.call_ids: set[str] = set()
         self.pending: list[dict[str, Any]] = []  # user content waiting for the tool run to end
+        self.native_custom = native_custom(request)
 
     def render(self) -> list[dict[str, Any]]:
         if self.request.system:
@@ -185,6 +188,8 @@ class _MessagesRenderer:
         self.out.append(out)
 
     def _tool_call(self, call: ToolCall) -> dict[str, Any]:
+        if call.kind == "custom" and not self.native_custom:  # a function there (freeform.py)
+            call = replace(call, kind="function", arguments=freeform.as_arguments(call.arguments))
         rendered = render_tool_call(call, self.env)
         self.call_ids.add(rendered["id"])
         return rendered
