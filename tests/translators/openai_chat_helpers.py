@@ -19,11 +19,26 @@ from translators.canonical import (
     BlockStart,
     Env,
     Finish,
+    Request,
     StreamError,
     StreamEvent,
     StreamStart,
+    counting_env,
 )
 from translators.openai_chat import FORMAT
+
+PNG = "iVBORw0KGgo="
+
+
+def parse(**body: Any) -> Request:
+    """A chat request body with a model and one user message unless given."""
+    body.setdefault("model", "gpt-4o")
+    body.setdefault("messages", [{"role": "user", "content": "hi"}])
+    return FORMAT.parse_request(body)
+
+
+def render(request: Request) -> dict[str, Any]:
+    return FORMAT.render_request(request, counting_env())
 
 
 def sdk_client(

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from openai_chat_helpers import PNG, parse, render
 
 from translators.canonical import (
     Media,
@@ -20,22 +21,8 @@ from translators.canonical import (
     ToolCall,
     ToolChoice,
     ToolResult,
-    counting_env,
 )
 from translators.openai_chat import FORMAT
-
-PNG = "iVBORw0KGgo="
-
-
-def parse(**body: Any) -> Request:
-    body.setdefault("model", "gpt-4o")
-    body.setdefault("messages", [{"role": "user", "content": "hi"}])
-    return FORMAT.parse_request(body)
-
-
-def render(request: Request) -> dict[str, Any]:
-    return FORMAT.render_request(request, counting_env())
-
 
 # ---------------------------------------------------------------- rendering
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from openai_chat_helpers import PNG, parse, render
 
 from translators.canonical import (
     Media,
@@ -13,7 +14,6 @@ from translators.canonical import (
     Reasoning,
     ReasoningConfig,
     Refusal,
-    Request,
     ResponseFormat,
     Text,
     Tool,
@@ -21,22 +21,8 @@ from translators.canonical import (
     ToolChoice,
     ToolResult,
     TranslationError,
-    counting_env,
 )
 from translators.openai_chat import FORMAT
-
-PNG = "iVBORw0KGgo="
-
-
-def parse(**body: Any) -> Request:
-    body.setdefault("model", "gpt-4o")
-    body.setdefault("messages", [{"role": "user", "content": "hi"}])
-    return FORMAT.parse_request(body)
-
-
-def render(request: Request) -> dict[str, Any]:
-    return FORMAT.render_request(request, counting_env())
-
 
 # ------------------------------------------------------------------ parsing
 
