@@ -47,7 +47,13 @@ class Provider(_Model):
     format: FormatName
     base_url: str
     keys: list[SecretStr] = Field(default_factory=list)
-    """Several keys are several accounts, tried in order. No key: no auth header."""
+    """Several keys are several accounts. No key: no auth header."""
+    key_strategy: Literal["fill-first", "round-robin"] = "fill-first"
+    """fill-first: the first healthy key; round-robin: rotate per request."""
+    context_window: int | None = Field(default=None, gt=0)
+    """Tokens; per-target ``context_window`` in a combo overrides it."""
+    cost: float | None = Field(default=None, ge=0)
+    """Price per million tokens, for the ``cost`` strategy."""
     models: list[str] | None = None
     """Optional allow-list; targets naming another model are rejected."""
     timeout: float | None = Field(default=None, gt=0)
@@ -65,9 +71,80 @@ class Provider(_Model):
         return value.rstrip("/")
 
 
+Strategy = Literal[
+    "priority",
+    "weighted",
+    "round-robin",
+    "random",
+    "strict-random",
+    "least-used",
+    "fill-first",
+    "p2c",
+    "cost",
+    "latency",
+    "lkgp",
+    "context-fit",
+]
+STICKY_BY_DEFAULT = frozenset({"round-robin", "random", "weighted", "p2c"})
+
+
+class Target(_Model):
+    """A combo target written as a mapping: ``{to: provider/model, weight: 3}``."""
+
+    to: str
+    weight: float = Field(default=1.0, gt=0)
+    cost: float | None = Field(default=None, ge=0)
+    """Price per million tokens (input and output together), for ``cost``."""
+    context_window: int | None = Field(default=None, gt=0)
+    """Tokens, for ``context-fit`` and context-too-long fallbacks."""
+
+
 class Combo(_Model):
-    strategy: Literal["priority"] = "priority"
-    targets: list[str] = Field(min_length=1)
+    strategy: Strategy = "priority"
+    targets: list[str | Target] = Field(min_length=1)
+    affinity: Literal["session", "none"] | None = None
+    """None: session for round-robin, random, weighted and p2c."""
+
+    @property
+    def entries(self) -> list[Target]:
+        return [Target(to=t) if isinstance(t, str) else t for t in self.targets]
+
+    @property
+    def names(self) -> list[str]:
+        return [t.to for t in self.entries]
+
+    @property
+    def sticky(self) -> bool:
+        if self.affinity is None:
+            return self.strategy in STICKY_BY_DEFAULT
+        return self.affinity == "session"
+
+
+class Resilience(_Model):
+    """How failures are remembered; the defaults need no tuning."""
+
+    max_attempts: int = Field(default=8, ge=1)
+    """Attempts per request, all targets and keys together."""
+    max_wait: float = Field(default=5.0, ge=0)
+    """Seconds a request may wait for a cooldown that ends soon (all together)."""
+    rate_limit_cooldown: float = Field(default=2.0, gt=0)
+    """First cooldown of a key after a 429 without Retry-After; doubles each time."""
+    rate_limit_max: float = Field(default=300.0, gt=0)
+    auth_cooldown: float = Field(default=600.0, gt=0)
+    model_lockout: float = Field(default=300.0, gt=0)
+    backoff: float = Field(default=1.0, gt=0)
+    """First backoff after a transient failure (5xx, timeout); doubles each time."""
+    backoff_max: float = Field(default=60.0, gt=0)
+    breaker_failures: int = Field(default=5, ge=1)
+    """Transient failures within ``breaker_window`` that open a target's breaker."""
+    breaker_window: float = Field(default=60.0, gt=0)
+    breaker_reset: float = Field(default=30.0, gt=0)
+    """Seconds an open breaker waits before one probe request."""
+    quota_threshold: float = Field(default=0.95, gt=0, le=1)
+    """Used fraction of a key's window past which it goes to the end of the order."""
+    affinity_ttl: float = Field(default=3600.0, gt=0)
+    first_byte_timeout: float | None = Field(default=None, gt=0)
+    """Seconds to wait for a provider's first byte (default: the provider's timeout)."""
 
 
 class Match(_Model):
@@ -88,6 +165,7 @@ class Config(_Model):
     providers: dict[str, Provider] = Field(default_factory=dict)
     combos: dict[str, Combo] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
+    resilience: Resilience = Field(default_factory=Resilience)
     _warnings: list[str] = PrivateAttr(default_factory=list)
 
     @property
@@ -207,7 +285,7 @@ def _check_references(config: Config) -> list[str]:
             if name == NATIVE or not _NAME.match(name):
                 problems.append(f"{section}.{name}: invalid name (letters, digits, _ . -)")
     for name, combo in config.combos.items():
-        for i, target in enumerate(combo.targets):
+        for i, target in enumerate(combo.names):
             if problem := _target_problem(config, target, allow_combo=False):
                 problems.append(f"combos.{name}.targets[{i}]: {problem}")
     for i, route in enumerate(config.routes):
@@ -218,7 +296,7 @@ def _check_references(config: Config) -> list[str]:
 
 def _used_providers(config: Config) -> set[str]:
     targets = [route.to for route in config.routes]
-    targets += [t for combo in config.combos.values() for t in combo.targets]
+    targets += [t for combo in config.combos.values() for t in combo.names]
     return {parts[0] for t in targets if (parts := split_target(t))}
 
 

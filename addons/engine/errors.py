@@ -53,16 +53,27 @@ class UpstreamStatus(UpstreamError):
     wire format ``fmt`` (None: unknown)."""
 
     def __init__(
-        self, status: int, body: bytes, *, fmt: str | None = None, label: str = "upstream"
+        self,
+        status: int,
+        body: bytes,
+        *,
+        fmt: str | None = None,
+        label: str = "upstream",
+        headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         super().__init__(status, f"{label} answered {status}")
         self.body = body
         self.fmt = fmt
+        self.headers = headers
+        """The response's headers (lower-case names): Retry-After, rate limits."""
 
 
 class UpstreamConnectError(UpstreamError):
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, no_response: bool = False) -> None:
         super().__init__(502, message, "server")
+        self.no_response = no_response
+        """The connection closed before any response byte (maybe a pooled
+        keep-alive connection the provider had closed while idle)."""
 
 
 class UpstreamTimeout(UpstreamError):
@@ -71,7 +82,8 @@ class UpstreamTimeout(UpstreamError):
 
 
 class UpstreamStreamError(UpstreamError):
-    """The upstream's stream itself reported an error (an error event)."""
+    """The upstream's stream itself reported an error (an error event), or
+    ended before any content."""
 
     def __init__(self, error: ErrorInfo) -> None:
         super().__init__(error.status, error.message, error.kind)

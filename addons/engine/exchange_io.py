@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from .config import Config
 from .records import Records
+from .routing import Router
 from .thoughts import ThoughtCache
 from .upstream import Upstream
 
@@ -63,3 +64,5 @@ class Runtime:
     ping_interval: float = 10.0
     thoughts: ThoughtCache = field(default_factory=ThoughtCache)
     """Thinking metadata for clients that cannot carry it (see thoughts)."""
+    router: Router = field(default_factory=Router)
+    """Strategies, cooldowns, breakers, affinity, quota: kept across requests."""

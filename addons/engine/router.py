@@ -1,9 +1,12 @@
-"""Which route a model call takes: pure functions of the config.
+"""Which route a model call takes, and the attempts it gets.
 
 Routes are tried in order; the first whose ``match`` fits wins. A model
 that names a combo or ``provider/model`` directly (a client told to use
 ``--model smart``) is routed there when no route matched. Everything else
 goes ``native``: the client's own destination with its own credentials.
+
+:func:`plan` is the pure mapping from the config; :class:`engine.routing.Router`
+orders it by strategy and health.
 """
 
 from __future__ import annotations
@@ -29,6 +32,16 @@ class Attempt:
     @property
     def native(self) -> bool:
         return self.provider is None
+
+    @property
+    def target(self) -> str:
+        """provider/model, or native."""
+        return NATIVE if self.native else f"{self.provider_name}/{self.model}"
+
+    @property
+    def key_id(self) -> str:
+        """provider#n: names a key without showing it (native: native)."""
+        return NATIVE if self.native else f"{self.provider_name}#{self.account + 1}"
 
     @property
     def label(self) -> str:
@@ -58,21 +71,27 @@ def matches(match: Match, client: str, model: str, host: str | None) -> bool:
     return True
 
 
-def plan(config: Config, client: str, model: str, host: str | None = None) -> Plan:
-    """The ordered attempts for a call from a ``client`` format asking for
+def route_target(config: Config, client: str, model: str, host: str | None = None) -> str:
+    """What the route names for a call from a ``client`` format asking for
     ``model`` on ``host`` (None when the engine is called directly)."""
     for route in config.routes:
         if matches(route.match, client, model, host):
-            return Plan(route.to, expand(config, route.to))
+            return route.to
     if model in config.combos or _is_provider_model(config, model):
-        return Plan(model, expand(config, model))
-    return Plan(NATIVE, (NATIVE_ATTEMPT,))
+        return model
+    return NATIVE
+
+
+def plan(config: Config, client: str, model: str, host: str | None = None) -> Plan:
+    """The attempts in config order (priority), every key of every target."""
+    target = route_target(config, client, model, host)
+    return Plan(target, expand(config, target))
 
 
 def expand(config: Config, target: str) -> tuple[Attempt, ...]:
     """A combo, provider/model or native -> attempts; one per key (account)."""
     if target in config.combos:
-        return tuple(a for t in config.combos[target].targets for a in expand(config, t))
+        return tuple(a for t in config.combos[target].names for a in expand(config, t))
     parts = split_target(target)
     if target == NATIVE or parts is None or parts[0] not in config.providers:
         # A provider disabled for a missing key variable is skipped.

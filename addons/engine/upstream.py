@@ -31,7 +31,7 @@ Kind = Literal["generate", "count_tokens"]
 
 
 @contextlib.contextmanager
-def mapped_errors(label: str) -> Iterator[None]:
+def mapped_errors(label: str, before_response: bool = False) -> Iterator[None]:
     """httpx exceptions -> UpstreamTimeout / UpstreamConnectError."""
     try:
         yield
@@ -39,7 +39,10 @@ def mapped_errors(label: str) -> Iterator[None]:
         raise UpstreamTimeout(f"{label}: timed out ({type(exc).__name__})") from exc
     except httpx.HTTPError as exc:
         reason = str(exc) or type(exc).__name__
-        raise UpstreamConnectError(f"{label}: {reason}") from exc
+        no_response = before_response and isinstance(
+            exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError
+        )
+        raise UpstreamConnectError(f"{label}: {reason}", no_response=no_response) from exc
 
 
 def provider_url(provider: Provider, model: str, stream: bool, kind: Kind = "generate") -> str:
@@ -129,7 +132,7 @@ class Upstream:
     @contextlib.asynccontextmanager
     async def open(self, request: httpx.Request, label: str) -> AsyncIterator[httpx.Response]:
         """Send ``request``; the body is read by the caller (streamed)."""
-        with mapped_errors(label):
+        with mapped_errors(label, before_response=True):
             response = await self.client.send(request, stream=True)
         try:
             yield response
@@ -142,7 +145,8 @@ class Upstream:
         """Read an error response's body into an UpstreamStatus to raise."""
         with mapped_errors(label):
             body = await response.aread()
-        return UpstreamStatus(response.status_code, body, fmt=fmt, label=label)
+        headers = tuple((k.lower(), v) for k, v in response.headers.multi_items())
+        return UpstreamStatus(response.status_code, body, fmt=fmt, label=label, headers=headers)
 
     async def chunks(
         self, response: httpx.Response, label: str, raw: bool = False

@@ -47,7 +47,12 @@ def MITM_CONFIG(request) -> dict:  # noqa: N802 (the harness looks for this name
         "allfail": {"strategy": "priority", "targets": ["fake-openai-chat/a", "fake-gemini/b"]},
     }
     routes = [{"match": {"model": name}, "to": name} for name in combos]
-    return e2e_config(port, providers, combos, routes)
+    config = e2e_config(port, providers, combos, routes)
+    # Each test here is about one request's fallback: nothing remembered across
+    # tests (cooldowns and breakers have their own suite, test_e2e_faults).
+    config["resilience"] = {"rate_limit_cooldown": 0.001, "backoff": 0.001,
+                            "breaker_failures": 1000}
+    return config
 
 
 def raw_client(mitm: Mitmdump) -> httpx.Client:

@@ -111,8 +111,10 @@ INVALID = [
         "config.yaml: combos.smart.targets: must not be empty",
     ),
     (
-        "combos:\n  smart: {strategy: random, targets: [native]}\n",
-        "config.yaml: combos.smart.strategy: Input should be 'priority', got 'random'",
+        "combos:\n  smart: {strategy: fastest, targets: [native]}\n",
+        "config.yaml: combos.smart.strategy: Input should be 'priority', 'weighted', "
+        "'round-robin', 'random', 'strict-random', 'least-used', 'fill-first', 'p2c', 'cost', "
+        "'latency', 'lkgp' or 'context-fit', got 'fastest'",
     ),
     (
         "routes:\n  - match: {client: anthropic}\n    to: smrt\n",

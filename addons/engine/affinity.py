@@ -1,0 +1,80 @@
+"""Which conversation a request belongs to (for session affinity).
+
+What the clients send (checked against the real CLIs in tests/clients):
+
+- Claude Code: ``metadata.user_id``, either ``user_<h>_account_<id>_session_<uuid>``
+  or a JSON string with ``session_id``;
+- Codex: a ``session_id`` (older: ``conversation_id``) header, and
+  ``prompt_cache_key`` in the body;
+- Gemini CLI logged in with Google: ``user_prompt_id`` in the Code Assist
+  envelope, ``<session>########<turn>``.
+
+Anything else: a hash of the system prompt and the first user turn, which
+stay the same for every turn of one conversation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+_SESSION = re.compile(r"session_([0-9A-Za-z-]{8,})")
+
+
+def conversation_id(fmt: str, headers: list[tuple[str, str]], body: dict[str, Any]) -> str:
+    found = _from_client(headers, body)
+    if found:
+        return "s:" + _digest(found)
+    return "h:" + _digest(_first_turn(fmt, body))
+
+
+def _from_client(headers: list[tuple[str, str]], body: dict[str, Any]) -> str | None:
+    wanted = {"session_id", "session-id", "conversation_id", "x-session-id"}
+    for name, value in headers:
+        if name.lower() in wanted and value:
+            return value
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
+        user = metadata["user_id"]
+        if m := _SESSION.search(user):
+            return m.group(1)
+        try:
+            parsed = json.loads(user)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict) and parsed.get("session_id"):
+            return str(parsed["session_id"])
+    for key in ("prompt_cache_key", "user_prompt_id"):
+        value = body.get(key)
+        if isinstance(value, str) and value:
+            return value.split("########")[0]
+    return None
+
+
+def _first_turn(fmt: str, body: dict[str, Any]) -> str:
+    """The system prompt and the first user turn, as text to hash."""
+    system: Any = body.get("system") or body.get("instructions") or body.get("systemInstruction")
+    turns: Any = body.get("messages") or body.get("contents") or body.get("input") or []
+    first: Any = None
+    if isinstance(turns, list):
+        first = next(
+            (t for t in turns if isinstance(t, dict) and t.get("role") in ("user", None)), None
+        )
+        if system is None:
+            system = next(
+                (
+                    t
+                    for t in turns
+                    if isinstance(t, dict) and t.get("role") in ("system", "developer")
+                ),
+                None,
+            )
+    elif isinstance(turns, str):
+        first = turns
+    return json.dumps([fmt, system, first], sort_keys=True, default=str)
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=12).hexdigest()

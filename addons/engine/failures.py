@@ -1,0 +1,178 @@
+"""The one place a failed attempt gets its class: what it means for the
+combo (fall back or answer the client), what to cool down, for how long.
+
+Classes, by what the router does with them:
+
+- ``rate_limited`` (429, Anthropic 529, Gemini RESOURCE_EXHAUSTED, quota
+  bodies): cool the key down (honouring Retry-After and reset times); next.
+- ``auth`` (401, 403): cool the key down longer; next key.
+- ``model`` (404, 410, 400 "model not found"): lock the model on that
+  provider for a while; next target.
+- ``transient`` (5xx, timeouts, connection errors, empty answers, a stream
+  that ends before content): backoff, and counts toward the target's breaker.
+- ``context`` (context too long): next target (a larger window), no penalty.
+- ``signature`` (a refused thinking signature): same target once, without
+  thinking blocks.
+- ``stale`` (a pooled connection closed before any response byte): same
+  target once on a fresh connection, no penalty.
+- ``request`` (the request's own fault, 400/413/422): back to the client.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Literal
+
+from translators import ErrorInfo
+
+from .errors import (
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamStatus,
+    UpstreamStreamError,
+    UpstreamTimeout,
+)
+
+FailureClass = Literal[
+    "rate_limited", "auth", "model", "transient", "context", "signature", "stale", "request"
+]
+FALLS_BACK: frozenset[str] = frozenset({"rate_limited", "auth", "model", "transient", "context"})
+RETRY_SAME: frozenset[str] = frozenset({"signature", "stale"})
+MAX_RESET = 24 * 3600.0
+"""Provider-reported resets beyond a day are taken as a day."""
+
+_CONTEXT = re.compile(
+    r"context[_ ]length|context window|too many tokens|prompt is too long|maximum context"
+    r"|input is too long|exceeds the (?:maximum|max)|token limit",
+    re.I,
+)
+_MODEL = re.compile(
+    r"model\b.*\b(?:not found|does not exist|not available|unsupported|is not supported)"
+    r"|(?:unknown|invalid|no such) model|model_not_found",
+    re.I,
+)
+_SIGNATURE = re.compile(r"signature", re.I)
+_QUOTA = re.compile(r"RESOURCE_EXHAUSTED|quota|rate[_ ]limit|overloaded|insufficient_quota", re.I)
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_BODY_RETRY = re.compile(
+    r'"retryDelay"\s*:\s*"([\d.]+s)"|try again in\s+([\d.]+\s*(?:ms|s|m|h)?)'
+    r'|"resets_in_seconds"\s*:\s*(\d+)',
+    re.I,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    kind: FailureClass
+    status: int
+    retry_after: float | None = None
+    """Seconds the provider asked us to wait (None: not said)."""
+
+    @property
+    def falls_back(self) -> bool:
+        return self.kind in FALLS_BACK
+
+    @property
+    def retry_same(self) -> bool:
+        return self.kind in RETRY_SAME
+
+
+def classify(err: UpstreamError, now: float | None = None) -> Failure:
+    if isinstance(err, UpstreamConnectError):
+        return Failure("stale" if err.no_response else "transient", err.status)
+    if isinstance(err, UpstreamTimeout):
+        return Failure("transient", err.status)
+    headers: tuple[tuple[str, str], ...] = ()
+    text = err.message
+    if isinstance(err, UpstreamStatus):
+        headers = err.headers
+        text = err.body[:8192].decode("utf-8", "replace")
+    elif isinstance(err, UpstreamStreamError):
+        text = f"{err.error.kind} {err.error.message}"
+    kind = _kind(err.status, text)
+    retry = retry_after(headers, text, now) if kind == "rate_limited" else None
+    return Failure(kind, err.status, retry)
+
+
+def _kind(status: int, text: str) -> FailureClass:
+    if status in (429, 529) or (status == 402) or (status == 403 and _QUOTA.search(text)):
+        return "rate_limited"
+    if status in (401, 403):
+        return "auth"
+    if status in (404, 410):
+        return "model"
+    if status >= 500 or status == 408:
+        return "rate_limited" if "RESOURCE_EXHAUSTED" in text else "transient"
+    if status in (400, 413, 422):
+        if _CONTEXT.search(text) or status == 413:
+            return "context"
+        if _MODEL.search(text):
+            return "model"
+        if "thinking" in text.lower() and _SIGNATURE.search(text):
+            return "signature"
+        if "RESOURCE_EXHAUSTED" in text:
+            return "rate_limited"
+    return "request"
+
+
+def retry_after(
+    headers: Iterable[tuple[str, str]], body: str = "", now: float | None = None
+) -> float | None:
+    """Seconds to wait, from Retry-After(-ms), the providers' reset headers,
+    or a reset time in the body; None when nothing says."""
+    now = time.time() if now is None else now
+    found = [s for name, value in headers if (s := _header_seconds(name, value, now)) is not None]
+    if not found and (m := _BODY_RETRY.search(body)):
+        text = next(g for g in m.groups() if g)
+        found.append(float(text) if text.isdigit() else (_duration(text) or 0.0))
+    if not found:
+        return None
+    return min(max(max(found), 0.0), MAX_RESET)
+
+
+def _header_seconds(name: str, value: str, now: float) -> float | None:
+    name = name.lower()
+    if name == "retry-after-ms":
+        return _number(value, 0.001)
+    if name == "retry-after":
+        return _number(value) if value.strip().isdigit() else _http_date(value, now)
+    if name.startswith("anthropic-ratelimit-") and name.endswith("-reset"):
+        return None  # a reset time is for quota; rejected windows name theirs
+    if name.startswith("x-ratelimit-reset-"):
+        return _duration(value)
+    return None
+
+
+def _number(value: str, scale: float = 1.0) -> float | None:
+    try:
+        return float(value.strip()) * scale
+    except ValueError:
+        return None
+
+
+def _http_date(value: str, now: float) -> float | None:
+    try:
+        return parsedate_to_datetime(value).timestamp() - now
+    except (TypeError, ValueError):
+        return None
+
+
+def _duration(value: str) -> float | None:
+    """``6m0s``, ``1.5s``, ``20ms``, ``30s`` -> seconds."""
+    value = value.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", value):
+        return float(value)
+    parts = _DURATION.findall(value.replace(" ", ""))
+    if not parts:
+        return None
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def empty_answer(label: str) -> UpstreamStreamError:
+    """A 200 with no content: a transient failure that falls back."""
+    return UpstreamStreamError(ErrorInfo(502, "server", f"{label}: answered without content"))

@@ -1,0 +1,130 @@
+"""The router's decisions and what it remembers: pure, no network, a fake clock."""
+
+from __future__ import annotations
+
+import random
+from textwrap import dedent
+
+from engine.config import parse_config
+from engine.failures import Failure
+from engine.routing import Router, RouteRequest
+
+CONFIG = parse_config(
+    dedent(
+        """
+        providers:
+          a: {format: openai-chat, base_url: "http://a/v1", keys: [ka1, ka2]}
+          b: {format: anthropic, base_url: "http://b/v1", keys: [kb1]}
+          c: {format: gemini, base_url: "http://c/v1beta", keys: [kc1]}
+        combos:
+          smart: {targets: [a/m1, b/m2, c/m3]}
+        routes:
+          - match: {model: "claude-*"}
+            to: smart
+        resilience: {breaker_failures: 3, breaker_reset: 30}
+        """
+    ),
+    env={},
+)
+REQ = RouteRequest("anthropic", "claude-x", "api.anthropic.com")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def router() -> tuple[Router, Clock]:
+    clock = Clock()
+    return Router(clock=clock, rng=random.Random(7)), clock
+
+
+def labels(r: Router, req: RouteRequest = REQ) -> list[str]:
+    return [a.label for a in r.decide(CONFIG, req).attempts]
+
+
+def fail(r: Router, label: str, failure: Failure) -> None:
+    decision = r.decide(CONFIG, REQ)
+    attempt = next(a for a in decision.attempts if a.label == label)
+    r.started(attempt)
+    r.failed(CONFIG, decision, attempt, failure)
+
+
+def test_priority_order_is_the_config_order_with_every_key():
+    r, _ = router()
+    assert labels(r) == ["a/m1", "a/m1#2", "b/m2", "c/m3"]
+
+
+def test_a_rate_limited_key_goes_to_the_end_until_its_retry_after():
+    r, clock = router()
+    fail(r, "a/m1", Failure("rate_limited", 429, retry_after=10))
+    assert labels(r) == ["a/m1#2", "b/m2", "c/m3", "a/m1"]
+    clock.now += 10.5
+    assert labels(r) == ["a/m1", "a/m1#2", "b/m2", "c/m3"]
+
+
+def test_rate_limit_without_retry_after_backs_off_exponentially():
+    r, clock = router()
+    fail(r, "b/m2", Failure("rate_limited", 429))
+    clock.now += 2.1  # first cooldown: 2 s
+    assert labels(r)[2] == "b/m2"
+    fail(r, "b/m2", Failure("rate_limited", 429))
+    clock.now += 2.1  # second: 4 s
+    assert labels(r)[-1] == "b/m2"
+    clock.now += 2.0
+    assert labels(r)[2] == "b/m2"
+
+
+def test_auth_cools_the_key_not_the_other_key():
+    r, _ = router()
+    fail(r, "a/m1", Failure("auth", 401))
+    assert labels(r) == ["a/m1#2", "b/m2", "c/m3", "a/m1"]
+
+
+def test_model_lockout_covers_every_key_of_that_target():
+    r, _ = router()
+    fail(r, "a/m1", Failure("model", 404))
+    assert labels(r) == ["b/m2", "c/m3", "a/m1", "a/m1#2"]
+
+
+def test_breaker_opens_after_n_transient_failures_then_half_opens_for_one_probe():
+    r, clock = router()
+    for _ in range(3):
+        fail(r, "c/m3", Failure("transient", 502))
+        clock.now += 0.1
+    decision = r.decide(CONFIG, REQ)
+    assert "c/m3" not in [a.label for a in decision.attempts]
+    assert decision.skipped == ["c/m3: breaker open"]
+    clock.now += 31  # half-open: one request may probe
+    assert "c/m3" in labels(r)
+    assert "c/m3" not in labels(r)  # the probe is taken
+
+
+def test_a_success_closes_the_breaker():
+    r, clock = router()
+    for _ in range(3):
+        fail(r, "c/m3", Failure("transient", 502))
+    clock.now += 31
+    decision = r.decide(CONFIG, REQ)
+    attempt = next(a for a in decision.attempts if a.label == "c/m3")
+    r.started(attempt)
+    r.succeeded(decision, attempt, 12.0)
+    assert labels(r) == ["a/m1", "a/m1#2", "b/m2", "c/m3"]
+
+
+def test_the_request_s_own_fault_changes_nothing():
+    r, _ = router()
+    fail(r, "a/m1", Failure("request", 400))
+    fail(r, "a/m1", Failure("context", 400))
+    assert labels(r) == ["a/m1", "a/m1#2", "b/m2", "c/m3"]
+
+
+def test_max_attempts_caps_the_list():
+    capped = CONFIG.model_copy(
+        update={"resilience": CONFIG.resilience.model_copy(update={"max_attempts": 2})}
+    )
+    r, _ = router()
+    assert len(r.decide(capped, REQ).attempts) == 2
