@@ -15,13 +15,14 @@ from typing import Any
 import anthropic
 import httpx2
 import streamkit
+from shared_fixtures import FIXTURES as SHARED
 from streamkit import accumulate as accumulate
 from streamkit import cut
 
 from translators.anthropic import FORMAT
 from translators.canonical import Message, Part, Request, StreamEvent, counting_env
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "anthropic"
+FIXTURES = SHARED / "anthropic"
 
 
 Reader = Callable[[str], bytes]

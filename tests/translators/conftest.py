@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from shared_fixtures import FIXTURES
 
 
 @pytest.fixture
 def fixtures_dir() -> Path:
     """The recorded provider responses (/work/shared/fixtures), outside the repo."""
-    path = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+    path = FIXTURES
     if not path.is_dir():
         pytest.skip("../shared/fixtures not present")
     return path

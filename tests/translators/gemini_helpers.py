@@ -8,7 +8,6 @@ the network.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,13 +16,14 @@ import streamkit
 from google import genai
 from google.genai import errors as gerrors
 from google.genai import types as gtypes
+from shared_fixtures import FIXTURES as SHARED
 from streamkit import accumulate as accumulate
 from streamkit import cut
 
 from translators.canonical import Env, StreamEvent
 from translators.gemini import FORMAT
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "gemini"
+FIXTURES = SHARED / "gemini"
 APIError = gerrors.APIError
 
 

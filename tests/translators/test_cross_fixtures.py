@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 import random
 import re
-from pathlib import Path
 
 import pytest
 import sdk_judge
 from sdk_judge import RESPONSE_JUDGES, STREAM_JUDGES, Summary
+from shared_fixtures import FIXTURES
 
 from translators import FORMAT_NAMES, StreamTranslator, get_format, translate_error
 from translators.canonical import counting_env
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 DIRS = {
     "anthropic": "anthropic",
     "openai-chat": "openai-chat",

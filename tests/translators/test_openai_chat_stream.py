@@ -17,6 +17,7 @@ from openai_chat_helpers import (
 )
 
 from translators.canonical import (
+    BlockDelta,
     BlockEnd,
     Finish,
     Part,
@@ -28,7 +29,9 @@ from translators.canonical import (
     Text,
     ToolCall,
     Usage,
+    counting_env,
 )
+from translators.openai_chat import FORMAT
 
 # --------------------------------------------------------- recorded streams
 
@@ -359,3 +362,70 @@ def test_only_choice_zero_is_read() -> None:
         chunk({}, "stop"),
     )
     assert accumulate(decode([data])).response.parts == [Text("mine")]
+
+
+def _call(index: int, call_id: str | None = None, name: str = "", args: str = "") -> dict:
+    call: dict = {"index": index, "function": {"arguments": args}}
+    if call_id is not None:
+        call.update(id=call_id, type="function")
+        call["function"]["name"] = name
+    return call
+
+
+def test_interleaved_parallel_call_fragments_keep_every_calls_arguments() -> None:
+    """Call 0's header, call 1's header, then fragments alternating by index:
+    every call arrives whole, in index order, with its own arguments."""
+    data = sse(
+        chunk({"role": "assistant", "tool_calls": [_call(0, "a", "get_weather")]}),
+        chunk({"tool_calls": [_call(1, "b", "get_time")]}),
+        chunk({"tool_calls": [_call(0, args='{"city"')]}),
+        chunk({"tool_calls": [_call(1, args='{"tz": ')]}),
+        chunk({"tool_calls": [_call(0, args=': "Paris"}')]}),
+        chunk({"tool_calls": [_call(1, args='"CET"}')]}),
+        chunk({}, "tool_calls"),
+    )
+    for mode in ("whole", "bytes"):
+        events = decode(pieces(data, mode))
+        assert_well_formed(events)
+        acc = accumulate(events)
+        assert acc.response.parts == [
+            ToolCall("a", "get_weather", '{"city": "Paris"}'),
+            ToolCall("b", "get_time", '{"tz": "CET"}'),
+        ]
+        assert acc.response.stop_reason == "tool_use"
+
+
+def test_interleaved_calls_in_one_delta_and_the_first_call_still_streams() -> None:
+    data = sse(
+        chunk({"tool_calls": [_call(0, "a", "f", '{"n":'), _call(1, "b", "g", '{"m":')]}),
+        chunk({"tool_calls": [_call(1, args="2}"), _call(0, args=" 1")]}),
+        chunk({"tool_calls": [_call(0, args="}")]}),
+        chunk({}, "tool_calls"),
+    )
+    events = decode([data])
+    assert_well_formed(events)
+    assert accumulate(events).response.parts == [
+        ToolCall("a", "f", '{"n": 1}'),
+        ToolCall("b", "g", '{"m":2}'),
+    ]
+    # call 0's fragments are not held back: each one is its own delta
+    assert [e.text for e in events if isinstance(e, BlockDelta) and e.index == 0] == [
+        '{"n":',
+        " 1",
+        "}",
+    ]
+
+
+def test_sequential_calls_stream_each_fragment_as_it_comes() -> None:
+    chunks = [
+        sse(chunk({"tool_calls": [_call(0, "a", "f", '{"n"')]}), done=False),
+        sse(chunk({"tool_calls": [_call(0, args=":1}")]}), done=False),
+        sse(chunk({"tool_calls": [_call(1, "b", "f", '{"n"')]}), done=False),
+        sse(chunk({"tool_calls": [_call(1, args=":2}")]}), done=False),
+        sse(chunk({}, "tool_calls")),
+    ]
+    decoder = FORMAT.stream_decoder(counting_env())
+    per_chunk = [decoder.feed(c) for c in chunks]
+    # every fragment of call 1 comes out of the chunk that carried it
+    deltas = [[e.text for e in evs if isinstance(e, BlockDelta)] for evs in per_chunk]
+    assert deltas[2] == ['{"n"'] and deltas[3] == [":2}"]

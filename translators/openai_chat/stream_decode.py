@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..blocks import Blocks, JsonEnd
 from ..canonical import (
-    BlockDelta,
-    BlockEnd,
-    BlockStart,
     Env,
     ErrorInfo,
     Finish,
-    Part,
     Reasoning,
     Refusal,
     StreamError,
@@ -32,7 +29,10 @@ _CUT = "upstream stream ended before completion"
 
 class ChatStreamDecoder:
     """One provider stream. Blocks open in the order deltas arrive; a delta
-    of another kind (or another tool call) closes the open block first.
+    of another kind closes the open block first. A tool call whose header
+    arrives while another call's arguments are still incomplete JSON is held
+    (parallel calls with interleaved fragments) and emitted whole, in order,
+    when the open one completes; calls one after another stream as they come.
     ``Finish`` waits for the usage chunk that follows ``finish_reason``
     (``include_usage``), or for ``[DONE]`` / the end of the bytes."""
 
@@ -41,11 +41,12 @@ class ChatStreamDecoder:
         self._sse = SSEDecoder()
         self._started = False
         self._done = False
-        self._next_index = 0
-        self._open: int | None = None
-        self._open_kind = ""  # "text", "reasoning", "refusal" or "tool"
-        # provider tool index -> (call id, block index, is custom)
+        self._blocks = Blocks()
+        self._keys = 0  # block keys: one per text run or call
+        # provider tool index -> (call id, block key, is custom)
         self._tools: dict[Any, tuple[str, int, bool]] = {}
+        self._args: dict[int, list[str]] = {}  # arguments so far of calls not yet ended
+        self._scans: dict[int, JsonEnd] = {}
         self._open_tool: Any = None
         self._finish_reason: str | None = None
         self._usage: Usage | None = None
@@ -124,19 +125,19 @@ class ChatStreamDecoder:
         for field in REASONING_FIELDS:  # a few proxies send both with the same text
             text = delta.get(field)
             if isinstance(text, str) and text:
-                self._text("reasoning", text, events, field)
+                self._text(Reasoning, text, events, field)
                 break
         content = delta.get("content")
         if isinstance(content, str) and content:
-            self._text("text", content, events)
+            self._text(Text, content, events)
         elif isinstance(content, list):  # Mistral streams content as parts
             for part in content:
                 if isinstance(part, dict) and isinstance(part.get("text"), str) and part["text"]:
-                    self._text("text", part["text"], events)
+                    self._text(Text, part["text"], events)
         refusal = delta.get("refusal")
         if isinstance(refusal, str) and refusal:
             self._saw_refusal = True
-            self._text("refusal", refusal, events)
+            self._text(Refusal, refusal, events)
         calls = delta.get("tool_calls")
         if isinstance(calls, list):
             for call in calls:
@@ -148,29 +149,22 @@ class ChatStreamDecoder:
 
     # ------------------------------------------------------------------ blocks
 
-    def _open_block(self, part: Part, kind: str, events: list[StreamEvent]) -> int:
-        self._close(events)
-        index = self._next_index
-        self._next_index += 1
-        self._open, self._open_kind = index, kind
-        events.append(BlockStart(index, part))
-        return index
-
-    def _close(self, events: list[StreamEvent]) -> None:
-        if self._open is not None:
-            events.append(BlockEnd(self._open))
-            self._open, self._open_kind, self._open_tool = None, "", None
-
-    def _text(self, kind: str, text: str, events: list[StreamEvent], field: str = "") -> None:
-        if self._open_kind != kind:
-            part: Part
-            if kind == "reasoning":
-                part = Reasoning("", meta={NAME: reasoning_meta(field)})
-            else:
-                part = Refusal("") if kind == "refusal" else Text("")
-            self._open_block(part, kind, events)
-        assert self._open is not None
-        events.append(BlockDelta(self._open, text))
+    def _text(
+        self,
+        kind: type[Text | Reasoning | Refusal],
+        text: str,
+        events: list[StreamEvent],
+        field: str = "",
+    ) -> None:
+        blocks = self._blocks
+        if type(blocks.part) is not kind:
+            blocks.end_all(events)  # another kind of content ends the calls too
+            part = kind("")
+            if isinstance(part, Reasoning):
+                part.meta[NAME] = reasoning_meta(field)
+            self._keys += 1
+            blocks.start(self._keys, part, events)
+        blocks.delta(blocks.open_key, text, events)
 
     def _tool(self, call: dict[str, Any], events: list[StreamEvent]) -> None:
         call_id = str_field(call, "id") or None
@@ -190,23 +184,79 @@ class ChatStreamDecoder:
         )
         if isinstance(fragment, dict | list):  # complete arguments as JSON
             fragment = json.dumps(fragment, ensure_ascii=False)
-        # A fragment for a call that is no longer open cannot be placed
-        # (providers stream calls one after another); it is dropped.
-        if isinstance(fragment, str) and fragment and known[1] == self._open:
-            events.append(BlockDelta(known[1], fragment))
+        if not (isinstance(fragment, str) and fragment):
+            return
+        ikey = known[1]
+        args = self._args.get(ikey)
+        if args is None:  # the call already ended: nothing could place this
+            return
+        args.append(fragment)
+        self._blocks.delta(ikey, fragment, events)
+        if self._blocks.held:
+            scan = self._scans.get(ikey)
+            if scan is not None:
+                scan.feed(fragment)
+            self._advance(events)
 
     def _new_tool(
         self, key: Any, call_id: str | None, is_custom: bool, body: Any, events: list[StreamEvent]
     ) -> tuple[str, int, bool]:
         self._saw_tool = True
+        blocks = self._blocks
+        if blocks.part is not None and not isinstance(blocks.part, ToolCall):
+            blocks.end_all(events)
+        elif not blocks.held and self._complete(blocks.open_key, fast=True):
+            self._end_call(blocks.open_key, events)  # the common case: one call after another
         spec = body if is_custom else body.get("function")
         name = str_field(spec, "name") if isinstance(spec, dict) else ""
         call_id = call_id or self._env.new_id("call_")
         part = ToolCall(call_id, name, kind="custom" if is_custom else "function")
-        known = (call_id, self._open_block(part, "tool", events), is_custom)
+        self._keys += 1
+        known = (call_id, self._keys, is_custom)
+        self._args[self._keys] = []
+        blocks.start(self._keys, part, events)  # held while an unfinished call is open
         self._tools[key] = known
         self._open_tool = key
+        if blocks.held:
+            self._advance(events)
         return known
+
+    def _advance(self, events: list[StreamEvent]) -> None:
+        """Interleaved calls: end the open call once its arguments are
+        complete JSON, so the next held one is emitted and streams on."""
+        blocks = self._blocks
+        while blocks.held and self._complete(blocks.open_key, fast=False):
+            self._end_call(blocks.open_key, events)
+
+    def _complete(self, ikey: Any, fast: bool) -> bool:
+        part = self._blocks.part
+        if not isinstance(part, ToolCall) or part.kind == "custom":
+            return False  # freeform input has no end of its own
+        args = self._args.get(ikey)
+        if not args:
+            return False
+        if fast:  # one check per call: a parse at C speed
+            try:
+                json.loads("".join(args))
+            except ValueError:
+                return False
+            return True
+        scan = self._scans.get(ikey)
+        if scan is None:
+            scan = self._scans[ikey] = JsonEnd()
+            scan.feed("".join(args))
+        return scan.complete
+
+    def _end_call(self, ikey: Any, events: list[StreamEvent]) -> None:
+        self._args.pop(ikey, None)
+        self._scans.pop(ikey, None)
+        self._blocks.end(ikey, events)
+
+    def _close(self, events: list[StreamEvent]) -> None:
+        self._blocks.end_all(events)
+        self._args.clear()
+        self._scans.clear()
+        self._open_tool = None
 
     # ------------------------------------------------------------------ endings
 
