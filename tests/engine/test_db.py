@@ -1,0 +1,142 @@
+"""The store opener: URLs, migrations per component, one batching writer."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from engine.db import StoreError, data_dir, open_store, sqlite_path
+
+V1 = "CREATE TABLE t (a INTEGER, b TEXT)"
+V2 = "ALTER TABLE t ADD COLUMN c TEXT DEFAULT 'x'; CREATE INDEX t_a ON t(a)"
+
+
+def test_url_relative_to_base_and_absolute(tmp_path: Path) -> None:
+    assert sqlite_path("sqlite:///u.sqlite", tmp_path) == tmp_path / "u.sqlite"
+    assert sqlite_path(f"sqlite:///{tmp_path}/abs.sqlite", Path("/x")) == tmp_path / "abs.sqlite"
+
+
+@pytest.mark.parametrize("url", ["postgres://h/db", "sqlite://", "sqlite://host/x", "u.sqlite"])
+def test_bad_url_names_it(url: str, tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="Cannot open store"):
+        open_store(url, base=tmp_path)
+
+
+def test_data_dir_option_then_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("OMNIROUTE_DATA_DIR", str(tmp_path / "env"))
+    assert data_dir("/opt/x") == Path("/opt/x")
+    assert data_dir("") == tmp_path / "env"
+    monkeypatch.delenv("OMNIROUTE_DATA_DIR")
+    assert data_dir(None).name == "data"
+
+
+def test_migrations_run_once_in_order_per_component(tmp_path: Path) -> None:
+    store = open_store("sqlite:///s.sqlite", base=tmp_path)
+    assert store.migrate("usage", [V1]) == 1
+    store.write("INSERT INTO t (a, b) VALUES (?, ?)", (1, "old"))
+    store.close()
+    store = open_store("sqlite:///s.sqlite", base=tmp_path)  # a later release adds V2
+    assert store.migrate("usage", [V1, V2]) == 2
+    assert store.migrate("usage", [V1, V2]) == 2
+    assert store.migrate("other", ["CREATE TABLE o (x)"]) == 1
+    assert [tuple(r) for r in store.read("SELECT a, b, c FROM t")] == [(1, "old", "x")]
+    assert store.version("usage") == 2 and store.version("other") == 1
+    assert store.read("PRAGMA journal_mode")[0][0] == "wal"
+    store.close()
+
+
+def test_a_failed_migration_leaves_the_version(tmp_path: Path) -> None:
+    store = open_store("sqlite:///s.sqlite", base=tmp_path)
+    store.migrate("usage", [V1])
+    with pytest.raises(sqlite3.OperationalError):
+        store.migrate("usage", [V1, "ALTER TABLE nope ADD COLUMN z"])
+    assert store.version("usage") == 1
+    store.close()
+
+
+def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+    store = open_store("sqlite:///s.sqlite", base=tmp_path, interval=0.05)
+    store.migrate("usage", [V1])
+
+    def writer(n: int) -> None:
+        for i in range(200):
+            store.write("INSERT INTO t (a, b) VALUES (?, ?)", (n, str(i)))
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store.close()  # a clean shutdown writes everything queued
+    with closing(sqlite3.connect(tmp_path / "s.sqlite")) as conn:
+        counts = dict(conn.execute("SELECT a, COUNT(*) FROM t GROUP BY a").fetchall())
+    assert counts == {n: 200 for n in range(8)}
+
+
+def test_a_bad_write_does_not_drop_its_batch(tmp_path: Path) -> None:
+    store = open_store("sqlite:///s.sqlite", base=tmp_path, interval=5)
+    store.migrate("usage", [V1])
+    store.write("INSERT INTO t (a) VALUES (1)")
+    store.write("INSERT INTO nope VALUES (1)")
+    store.write("INSERT INTO t (a) VALUES (2)")
+    store.flush()  # does not wait for the 5 s interval
+    assert [r[0] for r in store.read("SELECT a FROM t ORDER BY a")] == [1, 2]
+    store.close()
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from engine.db import open_store
+    store = open_store("sqlite:///k.sqlite", base=Path(sys.argv[1]), interval=0.1)
+    store.migrate("usage", ["CREATE TABLE t (a INTEGER)"])
+    i = 0
+    while True:
+        store.write("INSERT INTO t (a) VALUES (?)", (i,))
+        i += 1
+        time.sleep(0.001)
+    """
+)
+
+
+def test_kill_9_keeps_what_was_committed(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path)],
+        cwd=Path(__file__).resolve().parents[2] / "addons",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        seen = _wait_rows(tmp_path / "k.sqlite", at_least=200)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    with closing(sqlite3.connect(tmp_path / "k.sqlite")) as conn:
+        (count,) = conn.execute("SELECT COUNT(*) FROM t").fetchone()
+        (last,) = conn.execute("SELECT MAX(a) FROM t").fetchone()
+    assert count >= seen  # nothing a reader saw committed is lost
+    assert last == count - 1  # no gaps: whole batches or nothing
+
+
+def _wait_rows(path: Path, at_least: int) -> int:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with closing(sqlite3.connect(path)) as conn:
+                (count,) = conn.execute("SELECT COUNT(*) FROM t").fetchone()
+        except sqlite3.Error:
+            count = 0
+        if count >= at_least:
+            return int(count)
+        time.sleep(0.05)
+    raise AssertionError(f"the writer committed fewer than {at_least} rows in 30 s")
