@@ -8,7 +8,8 @@ written in mitmproxy's confdir layout, so ``mitmdump --set confdir=certs`` uses
 this CA instead of generating its own unconstrained one.
 
     python scripts/ca.py generate [--force]     # idempotent; --force rotates
-    python scripts/ca.py env [--port 8080]      # lines to paste into a shell
+    python scripts/ca.py env [--port 8080] [--client claude|codex|gemini|sdk]
+                                                # lines to eval in the client's shell
     sudo python scripts/ca.py install           # system trust store (Linux, macOS)
     sudo python scripts/ca.py uninstall
 """
@@ -247,19 +248,44 @@ def run_install(confdir: Path, remove: bool, dry_run: bool) -> int:
 # ----------------------------------------------------------------------------- env
 
 
-def env_lines(confdir: Path = CERTS, port: int = 8080, host: str = "127.0.0.1") -> list[str]:
+CLIENTS = ("claude", "codex", "gemini", "sdk")
+# What each client reads: (variable, file, why). "cert" is the CA alone (added to
+# the built-in roots); "bundle" is system roots + the CA (the variable replaces roots).
+CLIENT_VARS: dict[str, list[tuple[str, str, str]]] = {
+    "claude": [("NODE_EXTRA_CA_CERTS", "cert", "Node: added to the built-in roots")],
+    "codex": [("SSL_CERT_FILE", "bundle", "replaces the roots: system roots + this CA")],
+    "gemini": [("NODE_EXTRA_CA_CERTS", "cert", "Node: added to the built-in roots "
+                "(SSL_CERT_FILE is not honoured)")],
+    "sdk": [("SSL_CERT_FILE", "bundle", "Python SDKs (httpx): system roots + this CA"),
+            ("REQUESTS_CA_BUNDLE", "bundle", "requests-based code"),
+            ("NODE_EXTRA_CA_CERTS", "cert", "Node SDKs")],
+}
+KEY_HINTS = {
+    "claude": "ANTHROPIC_API_KEY=sk-ant-anything (a routed call gets the provider's key)",
+    "codex": "CODEX_API_KEY=sk-anything (OPENAI_API_KEY alone sends no key)",
+    "gemini": "GEMINI_API_KEY=anything (a routed call gets the provider's key)",
+}
+
+
+def env_lines(confdir: Path = CERTS, port: int = 8080, host: str = "127.0.0.1",
+              client: str | None = None) -> list[str]:
+    """Shell lines for one client (or, with ``client=None``, for all of them)."""
     files = ca_files(confdir.resolve())
-    cert, bundle = files["cert"], files["bundle"]
-    return [
-        f"export HTTPS_PROXY=http://{host}:{port}",
-        "export NO_PROXY=localhost,127.0.0.1",
-        "# Node clients (Claude Code, Gemini CLI): added to the built-in roots",
-        f"export NODE_EXTRA_CA_CERTS={shlex.quote(str(cert))}",
-        "# these replace the default roots, hence the bundle (system roots + this CA)",
-        f"export SSL_CERT_FILE={shlex.quote(str(bundle))}",
-        f"export REQUESTS_CA_BUNDLE={shlex.quote(str(bundle))}",
-        f"export CODEX_CA_CERTIFICATE={shlex.quote(str(bundle))}",
-    ]
+    lines = [f"export HTTPS_PROXY=http://{host}:{port}", "export NO_PROXY=localhost,127.0.0.1"]
+    if client is None:
+        return lines + [
+            "# Node clients (Claude Code, Gemini CLI): added to the built-in roots",
+            f"export NODE_EXTRA_CA_CERTS={shlex.quote(str(files['cert']))}",
+            "# these replace the default roots, hence the bundle (system roots + this CA)",
+            f"export SSL_CERT_FILE={shlex.quote(str(files['bundle']))}",
+            f"export REQUESTS_CA_BUNDLE={shlex.quote(str(files['bundle']))}",
+            f"export CODEX_CA_CERTIFICATE={shlex.quote(str(files['bundle']))}",
+        ]
+    for name, kind, why in CLIENT_VARS[client]:
+        lines += [f"# {why}", f"export {name}={shlex.quote(str(files[kind]))}"]
+    if client in KEY_HINTS:
+        lines.append(f"# no account of your own? export {KEY_HINTS[client]}")
+    return lines
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -279,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     env = sub.add_parser("env", help="print the environment lines for clients")
     env.add_argument("--port", type=int, default=8080)
     env.add_argument("--host", default="127.0.0.1")
+    env.add_argument("--client", choices=CLIENTS,
+                     help="only what this client needs (default: every client's lines)")
     args = p.parse_args(argv)
 
     if args.cmd == "generate":
@@ -295,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     if _current(args.dir) is None:
         print(f"# ca: no CA in {args.dir} yet: run `python scripts/ca.py generate`",
               file=sys.stderr)
-    print("\n".join(env_lines(args.dir, args.port, args.host)))
+    print("\n".join(env_lines(args.dir, args.port, args.host, args.client)))
     return 0
 
 

@@ -153,6 +153,28 @@ def test_env_lines(confdir):
         assert Path(env[name]).is_absolute() and Path(env[name]).exists()
 
 
+def parse_env(lines: list[str]) -> dict[str, str]:
+    return dict(line.removeprefix("export ").split("=", 1) for line in lines
+                if line.startswith("export "))
+
+
+def test_env_lines_per_client_are_only_what_that_client_reads(confdir):
+    cert = str((confdir / "mitmproxy-ca-cert.pem").resolve())
+    bundle = str((confdir / "ca-bundle.pem").resolve())
+    proxy = {"HTTPS_PROXY": "http://127.0.0.1:8123", "NO_PROXY": "localhost,127.0.0.1"}
+    expected = {
+        "claude": proxy | {"NODE_EXTRA_CA_CERTS": cert},
+        "gemini": proxy | {"NODE_EXTRA_CA_CERTS": cert},
+        "codex": proxy | {"SSL_CERT_FILE": bundle},
+        "sdk": proxy | {"SSL_CERT_FILE": bundle, "REQUESTS_CA_BUNDLE": bundle,
+                        "NODE_EXTRA_CA_CERTS": cert},
+    }
+    for client, env in expected.items():
+        lines = ca.env_lines(confdir, port=8123, client=client)
+        assert parse_env(lines) == env, client
+        assert all(line.startswith(("export ", "# ")) for line in lines)  # safe to eval
+
+
 def test_install_dry_run_only_prints(confdir, monkeypatch, capsys):
     def refuse(*a, **kw):
         raise AssertionError("dry run must not execute anything")
@@ -186,3 +208,8 @@ def test_cli_generate_and_env(tmp_path):
     env = subprocess.run(run + ["env", "--port", "9090"], capture_output=True, text=True,
                          check=True).stdout
     assert "export HTTPS_PROXY=http://127.0.0.1:9090" in env
+    codex = subprocess.run(run + ["env", "--client", "codex"], capture_output=True, text=True,
+                           check=True).stdout
+    assert "SSL_CERT_FILE=" in codex and "NODE_EXTRA_CA_CERTS" not in codex
+    bad = subprocess.run(run + ["env", "--client", "cursor"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "invalid choice: 'cursor'" in bad.stderr
