@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ except ImportError:  # not installed: mitmdump -s puts only addons/ on sys.path
     sys.path.insert(0, str(ROOT))
 
 import engine  # noqa: E402
+from engine import summary  # noqa: E402
 from engine.clients import offline_answer  # noqa: E402
 from mitmproxy import addonmanager, ctx, exceptions, http  # noqa: E402
 from mitmproxy.options import CONF_DIR  # noqa: E402
@@ -156,7 +158,18 @@ class OmniRoute:
             self._start_engine()
         if self._rebind:
             self._rebind = False
-            self.rebinding = asyncio.ensure_future(_rebind_servers())
+            self.rebinding = asyncio.ensure_future(_rebind_servers(self._summary))
+        else:
+            self._summary()
+
+    def _summary(self) -> None:
+        """What is routed where, what is missing, which line each client needs."""
+        if self.engine is None and not self.engine_url:
+            return  # the config did not load: its errors are logged, mitmdump exits
+        path = ctx.options.omniroute_config
+        config = self.engine.config if self.engine else summary.load_quietly(path)
+        setting = summary.make_setting(_proxy_address(), ctx.options.confdir)
+        log.info("%s", summary.block("omniroute:", summary.startup_lines(config, path, setting)))
 
     def done(self) -> None:
         # Sync: a script reload calls done() from sync code (async raises there).
@@ -235,17 +248,27 @@ class OmniRoute:
         return self.engine.url, self.engine.secret
 
 
-async def _rebind_servers() -> None:
+async def _rebind_servers(then: Callable[[], None]) -> None:
     """mitmproxy binds its listeners before a script's options apply: restart
     them so the loopback default of listen_host takes effect."""
     proxyserver = ctx.master.addons.get("proxyserver")
-    if proxyserver is None:
-        return
-    ports = {addr[1] for server in proxyserver.servers for addr in server.listen_addrs}
-    if not ctx.options.listen_port and len(ports) == 1:
-        ctx.options.update(listen_port=ports.pop())  # -p 0: keep the port already announced
-    await proxyserver.servers.update([])
-    await proxyserver.setup_servers()
+    if proxyserver is not None:
+        ports = {addr[1] for server in proxyserver.servers for addr in server.listen_addrs}
+        if not ctx.options.listen_port and len(ports) == 1:
+            ctx.options.update(listen_port=ports.pop())  # -p 0: keep the port already announced
+        await proxyserver.servers.update([])
+        await proxyserver.setup_servers()
+    then()
+
+
+def _proxy_address() -> str | None:
+    """host:port of the (first) regular proxy listener."""
+    proxyserver = ctx.master.addons.get("proxyserver")
+    for server in proxyserver.servers if proxyserver is not None else ():
+        if server.mode.type_name == "regular" and server.listen_addrs:
+            host, port = server.listen_addrs[0][:2]
+            return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return None
 
 
 def _project_confdir() -> dict[str, object]:

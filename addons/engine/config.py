@@ -167,11 +167,17 @@ class Config(_Model):
     routes: list[Route] = Field(default_factory=list)
     resilience: Resilience = Field(default_factory=Resilience)
     _warnings: list[str] = PrivateAttr(default_factory=list)
+    _disabled: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @property
     def warnings(self) -> list[str]:
         """Non-fatal problems (providers disabled for a missing variable)."""
         return self._warnings
+
+    @property
+    def disabled(self) -> dict[str, str]:
+        """Providers left out for a missing variable: name -> the variable."""
+        return self._disabled
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
@@ -195,11 +201,15 @@ def parse_config(
     except ValidationError as exc:
         raise ConfigError([f"{source}: {line}" for line in _pydantic_lines(exc)]) from None
     problems = _check_references(config)
-    config, env_problems, warnings = _resolve_env(config, os.environ if env is None else env)
+    config, env_problems, disabled = _resolve_env(config, os.environ if env is None else env)
     problems += env_problems
     if problems:
         raise ConfigError([f"{source}: {line}" for line in problems])
-    config._warnings.extend(f"{source}: {line}" for line in warnings)
+    config._disabled.update((name, var) for name, (_, var) in disabled.items())
+    config._warnings.extend(
+        f"{source}: {path}: environment variable {var} is not set; provider disabled"
+        for path, var in disabled.values()
+    )
     return config
 
 
@@ -335,11 +345,15 @@ def _resolve_provider(
     return provider.model_copy(update=update), misses
 
 
-def _resolve_env(config: Config, env: Mapping[str, str]) -> tuple[Config, list[str], list[str]]:
+def _resolve_env(
+    config: Config, env: Mapping[str, str]
+) -> tuple[Config, list[str], dict[str, tuple[str, str]]]:
+    """The config with ${VAR}s resolved, its problems, and the providers
+    disabled for a missing variable (name -> (path, variable))."""
     used = _used_providers(config)
     providers: dict[str, Provider] = {}
     problems: list[str] = []
-    warnings: list[str] = []
+    disabled: dict[str, tuple[str, str]] = {}
     for name, provider in config.providers.items():
         resolved, misses = _resolve_provider(name, provider, env)
         if not misses:
@@ -347,8 +361,7 @@ def _resolve_env(config: Config, env: Mapping[str, str]) -> tuple[Config, list[s
         elif name in used:
             problems += [f"{path}: environment variable {var} is not set" for path, var in misses]
         else:
-            path, var = misses[0]
-            warnings.append(f"{path}: environment variable {var} is not set; provider disabled")
+            disabled[name] = misses[0]
         if not misses and not re.match(r"^https?://[^/\s]+", resolved.base_url):
             problems.append(f"providers.{name}.base_url: expected an http:// or https:// URL")
-    return config.model_copy(update={"providers": providers}), problems, warnings
+    return config.model_copy(update={"providers": providers}), problems, disabled

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config import Config, ConfigError, load_config
+from .summary import block, config_lines, reload_lines
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +26,16 @@ class ConfigWatcher:
     """Calls ``apply(config)`` when the file changed and is valid; a bad
     edit keeps the old config and logs why, once per change."""
 
-    def __init__(self, path: str | os.PathLike[str], apply: Callable[[Config], None]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        apply: Callable[[Config], None],
+        current: Config | None = None,
+    ) -> None:
         self.path = Path(path)
         self.apply = apply
         self._stamp = _stamp(self.path)
+        self._lines = config_lines(current, self.path) if current is not None else []
 
     def check(self) -> bool:
         """Reload if the file changed; True if a new config was applied."""
@@ -44,7 +51,10 @@ class ConfigWatcher:
         for warning in config.warnings:
             log.warning("%s", warning)
         self.apply(config)
-        log.info("config reloaded from %s", self.path)
+        lines = config_lines(config, self.path)
+        changes = reload_lines(self._lines, lines)
+        log.info("%s", block(f"config reloaded from {self.path}:", changes))
+        self._lines = lines
         return True
 
     async def run(self, interval: float = 1.0) -> None:

@@ -101,6 +101,8 @@ def test_config_reloads_when_the_file_changes_and_a_bad_edit_keeps_the_old(conn,
     time.sleep(1.1)  # a distinct mtime for file watchers with 1 s resolution
     write_config(mitm.config, config(e2e_provider.port, "fake-gemini/after"))
     assert _wait_for_route(conn, fake, "gemini"), "the edited config was not picked up"
+    assert _wait_for_log(mitm, "  + route */reload-me -> fake-gemini/after"), mitm.output()
+    assert "  - route */reload-me -> fake-openai-chat/before" in mitm.output()
 
     lines_before = len(mitm.lines)
     time.sleep(1.1)
@@ -113,6 +115,26 @@ def test_config_reloads_when_the_file_changes_and_a_bad_edit_keeps_the_old(conn,
     assert mitm.config.name in said, "the log does not say why the edit was refused"
 
     write_config(mitm.config, config(e2e_provider.port))  # leave it as found
+
+
+def test_startup_summary_says_routes_proxy_and_env_line(mitm):
+    assert _wait_for_log(mitm, "check the set-up: "), mitm.output()
+    text = mitm.output()
+    assert f"config {mitm.config}" in text
+    assert "route */fallback -> fallback -> fake-openai-chat/primary, fake-gemini/backup" in text
+    assert "route */to-gemini -> fake-gemini/upstream-gemini" in text
+    assert f"proxy http://127.0.0.1:{mitm.port} " in text
+    assert f"ca.py env --port {mitm.port} --client claude)" in text
+    assert f"CA {mitm.confdir / 'mitmproxy-ca-cert.pem'}" in text
+
+
+def _wait_for_log(mitm, text: str, timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in mitm.output():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def _wait_for_route(conn, fake, fmt: str, timeout: float = 8) -> bool:

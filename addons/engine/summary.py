@@ -1,0 +1,168 @@
+"""The start-up summary: what is routed where, what is missing, what to paste.
+
+Pure functions of the config and a few facts about the environment; each
+returns the lines the front logs. After a reload, :func:`reload_lines` gives
+the change as a diff when it is short, the whole config part otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import trust
+from .config import Config, ConfigError, load_config
+
+MAX_DIFF = 6
+"""A reload whose diff has more lines than this is shown whole."""
+
+# The format a client speaks -> its `scripts/ca.py env --client` name and label.
+CLIENTS = {
+    "anthropic": ("claude", "Claude Code"),
+    "openai-responses": ("codex", "Codex"),
+    "gemini": ("gemini", "Gemini CLI"),
+    "openai-chat": ("sdk", "OpenAI Chat SDKs"),
+}
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What the summary says besides the config."""
+
+    proxy: str | None = None
+    """host:port the proxy listens on."""
+    confdir: Path | None = None
+    """Where the CA is (mitmproxy's confdir)."""
+    system_trusts: bool | None = None
+    """Whether the system store holds the CA (None: cannot tell)."""
+    urls: Sequence[str] = field(default_factory=tuple)
+    """Extra lines: the dashboard and status pages, once they exist."""
+
+
+def route_lines(config: Config) -> list[str]:
+    """``client/model glob -> combo -> targets``, one per route, in match order."""
+    lines = []
+    for route in config.routes:
+        match = route.match
+        left = f"{match.client or '*'}/{match.model or '*'}"
+        if match.host:
+            left += f" (host {match.host})"
+        right = route.to
+        if route.to in config.combos:
+            right += " -> " + ", ".join(config.combos[route.to].targets)
+        lines.append(f"route {left} -> {right}")
+    return lines
+
+
+def config_lines(config: Config, path: str | os.PathLike[str]) -> list[str]:
+    """The part of the summary a config reload can change."""
+    lines = [f"config {_show(path)}"]
+    routes = route_lines(config)
+    if routes:
+        lines += routes + ["unmatched model calls go native (the vendor the client called)"]
+    else:
+        lines.append("no routes: every model call goes native (add routes to the config)")
+    for name, var in sorted(config.disabled.items()):
+        lines.append(f"provider {name} disabled: ${var} is not set (export it and restart)")
+    return lines
+
+
+def startup_lines(config: Config | None, path: str | os.PathLike[str], setting: Setting
+                  ) -> list[str]:
+    """The whole summary; ``config`` is None when the config did not load."""
+    lines = config_lines(config, path) if config is not None else [f"config {_show(path)}"]
+    lines.append(ca_line(setting))
+    if setting.proxy:
+        lines.append(f"proxy http://{setting.proxy} (HTTPS_PROXY for the clients)")
+    lines += env_lines(config, setting)
+    lines += list(setting.urls)
+    lines.append(f"check the set-up: {_doctor_command(path)}")
+    return lines
+
+
+def ca_line(setting: Setting) -> str:
+    if setting.confdir is None:
+        return "CA: none yet (run scripts/ca.py generate)"
+    cert = _show(Path(setting.confdir) / "mitmproxy-ca-cert.pem")
+    if setting.system_trusts:
+        return f"CA {cert}: trusted by the system store"
+    if setting.system_trusts is None:
+        return f"CA {cert}: the clients trust it through the env line below"
+    return (f"CA {cert}: not in the system store; the env line below makes each client "
+            "trust it (or: sudo .venv/bin/python scripts/ca.py install)")
+
+
+def env_lines(config: Config | None, setting: Setting) -> list[str]:
+    """Which `eval` line each routed client's shell needs."""
+    port = setting.proxy.rpartition(":")[2] if setting.proxy else "8080"
+    command = f"{_python()} {shlex.quote(_show(ROOT / 'scripts' / 'ca.py'))} env --port {port}"
+    formats = [r.match.client for r in config.routes] if config is not None else []
+    if not formats or None in formats:
+        return [f'client env: eval "$({command} --client claude)" '
+                "(or --client codex | gemini | sdk)"]
+    lines = []
+    for fmt in dict.fromkeys(formats):  # route order, once each
+        assert fmt is not None
+        flag, label = CLIENTS[fmt]
+        lines.append(f'env for {label}: eval "$({command} --client {flag})"')
+    return lines
+
+
+def block(title: str, lines: Sequence[str]) -> str:
+    """One log message: a title and its lines, indented."""
+    return "\n  ".join([title, *lines])
+
+
+def reload_lines(old: Sequence[str], new: Sequence[str]) -> list[str]:
+    """What changed between two :func:`config_lines`: ``-``/``+`` lines when
+    few, the new lines whole when many, one line when nothing changed."""
+    removed = [f"- {line}" for line in old if line not in new]
+    added = [f"+ {line}" for line in new if line not in old]
+    if not removed and not added:
+        return ["routes unchanged"]
+    if len(removed) + len(added) > MAX_DIFF:
+        return list(new)
+    return removed + added
+
+
+def _doctor_command(path: str | os.PathLike[str]) -> str:
+    command = f"{shlex.quote(_show(Path(sys.executable).parent / 'omniroute'))} doctor"
+    if Path(path).resolve() != (ROOT / "config.yaml").resolve():
+        command += f" --config {shlex.quote(_show(path))}"
+    return command
+
+
+def _python() -> str:
+    return shlex.quote(_show(sys.executable))
+
+
+def _show(path: str | os.PathLike[str]) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    full = Path(os.path.abspath(path))
+    try:
+        return str(full.relative_to(Path.cwd()))
+    except ValueError:
+        return str(full)
+
+
+def make_setting(proxy: str | None, confdir: str | os.PathLike[str],
+                 urls: Sequence[str] = ()) -> Setting:
+    """The facts :func:`startup_lines` needs, read from the CA in ``confdir``."""
+    cert = trust.load_cert(confdir)
+    if cert is None:
+        return Setting(proxy=proxy, urls=tuple(urls))
+    return Setting(proxy, Path(confdir), trust.system_trusts(cert), tuple(urls))
+
+
+def load_quietly(path: str | os.PathLike[str]) -> Config | None:
+    """The config for the summary alone (an external engine reports its own errors)."""
+    try:
+        return load_config(path)
+    except ConfigError:
+        return None

@@ -1,0 +1,70 @@
+"""The start-up summary and the reload diff, from configs as users write them."""
+
+from __future__ import annotations
+
+import logging
+
+from engine import parse_config
+from engine.summary import Setting, reload_lines, startup_lines
+from engine.watch import ConfigWatcher
+
+CONFIG = """
+providers:
+  deepseek: {format: openai-chat, base_url: "https://api.deepseek.com/v1", keys: ["${DS_KEY}"]}
+  spare: {format: gemini, base_url: "https://example.com/v1beta", keys: ["${SPARE_KEY}"]}
+combos:
+  smart: {targets: [deepseek/deepseek-chat, native]}
+routes:
+  - {match: {client: anthropic, model: "claude-*"}, to: smart}
+  - {match: {client: openai-responses, host: chatgpt.com}, to: deepseek/deepseek-reasoner}
+"""
+
+
+def lines(text: str = CONFIG, **setting) -> list[str]:
+    config = parse_config(text, env={"DS_KEY": "sk-ds-secret"})
+    return startup_lines(config, "/somewhere/config.yaml", Setting(**setting))
+
+
+def test_summary_names_routes_disabled_providers_ca_proxy_and_env_lines(tmp_path):
+    out = lines(proxy="127.0.0.1:8181", confdir=tmp_path, system_trusts=False)
+    assert out[0] == "config /somewhere/config.yaml"
+    assert "route anthropic/claude-* -> smart -> deepseek/deepseek-chat, native" in out
+    assert "route openai-responses/* (host chatgpt.com) -> deepseek/deepseek-reasoner" in out
+    assert "provider spare disabled: $SPARE_KEY is not set (export it and restart)" in out
+    assert any(line.startswith("CA ") and "not in the system store" in line for line in out)
+    assert "proxy http://127.0.0.1:8181 (HTTPS_PROXY for the clients)" in out
+    env = [line for line in out if line.startswith("env for ")]
+    assert [line.split(":")[0] for line in env] == ["env for Claude Code", "env for Codex"]
+    assert env[0].endswith('env --port 8181 --client claude)"')
+    assert out[-1].endswith("omniroute doctor --config /somewhere/config.yaml")
+    assert "sk-ds-secret" not in "\n".join(out)
+
+
+def test_summary_without_routes_says_everything_goes_native():
+    out = lines("providers: {}\n")
+    assert "no routes: every model call goes native (add routes to the config)" in out
+    assert any("--client claude)\" (or --client codex | gemini | sdk)" in line for line in out)
+
+
+def test_reload_diff_short_long_and_none():
+    old = ["config c.yaml", "route a/* -> x/y", "route b/* -> x/z"]
+    assert reload_lines(old, old) == ["routes unchanged"]
+    new = ["config c.yaml", "route a/* -> x/y", "route b/* -> x/w"]
+    assert reload_lines(old, new) == ["- route b/* -> x/z", "+ route b/* -> x/w"]
+    many = ["config c.yaml"] + [f"route m{i}/* -> x/y" for i in range(8)]
+    assert reload_lines(old, many) == many
+
+
+def test_watcher_logs_the_diff_on_reload(tmp_path, caplog):
+    path = tmp_path / "config.yaml"
+    path.write_text("routes: []\n")
+    applied = []
+    watcher = ConfigWatcher(path, applied.append, current=parse_config("routes: []\n"))
+    path.write_text("routes:\n  - {match: {model: 'gpt-*'}, to: native}\n")
+    with caplog.at_level(logging.INFO, logger="engine.watch"):
+        assert watcher.check()
+    assert applied
+    message = caplog.records[-1].getMessage()
+    assert message.startswith(f"config reloaded from {path}:")
+    assert "\n  - no routes: every model call goes native" in message
+    assert "\n  + route */gpt-* -> native" in message
