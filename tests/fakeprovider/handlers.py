@@ -264,6 +264,8 @@ class Gemini(ModelCall):
 class Models(Base):
     def get(self, model: str | None = None) -> None:
         ids = self.state.models
+        if not self.key_ok():  # what `omniroute doctor` checks a key with
+            return self.send_json(self.error_body(401, "Invalid API key (fake provider)."), 401)
         if self.request.path.startswith("/v1beta"):
             listing = gemini.models(ids)
             if model:
