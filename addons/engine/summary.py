@@ -82,7 +82,7 @@ def startup_lines(config: Config | None, path: str | os.PathLike[str], setting: 
         lines.append(f"proxy http://{setting.proxy} (HTTPS_PROXY for the clients)")
     lines += env_lines(config, setting)
     lines += list(setting.urls)
-    lines.append(f"check the set-up: {_doctor_command(path)}")
+    lines.append(f"check the set-up: {_doctor_command(path, setting.proxy)}")
     return lines
 
 
@@ -131,11 +131,12 @@ def reload_lines(old: Sequence[str], new: Sequence[str]) -> list[str]:
     return removed + added
 
 
-def _doctor_command(path: str | os.PathLike[str]) -> str:
+def _doctor_command(path: str | os.PathLike[str], proxy: str | None) -> str:
     command = f"{shlex.quote(_show(Path(sys.executable).parent / 'omniroute'))} doctor"
     if Path(path).resolve() != (ROOT / "config.yaml").resolve():
         command += f" --config {shlex.quote(_show(path))}"
-    return command
+    port = proxy.rpartition(":")[2] if proxy else "8080"
+    return command if port == "8080" else f"{command} --port {port}"
 
 
 def _python() -> str:

@@ -36,7 +36,7 @@ def test_summary_names_routes_disabled_providers_ca_proxy_and_env_lines(tmp_path
     env = [line for line in out if line.startswith("env for ")]
     assert [line.split(":")[0] for line in env] == ["env for Claude Code", "env for Codex"]
     assert env[0].endswith('env --port 8181 --client claude)"')
-    assert out[-1].endswith("omniroute doctor --config /somewhere/config.yaml")
+    assert out[-1].endswith("omniroute doctor --config /somewhere/config.yaml --port 8181")
     assert "sk-ds-secret" not in "\n".join(out)
 
 
