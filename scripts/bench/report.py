@@ -1,0 +1,166 @@
+"""The benchmark's tables: added latency and throughput pair by pair, load
+levels, resources, failover, and the issue's targets checked on the ratios."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from load import Result
+
+DIRECT = "direct to the provider"
+BARE = "bare mitmdump (redirect only)"
+
+
+@dataclass
+class Row:
+    name: str
+    results: dict[int, Result]
+    errors: list[str]
+    streams: int = 0
+    cpu: float | None = None  # CPU seconds of the path's processes over its streams
+    rss: dict[str, float] = field(default_factory=dict)  # process -> peak RSS MB
+
+    def median(self, level: int, what: str = "ttfb") -> float | None:
+        r = self.results.get(level)
+        values = getattr(r, what) if r else []
+        return statistics.median(values) * 1000 if values else None
+
+    def p99(self, level: int, what: str = "ttfb") -> float | None:
+        r = self.results.get(level)
+        values = sorted(getattr(r, what)) if r else []
+        return values[min(len(values) - 1, int(len(values) * 0.99))] * 1000 if values else None
+
+    def rate(self, level: int) -> float | None:
+        r = self.results.get(level)
+        return r.streams / r.elapsed if r and r.elapsed and r.streams else None
+
+    def error_count(self) -> int:
+        return len(self.errors) + sum(len(r.errors) for r in self.results.values())
+
+
+def _f(value: float | None, fmt: str = "{:.1f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def _added(row: Row, base: Row | None, level: int, what: str) -> float | None:
+    mine, ref = row.median(level, what), base.median(level, what) if base else None
+    return None if mine is None or ref is None else mine - ref
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def main_table(rows: list[Row], level: int) -> list[str]:
+    by = {r.name: r for r in rows}
+    direct, bare = by.get(DIRECT), by.get(BARE)
+    bare_added = _added(bare, direct, level, "ttfb") if bare else None
+    out = [f"At {level} concurrent streams (medians; added = path minus direct, same run):", "",
+           "| path | added TTFB ms | added total ms | streams/s | added TTFB x bare "
+           "| streams/s x bare | errors |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        if level not in row.results and not row.errors:
+            continue
+        added = _added(row, direct, level, "ttfb")
+        out.append(
+            f"| {row.name} | {_f(added)} | {_f(_added(row, direct, level, 'total'))} "
+            f"| {_f(row.rate(level))} | {_f(_ratio(added, bare_added), '{:.2f}x')} "
+            f"| {_f(_ratio(row.rate(level), bare.rate(level) if bare else None), '{:.2f}x')} "
+            f"| {row.error_count()} |")
+    return out
+
+
+def levels_table(rows: list[Row], levels: tuple[int, ...]) -> list[str]:
+    cols = " | ".join(f"streams/s @{n}" for n in levels)
+    p99s = " | ".join(f"p99 TTFB ms @{n}" for n in levels)
+    tots = " | ".join(f"p99 total ms @{n}" for n in levels)
+    out = ["", "Load levels:", "", f"| path | {cols} | {p99s} | {tots} |",
+           "|---|" + "---:|" * (3 * len(levels))]
+    for row in rows:
+        if not any(n in row.results for n in levels[1:]):
+            continue
+        out.append(f"| {row.name} | " + " | ".join(_f(row.rate(n)) for n in levels) + " | "
+                   + " | ".join(_f(row.p99(n)) for n in levels) + " | "
+                   + " | ".join(_f(row.p99(n, "total"), "{:.0f}") for n in levels) + " |")
+    return out
+
+
+def resources_table(rows: list[Row]) -> list[str]:
+    out = ["", "Resources (CPU of the path's processes per stream, all levels; peak RSS of "
+           "each process over its whole run):", "",
+           "| path | CPU ms per stream | peak RSS MB |", "|---|---:|---|"]
+    for row in rows:
+        if row.cpu is None and not row.rss:
+            continue
+        cpu = row.cpu * 1000 / row.streams if row.cpu is not None and row.streams else None
+        rss = ", ".join(f"{name} {mb:.0f}" for name, mb in row.rss.items())
+        out.append(f"| {row.name} | {_f(cpu)} | {rss} |")
+    return out
+
+
+def failover_lines(rows: list[Row]) -> list[str]:
+    out = []
+    for row in rows:
+        if "429 then next" not in row.name:
+            continue
+        plain = next((r for r in rows if r.name == row.name.replace("429 then next",
+                                                                      "cross-format")), None)
+        if plain is not None:
+            out.append(f"Failover (429, then the next target), {row.name.split(',')[0]}: "
+                       f"+{_f(_added(row, plain, 1, 'ttfb'))} ms to first byte "
+                       f"({_f(row.median(1))} vs {_f(plain.median(1))} ms, 1 stream at a time)")
+    return ["", *out] if out else []
+
+
+def target_lines(rows: list[Row], levels: tuple[int, ...]) -> list[str]:
+    by = {r.name: r for r in rows}
+    direct, bare = by.get(DIRECT), by.get(BARE)
+    cross = next((r for r in rows if r.name.startswith("omniroute default, cross")), None)
+    eng = next((r for r in rows if r.name.startswith("engine as base URL")), None)
+    lite = next((r for r in rows if r.name.startswith("LiteLLM")), None)
+    lvl, top = (16 if 16 in levels else levels[-1]), levels[-1]
+    checks: list[tuple[str, float | None, float, bool]] = []
+    if cross and bare and direct:
+        checks.append((f"cross-format default mode: added TTFB x bare @{lvl} (<= 1.3)",
+                       _ratio(_added(cross, direct, lvl, "ttfb"),
+                              _added(bare, direct, lvl, "ttfb")), 1.3, False))
+        checks.append((f"cross-format default mode: streams/s x bare @{lvl} (>= 0.8)",
+                       _ratio(cross.rate(lvl), bare.rate(lvl)), 0.8, True))
+        checks.append((f"cross-format default mode: errors @{top} (0)",
+                       float(len(cross.results[top].errors)) if top in cross.results else None,
+                       0, False))
+    if eng and lite and direct:
+        checks.append((f"engine vs LiteLLM: streams/s ratio @{lvl} (>= 10)",
+                       _ratio(eng.rate(lvl), lite.rate(lvl)), 10, True))
+        checks.append((f"engine vs LiteLLM: added TTFB ratio @{lvl} (<= 0.2)",
+                       _ratio(_added(eng, direct, lvl, "ttfb"),
+                              _added(lite, direct, lvl, "ttfb")), 0.2, False))
+    rss = max((mb for r in rows if not r.name.startswith("LiteLLM") for mb in r.rss.values()),
+              default=None)
+    checks.append(("peak RSS of our processes, MB (< 150)", rss, 150, False))
+    out = ["", "Targets (issue 9):"]
+    for text, value, bound, at_least in checks:
+        ok = value is not None and (value >= bound if at_least else value <= bound)
+        out.append(f"- {text}: {_f(value, '{:.2f}')} {'ok' if ok else 'MISSED'}")
+    return out
+
+
+def render(rows: list[Row], levels: tuple[int, ...], head: str) -> tuple[str, bool]:
+    level = 16 if 16 in levels else levels[-1]
+    lines = [head, "", *main_table(rows, level), *levels_table(rows, levels),
+             *resources_table(rows), *failover_lines(rows), *target_lines(rows, levels)]
+    bad = [r for r in rows if r.error_count() or not r.results]
+    if direct_is_bottleneck(rows, level):
+        lines.append(f"- WARNING: direct is not well above every proxied path @{level}: "
+                     "the load generator or the provider may be the bottleneck")
+    for row in bad:
+        errors = row.errors + [e for r in row.results.values() for e in r.errors]
+        lines.append(f"- {row.name}: {len(errors)} errors, first: {errors[0] if errors else '?'}")
+    return "\n".join(lines), bool(bad)
+
+
+def direct_is_bottleneck(rows: list[Row], level: int) -> bool:
+    direct = next((r for r in rows if r.name == DIRECT), None)
+    best = max((r.rate(level) or 0 for r in rows if r.name != DIRECT), default=0)
+    return direct is not None and (direct.rate(level) or 0) < 1.5 * best

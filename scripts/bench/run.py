@@ -1,0 +1,136 @@
+"""The proxy benchmark: one command, one table, every path in the same run.
+
+    .venv/bin/python scripts/bench/run.py            # everything (LiteLLM installed on first use)
+    .venv/bin/python scripts/bench/run.py --quick    # a few short streams per path (smoke test)
+
+See scripts/bench/README.md for what each path and column means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from load import Result, run_load  # noqa: E402
+from procs import Proc, cpu_seconds, peak_rss_mb  # noqa: E402
+from report import Row, render  # noqa: E402
+from setups import (  # noqa: E402
+    BIN,
+    HERE,
+    ROOT,
+    Env,
+    Setup,
+    bare,
+    direct,
+    engine_direct,
+    ensure_litellm,
+    litellm,
+    make_confdir,
+    omniroute,
+)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--events", type=int, default=200, help="events per stream (200)")
+    p.add_argument("--pacing", type=float, default=0.0,
+                   help="seconds the provider waits between events (0)")
+    p.add_argument("--levels", default="1,16,64", help="concurrent streams (1,16,64)")
+    p.add_argument("--streams", type=int, default=20,
+                   help="streams per worker at each level, at least 30 in all (20)")
+    p.add_argument("--seconds", type=float, default=20.0,
+                   help="no new stream after this long at one level (20)")
+    p.add_argument("--modes", default="default,inprocess",
+                   help="omniroute engine modes to measure (default,inprocess)")
+    p.add_argument("--no-litellm", action="store_true", help="skip LiteLLM")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 20 events, levels 1,4, a few streams, no LiteLLM")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.events, args.levels, args.streams, args.seconds = 20, "1,4", 2, 5.0
+        args.no_litellm = True
+    args.levels = tuple(int(n) for n in args.levels.split(","))
+    args.modes = tuple(m for m in args.modes.split(",") if m)
+    return args
+
+
+def setups(env: Env, args: argparse.Namespace, tmp: Path) -> list[Setup]:
+    out = [Setup("provider", direct(env)), Setup("bare", bare(env))]
+    for i, mode in enumerate(args.modes):
+        out.append(Setup(f"omniroute {mode}", omniroute(env, mode, same=i == 0, failover=i == 0)))
+    out.append(Setup("engine", engine_direct(env)))
+    if not args.no_litellm:
+        out.append(Setup("litellm", litellm(env, ensure_litellm(tmp / "litellm-install.log"))))
+    return out
+
+
+def measure_setup(setup: Setup, args: argparse.Namespace, provider: Proc) -> list[Row]:
+    rows = []
+    try:
+        paths = setup.start(setup)
+        for path in paths:
+            pids = [p for proc in setup.procs for p in proc.pids()]
+            warm = asyncio.run(run_load(path.target, 2, 4, 30.0))
+            row = Row(path.name, {}, warm.errors[:1])
+            cpu0 = cpu_seconds(pids)
+            for level in path.levels or args.levels:
+                streams = max(30, level * args.streams) if not args.quick else level * 2
+                result = asyncio.run(run_load(path.target, level, streams, args.seconds))
+                row.results[level] = result
+                row.streams += result.streams
+            row.cpu = cpu_seconds(pids) - cpu0 if setup.procs else None
+            rows.append(row)
+        for proc in setup.procs:
+            for pid in proc.pids():
+                name = proc.name if pid == proc.pid else f"{proc.name} child"
+                rows[0].rss[name] = max(rows[0].rss.get(name, 0.0), peak_rss_mb(pid))
+    except RuntimeError as exc:
+        rows.append(Row(setup.name, {}, [str(exc).splitlines()[0]]))
+    finally:
+        setup.stop()
+    return rows
+
+
+def machine() -> str:
+    import os
+    cpus = os.cpu_count()
+    return f"{platform.machine()}, {cpus} cores, Python {platform.python_version()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    with tempfile.TemporaryDirectory(prefix="omniroute-bench-") as name:
+        tmp = Path(name)
+        provider = Proc("provider", [str(BIN / "python"), str(HERE / "provider.py"),
+                                     "--events", str(args.events), "--pacing", str(args.pacing)],
+                        r"listening at (http://\S+)", cwd=ROOT).start()
+        try:
+            confdir, ssl_context = make_confdir(tmp / "confdir")
+            assert provider.match is not None
+            env = Env(provider.match.group(1), tmp, confdir, ssl_context, args.events)
+            rows: list[Row] = []
+            started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            for setup in setups(env, args, tmp):
+                print(f"... {setup.name}", file=sys.stderr, flush=True)
+                rows += measure_setup(setup, args, provider)
+            rss = peak_rss_mb(provider.pid)
+        finally:
+            provider.stop()
+    head = (f"{started}, {machine()}; {args.events}-event streams, pacing {args.pacing} s; "
+            f"provider peak RSS {rss:.0f} MB")
+    text, failed = render(rows, args.levels, head)
+    print(text)
+    return 1 if failed else 0
+
+
+__all__ = ["Result", "main"]
+
+if __name__ == "__main__":
+    sys.exit(main())

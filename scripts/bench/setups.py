@@ -1,0 +1,220 @@
+"""What the benchmark starts for each path: a set of processes and a Target."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import ssl
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from load import Target
+from procs import Proc
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+LITELLM_VERSION = "1.106.2"  # 1.106.x: has the chat-completions switch. Never 1.107.0.
+LITELLM_VENV = ROOT / ".cache" / "bench-litellm"
+CLIENT_KEY = "sk-bench-client"
+DIRECT_TOKEN = "bench-direct-token"
+MASTER_KEY = "sk-bench-master"
+LISTENING = r"proxy listening at .*?:(\d+)"
+ANTHROPIC = "https://api.anthropic.com/v1/messages"
+
+
+def body(model: str) -> dict[str, Any]:
+    return {"model": model, "max_tokens": 1000, "stream": True,
+            "messages": [{"role": "user", "content": "count to a few hundred"}]}
+
+
+def anthropic_headers(key: str) -> dict[str, str]:
+    return {"x-api-key": key, "anthropic-version": "2023-06-01"}
+
+
+@dataclass
+class Path_:
+    """One row of the table."""
+
+    name: str
+    target: Target
+    levels: tuple[int, ...] | None = None  # None: the run's levels
+
+
+@dataclass
+class Setup:
+    """Processes started together; their paths are measured while they run."""
+
+    name: str
+    start: Callable[[Setup], list[Path_]]
+    procs: list[Proc] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+
+
+@dataclass
+class Env:
+    """What all setups share: the provider, a CA, a scratch dir."""
+
+    provider_url: str
+    tmp: Path
+    confdir: Path
+    ssl_context: ssl.SSLContext
+    events: int
+
+
+def child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    return env
+
+
+def make_confdir(path: Path) -> tuple[Path, ssl.SSLContext]:
+    spec = importlib.util.spec_from_file_location("bench_ca", ROOT / "scripts" / "ca.py")
+    assert spec and spec.loader
+    ca = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ca)
+    ca.generate(path)
+    return path, ssl.create_default_context(cafile=str(path / "mitmproxy-ca-cert.pem"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def omniroute_config(env: Env) -> Path:
+    base = env.provider_url + "/v1"
+    providers = {
+        "bench-anthropic": {"format": "anthropic", "base_url": base, "keys": ["pk-anthropic"]},
+        "bench-chat": {"format": "openai-chat", "base_url": base, "keys": ["pk-chat"]},
+        "bench-429": {"format": "openai-chat", "base_url": base, "keys": ["fail429"]},
+        "dead": {"format": "openai-chat", "base_url": "http://127.0.0.1:9/v1", "keys": ["x"]},
+    }
+    config = {
+        "providers": providers,
+        "combos": {"failover": {"targets": ["bench-429/first", "bench-chat/upstream-chat"]}},
+        "routes": [
+            {"match": {"model": "bench-same"}, "to": "bench-anthropic/bench-same"},
+            {"match": {"model": "bench-cross"}, "to": "bench-chat/upstream-chat"},
+            {"match": {"model": "bench-failover"}, "to": "failover"},
+            {"match": {}, "to": "dead/catch-all"},  # never native: never the internet
+        ],
+    }
+    path = env.tmp / "omniroute.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def mitmdump(env: Env, name: str, *args: str) -> Proc:
+    argv = [str(BIN / "mitmdump"), "--listen-host", "127.0.0.1", "-p", "0",
+            "--set", f"confdir={env.confdir}", "--set", "connection_strategy=lazy", *args]
+    return Proc(name, argv, LISTENING, env=child_env(), cwd=ROOT).start()
+
+
+def proxied(env: Env, proc: Proc, model: str) -> Target:
+    assert proc.match is not None
+    return Target(ANTHROPIC, anthropic_headers(CLIENT_KEY), body(model),
+                  proxy=f"http://127.0.0.1:{proc.match.group(1)}", ssl_context=env.ssl_context)
+
+
+def direct(env: Env) -> Callable[[Setup], list[Path_]]:
+    def start(setup: Setup) -> list[Path_]:
+        target = Target(env.provider_url + "/v1/messages", anthropic_headers("pk"), body("m"))
+        return [Path_("direct to the provider", target)]
+    return start
+
+
+def bare(env: Env) -> Callable[[Setup], list[Path_]]:
+    def start(setup: Setup) -> list[Path_]:
+        proc = mitmdump(env, "mitmdump (bare)", "-s", str(HERE / "redirect.py"),
+                        "--set", f"bench_upstream={env.provider_url}")
+        setup.procs.append(proc)
+        return [Path_("bare mitmdump (redirect only)", proxied(env, proc, "m"))]
+    return start
+
+
+def omniroute(env: Env, mode: str, same: bool, failover: bool) -> Callable[[Setup], list[Path_]]:
+    def start(setup: Setup) -> list[Path_]:
+        extra = ["--set", f"omniroute_engine_mode={mode}"] if mode != "default" else []
+        addon = str(ROOT / "addons" / "omniroute.py")
+        config = f"omniroute_config={omniroute_config(env)}"
+        proc = mitmdump(env, f"mitmdump+omniroute ({mode})", "-s", addon, "--set", config, *extra)
+        setup.procs.append(proc)
+        paths = []
+        if same:
+            paths.append(Path_(f"omniroute {mode}, same format", proxied(env, proc, "bench-same")))
+        paths.append(Path_(f"omniroute {mode}, cross-format", proxied(env, proc, "bench-cross")))
+        if failover:
+            paths.append(Path_(f"omniroute {mode}, 429 then next",
+                               proxied(env, proc, "bench-failover"), levels=(1,)))
+        return paths
+    return start
+
+
+def engine_direct(env: Env) -> Callable[[Setup], list[Path_]]:
+    def start(setup: Setup) -> list[Path_]:
+        argv = [str(BIN / "python"), "-m", "engine", "--config", str(omniroute_config(env)),
+                "--secret-file", str(env.tmp / "engine.secret"), "--direct"]
+        proc_env = dict(child_env(), OMNIROUTE_DIRECT_TOKEN=DIRECT_TOKEN)
+        proc = Proc("engine", argv, r"engine listening at (http://\S+)", env=proc_env,
+                    cwd=ROOT).start()
+        setup.procs.append(proc)
+        assert proc.match is not None
+        url = proc.match.group(1) + "/v1/messages"
+        target = Target(url, anthropic_headers(DIRECT_TOKEN), body("bench-cross"))
+        return [Path_("engine as base URL, cross-format", target)]
+    return start
+
+
+def ensure_litellm(log: Path) -> Path:
+    """LiteLLM's proxy, pinned, in its own venv under .cache/ (installed once)."""
+    python = LITELLM_VENV / "bin" / "python"
+    check = [str(python), "-c", "import importlib.metadata as m; print(m.version('litellm'))"]
+    if python.exists():
+        found = subprocess.run(check, capture_output=True, text=True).stdout.strip()
+        if found == LITELLM_VERSION:
+            return LITELLM_VENV / "bin" / "litellm"
+    print(f"installing litellm[proxy]=={LITELLM_VERSION} into {LITELLM_VENV} (log: {log})",
+          flush=True)
+    with log.open("w") as out:
+        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True,
+                       stdout=out, stderr=out)
+        subprocess.run([str(python), "-m", "pip", "install", f"litellm[proxy]=={LITELLM_VERSION}"],
+                       check=True, stdout=out, stderr=out)
+    return LITELLM_VENV / "bin" / "litellm"
+
+
+def litellm(env: Env, exe: Path) -> Callable[[Setup], list[Path_]]:
+    def start(setup: Setup) -> list[Path_]:
+        config = {
+            "model_list": [{"model_name": "bench-cross", "litellm_params": {
+                "model": "openai/upstream-chat", "api_base": env.provider_url + "/v1",
+                "api_key": "pk-chat"}}],
+            "litellm_settings": {"use_chat_completions_url_for_anthropic_messages": True,
+                                 "telemetry": False},
+            "general_settings": {"master_key": MASTER_KEY},
+        }
+        path = env.tmp / "litellm.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        port = free_port()
+        proc_env = dict(child_env(), LITELLM_LOCAL_MODEL_COST_MAP="True",
+                        LITELLM_USE_CHAT_COMPLETIONS_URL_FOR_ANTHROPIC_MESSAGES="True",
+                        LITELLM_LOG="ERROR")
+        argv = [str(exe), "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
+        proc = Proc(f"litellm {LITELLM_VERSION}", argv, r"Uvicorn running on", env=proc_env,
+                    cwd=env.tmp).start(timeout=180)
+        setup.procs.append(proc)
+        target = Target(f"http://127.0.0.1:{port}/v1/messages", anthropic_headers(MASTER_KEY),
+                        body("bench-cross"))
+        return [Path_(f"LiteLLM {LITELLM_VERSION} proxy, cross-format", target)]
+    return start
