@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from e2e_harness import ROOT, Mitmdump
+from e2e_harness import ROOT, Mitmdump, load_ca_script
 
 BIN = ROOT / ".cache" / "clients" / "node_modules" / ".bin"
 INSTALL = ROOT / "scripts" / "install_clients.sh"
@@ -50,8 +50,11 @@ def proxy_env(home: Path, mitm: Mitmdump) -> dict[str, str]:
     return env
 
 
-def ca_file(mitm: Mitmdump) -> str:
-    return str(mitm.confdir / "mitmproxy-ca-cert.pem")
+def env_line(mitm: Mitmdump, client: str) -> dict[str, str]:
+    """What the README's one line sets: `eval "$(scripts/ca.py env --client CLIENT)"`."""
+    lines = load_ca_script().env_lines(mitm.confdir, port=mitm.port, client=client)
+    return dict(line.removeprefix("export ").split("=", 1) for line in lines
+                if line.startswith("export "))
 
 
 @dataclass

@@ -19,8 +19,8 @@ from cli_harness import (
     PROOF_TEXT,
     TOOL_OUTPUT,
     CliResult,
-    ca_file,
     client_requests,
+    env_line,
     proxy_env,
     reasoning_params,
     run_cli,
@@ -44,8 +44,7 @@ GEMINI_SIGNATURE = "c2lnLWdlbWluaS1jbGk="
 def run_claude(cli_bin: Path, mitm: Mitmdump, tmp_path: Path) -> CliResult:
     home = tmp_path / "home"
     home.mkdir()
-    env = proxy_env(home, mitm) | {
-        "NODE_EXTRA_CA_CERTS": ca_file(mitm),
+    env = proxy_env(home, mitm) | env_line(mitm, "claude") | {
         "ANTHROPIC_API_KEY": CLIENT_KEY,
         "DISABLE_AUTOUPDATER": "1",
     }

@@ -26,8 +26,8 @@ from cli_harness import (
     PROOF_TEXT,
     TOOL_OUTPUT,
     CliResult,
-    ca_file,
     client_requests,
+    env_line,
     proxy_env,
     reasoning_params,
     run_cli,
@@ -67,7 +67,7 @@ def run_codex(
 ) -> CliResult:
     home = tmp_path / "home"
     (home / ".codex").mkdir(parents=True)
-    env = proxy_env(home, mitm) | {"SSL_CERT_FILE": ca_file(mitm)}
+    env = proxy_env(home, mitm) | env_line(mitm, "codex")
     argv = [str(cli_bin / "codex"), "exec", "--json", "--skip-git-repo-check",
             "--dangerously-bypass-approvals-and-sandbox"]  # fmt: skip
     if setup == "sse-config":

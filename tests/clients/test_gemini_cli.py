@@ -25,8 +25,8 @@ from cli_harness import (
     PROOF_TEXT,
     TOOL_OUTPUT,
     CliResult,
-    ca_file,
     client_requests,
+    env_line,
     proxy_env,
     reasoning_params,
     run_cli,
@@ -59,8 +59,7 @@ def run_gemini(cli_bin: Path, mitm: Mitmdump, tmp_path: Path, login: str) -> Cli
     home = tmp_path / "home"
     (home / ".gemini").mkdir(parents=True)
     (home / ".gemini" / "settings.json").write_text(json.dumps(SETTINGS))
-    env = proxy_env(home, mitm) | {
-        "NODE_EXTRA_CA_CERTS": ca_file(mitm),
+    env = proxy_env(home, mitm) | env_line(mitm, "gemini") | {
         "GEMINI_CLI_TRUST_WORKSPACE": "true",
     }
     if login == "google":  # Code Assist on cloudcode-pa, as after "Login with Google"
