@@ -304,3 +304,30 @@ async def test_direct_mode_needs_the_token_variable(front, monkeypatch):
     async with httpx.AsyncClient(verify=False) as client:
         resp = await client.get(f"{addon.engine.url}/v1/models", headers={"x-api-key": "tok-abc"})
     assert resp.status_code == 200 and resp.json()["data"] == []  # no combos, no allow-lists
+
+
+async def test_running_logs_the_summary_with_its_own_or_an_external_engine(front, tmp_path,
+                                                                           caplog):
+    addon, tctx = front
+    with caplog.at_level("INFO"):
+        addon.running()
+        if addon.rebinding is not None:  # the summary follows the loopback rebind
+            await addon.rebinding
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "omniroute:\n  config " in text
+    assert "route */claude-* -> down/some-model" in text
+    assert "client env: eval" in text  # the route names no client: the generic line
+
+    secret = tmp_path / "engine.secret"
+    secret.write_text("s3cret\n")
+    external = omniroute.OmniRoute()
+    caplog.clear()
+    with taddons.context(external) as tctx2, caplog.at_level("INFO"):
+        tctx2.configure(external, omniroute_config=str(write_config(tmp_path / "ext.yaml")),
+                        omniroute_engine_url="http://127.0.0.1:9",
+                        omniroute_engine_secret_file=str(secret))
+        external.running()
+        if external.rebinding is not None:
+            await external.rebinding
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "route */claude-* -> down/some-model" in text  # read by the front for the summary
