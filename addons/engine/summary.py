@@ -43,6 +43,8 @@ class Setting:
     """Whether the system store holds the CA (None: cannot tell)."""
     urls: Sequence[str] = field(default_factory=tuple)
     """Extra lines: the dashboard and status pages, once they exist."""
+    constrained: bool = True
+    """Whether the CA is name-constrained (the project's, not mitmproxy's own)."""
 
 
 def route_lines(config: Config) -> list[str]:
@@ -90,6 +92,9 @@ def ca_line(setting: Setting) -> str:
     if setting.confdir is None:
         return "CA: none yet (run scripts/ca.py generate)"
     cert = _show(Path(setting.confdir) / "mitmproxy-ca-cert.pem")
+    if not setting.constrained:
+        return (f"CA {cert}: not name-constrained (mitmproxy's own?): use the project's "
+                "(.venv/bin/python scripts/ca.py generate; no --set confdir) and restart")
     if setting.system_trusts:
         return f"CA {cert}: trusted by the system store"
     if setting.system_trusts is None:
@@ -158,7 +163,8 @@ def make_setting(proxy: str | None, confdir: str | os.PathLike[str],
     cert = trust.load_cert(confdir)
     if cert is None:
         return Setting(proxy=proxy, urls=tuple(urls))
-    return Setting(proxy, Path(confdir), trust.system_trusts(cert), tuple(urls))
+    return Setting(proxy, Path(confdir), trust.system_trusts(cert), tuple(urls),
+                   trust.constrained(cert))
 
 
 def load_quietly(path: str | os.PathLike[str]) -> Config | None:

@@ -68,3 +68,11 @@ def system_trusts(cert: x509.Certificate) -> bool | None:
     (macOS keeps its roots in the Keychain)."""
     bundle = system_bundle()
     return None if bundle is None else in_bundle(cert, bundle)
+
+
+def constrained(cert: x509.Certificate) -> bool:
+    """Whether ``cert`` carries a critical nameConstraints extension (ours does)."""
+    try:
+        return cert.extensions.get_extension_for_class(x509.NameConstraints).critical
+    except x509.ExtensionNotFound:
+        return False

@@ -40,6 +40,12 @@ def test_summary_names_routes_disabled_providers_ca_proxy_and_env_lines(tmp_path
     assert "sk-ds-secret" not in "\n".join(out)
 
 
+def test_summary_flags_a_ca_that_is_not_name_constrained(tmp_path):
+    out = lines(confdir=tmp_path, constrained=False)
+    assert any("not name-constrained" in line and "scripts/ca.py generate" in line
+               for line in out)
+
+
 def test_summary_without_routes_says_everything_goes_native():
     out = lines("providers: {}\n")
     assert "no routes: every model call goes native (add routes to the config)" in out
