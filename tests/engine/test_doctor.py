@@ -57,10 +57,10 @@ def config_for(tmp_path: Path, fp: FakeProvider) -> Path:
         "keys: ['${DOC_GOOD}']}\n"
         f"  spare: {{format: openai-chat, base_url: '{fp.url}/v1', keys: ['${{DOC_UNSET}}']}}\n"
         "routes:\n"
-        "  - {match: {client: anthropic}, to: good/m}\n"
-        "  - {match: {client: openai-chat}, to: wrong/m}\n"
-        "  - {match: {client: gemini}, to: gem/m}\n"
-        "  - {match: {client: openai-responses}, to: dead/m}\n"
+        "  - {match: {client: anthropic}, to: good/claude-test-1}\n"
+        "  - {match: {client: openai-chat}, to: wrong/gpt-4o}\n"
+        "  - {match: {client: gemini}, to: gem/gemini-2.5-flash}\n"
+        "  - {match: {client: openai-responses}, to: dead/fake-model}\n"
     )
     return path
 
@@ -96,6 +96,17 @@ def test_providers_reachable_refused_unreachable(tmp_path, fake_provider):
     calls = [r for r in fake_provider.requests if r.path.endswith("/models")]
     assert len(calls) == 3 and all(r.method == "GET" for r in calls)  # no tokens spent
     assert not fake_provider.model_calls()
+
+
+def test_a_model_the_provider_does_not_list_is_a_warning(tmp_path, fake_provider):
+    path = config_for(tmp_path, fake_provider)
+    path.write_text(path.read_text().replace("good/claude-test-1", "good/claude-tset-1"))
+    env = {"DOC_GOOD": GOOD, "DOC_WRONG": GOOD}
+    code, lines = lines_of(Context(config_path=path, env=env, timeout=3),
+                           check_config, check_keys, check_providers)
+    typo = [line for line in lines if " provider good:" in line][1]
+    assert typo.startswith("warning ") and "not in its model list: claude-tset-1" in typo
+    assert "it lists claude-test-1, fake-model" in typo
 
 
 def test_missing_key_of_a_used_provider_is_an_error(tmp_path, fake_provider):

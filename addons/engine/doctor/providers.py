@@ -15,10 +15,13 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import ValidationError
 
-from ..config import Provider, _resolve_provider
+from ..config import Config, Provider, _resolve_provider, split_target
 from ..upstream import auth_headers
 from .base import Context, Result
 from .setup_checks import provider_vars
+
+# The largest page each API allows, so the list is whole in one call.
+PAGE = {"anthropic": {"limit": "1000"}, "gemini": {"pageSize": "1000"}}
 
 
 def check_providers(ctx: Context) -> Iterator[Result]:
@@ -41,39 +44,60 @@ def check_provider(ctx: Context, name: str) -> Iterator[Result]:
     label = f"provider {name}"
     keys = [k.get_secret_value() for k in provider.keys] or [None]
     variables = provider_vars(ctx.raw[name])
+    listed: set[str] | None = None
     with _client(ctx, provider.base_url) as client:
         for i, key in enumerate(keys):
             who = _key_name(i, len(keys), variables, key is None)
-            result = _probe(client, label, provider, key, who)
+            result, ids = _probe(client, label, provider, key, who)
             yield result
+            listed = listed if ids is None else ids
             if result.message.startswith("cannot reach"):
                 return  # unreachable: the other keys would say the same
+    if listed is not None and ctx.config is not None:
+        unknown = [m for m in used_models(ctx.config, name) if not _listed_as(m, listed)]
+        if unknown:
+            some = ", ".join(sorted(listed)[:5])
+            yield Result("warning", label, "not in its model list: " + ", ".join(unknown),
+                         f"check the targets naming {name}/... (it lists {some}, ...)")
+
+
+def _listed_as(model: str, listed: set[str]) -> bool:
+    """Listed, or an alias of a dated id (claude-sonnet-4-5 -> claude-sonnet-4-5-20250929)."""
+    return model in listed or any(i.startswith(model + "-") for i in listed)
+
+
+def used_models(config: Config, provider: str) -> list[str]:
+    """The models the combos and routes ask of ``provider``, once each."""
+    targets = [route.to for route in config.routes]
+    targets += [t for combo in config.combos.values() for t in combo.targets]
+    parts = [split_target(t) for t in targets]
+    return list(dict.fromkeys(p[1] for p in parts if p is not None and p[0] == provider))
 
 
 def _probe(client: httpx.Client, label: str, provider: Provider, key: str | None,
-           who: str) -> Result:
+           who: str) -> tuple[Result, set[str] | None]:
     url = f"{provider.base_url}/models"
     headers = auth_headers(provider, key) | {
         h: v.get_secret_value() for h, v in provider.headers.items()
     }
     try:
-        response = client.get(url, headers=headers)
+        response = client.get(url, headers=headers, params=PAGE.get(provider.format))
     except httpx.HTTPError as exc:
         reason = str(exc) or type(exc).__name__
         return Result("error", label, f"cannot reach {url}: {reason}",
-                      f"check providers.{label.split()[1]}.base_url and the network")
+                      f"check providers.{label.split()[1]}.base_url and the network"), None
     status = response.status_code
     if status in (401, 403):
         return Result("error", label, f"{who} refused ({status} from {url})",
                       f"check the key in {who}" if who.startswith("$")
-                      else f"check providers.{label.split()[1]}.keys")
+                      else f"check providers.{label.split()[1]}.keys"), None
     if status == 200:
-        count = _count_models(response)
-        listed = f", {count} models listed" if count is not None else ""
-        return Result("ok", label, f"{provider.base_url} answers, {who} accepted{listed}")
+        ids = _listed(response)
+        listed = f", {len(ids)} models listed" if ids is not None else ""
+        return Result("ok", label, f"{provider.base_url} answers, {who} accepted{listed}"), ids
     if status == 404:
-        return Result("warning", label, f"no model list at {url} (404): {who} not checked")
-    return Result("warning", label, f"{url} answered {status}: {who} not confirmed")
+        return Result("warning", label, f"no model list at {url} (404): {who} not checked"), None
+    return Result("warning", label, f"{url} answered {status}: {who} not confirmed"), None
 
 
 def _key_name(i: int, count: int, variables: list[str], none: bool) -> str:
@@ -84,15 +108,19 @@ def _key_name(i: int, count: int, variables: list[str], none: bool) -> str:
     return f"keys[{i}]"
 
 
-def _count_models(response: httpx.Response) -> int | None:
+def _listed(response: httpx.Response) -> set[str] | None:
+    """The model ids of a whole listing (None if unreadable or only a first page)."""
     try:
         body = response.json()
     except ValueError:
         return None
-    if not isinstance(body, dict):
+    if not isinstance(body, dict) or body.get("has_more") or body.get("nextPageToken"):
         return None
     listing = body.get("data", body.get("models"))
-    return len(listing) if isinstance(listing, list) else None
+    if not isinstance(listing, list):
+        return None
+    ids = (m.get("id") or m.get("name") for m in listing if isinstance(m, dict))
+    return {str(i).removeprefix("models/") for i in ids if i}
 
 
 def _client(ctx: Context, base_url: str) -> httpx.Client:
