@@ -128,7 +128,12 @@ def cpu_medians_ns[K](tasks: dict[K, Task], reps: int) -> dict[K, int]:
 
 def run_stream(provider: str, client: str, stream: list[bytes]) -> bytes:
     translator = StreamTranslator(
-        get_format(provider), get_format(client), Env(), model=MODEL, input_tokens=INPUT_TOKENS
+        get_format(provider),
+        get_format(client),
+        Env(),
+        model=MODEL,
+        input_tokens=INPUT_TOKENS,
+        issuer="bench-provider",  # as the engine runs it: signatures name their provider
     )
     feed = translator.feed
     out = [feed(event) for event in stream]

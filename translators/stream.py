@@ -29,6 +29,7 @@ from .canonical import (
     Usage,
     merge_meta,
 )
+from .provenance import SignatureStamper, stamp_events
 
 
 class StreamTranslator:
@@ -50,8 +51,17 @@ class StreamTranslator:
         sse: bool = True,
         custom_tools: Collection[str] = (),
         on_events: Callable[[list[StreamEvent]], None] | None = None,
+        issuer: str | None = None,
     ) -> None:
         self.passthrough = provider.name == client.name and sse
+        self._provider = provider.name
+        self._issuer = issuer
+        """Who issues this stream's signatures (see :mod:`translators.provenance`)."""
+        self._stamper = (
+            SignatureStamper(provider.name, issuer)
+            if issuer and self.passthrough and SignatureStamper.applies(provider.name)
+            else None
+        )
         self._custom = CustomCalls(custom_tools) if custom_tools and not self.passthrough else None
         self._decoder: StreamDecoder = provider.stream_decoder(env)
         self._encoder: StreamEncoder = client.stream_encoder(
@@ -69,7 +79,7 @@ class StreamTranslator:
         events = self._decoder.feed(chunk)
         if self.passthrough:
             self._observe(events)
-            return chunk
+            return chunk if self._stamper is None else self._stamper.feed(chunk)
         return self._encode(events)
 
     def finish(self) -> bytes:
@@ -78,10 +88,11 @@ class StreamTranslator:
         events = self._decoder.finish()
         if self.passthrough:
             self._observe(events)
+            tail = self._stamper.finish() if self._stamper is not None else b""
             if self.error is not None and not self.finished:
                 self.finished = True
-                return self._encoder.feed(StreamError(self.error)) + self._encoder.finish()
-            return b""
+                return tail + self._encoder.feed(StreamError(self.error)) + self._encoder.finish()
+            return tail
         out = self._encode(events)
         if self._custom is not None:  # a stream cut inside a held call
             out += self._encode(self._custom.flush(), restore=False)
@@ -117,6 +128,8 @@ class StreamTranslator:
                 self.error = event.error
 
     def _encode(self, events: list[StreamEvent], restore: bool = True) -> bytes:
+        if self._issuer is not None and restore:
+            stamp_events(events, self._provider, self._issuer)
         if self._custom is not None and restore:
             events = self._custom.feed(events)
         if not events:

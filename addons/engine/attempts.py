@@ -22,11 +22,12 @@ import httpx
 
 from translators import StreamTranslator, TranslationError, estimate_tokens, get_format
 from translators.canonical import BlockDelta, BlockEnd, Finish, StreamEvent, Usage
+from translators.provenance import NATIVE, stamp_bytes, stamp_parts
 from translators.stream import custom_tool_names, restore_custom_calls
 
-from . import native
+from . import native, thoughts
 from .clients import CodeAssistStream
-from .endpoints import Call
+from .endpoints import Call, decode_body
 from .errors import NotFound, UpstreamError, UpstreamStreamError
 from .exchange_io import Inbound, Runtime
 from .failures import classify, empty_answer
@@ -76,6 +77,8 @@ class ProviderRun:
         self.provider = get_format(attempt.provider.format)
         self.client = reply.client
         self.same = self.provider.name == self.client.name
+        self.issuer = attempt.provider_name or attempt.label
+        """Names this provider on its signatures (they go back only here)."""
         self.usage: Usage | None = None
 
     async def run(self) -> Headers:
@@ -95,6 +98,7 @@ class ProviderRun:
             sse=self.job.call.sse,
             custom_tools=custom,
             on_events=watch,
+            issuer=self.attempt.provider_name,
         )
         return await self._stream(req, translator, watch)
 
@@ -107,6 +111,7 @@ class ProviderRun:
             if beta := job.inbound.header("anthropic-beta"):
                 extra["anthropic-beta"] = beta  # not a credential; the body may need it
             body = passthrough_body(self.client.name, job, attempt.model, cap)
+            body = thoughts.outbound(self.client.name, self.issuer, body)
             return body, extra, None, frozenset()
         request = self.client.parse_request(job.body, model=job.call.model, stream=job.call.stream)
         request.model, request.stream = attempt.model, job.stream
@@ -116,6 +121,7 @@ class ProviderRun:
         custom = custom_tool_names(request)  # freeform tools the provider sees as functions
         if needs_cache(self.client.name, self.provider.name):
             self.rt.thoughts.restore(self.provider.name, request.messages)
+        thoughts.keep_own(request.messages, self.provider.name, self.issuer)
         rendered = self.provider.render_request(request, self.reply.env)
         for warning in request.warnings:
             log.debug("%s: %s", self.label, warning)
@@ -136,7 +142,10 @@ class ProviderRun:
                 502, f"{self.label}: unreadable response: {exc}", "server"
             ) from None
         self.usage = response.usage
-        if not self.same:
+        if self.same:
+            data = stamp_bytes(self.provider.name, self.issuer, data)
+        else:
+            stamp_parts(response.parts, self.provider.name, self.issuer)
             if needs_cache(self.client.name, self.provider.name):
                 self.rt.thoughts.record(self.provider.name, response.parts)
             response.model = self.job.model
@@ -202,8 +211,16 @@ class NativeRun:
         if inbound.original_url is None:
             raise NotFound(f"model {self.job.model!r} is not routed to a provider in the config")
         headers = native.forward_request_headers(inbound.headers)
+        body = inbound.body
+        if self.job.call.kind in ("generate", "count_tokens"):
+            encoding = inbound.header("content-encoding")
+            decoded = decode_body(body, encoding) if encoding else body
+            out = thoughts.outbound(self.job.call.format, NATIVE, decoded)
+            if out is not decoded:  # rewritten: sent uncompressed
+                body = out
+                headers = [h for h in headers if h[0].lower() != "content-encoding"]
         upstream = self.job.rt.upstream
-        req = upstream.native_request(inbound.method, inbound.original_url, headers, inbound.body)
+        req = upstream.native_request(inbound.method, inbound.original_url, headers, body)
         async with upstream.open(req, "native") as resp:
             seen = tuple((k.lower(), v) for k, v in resp.headers.multi_items())
             status = resp.status_code

@@ -11,13 +11,15 @@ client sends the tool call again.
 The cache is bounded (least recently used entries go first), per process and
 in memory only: it is lost on restart, and a conversation that outlives it
 falls back to what the renderers do without the metadata. Entries are only
-restored to the format that issued them. Signatures are not credentials, but
-they are never logged.
+restored to the format that issued them, and (like every signature, see
+:mod:`translators.provenance`) only kept for the provider that issued
+them. Signatures are not credentials, but they are never logged.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,6 +36,9 @@ from translators.canonical import (
     ToolCall,
     merge_meta,
 )
+from translators.provenance import keep_issued, outbound_body
+
+log = logging.getLogger(__name__)
 
 CAPACITY = 4096
 UNCARRYING_CLIENTS = frozenset({"openai-chat"})
@@ -196,3 +201,24 @@ class StreamRecorder:
         elif isinstance(part, ToolCall):
             self.recorded += self.cache.record_call(self.fmt, part.id, meta, self._pending)
             self._pending = []
+
+
+# ------------------------------------------------------- signatures by issuer
+
+
+def outbound(client: str, target: str, body: bytes) -> bytes:
+    """The body to send ``target`` (a provider's config name, or ``native``)
+    for a ``client``-format request passed through unparsed: only the
+    signatures ``target`` issued, unwrapped; thinking turned off where a tool
+    loop would otherwise lack it. The same bytes object when nothing foreign
+    is present (one substring search per signature field)."""
+    out = outbound_body(client, target, body)
+    if out is not body:
+        log.debug("%s: signatures from other issuers removed", target)
+    return out
+
+
+def keep_own(messages: list[Message], fmt: str, target: str) -> None:
+    """Translated requests: ``fmt`` signatures only where ``target`` issued them."""
+    if keep_issued(messages, fmt, target):
+        log.debug("%s: signatures from other issuers removed", target)

@@ -1,0 +1,326 @@
+"""Who issued a reasoning signature, so it only ever goes back there.
+
+A signature (Anthropic ``signature`` and redacted ``data``, Gemini
+``thoughtSignature``, Responses ``encrypted_content``) is valid only at the
+provider that issued it: another Anthropic-format provider, or the user's own
+subscription (``native``), rejects it. The issuer is named by the caller (a
+configured provider's name, or :data:`NATIVE`) and travels with the meta as
+``meta[format]["by"]``:
+
+* Translated streams and responses get ``by`` stamped on the provider's meta
+  (:func:`stamp_events`, :func:`stamp_parts`), so envelopes made by
+  :func:`~translators.canonical.wrap_meta` name the issuer.
+* Same-format streams and responses from a provider keep their bytes, except
+  that each signature value is replaced by an envelope naming the provider
+  (:class:`SignatureStamper`).
+* A signature that is not in an envelope was issued by the client's native
+  destination (the real Anthropic, Google or OpenAI behind the client).
+
+On the way out, :func:`keep_issued` (canonical requests) and
+:func:`outbound_body` (bodies passed through unparsed: same format, native)
+unwrap what the target issued and drop every other signature; where that
+leaves an Anthropic tool loop without its thinking, thinking is turned off
+for the request rather than sending an invalid block.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .canonical import (
+    BlockEnd,
+    BlockStart,
+    Message,
+    Meta,
+    Part,
+    Reasoning,
+    StreamEvent,
+    unwrap_meta,
+    wrap_meta,
+)
+
+BY = "by"
+NATIVE = "native"
+_ENVELOPE = b"AG9tcj"  # how every envelope starts (see canonical.wrap_meta)
+SIGNATURE_KEYS = ("signature", "data", "thoughtSignature", "encrypted_content")
+_DUMMY = "skip_thought_signature_validator"  # Gemini's documented placeholder
+
+# ------------------------------------------------------------------ stamping
+
+
+def stamp_meta(meta: Meta, fmt: str, issuer: str) -> None:
+    entry = meta.get(fmt)
+    if entry:
+        entry[BY] = issuer
+
+
+def stamp_events(events: Iterable[StreamEvent], fmt: str, issuer: str) -> None:
+    """Name ``issuer`` on the provider format's meta in ``events``."""
+    for event in events:
+        if isinstance(event, BlockEnd):
+            if event.meta:
+                stamp_meta(event.meta, fmt, issuer)
+        elif isinstance(event, BlockStart) and event.part.meta:
+            stamp_meta(event.part.meta, fmt, issuer)
+
+
+def stamp_parts(parts: Iterable[Part], fmt: str, issuer: str) -> None:
+    for part in parts:
+        if part.meta:
+            stamp_meta(part.meta, fmt, issuer)
+
+
+# Where each format's signatures sit in its bytes (values are base64: no escapes).
+_PATTERNS: dict[str, tuple[tuple[bytes, re.Pattern[bytes], str], ...]] = {
+    "anthropic": (
+        (b'"signature"', re.compile(rb'("signature"\s*:\s*")([^"\\]+)"'), "signature"),
+        (
+            b"redacted_thinking",
+            re.compile(rb'("type"\s*:\s*"redacted_thinking"\s*,\s*"data"\s*:\s*")([^"\\]+)"'),
+            "data",
+        ),
+    ),
+    "gemini": (
+        (
+            b"thoughtSignature",
+            re.compile(rb'("thoughtSignature"\s*:\s*")([^"\\]+)"'),
+            "thoughtSignature",
+        ),
+    ),
+    "openai-responses": (
+        (
+            b"encrypted_content",
+            re.compile(rb'("encrypted_content"\s*:\s*")([^"\\]+)"'),
+            "encrypted_content",
+        ),
+    ),
+}
+
+
+def stamp_bytes(fmt: str, issuer: str, data: bytes) -> bytes:
+    """``data`` (a body or whole SSE events of ``fmt``) with every signature
+    value replaced by an envelope naming ``issuer``."""
+    for marker, pattern, key in _PATTERNS.get(fmt, ()):
+        if marker in data:
+
+            def wrap(m: re.Match[bytes], key: str = key) -> bytes:
+                value = m.group(2)
+                if value.startswith(_ENVELOPE) or value == _DUMMY.encode():
+                    return m.group(0)
+                meta = {fmt: {key: value.decode("ascii", "replace"), BY: issuer}}
+                return m.group(1) + wrap_meta(meta).encode() + b'"'
+
+            data = pattern.sub(wrap, data)
+    return data
+
+
+class SignatureStamper:
+    """Same-format stream bytes with their signatures wrapped (see
+    :func:`stamp_bytes`). Output is cut at event boundaries, so a signature
+    split across chunks is rewritten whole; otherwise the bytes are as sent."""
+
+    def __init__(self, fmt: str, issuer: str) -> None:
+        self.fmt, self.issuer = fmt, issuer
+        self._tail = b""
+
+    @staticmethod
+    def applies(fmt: str) -> bool:
+        return fmt in _PATTERNS
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._tail + chunk if self._tail else chunk
+        cut = max(_after(data, b"\n\n"), _after(data, b"\r\n\r\n"), _after(data, b"\r\r"))
+        if cut == 0:
+            self._tail = data
+            return b""
+        self._tail = data[cut:]
+        return stamp_bytes(self.fmt, self.issuer, data[:cut])
+
+    def finish(self) -> bytes:
+        data, self._tail = self._tail, b""
+        return stamp_bytes(self.fmt, self.issuer, data) if data else b""
+
+
+def _after(data: bytes, boundary: bytes) -> int:
+    at = data.rfind(boundary)
+    return 0 if at < 0 else at + len(boundary)
+
+
+# ------------------------------------------------------------ canonical requests
+
+
+def keep_issued(messages: list[Message], fmt: str, target: str) -> int:
+    """Keep ``fmt``'s signatures only where ``target`` issued them; returns
+    how many were dropped. Meta without an issuer came from the client as is:
+    its native destination issued it."""
+    dropped = 0
+    for message in messages:
+        for part in message.parts:
+            entry = part.meta.get(fmt) if part.meta else None
+            if not entry:
+                continue
+            by = entry.pop(BY, NATIVE)
+            if by == target:
+                continue
+            if isinstance(part, Reasoning):
+                del part.meta[fmt]
+                dropped += 1
+            else:
+                for key in SIGNATURE_KEYS:
+                    dropped += entry.pop(key, None) is not None
+    return dropped
+
+
+# ------------------------------------------------------ bodies passed through
+
+
+def outbound_body(fmt: str, target: str, body: bytes) -> bytes:
+    """A ``fmt`` body going unparsed to ``target`` (a provider's name or
+    :data:`NATIVE`) with only ``target``'s signatures, unwrapped. The same
+    bytes when there is nothing to change (checked without parsing)."""
+    patterns = _PATTERNS.get(fmt)
+    if not patterns or not any(marker in body for marker, _, _ in patterns):
+        return body
+    if target == NATIVE and _ENVELOPE not in body:
+        return body  # only native signatures: they go back where they came from
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(obj, dict) or not _WALKERS[fmt](obj, target):
+        return body
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _issued(value: Any, fmt: str, key: str) -> tuple[str | None, Any]:
+    """(issuer, the raw value to send that issuer) of a signature field;
+    (None, None) for an envelope that holds nothing of ``fmt``'s own."""
+    carried = unwrap_meta(value) if isinstance(value, str) else None
+    if carried is None:
+        return NATIVE, value
+    entry = carried.get(fmt) or {}
+    if not isinstance(entry.get(key), str):
+        return None, None  # another format's metadata, or a carrier
+    return str(entry.get(BY, NATIVE)), entry[key]
+
+
+def _anthropic(body: dict[str, Any], target: str) -> bool:
+    changed = False
+    messages = body.get("messages")
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            continue
+        kept = []
+        for block in content:
+            kind = block.get("type") if isinstance(block, dict) else None
+            key = {"thinking": "signature", "redacted_thinking": "data"}.get(str(kind))
+            if key is None or key not in block:
+                kept.append(block)
+                continue
+            by, raw = _issued(block[key], "anthropic", key)
+            if by == target:
+                changed = changed or raw != block[key]
+                kept.append({**block, key: raw})
+            else:
+                changed = True
+        if len(kept) != len(content) or changed:
+            message["content"] = kept
+    if changed:
+        _thinking_off_if_blocked(body)
+    return changed
+
+
+def _thinking_off_if_blocked(body: dict[str, Any]) -> None:
+    """Anthropic rejects thinking when the last assistant turn that called
+    tools does not open with its thinking: turn thinking off instead."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "adaptive"):
+        return
+    for message in reversed(body.get("messages") or []):
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list) or not content or message.get("role") != "assistant":
+            continue
+        if not any(isinstance(b, dict) and b.get("type") == "tool_use" for b in content):
+            continue
+        first = content[0] if isinstance(content[0], dict) else {}
+        if first.get("type") not in ("thinking", "redacted_thinking"):
+            body.pop("thinking")
+            _drop_thinking_edits(body)
+        return
+
+
+def _drop_thinking_edits(body: dict[str, Any]) -> None:
+    management = body.get("context_management")
+    if not isinstance(management, dict) or not isinstance(management.get("edits"), list):
+        return
+    edits = [
+        e
+        for e in management["edits"]
+        if not (isinstance(e, dict) and str(e.get("type", "")).startswith("clear_thinking"))
+    ]
+    if edits:
+        body["context_management"] = {**management, "edits": edits}
+    else:
+        body.pop("context_management")
+
+
+def _gemini(body: dict[str, Any], target: str) -> bool:
+    if not isinstance(body.get("contents"), list) and isinstance(body.get("request"), dict):
+        body = body["request"]  # Code Assist's envelope around the Gemini request
+    changed = False
+    contents = body.get("contents")
+    for content in contents if isinstance(contents, list) else ():
+        parts = content.get("parts") if isinstance(content, dict) else None
+        if not isinstance(parts, list):
+            continue
+        kept = []
+        for part in parts:
+            sig = part.get("thoughtSignature") if isinstance(part, dict) else None
+            if not isinstance(sig, str) or sig == _DUMMY:
+                kept.append(part)
+                continue
+            by, raw = _issued(sig, "gemini", "thoughtSignature")
+            if by == target:
+                kept.append({**part, "thoughtSignature": raw})
+            elif not part.get("thought"):
+                rest = {k: v for k, v in part.items() if k != "thoughtSignature"}
+                if "functionCall" in part:  # Gemini 3 wants one on a call
+                    rest["thoughtSignature"] = _DUMMY
+                kept.append(rest)
+            changed = changed or kept[-1:] != [part]
+        if changed:
+            content["parts"] = kept
+    return changed
+
+
+def _responses(body: dict[str, Any], target: str) -> bool:
+    items = body.get("input")
+    if not isinstance(items, list):
+        return False
+    kept, changed = [], False
+    for item in items:
+        reasoning = isinstance(item, dict) and item.get("type") == "reasoning"
+        enc = item.get("encrypted_content") if reasoning else None
+        if not isinstance(enc, str) or not enc:
+            kept.append(item)
+            continue
+        by, raw = _issued(enc, "openai-responses", "encrypted_content")
+        if by == target:
+            kept.append({**item, "encrypted_content": raw} if raw != enc else item)
+            changed = changed or raw != enc
+        else:
+            changed = True
+    if changed:
+        body["input"] = kept
+    return changed
+
+
+_WALKERS: dict[str, Callable[[dict[str, Any], str], bool]] = {
+    "anthropic": _anthropic,
+    "gemini": _gemini,
+    "openai-responses": _responses,
+}
