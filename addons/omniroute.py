@@ -128,8 +128,9 @@ class OmniRoute:
             log.warning(warning)
         if self.engine is None:
             self.engine = engine.Engine(config, direct_token=_direct_token())
-        else:
+        else:  # omniroute_config changed at runtime
             self.engine.set_config(config)
+            log.info("%s", summary.block("omniroute:", summary.config_lines(config, path)))
         self.config_path = path
         if self.engine.port is not None:
             self.engine.watch(path)

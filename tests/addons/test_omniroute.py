@@ -331,3 +331,14 @@ async def test_running_logs_the_summary_with_its_own_or_an_external_engine(front
             await external.rebinding
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "route */claude-* -> down/some-model" in text  # read by the front for the summary
+
+
+async def test_switching_the_config_file_at_runtime_logs_its_routes(front, tmp_path, caplog):
+    addon, tctx = front
+    other = tmp_path / "other.yaml"
+    other.write_text("routes:\n  - {match: {client: gemini}, to: native}\n")
+    with caplog.at_level("INFO"):
+        tctx.configure(addon, omniroute_config=str(other))
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"omniroute:\n  config {other}" in text
+    assert "route gemini/* -> native" in text
