@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 COPY_CAP = 1024 * 1024
 PROJECT_CA = ROOT / "certs"
+DATA_DIR = ROOT / "data"
 ALLOW_AI_HOSTS = r"^(" + "|".join(h.replace(".", r"\.") for h in engine.AI_HOSTS) + r"):\d+$"
 
 
@@ -50,6 +51,9 @@ OPTIONS: list[tuple[str, type, object, str]] = [
      "as their API key."),
     ("omniroute_offline_clients", bool, False,
      "Answer the clients' side calls (settings, telemetry, model lists) without a network."),
+    ("omniroute_data_dir", str, "",
+     "Where the database lives (stored Responses API state); default $OMNIROUTE_DATA_DIR, "
+     "else data/ in the repo."),
 ]  # fmt: skip
 
 
@@ -127,7 +131,8 @@ class OmniRoute:
         for warning in config.warnings:
             log.warning(warning)
         if self.engine is None:
-            self.engine = engine.Engine(config, direct_token=_direct_token())
+            responses = engine.open_store(_data_dir())
+            self.engine = engine.Engine(config, direct_token=_direct_token(), responses=responses)
         else:  # omniroute_config changed at runtime
             self.engine.set_config(config)
             log.info("%s", summary.block("omniroute:", summary.config_lines(config, path)))
@@ -298,6 +303,10 @@ def _loop_running() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def _data_dir() -> str:
+    return ctx.options.omniroute_data_dir or os.environ.get("OMNIROUTE_DATA_DIR") or str(DATA_DIR)
 
 
 def _direct_token() -> str | None:

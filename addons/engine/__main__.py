@@ -20,9 +20,11 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, load_config
+from .history import open_store
 from .server import Engine
 
 DIRECT_TOKEN_ENV = "OMNIROUTE_DIRECT_TOKEN"
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 
 def read_secret(path: Path) -> str:
@@ -51,6 +53,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--direct", action="store_true", help=f"accept clients with ${DIRECT_TOKEN_ENV} as API key"
     )
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("OMNIROUTE_DATA_DIR") or str(DEFAULT_DATA_DIR),
+        help="where the database lives (default: $OMNIROUTE_DATA_DIR or %(default)s)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
@@ -65,7 +72,9 @@ async def serve(args: argparse.Namespace) -> int:
     if args.direct and not direct:
         print(f"--direct needs the token in ${DIRECT_TOKEN_ENV}", file=sys.stderr)
         return 1
-    engine = Engine(config, secret=read_secret(Path(args.secret_file)), direct_token=direct)
+    secret = read_secret(Path(args.secret_file))
+    responses = open_store(args.data_dir)
+    engine = Engine(config, secret=secret, direct_token=direct, responses=responses)
     port = engine.start(args.host, args.port)
     for warning in config.warnings:
         logging.warning("%s", warning)

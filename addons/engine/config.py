@@ -161,11 +161,21 @@ class Route(_Model):
     to: str
 
 
+class ResponsesStore(_Model):
+    """Limits of the Responses API state the engine keeps (engine.history)."""
+
+    max_age_days: float = Field(default=30, gt=0)
+    """A stored response unused for this long is dropped."""
+    max_mb: float = Field(default=256, gt=0)
+    """Above this total, the least recently used responses are dropped."""
+
+
 class Config(_Model):
     providers: dict[str, Provider] = Field(default_factory=dict)
     combos: dict[str, Combo] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
     resilience: Resilience = Field(default_factory=Resilience)
+    responses: ResponsesStore = Field(default_factory=ResponsesStore)
     _warnings: list[str] = PrivateAttr(default_factory=list)
     _disabled: dict[str, str] = PrivateAttr(default_factory=dict)
 

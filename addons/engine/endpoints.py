@@ -26,7 +26,9 @@ CODE_ASSIST_HOST = "cloudcode-pa.googleapis.com"
 AI_HOSTS = (ANTHROPIC_HOST, OPENAI_HOST, CHATGPT_HOST, GEMINI_HOST, CODE_ASSIST_HOST)
 CODE_ASSIST = "code-assist"  # Gemini CLI logged in with Google: see clients.py
 
-Kind = Literal["generate", "count_tokens", "models"]
+Kind = Literal["generate", "count_tokens", "models", "retrieve", "delete", "input_items"]
+STORED_KINDS = ("retrieve", "delete", "input_items")
+"""Calls on a stored Responses response (see engine.history)."""
 
 _GEMINI_CALL = re.compile(
     r"^/(?:v1|v1beta|v1alpha)/models/(?P<model>[^/:]+):"
@@ -35,6 +37,7 @@ _GEMINI_CALL = re.compile(
 _CODE_ASSIST_CALL = re.compile(
     r"^/v1internal:(?P<action>generateContent|streamGenerateContent|countTokens)$"
 )
+_RESPONSE = re.compile(r"^/v1/responses/(?P<id>[A-Za-z0-9_.-]+)(?P<items>/input_items)?$")
 _POST_PATHS: dict[str, tuple[str, Kind, tuple[str, ...]]] = {
     "/v1/messages": ("anthropic", "generate", (ANTHROPIC_HOST,)),
     "/v1/messages/count_tokens": ("anthropic", "count_tokens", (ANTHROPIC_HOST,)),
@@ -56,6 +59,8 @@ class Call:
     sse: bool = True
     envelope: str | None = None
     """CODE_ASSIST: a Gemini call wrapped in Code Assist's envelope."""
+    resource: str | None = None
+    """The response id of a call on a stored response."""
 
 
 def is_ai_host(host: str | None) -> bool:
@@ -73,9 +78,21 @@ def classify(method: str, path: str, host: str | None = None, headers: Any = Non
     host = host.lower() if host else None
     if method == "POST":
         return _classify_post(route, query, host)
+    if method in ("GET", "DELETE") and (stored := _classify_stored(method, route, host)):
+        return stored
     if method == "GET":
         return _classify_models(route, host, headers or {})
     return None
+
+
+def _classify_stored(method: str, route: str, host: str | None) -> Call | None:
+    m = _RESPONSE.match(route)
+    if m is None or host not in (None, OPENAI_HOST) or m.group("id") == "compact":
+        return None
+    if method == "DELETE":
+        return None if m.group("items") else Call("openai-responses", "delete", resource=m["id"])
+    kind: Kind = "input_items" if m.group("items") else "retrieve"
+    return Call("openai-responses", kind, resource=m.group("id"))
 
 
 def _classify_post(route: str, query: str, host: str | None) -> Call | None:

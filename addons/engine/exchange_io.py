@@ -8,6 +8,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from .config import Config
+from .history.store import ResponseStore
 from .records import Records
 from .routing import Router
 from .thoughts import ThoughtCache
@@ -66,3 +67,5 @@ class Runtime:
     """Thinking metadata for clients that cannot carry it (see thoughts)."""
     router: Router = field(default_factory=Router)
     """Strategies, cooldowns, breakers, affinity, quota: kept across requests."""
+    responses: ResponseStore = field(default_factory=ResponseStore)
+    """Responses API state for Responses clients routed anywhere (see history)."""

@@ -15,11 +15,11 @@ import time
 
 from translators import TranslationError, WireFormat, estimate_tokens, get_format
 
-from . import native
+from . import history, native
 from .affinity import conversation_id
 from .attempts import Job, NativeRun, ProviderRun, fetch, passthrough_body
 from .clients import unwrap_code_assist
-from .endpoints import Call, decode_body, model_and_stream, parse_json
+from .endpoints import STORED_KINDS, Call, decode_body, model_and_stream, parse_json
 from .errors import BadRequest, ClientGone, EngineError, UpstreamError
 from .exchange_io import Inbound, Runtime, Sink
 from .failures import classify
@@ -72,6 +72,8 @@ class Exchange:
         job = self.job
         if job.call.kind == "models":
             return await self._models()
+        if job.call.kind in STORED_KINDS:
+            return await self._stored()
         job.body_bytes = decode_body(job.inbound.body, job.inbound.header("content-encoding"))
         job.body = parse_json(job.body_bytes)
         conversation = conversation_id(job.call.format, job.inbound.headers, job.body)
@@ -86,6 +88,8 @@ class Exchange:
         )
         decision = self.rt.router.decide(self.config, request)
         self.record.target = decision.target
+        if job.call.format == "openai-responses" and job.call.kind == "generate":
+            self._responses_state(decision)
         if job.call.kind == "count_tokens":
             return await self._count_tokens(decision)
         await self._generate(decision)
@@ -99,6 +103,18 @@ class Exchange:
         except TranslationError:
             return None
         return estimate_tokens(request) + (request.max_tokens or 0)
+
+    def _responses_state(self, decision: Decision) -> None:
+        """previous_response_id, stored responses and compaction (engine.history):
+        decided once here, before the attempts run."""
+        job = self.job
+        conv, decision.attempts = history.begin(
+            self.rt.responses, job.body, decision.attempts, job.inbound, self.record
+        )
+        self.reply.sink = history.Watch(self.reply.sink, conv)
+        if conv.changed:
+            job.body_bytes = dumps(job.body)
+            job.inbound = history.rewritten(job.inbound, job.body_bytes)
 
     # ------------------------------------------------------------- generate
 
@@ -184,6 +200,30 @@ class Exchange:
         count = native.render_token_count(job.call.format, estimate_tokens(request))
         self.record.attempts.append("estimate")
         await self.reply.respond(200, dumps(count), "count_tokens")
+
+    async def _stored(self) -> None:
+        """A call on a stored response: from the store if it holds it."""
+        store, call, inbound = self.rt.responses, self.job.call, self.job.inbound
+        response_id = call.resource or ""
+        stored = store.get(response_id)
+        native = inbound.original_url is not None
+        if stored is None and not native:
+            raise history.not_found(response_id)
+        issuer_holds = native and call.kind == "delete" and stored is not None
+        if stored is None or (issuer_holds and stored.origin.startswith("native:")):
+            if stored is not None:
+                store.delete(response_id)  # and the issuer deletes its own copy
+            self.record.attempts.append("native")
+            await NativeRun(self.job, Attempt(), self.reply, is_last=True).run()
+            return
+        self.record.attempts.append("store")
+        if call.kind == "retrieve":
+            return await self.reply.respond(200, dumps(stored.response))
+        if call.kind == "delete":
+            store.delete(response_id)
+            return await self.reply.respond(200, dumps(history.deleted(response_id)))
+        page = history.input_items_page(store, stored, inbound.path)
+        await self.reply.respond(200, dumps(page))
 
     async def _models(self) -> None:
         if self.job.inbound.original_url is not None:

@@ -28,6 +28,7 @@ from .config import Config
 from .endpoints import Call, classify, is_websocket_upgrade
 from .errors import ClientGone, EngineError, Forbidden
 from .exchange_io import Inbound, Runtime
+from .history import ResponseStore
 from .pipeline import Exchange
 from .records import Records
 from .upstream import Upstream
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "x-omniroute-secret"
 ORIGINAL_URL_HEADER = "x-omniroute-original-url"
 MAX_BODY = 64 * 1024 * 1024
+EXPIRE_INTERVAL = 300.0
 
 
 def client_credential(headers: Any, query: dict[str, list[bytes]]) -> str | None:
@@ -70,14 +72,19 @@ class Engine:
         direct_token: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         ping_interval: float = 10.0,
+        responses: ResponseStore | None = None,
     ) -> None:
         self.secret = secret or secrets.token_urlsafe(32)
         self.direct_token = direct_token or None
         self.runtime = Runtime(config, Upstream(transport), Records(), ping_interval)
+        if responses is not None:
+            self.runtime.responses = responses
+        self.runtime.responses.limit(config.responses.max_age_days, config.responses.max_mb)
         self.port: int | None = None
         self.watcher: ConfigWatcher | None = None
         self._server: HTTPServer | None = None
         self._watch_task: asyncio.Task[None] | None = None
+        self._expire_task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"Engine(url={self.url!r})"
@@ -89,6 +96,7 @@ class Engine:
     def set_config(self, config: Config) -> None:
         """New requests use ``config``; requests in flight keep theirs."""
         self.runtime.config = config
+        self.runtime.responses.limit(config.responses.max_age_days, config.responses.max_mb)
 
     @property
     def records(self) -> Records:
@@ -105,7 +113,17 @@ class Engine:
         self._server = HTTPServer(app, max_body_size=MAX_BODY, idle_connection_timeout=300)
         self._server.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
+        self._expire_task = asyncio.ensure_future(self._expire_loop())
         return self.port
+
+    async def _expire_loop(self, interval: float = EXPIRE_INTERVAL) -> None:
+        """Expire stored responses now and then, off the request path."""
+        while True:
+            try:
+                self.runtime.responses.expire()
+            except Exception:  # a locked or full database: try again later
+                log.exception("response store: expiry failed")
+            await asyncio.sleep(interval)
 
     def watch(self, path: str | os.PathLike[str], interval: float = 1.0) -> None:
         """Reload the config from ``path`` when it changes; a bad edit keeps
@@ -118,11 +136,14 @@ class Engine:
     async def stop(self) -> None:
         if self._watch_task is not None:
             self._watch_task.cancel()
+        if self._expire_task is not None:
+            self._expire_task.cancel()
         if self._server is not None:
             self._server.stop()
             await self._server.close_all_connections()
             self._server = None
         await self.runtime.upstream.aclose()
+        self.runtime.responses.close()
 
     def authenticate(self, handler: RequestHandler) -> str | None:
         """'front', 'direct' or None (refused)."""
@@ -141,7 +162,7 @@ def _no_log(handler: RequestHandler) -> None:
 
 
 class EngineHandler(RequestHandler):
-    SUPPORTED_METHODS = ("GET", "POST")
+    SUPPORTED_METHODS = ("GET", "POST", "DELETE")
 
     def initialize(self, engine: Engine) -> None:
         self.engine = engine
@@ -161,6 +182,9 @@ class EngineHandler(RequestHandler):
         await self._serve()
 
     async def post(self, *_: str) -> None:
+        await self._serve()
+
+    async def delete(self, *_: str) -> None:
         await self._serve()
 
     def on_connection_close(self) -> None:

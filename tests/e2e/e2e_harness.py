@@ -120,6 +120,7 @@ class Mitmdump:
         for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy"):
             env[name] = dead
         env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost,::1"
+        env["OMNIROUTE_DATA_DIR"] = str(self.confdir / "data")  # never the repo's data/
         return env
 
     def start(self, timeout: float = 60.0) -> Mitmdump:

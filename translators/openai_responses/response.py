@@ -119,7 +119,7 @@ def reasoning_from_item(item: dict[str, Any]) -> Reasoning:
 def render_response(response: Response, env: Env) -> dict[str, Any]:
     status, incomplete = status_for_stop(response.stop_reason)
     body = response_object(
-        response.id or env.new_id("resp_"),
+        response_id(response.id, env),
         response.model,
         response.created if response.created is not None else env.now(),
         status,
@@ -134,6 +134,12 @@ def render_response(response: Response, env: Env) -> dict[str, Any]:
         body["error"] = dict(FAILED_ERROR)
     body["usage"] = usage_to_wire(response.usage)
     return body
+
+
+def response_id(source: str | None, env: Env) -> str:
+    """A Responses id is a stored response's key (``previous_response_id``):
+    another format's message id (not unique everywhere) gets a fresh one."""
+    return source if source and source.startswith("resp_") else env.new_id("resp_")
 
 
 def response_object(resp_id: str, model: str, created: int, status: str) -> dict[str, Any]:

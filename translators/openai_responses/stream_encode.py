@@ -49,7 +49,7 @@ from .common import (
     usage_to_wire,
 )
 from .errors import stream_error_fields
-from .response import response_object
+from .response import response_id, response_object
 
 _CUT = ErrorInfo(502, "server", "stream ended before completion")
 
@@ -128,7 +128,7 @@ class ResponsesStreamEncoder:
 
     def _start(self, start: StreamStart | None, out: list[bytes]) -> None:
         self._started = True
-        self._id = (start.id if start else "") or self._env.new_id("resp_")
+        self._id = response_id(start.id if start else None, self._env)
         created = start.created if start else None
         self._created = created if created is not None else self._env.now()
         self._usage = start.usage if start else None

@@ -1,0 +1,181 @@
+"""One Responses request's state, decided once before routing and translation.
+
+:func:`begin` looks at the request and its route:
+
+- ``previous_response_id`` held by the store: passed through when every
+  attempt goes to the destination that issued it (it has the conversation),
+  otherwise replaced by the whole conversation (our stored chain + the new
+  input). Not held: only the attempts that may hold it themselves (native,
+  Responses providers) are tried; when there is none, the Responses API's own
+  400 ``previous_response_not_found``, and nothing goes upstream.
+- our compaction items become plain user messages (see :mod:`.items`);
+- a ``compaction_trigger`` for a route that is not all OpenAI is emulated:
+  the target is asked for a summary, and :class:`.watch.Watch` turns its
+  answer into the one compaction item Codex expects.
+
+The returned :class:`Conversation` then watches what the client is sent and
+stores the completed response (see :meth:`Conversation.completed`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from translators import ErrorInfo
+
+from ..errors import EngineError
+from ..records import Record
+from ..router import Attempt
+from .items import (
+    Item,
+    expand_compactions,
+    has_trigger,
+    input_items,
+    replace_trigger,
+    with_ids,
+)
+from .store import ResponseStore, Stored
+
+if TYPE_CHECKING:
+    from ..exchange_io import Inbound
+
+log = logging.getLogger(__name__)
+
+OPENAI_HOSTS = frozenset({"api.openai.com", "chatgpt.com"})
+RESPONSES = "openai-responses"
+
+
+class PreviousNotFound(EngineError):
+    """The Responses API's own error for an unknown previous response."""
+
+    def __init__(self, response_id: str) -> None:
+        super().__init__(
+            400, f"Previous response with id '{response_id}' not found.", "invalid_request"
+        )
+
+    def info(self) -> ErrorInfo:
+        return ErrorInfo(
+            400,
+            "invalid_request",
+            self.message,
+            code="previous_response_not_found",
+            param="previous_response_id",
+        )
+
+
+def destination(attempt: Attempt, native_host: str | None) -> str:
+    """Where an attempt goes, as stored in ``origin``."""
+    if attempt.native:
+        return f"native:{native_host or 'api.openai.com'}"
+    return f"provider:{attempt.provider_name}"
+
+
+def keeps_state(attempt: Attempt) -> bool:
+    """Whether the attempt's destination may hold Responses state itself."""
+    return attempt.native or (attempt.provider is not None and attempt.provider.format == RESPONSES)
+
+
+def is_openai(attempt: Attempt, native_host: str | None) -> bool:
+    if attempt.native:
+        return (native_host or "api.openai.com") in OPENAI_HOSTS
+    assert attempt.provider is not None
+    return (urlsplit(attempt.provider.base_url).hostname or "") in OPENAI_HOSTS
+
+
+@dataclass(slots=True)
+class Conversation:
+    store: ResponseStore
+    record: Record
+    native_host: str | None
+    own_input: list[Item]
+    previous_id: str | None
+    store_flag: bool | None
+    compacting: bool = False
+    changed: bool = False
+    body: dict[str, Any] = field(default_factory=dict)
+    formats: dict[str, str] = field(default_factory=dict)
+    """Provider name -> its wire format, for the route's attempts."""
+
+    def completed(self, response: dict[str, Any]) -> None:
+        """The client got ``response`` (completed or incomplete): keep it when
+        the request allows it and someone needs it."""
+        if self.compacting or self.store_flag is False or not self.record.attempts:
+            return
+        label = self.record.attempts[-1]
+        provider = label.split("/", 1)[0]
+        translated = label != "native" and self.formats.get(provider) != RESPONSES
+        if not (translated or self.store_flag is True):
+            return
+        response_id = response.get("id")
+        if not isinstance(response_id, str) or not response_id:
+            return
+        origin = self._origin(label)
+        output = response.get("output") if isinstance(response.get("output"), list) else []
+        kept = {**response, "previous_response_id": self.previous_id, "store": True}
+        stored = Stored(response_id, origin, self.own_input, output, kept, self.previous_id)
+        try:
+            self.store.put(stored)
+        except Exception:  # the client has its answer; a full disk must not fail it
+            log.exception("response store: cannot keep %s", response_id)
+
+    def _origin(self, label: str) -> str:
+        if label == "native":
+            return f"native:{self.native_host or 'api.openai.com'}"
+        return f"provider:{label.split('/', 1)[0]}"
+
+
+def begin(
+    store: ResponseStore,
+    body: dict[str, Any],
+    attempts: list[Attempt],
+    inbound: Inbound,
+    record: Record,
+) -> tuple[Conversation, list[Attempt]]:
+    """The request's conversation (``body`` is changed in place when the
+    request must be rewritten) and the attempts to make."""
+    host = inbound.host
+    previous = body.get("previous_response_id")
+    previous = previous if isinstance(previous, str) and previous else None
+    flag = body.get("store")
+    conv = Conversation(
+        store,
+        record,
+        host,
+        with_ids(input_items(body.get("input"))),
+        previous,
+        flag if isinstance(flag, bool) else None,
+        body=body,
+        formats={a.provider_name or "": a.provider.format for a in attempts if a.provider},
+    )
+    if previous is not None:
+        attempts = _chain(conv, attempts, previous)
+    items = input_items(body.get("input"))
+    if (expanded := expand_compactions(items)) is not None:
+        body["input"], conv.changed, items = expanded, True, expanded
+    if has_trigger(items) and not all(is_openai(a, host) for a in attempts):
+        body["input"] = replace_trigger(items)
+        body["tool_choice"] = "none"
+        conv.compacting = conv.changed = True
+    return conv, attempts
+
+
+def _chain(conv: Conversation, attempts: list[Attempt], previous: str) -> list[Attempt]:
+    body = conv.body
+    held = conv.store.get(previous)
+    if held is not None:
+        same = (destination(a, conv.native_host) == held.origin for a in attempts)
+        if all(same) and all(keeps_state(a) for a in attempts):
+            return attempts  # the issuer has the conversation: untouched
+        history = conv.store.history(previous)
+        if history is not None:
+            body["input"] = history + input_items(body.get("input"))
+            del body["previous_response_id"]
+            conv.changed = True
+            return attempts
+    usable = [a for a in attempts if keeps_state(a)]
+    if not usable:
+        raise PreviousNotFound(previous)
+    return usable

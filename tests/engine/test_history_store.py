@@ -1,0 +1,124 @@
+"""The response store on both backings: chains, limits, and a real SQLite
+file that outlives the process that wrote it."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from engine.history import ResponseStore, Stored, open_store
+from engine.history.items import (
+    SUMMARY_PREFIX,
+    compaction_item,
+    expand_compactions,
+    replace_trigger,
+    user_message,
+)
+from engine.history.sqlite import open_sqlite
+from engine.history.store import MemoryBacking
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def turn(n: int, previous: str | None = None, size: int = 0) -> Stored:
+    text = f"question {n}" + "x" * size
+    answer = {"type": "message", "role": "assistant",
+              "content": [{"type": "output_text", "text": f"answer {n}"}]}  # fmt: skip
+    return Stored(f"resp_{n}", "provider:p", [user_message(text)], [answer], {"id": f"resp_{n}"},
+                  previous)  # fmt: skip
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_store(request, tmp_path):
+    made: list[ResponseStore] = []
+
+    def make(clock: Clock, **limits) -> ResponseStore:
+        if request.param == "memory":
+            backing = MemoryBacking()
+        else:
+            backing = open_sqlite(str(tmp_path / "db.sqlite"))
+        made.append(ResponseStore(backing, clock=clock, **limits))
+        return made[-1]
+
+    yield make
+    for store in made:
+        store.close()
+
+
+def texts(items: list[dict]) -> list[str]:
+    return [item["content"][0]["text"] for item in items]
+
+
+def test_history_is_the_chain_in_order(make_store):
+    store = make_store(Clock())
+    store.put(turn(1))
+    store.put(turn(2, "resp_1"))
+    store.put(turn(3, "resp_2"))
+    got = store.history("resp_3")
+    assert texts(got) == [f"{kind} {n}" for n in (1, 2, 3) for kind in ("question", "answer")]
+    assert store.history("resp_missing") is None
+
+
+def test_a_broken_or_looping_chain_is_not_held(make_store):
+    store = make_store(Clock())
+    store.put(turn(2, "resp_1"))  # resp_1 never stored
+    assert store.history("resp_2") is None
+    store.put(turn(3, "resp_4"))
+    store.put(turn(4, "resp_3"))
+    assert store.history("resp_4") is None
+
+
+def test_unused_responses_expire_but_a_used_chain_stays(make_store):
+    clock = Clock()
+    store = make_store(clock, max_age=100)
+    store.put(turn(1))
+    store.put(turn(9))
+    clock.now += 60
+    store.put(turn(2, "resp_1"))
+    assert store.history("resp_2") is not None  # marks resp_1 used too
+    clock.now += 60
+    assert store.expire() == 1
+    assert store.get("resp_9") is None
+    assert texts(store.history("resp_2") or []) == ["question 1", "answer 1", "question 2",
+                                                    "answer 2"]  # fmt: skip
+
+
+def test_size_limit_drops_the_least_recently_used(make_store):
+    clock = Clock()
+    store = make_store(clock, max_bytes=3000)
+    for n in range(1, 5):
+        clock.now += 1
+        store.put(turn(n, size=1000))
+    store.expire()
+    assert [store.get(f"resp_{n}") is not None for n in range(1, 5)] == [False, False, True, True]
+
+
+def test_the_sqlite_store_survives_a_restart_and_keeps_no_headers(tmp_path):
+    store = open_store(tmp_path)
+    store.put(turn(1))
+    store.put(turn(2, "resp_1"))
+    store.close()
+    again = open_store(tmp_path)
+    assert texts(again.history("resp_2") or [])[-1] == "answer 2"
+    again.close()
+    db = sqlite3.connect(tmp_path / "omniroute.db")
+    columns = [row[1] for row in db.execute("PRAGMA table_info(responses)")]
+    db.close()
+    assert columns == ["id", "previous_id", "origin", "created_at", "used_at", "size", "data"]
+
+
+def test_compaction_summary_round_trips_as_plain_text():
+    item = compaction_item("did A, next B")
+    expanded = expand_compactions([user_message("hi"), item])
+    assert expanded is not None
+    assert texts(expanded) == ["hi", SUMMARY_PREFIX + "did A, next B"]
+    foreign = {"type": "compaction", "encrypted_content": "gAAAA-openai-own"}
+    assert expand_compactions([foreign]) is None
+    prompt = replace_trigger([user_message("hi"), {"type": "compaction_trigger"}])
+    assert prompt[-1]["role"] == "user" and "summary" in texts(prompt)[-1]
