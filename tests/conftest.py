@@ -3,10 +3,23 @@ can ``from fakeprovider import FakeProvider, Reply``."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from fakeprovider import FakeProvider
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """An in-process front's database goes to a temp dir, never the repo's data/."""
+    saved = os.environ.get("OMNIROUTE_DATA_DIR")
+    os.environ["OMNIROUTE_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
+    yield
+    if saved is None:
+        del os.environ["OMNIROUTE_DATA_DIR"]
+    else:
+        os.environ["OMNIROUTE_DATA_DIR"] = saved
 
 
 @pytest.fixture(scope="session")
