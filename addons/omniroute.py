@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 COPY_CAP = 1024 * 1024
 PROJECT_CA = ROOT / "certs"
-DATA_DIR = ROOT / "data"
 ALLOW_AI_HOSTS = r"^(" + "|".join(h.replace(".", r"\.") for h in engine.AI_HOSTS) + r"):\d+$"
 
 
@@ -131,7 +130,7 @@ class OmniRoute:
         for warning in config.warnings:
             log.warning(warning)
         if self.engine is None:
-            responses = engine.open_store(_data_dir())
+            responses = engine.open_responses(ctx.options.omniroute_data_dir or None)
             self.engine = engine.Engine(config, direct_token=_direct_token(), responses=responses)
         else:  # omniroute_config changed at runtime
             self.engine.set_config(config)
@@ -303,10 +302,6 @@ def _loop_running() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-def _data_dir() -> str:
-    return ctx.options.omniroute_data_dir or os.environ.get("OMNIROUTE_DATA_DIR") or str(DATA_DIR)
 
 
 def _direct_token() -> str | None:

@@ -16,7 +16,7 @@ front, ``ORIGINAL_URL_HEADER``; responses carry ``ROUTE_HEADER`` and
 
 from .config import Config, ConfigError, load_config, parse_config
 from .endpoints import AI_HOSTS, Call, classify, is_ai_host, is_websocket_upgrade
-from .history import open_store
+from .history import open_responses
 from .pipeline import RECORD_HEADER, ROUTE_HEADER
 from .records import Record, Records
 from .server import ORIGINAL_URL_HEADER, SECRET_HEADER, Engine
@@ -39,6 +39,6 @@ __all__ = [
     "is_ai_host",
     "is_websocket_upgrade",
     "load_config",
-    "open_store",
+    "open_responses",
     "parse_config",
 ]

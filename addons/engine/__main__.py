@@ -20,11 +20,10 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, load_config
-from .history import open_store
+from .history import open_responses
 from .server import Engine
 
 DIRECT_TOKEN_ENV = "OMNIROUTE_DIRECT_TOKEN"
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 
 def read_secret(path: Path) -> str:
@@ -54,9 +53,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--direct", action="store_true", help=f"accept clients with ${DIRECT_TOKEN_ENV} as API key"
     )
     parser.add_argument(
-        "--data-dir",
-        default=os.environ.get("OMNIROUTE_DATA_DIR") or str(DEFAULT_DATA_DIR),
-        help="where the database lives (default: $OMNIROUTE_DATA_DIR or %(default)s)",
+        "--data-dir", help="where the database lives (default: $OMNIROUTE_DATA_DIR, else data/)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
@@ -73,7 +70,7 @@ async def serve(args: argparse.Namespace) -> int:
         print(f"--direct needs the token in ${DIRECT_TOKEN_ENV}", file=sys.stderr)
         return 1
     secret = read_secret(Path(args.secret_file))
-    responses = open_store(args.data_dir)
+    responses = open_responses(args.data_dir)
     engine = Engine(config, secret=secret, direct_token=direct, responses=responses)
     port = engine.start(args.host, args.port)
     for warning in config.warnings:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from engine.history import ResponseStore, Stored, open_store
+from engine import db
+from engine.history import ResponseStore, Stored, open_responses
 from engine.history.items import (
     SUMMARY_PREFIX,
     compaction_item,
@@ -14,7 +15,7 @@ from engine.history.items import (
     replace_trigger,
     user_message,
 )
-from engine.history.sqlite import open_sqlite
+from engine.history.sqlite import DbBacking
 from engine.history.store import MemoryBacking
 
 
@@ -42,7 +43,7 @@ def make_store(request, tmp_path):
         if request.param == "memory":
             backing = MemoryBacking()
         else:
-            backing = open_sqlite(str(tmp_path / "db.sqlite"))
+            backing = DbBacking(db.open_store("sqlite:///t.sqlite", base=tmp_path))
         made.append(ResponseStore(backing, clock=clock, **limits))
         return made[-1]
 
@@ -100,16 +101,19 @@ def test_size_limit_drops_the_least_recently_used(make_store):
 
 
 def test_the_sqlite_store_survives_a_restart_and_keeps_no_headers(tmp_path):
-    store = open_store(tmp_path)
+    store = open_responses(str(tmp_path))
     store.put(turn(1))
     store.put(turn(2, "resp_1"))
+    assert texts(store.history("resp_2") or [])[-1] == "answer 2"  # before the commit
     store.close()
-    again = open_store(tmp_path)
+    again = open_responses(str(tmp_path))
     assert texts(again.history("resp_2") or [])[-1] == "answer 2"
+    assert again.delete("resp_2") and again.get("resp_2") is None
     again.close()
-    db = sqlite3.connect(tmp_path / "omniroute.db")
-    columns = [row[1] for row in db.execute("PRAGMA table_info(responses)")]
-    db.close()
+    conn = sqlite3.connect(tmp_path / "omniroute.sqlite")
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(responses)")]
+    assert conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == 1
+    conn.close()
     assert columns == ["id", "previous_id", "origin", "created_at", "used_at", "size", "data"]
 
 

@@ -8,9 +8,7 @@ endpoints read :mod:`.endpoints`.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .conversation import Conversation, PreviousNotFound, begin
@@ -22,18 +20,13 @@ if TYPE_CHECKING:
     from ..exchange_io import Inbound
 
 
-DATABASE = "omniroute.db"
+def open_responses(data_dir: str | None = None) -> ResponseStore:
+    """The response store in the engine's database under the data dir
+    (``data_dir`` as the omniroute_data_dir option gives it; see engine.db)."""
+    from .. import db
+    from .sqlite import DbBacking
 
-
-def open_store(data_dir: str | os.PathLike[str] | None) -> ResponseStore:
-    """The store in ``data_dir``'s database (created if missing), or in
-    memory without a data dir."""
-    if not data_dir:
-        return ResponseStore()
-    from .sqlite import open_sqlite
-
-    Path(data_dir).mkdir(parents=True, exist_ok=True)
-    return ResponseStore(open_sqlite(str(Path(data_dir) / DATABASE)))
+    return ResponseStore(DbBacking(db.open_store(db.DEFAULT_URL, base=db.data_dir(data_dir))))
 
 
 def rewritten(inbound: Inbound, body: bytes) -> Inbound:
@@ -51,7 +44,7 @@ __all__ = [
     "Stored",
     "Watch",
     "begin",
-    "open_store",
+    "open_responses",
     "deleted",
     "input_items_page",
     "not_found",
