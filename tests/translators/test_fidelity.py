@@ -4,6 +4,8 @@ text, the stop class and the usage the source had."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from openai_chat_helpers import chunk, sse
 from sdk_judge import STREAM_JUDGES, Summary
@@ -74,3 +76,108 @@ def test_interleaved_parallel_calls_reach_every_client_whole(one_chunk: bool) ->
         ("get_weather", {"city": "Paris"}),
         ("get_time", {"tz": "CET"}),
     ]
+
+
+def anthropic_sse(*events: dict) -> bytes:
+    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+
+
+def test_anthropic_content_inside_message_start_is_content() -> None:
+    """Programmatic tool calling: a whole tool_use and the stop reason in
+    message_start, then message_stop (no block events, no message_delta)."""
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "m",
+        "content": [
+            {"type": "text", "text": "Checking."},
+            {
+                "type": "tool_use",
+                "id": "toolu_1",
+                "name": "get_weather",
+                "input": {"city": "Paris"},
+            },
+        ],
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 12, "output_tokens": 7},
+    }
+    data = anthropic_sse({"type": "message_start", "message": message}, {"type": "message_stop"})
+    want = assert_everywhere("anthropic", data)
+    assert want.tool_calls == [("get_weather", {"city": "Paris"})] and want.stop == "tool_use"
+
+
+def test_responses_items_only_in_response_completed_are_content() -> None:
+    response = {
+        "id": "resp_1",
+        "object": "response",
+        "created_at": 1,
+        "model": "m",
+        "status": "in_progress",
+        "output": [],
+    }
+    done = {
+        **response,
+        "status": "completed",
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_1",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": "Checking.", "annotations": []}],
+            },
+            {
+                "type": "function_call",
+                "id": "fc_1",
+                "call_id": "call_1",
+                "name": "get_weather",
+                "arguments": '{"city":"Paris"}',
+                "status": "completed",
+            },
+        ],
+        "usage": {
+            "input_tokens": 12,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 7,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 19,
+        },
+    }
+    data = b"".join(
+        f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode()
+        for e in (
+            {"type": "response.created", "sequence_number": 0, "response": response},
+            {"type": "response.completed", "sequence_number": 1, "response": done},
+        )
+    )
+    want = assert_everywhere("openai-responses", data)
+    assert want.tool_calls == [("get_weather", {"city": "Paris"})] and want.text == "Checking."
+
+
+def test_gemini_usage_in_a_chunk_after_the_finish_is_kept() -> None:
+    chunks = [
+        {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": [{"text": "Hi there."}]},
+                    "finishReason": "STOP",
+                }
+            ],
+            "modelVersion": "m",
+            "responseId": "r1",
+        },
+        {
+            "usageMetadata": {
+                "promptTokenCount": 12,
+                "candidatesTokenCount": 3,
+                "totalTokenCount": 15,
+            },
+            "modelVersion": "m",
+            "responseId": "r1",
+        },
+    ]
+    data = b"".join(f"data: {json.dumps(c)}\r\n\r\n".encode() for c in chunks)
+    want = assert_everywhere("gemini", data)
+    assert want.usage is not None and want.usage["output_tokens"] == 3

@@ -136,6 +136,16 @@ class AnthropicStreamDecoder:
                 usage=usage_from_wire(usage),
             )
         )
+        # Content, a stop reason, may already be here (programmatic tool
+        # calling sends a whole tool_use and stop_reason, then message_stop).
+        if message.get("stop_reason") is not None:
+            self._stop = message["stop_reason"]
+            self._stop_sequence = message.get("stop_sequence")
+        content = message.get("content")
+        for i, block in enumerate(content if isinstance(content, list) else ()):
+            self._block_start({"index": ("start", i), "content_block": block}, out)
+            if self._open is not None:
+                self._close(out)
 
     def _ensure_started(self, out: list[StreamEvent]) -> None:
         if not self._started:
@@ -157,6 +167,8 @@ class AnthropicStreamDecoder:
             self._open = _Block(index, "text")
             out.append(BlockStart(index, Text("")))
             self._initial(block.get("text"), out)
+            if isinstance(block.get("citations"), list):  # a whole block (message_start)
+                self._open.citations.extend(block["citations"])
         elif kind == "thinking":
             self._open = _Block(index, "thinking")
             out.append(BlockStart(index, Reasoning()))

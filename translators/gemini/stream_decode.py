@@ -64,6 +64,7 @@ class GeminiStreamDecoder:
         self._open_meta: Meta = {}
         self._partial: PartialArgs | None = None
         self._usage: Usage | None = None
+        self._pending: Any = None  # finished, waiting for usage
         self._has_calls = False
         self._id = ""
         self._calls = 0
@@ -78,6 +79,8 @@ class GeminiStreamDecoder:
         events: list[StreamEvent] = []
         for text in self._framer.finish():
             self._chunk(text, events)
+        if self._pending is not None:
+            self._finish(self._pending, events)
         if not self._done:
             self._fail(CUT, events)
         return events
@@ -97,12 +100,17 @@ class GeminiStreamDecoder:
             return
         if not isinstance(data, dict):
             return
+        if self._pending is not None:  # a chunk after the finishing one: its usage
+            self._usage = parse_usage(field(data, "usageMetadata")) or self._usage
+            self._finish(self._pending, events)
+            return
         if isinstance(data.get("error"), dict):
             self._fail(error_info(data["error"], 200), events)
             return
         if not self._started:
             self._start(data, events)
-        self._usage = parse_usage(field(data, "usageMetadata")) or self._usage
+        usage = field(data, "usageMetadata")
+        self._usage = parse_usage(usage) or self._usage
         candidate = _first_candidate(data)
         if candidate is None:
             if field(as_dict(field(data, "promptFeedback")), "blockReason"):
@@ -113,7 +121,12 @@ class GeminiStreamDecoder:
                 self._part(part, events)
         finish = field(candidate, "finishReason")
         if finish:
-            self._finish(stop_reason(finish, self._has_calls), events)
+            reason = stop_reason(finish, self._has_calls)
+            if usage is None:  # a chunk of usage alone may follow: wait for it
+                self._close(events)
+                self._pending = reason
+            else:
+                self._finish(reason, events)
 
     def _start(self, data: dict[str, Any], events: list[StreamEvent]) -> None:
         self._started = True
@@ -125,6 +138,7 @@ class GeminiStreamDecoder:
         events.append(StreamStart(self._id, str(field(data, "modelVersion") or ""), usage))
 
     def _finish(self, reason: Any, events: list[StreamEvent]) -> None:
+        self._pending = None
         self._close(events)
         events.append(Finish(reason, self._usage))
         self._done = True

@@ -50,6 +50,7 @@ class ResponsesStreamDecoder:
         self._got_delta = False  # the open block (or summary part) received deltas
         self._reasoning_seen = False  # the open reasoning block got summary events
         self._content_seen: set[Any] = set()  # message items whose parts were streamed
+        self._items_seen: set[Any] = set()  # output indexes that had events of their own
         self._has_call = False
         self._has_refusal = False
 
@@ -102,6 +103,7 @@ class ResponsesStreamDecoder:
     def _start(self, key: tuple[Any, ...], part: Part, out: list[StreamEvent]) -> None:
         self._ensure_started({}, out)
         self._close(out)
+        self._items_seen.add(key[1])
         self._open, self._open_key = self._next_index, key
         self._next_index += 1
         self._got_delta = False
@@ -129,6 +131,11 @@ class ResponsesStreamDecoder:
         response = as_dict(event.get("response"))
         self._ensure_started(response, out)
         self._close(out)
+        # Items only the final response carries (never streamed as events).
+        for i, item in enumerate(as_list(response.get("output"))):
+            if i not in self._items_seen and isinstance(item, dict):
+                self._item_done({"item": item, "output_index": i}, out)
+                self._close(out)
         self._done = True
         stop = stop_from_wire(
             response.get("status") or _STATUS.get(str(event.get("type"))),
@@ -172,6 +179,7 @@ class ResponsesStreamDecoder:
         item = as_dict(event.get("item"))
         kind = item.get("type")
         index = event.get("output_index")
+        self._items_seen.add(index)
         key = ("item", index)
         if kind == "message":
             if self._open_key is not None and self._open_key[:2] == ("part", index):

@@ -1,0 +1,143 @@
+"""Issue-7 stream classes through the real engine, read by the client's SDK:
+interleaved parallel calls, content inside the opening event, usage."""
+
+from __future__ import annotations
+
+import json
+
+import anthropic
+import openai
+import pytest
+from enginefakes import Reply, make_config
+
+pytestmark = pytest.mark.anyio
+
+SSE = {"content-type": "text/event-stream"}
+CONFIG = """
+providers:
+  ds: {format: openai-chat, base_url: "UPSTREAM/ds/v1", keys: [sk-ds-provider-key-1]}
+  ant: {format: anthropic, base_url: "UPSTREAM/ant/v1", keys: [sk-ant-provider-key-1]}
+routes:
+  - match: {client: anthropic, model: "via-ds"}
+    to: ds/ds-up
+  - match: {client: openai-chat, model: "via-ant"}
+    to: ant/ant-up
+  - match: {client: openai-responses, model: "via-ds"}
+    to: ds/ds-up
+"""
+TOOLS = [{"name": n, "input_schema": {"type": "object"}} for n in ("get_weather", "get_time")]
+
+
+@pytest.fixture
+def engine(upstream, start_engine):
+    return start_engine(make_config(CONFIG, upstream))
+
+
+def chat_chunk(delta: dict | None, finish: str | None = None, **extra: object) -> bytes:
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    body = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "ds-up",
+        "choices": choices,
+        **extra,
+    }
+    return f"data: {json.dumps(body)}\n\n".encode()
+
+
+def call(index: int, args: str, call_id: str | None = None, name: str = "") -> dict:
+    out: dict = {"index": index, "function": {"arguments": args}}
+    if call_id:
+        out.update(id=call_id, type="function")
+        out["function"]["name"] = name
+    return out
+
+
+INTERLEAVED = [
+    chat_chunk(
+        {
+            "role": "assistant",
+            "tool_calls": [call(0, "", "call_a", "get_weather"), call(1, "", "call_b", "get_time")],
+        }
+    ),
+    chat_chunk({"tool_calls": [call(0, '{"city":')]}),
+    chat_chunk({"tool_calls": [call(1, '{"tz":')]}),
+    chat_chunk({"tool_calls": [call(0, '"Paris"}')]}),
+    chat_chunk({"tool_calls": [call(1, '"CET"}')]}),
+    chat_chunk({}, "tool_calls"),
+    chat_chunk(None, usage={"prompt_tokens": 11, "completion_tokens": 9, "total_tokens": 20}),
+    b"data: [DONE]\n\n",
+]
+
+
+async def test_interleaved_parallel_calls_reach_an_anthropic_sdk_whole(engine, upstream):
+    upstream.script("/ds/v1/chat/completions", Reply(200, INTERLEAVED, SSE))
+    client = anthropic.AsyncAnthropic(
+        api_key="x", base_url=str(engine.client.base_url), default_headers=engine.headers()
+    )
+    async with client.messages.stream(
+        model="via-ds",
+        max_tokens=100,
+        tools=TOOLS,
+        messages=[{"role": "user", "content": "Weather and time in Paris?"}],
+    ) as stream:
+        final = await stream.get_final_message()
+    await client.close()
+    calls = [(b.name, b.input) for b in final.content if b.type == "tool_use"]
+    assert calls == [("get_weather", {"city": "Paris"}), ("get_time", {"tz": "CET"})]
+    assert final.stop_reason == "tool_use"
+    assert (final.usage.input_tokens, final.usage.output_tokens) == (11, 9)
+
+
+async def test_interleaved_parallel_calls_reach_a_responses_sdk_whole(engine, upstream):
+    upstream.script("/ds/v1/chat/completions", Reply(200, INTERLEAVED, SSE))
+    client = openai.AsyncOpenAI(
+        api_key="x", base_url=f"{engine.engine.url}/v1", default_headers=engine.headers()
+    )
+    tools = [
+        {"type": "function", "name": t["name"], "parameters": t["input_schema"]} for t in TOOLS
+    ]
+    async with client.responses.stream(model="via-ds", input="Weather?", tools=tools) as stream:
+        final = await stream.get_final_response()
+    await client.close()
+    calls = [(i.name, json.loads(i.arguments)) for i in final.output if i.type == "function_call"]
+    assert calls == [("get_weather", {"city": "Paris"}), ("get_time", {"tz": "CET"})]
+
+
+async def test_tool_call_inside_message_start_reaches_a_chat_sdk(engine, upstream):
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "ant-up",
+        "content": [
+            {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+        ],
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 12, "output_tokens": 7},
+    }
+    events = [{"type": "message_start", "message": message}, {"type": "message_stop"}]
+    chunks = [f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events]
+    upstream.script("/ant/v1/messages", Reply(200, chunks, SSE))
+    client = openai.AsyncOpenAI(
+        api_key="x", base_url=f"{engine.engine.url}/v1", default_headers=engine.headers()
+    )
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    async with client.chat.completions.stream(
+        model="via-ant",
+        messages=[{"role": "user", "content": "Weather?"}],
+        tools=tools,
+        stream_options={"include_usage": True},
+    ) as stream:
+        final = await stream.get_final_completion()
+    await client.close()
+    choice = final.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    (tool_call,) = choice.message.tool_calls
+    assert (tool_call.function.name, json.loads(tool_call.function.arguments)) == (
+        "get_weather",
+        {"city": "Paris"},
+    )
+    assert (final.usage.prompt_tokens, final.usage.completion_tokens) == (12, 7)
