@@ -61,6 +61,8 @@ class Call:
     """CODE_ASSIST: a Gemini call wrapped in Code Assist's envelope."""
     resource: str | None = None
     """The response id of a call on a stored response."""
+    compact: bool = False
+    """POST /v1/responses/compact: a compaction pass (see engine.history)."""
 
 
 def is_ai_host(host: str | None) -> bool:
@@ -96,6 +98,9 @@ def _classify_stored(method: str, route: str, host: str | None) -> Call | None:
 
 
 def _classify_post(route: str, query: str, host: str | None) -> Call | None:
+    if route == "/v1/responses/compact":
+        openai = host in (None, OPENAI_HOST)
+        return Call("openai-responses", "generate", compact=True) if openai else None
     if route in _POST_PATHS:
         fmt, kind, hosts = _POST_PATHS[route]
         return Call(fmt, kind) if host is None or host in hosts else None

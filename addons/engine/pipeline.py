@@ -109,7 +109,12 @@ class Exchange:
         decided once here, before the attempts run."""
         job = self.job
         conv, decision.attempts = history.begin(
-            self.rt.responses, job.body, decision.attempts, job.inbound, self.record
+            self.rt.responses,
+            job.body,
+            decision.attempts,
+            job.inbound,
+            self.record,
+            compact=job.call.compact,
         )
         self.reply.sink = history.Watch(self.reply.sink, conv)
         if conv.changed:

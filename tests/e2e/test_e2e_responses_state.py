@@ -172,3 +172,22 @@ def test_the_chain_survives_an_engine_restart(tmp_path, ca_dir, e2e_provider, fa
 
 def connect(mitm: Mitmdump) -> Conn:
     return Conn(proxy=mitm.url, verify=client_ssl_context(mitm.confdir), api_key=CLIENT_KEY)
+
+
+def test_the_compact_endpoint_is_emulated_for_another_provider(conn, fake):
+    client = conn.openai("openai-responses")
+    fake.script([Reply(text="Asked about Paris; it is sunny."), Reply(text=RAIN)])
+    history = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": SUNNY}]
+    raw = client.responses.with_raw_response.compact(model="to-anthropic", input=history)
+    compacted = raw.parse()
+    assert isinstance(compacted, openai.types.responses.CompactedResponse)
+    assert [item.type for item in compacted.output] == ["message", "compaction"]
+    assert compacted.usage.output_tokens > 0
+    asked = fake.model_calls()[0].body
+    assert "handoff summary" in texts("anthropic", asked, "user")[-1]
+
+    carried = raw.http_response.json()["output"]  # as a client sends them back
+    client.responses.create(model="to-gemini", input=[*carried, {"role": "user", "content": "?"}])
+    users = texts("gemini", fake.model_calls()[1].body, "user")
+    assert users[0] == QUESTION
+    assert users[1].endswith("Asked about Paris; it is sunny.") and users[2] == "?"

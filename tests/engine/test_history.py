@@ -263,3 +263,23 @@ async def test_compaction_unary_answer_is_one_compaction_item(engine, upstream):
     (item,) = resp.json()["output"]
     assert item["type"] == "compaction"
     assert item["encrypted_content"] == compaction_item("the summary")["encrypted_content"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "host", "want"),
+    [
+        ("GET", "/v1/responses/resp_1", "api.openai.com", ("retrieve", "resp_1", False)),
+        ("GET", "/v1/responses/resp_1/input_items?limit=2", None, ("input_items", "resp_1", False)),
+        ("DELETE", "/v1/responses/resp_1", "api.openai.com", ("delete", "resp_1", False)),
+        ("POST", "/v1/responses/compact", "api.openai.com", ("generate", None, True)),
+        ("DELETE", "/v1/responses/resp_1/input_items", "api.openai.com", None),
+        ("GET", "/v1/responses/resp_1", "api.anthropic.com", None),
+        ("POST", "/v1/responses/compact", "chatgpt.com", None),
+    ],
+)
+def test_calls_on_stored_responses_are_classified(method, path, host, want):
+    from engine import classify
+
+    call = classify(method, path, host)
+    got = None if call is None else (call.kind, call.resource, call.compact)
+    assert got == want

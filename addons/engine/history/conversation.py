@@ -30,6 +30,7 @@ from ..errors import EngineError
 from ..records import Record
 from ..router import Attempt
 from .items import (
+    TRIGGER,
     Item,
     expand_compactions,
     has_trigger,
@@ -98,6 +99,10 @@ class Conversation:
     body: dict[str, Any] = field(default_factory=dict)
     formats: dict[str, str] = field(default_factory=dict)
     """Provider name -> its wire format, for the route's attempts."""
+    compact_endpoint: bool = False
+    """POST /v1/responses/compact: the answer is a compacted response."""
+    retained: list[Item] = field(default_factory=list)
+    """The user messages a compacted response lists before its compaction item."""
 
     def completed(self, response: dict[str, Any]) -> None:
         """The client got ``response`` (completed or incomplete): keep it when
@@ -133,6 +138,8 @@ def begin(
     attempts: list[Attempt],
     inbound: Inbound,
     record: Record,
+    *,
+    compact: bool = False,
 ) -> tuple[Conversation, list[Attempt]]:
     """The request's conversation (``body`` is changed in place when the
     request must be rewritten) and the attempts to make."""
@@ -155,6 +162,10 @@ def begin(
     items = input_items(body.get("input"))
     if (expanded := expand_compactions(items)) is not None:
         body["input"], conv.changed, items = expanded, True, expanded
+    if compact and not all(a.native and is_openai(a, host) for a in attempts):
+        conv.compact_endpoint = True
+        conv.retained = with_ids([i for i in items if i.get("role") == "user"])
+        items = [*items, {"type": TRIGGER}]
     if has_trigger(items) and not all(is_openai(a, host) for a in attempts):
         body["input"] = replace_trigger(items)
         body["tool_choice"] = "none"

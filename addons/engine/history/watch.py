@@ -117,7 +117,21 @@ class Watch:
             return self.conv.completed(response)
         item = compaction_item(summary_text(response.get("output") or []) or NO_SUMMARY)
         response["output"] = [item]
+        if self.conv.compact_endpoint:
+            response = compacted(response, [*self.conv.retained, item])
         await self.sink.send(json.dumps(response, separators=(",", ":")).encode())
+
+
+def compacted(response: dict[str, Any], output: list[dict[str, Any]]) -> dict[str, Any]:
+    """What POST /v1/responses/compact answers: the user messages, then the
+    compaction item."""
+    return {
+        "id": response.get("id"),
+        "object": "response.compaction",
+        "created_at": response.get("created_at"),
+        "output": output,
+        "usage": response.get("usage"),
+    }
 
 
 def _response(event: SSEEvent) -> dict[str, Any]:
