@@ -129,6 +129,8 @@ def test_leaf_for_an_intercepted_host_validates(confdir, store, host, tmp_path):
     ("storage.googleapis.com", [x509.DNSName("storage.googleapis.com")]),
     ("api.openai.com", [x509.DNSName("api.openai.com"), x509.DNSName("www.google.com")]),
     ("127.0.0.1", [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+    ("::1", [x509.IPAddress(ipaddress.ip_address("::1"))]),
+    ("2001:db8::1", [x509.IPAddress(ipaddress.ip_address("2001:db8::1"))]),
 ])
 def test_leaf_for_any_other_name_is_rejected(confdir, store, host, sans, tmp_path):
     with pytest.raises(ssl.SSLCertVerificationError, match="subtree violation"):
