@@ -106,6 +106,23 @@ class ToolResult:
     meta: Meta = field(default_factory=dict)
 
 
+def error_in_words(result: ToolResult) -> list[Text | Media]:
+    """A failed tool result's content for a target with no error flag
+    (OpenAI Chat, Responses): the nearest faithful thing is to tell the model
+    in words, so the first text starts with ``Error: `` (or is ``Error``).
+    Anthropic (``is_error``) and Gemini (``response.error``) keep the flag.
+    The content as it is when the result did not fail."""
+    if not result.is_error:
+        return result.content
+    content = list(result.content)
+    for i, part in enumerate(content):
+        if isinstance(part, Text):
+            text = f"Error: {part.text}" if part.text else "Error"
+            content[i] = Text(text, part.cache_control, part.meta)
+            return content
+    return [Text("Error"), *content]
+
+
 @dataclass(slots=True)
 class Opaque:
     """A format-specific item with no canonical meaning (server tool use,

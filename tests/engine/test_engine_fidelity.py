@@ -17,7 +17,10 @@ CONFIG = """
 providers:
   ds: {format: openai-chat, base_url: "UPSTREAM/ds/v1", keys: [sk-ds-provider-key-1]}
   ant: {format: anthropic, base_url: "UPSTREAM/ant/v1", keys: [sk-ant-provider-key-1]}
+  oai: {format: openai-responses, base_url: "UPSTREAM/oai/v1", keys: [sk-oai-provider-key-1]}
 routes:
+  - match: {client: anthropic, model: "via-oai"}
+    to: oai/oai-up
   - match: {client: anthropic, model: "via-ds"}
     to: ds/ds-up
   - match: {client: openai-chat, model: "via-ant"}
@@ -141,3 +144,53 @@ async def test_tool_call_inside_message_start_reaches_a_chat_sdk(engine, upstrea
         {"city": "Paris"},
     )
     assert (final.usage.prompt_tokens, final.usage.completion_tokens) == (12, 7)
+
+
+async def test_a_failed_tool_result_reaches_a_responses_provider_as_a_failure(engine, upstream):
+    answer = {
+        "id": "resp_1",
+        "object": "response",
+        "created_at": 1,
+        "model": "oai-up",
+        "status": "completed",
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_1",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": "It failed.", "annotations": []}],
+            }
+        ],
+        "usage": {"input_tokens": 5, "output_tokens": 3, "total_tokens": 8},
+    }
+    upstream.script("/oai/v1/responses", Reply(200, [json.dumps(answer).encode()]))
+    client = anthropic.AsyncAnthropic(
+        api_key="x", base_url=str(engine.client.base_url), default_headers=engine.headers()
+    )
+    call = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}
+    result = {
+        "type": "tool_result",
+        "tool_use_id": "toolu_1",
+        "is_error": True,
+        "content": "city not found",
+    }
+    message = await client.messages.create(
+        model="via-oai",
+        max_tokens=100,
+        tools=TOOLS,
+        messages=[
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": [call]},
+            {"role": "user", "content": [result]},
+        ],
+    )
+    await client.close()
+    assert message.content[0].text == "It failed."
+    sent = json.loads(upstream.seen[-1].body)
+    (output,) = [i for i in sent["input"] if i.get("type") == "function_call_output"]
+    assert output == {
+        "type": "function_call_output",
+        "call_id": "toolu_1",
+        "output": "Error: city not found",
+    }

@@ -249,11 +249,22 @@ def test_long_user_ids_are_digested_to_a_valid_identifier() -> None:
     assert render(Request("m", user="u1"))["safety_identifier"] == "u1"
 
 
-def test_tool_error_flag_has_no_wire_form_and_is_reported() -> None:
+def test_tool_error_flag_is_said_in_words_as_for_chat() -> None:
+    """Responses outputs have no error flag: the failure is told to the model
+    in words, the same words a Chat provider gets (canonical.error_in_words)."""
     request = Request("m", [Message("user", [ToolResult("c", [Text("boom")], is_error=True)])])
     body = render(request)
-    assert body["input"] == [{"type": "function_call_output", "call_id": "c", "output": "boom"}]
+    assert body["input"] == [
+        {"type": "function_call_output", "call_id": "c", "output": "Error: boom"}
+    ]
     assert request.warnings
+    image = Media("image/png", data="iVBORw0KGgo=")
+    failed = ToolResult("c", [image], is_error=True)
+    (item,) = render(Request("m", [Message("user", [failed])]))["input"]
+    assert item["output"][0] == {"type": "input_text", "text": "Error"}
+    assert item["output"][1]["type"] == "input_image"
+    ok = render(Request("m", [Message("user", [ToolResult("c", [Text("fine")])])]))
+    assert ok["input"][0]["output"] == "fine"
 
 
 # ---------------------------------------------------------------- round trips

@@ -20,6 +20,7 @@ from ..canonical import (
     Text,
     ToolCall,
     ToolResult,
+    error_in_words,
 )
 from .common import NAME, REASONING_FIELDS, data_url
 from .options_render import native_custom, render_options
@@ -104,11 +105,10 @@ class _MessagesRenderer:
     def _tool_message(self, result: ToolResult, where: int) -> dict[str, Any]:
         if result.call_id not in self.call_ids:
             self._warn(where, f"tool result {result.call_id!r} has no earlier tool call")
-        texts = [p.text for p in result.content if isinstance(p, Text)]
-        media = [p for p in result.content if isinstance(p, Media)]
+        content = error_in_words(result)  # chat has no error flag
+        texts = [p.text for p in content if isinstance(p, Text)]
+        media = [p for p in content if isinstance(p, Media)]
         text = "\n".join(texts)
-        if result.is_error:  # chat has no error flag; tell the model in words
-            text = f"Error: {text}" if text else "Error"
         if media:
             self._warn(where, f"files of tool result {result.call_id!r} sent in a user message")
             noun = "images" if all(m.is_image for m in media) else "files"

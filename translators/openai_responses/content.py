@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..canonical import Media, Opaque, Part, Refusal, Text, ToolResult, TranslationError
+from ..canonical import (
+    Media,
+    Opaque,
+    Part,
+    Refusal,
+    Text,
+    ToolResult,
+    TranslationError,
+    error_in_words,
+)
 from .common import NAME, as_dict, data_url, guess_type, own_meta, parse_data_url
 
 _TEXT_TYPES = ("input_text", "output_text", "text", "summary_text", "reasoning_text")
@@ -129,8 +138,9 @@ def _default_filename(media_type: str) -> str:
 
 def render_tool_output(result: ToolResult) -> str | list[dict[str, Any]]:
     """A tool output: a plain string when it is one text, else a part list
-    (images in tool results stay images)."""
-    content = result.content
+    (images in tool results stay images). A failure is said in words: the
+    format has no error flag."""
+    content = error_in_words(result)
     if not content:
         return ""
     if len(content) == 1 and isinstance(content[0], Text):

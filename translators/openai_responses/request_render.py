@@ -171,6 +171,6 @@ def _tool_call(call: ToolCall) -> dict[str, Any]:
 
 def _tool_result(result: ToolResult, warnings: list[str]) -> dict[str, Any]:
     if result.is_error:
-        warnings.append("Responses tool outputs have no error flag: sent as plain output")
+        warnings.append("Responses tool outputs have no error flag: said in words")
     kind = "custom_tool_call_output" if result.kind == "custom" else "function_call_output"
     return {"type": kind, "call_id": result.call_id, "output": render_tool_output(result)}
