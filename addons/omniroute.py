@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +25,8 @@ except ImportError:  # not installed: mitmdump -s puts only addons/ on sys.path
     sys.path.insert(0, str(ROOT))
 
 import engine  # noqa: E402
-from engine import summary  # noqa: E402
+import httpx  # noqa: E402
+from engine import db, summary  # noqa: E402
 from engine.clients import offline_answer  # noqa: E402
 from mitmproxy import addonmanager, ctx, exceptions, http  # noqa: E402
 from mitmproxy.options import CONF_DIR  # noqa: E402
@@ -51,9 +53,14 @@ OPTIONS: list[tuple[str, type, object, str]] = [
     ("omniroute_offline_clients", bool, False,
      "Answer the clients' side calls (settings, telemetry, model lists) without a network."),
     ("omniroute_data_dir", str, "",
-     "Where the database lives (stored Responses API state); default $OMNIROUTE_DATA_DIR, "
-     "else data/ in the repo."),
+     "Where the database lives (usage store, stored Responses API state); default "
+     "$OMNIROUTE_DATA_DIR, else data/ in the repo."),
+    ("omniroute_store", str, db.DEFAULT_URL,
+     "The in-process engine's database: sqlite:///FILE (relative: under omniroute_data_dir), "
+     "or none."),
 ]  # fmt: skip
+MAGIC_HOST = "omniroute"
+"""http://omniroute/<rest> through the proxy is the engine's /omniroute/<rest>."""
 
 
 class CappedCopy:
@@ -83,6 +90,7 @@ class OmniRoute:
         self.stopping: asyncio.Future[None] | None = None
         self.rebinding: asyncio.Future[None] | None = None
         self._copies: dict[str, CappedCopy] = {}
+        self._http: httpx.AsyncClient | None = None
         self._defaults_set = False
         self._rebind = False
 
@@ -111,6 +119,10 @@ class OmniRoute:
                 if not ctx.options.listen_host:  # only loopback unless the user says so
                     defaults["listen_host"] = "127.0.0.1"
                     self._rebind = True
+            if "web_columns" in ctx.options and "comment" not in ctx.options.web_columns:
+                if ctx.options.web_columns == ctx.options.default("web_columns"):
+                    # mitmweb, columns not chosen: show route, tokens and cost
+                    defaults["web_columns"] = [*ctx.options.web_columns, "comment"]
             if not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
                 defaults["allow_hosts"] = [ALLOW_AI_HOSTS]  # decrypt only the AI hosts
             defaults.update(_project_confdir())
@@ -130,8 +142,11 @@ class OmniRoute:
         for warning in config.warnings:
             log.warning(warning)
         if self.engine is None:
-            responses = engine.open_responses(ctx.options.omniroute_data_dir or None)
-            self.engine = engine.Engine(config, direct_token=_direct_token(), responses=responses)
+            store = _store()
+            responses = engine.open_responses(ctx.options.omniroute_data_dir or None, store)
+            self.engine = engine.Engine(
+                config, direct_token=_direct_token(), responses=responses, store=store
+            )
         else:  # omniroute_config changed at runtime
             self.engine.set_config(config)
             log.info("%s", summary.block("omniroute:", summary.config_lines(config, path)))
@@ -180,12 +195,17 @@ class OmniRoute:
         # Sync: a script reload calls done() from sync code (async raises there).
         if self.engine is not None and self.engine.port is not None:
             self.stopping = asyncio.ensure_future(self.engine.stop())
+        if self._http is not None and _loop_running():
+            client, self._http = self._http, None
+            asyncio.ensure_future(client.aclose())
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
         req = flow.request
         host = req.pretty_host
+        if host == MAGIC_HOST:
+            return self._page(flow)
         if not engine.is_ai_host(host):
             return
         if engine.is_websocket_upgrade(req.method, req.path, req.headers):
@@ -209,6 +229,22 @@ class OmniRoute:
         req.headers[engine.ORIGINAL_URL_HEADER] = original
         flow.metadata["omniroute"] = original
 
+    def _page(self, flow: http.HTTPFlow) -> None:
+        """The engine's pages (dashboard, records), authenticated by the front."""
+        destination = self._destination()
+        if destination is None:
+            body = b"omniroute: no engine is running (see the log)"
+            flow.response = http.Response.make(503, body, {"content-type": "text/plain"})
+            return
+        req, target = flow.request, urlsplit(destination[0])
+        rest = req.path.lstrip("/")
+        req.scheme = target.scheme
+        req.host = target.hostname or "127.0.0.1"
+        req.port = target.port or 80
+        req.path = "/omniroute/" + rest
+        req.headers[engine.SECRET_HEADER] = destination[1]
+        flow.metadata["omniroute_page"] = True
+
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         original = flow.metadata.get("omniroute")
         if original is None or flow.response is None:
@@ -223,26 +259,43 @@ class OmniRoute:
         flow.comment = f"{original} : {route}"
         self._copies[flow.id] = flow.response.stream = CappedCopy()
 
-    def response(self, flow: http.HTTPFlow) -> None:
+    async def response(self, flow: http.HTTPFlow) -> None:
+        if flow.metadata.pop("omniroute_page", None):
+            flow.request.headers.pop(engine.SECRET_HEADER, None)
+            return
         copy = self._copies.pop(flow.id, None)
         if copy is None or flow.response is None:
             return
         flow.response.raw_content = bytes(copy.data)
-        record = self._record(flow.metadata.get("omniroute_record"))
-        if record is not None and record.input_tokens is not None:
-            flow.comment += f" [{record.input_tokens} in / {record.output_tokens} out tokens]"
+        record = await self._record(flow.metadata.get("omniroute_record"))
+        if record is not None:
+            annotate(flow, record)
         if copy.truncated:
             flow.comment += f" [body shown: first {copy.cap} bytes]"
 
     def error(self, flow: http.HTTPFlow) -> None:
         self._copies.pop(flow.id, None)
-        if "omniroute" in flow.metadata:
+        if "omniroute" in flow.metadata or flow.metadata.pop("omniroute_page", None):
             flow.request.headers.pop(engine.SECRET_HEADER, None)
 
-    def _record(self, record_id: int | None) -> engine.Record | None:
-        if record_id is None or self.engine is None or self.engine_url:
-            return None  # an external engine keeps its records to itself
-        return self.engine.records.get(record_id)
+    async def _record(self, record_id: int | None) -> dict[str, Any] | None:
+        """What the engine says request ``record_id`` did: asked over HTTP, the
+        same whether the engine runs in this process, its own or elsewhere."""
+        destination = self._destination()
+        if record_id is None or destination is None:
+            return None
+        url, secret = destination
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=5.0, trust_env=False)
+        try:
+            resp = await self._http.get(
+                f"{url}/omniroute/records/{record_id}", headers={engine.SECRET_HEADER: secret}
+            )
+            found = resp.json() if resp.status_code == 200 else None
+        except (httpx.HTTPError, ValueError) as exc:
+            log.debug("record %s: %s", record_id, exc)
+            return None
+        return found if isinstance(found, dict) else None
 
     def _destination(self) -> tuple[str, str] | None:
         """The engine's URL and secret; None while no engine runs."""
@@ -290,6 +343,29 @@ def _project_confdir() -> dict[str, object]:
         )
         return {}
     return {"confdir": str(PROJECT_CA)}
+
+
+def annotate(flow: http.HTTPFlow, record: dict[str, Any]) -> None:
+    """Tokens and cost in the comment; a fallback or a failure marks the flow
+    (mitmweb shows the mark in its list)."""
+    if record.get("summary"):
+        flow.comment += " " + str(record["summary"])
+    if record.get("failed"):
+        flow.marked = ":x:"
+    elif record.get("fell_back"):
+        flow.marked = ":twisted_rightwards_arrows:"
+
+
+def _store() -> db.Store | None:
+    url = ctx.options.omniroute_store
+    if not url or url.lower() == "none":
+        return None
+    base = db.data_dir(ctx.options.omniroute_data_dir)
+    try:
+        return db.open_store(url, base=base)
+    except db.StoreError as exc:  # one line (errorcheck makes mitmdump exit 1)
+        log.error("omniroute_store: %s", exc)
+        return None
 
 
 def _error(message: str) -> exceptions.OptionsError:

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, load_config
+from .db import DATA_DIR_ENV, DEFAULT_URL, StoreError, data_dir, open_store
 from .history import open_responses
 from .server import Engine
 
@@ -53,7 +54,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--direct", action="store_true", help=f"accept clients with ${DIRECT_TOKEN_ENV} as API key"
     )
     parser.add_argument(
-        "--data-dir", help="where the database lives (default: $OMNIROUTE_DATA_DIR, else data/)"
+        "--store", default=DEFAULT_URL, help="the database URL, or none (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--data-dir", help=f"where the database lives (default: ${DATA_DIR_ENV}, else data/)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
@@ -69,9 +73,16 @@ async def serve(args: argparse.Namespace) -> int:
     if args.direct and not direct:
         print(f"--direct needs the token in ${DIRECT_TOKEN_ENV}", file=sys.stderr)
         return 1
+    store = None
+    if args.store.lower() != "none":
+        try:
+            store = open_store(args.store, base=data_dir(args.data_dir))
+        except StoreError as exc:
+            print(exc, file=sys.stderr)
+            return 1
     secret = read_secret(Path(args.secret_file))
-    responses = open_responses(args.data_dir)
-    engine = Engine(config, secret=secret, direct_token=direct, responses=responses)
+    responses = open_responses(args.data_dir, store)
+    engine = Engine(config, secret=secret, direct_token=direct, responses=responses, store=store)
     port = engine.start(args.host, args.port)
     for warning in config.warnings:
         logging.warning("%s", warning)

@@ -35,6 +35,7 @@ from .reply import ClientReply, dumps
 from .router import Attempt
 from .thoughts import needs_cache
 from .upstream import mapped_errors
+from .usage import UsageTap
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,11 @@ class ContentWatch:
     def __init__(self, inner: Callable[[list[StreamEvent]], None] | None) -> None:
         self.inner = inner
         self.content = False
+        self.chars = 0
+        """Characters of content seen (estimates output when usage is missing)."""
 
     def __call__(self, events: list[StreamEvent]) -> None:
+        self.chars += sum(len(e.text) for e in events if isinstance(e, BlockDelta))
         if not self.content:
             self.content = any(isinstance(e, BlockDelta | BlockEnd | Finish) for e in events)
         if self.inner is not None:
@@ -80,6 +84,7 @@ class ProviderRun:
         self.issuer = attempt.provider_name or attempt.label
         """Names this provider on its signatures (they go back only here)."""
         self.usage: Usage | None = None
+        self.chars = 0
 
     async def run(self) -> Headers:
         out, extra, input_tokens, custom = self._request_body()
@@ -174,7 +179,7 @@ class ProviderRun:
             if not self.reply.content_sent:
                 raise empty_answer(self.label)  # ended (or cut) before any content
             headers = tuple((k.lower(), v) for k, v in resp.headers.multi_items())
-        self.usage = translator.usage
+        self.usage, self.chars = translator.usage, watch.chars
         if translator.error is not None:
             self.reply.record.error = translator.error.message
         return headers
@@ -204,6 +209,7 @@ class NativeRun:
         self.job, self.attempt, self.reply, self.is_last = job, attempt, reply, is_last
         self.label = attempt.label
         self.usage: Usage | None = None
+        self.chars = 0
 
     async def run(self) -> Headers:
         inbound, reply = self.job.inbound, self.reply
@@ -231,6 +237,8 @@ class NativeRun:
                 await self._answer(status, resp.headers.multi_items(), err.body)
                 return seen
             raw = not reply.committed  # after pings: decoded bytes into our stream
+            tap = UsageTap(self.job.call.format, self.job.stream and self.job.call.sse)
+            readable = not (raw and resp.headers.get("content-encoding", "identity") != "identity")
             if raw:
                 reply.head(
                     status,
@@ -240,6 +248,8 @@ class NativeRun:
             try:
                 async for chunk in upstream.chunks(resp, "native", raw=raw):
                     await reply.send_raw(chunk)
+                    if readable:
+                        tap.feed(chunk)
             except UpstreamError as err:
                 if not reply.content_sent:
                     raise
@@ -247,6 +257,7 @@ class NativeRun:
                 reply.abort()  # never a silently complete-looking body
             if not reply.content_sent:
                 await reply.send_raw(b"")
+        self.usage, self.chars = tap.finish(), tap.chars
         return seen
 
     async def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
@@ -281,6 +292,12 @@ def passthrough_body(fmt: str, job: Job, model: str, cap: int | None) -> bytes:
     changes = capped_max_tokens(fmt, job.body, cap)
     if job.call.model is None and job.body.get("model") != model:
         changes["model"] = model  # (Gemini names the model in the URL)
+    options = job.body.get("stream_options")
+    options = options if isinstance(options, dict) else {}
+    if fmt == "openai-chat" and job.stream and options.get("include_usage") is not True:
+        # Without it a chat stream carries no usage at all (a row of zeros);
+        # the client then also sees the usage chunk (choices: []), valid OpenAI wire.
+        changes["stream_options"] = {**options, "include_usage": True}
     if not changes:
         return job.body_bytes
     return json.dumps({**job.body, **changes}, ensure_ascii=False).encode()

@@ -43,6 +43,17 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PriceOverride(_Model):
+    """US dollars per million tokens of each class (usage cost; see engine.prices).
+    Cache reads and writes default to the input rate, reasoning to output."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_read: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+    reasoning: float | None = Field(default=None, ge=0)
+
+
 class Provider(_Model):
     format: FormatName
     base_url: str
@@ -62,6 +73,10 @@ class Provider(_Model):
     max_tokens: int | None = Field(default=None, gt=0)
     """Cap on the output tokens asked of this provider (Claude Code asks for
     64000; many providers refuse more than 8192)."""
+    price: PriceOverride | None = None
+    """The usage cost of every model of this provider (else LiteLLM's data)."""
+    prices: dict[str, PriceOverride] = Field(default_factory=dict)
+    """Per model; wins over ``price``."""
 
     @field_validator("base_url")
     @classmethod

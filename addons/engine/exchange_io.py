@@ -4,7 +4,7 @@ sink (the tornado handler) and the state every exchange shares."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from .config import Config
@@ -13,6 +13,9 @@ from .records import Records
 from .routing import Router
 from .thoughts import ThoughtCache
 from .upstream import Upstream
+
+if TYPE_CHECKING:
+    from .usage import UsageLog
 
 
 class Sink(Protocol):
@@ -69,3 +72,5 @@ class Runtime:
     """Strategies, cooldowns, breakers, affinity, quota: kept across requests."""
     responses: ResponseStore = field(default_factory=ResponseStore)
     """Responses API state for Responses clients routed anywhere (see history)."""
+    usage: UsageLog | None = None
+    """Where closed records go (None: not kept beyond memory)."""

@@ -15,7 +15,7 @@ import time
 
 from translators import TranslationError, WireFormat, estimate_tokens, get_format
 
-from . import history, native
+from . import history, native, usage
 from .affinity import conversation_id
 from .attempts import Job, NativeRun, ProviderRun, fetch, passthrough_body
 from .clients import unwrap_code_assist
@@ -28,6 +28,7 @@ from .reply import RECORD_HEADER, ROUTE_HEADER, ClientReply, dumps
 from .router import Attempt
 from .routing import Decision, RouteRequest
 from .signatures import without_thinking
+from .usage import credential
 
 __all__ = ["RECORD_HEADER", "ROUTE_HEADER", "Exchange"]
 
@@ -39,6 +40,7 @@ class Exchange:
         self.rt = rt
         self.config = rt.config
         self.record: Record = rt.records.new(call.format, call.kind)
+        self.record.client_app = usage.client_app(inbound.header("user-agent"))
         self.job = Job(rt, call, inbound)
         self.reply = ClientReply(sink, self.record, self._client, sse=call.sse, redact=self._redact)
         self._format: WireFormat | None = None
@@ -66,6 +68,9 @@ class Exchange:
         finally:
             self.reply.close()
             self.record.close(self.record.status or 499)
+            usage.price_record(self.record, self.config)
+            if self.rt.usage is not None:
+                self.rt.usage.add(self.record, self.config)
             self._log()
 
     async def _dispatch(self) -> None:
@@ -93,6 +98,15 @@ class Exchange:
         if job.call.kind == "count_tokens":
             return await self._count_tokens(decision)
         await self._generate(decision)
+
+    def _estimate(self) -> int:
+        try:
+            request = self._client().parse_request(
+                self.job.body, model=self.job.call.model, stream=False
+            )
+        except TranslationError:
+            return 0
+        return estimate_tokens(request)
 
     def _tokens(self) -> int | None:
         """Estimated input plus maximum output (for context-fit)."""
@@ -175,9 +189,11 @@ class Exchange:
                 raise
             ttft = self.reply.first_byte_ms_since(started)
             router.succeeded(decision, attempt, ttft, headers)
-            if runner.usage is not None:
-                self.record.input_tokens = runner.usage.input_tokens
-                self.record.output_tokens = runner.usage.output_tokens
+            usage.answered(
+                self.record, attempt, runner.usage, headers,
+                chars=runner.chars, credential=credential(job.inbound),
+                native_url=job.inbound.original_url, estimate_input=self._estimate,
+            )  # fmt: skip
             return
 
     # ---------------------------------------------------- answered here

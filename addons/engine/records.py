@@ -1,4 +1,5 @@
-"""What each request did: a small in-memory record the front can read."""
+"""What each request did: a small in-memory record; closed records go to
+the usage store (:mod:`engine.usage`) and, by id, to the front's flow comment."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import itertools
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
+
+from .prices import Tokens
+from .quota import Quota
 
 
 @dataclass(slots=True)
@@ -30,6 +35,23 @@ class Record:
     started: float = field(default_factory=time.monotonic)
     first_byte_ms: float | None = None
     duration_ms: float | None = None
+    wall: float = field(default_factory=time.time)
+    client_app: str = "other"
+    provider: str = ""
+    """The config's provider name that answered, or ``native``."""
+    upstream_model: str = ""
+    key_id: str = ""
+    """A short hash of the key used (never the key)."""
+    native: bool = False
+    tokens: Tokens | None = None
+    """In the store's meaning (see engine.usage); None: nothing answered."""
+    estimated: bool = False
+    """The provider reported no usage: the tokens are estimates."""
+    cost: float | None = None
+    """US dollars; None when the model has no known price."""
+    quota: Quota | None = None
+    """The rate-limit windows seen on the answer (native traffic mostly)."""
+    error_class: str | None = None
 
     @property
     def route(self) -> str:
@@ -51,6 +73,52 @@ class Record:
     def close(self, status: int) -> None:
         self.status = status
         self.duration_ms = (time.monotonic() - self.started) * 1000
+
+    @property
+    def fell_back(self) -> bool:
+        return bool(self.failures)
+
+    @property
+    def failed(self) -> bool:
+        return self.status >= 400 or self.error is not None
+
+    def summary(self) -> str:
+        """Tokens and cost for the flow comment: ``[12 in + 3 cached / 40 out, $0.0012]``."""
+        t = self.tokens
+        if t is None:
+            return ""
+        text = f"{t.input} in"
+        if t.cache_read or t.cache_write:
+            text += f" + {t.cache_read} cache read + {t.cache_write} cache write"
+        text += f" / {t.output} out"
+        if t.reasoning:
+            text += f" ({t.reasoning} reasoning)"
+        if self.estimated:
+            text += " (estimated)"
+        if self.cost is not None:
+            text += f", ${self.cost:.6f}".rstrip("0").rstrip(".")
+        return f"[{text}]"
+
+    def public(self) -> dict[str, Any]:
+        """What the front and the dashboard may see (no key, no body)."""
+        t = self.tokens
+        return {
+            "id": self.id,
+            "route": self.route,
+            "status": self.status,
+            "error": self.error,
+            "fell_back": self.fell_back,
+            "failed": self.failed,
+            "summary": self.summary(),
+            "provider": self.provider,
+            "model": self.upstream_model or self.model,
+            "tokens": None if t is None else {
+                "input": t.input, "output": t.output, "cache_read": t.cache_read,
+                "cache_write": t.cache_write, "reasoning": t.reasoning,
+            },
+            "estimated": self.estimated,
+            "cost": self.cost,
+        }  # fmt: skip
 
 
 class Records:

@@ -112,6 +112,7 @@ class ClientReply:
         """The error in the client's format: a response, or an in-stream event."""
         info = self.error_info(err)
         self.record.error = info.message
+        self.record.error_class = info.kind
         self.record.status = info.status
         self.state = "done"
         if self.committed:

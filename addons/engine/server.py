@@ -24,7 +24,9 @@ from tornado.web import Application, RequestHandler
 
 from translators import get_format
 
+from . import pages
 from .config import Config
+from .db import Store
 from .endpoints import Call, classify, is_websocket_upgrade
 from .errors import ClientGone, EngineError, Forbidden
 from .exchange_io import Inbound, Runtime
@@ -32,6 +34,7 @@ from .history import ResponseStore
 from .pipeline import Exchange
 from .records import Records
 from .upstream import Upstream
+from .usage import UsageLog
 from .watch import ConfigWatcher
 
 log = logging.getLogger(__name__)
@@ -73,6 +76,7 @@ class Engine:
         transport: httpx.AsyncBaseTransport | None = None,
         ping_interval: float = 10.0,
         responses: ResponseStore | None = None,
+        store: Store | None = None,
     ) -> None:
         self.secret = secret or secrets.token_urlsafe(32)
         self.direct_token = direct_token or None
@@ -80,6 +84,10 @@ class Engine:
         if responses is not None:
             self.runtime.responses = responses
         self.runtime.responses.limit(config.responses.max_age_days, config.responses.max_mb)
+        self.store = store
+        """The SQLite store (engine.db) shared by the engine's components, if any."""
+        if store is not None:
+            self.runtime.usage = UsageLog(store)
         self.port: int | None = None
         self.watcher: ConfigWatcher | None = None
         self._server: HTTPServer | None = None
@@ -144,6 +152,8 @@ class Engine:
             self._server = None
         await self.runtime.upstream.aclose()
         self.runtime.responses.close()
+        if self.store is not None:
+            self.store.close()  # writes what is queued: nothing lost on a clean stop
 
     def authenticate(self, handler: RequestHandler) -> str | None:
         """'front', 'direct' or None (refused)."""
@@ -194,6 +204,8 @@ class EngineHandler(RequestHandler):
 
     async def _serve(self) -> None:
         req = self.request
+        if (req.path or "").startswith(pages.PREFIX):
+            return await self._page()
         if is_websocket_upgrade(req.method or "", req.uri or "", req.headers):
             return self._plain(426, "use HTTP streaming (SSE), not WebSocket")
         call = classify(req.method or "", req.uri or "", None, req.headers)
@@ -218,6 +230,16 @@ class EngineHandler(RequestHandler):
             return
         if not self._finished and not self._gone:
             self.finish()
+
+    async def _page(self) -> None:
+        """The engine's own pages (``http://omniroute/...`` through the front)."""
+        if self.engine.authenticate(self) != "front":
+            return self._plain(403, "only the omniroute front may read these pages")
+        status, media, body = await pages.serve(self.engine, self.request.path or "/")
+        self.set_status(status)
+        self.set_header("content-type", media)
+        self.set_header("cache-control", "no-store")
+        self.finish(body)
 
     def _refuse(self, call: Call) -> None:
         error = Forbidden("this engine only serves its own mitmproxy front (or a direct token)")

@@ -10,6 +10,7 @@ import engine
 import httpx
 import omniroute
 import pytest
+from engine.prices import Tokens
 from mitmproxy import exceptions, http
 from mitmproxy.test import taddons, tflow
 
@@ -227,11 +228,15 @@ async def test_response_is_annotated_copied_and_engine_headers_removed(front):
     assert [stream(c) for c in chunks] == chunks  # unchanged, final b"" included
     flow.response.raw_content = None  # as after streaming: content missing
     record = addon.engine.records.new("anthropic", "generate")
-    record.input_tokens, record.output_tokens = 12, 34
+    record.attempts, record.failures = ["x/y", "ds/deepseek-chat"], ["x/y: 429"]
+    record.tokens, record.cost = Tokens(input=12, output=34, cache_read=5), 0.00054
     flow.metadata["omniroute_record"] = record.id
-    addon.response(flow)
+    await addon.response(flow)  # asks the engine over HTTP, as with an external one
     assert flow.response.content == b'event: a\ndata: {"x":1}\n\n'
-    assert flow.comment.endswith("(fallback from x/y: 429) [12 in / 34 out tokens]")
+    assert flow.comment.endswith(
+        "(fallback from x/y: 429) [12 in + 5 cache read + 0 cache write / 34 out, $0.00054]"
+    )
+    assert flow.marked == ":twisted_rightwards_arrows:"  # a fallback shows in mitmweb's list
 
 
 async def test_capped_copy_keeps_the_first_mebibyte():
@@ -248,7 +253,7 @@ async def test_flows_not_routed_are_not_streamed(front):
     addon.request(flow)
     flow.response = http.Response.make(200, b"x")
     addon.responseheaders(flow)
-    addon.response(flow)
+    await addon.response(flow)
     assert flow.response.stream is False and flow.comment == ""
 
 

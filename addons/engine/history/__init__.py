@@ -17,16 +17,20 @@ from .store import MemoryBacking, ResponseStore, Stored
 from .watch import Watch
 
 if TYPE_CHECKING:
+    from ..db import Store
     from ..exchange_io import Inbound
 
 
-def open_responses(data_dir: str | None = None) -> ResponseStore:
+def open_responses(data_dir: str | None = None, store: Store | None = None) -> ResponseStore:
     """The response store in the engine's database under the data dir
-    (``data_dir`` as the omniroute_data_dir option gives it; see engine.db)."""
+    (``data_dir`` as the omniroute_data_dir option gives it; see engine.db),
+    or in ``store`` when the engine already opened it (one writer for both)."""
     from .. import db
     from .sqlite import DbBacking
 
-    return ResponseStore(DbBacking(db.open_store(db.DEFAULT_URL, base=db.data_dir(data_dir))))
+    if store is None:
+        store = db.open_store(db.DEFAULT_URL, base=db.data_dir(data_dir))
+    return ResponseStore(DbBacking(store))
 
 
 def rewritten(inbound: Inbound, body: bytes) -> Inbound:

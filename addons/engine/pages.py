@@ -1,0 +1,44 @@
+"""The engine's read-only pages under ``/omniroute/``.
+
+The front forwards ``http://omniroute/<rest>`` (a magic host, through the
+proxy) to the engine's ``/omniroute/<rest>`` with its secret:
+
+- ``/omniroute/records/<id>``: what request ``id`` did (JSON: route, tokens,
+  cost, fell back, failed); the front builds the flow comment from it.
+- ``/omniroute/``: the usage dashboard (one offline HTML page).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from . import dashboard
+
+if TYPE_CHECKING:
+    from .server import Engine
+
+PREFIX = "/omniroute/"
+JSON = "application/json"
+_RECORD = re.compile(r"^/omniroute/records/(\d+)$")
+
+Page = tuple[int, str, bytes]
+
+
+async def serve(engine: Engine, path: str) -> Page:
+    if m := _RECORD.match(path):
+        record = engine.records.get(int(m.group(1)))
+        if record is None:
+            message = f"no record {m.group(1)} (the engine keeps the last 1000)"
+            return _json(404, {"error": {"message": message}})
+        return _json(200, record.public())
+    if path in ("/omniroute/", "/omniroute/index.html"):
+        page = await asyncio.to_thread(dashboard.render, engine)
+        return 200, "text/html; charset=utf-8", page
+    return _json(404, {"error": {"message": f"no page at {path}"}})
+
+
+def _json(status: int, obj: Any) -> Page:
+    return status, JSON, json.dumps(obj, separators=(",", ":")).encode()

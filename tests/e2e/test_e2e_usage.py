@@ -1,0 +1,98 @@
+"""Usage end to end: SDK requests through a real mitmdump, then the flow
+comment (tokens, cost), ``scripts/usage --json`` and the dashboard at
+http://omniroute/ through the proxy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from e2e_harness import ROOT, e2e_config, start_mitmdump
+from fakeprovider import Reply, Usage
+from fakeprovider.sdk import call
+
+pytestmark = pytest.mark.e2e
+
+PROBE = Path(__file__).resolve().parent / "flow_probe.py"
+PRICED = "claude-sonnet-4-5"  # in the price snapshot: $3 in, $15 out, $0.30 cache read
+
+
+@pytest.fixture(scope="module")
+def mitm(tmp_path_factory, ca_dir, e2e_provider):
+    tmp = tmp_path_factory.mktemp("usage")
+    routes = [{"match": {"model": "priced"}, "to": f"fake-anthropic/{PRICED}"}]
+    proc = start_mitmdump(tmp, ca_dir, e2e_config(e2e_provider.port, extra_routes=routes),
+                          "-s", str(PROBE), "--set", f"flow_probe_file={tmp / 'flows.jsonl'}")
+    proc.tmp = tmp
+    yield proc
+    proc.stop()
+    assert not proc.blocked()
+
+
+def usage_json(mitm, *args: str) -> list[dict]:
+    out = subprocess.run(
+        [str(ROOT / "scripts/usage"), "--data-dir", str(mitm.confdir / "data"), "--json", *args],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def wait_rows(mitm, count: int) -> list[dict]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if (mitm.confdir / "data" / "omniroute.sqlite").exists():
+            found = usage_json(mitm, "--rows")
+            if len(found) >= count:
+                return found
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {count} rows in the store after 20 s")
+
+
+def flow_count(mitm) -> int:
+    probe = mitm.tmp / "flows.jsonl"
+    return len(probe.read_text().splitlines()) if probe.exists() else 0
+
+
+def next_flow(mitm, before: int) -> dict:
+    """The flow after the first ``before`` (the client may finish reading an
+    answer before the proxy's hooks have run)."""
+    deadline = time.monotonic() + 10
+    while flow_count(mitm) <= before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return json.loads((mitm.tmp / "flows.jsonl").read_text().splitlines()[before])
+
+
+def test_requests_are_in_the_report_with_tokens_and_cost(conn, fake, mitm):
+    fake.script([
+        Reply(text="cached answer", usage=Usage(2000, 300, cached=1500)),
+        Reply(text="second"),
+    ])  # fmt: skip
+    before = flow_count(mitm)
+    assert call(conn, "openai-chat", "priced", stream=True).text == "cached answer"
+    comment = next_flow(mitm, before)["comment"]
+    assert comment.endswith("[500 in + 1500 cache read + 0 cache write / 300 out, $0.00645]")
+    assert call(conn, "gemini", "priced", stream=False).text == "second"
+    first, second = wait_rows(mitm, 2)[-2:]
+    assert (first["provider"], first["upstream_model"]) == ("fake-anthropic", PRICED)
+    assert (first["input_tokens"], first["cache_read_tokens"], first["output_tokens"]) == (
+        500, 1500, 300)
+    assert first["cost"] == pytest.approx((500 * 3 + 1500 * 0.3 + 300 * 15) / 1e6)
+    assert (first["client_format"], second["client_format"]) == ("openai-chat", "gemini")
+    assert second["cost"] > 0 and second["estimated"] == 0
+    (by_model,) = [g for g in usage_json(mitm, "--by", "model") if g["model"] == PRICED]
+    assert by_model["requests"] >= 2 and by_model["cost"] >= first["cost"] + second["cost"]
+
+
+def test_dashboard_through_the_proxy(conn, fake, mitm):
+    fake.script([Reply(text="for the page")])
+    call(conn, "anthropic", "priced", stream=True)
+    wait_rows(mitm, 1)
+    with httpx.Client(proxy=mitm.url, trust_env=False, timeout=10) as client:
+        page = client.get("http://omniroute/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert PRICED in page.text and "fake-anthropic" in page.text
+    assert "<script" not in page.text and "http" not in page.text.split("<body>")[0]

@@ -1,0 +1,226 @@
+"""The usage store end to end through the real engine (fake provider), and
+the arithmetic: token classes, cost, overrides, a migration from v1."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from engine import parse_config
+from engine.db import open_store
+from engine.prices import Price, Tokens, cost, lookup
+from engine.usage import V1, client_app, price_for
+from fakeprovider import Reply, Usage
+from fakeprovider.sdk import FORMATS
+
+pytestmark = pytest.mark.anyio
+
+BASE = {"openai-chat": "/v1", "openai-responses": "/v1", "anthropic": "/v1", "gemini": "/v1beta"}
+KEY = "sk-provider-key-never-stored-0123456789"
+
+
+def config(fake_url: str, extra: str = ""):
+    lines = ["providers:"]
+    for fmt in FORMATS:
+        lines.append(
+            f"  p-{fmt}: {{format: {fmt}, base_url: '{fake_url}{BASE[fmt]}', keys: [{KEY}]}}"
+        )
+    lines.append(
+        "  priced: {format: openai-chat, base_url: '" + fake_url + "/v1', keys: [" + KEY + "],"
+        " price: {input: 2, output: 8, cache_read: 0.5}, prices: {special: {input: 1, output: 1}}}"
+    )
+    lines.append("routes:")
+    for fmt in FORMATS:
+        lines.append(f"  - {{match: {{model: via-{fmt}}}, to: p-{fmt}/claude-sonnet-4-5}}")
+    lines.append("  - {match: {model: via-priced}, to: priced/gpt-x}")
+    lines.append("  - {match: {model: via-special}, to: priced/special}")
+    return parse_config("\n".join(lines) + extra, env={})
+
+
+async def ask(harness, model: str, stream: bool, agent: str = "claude-cli/2.0.1 (external, cli)"):
+    body = {"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+    resp = await harness.post(
+        "/v1/chat/completions", body, headers={"user-agent": agent}
+    )
+    assert resp.status_code == 200, resp.text
+    return resp
+
+
+def rows(store) -> list[dict]:
+    store.flush()
+    return [dict(r) for r in store.read("SELECT * FROM requests ORDER BY id")]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_every_provider_format_gives_the_same_token_classes(
+    start_engine, fake_provider, tmp_path, stream
+):
+    """OpenAI and Gemini count cached tokens inside the input, Anthropic
+    outside; Gemini counts thoughts outside the output. Rows say one thing."""
+    store = open_store("sqlite:///u.sqlite", base=tmp_path)
+    harness = start_engine(config(fake_provider.url), store=store)
+    for fmt in FORMATS:
+        usage = Usage(120, 45, cached=20, reasoning=5)
+        fake_provider.script([Reply(text="Hello there", usage=usage)])
+        await ask(harness, f"via-{fmt}", stream)
+    found = rows(store)
+    assert [r["provider"] for r in found] == [f"p-{fmt}" for fmt in FORMATS]
+    for r in found:
+        classes = (r["input_tokens"], r["cache_read_tokens"], r["output_tokens"])
+        assert classes == (100, 20, 45), r["provider"]
+        if r["provider"] != "p-anthropic":  # Anthropic does not report thinking tokens apart
+            assert r["reasoning_tokens"] == 5, r["provider"]
+        assert r["estimated"] == 0 and r["client_app"] == "claude-cli"
+        assert r["upstream_model"] == "claude-sonnet-4-5" and r["status"] == 200
+        # claude-sonnet-4-5 from the snapshot: $3 in, $15 out, $0.30 cache read
+        assert r["cost"] == pytest.approx((100 * 3 + 20 * 0.3 + 45 * 15) / 1e6)
+        assert r["ttft_ms"] is not None and r["total_ms"] >= r["ttft_ms"]
+    store.close()
+    raw = (tmp_path / "u.sqlite").read_bytes() + _wal(tmp_path / "u.sqlite")
+    assert KEY.encode() not in raw and b"sk-provider" not in raw  # never a key
+
+
+def _wal(path: Path) -> bytes:
+    wal = path.with_name(path.name + "-wal")
+    return wal.read_bytes() if wal.exists() else b""
+
+
+async def test_config_price_overrides_and_key_hash(start_engine, fake_provider, tmp_path):
+    store = open_store("sqlite:///u.sqlite", base=tmp_path)
+    harness = start_engine(config(fake_provider.url), store=store)
+    fake_provider.script([
+        Reply(text="a", usage=Usage(1_000_000, 500_000, cached=400_000)),
+        Reply(text="b", usage=Usage(1_000_000, 1_000_000)),
+    ])  # fmt: skip
+    await ask(harness, "via-priced", False, agent="OpenAI/Python 1.99.0")
+    await ask(harness, "via-special", True, agent="curl/8")
+    priced, special = rows(store)
+    # provider price: 600k fresh x $2 + 400k cache read x $0.5 + 500k out x $8
+    assert priced["cost"] == pytest.approx(1.2 + 0.2 + 4.0)
+    assert special["cost"] == pytest.approx(1.0 + 1.0)  # the per-model price wins
+    assert (priced["client_app"], special["client_app"]) == ("openai-sdk", "other")
+    assert len(priced["key_id"]) == 10 and priced["key_id"] not in KEY
+    store.close()
+
+
+async def test_a_stream_without_usage_is_estimated(start_engine, fake_provider, tmp_path):
+    store = open_store("sqlite:///u.sqlite", base=tmp_path)
+    harness = start_engine(config(fake_provider.url), store=store)
+    fake_provider.script([Reply(text="word " * 40, usage=Usage(0, 0))])
+    await ask(harness, "via-openai-chat", True)
+    (row,) = rows(store)
+    assert row["estimated"] == 1 and row["output_tokens"] == 50  # 200 characters / 4
+    store.close()
+
+
+async def test_failed_and_fallback_rows(start_engine, fake_provider, tmp_path):
+    store = open_store("sqlite:///u.sqlite", base=tmp_path)
+    cfg = config(fake_provider.url, "\ncombos:\n  two: {targets: [p-anthropic/a, p-gemini/b]}\n")
+    harness = start_engine(cfg, store=store)
+    fake_provider.script([Reply(status=429), Reply(text="ok")])
+    await ask(harness, "two", False)
+    fake_provider.script([Reply(status=400, error_message="bad thing")] * 2)
+    body = {"model": "via-anthropic", "messages": [{"role": "user", "content": "x"}]}
+    resp = await harness.post("/v1/chat/completions", body)
+    assert resp.status_code == 400
+    fell_back, failed = rows(store)
+    assert fell_back["fallbacks"] == "p-anthropic/a: 429" and fell_back["attempt"] == 2
+    assert fell_back["provider"] == "p-gemini" and fell_back["target"] == "two"
+    assert failed["status"] == 400 and failed["error_class"] == "invalid_request"
+    assert "bad thing" in failed["error"] and failed["cost"] is None
+    store.close()
+
+
+async def test_the_front_reads_a_record_by_id(start_engine, fake_provider, tmp_path):
+    harness = start_engine(config(fake_provider.url))
+    fake_provider.script([Reply(text="hi", usage=Usage(120, 45, cached=20))])
+    resp = await ask(harness, "via-anthropic", True)
+    record_id = resp.headers["x-omniroute-id"]
+    got = await harness.client.get(f"/omniroute/records/{record_id}", headers=harness.headers())
+    assert got.json()["summary"] == "[100 in + 20 cache read + 0 cache write / 45 out, $0.000981]"
+    refused = await harness.client.get(f"/omniroute/records/{record_id}")
+    assert refused.status_code == 403  # only the front (its secret) reads records
+
+
+# ----------------------------------------------------------------- arithmetic
+
+
+@pytest.mark.parametrize(
+    ("price", "tokens", "dollars"),
+    [
+        # Anthropic: cache write 1.25x, cache read 0.1x of input
+        (Price(3, 15, 0.3, 3.75), Tokens(1000, 2000, 10_000, 4000), 0.003 + 0.03 + 0.003 + 0.015),
+        # no cache prices: cached input at the input rate; reasoning at the output rate
+        (Price(1, 4), Tokens(input=500, output=1500, cache_read=500, reasoning=1000), 0.007),
+        # reasoning priced apart
+        (Price(1, 4, reasoning=10), Tokens(output=1500, reasoning=1000), 0.012),
+        # long-context tier applies above 200k prompt tokens (cache included)
+        (
+            Price(1.25, 10, 0.125, above=200_000, tier=Price(2.5, 15, 0.25)),
+            Tokens(input=150_000, cache_read=60_000, output=1000),
+            (150_000 * 2.5 + 60_000 * 0.25 + 1000 * 15) / 1e6,
+        ),
+    ],
+)
+def test_cost_uses_each_class_at_its_rate(price, tokens, dollars):
+    assert cost(price, tokens) == pytest.approx(dollars)
+
+
+def test_snapshot_lookups():
+    sonnet = lookup("anthropic", "claude-sonnet-4-5-20250929")
+    assert sonnet is not None and sonnet.price is not None
+    assert (sonnet.price.input, sonnet.price.cache_write) == (3.0, 3.75)
+    assert (sonnet.context_window, sonnet.max_output) == (200_000, 64_000)
+    gemini = lookup("gemini", "models/gemini-2.5-pro")
+    assert gemini is not None and gemini.price is not None and gemini.price.above == 200_000
+    assert lookup(None, "gpt-5") is not None  # a bare name: the first-party providers
+    assert lookup("openai", "no-such-model-x") is None
+
+
+def test_native_is_priced_by_its_host():
+    cfg = parse_config("routes: []", env={})
+    price = price_for(cfg, "native/anthropic", "claude-sonnet-4-5")
+    assert price is not None and price.output == 15.0
+    assert price_for(cfg, "native/unknown", "claude-sonnet-4-5") is None
+
+
+@pytest.mark.parametrize(
+    ("agent", "app"),
+    [
+        ("claude-cli/2.0.14 (external, cli)", "claude-cli"),
+        ("codex_cli_rs/0.46.0 (Debian 12; x86_64)", "codex"),
+        ("GeminiCLI/0.9.0 (linux; x64)", "gemini-cli"),
+        ("Anthropic/Python 0.69.0", "anthropic-sdk"),
+        ("google-genai-sdk/1.40.0 gl-python/3.13.0", "google-genai-sdk"),
+        ("Mozilla/5.0", "other"),
+        (None, "other"),
+    ],
+)
+def test_client_app(agent, app):
+    assert client_app(agent) == app
+
+
+def test_a_v1_database_is_migrated_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with closing(sqlite3.connect(path)) as conn:  # what the first release wrote
+        conn.executescript(
+            V1 + ";CREATE TABLE schema_version (component TEXT PRIMARY KEY, version INTEGER)"
+        )
+        conn.execute("INSERT INTO schema_version VALUES ('usage', 1)")
+        conn.execute(
+            "INSERT INTO requests (time, client_format, client_app, kind, stream, requested_model,"
+            " route, target, attempt, fallbacks, provider, upstream_model, key_id, native, status,"
+            " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,"
+            " estimated, cost) VALUES (1, 'anthropic', 'claude-cli', 'generate', 1, 'm', 'r', 't',"
+            " 1, '', 'p', 'm', 'k', 0, 200, 10, 20, 0, 0, 0, 0, 0.5)"
+        )
+        conn.commit()
+    from engine.usage import UsageLog
+
+    log = UsageLog(open_store(f"sqlite:///{path}"))
+    assert log.store.version("usage") == 2
+    (row,) = log.store.read("SELECT cost, quota_window FROM requests")
+    assert tuple(row) == (0.5, None)
+    log.close()
