@@ -130,7 +130,8 @@ class Exchange:
             self.record,
             compact=job.call.compact,
         )
-        self.reply.sink = history.Watch(self.reply.sink, conv)
+        if conv.watching:
+            self.reply.sink = history.Watch(self.reply.sink, conv)
         if conv.changed:
             job.body_bytes = dumps(job.body)
             job.inbound = history.rewritten(job.inbound, job.body_bytes)

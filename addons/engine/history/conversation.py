@@ -91,7 +91,8 @@ class Conversation:
     store: ResponseStore
     record: Record
     native_host: str | None
-    own_input: list[Item]
+    raw_input: Any
+    """The request's own ``input`` as sent (ids are added only when it is kept)."""
     previous_id: str | None
     store_flag: bool | None
     compacting: bool = False
@@ -103,6 +104,15 @@ class Conversation:
     """POST /v1/responses/compact: the answer is a compacted response."""
     retained: list[Item] = field(default_factory=list)
     """The user messages a compacted response lists before its compaction item."""
+
+    @property
+    def watching(self) -> bool:
+        """Whether the answer must be seen: to rewrite it, or to keep it."""
+        if self.compacting:
+            return True
+        if self.store_flag is False:
+            return False
+        return self.store_flag is True or any(f != RESPONSES for f in self.formats.values())
 
     def completed(self, response: dict[str, Any]) -> None:
         """The client got ``response`` (completed or incomplete): keep it when
@@ -120,7 +130,8 @@ class Conversation:
         origin = self._origin(label)
         output = response.get("output") if isinstance(response.get("output"), list) else []
         kept = {**response, "previous_response_id": self.previous_id, "store": True}
-        stored = Stored(response_id, origin, self.own_input, output, kept, self.previous_id)
+        own = with_ids(input_items(self.raw_input))
+        stored = Stored(response_id, origin, own, output, kept, self.previous_id)
         try:
             self.store.put(stored)
         except Exception:  # the client has its answer; a full disk must not fail it
@@ -151,7 +162,7 @@ def begin(
         store,
         record,
         host,
-        with_ids(input_items(body.get("input"))),
+        body.get("input"),
         previous,
         flag if isinstance(flag, bool) else None,
         body=body,
