@@ -285,6 +285,23 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
 
+def output_with_reasoning(input_tokens: int, output: int, reasoning: int, total: Any) -> int:
+    """Output tokens including reasoning, whichever convention a provider
+    used. Most count reasoning inside the output; some (xAI's grok: prompt
+    291, completion 26, reasoning 196, total 513) outside it. The total
+    tells: when it is input + output + reasoning (and not input + output),
+    the reasoning is added here, once, so every rendering adds up to the
+    provider's total. Without a total, reasoning larger than the output can
+    only be outside it."""
+    if reasoning <= 0:
+        return output
+    if isinstance(total, int) and not isinstance(total, bool):
+        outside = total == input_tokens + output + reasoning and total != input_tokens + output
+    else:
+        outside = reasoning > output
+    return output + reasoning if outside else output
+
+
 @dataclass(slots=True)
 class Response:
     id: str

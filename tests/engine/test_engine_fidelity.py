@@ -25,6 +25,8 @@ routes:
     to: ds/ds-up
   - match: {client: openai-chat, model: "via-ant"}
     to: ant/ant-up
+  - match: {client: gemini, model: "via-ds"}
+    to: ds/ds-up
   - match: {client: openai-responses, model: "via-ds"}
     to: ds/ds-up
 """
@@ -194,3 +196,33 @@ async def test_a_failed_tool_result_reaches_a_responses_provider_as_a_failure(en
         "call_id": "toolu_1",
         "output": "Error: city not found",
     }
+
+
+async def test_usage_with_reasoning_outside_the_completion_adds_up_for_gemini(engine, upstream):
+    completion = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "grok",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hi."},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 291,
+            "completion_tokens": 26,
+            "total_tokens": 513,
+            "completion_tokens_details": {"reasoning_tokens": 196},
+        },
+    }
+    upstream.script("/ds/v1/chat/completions", Reply(200, [json.dumps(completion).encode()]))
+    body = {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}
+    resp = await engine.post("/v1beta/models/via-ds:generateContent", body)
+    assert resp.status_code == 200, resp.text
+    usage = resp.json()["usageMetadata"]
+    assert usage["promptTokenCount"] == 291
+    assert (usage["candidatesTokenCount"], usage["thoughtsTokenCount"]) == (26, 196)
+    assert usage["totalTokenCount"] == 513

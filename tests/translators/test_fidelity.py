@@ -181,3 +181,51 @@ def test_gemini_usage_in_a_chunk_after_the_finish_is_kept() -> None:
     data = b"".join(f"data: {json.dumps(c)}\r\n\r\n".encode() for c in chunks)
     want = assert_everywhere("gemini", data)
     assert want.usage is not None and want.usage["output_tokens"] == 3
+
+
+GROK_USAGE = {
+    "prompt_tokens": 291,
+    "completion_tokens": 26,
+    "total_tokens": 513,
+    "completion_tokens_details": {"reasoning_tokens": 196},
+}
+
+
+@pytest.mark.parametrize(
+    ("usage", "output"),
+    [
+        (GROK_USAGE, 222),  # reasoning outside completion_tokens: the total tells
+        ({**GROK_USAGE, "completion_tokens": 222}, 222),  # inside (OpenAI's own)
+        ({**GROK_USAGE, "total_tokens": None}, 222),  # no total: more reasoning than output
+        ({**GROK_USAGE, "total_tokens": None, "completion_tokens": 222}, 222),
+    ],
+)
+def test_usage_with_reasoning_outside_the_completion_adds_up_everywhere(
+    usage: dict, output: int
+) -> None:
+    completion = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "grok",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hi."},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {k: v for k, v in usage.items() if v is not None},
+    }
+    response = get_format("openai-chat").parse_response(completion)
+    assert response.usage is not None and response.usage.output_tokens == output
+    env = counting_env()
+    total = 291 + output
+    gemini = get_format("gemini").render_response(response, env)["usageMetadata"]
+    assert gemini["candidatesTokenCount"] == output - 196  # the visible tokens
+    assert gemini["thoughtsTokenCount"] == 196 and gemini["totalTokenCount"] == total
+    anthropic = get_format("anthropic").render_response(response, env)["usage"]
+    assert anthropic["input_tokens"] + anthropic["output_tokens"] == total
+    responses = get_format("openai-responses").render_response(response, env)["usage"]
+    assert responses["output_tokens"] == output and responses["total_tokens"] == total
+    assert responses["output_tokens_details"]["reasoning_tokens"] == 196

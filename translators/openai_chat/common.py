@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from ..canonical import FormatName, Media, StopReason, TranslationError, Usage
+from ..canonical import (
+    FormatName,
+    Media,
+    StopReason,
+    TranslationError,
+    Usage,
+    output_with_reasoning,
+)
 
 NAME: Final[FormatName] = "openai-chat"
 
@@ -77,12 +84,17 @@ def parse_usage(raw: Any) -> Usage | None:
     completion = completion if isinstance(completion, dict) else {}
     # DeepSeek reports cache hits at the top level instead of in the details.
     cache_read = _count(prompt.get("cached_tokens")) or _count(raw.get("prompt_cache_hit_tokens"))
+    input_tokens = _count(raw.get("prompt_tokens"))
+    reasoning = _count(completion.get("reasoning_tokens"))
+    output = _count(raw.get("completion_tokens"))
     return Usage(
-        input_tokens=_count(raw.get("prompt_tokens")),
-        output_tokens=_count(raw.get("completion_tokens")),
+        input_tokens=input_tokens,
+        output_tokens=output_with_reasoning(
+            input_tokens, output, reasoning, raw.get("total_tokens")
+        ),
         cache_read_tokens=cache_read,
         cache_creation_tokens=_count(prompt.get("cache_write_tokens")),
-        reasoning_tokens=_count(completion.get("reasoning_tokens")),
+        reasoning_tokens=reasoning,
     )
 
 

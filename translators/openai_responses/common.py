@@ -13,6 +13,7 @@ from ..canonical import (
     StopReason,
     ToolCall,
     Usage,
+    output_with_reasoning,
     wrap_meta,
 )
 
@@ -54,18 +55,24 @@ def as_int(value: Any) -> int:
 
 
 def usage_from_wire(raw: Any) -> Usage | None:
-    """Responses usage already follows the canonical arithmetic (cached and
-    reasoning tokens are subsets of input and output)."""
+    """Responses usage follows the canonical arithmetic (cached and reasoning
+    tokens are subsets of input and output), except where a provider counts
+    reasoning outside the output (see ``output_with_reasoning``)."""
     if not isinstance(raw, dict):
         return None
     details_in = as_dict(raw.get("input_tokens_details"))
     details_out = as_dict(raw.get("output_tokens_details"))
+    input_tokens = as_int(raw.get("input_tokens"))
+    reasoning = as_int(details_out.get("reasoning_tokens"))
+    output = as_int(raw.get("output_tokens"))
     return Usage(
-        input_tokens=as_int(raw.get("input_tokens")),
-        output_tokens=as_int(raw.get("output_tokens")),
+        input_tokens=input_tokens,
+        output_tokens=output_with_reasoning(
+            input_tokens, output, reasoning, raw.get("total_tokens")
+        ),
         cache_read_tokens=as_int(details_in.get("cached_tokens")),
         cache_creation_tokens=as_int(details_in.get("cache_write_tokens")),
-        reasoning_tokens=as_int(details_out.get("reasoning_tokens")),
+        reasoning_tokens=reasoning,
     )
 
 
