@@ -182,3 +182,180 @@ async def test_each_upstream_only_receives_its_own_signatures(engine, upstream):
         if thinking is not None:
             assert ("thinking" in json.loads(body)) == thinking, (i, where)
     assert seen_bodies[-1][1].count("SIGGLM2") == 2
+
+
+# ------------------------------------------------------------ Gemini clients
+
+GEMINI_CONFIG = """
+providers:
+  gem1: {format: gemini, base_url: "UPSTREAM/gem1/v1beta", keys: [gem1-provider-key-1]}
+  gem2: {format: gemini, base_url: "UPSTREAM/gem2/v1beta", keys: [gem2-provider-key-1]}
+  ds: {format: openai-chat, base_url: "UPSTREAM/ds/v1", keys: [sk-ds-provider-key-1]}
+  oai1: {format: openai-responses, base_url: "UPSTREAM/oai1/v1", keys: [sk-oai1-provider-key]}
+  oai2: {format: openai-responses, base_url: "UPSTREAM/oai2/v1", keys: [sk-oai2-provider-key]}
+routes:
+  - match: {client: gemini, model: "via-gem1"}
+    to: gem1/up
+  - match: {client: gemini, model: "via-gem2"}
+    to: gem2/up
+  - match: {client: gemini, model: "via-ds"}
+    to: ds/up
+  - match: {client: openai-responses, model: "via-oai1"}
+    to: oai1/up
+  - match: {client: openai-responses, model: "via-oai2"}
+    to: oai2/up
+  - match: {client: openai-responses, model: "via-ds"}
+    to: ds/up
+"""
+
+
+def gemini_turn(signature: str) -> list[bytes]:
+    part = {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}
+    chunk = {
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": [{**part, "thoughtSignature": signature}]},
+                "finishReason": "STOP",
+            }
+        ],
+        "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 5},
+        "modelVersion": "up",
+    }
+    return [f"data: {json.dumps(chunk)}\r\n\r\n".encode()]
+
+
+@pytest.fixture
+def engine2(upstream, start_engine):
+    return start_engine(make_config(GEMINI_CONFIG, upstream))
+
+
+async def test_gemini_client_hops_and_each_upstream_gets_only_its_own(engine2, upstream):
+    upstream.script(
+        "/native/v1beta/models/gemini-x:streamGenerateContent",
+        *[Reply(200, gemini_turn("SIGNATIVEG"), SSE) for _ in range(2)],
+    )
+    upstream.script(
+        "/gem1/v1beta/models/up:streamGenerateContent",
+        *[Reply(200, gemini_turn("SIGGEMONE"), SSE) for _ in range(2)],
+    )
+    upstream.script(
+        "/gem2/v1beta/models/up:streamGenerateContent", Reply(200, gemini_turn("SIGGEMTWO"), SSE)
+    )
+    upstream.script("/ds/v1/chat/completions", Reply(200, chat_turn("call_d1"), SSE))
+    contents: list[dict] = [{"role": "user", "parts": [{"text": "Weather?"}]}]
+    seen: list[tuple[str, str]] = []
+    for model in ("gemini-x", "via-gem1", "via-ds", "via-gem2", "gemini-x", "via-gem1"):
+        native = f"{upstream.url}/native/v1beta/models/{model}:streamGenerateContent?alt=sse"
+        resp = await engine2.post(
+            f"/v1beta/models/{model}:streamGenerateContent?alt=sse",
+            {"contents": contents},
+            headers={ORIGINAL_URL_HEADER: native, "x-goog-api-key": "client-own-key"},
+        )
+        assert resp.status_code == 200, resp.text
+        seen.append((upstream.seen[-1].uri.split("/")[1], upstream.seen[-1].body.decode()))
+        parts = [
+            part
+            for line in resp.text.splitlines()
+            if line.startswith("data:")
+            for part in json.loads(line[5:])["candidates"][0]["content"].get("parts", [])
+        ]
+        assert any("functionCall" in p for p in parts)
+        contents.append({"role": "model", "parts": parts})
+        contents.append(
+            {
+                "role": "user",
+                "parts": [{"functionResponse": {"name": "get_weather", "response": {"ok": 1}}}],
+            }
+        )
+    issued = {"native": "SIGNATIVEG", "gem1": "SIGGEMONE", "gem2": "SIGGEMTWO"}
+    want = [set(), set(), set(), set(), {"native"}, {"gem1"}]
+    assert [where for where, _ in seen] == ["native", "gem1", "ds", "gem2", "native", "gem1"]
+    for (where, body), own in zip(seen, want, strict=True):
+        assert {i for i, sig in issued.items() if sig in body} == own, where
+        assert "AG9tcj" not in body, where
+
+
+# --------------------------------------------------------- Responses clients
+
+
+def responses_turn(encrypted: str, n: int) -> list[bytes]:
+    body = {
+        "id": f"resp_{n}",
+        "object": "response",
+        "created_at": 1,
+        "model": "up",
+        "status": "completed",
+        "output": [
+            {"type": "reasoning", "id": f"rs_{n}", "summary": [], "encrypted_content": encrypted},
+            {
+                "type": "function_call",
+                "id": f"fc_{n}",
+                "call_id": f"call_{n}",
+                "name": "get_weather",
+                "arguments": "{}",
+                "status": "completed",
+            },
+        ],
+        "usage": {"input_tokens": 5, "output_tokens": 3, "total_tokens": 8},
+    }
+    return [json.dumps(body).encode()]
+
+
+async def test_responses_client_hops_and_each_upstream_gets_only_its_own(engine2, upstream):
+    upstream.script(
+        "/native/v1/responses", *[Reply(200, responses_turn("ENCNATIVE", i)) for i in range(2)]
+    )
+    upstream.script(
+        "/oai1/v1/responses", *[Reply(200, responses_turn("ENCOAIONE", 10 + i)) for i in range(2)]
+    )
+    upstream.script("/oai2/v1/responses", Reply(200, responses_turn("ENCOAITWO", 20)))
+    completion = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "up",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "reasoning_content": "hm",
+                    "tool_calls": [
+                        {
+                            "id": "call_ds",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": "{}"},
+                        }
+                    ],
+                },
+            }
+        ],
+    }
+    upstream.script("/ds/v1/chat/completions", Reply(200, [json.dumps(completion).encode()]))
+    items: list[dict] = [{"role": "user", "content": "Weather?"}]
+    seen: list[tuple[str, str]] = []
+    for model in ("gpt-native", "via-oai1", "via-ds", "via-oai2", "gpt-native", "via-oai1"):
+        resp = await engine2.post(
+            "/v1/responses",
+            {
+                "model": model,
+                "input": items,
+                "store": False,
+                "include": ["reasoning.encrypted_content"],
+            },
+            headers={ORIGINAL_URL_HEADER: f"{upstream.url}/native/v1/responses"},
+        )
+        assert resp.status_code == 200, resp.text
+        seen.append((upstream.seen[-1].uri.split("/")[1], upstream.seen[-1].body.decode()))
+        output = resp.json()["output"]
+        (call,) = [o for o in output if o["type"] == "function_call"]
+        items += output
+        items.append({"type": "function_call_output", "call_id": call["call_id"], "output": "ok"})
+    issued = {"native": "ENCNATIVE", "oai1": "ENCOAIONE", "oai2": "ENCOAITWO"}
+    want = [set(), set(), set(), set(), {"native"}, {"oai1"}]
+    assert [where for where, _ in seen] == ["native", "oai1", "ds", "oai2", "native", "oai1"]
+    for (where, body), own in zip(seen, want, strict=True):
+        assert {i for i, sig in issued.items() if sig in body} == own, where
+        assert "AG9tcj" not in body, where
