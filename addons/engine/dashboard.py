@@ -18,7 +18,7 @@ from . import report
 if TYPE_CHECKING:
     from .server import Engine
 
-RECENT = 40
+RECENT = 20
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
 h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.6em 0 .4em}
@@ -162,6 +162,8 @@ def _table(head: Sequence[str], rows: list[list[Any]]) -> str:
 
 
 def _td(value: Any, numeric: bool) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = f"{value:,}"
     text = value if isinstance(value, _raw) else html.escape(str(value))
     return f"<td class=n>{text}</td>" if numeric else f"<td>{text}</td>"
 

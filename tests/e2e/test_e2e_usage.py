@@ -5,6 +5,8 @@ http://omniroute/ through the proxy."""
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -96,3 +98,41 @@ def test_dashboard_through_the_proxy(conn, fake, mitm):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert PRICED in page.text and "fake-anthropic" in page.text
     assert "<script" not in page.text and "http" not in page.text.split("<body>")[0]
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+QUIET = ["--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-default-apps", "--no-pings", "--disable-domain-reliability",
+         "--disable-client-side-phishing-detection", "--disable-features=OptimizationHints,"
+         "MediaRouter,Translate,AutofillServerCommunication"]  # no traffic but the page's
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium (Debian: apt-get install chromium)")
+def test_dashboard_in_headless_chromium(conn, fake, mitm, tmp_path, ca_dir, e2e_provider):
+    """A real browser set to the proxy opens http://omniroute/ with no network."""
+    fake.script([Reply(text="for the browser")])
+    call(conn, "anthropic", "priced", stream=True)
+    wait_rows(mitm, 1)
+    # Its own mitmdump on the same store: Chromium's own services (update checks,
+    # accounts) knock on the offline guard, which the module's proxy must not see.
+    routes = [{"match": {"model": "priced"}, "to": f"fake-anthropic/{PRICED}"}]
+    browser_proxy = start_mitmdump(
+        tmp_path, ca_dir, e2e_config(e2e_provider.port, extra_routes=routes),
+        "--set", f"omniroute_data_dir={mitm.confdir / 'data'}",
+    )
+    try:
+        base = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                f"--user-data-dir={tmp_path / 'profile'}", f"--proxy-server={browser_proxy.url}",
+                "--window-size=1200,900", *QUIET]  # fmt: skip
+        dom = subprocess.run([*base, "--dump-dom", "http://omniroute/"],
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+        shot = tmp_path / "dashboard.png"
+        subprocess.run([*base, f"--screenshot={shot}", "http://omniroute/"],
+                       capture_output=True, timeout=120, check=True)  # fmt: skip
+    finally:
+        browser_proxy.stop()
+    assert "<h1>omniroute usage</h1>" in dom.stdout, dom.stderr[-2000:]
+    assert PRICED in dom.stdout and "Recent requests" in dom.stdout
+    assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
+    left = {line.split()[-1] for line in browser_proxy.blocked()}
+    assert all(re.search(r"\.(google|googleapis|gvt1)\.com:\d+$", h) for h in left), left

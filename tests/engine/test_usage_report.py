@@ -1,0 +1,83 @@
+"""scripts/usage on a seeded store: terminal table, CSV, JSON, PNG, filters."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from engine import usage_cli
+from usage_seed import seed
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(base: Path, *args: str) -> str:
+    out = io.StringIO()
+    assert usage_cli.main(["--data-dir", str(base), "--all", *args], out=out) == 0
+    return out.getvalue()
+
+
+def test_json_groups_by_provider(tmp_path):
+    seed(tmp_path)
+    groups = {g["provider"]: g for g in json.loads(run(tmp_path, "--by", "provider", "--json"))}
+    ds, gem, native = groups["ds"], groups["gem"], groups["native/anthropic"]
+    assert (ds["requests"], gem["requests"], native["requests"]) == (12, 9, 3)
+    assert ds["cost"] == pytest.approx(0.12) and native["cost"] == pytest.approx(1.5)
+    assert ds["input_tokens"] == 12_000 and ds["cache_read_tokens"] == 36_000
+    assert gem["error_rate"] == pytest.approx(3 / 9, abs=1e-4)
+    assert gem["fallback_rate"] == pytest.approx(3 / 9, abs=1e-4)
+    assert ds["ttft_p50_ms"] == pytest.approx(450.0) and ds["ttft_p95_ms"] == pytest.approx(600.0)
+    assert gem["unpriced"] == 3
+    assert gem["cost"] == pytest.approx(0.12)  # the failed request has no cost
+    assert list(groups) == ["native/anthropic", "ds", "gem"]  # by cost, then requests
+
+
+def test_filters_and_rows(tmp_path):
+    seed(tmp_path)
+    found = json.loads(run(tmp_path, "--rows", "--json", "--provider", "gem",
+                           "--since", "2026-11-29", "--until", "2026-11-30"))
+    assert len(found) == 3 and {r["provider"] for r in found} == {"gem"}
+    assert found[0]["fallbacks"] == "ds/deepseek-chat: 429" and found[1]["status"] == 502
+    assert found[0]["key_id"] == "3f2a9c01be" and "time" in found[0]
+    by_app = json.loads(run(tmp_path, "--by", "app", "--json", "--app", "codex"))
+    assert [g["app"] for g in by_app] == ["codex"]
+
+
+def test_csv_by_day(tmp_path):
+    seed(tmp_path)
+    table = list(csv.DictReader(io.StringIO(run(tmp_path, "--csv"))))
+    assert [r["day"] for r in table] == ["2026-11-28", "2026-11-29", "2026-11-30"]
+    assert {r["requests"] for r in table} == {"8"}
+    assert float(table[0]["cost"]) == pytest.approx(0.04 + 0.04 + 0.5)
+
+
+def test_terminal_table(tmp_path):
+    seed(tmp_path)
+    text = run(tmp_path, "--by", "model")
+    assert "usage by model" in text and "deepseek-chat" in text and "claude-sonnet-4-5" in text
+    assert "33.3%" in text  # gemini's error and fallback rates
+    assert "┃" in text or "|" in text  # a rich table, not padded strings
+
+
+def test_plot_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    seed(tmp_path)
+    png = tmp_path / "usage.png"
+    run(tmp_path, "--plot", str(png))
+    data = png.read_bytes()
+    assert data.startswith(b"\x89PNG") and len(data) > 10_000  # axes, bars, legend
+
+
+def test_missing_store_and_bad_date_are_one_line(tmp_path):
+    proc = subprocess.run([str(ROOT / "scripts/usage"), "--data-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stderr.startswith("omniroute-usage: no usage store at")
+    seed(tmp_path)
+    proc = subprocess.run([str(ROOT / "scripts/usage"), "--data-dir", str(tmp_path),
+                           "--since", "last week"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "omniroute-usage: --since: want YYYY-MM-DD, got 'last week'"
