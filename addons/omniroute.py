@@ -28,8 +28,9 @@ import engine  # noqa: E402
 import httpx  # noqa: E402
 from engine import db, summary  # noqa: E402
 from engine.clients import offline_answer  # noqa: E402
-from mitmproxy import addonmanager, ctx, exceptions, http  # noqa: E402
+from mitmproxy import addonmanager, contentviews, ctx, exceptions, http  # noqa: E402
 from mitmproxy.options import CONF_DIR  # noqa: E402
+from sse_view import ModelStreamView  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class OmniRoute:
     def load(self, loader: addonmanager.Loader) -> None:
         for name, typespec, default, help_text in OPTIONS:
             loader.add_option(name, typespec, default, help_text)
+        contentviews.add(ModelStreamView())  # streams as events + the assembled answer
 
     def configure(self, updated: set[str]) -> None:
         if updated & {"omniroute_engine_url", "omniroute_engine_secret_file"}:

@@ -1,0 +1,117 @@
+"""A mitmproxy content view for model streams (SSE) of the four formats.
+
+It lists the events one a line (``event  {json}``, long ones cut), then what
+they add up to: the text, the reasoning, each tool call with its arguments,
+the stop reason and the usage. Registered by the omniroute addon; mitmweb
+and mitmproxy pick it for ``text/event-stream`` bodies by priority.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from engine import classify
+from mitmproxy import contentviews, http
+
+from translators import Env, TranslationError, get_format
+from translators.canonical import Reasoning, Refusal, Text, ToolCall
+from translators.sse import SSEDecoder
+from translators.stream import Accumulator
+
+EVENT_WIDTH = 160
+SNIFF = (  # (format, a marker in its events), checked in order
+    ("openai-responses", '"response.'),
+    ("anthropic", '"message_start"'),
+    ("openai-chat", '"chat.completion.chunk"'),
+    ("gemini", '"candidates"'),
+)
+
+
+class ModelStreamView(contentviews.Contentview):
+    name = "Model stream"
+
+    def render_priority(self, data: bytes, metadata: contentviews.Metadata) -> float:
+        if (metadata.content_type or "").startswith("text/event-stream"):
+            return 2  # above the raw and text views
+        return -1
+
+    def prettify(self, data: bytes, metadata: contentviews.Metadata) -> str:
+        text = data.decode("utf-8", "replace")
+        fmt = _format(metadata) or sniff(text)
+        found = events(text)
+        lines = [f"{len(found)} events" + (f" ({fmt})" if fmt else "")]
+        lines += [_event_line(name, payload) for name, payload in found]
+        if fmt is not None:
+            lines += ["", "--- assembled ---", *assembled(fmt, data)]
+        return "\n".join(lines) + "\n"
+
+
+def events(text: str) -> list[tuple[str, str]]:
+    decoder = SSEDecoder()
+    found = decoder.feed(text.encode()) + decoder.finish()
+    return [(e.event or "message", e.data) for e in found]
+
+
+def sniff(text: str) -> str | None:
+    head = text[:4000]
+    return next((fmt for fmt, marker in SNIFF if marker in head), None)
+
+
+def assembled(fmt: str, data: bytes) -> list[str]:
+    """The stream decoded by the project's translator into one answer."""
+    try:
+        decoder = get_format(fmt).stream_decoder(Env())
+        acc = Accumulator()
+        acc.feed_all(decoder.feed(data) + decoder.finish())
+    except TranslationError as exc:
+        return [f"(cannot assemble: {exc})"]
+    resp = acc.response
+    out: list[str] = []
+    for part in resp.parts:
+        out += _part(part)
+    out.append(f"stop: {resp.stop_reason}")
+    if resp.usage is not None:
+        u = resp.usage
+        out.append(
+            f"usage: input {u.input_tokens} (cache read {u.cache_read_tokens}, cache write "
+            f"{u.cache_creation_tokens}), output {u.output_tokens} "
+            f"(reasoning {u.reasoning_tokens})"
+        )
+    if acc.error is not None:
+        out.append(f"error: {acc.error.status} {acc.error.kind}: {acc.error.message}")
+    return out
+
+
+def _part(part: Any) -> list[str]:
+    if isinstance(part, Reasoning):
+        return ["[reasoning]", part.text or "(no text: redacted or encrypted)"]
+    if isinstance(part, Text):
+        return ["[text]", part.text]
+    if isinstance(part, Refusal):
+        return ["[refusal]", part.text]
+    if isinstance(part, ToolCall):
+        return [f"[tool call] {part.name} ({part.id})", _pretty(part.arguments)]
+    return [f"[{type(part).__name__.lower()}]"]
+
+
+def _pretty(arguments: str) -> str:
+    try:
+        return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
+    except ValueError:
+        return arguments
+
+
+def _event_line(name: str, payload: str) -> str:
+    line = f"{name:<28} {payload.strip()}"
+    return line if len(line) <= EVENT_WIDTH else line[: EVENT_WIDTH - 1] + "…"
+
+
+def _format(metadata: contentviews.Metadata) -> str | None:
+    """The client's format, from the endpoint the flow called."""
+    flow = metadata.flow
+    if not isinstance(flow, http.HTTPFlow):
+        return None
+    req = flow.request
+    call = classify(req.method, req.path, req.pretty_host, req.headers)
+    return call.format if call is not None else None
