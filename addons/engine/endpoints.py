@@ -26,8 +26,10 @@ CODE_ASSIST_HOST = "cloudcode-pa.googleapis.com"
 AI_HOSTS = (ANTHROPIC_HOST, OPENAI_HOST, CHATGPT_HOST, GEMINI_HOST, CODE_ASSIST_HOST)
 CODE_ASSIST = "code-assist"  # Gemini CLI logged in with Google: see clients.py
 
-Kind = Literal["generate", "count_tokens", "models", "retrieve", "delete", "input_items"]
-STORED_KINDS = ("retrieve", "delete", "input_items")
+Kind = Literal[
+    "generate", "count_tokens", "models", "retrieve", "delete", "input_items", "conversation"
+]
+STORED_KINDS = ("retrieve", "delete", "input_items", "conversation")
 """Calls on a stored Responses response (see engine.history)."""
 
 _GEMINI_CALL = re.compile(
@@ -37,6 +39,7 @@ _GEMINI_CALL = re.compile(
 _CODE_ASSIST_CALL = re.compile(
     r"^/v1internal:(?P<action>generateContent|streamGenerateContent|countTokens)$"
 )
+_CONVERSATION = re.compile(r"^/v1/conversations(/[\w.-]+(/items(/[\w.-]+)?)?)?$")
 _RESPONSE = re.compile(r"^/v1/responses/(?P<id>[A-Za-z0-9_.-]+)(?P<items>/input_items)?$")
 _POST_PATHS: dict[str, tuple[str, Kind, tuple[str, ...]]] = {
     "/v1/messages": ("anthropic", "generate", (ANTHROPIC_HOST,)),
@@ -78,6 +81,9 @@ def classify(method: str, path: str, host: str | None = None, headers: Any = Non
     if host is not None and not is_ai_host(host):
         return None
     host = host.lower() if host else None
+    if _CONVERSATION.match(route) and host in (None, OPENAI_HOST):
+        if method in ("GET", "POST", "DELETE"):
+            return Call("openai-responses", "conversation", resource=path)
     if method == "POST":
         return _classify_post(route, query, host)
     if method in ("GET", "DELETE") and (stored := _classify_stored(method, route, host)):

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+from typing import Any
 
 from translators import TranslationError, WireFormat, estimate_tokens, get_format
 
@@ -226,8 +227,10 @@ class Exchange:
     async def _stored(self) -> None:
         """A call on a stored response: from the store if it holds it."""
         store, call, inbound = self.rt.responses, self.job.call, self.job.inbound
+        if call.kind == "conversation":
+            return await self._conversation_call()
         response_id = call.resource or ""
-        stored = store.get(response_id)
+        stored = history.held_response(store, response_id)
         native = inbound.original_url is not None
         if stored is None and not native:
             raise history.not_found(response_id)
@@ -246,6 +249,23 @@ class Exchange:
             return await self.reply.respond(200, dumps(history.deleted(response_id)))
         page = history.input_items_page(store, stored, inbound.path)
         await self.reply.respond(200, dumps(page))
+
+    async def _conversation_call(self) -> None:
+        """The Conversations API: held here, or OpenAI's own (native)."""
+        inbound = self.job.inbound
+        body: dict[str, Any] = {}
+        if inbound.method == "POST" and inbound.body:
+            body = parse_json(decode_body(inbound.body, inbound.header("content-encoding")))
+        native = inbound.original_url is not None
+        answer = history.conversation_answer(
+            self.rt.responses, self.config, inbound.method, inbound.path, body, native
+        )
+        if answer is None:
+            self.record.attempts.append("native")
+            await NativeRun(self.job, Attempt(), self.reply, is_last=True).run()
+            return
+        self.record.attempts.append("store")
+        await self.reply.respond(200, dumps(answer))
 
     async def _models(self) -> None:
         if self.job.inbound.original_url is not None:

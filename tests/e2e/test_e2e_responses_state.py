@@ -191,3 +191,28 @@ def test_the_compact_endpoint_is_emulated_for_another_provider(conn, fake):
     users = texts("gemini", fake.model_calls()[1].body, "user")
     assert users[0] == QUESTION
     assert users[1].endswith("Asked about Paris; it is sunny.") and users[2] == "?"
+
+
+def test_a_conversation_held_by_the_proxy_across_two_providers(conn, fake):
+    client = conn.openai("openai-responses")
+    fake.script([Reply(text="Blue."), Reply(text="Still blue.")])
+    conv = client.conversations.create(items=[{"role": "user", "content": "My color is blue."}])
+    assert isinstance(conv, openai.types.conversations.Conversation)
+    first = client.responses.create(model="to-anthropic", conversation=conv.id, input="Color?")
+    client.responses.create(model="to-gemini", conversation={"id": conv.id}, input="Again?")
+    ant, gem = fake.model_calls()
+    assert texts("anthropic", ant.body, "user") == ["My color is blue.", "Color?"]
+    assert texts("gemini", gem.body, "user") == ["My color is blue.", "Color?", "Again?"]
+    assert texts("gemini", gem.body, "assistant") == [first.output_text]
+
+    items = list(client.conversations.items.list(conv.id, order="asc"))
+    assert [(i.type, i.role) for i in items] == [("message", r) for r in
+                                                ("user", "user", "assistant", "user", "assistant")]
+    one = client.conversations.items.retrieve(items[1].id, conversation_id=conv.id)
+    assert one.id == items[1].id
+    assert client.conversations.retrieve(conv.id).id == conv.id
+    gone = client.conversations.delete(conv.id)
+    assert isinstance(gone, openai.types.conversations.ConversationDeletedResource) and gone.deleted
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="to-anthropic", conversation=conv.id, input="hi")
+    assert len(fake.model_calls()) == 2

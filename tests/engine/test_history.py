@@ -283,3 +283,32 @@ def test_calls_on_stored_responses_are_classified(method, path, host, want):
     call = classify(method, path, host)
     got = None if call is None else (call.kind, call.resource, call.compact)
     assert got == want
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "host", "want"),
+    [
+        ("POST", "/v1/conversations", "api.openai.com", "conversation"),
+        ("GET", "/v1/conversations/conv_1/items?limit=5", "api.openai.com", "conversation"),
+        ("DELETE", "/v1/conversations/conv_1/items/msg_1", None, "conversation"),
+        ("GET", "/v1/conversations/conv_1/other", "api.openai.com", None),
+        ("POST", "/v1/conversations", "api.anthropic.com", None),
+    ],
+)
+def test_conversations_calls_are_classified(method, path, host, want):
+    from engine import classify
+
+    call = classify(method, path, host)
+    assert (call.kind if call else None) == want
+
+
+async def test_without_routed_responses_clients_conversations_stay_openai_s(
+    upstream, start_engine
+):
+    config = make_config("routes: [{match: {client: anthropic}, to: native}]", upstream)
+    engine = start_engine(config)
+    upstream.script("/native/v1/conversations", Reply(200, [b'{"id":"conv_openai"}']))
+    headers = {ORIGINAL_URL_HEADER: f"{upstream.url}/native/v1/conversations"}
+    resp = await engine.post("/v1/conversations", {"items": []}, headers=headers)
+    assert resp.json() == {"id": "conv_openai"}
+    assert upstream.seen[-1].uri == "/native/v1/conversations"

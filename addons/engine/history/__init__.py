@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .conversation import Conversation, PreviousNotFound, begin
+from .conversation import Conversation, PreviousNotFound, begin, held_response
+from .conversations import answer as conversation_answer
 from .endpoints import deleted, input_items_page, not_found
 from .store import MemoryBacking, ResponseStore, Stored
 from .watch import Watch
@@ -48,6 +49,8 @@ __all__ = [
     "Stored",
     "Watch",
     "begin",
+    "conversation_answer",
+    "held_response",
     "open_responses",
     "deleted",
     "input_items_page",

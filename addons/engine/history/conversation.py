@@ -29,6 +29,7 @@ from translators import ErrorInfo
 from ..errors import EngineError
 from ..records import Record
 from ..router import Attempt
+from .conversations import ConversationNotFound, append, held
 from .items import (
     TRIGGER,
     Item,
@@ -65,6 +66,12 @@ class PreviousNotFound(EngineError):
             code="previous_response_not_found",
             param="previous_response_id",
         )
+
+
+def held_response(store: ResponseStore, response_id: str) -> Stored | None:
+    """A stored response (not a conversation) by id."""
+    found = store.get(response_id)
+    return found if found is not None and found.origin != "conversation" else None
 
 
 def destination(attempt: Attempt, native_host: str | None) -> str:
@@ -104,11 +111,13 @@ class Conversation:
     """POST /v1/responses/compact: the answer is a compacted response."""
     retained: list[Item] = field(default_factory=list)
     """The user messages a compacted response lists before its compaction item."""
+    conversation: Stored | None = None
+    """The held conversation (Conversations API) the answer is appended to."""
 
     @property
     def watching(self) -> bool:
         """Whether the answer must be seen: to rewrite it, or to keep it."""
-        if self.compacting:
+        if self.compacting or self.conversation is not None:
             return True
         if self.store_flag is False:
             return False
@@ -117,7 +126,13 @@ class Conversation:
     def completed(self, response: dict[str, Any]) -> None:
         """The client got ``response`` (completed or incomplete): keep it when
         the request allows it and someone needs it."""
-        if self.compacting or self.store_flag is False or not self.record.attempts:
+        if self.compacting or not self.record.attempts:
+            return
+        own = with_ids(input_items(self.raw_input))
+        output = response.get("output") if isinstance(response.get("output"), list) else []
+        if self.conversation is not None:
+            append(self.store, self.conversation, [*own, *output])
+        if self.store_flag is False:
             return
         label = self.record.attempts[-1]
         provider = label.split("/", 1)[0]
@@ -128,9 +143,7 @@ class Conversation:
         if not isinstance(response_id, str) or not response_id:
             return
         origin = self._origin(label)
-        output = response.get("output") if isinstance(response.get("output"), list) else []
         kept = {**response, "previous_response_id": self.previous_id, "store": True}
-        own = with_ids(input_items(self.raw_input))
         stored = Stored(response_id, origin, own, output, kept, self.previous_id)
         try:
             self.store.put(stored)
@@ -170,6 +183,8 @@ def begin(
     )
     if previous is not None:
         attempts = _chain(conv, attempts, previous)
+    if (named := _conversation_id(body.get("conversation"))) is not None:
+        attempts = _conversation(conv, attempts, named)
     items = input_items(body.get("input"))
     if (expanded := expand_compactions(items)) is not None:
         body["input"], conv.changed, items = expanded, True, expanded
@@ -184,11 +199,33 @@ def begin(
     return conv, attempts
 
 
+def _conversation_id(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _conversation(conv: Conversation, attempts: list[Attempt], named: str) -> list[Attempt]:
+    """A conversation held here: its items before the input, and the answer
+    appended to it. OpenAI's own: only native attempts can use it."""
+    found = held(conv.store, named)
+    if found is None:
+        usable = [a for a in attempts if a.native]
+        if not usable:
+            raise ConversationNotFound(named)
+        return usable
+    conv.conversation = found
+    conv.body["input"] = [*found.input, *input_items(conv.body.get("input"))]
+    del conv.body["conversation"]
+    conv.changed = True
+    return attempts
+
+
 def _chain(conv: Conversation, attempts: list[Attempt], previous: str) -> list[Attempt]:
     body = conv.body
-    held = conv.store.get(previous)
-    if held is not None:
-        same = (destination(a, conv.native_host) == held.origin for a in attempts)
+    issued = held_response(conv.store, previous)
+    if issued is not None:
+        same = (destination(a, conv.native_host) == issued.origin for a in attempts)
         if all(same) and all(keeps_state(a) for a in attempts):
             return attempts  # the issuer has the conversation: untouched
         history = conv.store.history(previous)

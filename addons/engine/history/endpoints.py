@@ -29,12 +29,18 @@ def not_found(response_id: str) -> NotFound:
 def input_items_page(store: ResponseStore, stored: Stored, path: str) -> dict[str, Any]:
     """The items used to generate ``stored`` (the whole conversation before
     it, then its own input), one page as the API lists them."""
+    return page(_conversation(store, stored), path)
+
+
+def page(items: list[Item], path: str) -> dict[str, Any]:
+    """One page of ``items`` (oldest first) by the query of ``path``:
+    ``order`` (default desc), ``limit`` (default 20) and ``after``."""
     query = parse_qs(urlsplit(path).query)
     order = _one(query, "order") or "desc"
     if order not in ("asc", "desc"):
         raise BadRequest(f"Invalid 'order': {order!r}; expected 'asc' or 'desc'")
     limit = _limit(_one(query, "limit"))
-    items = _conversation(store, stored)
+    items = list(items)
     if order == "desc":
         items.reverse()
     after = _one(query, "after")
