@@ -30,6 +30,11 @@ CLIENTS = {
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# The engine's pages, reached through the proxy (a browser or curl that uses it).
+PAGES = (
+    ("dashboard", "http://omniroute/", "usage, recent requests, health"),
+)
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -83,6 +88,7 @@ def startup_lines(config: Config | None, path: str | os.PathLike[str], setting: 
     if setting.proxy:
         lines.append(f"proxy http://{setting.proxy} (HTTPS_PROXY for the clients)")
     lines += env_lines(config, setting)
+    lines += page_lines(setting)
     lines += list(setting.urls)
     lines.append(f"check the set-up: {_doctor_command(path, setting.proxy)}")
     return lines
@@ -122,6 +128,12 @@ def env_lines(config: Config | None, setting: Setting) -> list[str]:
 def block(title: str, lines: Sequence[str]) -> str:
     """One log message: a title and its lines, indented."""
     return "\n  ".join([title, *lines])
+
+
+def page_lines(setting: Setting) -> list[str]:
+    proxy = f"http://{setting.proxy}" if setting.proxy else "http://127.0.0.1:8080"
+    return [f"{name} {url} ({what}; through the proxy: curl -x {proxy} {url})"
+            for name, url, what in PAGES]
 
 
 def reload_lines(old: Sequence[str], new: Sequence[str]) -> list[str]:

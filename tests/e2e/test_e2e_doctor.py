@@ -1,0 +1,48 @@
+"""`omniroute doctor`'s proxy check against a real mitmdump with the addon, and
+against something else on the port."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+from engine.doctor import Context, run
+from engine.doctor.proxy_check import check_proxy
+
+pytestmark = pytest.mark.e2e
+
+
+def proxy_line(port: int) -> str:
+    out: list[str] = []
+    run(Context(port=port, timeout=5), [check_proxy], out.append)
+    return out[0]
+
+
+def test_doctor_recognizes_omniroute_through_its_proxy(mitm):
+    line = proxy_line(mitm.port)
+    assert line == (f"ok      proxy: omniroute answers at 127.0.0.1:{mitm.port} "
+                    "(dashboard: http://omniroute/)")
+
+
+def test_doctor_says_when_the_port_holds_something_else():
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer() -> None:  # an HTTP server that is not a proxy (the doctor connects twice)
+        for _ in range(2):
+            conn, _ = server.accept()
+            with conn:
+                if conn.recv(65536):
+                    conn.sendall(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        line = proxy_line(port)
+    finally:
+        thread.join(timeout=5)
+        server.close()
+    assert line.startswith(f"warning proxy: 127.0.0.1:{port} is not omniroute (")
+    assert "answered 404" in line
+    assert proxy_line(port).startswith(f"warning proxy: nothing listens at 127.0.0.1:{port}")
