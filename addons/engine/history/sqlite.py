@@ -71,9 +71,8 @@ class DbBacking:
                 row.used_at = now
 
     def expire(self, used_before: float, max_bytes: int) -> int:
-        """Runs off the request path (the engine's expiry task)."""
-        self.db.flush()
-        self._recent.clear()
+        """Reads what is committed (WAL: never waits for the writer) and queues
+        the deletes; rows still queued are seen by the next round."""
         old = self.db.read("SELECT id FROM responses WHERE used_at < ?", (used_before,))
         doomed = [r[0] for r in old]
         total = self.db.read("SELECT COALESCE(SUM(size), 0) FROM responses WHERE used_at >= ?",
@@ -90,7 +89,7 @@ class DbBacking:
                 doomed.append(response_id)
         for response_id in doomed:
             self.db.write("DELETE FROM responses WHERE id = ?", (response_id,))
-        self.db.flush()
+            self._remember(response_id, None)
         return len(doomed)
 
     def close(self) -> None:
