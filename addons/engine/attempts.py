@@ -25,7 +25,7 @@ from translators.canonical import BlockDelta, BlockEnd, Finish, StreamEvent, Usa
 from translators.provenance import NATIVE, stamp_bytes, stamp_parts
 from translators.stream import custom_tool_names, restore_custom_calls
 
-from . import native, thoughts
+from . import native, prices, thoughts
 from .clients import CodeAssistStream
 from .endpoints import Call, decode_body
 from .errors import NotFound, UpstreamError, UpstreamStreamError
@@ -110,7 +110,10 @@ class ProviderRun:
     def _request_body(self) -> tuple[bytes, dict[str, str], int | None, frozenset[str]]:
         job, attempt = self.job, self.attempt
         assert attempt.provider is not None and attempt.model is not None
-        cap = attempt.provider.max_tokens
+        # the config's cap, else the model's maximum output from the price data
+        cap = attempt.provider.max_tokens or prices.max_output(
+            attempt.provider.base_url, attempt.model
+        )
         if self.same:
             extra = {}
             if beta := job.inbound.header("anthropic-beta"):

@@ -243,3 +243,22 @@ def _lowest_tier(entry: dict[str, Any]) -> tuple[int, str] | None:
         if (m := _TIER.match(name)) and m.group(1) == "input_cost_per_token"
     )
     return (tiers[0] * 1000, f"_above_{tiers[0]}k_tokens") if tiers else None
+
+
+@cache
+def model_info(base_url: str | None, model: str) -> ModelInfo | None:
+    """What the snapshot knows of ``model`` at a provider's base URL (an
+    unknown host: the first-party providers' names). Cached per pair."""
+    return lookup(provider_for_url(base_url), model)
+
+
+def context_window(base_url: str | None, model: str | None) -> int | None:
+    """For the router's context-fit when the config names no window."""
+    info = model_info(base_url, model) if model else None
+    return info.context_window if info is not None else None
+
+
+def max_output(base_url: str | None, model: str | None) -> int | None:
+    """For the max_tokens cap when the config sets none."""
+    info = model_info(base_url, model) if model else None
+    return info.max_output if info is not None else None

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import quota, strategies
+from . import prices, quota, strategies
 from .config import NATIVE, Config, Target
 from .failures import Failure
 from .health import Block, Health, Scopes
@@ -99,7 +99,9 @@ class Router:
             name=entry.to,
             weight=entry.weight,
             cost=entry.cost if entry.cost is not None else getattr(provider, "cost", None),
-            window=entry.context_window or getattr(provider, "context_window", None),
+            window=entry.context_window
+            or getattr(provider, "context_window", None)
+            or _known_window(group),
             healthy=bool(group) and any(self._usable(a) for a in group),
             in_flight=sum(s.in_flight for s in stats),
             uses=sum(s.uses for s in stats),
@@ -211,3 +213,10 @@ class Router:
 
     def block(self, attempt: Attempt) -> Block | None:
         return self.health.blocked(self.scopes(attempt))
+
+
+def _known_window(group: list[Attempt]) -> int | None:
+    """The model's context window from the price data (LiteLLM's map)."""
+    if not group or group[0].provider is None:
+        return None
+    return prices.context_window(group[0].provider.base_url, group[0].model)

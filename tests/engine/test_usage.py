@@ -224,3 +224,31 @@ def test_a_v1_database_is_migrated_and_keeps_its_rows(tmp_path):
     (row,) = log.store.read("SELECT cost, quota_window FROM requests")
     assert tuple(row) == (0.5, None)
     log.close()
+
+
+async def test_the_price_data_caps_max_tokens_at_the_models_output_limit(
+    start_engine, fake_provider
+):
+    """deepseek-chat answers at most 8192 tokens (LiteLLM's map): Claude Code's
+    64000 would be refused; no max_tokens in config.yaml is needed."""
+    cfg = parse_config(
+        f"providers:\n  ds: {{format: openai-chat, base_url: '{fake_provider.url}/v1'}}\n"
+        "routes:\n  - {match: {model: big}, to: ds/deepseek-chat}\n"
+        "  - {match: {model: unknown}, to: ds/some-local-model}\n",
+        env={},
+    )
+    harness = start_engine(cfg)
+    for model in ("big", "unknown"):
+        body = {"model": model, "max_tokens": 64000, "messages": [{"role": "user", "content": "x"}]}
+        assert (await harness.post("/v1/messages", body)).status_code == 200
+    capped, untouched = fake_provider.model_calls()[-2:]
+    assert capped.body["max_tokens"] == 8192
+    assert untouched.body["max_tokens"] == 64000  # a model the data does not know: as asked
+
+
+def test_context_windows_come_from_the_price_data():
+    from engine.prices import context_window
+
+    assert context_window("https://api.deepseek.com/v1", "deepseek-chat") == 131072
+    assert context_window("http://127.0.0.1:1/v1", "gemini-2.5-pro") == 1048576  # first party
+    assert context_window("http://127.0.0.1:1/v1", "my-local-llama") is None
