@@ -137,6 +137,8 @@ class ProviderRun:
 
     async def _unary(self, req: httpx.Request, custom: frozenset[str]) -> Headers:
         data, headers = await fetch(self.rt, req, self.label, self.provider.name)
+        if not data.strip():
+            raise empty_answer(self.label)
         try:
             obj = json.loads(data)
             if not isinstance(obj, dict):
@@ -172,8 +174,8 @@ class ProviderRun:
                 raise await upstream.error_body(resp, self.label, self.provider.name)
             try:
                 async for chunk in upstream.chunks(resp, self.label):
-                    await self._emit(translator.feed(chunk), translator, watch, held)
-                await self._emit(translator.finish(), translator, watch, held)
+                    await self._emit(_feed(translator, chunk, self.label), translator, watch, held)
+                await self._emit(_feed(translator, None, self.label), translator, watch, held)
             except UpstreamError as err:
                 if not self.reply.content_sent:
                     raise
@@ -272,6 +274,14 @@ class NativeRun:
         ]
         self.reply.head(status, kept + self.reply.route_headers())
         await self.reply.send_raw(body)
+
+
+def _feed(translator: StreamTranslator, chunk: bytes | None, label: str) -> bytes:
+    """Translate a chunk (None: the end); a stream we cannot read is the upstream's fault."""
+    try:
+        return translator.feed(chunk) if chunk is not None else translator.finish()
+    except TranslationError as exc:
+        raise UpstreamError(502, f"{label}: unreadable stream: {exc}", "server") from None
 
 
 async def fetch(rt: Runtime, req: httpx.Request, label: str, fmt: str) -> tuple[bytes, Headers]:

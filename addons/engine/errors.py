@@ -40,12 +40,10 @@ class Forbidden(EngineError):
 
 
 class UpstreamError(EngineError):
-    """An attempt failed. ``retryable`` errors move on to the next attempt
-    when nothing was sent to the client yet."""
+    """An attempt failed; :mod:`engine.failures` says what that means for the combo."""
 
-    @property
-    def retryable(self) -> bool:
-        return self.status == 429 or self.status >= 500
+    falls_back = False
+    """Set once classified: the next attempt may answer instead."""
 
 
 class UpstreamStatus(UpstreamError):

@@ -80,6 +80,10 @@ class Failure:
     def retry_same(self) -> bool:
         return self.kind in RETRY_SAME
 
+    def again(self) -> Failure:
+        """The same failure after its one retry on the same target: it falls back."""
+        return Failure("transient", self.status) if self.retry_same else self
+
 
 def classify(err: UpstreamError, now: float | None = None) -> Failure:
     if isinstance(err, UpstreamConnectError):

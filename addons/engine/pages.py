@@ -6,6 +6,7 @@ proxy) to the engine's ``/omniroute/<rest>`` with its secret:
 - ``/omniroute/records/<id>``: what request ``id`` did (JSON: route, tokens,
   cost, fell back, failed); the front builds the flow comment from it.
 - ``/omniroute/``: the usage dashboard (one offline HTML page).
+- ``/omniroute/status``: the router's state (JSON, see :mod:`engine.status`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from . import dashboard
+from .status import status
 
 if TYPE_CHECKING:
     from .server import Engine
@@ -34,11 +36,20 @@ async def serve(engine: Engine, path: str) -> Page:
             message = f"no record {m.group(1)} (the engine keeps the last 1000)"
             return _json(404, {"error": {"message": message}})
         return _json(200, record.public())
+    if path == "/omniroute/status":
+        return 200, JSON, json.dumps(_status(engine), indent=2).encode()  # read by people
     if path in ("/omniroute/", "/omniroute/index.html"):
         page = await asyncio.to_thread(dashboard.render, engine)
         return 200, "text/html; charset=utf-8", page
     return _json(404, {"error": {"message": f"no page at {path}"}})
 
 
-def _json(status: int, obj: Any) -> Page:
-    return status, JSON, json.dumps(obj, separators=(",", ":")).encode()
+def _status(engine: Engine) -> dict[str, Any]:
+    rt = engine.runtime
+    page = status(rt.config, rt.router)
+    page["engine"] = {"requests": rt.exchanges, "upstream_requests": rt.upstream.open_requests}
+    return page
+
+
+def _json(code: int, obj: Any) -> Page:
+    return code, JSON, json.dumps(obj, separators=(",", ":")).encode()

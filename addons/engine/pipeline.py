@@ -147,7 +147,7 @@ class Exchange:
             try:
                 return await self._attempt(decision, attempt, i == len(decision.attempts) - 1)
             except UpstreamError as err:
-                if self.reply.content_sent or not classify(err).falls_back:
+                if self.reply.content_sent or not err.falls_back:
                     raise
                 log.info("%s failed (%s), trying the next target", attempt.label, err.status)
                 last = err
@@ -173,14 +173,15 @@ class Exchange:
             try:
                 headers = await runner.run()
             except UpstreamError as err:
-                failure = classify(err)
-                if failure.retry_same and not retried and not self.reply.content_sent:
+                failure = classify(err) if not retried else classify(err).again()
+                if failure.retry_same and not self.reply.content_sent:
                     retried = True
                     if failure.kind == "signature":
                         job = dataclasses.replace(job, body=without_thinking(job.body))
                         job.body_bytes = dumps(job.body)
                     log.info("%s: %s, retrying once", attempt.label, failure.kind)
                     continue
+                err.falls_back = failure.falls_back
                 if failure.falls_back and not self.reply.content_sent:
                     self.record.failures.append(f"{attempt.label}: {err.status}")
                 headers = getattr(err, "headers", ())

@@ -50,7 +50,8 @@ def MITM_CONFIG(request) -> dict:  # noqa: N802 (the harness looks for this name
     config = e2e_config(port, providers, combos, routes)
     # Each test here is about one request's fallback: nothing remembered across
     # tests (cooldowns and breakers have their own suite, test_e2e_faults).
-    config["resilience"] = {"rate_limit_cooldown": 0.001, "backoff": 0.001,
+    config["resilience"] = {"rate_limit_cooldown": 0.001, "rate_limit_max": 0.001,
+                            "backoff": 0.001, "backoff_max": 0.001,
                             "breaker_failures": 1000}
     return config
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -136,6 +138,8 @@ class ModelCall(Base):
         self.rec.reply = reply
         if reply.drop_connection:
             return self.drop()
+        if reply.fault == "reset":
+            return self.drop(reset=True)
         if reply.delay_first_byte:
             await asyncio.sleep(reply.delay_first_byte)
         for name, value in reply.headers.items():
@@ -144,23 +148,53 @@ class ModelCall(Base):
             message = reply.error_message or f"Scripted error {reply.status} (fake provider)."
             return self.send_json(self.error_body(reply.status, message), reply.status)
         ctx = Ctx(model=self.model_name(), body=self.rec.body)
+        if reply.fault == "empty":
+            self.set_header(
+                "content-type", self.content_type if self.rec.stream else "application/json"
+            )
+            self.done()
+            return self.finish()
         if self.rec.stream:
             await self.stream(reply, ctx)
         else:
             self.done()  # before the last write: the client may look at once
             self.send_json(self.renderer.body(reply, ctx))
 
+    preamble = 1
+    """Frames this format sends before any content (message_start, a role chunk...)."""
+
+    def fault_bytes(self, reply: Reply, ctx: Ctx) -> bytes:
+        if reply.fault == "malformed_sse":
+            return b"<html><body>502 Bad Gateway</body></html>\n"
+        if reply.fault == "bad_json":
+            return b'event: content_block_delta\ndata: {"type": "content_block_delta", "del\n\n'
+        return self.mid_stream_error(ctx, reply.error_message or "Overloaded")
+
+    async def stall(self, seconds: float) -> None:
+        gone = asyncio.Event()
+        self.on_connection_close = gone.set  # type: ignore[method-assign]
+        try:
+            await asyncio.wait_for(gone.wait(), seconds)
+        except TimeoutError:
+            pass
+        if self.rec:
+            self.rec.closed_early = True
+            self.state.changed()
+
     def done(self) -> None:
         if self.rec:
             self.rec.completed = True
             self.state.changed()
 
-    def drop(self) -> None:
+    def drop(self, reset: bool = False) -> None:
         if self.rec:  # before closing: the client may look at once
             self.rec.dropped = True
             self.state.changed()
         self._auto_finish = False
-        self.request.connection.stream.close()  # type: ignore[attr-defined]
+        stream = self.request.connection.stream  # type: ignore[attr-defined]
+        if reset and stream.socket is not None:  # linger 0: the close sends a RST
+            stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        stream.close()
 
     async def stream(self, reply: Reply, ctx: Ctx) -> None:
         assert self.rec is not None
@@ -168,15 +202,22 @@ class ModelCall(Base):
         self.set_header("cache-control", "no-cache")
         frames: Iterable[bytes] = self.frames(reply, ctx)  # lazy: the first frame goes at once
         cut = -1
-        if reply.error_mid_stream or reply.drop_mid_stream:
+        if reply.error_mid_stream or reply.drop_mid_stream or reply.fault:
             frames = list(frames)
             cut = max(2, len(frames) // 2)
+            if reply.fault not in (None, "stall_mid_stream"):
+                cut = self.preamble
         try:
+            if cut == 0:
+                await self.flush()  # the head alone
             for i, frame in enumerate(frames):
                 if i == cut:
-                    if reply.drop_mid_stream:
+                    if reply.fault == "stall_mid_stream":
+                        await self.stall(reply.stall)
+                        return
+                    if reply.drop_mid_stream or reply.fault == "drop_after_preamble":
                         return self.drop()
-                    self.write(self.mid_stream_error(ctx, reply.error_message or "Overloaded"))
+                    self.write(self.fault_bytes(reply, ctx))
                     break
                 if i and reply.delay_between:
                     await asyncio.sleep(reply.delay_between)
@@ -198,6 +239,7 @@ class Chat(ModelCall):
 class Responses(ModelCall):
     fmt = "openai-responses"
     renderer = openai_responses
+    preamble = 2  # response.created, response.in_progress
 
     def get(self) -> None:
         # Codex first tries a WebSocket here; the real API upgrades, we refuse plainly.
@@ -230,6 +272,7 @@ class CountTokens(Messages):
 class Gemini(ModelCall):
     fmt = "gemini"
     renderer = gemini
+    preamble = 0  # the first chunk already carries content
 
     async def post(self, version: str, model: str, method: str) -> None:
         self.gemini_model, self.method = model, method

@@ -15,6 +15,24 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 StopKind = Literal["end", "max_tokens", "tool_use"]
+Fault = Literal[
+    "reset",  # TCP reset before any response byte
+    "empty",  # 200 with an empty body
+    "error_before_content",  # the stream's preamble, then the format's error event
+    "drop_after_preamble",  # the stream's preamble (or only the head), then the connection closes
+    "stall_mid_stream",  # some content, then nothing for ``stall`` seconds
+    "malformed_sse",  # the preamble, then bytes that are not server-sent events, then the end
+    "bad_json",  # the preamble, then an event whose data is not JSON
+]
+FAULTS: tuple[str, ...] = (
+    "reset",
+    "empty",
+    "error_before_content",
+    "drop_after_preamble",
+    "stall_mid_stream",
+    "malformed_sse",
+    "bad_json",
+)
 
 
 @dataclass
@@ -66,6 +84,8 @@ class Reply:
     drop_connection: bool = False  # close the connection before any response
     delay_first_byte: float = 0.0  # seconds before the status line
     delay_between: float = 0.0  # seconds between stream events
+    fault: Fault | None = None  # a misbehaviour on demand (see FAULTS)
+    stall: float = 30.0  # seconds the "stall_mid_stream" fault waits (or until the client leaves)
 
     def __post_init__(self) -> None:
         self.tool_calls = [

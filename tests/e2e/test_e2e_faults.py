@@ -1,0 +1,168 @@
+"""Fault injection: every way a provider misbehaves, through mitmdump, with the
+official SDK of each of the four formats as the client.
+
+Each client's combo is ``[flaky-<client>/primary, fake-<other>/backup]``: the
+first leg passes the bytes through (same format, so the preamble hold-back is
+what saves a 200 that fails), the backup is translated. Before any content a
+fault falls back to the backup; after content it reaches the client as its
+own format's error, and nothing waits past the provider's 1 s timeout.
+"""
+
+from __future__ import annotations
+
+import time
+
+import anthropic
+import httpx
+import openai
+import pytest
+from e2e_harness import (
+    FORMATS,
+    Mitmdump,
+    base_url,
+    client_ssl_context,
+    e2e_config,
+    provider_key,
+)
+from fakeprovider import Reply
+from fakeprovider.sdk import call
+from google.genai import errors as genai_errors
+
+pytestmark = pytest.mark.e2e
+
+SDK_ERRORS = (openai.APIError, anthropic.APIError, genai_errors.APIError)
+TIMEOUT = 1  # the flaky providers' timeout (seconds)
+BACKUP = "from the backup"
+
+
+def other(fmt: str) -> str:
+    return FORMATS[(FORMATS.index(fmt) + 1) % len(FORMATS)]
+
+
+def MITM_CONFIG(request) -> dict:  # noqa: N802 (the harness looks for this name)
+    port = request.getfixturevalue("e2e_provider").port
+    providers = {
+        f"flaky-{fmt}": {
+            "format": fmt,
+            "base_url": base_url(fmt, port),
+            "keys": [provider_key(fmt)],
+            "timeout": TIMEOUT,
+        }
+        for fmt in FORMATS
+    }
+    combos = {}
+    for fmt in FORMATS:
+        combos[f"faults-{fmt}"] = {"targets": [f"flaky-{fmt}/primary", f"fake-{other(fmt)}/backup"]}
+        combos[f"refused-{fmt}"] = {"targets": ["dead/x", f"fake-{other(fmt)}/backup"]}
+    routes = [{"match": {"model": name}, "to": name} for name in combos]
+    config = e2e_config(port, providers, combos, routes)
+    # One test, one request's fault: cooldowns that other tests would meet are
+    # kept tiny here (the router's memory has its own tests).
+    config["resilience"] = {
+        "rate_limit_cooldown": 0.001,
+        "rate_limit_max": 0.001,
+        "backoff": 0.001,
+        "backoff_max": 0.001,
+        "breaker_failures": 10000,
+    }
+    return config
+
+
+# fault -> what the flaky primary does (one reply per try of it)
+BEFORE_CONTENT: dict[str, list[Reply]] = {
+    "429 with Retry-After": [Reply(status=429, headers={"retry-after": "0"})],
+    "500": [Reply(status=500)],
+    "502": [Reply(status=502)],
+    "503": [Reply(status=503)],
+    "529 overloaded": [Reply(status=529)],
+    "reset before headers": [Reply(fault="reset"), Reply(fault="reset")],
+    "stall before headers": [Reply(text="late", delay_first_byte=TIMEOUT + 4)],
+    "malformed SSE": [Reply(text="never seen", fault="malformed_sse")],
+    "invalid JSON in an event": [Reply(text="never seen", fault="bad_json")],
+    "error event before content": [Reply(text="never seen", fault="error_before_content")],
+    "empty 200": [Reply(fault="empty")],
+    "200 preamble then disconnect": [Reply(text="never seen", fault="drop_after_preamble")],
+}
+AFTER_CONTENT: dict[str, Reply] = {
+    "stall mid-stream": Reply(text="one two three four five six", fault="stall_mid_stream"),
+    "disconnect mid-stream": Reply(text="one two three four five six", drop_mid_stream=True),
+    "error event after content": Reply(text="one two three four five six", error_mid_stream=True),
+}
+
+
+def formats(fake) -> list[str]:
+    return [r.format for r in fake.model_calls()]
+
+
+@pytest.mark.parametrize("fault", list(BEFORE_CONTENT))
+@pytest.mark.parametrize("client", FORMATS)
+def test_a_fault_before_content_falls_back(conn, fake, client, fault):
+    replies = BEFORE_CONTENT[fault]
+    fake.script([*replies, Reply(text=BACKUP)])
+    start = time.monotonic()
+    got = call(conn, client, f"faults-{client}", stream=True)
+    assert got.text == BACKUP
+    assert time.monotonic() - start < TIMEOUT + 3  # the stall is cut at the timeout
+    assert formats(fake) == [client] * len(replies) + [other(client)]
+
+
+@pytest.mark.parametrize("client", FORMATS)
+def test_connection_refused_falls_back(conn, fake, client):
+    fake.script([Reply(text=BACKUP)])
+    assert call(conn, client, f"refused-{client}", stream=True).text == BACKUP
+    assert formats(fake) == [other(client)]
+
+
+@pytest.mark.parametrize("fault", list(AFTER_CONTENT))
+@pytest.mark.parametrize("client", FORMATS)
+def test_a_fault_after_content_is_an_error_in_the_clients_format(conn, fake, client, fault):
+    fake.script([AFTER_CONTENT[fault], Reply(text="must not be used")])
+    start = time.monotonic()
+    with pytest.raises(SDK_ERRORS):
+        call(conn, client, f"faults-{client}", stream=True)
+    assert time.monotonic() - start < TIMEOUT + 3
+    assert formats(fake) == [client]  # no second answer spliced into the first
+
+
+@pytest.mark.parametrize("client", FORMATS)
+def test_a_stale_keep_alive_connection_is_retried_on_the_same_target(conn, fake, client):
+    fake.script([Reply(text="warm"), Reply(drop_connection=True), Reply(text="fresh")])
+    assert call(conn, client, f"faults-{client}", stream=True).text == "warm"
+    assert call(conn, client, f"faults-{client}", stream=True).text == "fresh"
+    assert formats(fake) == [client] * 3  # no fallback, the same target answered
+
+
+@pytest.mark.parametrize("client", FORMATS)
+def test_the_request_s_own_fault_reaches_the_client_without_fallback(conn, fake, client):
+    fake.script([Reply(status=400, error_message="bad field"), Reply(text="must not be used")])
+    with pytest.raises(SDK_ERRORS) as info:
+        call(conn, client, f"faults-{client}", stream=True)
+    assert "bad field" in str(info.value)
+    assert formats(fake) == [client]
+
+
+def status(mitm: Mitmdump) -> dict:
+    with httpx.Client(proxy=mitm.url, verify=client_ssl_context(mitm.confdir)) as http:
+        resp = http.get("http://omniroute/status")
+    assert resp.status_code == 200 and resp.headers["content-type"] == "application/json"
+    return resp.json()
+
+
+def test_zz_nothing_is_left_in_flight_after_the_suite(mitm, e2e_provider):
+    """Runs last in this module: no request still open at the provider, no
+    attempt counted in flight, the engine's tasks back to a handful."""
+    assert e2e_provider.wait_for(
+        lambda: all(r.completed or r.dropped or r.closed_early for r in e2e_provider.requests),
+        timeout=5,
+    )
+    deadline = time.monotonic() + 5
+    while True:
+        page = status(mitm)
+        keys = [k for c in page["combos"].values() for t in c["targets"] for k in t.get("keys", [])]
+        busy = [k for k in keys if k["in_flight"]]
+        if not busy or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert not busy
+    assert page["engine"]["tasks"] < 30
+    assert "pk-" not in str(page)
