@@ -140,8 +140,9 @@ class Resilience(_Model):
 
     max_attempts: int = Field(default=8, ge=1)
     """Attempts per request, all targets and keys together."""
-    max_wait: float = Field(default=5.0, ge=0)
-    """Seconds a request may wait for a cooldown that ends soon (all together)."""
+    max_wait: float = Field(default=3.0, ge=0)
+    """Seconds a request may wait, all together, for a cooldown that ends soon
+    when every target left is cooling down."""
     rate_limit_cooldown: float = Field(default=2.0, gt=0)
     """First cooldown of a key after a 429 without Retry-After; doubles each time."""
     rate_limit_max: float = Field(default=300.0, gt=0)
@@ -158,8 +159,6 @@ class Resilience(_Model):
     quota_threshold: float = Field(default=0.95, gt=0, le=1)
     """Used fraction of a key's window past which it goes to the end of the order."""
     affinity_ttl: float = Field(default=3600.0, gt=0)
-    first_byte_timeout: float | None = Field(default=None, gt=0)
-    """Seconds to wait for a provider's first byte (default: the provider's timeout)."""
 
 
 class Match(_Model):

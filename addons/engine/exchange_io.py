@@ -68,6 +68,8 @@ class Runtime:
     ping_interval: float = 10.0
     thoughts: ThoughtCache = field(default_factory=ThoughtCache)
     """Thinking metadata for clients that cannot carry it (see thoughts)."""
+    exchanges: int = 0
+    """Requests being answered right now (the status page)."""
     router: Router = field(default_factory=Router)
     """Strategies, cooldowns, breakers, affinity, quota: kept across requests."""
     responses: ResponseStore = field(default_factory=ResponseStore)

@@ -52,6 +52,7 @@ class Exchange:
         return self._format
 
     async def run(self) -> None:
+        self.rt.exchanges += 1
         try:
             await self._dispatch()
         except (asyncio.CancelledError, ClientGone):
@@ -67,6 +68,7 @@ class Exchange:
                 EngineError(500, f"internal error ({type(exc).__name__})", "server")
             )
         finally:
+            self.rt.exchanges -= 1
             self.reply.close()
             self.record.close(self.record.status or 499)
             usage.price_record(self.record, self.config)
@@ -143,7 +145,9 @@ class Exchange:
         if self.job.stream:
             self.reply.start_pinging(self.rt.ping_interval)
         last: UpstreamError | None = None
+        wait = self.config.resilience.max_wait
         for i, attempt in enumerate(decision.attempts):
+            wait -= await self._wait_for(attempt, wait)
             try:
                 return await self._attempt(decision, attempt, i == len(decision.attempts) - 1)
             except UpstreamError as err:
@@ -155,6 +159,19 @@ class Exchange:
             why = ", ".join(decision.skipped)
             raise EngineError(503, f"no target available for {decision.target!r} ({why})")
         raise last or EngineError(503, f"no usable target for {decision.target!r}", "overloaded")
+
+    async def _wait_for(self, attempt: Attempt, budget: float) -> float:
+        """Only cooling attempts are left: wait for this one when its cooldown
+        ends within the budget. Returns the seconds waited."""
+        block = self.rt.router.block(attempt)
+        if block is None:
+            return 0.0
+        seconds = block.until - self.rt.router.clock()
+        if not 0 < seconds <= budget:
+            return 0.0
+        log.info("%s cools down for %.1f s more; waiting", attempt.label, seconds)
+        await asyncio.sleep(seconds)
+        return seconds
 
     async def _attempt(self, decision: Decision, attempt: Attempt, is_last: bool) -> None:
         """Run one attempt (once more on the same target for a stale

@@ -8,7 +8,6 @@ last quota headers. Keys appear by id (``provider#n``), never by value.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,18 +38,9 @@ def status(config: Config, router: Router) -> dict[str, Any]:
     }
     return {
         "time": _iso(router.clock()),
-        "engine": {"tasks": _tasks()},
         "combos": combos,
         "native": natives,
     }
-
-
-def _tasks() -> int:
-    """asyncio tasks alive in this loop (the proxy's own too, when in-process)."""
-    try:
-        return len(asyncio.all_tasks())
-    except RuntimeError:
-        return 0
 
 
 def _target(config: Config, router: Router, target: str) -> dict[str, Any]:

@@ -100,6 +100,8 @@ class Upstream:
             follow_redirects=False,
             limits=httpx.Limits(max_connections=500, max_keepalive_connections=100),
         )
+        self.open_requests = 0
+        """Upstream requests whose response is not closed yet (the status page)."""
 
     def provider_request(
         self,
@@ -132,12 +134,16 @@ class Upstream:
     @contextlib.asynccontextmanager
     async def open(self, request: httpx.Request, label: str) -> AsyncIterator[httpx.Response]:
         """Send ``request``; the body is read by the caller (streamed)."""
-        with mapped_errors(label, before_response=True):
-            response = await self.client.send(request, stream=True)
+        self.open_requests += 1
         try:
-            yield response
+            with mapped_errors(label, before_response=True):
+                response = await self.client.send(request, stream=True)
+            try:
+                yield response
+            finally:
+                await response.aclose()
         finally:
-            await response.aclose()
+            self.open_requests -= 1
 
     async def error_body(
         self, response: httpx.Response, label: str, fmt: str | None

@@ -28,6 +28,7 @@ from cli_harness import (
     tool_names,
 )
 from e2e_harness import Mitmdump, provider_key
+from engine.affinity import conversation_id
 from fakeprovider import Reply, ToolCall
 
 from translators.canonical import effort_to_budget
@@ -117,6 +118,9 @@ def test_claude_code_bash_round_trip(cli_bin, proxy_to, fake, side, tmp_path, ta
         and not r.body["model"].startswith("claude-haiku")
     ]
     assert len(sent) == 2, [r.url for r in client_requests(mitm)]
+    # both turns name one session (metadata.user_id): session affinity keeps them together
+    ids = {conversation_id("anthropic", list(r.headers.items()), r.body) for r in sent}
+    assert len(ids) == 1 and ids.pop().startswith("s:"), [r.body.get("metadata") for r in sent]
     assert sent[0].body["thinking"] == {"type": "adaptive"}
     effort = sent[0].body["output_config"]["effort"]
     wanted = reasoning_params(target, calls[0].body)

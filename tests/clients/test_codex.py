@@ -35,6 +35,7 @@ from cli_harness import (
     tool_names,
 )
 from e2e_harness import Mitmdump, provider_key
+from engine.affinity import conversation_id
 from fakeprovider import Reply, ToolCall
 
 from translators.canonical import effort_to_budget
@@ -135,6 +136,12 @@ def test_codex_shell_round_trip(cli_bin, proxy_to, fake, tmp_path, setup, target
 
     sent = [r for r in client_requests(mitm) if r.method == "POST" and "/responses" in r.url]
     assert len(sent) == 2, [(r.method, r.url) for r in client_requests(mitm)]
+    # both turns name one session (session_id header): session affinity keeps them together
+    ids = {conversation_id("openai-responses", list(r.headers.items()), r.body) for r in sent}
+    assert len(ids) == 1 and ids.pop().startswith("s:"), [
+        ({k: v for k, v in r.headers.items() if "session" in k or "conversation" in k},
+         r.body.get("prompt_cache_key")) for r in sent
+    ]
     lite = sent[0].headers.get("x-openai-internal-codex-responses-lite") == "true"
     assert lite == (setup == "default")
     if setup == "default":

@@ -34,6 +34,7 @@ from cli_harness import (
     tool_names,
 )
 from e2e_harness import Mitmdump, provider_key
+from engine.affinity import conversation_id
 from fakeprovider import Reply, ToolCall
 
 from translators.canonical import budget_to_effort, effort_to_budget
@@ -114,6 +115,12 @@ def test_gemini_cli_shell_round_trip(
     ]
     main = [body for url, body in sent if ":streamGenerateContent" in url]
     assert len(main) == 2, [url for url, _ in sent]
+    # both turns are one conversation for session affinity: Code Assist's
+    # user_prompt_id names the session; with an API key, the first turn's hash
+    turns = [r for r in client_requests(mitm) if ":streamGenerateContent" in r.url]
+    ids = {conversation_id("gemini", list(r.headers.items()), r.body) for r in turns}
+    assert len(ids) == 1, [r.body.get("user_prompt_id") for r in turns]
+    assert ids.pop().startswith("s:" if login == "google" else "h:")
     host = "cloudcode-pa.googleapis.com" if login == "google" else "generativelanguage."
     assert all(host in url for url, _ in sent)
     thinking = main[0]["generationConfig"]["thinkingConfig"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from textwrap import dedent
 
 from engine.config import parse_config
@@ -128,3 +129,57 @@ def test_max_attempts_caps_the_list():
     )
     r, _ = router()
     assert len(r.decide(capped, REQ).attempts) == 2
+
+
+RR = parse_config(
+    dedent(
+        """
+        providers:
+          a: {format: openai-chat, base_url: "http://a/v1", keys: [ka1]}
+          b: {format: anthropic, base_url: "http://b/v1", keys: [kb1]}
+          c: {format: gemini, base_url: "http://c/v1beta", keys: [kc1]}
+        combos:
+          rr: {strategy: round-robin, targets: [a/m1, b/m2, c/m3]}
+          plain: {strategy: round-robin, affinity: none, targets: [a/m1, b/m2, c/m3]}
+        """
+    ),
+    env={},
+)
+
+
+def answer(r: Router, combo: str, conversation: str) -> str:
+    """Route one turn; the first attempt answers."""
+    decision = r.decide(RR, RouteRequest("anthropic", combo, None, conversation))
+    first = decision.attempts[0]
+    r.started(first)
+    r.succeeded(decision, first, 10.0)
+    return first.label
+
+
+def test_twenty_turns_of_one_conversation_stay_on_one_target():
+    r, _ = router()
+    answer(r, "rr", "other")  # the ring has moved on before this conversation starts
+    assert len({answer(r, "rr", "s:conversation-1") for _ in range(20)}) == 1
+
+
+def test_twenty_conversations_spread_over_the_targets():
+    r, _ = router()
+    counts = Counter(answer(r, "rr", f"s:conversation-{i}") for i in range(20))
+    assert sorted(counts.values()) == [6, 7, 7]
+
+
+def test_a_pinned_target_that_cools_down_lets_the_conversation_move():
+    r, _ = router()
+    pinned = answer(r, "rr", "s:c")
+    decision = r.decide(RR, RouteRequest("anthropic", "rr", None, "s:c"))
+    attempt = decision.attempts[0]
+    r.started(attempt)
+    r.failed(RR, decision, attempt, Failure("rate_limited", 429, retry_after=60))
+    moved = answer(r, "rr", "s:c")
+    assert moved != pinned
+    assert {answer(r, "rr", "s:c") for _ in range(5)} == {moved}  # and stays there
+
+
+def test_affinity_none_rotates_every_turn():
+    r, _ = router()
+    assert len({answer(r, "plain", "s:c") for _ in range(3)}) == 3
