@@ -8,7 +8,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from engine import parse_config
+from engine import ORIGINAL_URL_HEADER, parse_config
 from engine.db import open_store
 from engine.prices import Price, Tokens, cost, lookup
 from engine.usage import V1, client_app, price_for
@@ -252,3 +252,32 @@ def test_context_windows_come_from_the_price_data():
     assert context_window("https://api.deepseek.com/v1", "deepseek-chat") == 131072
     assert context_window("http://127.0.0.1:1/v1", "gemini-2.5-pro") == 1048576  # first party
     assert context_window("http://127.0.0.1:1/v1", "my-local-llama") is None
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_native_calls_are_rows_with_their_usage_and_quota(
+    start_engine, fake_provider, tmp_path, stream
+):
+    """The user's own subscription: bytes untouched, usage read on the side,
+    the 5-hour window's headers kept, the client's key only as a hash."""
+    store = open_store("sqlite:///u.sqlite", base=tmp_path)
+    harness = start_engine(parse_config("routes: []", env={}), store=store)
+    quota = {"anthropic-ratelimit-unified-5h-utilization": "0.42",
+             "anthropic-ratelimit-unified-5h-reset": "1893456000"}  # fmt: skip
+    fake_provider.script([Reply(text="mine", usage=Usage(500, 60, cached=400), headers=quota)])
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 100, "stream": stream,
+            "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
+    client_key = "sk-ant-oat01-the-users-own-subscription-token"
+    resp = await harness.post("/v1/messages", body, headers={
+        ORIGINAL_URL_HEADER: f"{fake_provider.url}/v1/messages", "x-api-key": client_key})
+    assert resp.status_code == 200
+    (row,) = rows(store)
+    assert (row["native"], row["provider"], row["target"]) == (1, "native/unknown", "native")
+    assert (row["input_tokens"], row["cache_read_tokens"], row["output_tokens"]) == (100, 400, 60)
+    assert row["estimated"] == 0
+    assert (row["quota_window"], row["quota_used"], row["quota_reset"]) == (
+        "unified-5h", 0.42, 1893456000)
+    assert "anthropic-ratelimit-unified-5h-utilization: 0.42" in row["quota_headers"]
+    store.close()
+    raw = (tmp_path / "u.sqlite").read_bytes() + _wal(tmp_path / "u.sqlite")
+    assert client_key.encode() not in raw
