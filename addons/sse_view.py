@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from engine import classify
+from engine.usage import tokens_of
 from mitmproxy import contentviews, http
 
 from translators import Env, TranslationError, get_format
@@ -71,12 +72,11 @@ def assembled(fmt: str, data: bytes) -> list[str]:
     for part in resp.parts:
         out += _part(part)
     out.append(f"stop: {resp.stop_reason}")
-    if resp.usage is not None:
-        u = resp.usage
+    if resp.usage is not None:  # in the usage store's meaning (classes do not overlap)
+        t = tokens_of(resp.usage)
         out.append(
-            f"usage: input {u.input_tokens} (cache read {u.cache_read_tokens}, cache write "
-            f"{u.cache_creation_tokens}), output {u.output_tokens} "
-            f"(reasoning {u.reasoning_tokens})"
+            f"usage: {t.input} in + {t.cache_read} cache read + {t.cache_write} cache write"
+            f" / {t.output} out ({t.reasoning} reasoning)"
         )
     if acc.error is not None:
         out.append(f"error: {acc.error.status} {acc.error.kind}: {acc.error.message}")
