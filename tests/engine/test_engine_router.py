@@ -9,6 +9,7 @@ import json
 import time
 
 import pytest
+from engine import ORIGINAL_URL_HEADER
 from enginefakes import Reply, make_config
 
 pytestmark = pytest.mark.anyio
@@ -19,9 +20,12 @@ providers:
   two: {format: openai-chat, base_url: "UPSTREAM/two/v1", keys: [sk-two-key-0001]}
 combos:
   pair: {targets: [one/m1, two/m2]}
+  subscription: {targets: [native, two/m2]}
 routes:
   - match: {model: "pair"}
     to: pair
+  - match: {model: "claude-on-my-plan"}
+    to: subscription
 resilience: {breaker_failures: 3, breaker_reset: 30, backoff: 0.001, backoff_max: 0.001}
 """
 BODY = {"model": "pair", "messages": [{"role": "user", "content": "hi"}]}
@@ -114,3 +118,29 @@ async def test_quota_near_the_limit_moves_a_target_back_until_its_reset(engine, 
     upstream.script("/one/v1/chat/completions", OK)
     await engine.post("/v1/chat/completions", BODY)
     assert paths(upstream)[-1] == "one:0001"  # after the reset it is first again
+
+
+async def test_the_users_own_subscription_moves_behind_near_its_window_and_back(engine, upstream):
+    """[native, two/m2]: the client keeps its own plan until the 5-hour window is
+    96% used, then the next target answers, and after the reset native again."""
+    reset = time.time() + 1.0
+    window = {
+        "content-type": "application/json",
+        "anthropic-ratelimit-unified-5h-utilization": "0.96",
+        "anthropic-ratelimit-unified-5h-reset": str(int(reset) + 1),
+        "anthropic-ratelimit-unified-5h-status": "allowed_warning",
+    }
+    upstream.script("/native/v1/chat/completions", Reply(200, OK.chunks, window), OK)
+    upstream.script("/two/v1/chat/completions", OK)
+    native = {ORIGINAL_URL_HEADER: f"{upstream.url}/native/v1/chat/completions"}
+    body = {**BODY, "model": "claude-on-my-plan"}
+    for _ in range(2):
+        resp = await engine.post("/v1/chat/completions", body, headers=native)
+        assert resp.status_code == 200
+    assert [s.uri.split("/")[1] for s in upstream.seen] == ["native", "two"]
+    page = await status(engine)
+    (seen,) = page["native"].values()
+    assert seen["utilization"] == 0.96 and seen["window"] == "unified-5h"
+    await asyncio.sleep(max(0.0, int(reset) + 1 - time.time()) + 0.1)
+    await engine.post("/v1/chat/completions", body, headers=native)
+    assert [s.uri.split("/")[1] for s in upstream.seen][-1] == "native"
