@@ -4,12 +4,15 @@
 
 Only the AI hosts are decrypted; their model calls are redirected to the
 engine on loopback, which routes, translates and streams; everything else
-passes untouched. Each routed flow's comment says where it went.
+passes untouched. Each routed flow's comment says where it went. The engine
+runs in its own process by default (a second core), started and stopped with
+mitmdump; ``omniroute_engine_mode=inprocess`` keeps it in mitmproxy's loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import sys
@@ -28,6 +31,7 @@ import engine  # noqa: E402
 import httpx  # noqa: E402
 from engine import db, summary  # noqa: E402
 from engine.clients import offline_answer  # noqa: E402
+from engine.process import EngineProcess, can_spawn  # noqa: E402
 from mitmproxy import addonmanager, contentviews, ctx, exceptions, http  # noqa: E402
 from mitmproxy.options import CONF_DIR  # noqa: E402
 from sse_view import ModelStreamView  # noqa: E402
@@ -37,6 +41,8 @@ log = logging.getLogger(__name__)
 COPY_CAP = 1024 * 1024
 PROJECT_CA = ROOT / "certs"
 ALLOW_AI_HOSTS = r"^(" + "|".join(h.replace(".", r"\.") for h in engine.AI_HOSTS) + r"):\d+$"
+MODES = ("process", "inprocess")
+READY_TIMEOUT = 30.0  # how long a model call waits for a starting engine
 
 
 OPTIONS: list[tuple[str, type, object, str]] = [
@@ -46,10 +52,13 @@ OPTIONS: list[tuple[str, type, object, str]] = [
      "Use an engine started with `python -m engine` at this URL instead of one in mitmproxy."),
     ("omniroute_engine_secret_file", str, "",
      "The secret file of the engine at omniroute_engine_url."),
+    ("omniroute_engine_mode", str, "process",
+     "process: the engine runs as mitmdump's child process (a second core); inprocess: in "
+     "mitmproxy's event loop (debugging)."),
     ("omniroute_engine_port", int, 0,
-     "Port of the in-process engine on 127.0.0.1 (0: any free port)."),
+     "Port of the engine on 127.0.0.1 (0: any free port)."),
     ("omniroute_engine_direct", bool, False,
-     "Let clients with a base URL call the in-process engine, with $OMNIROUTE_DIRECT_TOKEN "
+     "Let clients with a base URL call the engine, with $OMNIROUTE_DIRECT_TOKEN "
      "as their API key."),
     ("omniroute_offline_clients", bool, False,
      "Answer the clients' side calls (settings, telemetry, model lists) without a network."),
@@ -57,7 +66,7 @@ OPTIONS: list[tuple[str, type, object, str]] = [
      "Where the database lives (usage store, stored Responses API state); default "
      "$OMNIROUTE_DATA_DIR, else data/ in the repo."),
     ("omniroute_store", str, db.DEFAULT_URL,
-     "The in-process engine's database: sqlite:///FILE (relative: under omniroute_data_dir), "
+     "The engine's database: sqlite:///FILE (relative: under omniroute_data_dir), "
      "or none."),
 ]  # fmt: skip
 MAGIC_HOST = "omniroute"
@@ -84,7 +93,11 @@ class CappedCopy:
 
 class OmniRoute:
     def __init__(self) -> None:
-        self.engine: engine.Engine | None = None
+        self.engine: engine.Engine | None = None  # in-process mode
+        self.child: EngineProcess | None = None  # process mode
+        self.config: engine.Config | None = None  # what the front loaded (process mode)
+        self.mode = "process" if can_spawn() else "inprocess"
+        self._running = False  # the child starts in `running` (taddons never gets there)
         self.engine_url = ""
         self.secret = ""
         self.config_path = ""
@@ -101,17 +114,21 @@ class OmniRoute:
         contentviews.add(ModelStreamView())  # streams as events + the assembled answer
 
     def configure(self, updated: set[str]) -> None:
+        if "omniroute_engine_mode" in updated:
+            self._set_mode(ctx.options.omniroute_engine_mode)
         if updated & {"omniroute_engine_url", "omniroute_engine_secret_file"}:
             self._use_external_engine()
         if not self.engine_url:  # an external engine reads its own config
             if "omniroute_config" in updated or (
-                self.engine is None and "omniroute_engine_url" in updated
+                self._loaded is None and "omniroute_engine_url" in updated
             ):
                 self._load_config(ctx.options.omniroute_config)
-            if "omniroute_engine_direct" in updated and self.engine is not None:
-                self.engine.direct_token = _direct_token()
-            if self.engine is not None and _loop_running():
-                self._start_engine()
+            if "omniroute_engine_direct" in updated and self._loaded is not None:
+                token = _direct_token()
+                if self.engine is not None:
+                    self.engine.direct_token = token
+            if self._loaded is not None and _loop_running():
+                self._start_engine(restart=bool(updated & CHILD_OPTIONS))
         if not self._defaults_set:
             self._defaults_set = True
             # lazy: nothing connects to the real host before the request hook.
@@ -130,11 +147,31 @@ class OmniRoute:
             defaults.update(_project_confdir())
             ctx.options.update(**defaults)  # type: ignore[no-untyped-call]
 
+    @property
+    def _loaded(self) -> object | None:
+        """The engine (in-process) or the config (process mode), once loaded."""
+        return self.engine if self.mode == "inprocess" else self.config
+
+    def _set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise _error(f"omniroute_engine_mode: {mode!r} is not one of {', '.join(MODES)}")
+        if mode == "process" and not can_spawn():
+            log.warning("omniroute: this mitmproxy has no Python to start the engine with; "
+                        "running it in-process")
+            mode = "inprocess"
+        if mode == self.mode:
+            return
+        if self.child is not None or (self.engine is not None and self.engine.port is not None):
+            raise _error("omniroute_engine_mode cannot change while mitmproxy runs: restart it")
+        self.mode, self.engine, self.config = mode, None, None
+        if self.config_path and not self.engine_url:
+            self._load_config(self.config_path)
+
     def _load_config(self, path: str) -> None:
         try:
             config = engine.load_config(path)
         except engine.ConfigError as exc:
-            if self.engine is not None:  # at runtime: refuse, keep the old config
+            if self._loaded is not None:  # at runtime: refuse, keep the old config
                 raise _error(str(exc)) from None
             # At start-up, errors logged make mitmdump exit 1 (errorcheck),
             # with one clean line per problem instead of a traceback.
@@ -143,6 +180,12 @@ class OmniRoute:
             return
         for warning in config.warnings:
             log.warning(warning)
+        self.config_path = path
+        if self.mode != "inprocess":
+            if self.config is not None:  # omniroute_config changed at runtime
+                log.info("%s", summary.block("omniroute:", summary.config_lines(config, path)))
+            self.config = config  # the child loads (and watches) the file itself
+            return
         if self.engine is None:
             store = _store()
             responses = engine.open_responses(ctx.options.omniroute_data_dir or None, store)
@@ -152,7 +195,6 @@ class OmniRoute:
         else:  # omniroute_config changed at runtime
             self.engine.set_config(config)
             log.info("%s", summary.block("omniroute:", summary.config_lines(config, path)))
-        self.config_path = path
         if self.engine.port is not None:
             self.engine.watch(path)
 
@@ -168,15 +210,35 @@ class OmniRoute:
             self.secret = secret.strip()
         self.engine_url = url.rstrip("/")
 
-    def _start_engine(self) -> None:
+    def _start_engine(self, restart: bool = False) -> None:
+        if self.mode != "inprocess":
+            return self._start_child(restart)
         assert self.engine is not None
         if self.engine.port is None:
             self.engine.start(port=ctx.options.omniroute_engine_port)
             self.engine.watch(self.config_path)
             log.info("omniroute engine listening at %s", self.engine.url)
 
+    def _start_child(self, restart: bool) -> None:
+        if not self._running or (self.child is not None and not restart):
+            return
+        if self.child is not None:  # its command line changed: a new one
+            asyncio.ensure_future(self.child.stop())
+        args = ["--store", ctx.options.omniroute_store or "none"]
+        if ctx.options.omniroute_data_dir:
+            args += ["--data-dir", ctx.options.omniroute_data_dir]
+        self.child = EngineProcess(
+            self.config_path,
+            port=ctx.options.omniroute_engine_port,
+            direct=bool(_direct_token()),
+            args=args,
+        )
+        self.child.start()
+        atexit.register(self.child.kill_now)
+
     def running(self) -> None:
-        if self.engine is not None and not self.engine_url:
+        self._running = True
+        if self._loaded is not None and not self.engine_url:
             self._start_engine()
         if self._rebind:
             self._rebind = False
@@ -186,10 +248,11 @@ class OmniRoute:
 
     def _summary(self) -> None:
         """What is routed where, what is missing, which line each client needs."""
-        if self.engine is None and not self.engine_url:
+        if self._loaded is None and not self.engine_url:
             return  # the config did not load: its errors are logged, mitmdump exits
         path = ctx.options.omniroute_config
-        config = self.engine.config if self.engine else summary.load_quietly(path)
+        config = self.engine.config if self.engine else self.config
+        config = config or summary.load_quietly(path)
         setting = summary.make_setting(_proxy_address(), ctx.options.confdir)
         log.info("%s", summary.block("omniroute:", summary.startup_lines(config, path, setting)))
 
@@ -200,6 +263,12 @@ class OmniRoute:
         if self._http is not None and _loop_running():
             client, self._http = self._http, None
             asyncio.ensure_future(client.aclose())
+        if self.child is not None:
+            child, self.child = self.child, None
+            if _loop_running():
+                self.stopping = asyncio.ensure_future(child.stop())
+            else:
+                child.kill_now()
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
@@ -219,9 +288,29 @@ class OmniRoute:
             answer = offline_answer(req.method, host, req.path)  # never the vendor
             flow.response = http.Response.make(answer.status, answer.body, answer.headers)
             return
-        destination = self._destination()
-        if call is None or call.kind == "models" or destination is None:
+        if call is None or call.kind == "models":
             return
+        destination = self._destination()
+        if destination is None and self.child is not None:
+            flow.intercept()  # the engine is (re)starting: this call waits for it
+            asyncio.ensure_future(self._when_ready(flow))
+            return
+        if destination is not None:
+            self._redirect(flow, destination)
+
+    async def _when_ready(self, flow: http.HTTPFlow) -> None:
+        child = self.child
+        ready = child is not None and await child.wait_ready(READY_TIMEOUT)
+        destination = self._destination()
+        if ready and destination is not None:
+            self._redirect(flow, destination)
+        else:
+            body = b'{"error":{"message":"omniroute: the engine did not start (see the log)"}}'
+            flow.response = http.Response.make(502, body, {"content-type": "application/json"})
+        flow.resume()
+
+    def _redirect(self, flow: http.HTTPFlow, destination: tuple[str, str]) -> None:
+        req = flow.request
         original = req.pretty_url
         target = urlsplit(destination[0])
         req.scheme = target.scheme  # scheme first: the host setter rewrites Host
@@ -303,6 +392,8 @@ class OmniRoute:
         """The engine's URL and secret; None while no engine runs."""
         if self.engine_url:
             return self.engine_url, self.secret
+        if self.child is not None:
+            return (self.child.url, self.child.secret) if self.child.url else None
         if self.engine is None or self.engine.url is None:
             return None
         return self.engine.url, self.engine.secret
@@ -390,5 +481,9 @@ def _direct_token() -> str | None:
         raise _error("omniroute_engine_direct needs $OMNIROUTE_DIRECT_TOKEN")
     return token
 
+
+CHILD_OPTIONS = {"omniroute_config", "omniroute_engine_direct", "omniroute_engine_port",
+                 "omniroute_store", "omniroute_data_dir"}
+"""Options on the engine child's command line: changing one starts a new child."""
 
 addons = [OmniRoute()]

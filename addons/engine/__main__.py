@@ -6,12 +6,18 @@ then ``mitmdump -s addons/omniroute.py --set omniroute_engine_url=http://127.0.0
 --set omniroute_engine_secret_file=certs/engine.secret``. The secret file is
 created (mode 0600) when missing. ``--direct`` lets clients that use a base
 URL call the engine with the token in ``$OMNIROUTE_DIRECT_TOKEN`` as API key.
+
+The front starts it this way by default (:mod:`engine.process`), with
+``--secret-file -`` (the secret is the first line on stdin) and ``--parent PID``:
+the engine then stops when its parent is gone (stdin closed, a parent death
+signal on Linux, or a changed parent pid).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import logging
 import os
 import secrets
@@ -28,7 +34,13 @@ DIRECT_TOKEN_ENV = "OMNIROUTE_DIRECT_TOKEN"
 
 
 def read_secret(path: Path) -> str:
-    """The secret in ``path``, created (0600) with a random one if missing."""
+    """The secret in ``path``, created (0600) with a random one if missing;
+    ``-``: the first line on stdin."""
+    if str(path) == "-":
+        secret = sys.stdin.buffer.readline().decode("utf-8").strip()
+        if not secret:
+            raise SystemExit("--secret-file -: no secret on stdin")
+        return secret
     if path.exists():
         secret = path.read_text(encoding="utf-8").strip()
         if secret:
@@ -59,6 +71,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--data-dir", help=f"where the database lives (default: ${DATA_DIR_ENV}, else data/)"
     )
+    parser.add_argument(
+        "--parent", type=int, default=0, help="stop when this process is gone (the front)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
@@ -84,13 +99,15 @@ async def serve(args: argparse.Namespace) -> int:
     responses = open_responses(args.data_dir, store)
     engine = Engine(config, secret=secret, direct_token=direct, responses=responses, store=store)
     port = engine.start(args.host, args.port)
-    for warning in config.warnings:
+    for warning in config.warnings if not args.parent else ():  # a front logged them
         logging.warning("%s", warning)
     print(f"engine listening at http://{args.host}:{port}", flush=True)
     engine.watch(args.config)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    if args.parent:
+        watch_parent(args.parent, stop)
     try:
         await stop.wait()
     finally:
@@ -98,11 +115,47 @@ async def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def watch_parent(parent: int, stop: asyncio.Event) -> None:
+    """Set ``stop`` when the parent is gone: a death signal (Linux), stdin
+    closed, or our parent pid no longer ``parent`` (polled)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # died before the signal was armed
+        stop.set()
+        return
+    loop = asyncio.get_running_loop()
+    fd = sys.stdin.fileno()
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(fd)
+            stop.set()
+
+    loop.add_reader(fd, readable)
+
+    async def poll() -> None:
+        while os.getppid() == parent:
+            await asyncio.sleep(1.0)
+        stop.set()
+
+    asyncio.ensure_future(poll())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        # Under a front, each line is re-logged there (which adds the time).
+        format="%(levelname)s %(message)s"
+        if args.parent
+        else "%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     try:
         return asyncio.run(serve(args))

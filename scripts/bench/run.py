@@ -49,6 +49,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="no new stream after this long at one level (20)")
     p.add_argument("--modes", default="default,inprocess",
                    help="omniroute engine modes to measure (default,inprocess)")
+    p.add_argument("--logs", type=Path, help="write each process's output into this folder")
     p.add_argument("--no-litellm", action="store_true", help="skip LiteLLM")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 20 events, levels 1,4, a few streams, no LiteLLM")
@@ -92,9 +93,14 @@ def measure_setup(setup: Setup, args: argparse.Namespace, provider: Proc) -> lis
                 name = proc.name if pid == proc.pid else f"{proc.name} child"
                 rows[0].rss[name] = max(rows[0].rss.get(name, 0.0), peak_rss_mb(pid))
     except RuntimeError as exc:
-        rows.append(Row(setup.name, {}, [str(exc).splitlines()[0]]))
+        rows.append(Row(setup.name, {}, [" / ".join(str(exc).splitlines()[-6:])]))
     finally:
         setup.stop()
+        if args.logs:
+            args.logs.mkdir(parents=True, exist_ok=True)
+            for proc in setup.procs:
+                name = "".join(c if c.isalnum() else "-" for c in proc.name)
+                (args.logs / f"{name}.log").write_text("\n".join(proc.lines) + "\n")
     return rows
 
 

@@ -208,8 +208,7 @@ def litellm(env: Env, exe: Path) -> Callable[[Setup], list[Path_]]:
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         port = free_port()
         proc_env = dict(child_env(), LITELLM_LOCAL_MODEL_COST_MAP="True",
-                        LITELLM_USE_CHAT_COMPLETIONS_URL_FOR_ANTHROPIC_MESSAGES="True",
-                        LITELLM_LOG="ERROR")
+                        LITELLM_USE_CHAT_COMPLETIONS_URL_FOR_ANTHROPIC_MESSAGES="True")
         argv = [str(exe), "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
         proc = Proc(f"litellm {LITELLM_VERSION}", argv, r"Uvicorn running on", env=proc_env,
                     cwd=env.tmp).start(timeout=180)

@@ -60,7 +60,11 @@ async def front(tmp_path):
     addon = omniroute.OmniRoute()
     with taddons.context(addon) as tctx:
         tctx.options.add_option("connection_strategy", str, "eager", "proxyserver's option")
-        tctx.configure(addon, omniroute_config=str(write_config(tmp_path / "config.yaml")))
+        tctx.configure(
+            addon,
+            omniroute_engine_mode="inprocess",
+            omniroute_config=str(write_config(tmp_path / "config.yaml")),
+        )
         yield addon, tctx
         await stop(addon)
 

@@ -31,6 +31,8 @@ MITMDUMP = Path(sys.executable).parent / "mitmdump"
 ADDON = ROOT / "addons" / "omniroute.py"
 GUARD = Path(__file__).resolve().parent / "offline_guard.py"
 LISTENING = re.compile(r"proxy listening at .*?:(\d+)")
+# Either mode's engine line: the first call then need not wait for its start.
+ENGINE_READY = re.compile(r"omniroute engine (\(pid \d+\) )?listening at ")
 GUARD_LINE = "OFFLINE-GUARD blocked"
 
 FORMATS = ("openai-chat", "openai-responses", "anthropic", "gemini")
@@ -102,6 +104,7 @@ class Mitmdump:
         self.lines: list[str] = []
         self.port: int | None = None
         self._listening = threading.Event()
+        self._engine = threading.Event()
         self._reader: threading.Thread | None = None
 
     def command(self) -> list[str]:
@@ -131,7 +134,7 @@ class Mitmdump:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         deadline = time.monotonic() + timeout
-        while not self._listening.wait(0.05):
+        while not (self._listening.wait(0.05) and self._engine.is_set()):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError("mitmdump did not start:\n" + self.output())
@@ -141,6 +144,8 @@ class Mitmdump:
         assert self.proc and self.proc.stdout
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
+            if ENGINE_READY.search(line):
+                self._engine.set()
             m = LISTENING.search(line)
             if m and self.port is None:
                 self.port = int(m.group(1))
