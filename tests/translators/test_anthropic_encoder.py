@@ -115,6 +115,30 @@ def test_parallel_tool_calls_keep_streamed_inputs_and_ids() -> None:
     assert message.stop_reason == "tool_use"
 
 
+def test_whitespace_before_a_tool_input_is_not_sent_alone() -> None:
+    """The Anthropic SDK parses every partial input: a first fragment " "
+    (which OpenAI-compatible providers send) would make it fail."""
+    events = [
+        START,
+        BlockStart(0, ToolCall("call_a", "get_weather")),
+        BlockDelta(0, " "),
+        BlockDelta(0, "\n "),
+        BlockDelta(0, ' {"city": "Paris"}'),
+        BlockDelta(0, " "),
+        BlockEnd(0),
+        Finish("tool_use"),
+    ]
+    data = encode(events)
+    message = sdk_final_message(data)
+    assert [(b.name, b.input) for b in message.content] == [("get_weather", {"city": "Paris"})]
+    deltas = [
+        e["delta"]["partial_json"]
+        for _, e in sse_events(data)
+        if e.get("delta", {}).get("type") == "input_json_delta"
+    ]
+    assert deltas == ['{"city": "Paris"}', " "]
+
+
 def test_skipped_blocks_leave_indexes_dense() -> None:
     events: list[StreamEvent] = [
         START,

@@ -5,13 +5,18 @@ text, the stop class and the usage the source had."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 from openai_chat_helpers import chunk, sse
 from sdk_judge import STREAM_JUDGES, Summary
+from stream_strategies import STRATEGIES, Turn
 
 from translators import StreamTranslator, get_format
 from translators.canonical import FORMAT_NAMES, counting_env
+
+EXAMPLES = int(os.environ.get("FIDELITY_EXAMPLES", "10"))  # per format; 4 SDK reads each
 
 
 def translate(source: str, client: str, data: bytes, step: int = 0) -> bytes:
@@ -32,17 +37,15 @@ def assert_same(got: Summary, want: Summary, *formats: str) -> None:
 
 
 def assert_everywhere(source: str, data: bytes) -> Summary:
+    """Every other client's SDK reads the translated stream as the source's
+    SDK reads the source; split into 7-byte pieces it is the same bytes."""
     want = STREAM_JUDGES[source](data)
     assert want.error is None, want.error
     for client in FORMAT_NAMES:
         if client != source:
-            for step in (0, 7):
-                assert_same(
-                    STREAM_JUDGES[client](translate(source, client, data, step)),
-                    want,
-                    source,
-                    client,
-                )
+            whole = translate(source, client, data)
+            assert translate(source, client, data, 7) == whole
+            assert_same(STREAM_JUDGES[client](whole), want, source, client)
     return want
 
 
@@ -229,3 +232,23 @@ def test_usage_with_reasoning_outside_the_completion_adds_up_everywhere(
     responses = get_format("openai-responses").render_response(response, env)["usage"]
     assert responses["output_tokens"] == output and responses["total_tokens"] == total
     assert responses["output_tokens_details"]["reasoning_tokens"] == 196
+
+
+# ------------------------------------------------------------------ generators
+
+
+@pytest.mark.parametrize("source", sorted(STRATEGIES))
+def test_unusual_provider_streams_reach_every_client_whole(source: str) -> None:
+    """Legal but unusual streams of each provider format (stream_strategies):
+    each client's SDK gets the same calls, text, reasoning, stop class and
+    usage as the source's SDK, however the bytes were split."""
+
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(STRATEGIES[source]())
+    def check(drawn: tuple[Turn, bytes]) -> None:
+        turn, data = drawn
+        want = assert_everywhere(source, data)
+        assert want.tool_calls == [(c.name, c.args) for c in turn.calls]
+        assert want.stop == ("tool_use" if turn.calls else "stop")
+
+    check()

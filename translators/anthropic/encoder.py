@@ -69,7 +69,7 @@ def _block_stop(index: int) -> bytes:
 class _Open:
     """The block being streamed: its canonical index and wire state."""
 
-    __slots__ = ("index", "kind", "wire", "meta", "call_id", "custom")
+    __slots__ = ("index", "kind", "wire", "meta", "call_id", "custom", "lead")
 
     def __init__(self, index: int, kind: str, meta: Meta) -> None:
         self.index = index
@@ -78,6 +78,7 @@ class _Open:
         self.meta: Meta = {k: dict(v) for k, v in meta.items()}
         self.call_id = ""
         self.custom = False
+        self.lead = True  # no JSON input sent yet
 
 
 class AnthropicStreamEncoder:
@@ -224,7 +225,14 @@ class AnthropicStreamEncoder:
             out = b"" if block.wire is not None else self._thinking_start(block)
             return out + _block_delta(block.wire or 0, {"type": "thinking_delta", "thinking": text})
         elif block.kind == "tool":
-            return _json_delta(block.wire or 0, dumps(text)[1:-1] if block.custom else text)
+            if block.custom:
+                return _json_delta(block.wire or 0, dumps(text)[1:-1])
+            if block.lead:  # the SDKs parse every partial input: " " alone fails
+                text = text.lstrip()
+                if not text:
+                    return b""
+                block.lead = False
+            return _json_delta(block.wire or 0, text)
         else:
             return b""
         return _block_delta(block.wire or 0, delta)
