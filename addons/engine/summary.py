@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # The engine's pages, reached through the proxy (a browser or curl that uses it).
 PAGES = (
-    ("dashboard", "http://omniroute/", "usage, recent requests, health"),
+    ("dashboard", "http://omniroute/"),  # usage, recent requests, health (HTML)
+    ("status", "http://omniroute/status"),  # each combo's targets and keys (JSON)
 )
 
 
@@ -131,9 +132,10 @@ def block(title: str, lines: Sequence[str]) -> str:
 
 
 def page_lines(setting: Setting) -> list[str]:
+    """One line: the engine's pages and how to reach them (only through the proxy)."""
     proxy = f"http://{setting.proxy}" if setting.proxy else "http://127.0.0.1:8080"
-    return [f"{name} {url} ({what}; through the proxy: curl -x {proxy} {url})"
-            for name, url, what in PAGES]
+    pages = " and ".join(f"{name} {url}" for name, url in PAGES)
+    return [f"{pages} through the proxy (e.g. curl -x {proxy} {PAGES[-1][1]})"]
 
 
 def reload_lines(old: Sequence[str], new: Sequence[str]) -> list[str]:

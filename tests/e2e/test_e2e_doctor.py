@@ -22,7 +22,7 @@ def proxy_line(port: int) -> str:
 def test_doctor_recognizes_omniroute_through_its_proxy(mitm):
     line = proxy_line(mitm.port)
     assert line == (f"ok      proxy: omniroute answers at 127.0.0.1:{mitm.port} "
-                    "(dashboard: http://omniroute/)")
+                    "(http://omniroute/status)")
 
 
 def test_doctor_says_when_the_port_holds_something_else():

@@ -33,6 +33,8 @@ def test_summary_names_routes_disabled_providers_ca_proxy_and_env_lines(tmp_path
     assert "provider spare disabled: $SPARE_KEY is not set (export it and restart)" in out
     assert any(line.startswith("CA ") and "not in the system store" in line for line in out)
     assert "proxy http://127.0.0.1:8181 (HTTPS_PROXY for the clients)" in out
+    assert ("dashboard http://omniroute/ and status http://omniroute/status through the proxy "
+            "(e.g. curl -x http://127.0.0.1:8181 http://omniroute/status)") in out
     env = [line for line in out if line.startswith("env for ")]
     assert [line.split(":")[0] for line in env] == ["env for Claude Code", "env for Codex"]
     assert env[0].endswith('env --port 8181 --client claude)"')

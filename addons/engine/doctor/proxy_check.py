@@ -1,5 +1,5 @@
-"""Whether omniroute listens where the clients' env line points: its dashboard
-(http://omniroute/, a page only omniroute's front serves) through the proxy."""
+"""Whether omniroute listens where the clients' env line points: its status page
+(http://omniroute/status, which only omniroute's front serves) through the proxy."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import httpx
 from .base import Context, Result
 
 START = ".venv/bin/mitmdump -s addons/omniroute.py"
-PAGE = "http://omniroute/"
+PAGE = "http://omniroute/status"
 
 
 def check_proxy(ctx: Context) -> Iterator[Result]:
@@ -32,7 +32,7 @@ def check_proxy(ctx: Context) -> Iterator[Result]:
     else:
         detail = f"{PAGE} through it answered {status}"
     if status == 200:
-        yield Result("ok", "proxy", f"omniroute answers at {where} (dashboard: {PAGE})")
+        yield Result("ok", "proxy", f"omniroute answers at {where} ({PAGE})")
     else:
         yield Result("warning", "proxy", f"{where} is not omniroute ({detail})",
                      f"stop what listens at {where}, or start omniroute with -p N and pass "
