@@ -112,11 +112,13 @@ class Exchange:
         return estimate_tokens(request)
 
     def _tokens(self) -> int | None:
-        """Estimated input plus maximum output (for context-fit)."""
+        """Estimated input plus maximum output (for context-fit); a chained
+        Responses request counts the stored conversation too."""
+        body = self.job.body
+        if self.job.call.format == "openai-responses":
+            body = history.with_history(self.rt.responses, body)
         try:
-            request = self._client().parse_request(
-                self.job.body, model=self.job.call.model, stream=False
-            )
+            request = self._client().parse_request(body, model=self.job.call.model, stream=False)
         except TranslationError:
             return None
         return estimate_tokens(request) + (request.max_tokens or 0)

@@ -312,3 +312,21 @@ async def test_without_routed_responses_clients_conversations_stay_openai_s(
     resp = await engine.post("/v1/conversations", {"items": []}, headers=headers)
     assert resp.json() == {"id": "conv_openai"}
     assert upstream.seen[-1].uri == "/native/v1/conversations"
+
+
+async def test_context_fit_counts_the_stored_conversation(upstream, start_engine):
+    config = make_config(CONFIG + """
+combos:
+  fit:
+    strategy: context-fit
+    targets: [{to: ant/up, context_window: 300}, {to: chat/up}]
+""", upstream)  # fmt: skip
+    engine = start_engine(config)
+    upstream.script("/ant/v1/messages", Reply(200, anthropic_json("word " * 600)))
+    first = await engine.post("/v1/responses", {"model": "fit", "input": "hi"})
+    assert upstream.seen[-1].uri == "/ant/v1/messages"  # fits the small window
+    upstream.script("/chat/v1/chat/completions", Reply(200, [json.dumps(CHAT_CALL).encode()]))
+    body = {"model": "fit", "input": "short", "previous_response_id": first.json()["id"]}
+    await engine.post("/v1/responses", body)
+    # straight to the big window: the small one never sees the long conversation
+    assert [s.uri for s in upstream.seen] == ["/ant/v1/messages", "/chat/v1/chat/completions"]

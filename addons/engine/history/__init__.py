@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .conversation import Conversation, PreviousNotFound, begin, held_response
+from .conversation import Conversation, PreviousNotFound, begin, held_response, with_history
 from .conversations import answer as conversation_answer
 from .endpoints import deleted, input_items_page, not_found
 from .store import MemoryBacking, ResponseStore, Stored
@@ -56,4 +56,5 @@ __all__ = [
     "input_items_page",
     "not_found",
     "rewritten",
+    "with_history",
 ]

@@ -74,6 +74,16 @@ def held_response(store: ResponseStore, response_id: str) -> Stored | None:
     return found if found is not None and found.origin != "conversation" else None
 
 
+def with_history(store: ResponseStore, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with the stored conversation before its input, for estimates
+    made before the attempts are known (the router's context fit)."""
+    previous = body.get("previous_response_id")
+    if not isinstance(previous, str) or held_response(store, previous) is None:
+        return body
+    history = store.history(previous, touch=False)
+    return body if history is None else {**body, "input": history + input_items(body.get("input"))}
+
+
 def destination(attempt: Attempt, native_host: str | None) -> str:
     """Where an attempt goes, as stored in ``origin``."""
     if attempt.native:

@@ -160,7 +160,7 @@ class ResponseStore:
     def delete(self, response_id: str) -> bool:
         return self.backing.delete(response_id)
 
-    def chain(self, response_id: str) -> list[Stored] | None:
+    def chain(self, response_id: str, *, touch: bool = True) -> list[Stored] | None:
         """The responses from the first of the conversation to ``response_id``,
         oldest first (marked used); None when one of them is not held."""
         chain: list[Stored] = []
@@ -176,13 +176,14 @@ class ResponseStore:
             chain.append(stored)
             current = stored.previous_id
         chain.reverse()
-        self.backing.touch([s.id for s in chain], self.clock())
+        if touch:
+            self.backing.touch([s.id for s in chain], self.clock())
         return chain
 
-    def history(self, response_id: str) -> list[Item] | None:
+    def history(self, response_id: str, *, touch: bool = True) -> list[Item] | None:
         """The whole conversation up to and including the output of
         ``response_id``, as input items; None when not held."""
-        chain = self.chain(response_id)
+        chain = self.chain(response_id, touch=touch)
         if chain is None:
             return None
         items: list[Item] = []
