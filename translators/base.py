@@ -89,8 +89,11 @@ class Spoke:
     parse_error: Callable[[int, bytes], ErrorInfo]
     render_error: Callable[[ErrorInfo], tuple[int, dict[str, Any]]]
     decoder: Callable[[Env], StreamDecoder]
-    encoder: Callable[[Env, str, int | None, bool], StreamEncoder]
-    """(env, model, input_tokens, sse) -> the format's stream encoder."""
+    encoder: Callable[..., StreamEncoder]
+    """The encoder class: every one is built as
+    ``(env, *, model, input_tokens=None, sse=True)`` (a format ignores what
+    it has no use for: only Gemini streams without SSE, only Anthropic and
+    Gemini announce input usage early)."""
     media_type: str = "text/event-stream"
 
     def stream_decoder(self, env: Env) -> StreamDecoder:
@@ -99,4 +102,4 @@ class Spoke:
     def stream_encoder(
         self, env: Env, *, model: str, input_tokens: int | None = None, sse: bool = True
     ) -> StreamEncoder:
-        return self.encoder(env, model, input_tokens, sse)
+        return self.encoder(env, model=model, input_tokens=input_tokens, sse=sse)

@@ -41,6 +41,7 @@ from .canonical import (
     unwrap_meta,
     wrap_meta,
 )
+from .sse import dumps
 
 BY = "by"
 NATIVE = "native"
@@ -192,7 +193,7 @@ def outbound_body(fmt: str, target: str, body: bytes) -> bytes:
         return body
     if not isinstance(obj, dict) or not _WALKERS[fmt](obj, target):
         return body
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return dumps(obj).encode()
 
 
 def _issued(value: Any, fmt: str, key: str) -> tuple[str | None, Any]:

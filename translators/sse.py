@@ -98,6 +98,7 @@ def encode_event(data: str, event: str | None = None) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + data.encode() + b"\n\n"
 
 
-def dumps(obj: Any) -> str:
-    """Compact JSON as the providers send it, non-ASCII kept as is."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+"""Compact JSON as the providers send it, non-ASCII kept as is: the one
+helper every module uses (the encoder is built once; it runs on every
+streamed event)."""

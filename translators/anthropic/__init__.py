@@ -2,19 +2,19 @@
 
 Modules: ``request_parse``/``request_render`` (request bodies, with the
 repairs Anthropic needs in ``turns``), ``response`` (non-streamed messages),
-``decoder``/``encoder`` (the SSE stream), ``errors``. Decisions that trade
+``stream_decode``/``stream_encode`` (the SSE stream), ``errors``. Decisions that trade
 fidelity for validity are listed in ``request_render``'s docstring.
 """
 
 from __future__ import annotations
 
 from ..base import Spoke
-from .decoder import AnthropicStreamDecoder
-from .encoder import AnthropicStreamEncoder
 from .errors import parse_error, render_error
 from .request_parse import parse_request
 from .request_render import render_request
 from .response import parse_response, render_response
+from .stream_decode import AnthropicStreamDecoder
+from .stream_encode import AnthropicStreamEncoder
 
 __all__ = ["FORMAT", "AnthropicStreamDecoder", "AnthropicStreamEncoder"]
 
@@ -27,8 +27,5 @@ FORMAT = Spoke(
     parse_error=parse_error,
     render_error=render_error,
     decoder=AnthropicStreamDecoder,
-    # Anthropic streams are always SSE; ``sse`` only matters to Gemini.
-    encoder=lambda env, model, input_tokens, sse: AnthropicStreamEncoder(
-        env, model=model, input_tokens=input_tokens
-    ),
+    encoder=AnthropicStreamEncoder,
 )

@@ -27,7 +27,8 @@ from ..canonical import (
     TranslationError,
     unwrap_meta,
 )
-from .common import NAME, dumps
+from ..sse import dumps
+from .common import NAME
 
 _IMAGE_TYPES = {
     "png": "image/png",

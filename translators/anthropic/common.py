@@ -49,8 +49,6 @@ ERROR_KINDS["billing_error"] = "permission"
 ERROR_KINDS["gateway_timeout_error"] = "timeout"
 
 
-# sse.dumps's output, with the encoder built once: it is on every streamed event.
-dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def stop_from_wire(value: Any) -> StopReason:

@@ -11,8 +11,8 @@ import json
 from typing import Any
 
 from ..canonical import KIND_STATUS, ErrorInfo, ErrorKind, kind_for_status
-from ..sse import encode_event
-from .common import ERROR_KINDS, ERROR_TYPES, dumps
+from ..sse import dumps, encode_event
+from .common import ERROR_KINDS, ERROR_TYPES
 
 _MAX_TEXT = 500
 

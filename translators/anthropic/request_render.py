@@ -32,7 +32,8 @@ from typing import Any
 
 from .. import freeform
 from ..canonical import Env, Request, Tool, effort_to_budget
-from .common import NAME, dumps
+from ..sse import dumps
+from .common import NAME
 from .turns import Turn, render_messages
 
 DEFAULT_MAX_TOKENS = 8192

@@ -30,7 +30,8 @@ from ..canonical import (
     ToolCall,
     ToolResult,
 )
-from .common import NAME, dumps
+from ..sse import dumps
+from .common import NAME
 from .content import (
     media_block,
     media_note,

@@ -25,7 +25,5 @@ FORMAT = Spoke(
     parse_error=parse_error,
     render_error=render_error,
     decoder=GeminiStreamDecoder,
-    encoder=lambda env, model, input_tokens, sse: GeminiStreamEncoder(
-        env, model=model, input_tokens=input_tokens, sse=sse
-    ),
+    encoder=GeminiStreamEncoder,
 )

@@ -23,6 +23,5 @@ FORMAT = Spoke(
     parse_error=parse_error,
     render_error=render_error,
     decoder=ChatStreamDecoder,
-    # Chat streams are always SSE and never announce input usage early.
-    encoder=lambda env, model, input_tokens, sse: ChatStreamEncoder(env, model),
+    encoder=ChatStreamEncoder,
 )

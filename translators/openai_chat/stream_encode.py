@@ -33,7 +33,9 @@ class ChatStreamEncoder:
     with empty ``choices`` (the ``include_usage`` shape), then ``[DONE]``.
     Every chunk shares one id, creation time and the client's model name."""
 
-    def __init__(self, env: Env, model: str) -> None:
+    def __init__(
+        self, env: Env, *, model: str, input_tokens: int | None = None, sse: bool = True
+    ) -> None:
         self._env = env
         self._model = model
         self._head = ""  # '{"id":...,"model":...' shared by every chunk

@@ -28,6 +28,5 @@ FORMAT = Spoke(
     parse_error=parse_error,
     render_error=render_error,
     decoder=ResponsesStreamDecoder,
-    # Responses announces usage only at the end: no input estimate needed.
-    encoder=lambda env, model, input_tokens, sse: ResponsesStreamEncoder(env, model=model),
+    encoder=ResponsesStreamEncoder,
 )

@@ -69,7 +69,9 @@ class _Block:
 
 
 class ResponsesStreamEncoder:
-    def __init__(self, env: Env, *, model: str) -> None:
+    def __init__(
+        self, env: Env, *, model: str, input_tokens: int | None = None, sse: bool = True
+    ) -> None:
         self._env = env
         self._model = model
         self._seq = 0

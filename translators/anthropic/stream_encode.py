@@ -33,8 +33,8 @@ from ..canonical import (
     Usage,
     merge_meta,
 )
-from ..sse import encode_event
-from .common import NAME, anthropic_meta, dumps, foreign_meta, stop_to_wire, usage_to_wire
+from ..sse import dumps, encode_event
+from .common import NAME, anthropic_meta, foreign_meta, stop_to_wire, usage_to_wire
 from .content import carried_signature, carrier_block
 from .errors import error_event
 
@@ -82,7 +82,9 @@ class _Open:
 
 
 class AnthropicStreamEncoder:
-    def __init__(self, env: Env, *, model: str, input_tokens: int | None = None) -> None:
+    def __init__(
+        self, env: Env, *, model: str, input_tokens: int | None = None, sse: bool = True
+    ) -> None:
         self._env = env
         self._model = model
         self._estimate = input_tokens or 0

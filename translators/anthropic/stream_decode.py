@@ -30,7 +30,7 @@ from ..canonical import (
     ToolCall,
     unwrap_meta,
 )
-from ..sse import SSEDecoder, SSEEvent
+from ..sse import SSEDecoder, SSEEvent, dumps
 from .common import NAME, stop_from_wire, usage_from_wire
 from .errors import error_from_object
 
@@ -198,7 +198,7 @@ class AnthropicStreamDecoder:
             # Not what Anthropic does (input arrives as deltas), but some
             # compatible servers send the whole input up front.
             self._open.sent = True
-            out.append(BlockDelta(index, json.dumps(given, separators=(",", ":"))))
+            out.append(BlockDelta(index, dumps(given)))
 
     def _delta(self, data: dict[str, Any], out: list[StreamEvent]) -> None:
         block, delta = self._open, data.get("delta")
