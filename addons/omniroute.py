@@ -32,6 +32,7 @@ import httpx  # noqa: E402
 from engine import db, summary  # noqa: E402
 from engine.clients import offline_answer  # noqa: E402
 from engine.process import EngineProcess, can_spawn  # noqa: E402
+from engine.reqlog import RequestLog  # noqa: E402
 from mitmproxy import addonmanager, contentviews, ctx, exceptions, http  # noqa: E402
 from mitmproxy.options import CONF_DIR  # noqa: E402
 from sse_view import ModelStreamView  # noqa: E402
@@ -65,6 +66,9 @@ OPTIONS: list[tuple[str, type, object, str]] = [
     ("omniroute_data_dir", str, "",
      "Where the database lives (usage store, stored Responses API state); default "
      "$OMNIROUTE_DATA_DIR, else data/ in the repo."),
+    ("omniroute_log_requests", bool, False,
+     "Write each request and response (client and upstream, keys masked) as a file under "
+     "omniroute_data_dir/requests, for bug reports (the last 500 kept)."),
     ("omniroute_store", str, db.DEFAULT_URL,
      "The engine's database: sqlite:///FILE (relative: under omniroute_data_dir), "
      "or none."),
@@ -123,6 +127,8 @@ class OmniRoute:
                 self._loaded is None and "omniroute_engine_url" in updated
             ):
                 self._load_config(ctx.options.omniroute_config)
+            if "omniroute_log_requests" in updated and self.engine is not None:
+                self.engine.runtime.request_log = _request_log()
             if "omniroute_engine_direct" in updated and self._loaded is not None:
                 token = _direct_token()
                 if self.engine is not None:
@@ -225,6 +231,8 @@ class OmniRoute:
         if self.child is not None:  # its command line changed: a new one
             asyncio.ensure_future(self.child.stop())
         args = ["--store", ctx.options.omniroute_store or "none"]
+        if ctx.options.omniroute_log_requests:
+            args.append("--log-requests")
         if ctx.options.omniroute_data_dir:
             args += ["--data-dir", ctx.options.omniroute_data_dir]
         self.child = EngineProcess(
@@ -449,6 +457,12 @@ def annotate(flow: http.HTTPFlow, record: dict[str, Any]) -> None:
         flow.marked = ":twisted_rightwards_arrows:"
 
 
+def _request_log() -> RequestLog | None:
+    if not ctx.options.omniroute_log_requests:
+        return None
+    return RequestLog(db.data_dir(ctx.options.omniroute_data_dir) / "requests")
+
+
 def _store() -> db.Store | None:
     url = ctx.options.omniroute_store
     if not url or url.lower() == "none":
@@ -483,7 +497,7 @@ def _direct_token() -> str | None:
 
 
 CHILD_OPTIONS = {"omniroute_config", "omniroute_engine_direct", "omniroute_engine_port",
-                 "omniroute_store", "omniroute_data_dir"}
+                 "omniroute_store", "omniroute_data_dir", "omniroute_log_requests"}
 """Options on the engine child's command line: changing one starts a new child."""
 
 addons = [OmniRoute()]

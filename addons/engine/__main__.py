@@ -28,6 +28,7 @@ from pathlib import Path
 from .config import ConfigError, load_config
 from .db import DATA_DIR_ENV, DEFAULT_URL, StoreError, data_dir, open_store
 from .history import open_responses
+from .reqlog import RequestLog
 from .server import Engine
 
 DIRECT_TOKEN_ENV = "OMNIROUTE_DIRECT_TOKEN"
@@ -74,6 +75,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--parent", type=int, default=0, help="stop when this process is gone (the front)"
     )
+    parser.add_argument(
+        "--log-requests", action="store_true",
+        help="write each request and response (keys masked) under DATA_DIR/requests",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
@@ -97,7 +102,11 @@ async def serve(args: argparse.Namespace) -> int:
             return 1
     secret = read_secret(Path(args.secret_file))
     responses = open_responses(args.data_dir, store)
-    engine = Engine(config, secret=secret, direct_token=direct, responses=responses, store=store)
+    request_log = RequestLog(data_dir(args.data_dir) / "requests") if args.log_requests else None
+    engine = Engine(
+        config, secret=secret, direct_token=direct, responses=responses, store=store,
+        request_log=request_log,
+    )  # fmt: skip
     port = engine.start(args.host, args.port)
     for warning in config.warnings if not args.parent else ():  # a front logged them
         logging.warning("%s", warning)

@@ -25,7 +25,7 @@ from translators.canonical import BlockDelta, BlockEnd, Finish, StreamEvent, Usa
 from translators.provenance import NATIVE, stamp_bytes, stamp_parts
 from translators.stream import custom_tool_names, restore_custom_calls
 
-from . import native, prices, thoughts
+from . import native, prices, reqlog, thoughts
 from .clients import CodeAssistStream
 from .endpoints import Call, decode_body
 from .errors import NotFound, UpstreamError, UpstreamStreamError
@@ -291,6 +291,7 @@ async def fetch(rt: Runtime, req: httpx.Request, label: str, fmt: str) -> tuple[
             raise await rt.upstream.error_body(resp, label, fmt)
         with mapped_errors(label):
             data = await resp.aread()
+        reqlog.note("upstream response", data)
         return data, tuple((k.lower(), v) for k, v in resp.headers.multi_items())
 
 

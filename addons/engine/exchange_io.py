@@ -15,6 +15,7 @@ from .thoughts import ThoughtCache
 from .upstream import Upstream
 
 if TYPE_CHECKING:
+    from .reqlog import RequestLog
     from .usage import UsageLog
 
 
@@ -76,3 +77,5 @@ class Runtime:
     """Responses API state for Responses clients routed anywhere (see history)."""
     usage: UsageLog | None = None
     """Where closed records go (None: not kept beyond memory)."""
+    request_log: RequestLog | None = None
+    """Full requests and responses as files (omniroute_log_requests)."""

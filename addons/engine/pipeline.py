@@ -16,7 +16,7 @@ from typing import Any
 
 from translators import TranslationError, WireFormat, estimate_tokens, get_format
 
-from . import history, native, usage
+from . import history, native, reqlog, usage
 from .affinity import conversation_id
 from .attempts import Job, NativeRun, ProviderRun, fetch, passthrough_body
 from .clients import unwrap_code_assist
@@ -42,6 +42,10 @@ class Exchange:
         self.config = rt.config
         self.record: Record = rt.records.new(call.format, call.kind)
         self.record.client_app = usage.client_app(inbound.header("user-agent"))
+        self.log_entry: reqlog.ExchangeLog | None = None
+        if rt.request_log is not None:
+            self.log_entry = rt.request_log.start(self.record.id, self._redact_all)
+            sink = reqlog.LoggedSink(sink, self.log_entry)
         self.job = Job(rt, call, inbound)
         self.reply = ClientReply(sink, self.record, self._client, sse=call.sse, redact=self._redact)
         self._format: WireFormat | None = None
@@ -53,6 +57,9 @@ class Exchange:
 
     async def run(self) -> None:
         self.rt.exchanges += 1
+        token = reqlog.current.set(self.log_entry)
+        if self.log_entry is not None:
+            self._log_inbound(self.log_entry)
         try:
             await self._dispatch()
         except (asyncio.CancelledError, ClientGone):
@@ -71,6 +78,9 @@ class Exchange:
             self.rt.exchanges -= 1
             self.reply.close()
             self.record.close(self.record.status or 499)
+            reqlog.current.reset(token)
+            if self.log_entry is not None:
+                self.log_entry.close()
             usage.price_record(self.record, self.config)
             if self.rt.usage is not None:
                 self.rt.usage.add(self.record, self.config)
@@ -296,6 +306,23 @@ class Exchange:
         await self.reply.respond(200, dumps(native.render_models(self.job.call.format, names)))
 
     # --------------------------------------------------------------- helpers
+
+    def _log_inbound(self, entry: reqlog.ExchangeLog) -> None:
+        inbound = self.job.inbound
+        where = inbound.original_url or inbound.path
+        entry.head("client request", f"{inbound.method} {where}", inbound.headers)
+        try:
+            body = decode_body(inbound.body, inbound.header("content-encoding"))
+        except EngineError:
+            body = inbound.body
+        entry.body("client request", body)
+
+    def _redact_all(self, text: str) -> str:
+        """Configured keys and the client's own credential."""
+        secret = (usage.credential(self.job.inbound) or "").split(" ", 1)[-1]  # Bearer x -> x
+        if len(secret) >= 8:
+            text = text.replace(secret, "***")
+        return self._redact(text)
 
     def _redact(self, text: str) -> str:
         for provider in self.config.providers.values():

@@ -33,6 +33,7 @@ from .exchange_io import Inbound, Runtime
 from .history import ResponseStore
 from .pipeline import Exchange
 from .records import Records
+from .reqlog import RequestLog
 from .upstream import Upstream
 from .usage import UsageLog
 from .watch import ConfigWatcher
@@ -77,6 +78,7 @@ class Engine:
         ping_interval: float = 10.0,
         responses: ResponseStore | None = None,
         store: Store | None = None,
+        request_log: RequestLog | None = None,
     ) -> None:
         self.secret = secret or secrets.token_urlsafe(32)
         self.direct_token = direct_token or None
@@ -88,6 +90,7 @@ class Engine:
         """The SQLite store (engine.db) shared by the engine's components, if any."""
         if store is not None:
             self.runtime.usage = UsageLog(store)
+        self.runtime.request_log = request_log
         self.port: int | None = None
         self.watcher: ConfigWatcher | None = None
         self._server: HTTPServer | None = None

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
+from . import reqlog
 from .config import Provider
 from .errors import UpstreamConnectError, UpstreamStatus, UpstreamTimeout
 from .router import Attempt
@@ -135,9 +136,14 @@ class Upstream:
     async def open(self, request: httpx.Request, label: str) -> AsyncIterator[httpx.Response]:
         """Send ``request``; the body is read by the caller (streamed)."""
         self.open_requests += 1
+        reqlog.note_head(f"upstream request ({label})", f"{request.method} {request.url}",
+                         request.headers.multi_items())  # fmt: skip
+        reqlog.note("upstream request", request.content)
         try:
             with mapped_errors(label, before_response=True):
                 response = await self.client.send(request, stream=True)
+            reqlog.note_head(f"upstream response ({label})", f"HTTP {response.status_code}",
+                             response.headers.multi_items())  # fmt: skip
             try:
                 yield response
             finally:
@@ -151,6 +157,7 @@ class Upstream:
         """Read an error response's body into an UpstreamStatus to raise."""
         with mapped_errors(label):
             body = await response.aread()
+        reqlog.note("upstream response", body)
         headers = tuple((k.lower(), v) for k, v in response.headers.multi_items())
         return UpstreamStatus(response.status_code, body, fmt=fmt, label=label, headers=headers)
 
@@ -160,6 +167,7 @@ class Upstream:
         with mapped_errors(label):
             source = response.aiter_raw() if raw else response.aiter_bytes()
             async for chunk in source:
+                reqlog.note("upstream response", chunk)
                 yield chunk
 
     async def aclose(self) -> None:

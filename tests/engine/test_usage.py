@@ -281,3 +281,46 @@ async def test_native_calls_are_rows_with_their_usage_and_quota(
     store.close()
     raw = (tmp_path / "u.sqlite").read_bytes() + _wal(tmp_path / "u.sqlite")
     assert client_key.encode() not in raw
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_the_request_log_keeps_four_sections_without_keys(
+    start_engine, fake_provider, tmp_path, stream
+):
+    from engine.reqlog import RequestLog
+
+    folder = tmp_path / "requests"
+    harness = start_engine(config(fake_provider.url), request_log=RequestLog(folder, cap=1500))
+    fake_provider.script([Reply(text="logged answer " * 150)])
+    body = {"model": "via-anthropic", "stream": stream,
+            "messages": [{"role": "user", "content": "q"}]}  # fmt: skip
+    client_key = "sk-client-own-key-0987654321"
+    resp = await harness.post("/v1/chat/completions", body,
+                              headers={"authorization": f"Bearer {client_key}"})  # fmt: skip
+    assert resp.status_code == 200
+    (file,) = folder.glob("*.log")
+    text = file.read_text()
+    titles = [line for line in text.splitlines() if line.startswith("=====")]
+    assert titles == [
+        "===== client request =====",
+        "===== upstream request (p-anthropic/claude-sonnet-4-5) =====",
+        "===== upstream response (p-anthropic/claude-sonnet-4-5) =====",
+        "===== client response =====",
+    ]
+    assert "POST http://127.0.0.1" in text and "HTTP 200" in text and '"messages"' in text
+    assert "answer" in text.split("===== client response =====")[1]
+    assert KEY not in text and client_key not in text and "x-api-key: ***" in text
+    assert "cut at 1500]" in text  # each section capped
+    assert (file.stat().st_mode & 0o777) == 0o600
+
+
+def test_the_request_log_rotates(tmp_path):
+    from engine.reqlog import RequestLog
+
+    logs = RequestLog(tmp_path, keep=3)
+    for n in range(5):
+        entry = logs.start(n, str)
+        entry.head("client request", f"POST /{n}", [("authorization", "Bearer sk-x")])
+        entry.close()
+    kept = sorted(p.read_text().split("\n")[1] for p in tmp_path.glob("*.log"))
+    assert kept == ["POST /2", "POST /3", "POST /4"]  # the newest three
