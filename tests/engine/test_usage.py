@@ -4,6 +4,7 @@ the arithmetic: token classes, cost, overrides, a migration from v1."""
 from __future__ import annotations
 
 import sqlite3
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -324,3 +325,41 @@ def test_the_request_log_rotates(tmp_path):
         entry.close()
     kept = sorted(p.read_text().split("\n")[1] for p in tmp_path.glob("*.log"))
     assert kept == ["POST /2", "POST /3", "POST /4"]  # the newest three
+
+
+# Recorded provider answers (../shared/fixtures): the store's classes, by hand
+# from each provider's documented arithmetic.
+RECORDED = [
+    # Anthropic: input_tokens already excludes the cache
+    ("anthropic", "anthropic/message-cache-read.json", (12, 4167, 0, 350, 0)),
+    ("anthropic", "anthropic/stream-cache-creation.sse", None),
+    # OpenAI chat: prompt_tokens 3663 includes cached 3584
+    ("openai-chat", "openai-chat/completion-cached-tokens.json", (79, 3584, 0, 117, 0)),
+    # Responses: input_tokens 4020 includes cached 4012
+    ("openai-responses", "openai-responses/response-cached-tokens.json", (8, 4012, 0, 5, 0)),
+    # Gemini: promptTokenCount 3520 includes cached 3512; thoughts 42 outside candidates 2
+    ("gemini", "gemini/generate-cached-content.json", (8, 3512, 0, 44, 42)),
+]
+
+
+@pytest.mark.parametrize(("fmt", "path", "classes"), RECORDED)
+def test_recorded_usage_has_one_meaning(fmt, path, classes):
+    from engine.usage import UsageTap, tokens_of
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "translators"))
+    from shared_fixtures import FIXTURES
+
+    file = FIXTURES / path
+    if not file.exists():
+        pytest.skip("../shared/fixtures not present")
+    tap = UsageTap(fmt, stream=path.endswith(".sse"))
+    tap.feed(file.read_bytes())
+    usage = tap.finish()
+    assert usage is not None
+    t = tokens_of(usage)
+    if classes is None:  # a cache write: Anthropic's message_start says 1165 written
+        raw = file.read_text()
+        assert '"cache_creation_input_tokens":1165' in raw.replace(" ", "")
+        assert t.cache_write == 1165 and t.cache_read == 0
+        return
+    assert (t.input, t.cache_read, t.cache_write, t.output, t.reasoning) == classes
