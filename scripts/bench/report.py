@@ -19,6 +19,7 @@ class Row:
     errors: list[str]
     streams: int = 0
     cpu: float | None = None  # CPU seconds of the path's processes over its streams
+    cpu_main: float | None = None  # of those, the first process's (mitmdump)
     rss: dict[str, float] = field(default_factory=dict)  # process -> peak RSS MB
 
     def median(self, level: int, what: str = "ttfb") -> float | None:
@@ -89,13 +90,16 @@ def levels_table(rows: list[Row], levels: tuple[int, ...]) -> list[str]:
 def resources_table(rows: list[Row]) -> list[str]:
     out = ["", "Resources (CPU of the path's processes per stream, all levels; peak RSS of "
            "each process over its whole run):", "",
-           "| path | CPU ms per stream | peak RSS MB |", "|---|---:|---|"]
+           "| path | CPU ms per stream | of which the first process | peak RSS MB |",
+           "|---|---:|---:|---|"]
     for row in rows:
         if row.cpu is None and not row.rss:
             continue
-        cpu = row.cpu * 1000 / row.streams if row.cpu is not None and row.streams else None
+        per = 1000 / row.streams if row.streams else None
+        cpu = row.cpu * per if row.cpu is not None and per else None
+        main = row.cpu_main * per if row.cpu_main is not None and per else None
         rss = ", ".join(f"{name} {mb:.0f}" for name, mb in row.rss.items())
-        out.append(f"| {row.name} | {_f(cpu)} | {rss} |")
+        out.append(f"| {row.name} | {_f(cpu)} | {_f(main)} | {rss} |")
     return out
 
 

@@ -80,13 +80,15 @@ def measure_setup(setup: Setup, args: argparse.Namespace, provider: Proc) -> lis
             pids = [p for proc in setup.procs for p in proc.pids()]
             warm = asyncio.run(run_load(path.target, 2, 4, 30.0))
             row = Row(path.name, {}, warm.errors[:1])
-            cpu0 = cpu_seconds(pids)
+            cpu0 = {pid: cpu_seconds([pid]) for pid in pids}
             for level in path.levels or args.levels:
                 streams = max(30, level * args.streams) if not args.quick else level * 2
                 result = asyncio.run(run_load(path.target, level, streams, args.seconds))
                 row.results[level] = result
                 row.streams += result.streams
-            row.cpu = cpu_seconds(pids) - cpu0 if setup.procs else None
+            if setup.procs:
+                row.cpu = sum(cpu_seconds([pid]) - c for pid, c in cpu0.items())
+                row.cpu_main = cpu_seconds([pids[0]]) - cpu0[pids[0]]
             rows.append(row)
         for proc in setup.procs:
             for pid in proc.pids():

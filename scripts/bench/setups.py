@@ -8,6 +8,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +122,14 @@ def mitmdump(env: Env, name: str, *args: str) -> Proc:
     return Proc(name, argv, LISTENING, env=child_env(), cwd=ROOT).start()
 
 
+def wait_for_line(proc: Proc, text: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(text in line for line in proc.lines):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{proc.name}: no {text!r} line:\n" + "\n".join(proc.lines[-20:]))
+        time.sleep(0.05)
+
+
 def proxied(env: Env, proc: Proc, model: str) -> Target:
     assert proc.match is not None
     return Target(ANTHROPIC, anthropic_headers(CLIENT_KEY), body(model),
@@ -150,6 +159,7 @@ def omniroute(env: Env, mode: str, same: bool, failover: bool) -> Callable[[Setu
         config = f"omniroute_config={omniroute_config(env)}"
         proc = mitmdump(env, f"mitmdump+omniroute ({mode})", "-s", addon, "--set", config, *extra)
         setup.procs.append(proc)
+        wait_for_line(proc, "omniroute engine ")  # either mode: measured from its start
         paths = []
         if same:
             paths.append(Path_(f"omniroute {mode}, same format", proxied(env, proc, "bench-same")))
