@@ -28,10 +28,10 @@ except ImportError:  # not installed: mitmdump -s puts only addons/ on sys.path
     sys.path.insert(0, str(ROOT))
 
 import engine  # noqa: E402
-import httpx  # noqa: E402
 from engine import db, summary  # noqa: E402
 from engine.clients import offline_answer  # noqa: E402
 from engine.process import EngineProcess, can_spawn  # noqa: E402
+from engine.recordclient import RecordClient  # noqa: E402
 from engine.reqlog import RequestLog  # noqa: E402
 from mitmproxy import addonmanager, contentviews, ctx, exceptions, http  # noqa: E402
 from mitmproxy.options import CONF_DIR  # noqa: E402
@@ -108,7 +108,7 @@ class OmniRoute:
         self.stopping: asyncio.Future[None] | None = None
         self.rebinding: asyncio.Future[None] | None = None
         self._copies: dict[str, CappedCopy] = {}
-        self._http: httpx.AsyncClient | None = None
+        self._records = RecordClient()
         self._defaults_set = False
         self._rebind = False
 
@@ -268,9 +268,7 @@ class OmniRoute:
         # Sync: a script reload calls done() from sync code (async raises there).
         if self.engine is not None and self.engine.port is not None:
             self.stopping = asyncio.ensure_future(self.engine.stop())
-        if self._http is not None and _loop_running():
-            client, self._http = self._http, None
-            asyncio.ensure_future(client.aclose())
+        self._records.close()
         if self.child is not None:
             child, self.child = self.child, None
             if _loop_running():
@@ -384,17 +382,7 @@ class OmniRoute:
         if record_id is None or destination is None:
             return None
         url, secret = destination
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=5.0, trust_env=False)
-        try:
-            resp = await self._http.get(
-                f"{url}/omniroute/records/{record_id}", headers={engine.SECRET_HEADER: secret}
-            )
-            found = resp.json() if resp.status_code == 200 else None
-        except (httpx.HTTPError, ValueError) as exc:
-            log.debug("record %s: %s", record_id, exc)
-            return None
-        return found if isinstance(found, dict) else None
+        return await self._records.get(url, secret, record_id)
 
     def _destination(self) -> tuple[str, str] | None:
         """The engine's URL and secret; None while no engine runs."""
