@@ -49,6 +49,8 @@ class Exchange:
         self.job = Job(rt, call, inbound)
         self.reply = ClientReply(sink, self.record, self._client, sse=call.sse, redact=self._redact)
         self._format: WireFormat | None = None
+        self._skipped: list[str] = []
+        """Attempts the router left out (open breakers), for the log line."""
 
     def _client(self) -> WireFormat:
         if self._format is None:
@@ -105,6 +107,7 @@ class Exchange:
             job.call.format, job.model, job.inbound.host, conversation, self._tokens()
         )
         decision = self.rt.router.decide(self.config, request)
+        self._skipped = decision.skipped
         self.record.target = decision.target
         if job.call.format == "openai-responses" and job.call.kind == "generate":
             self._responses_state(decision)
@@ -157,8 +160,11 @@ class Exchange:
         if self.job.stream:
             self.reply.start_pinging(self.rt.ping_interval)
         last: UpstreamError | None = None
+        too_long: Attempt | None = None  # the context did not fit this one
         wait = self.config.resilience.max_wait
         for i, attempt in enumerate(decision.attempts):
+            if too_long is not None and not decision.larger_window(too_long, attempt):
+                continue
             wait -= await self._wait_for(attempt, wait)
             try:
                 return await self._attempt(decision, attempt, i == len(decision.attempts) - 1)
@@ -167,6 +173,8 @@ class Exchange:
                     raise
                 log.info("%s failed (%s), trying the next target", attempt.label, err.status)
                 last = err
+                if classify(err).kind == "context":
+                    too_long = attempt
         if last is None and decision.skipped:
             why = ", ".join(decision.skipped)
             raise EngineError(503, f"no target available for {decision.target!r} ({why})")
@@ -337,6 +345,8 @@ class Exchange:
         tokens = f" tokens {r.input_tokens}/{r.output_tokens}" if r.input_tokens is not None else ""
         ttft = f" first byte {r.first_byte_ms:.0f} ms" if r.first_byte_ms is not None else ""
         error = f" error: {r.error}" if r.error else ""
+        if self._skipped:
+            error += f" [skipped {', '.join(self._skipped)}]"
         log.info(
             "%s %s %s: %s %d%s in %.0f ms%s%s",
             r.client,

@@ -44,6 +44,15 @@ class Decision:
     sticky: str | None = None
     """The affinity key to remember the answering attempt under."""
     sticky_ttl: float = 3600.0
+    windows: dict[str, int | None] = field(default_factory=dict)
+    """Known context window per target (provider/model)."""
+
+    def larger_window(self, failed: Attempt, attempt: Attempt) -> bool:
+        """After ``failed`` said the context is too long: may ``attempt`` hold more?"""
+        if attempt.target == failed.target:
+            return False
+        mine, theirs = self.windows.get(failed.target), self.windows.get(attempt.target)
+        return mine is None or theirs is None or theirs > mine
 
 
 class Router:
@@ -72,6 +81,7 @@ class Router:
         picked = strategies.order(combo.strategy if combo else "priority", cands, ctx)
         attempts = [a for i in picked for a in groups[i]]
         decision = Decision(target, attempts, req)
+        decision.windows = {c.name: c.window for c in cands}
         if combo is not None and combo.sticky and req.conversation:
             decision.sticky = f"aff:{target}:{req.conversation}"
             decision.sticky_ttl = config.resilience.affinity_ttl

@@ -21,11 +21,18 @@ providers:
 combos:
   pair: {targets: [one/m1, two/m2]}
   subscription: {targets: [native, two/m2]}
+  windows:
+    targets:
+      - {to: one/small, context_window: 8000}
+      - {to: two/small, context_window: 8000}
+      - {to: two/big, context_window: 200000}
 routes:
   - match: {model: "pair"}
     to: pair
   - match: {model: "claude-on-my-plan"}
     to: subscription
+  - match: {model: "long"}
+    to: windows
 resilience: {breaker_failures: 3, breaker_reset: 30, backoff: 0.001, backoff_max: 0.001}
 """
 BODY = {"model": "pair", "messages": [{"role": "user", "content": "hi"}]}
@@ -144,3 +151,17 @@ async def test_the_users_own_subscription_moves_behind_near_its_window_and_back(
     await asyncio.sleep(max(0.0, int(reset) + 1 - time.time()) + 0.1)
     await engine.post("/v1/chat/completions", body, headers=native)
     assert [s.uri.split("/")[1] for s in upstream.seen][-1] == "native"
+
+
+async def test_context_too_long_goes_to_a_target_with_a_larger_window(engine, upstream):
+    too_long = b'{"error": {"message": "This model\'s maximum context length is 8000 tokens"}}'
+    upstream.script("/one/v1/chat/completions", Reply(400, [too_long]))
+    upstream.script("/two/v1/chat/completions", OK)
+    resp = await engine.post("/v1/chat/completions", {**BODY, "model": "long"})
+    assert resp.status_code == 200
+    # one/small failed; its second key and two/small (as small) are not tried
+    sent = [(s.uri.split("/")[1], json.loads(s.body)["model"]) for s in upstream.seen]
+    assert sent == [("one", "small"), ("two", "big")]
+    page = await status(engine)
+    small = page["combos"]["windows"]["targets"][0]["keys"][0]
+    assert small["state"] == "ok"  # the request's size is not the target's fault
