@@ -72,10 +72,3 @@ class MemoryStore:
 
     def delete(self, key: str) -> None:
         self._data.pop(key, None)
-
-    def ttl(self, key: str) -> float | None:
-        """Seconds left (None: no expiry or no key); for the status page."""
-        if self.get(key) is None:
-            return None
-        expires = self._data[key][1]
-        return None if expires is None else expires - self.clock()
