@@ -14,7 +14,14 @@ from sdk_judge import STREAM_JUDGES, Summary
 from stream_strategies import STRATEGIES, Turn
 
 from translators import StreamTranslator, get_format
-from translators.canonical import FORMAT_NAMES, counting_env
+from translators.canonical import (
+    FORMAT_NAMES,
+    BlockEnd,
+    BlockStart,
+    ErrorInfo,
+    StreamError,
+    counting_env,
+)
 
 EXAMPLES = int(os.environ.get("FIDELITY_EXAMPLES", "10"))  # per format; 4 SDK reads each
 
@@ -252,3 +259,26 @@ def test_unusual_provider_streams_reach_every_client_whole(source: str) -> None:
         assert want.stop == ("tool_use" if turn.calls else "stop")
 
     check()
+
+
+START_EVENTS = {
+    "openai-chat": b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",'
+    b'"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}\n\n',
+    "anthropic": b'event: message_start\ndata: {"type":"message_start","message":{"id":"m1",'
+    b'"type":"message","role":"assistant","model":"m","content":[],"usage":{"input_tokens":1}}}\n\n',
+    "openai-responses": b'event: response.created\ndata: {"type":"response.created","response":'
+    b'{"id":"r1","model":"m","created_at":1,"output":[]}}\n\n',
+    "gemini": b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"}]}}]}\n\n',
+}
+
+
+@pytest.mark.parametrize("source", sorted(START_EVENTS))
+def test_every_decoder_fails_the_same_way_on_an_event_that_is_not_json(source: str) -> None:
+    decoder = get_format(source).stream_decoder(counting_env())
+    events = decoder.feed(START_EVENTS[source] + b"data: {not json\n\n") + decoder.finish()
+    assert events[-1] == StreamError(
+        ErrorInfo(502, "server", "upstream sent invalid JSON in its stream")
+    )
+    assert sum(isinstance(e, StreamError) for e in events) == 1
+    opened = sum(isinstance(e, BlockStart) for e in events)
+    assert opened == sum(isinstance(e, BlockEnd) for e in events)  # closed before the error

@@ -13,6 +13,7 @@ from translators.canonical import (
     BlockDelta,
     BlockEnd,
     BlockStart,
+    ErrorInfo,
     Finish,
     Opaque,
     Reasoning,
@@ -312,10 +313,19 @@ def test_incomplete_for_content_filter() -> None:
     assert events[-1] == Finish("content_filter", None)
 
 
-def test_keepalive_comments_and_garbage_are_ignored() -> None:
-    data = b": ping\n\n" + sse_stream(CREATED) + b"data: not json\n\n" + sse_stream(COMPLETED)
+def test_keepalive_comments_are_ignored() -> None:
+    data = b": ping\n\n" + sse_stream(CREATED) + b": keep-alive\n\n" + sse_stream(COMPLETED)
     events = decode([data])
     assert events == [StreamStart("resp_1", "gpt-x", None, 9), Finish("stop", Usage(3, 4))]
+
+
+def test_an_event_that_is_not_json_fails_the_stream_as_in_every_format() -> None:
+    data = sse_stream(CREATED) + b"data: not json\n\n" + sse_stream(COMPLETED)
+    events = decode([data])
+    assert events == [
+        StreamStart("resp_1", "gpt-x", None, 9),
+        StreamError(ErrorInfo(502, "server", "upstream sent invalid JSON in its stream")),
+    ]
 
 
 def test_opaque_items_are_complete_blocks() -> None:

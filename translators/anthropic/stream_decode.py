@@ -18,23 +18,20 @@ from ..canonical import (
     BlockEnd,
     BlockStart,
     Env,
-    ErrorInfo,
     Finish,
     Meta,
     Opaque,
     Reasoning,
-    StreamError,
     StreamEvent,
     StreamStart,
     Text,
     ToolCall,
     unwrap_meta,
 )
-from ..sse import SSEDecoder, SSEEvent, dumps
+from ..decoding import DecoderSkeleton
+from ..sse import dumps
 from .common import NAME, stop_from_wire, usage_from_wire
 from .errors import error_from_object
-
-CUT = ErrorInfo(502, "server", "upstream stream ended before completion")
 
 
 class _Block:
@@ -63,12 +60,10 @@ def _end_meta(own: dict[str, Any]) -> Meta:
     return {NAME: own} if own else {}
 
 
-class AnthropicStreamDecoder:
+class AnthropicStreamDecoder(DecoderSkeleton):
     def __init__(self, env: Env) -> None:
-        self._env = env
-        self._sse = SSEDecoder()
+        super().__init__(env)
         self._started = False
-        self._done = False
         self._next = 0
         self._open: _Block | None = None
         self._wire_index: int | None = None
@@ -76,30 +71,15 @@ class AnthropicStreamDecoder:
         self._stop: Any = None
         self._stop_sequence: str | None = None
 
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
-        for event in self._sse.feed(chunk):
-            self._handle(event, out)
-        return out
+    def _skip(self, name: str | None, data: str | bytes, out: list[StreamEvent]) -> bool:
+        return name == "ping"
 
-    def finish(self) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
-        for event in self._sse.finish():
-            self._handle(event, out)
-        if not self._done:
-            self._fail(out, CUT)
-        return out
+    def _event(self, name: str | None, obj: dict[str, Any], out: list[StreamEvent]) -> None:
+        self._dispatch(obj, out)
 
-    def _handle(self, event: SSEEvent, out: list[StreamEvent]) -> None:
-        if self._done or event.event == "ping":
-            return
-        try:
-            data = json.loads(event.data)
-        except ValueError:
-            self._fail(out, ErrorInfo(502, "server", "upstream sent invalid JSON"))
-            return
-        if isinstance(data, dict):
-            self._dispatch(data, out)
+    def _close(self, out: list[StreamEvent]) -> None:
+        if self._open is not None:
+            self._close_block(out)
 
     # ---------------------------------------------------------------- dispatch
 
@@ -111,7 +91,7 @@ class AnthropicStreamDecoder:
             self._block_start(data, out)
         elif kind == "content_block_stop":
             if self._open is not None and data.get("index") == self._wire_index:
-                self._close(out)
+                self._close_block(out)
         elif kind == "message_start":
             self._message_start(data.get("message"), out)
         elif kind == "message_delta":
@@ -119,7 +99,7 @@ class AnthropicStreamDecoder:
         elif kind == "message_stop":
             self._message_stop(out)
         elif kind == "error":
-            self._fail(out, error_from_object(data, 0))
+            self._fail(error_from_object(data, 0), out)
         # ping and event types added later carry nothing we need
 
     def _message_start(self, message: Any, out: list[StreamEvent]) -> None:
@@ -145,7 +125,7 @@ class AnthropicStreamDecoder:
         for i, block in enumerate(content if isinstance(content, list) else ()):
             self._block_start({"index": ("start", i), "content_block": block}, out)
             if self._open is not None:
-                self._close(out)
+                self._close_block(out)
 
     def _ensure_started(self, out: list[StreamEvent]) -> None:
         if not self._started:
@@ -155,7 +135,7 @@ class AnthropicStreamDecoder:
     def _block_start(self, data: dict[str, Any], out: list[StreamEvent]) -> None:
         self._ensure_started(out)
         if self._open is not None:
-            self._close(out)
+            self._close_block(out)
         block = data.get("content_block")
         if not isinstance(block, dict):
             return
@@ -225,7 +205,7 @@ class AnthropicStreamDecoder:
             block.sent = True
             out.append(BlockDelta(block.index, text))
 
-    def _close(self, out: list[StreamEvent]) -> None:
+    def _close_block(self, out: list[StreamEvent]) -> None:
         block = self._open
         assert block is not None
         self._open = None
@@ -264,13 +244,8 @@ class AnthropicStreamDecoder:
     def _message_stop(self, out: list[StreamEvent]) -> None:
         self._ensure_started(out)
         if self._open is not None:
-            self._close(out)
+            self._close_block(out)
         self._done = True
         usage = usage_from_wire(self._usage) if self._usage else None
         out.append(Finish(stop_from_wire(self._stop), usage, self._stop_sequence))
 
-    def _fail(self, out: list[StreamEvent], error: ErrorInfo) -> None:
-        if self._open is not None:
-            self._close(out)
-        self._done = True
-        out.append(StreamError(error))

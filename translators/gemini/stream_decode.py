@@ -10,7 +10,6 @@ one seen goes into Finish, which comes with the first finishReason.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -19,13 +18,11 @@ from ..canonical import (
     BlockEnd,
     BlockStart,
     Env,
-    ErrorInfo,
     Finish,
     Meta,
     Opaque,
     Part,
     Reasoning,
-    StreamError,
     StreamEvent,
     StreamStart,
     Text,
@@ -33,6 +30,7 @@ from ..canonical import (
     Usage,
     merge_meta,
 )
+from ..decoding import DecoderSkeleton
 from ..sse import dumps
 from .common import (
     NAME,
@@ -49,15 +47,26 @@ from .errors import error_info
 from .framing import Framer
 from .parts import parse_arguments, parse_media
 
-CUT = ErrorInfo(502, "server", "upstream stream ended before completion")
 
+class _Frames:
+    """Gemini's framing (SSE or a JSON array) as the skeleton's frames."""
 
-class GeminiStreamDecoder:
-    def __init__(self, env: Env) -> None:
-        self._env = env
+    __slots__ = ("_framer",)
+
+    def __init__(self) -> None:
         self._framer = Framer()
+
+    def feed(self, chunk: bytes) -> list[tuple[str | None, str | bytes]]:
+        return [(None, text) for text in self._framer.feed(chunk)]
+
+    def finish(self) -> list[tuple[str | None, str | bytes]]:
+        return [(None, text) for text in self._framer.finish()]
+
+
+class GeminiStreamDecoder(DecoderSkeleton):
+    def __init__(self, env: Env) -> None:
+        super().__init__(env, _Frames())
         self._started = False
-        self._done = False
         self._next = 0
         self._open: str | None = None  # "text", "reasoning" or "call"
         self._open_index = -1
@@ -69,37 +78,11 @@ class GeminiStreamDecoder:
         self._id = ""
         self._calls = 0
 
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
-        for text in self._framer.feed(chunk):
-            self._chunk(text, events)
-        return events
-
-    def finish(self) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
-        for text in self._framer.finish():
-            self._chunk(text, events)
-        if self._pending is not None:
+    def _at_end(self, events: list[StreamEvent]) -> None:
+        if self._pending is not None:  # finished, and no usage came after
             self._finish(self._pending, events)
-        if not self._done:
-            self._fail(CUT, events)
-        return events
 
-    def _fail(self, error: ErrorInfo, events: list[StreamEvent]) -> None:
-        self._close(events)
-        events.append(StreamError(error))
-        self._done = True
-
-    def _chunk(self, text: str | bytes, events: list[StreamEvent]) -> None:
-        if self._done:
-            return
-        try:
-            data = json.loads(text)
-        except ValueError:
-            self._fail(ErrorInfo(502, "server", "malformed chunk in upstream stream"), events)
-            return
-        if not isinstance(data, dict):
-            return
+    def _event(self, name: str | None, data: dict[str, Any], events: list[StreamEvent]) -> None:
         if self._pending is not None:  # a chunk after the finishing one: its usage
             self._usage = parse_usage(field(data, "usageMetadata")) or self._usage
             self._finish(self._pending, events)

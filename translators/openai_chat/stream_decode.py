@@ -12,22 +12,19 @@ from ..canonical import (
     Finish,
     Reasoning,
     Refusal,
-    StreamError,
     StreamEvent,
     StreamStart,
     Text,
     ToolCall,
     Usage,
 )
-from ..sse import SSEDecoder
+from ..decoding import CUT, DecoderSkeleton
 from .common import NAME, REASONING_FIELDS, parse_usage, stop_reason, str_field
 from .errors import error_from_payload
 from .parts import reasoning_meta
 
-_CUT = "upstream stream ended before completion"
 
-
-class ChatStreamDecoder:
+class ChatStreamDecoder(DecoderSkeleton):
     """One provider stream. Blocks open in the order deltas arrive; a delta
     of another kind closes the open block first. A tool call whose header
     arrives while another call's arguments are still incomplete JSON is held
@@ -37,10 +34,8 @@ class ChatStreamDecoder:
     (``include_usage``), or for ``[DONE]`` / the end of the bytes."""
 
     def __init__(self, env: Env) -> None:
-        self._env = env
-        self._sse = SSEDecoder()
+        super().__init__(env)
         self._started = False
-        self._done = False
         self._blocks = Blocks()
         self._keys = 0  # block keys: one per text run or call
         # provider tool index -> (call id, block key, is custom)
@@ -53,45 +48,23 @@ class ChatStreamDecoder:
         self._saw_tool = False
         self._saw_refusal = False
 
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
-        for sse in self._sse.feed(chunk):
-            if not self._done:
-                self._event(sse.event, sse.data, events)
-        return events
-
-    def finish(self) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
-        for sse in self._sse.finish():
-            if not self._done:
-                self._event(sse.event, sse.data, events)
-        if not self._done:
-            self._end(events)
-        return events
-
     # ------------------------------------------------------------------ events
 
-    def _event(self, name: str | None, data: str, events: list[StreamEvent]) -> None:
-        if data.startswith("[DONE]"):
-            self._end(events)
-            return
-        if not data.strip():
-            return
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            message = data[:1000] if name == "error" else "upstream sent invalid JSON in its stream"
-            self._fail(ErrorInfo(502, "server", message), events)
-            return
-        if not isinstance(chunk, dict):
-            return
+    def _skip(self, name: str | None, data: str | bytes, out: list[StreamEvent]) -> bool:
+        text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+        if text.startswith("[DONE]"):
+            self._end(out)
+            return True
+        return not text.strip()
+
+    def _event(self, name: str | None, chunk: dict[str, Any], out: list[StreamEvent]) -> None:
         if chunk.get("error") or name == "error":
             info = error_from_payload(chunk)
-            self._fail(info or ErrorInfo(500, "server", "upstream stream error"), events)
+            self._fail(info or ErrorInfo(500, "server", "upstream stream error"), out)
             return
         if chunk.get("object") == "":
             return  # Azure's prompt-filter preamble carries nothing for us
-        self._chunk(chunk, events)
+        self._chunk(chunk, out)
 
     def _chunk(self, chunk: dict[str, Any], events: list[StreamEvent]) -> None:
         if not self._started:
@@ -273,12 +246,10 @@ class ChatStreamDecoder:
         if self._finish_reason is not None:
             self._emit_finish(events)
         else:
-            self._fail(ErrorInfo(502, "server", _CUT), events)
+            self._fail(CUT, events)
 
-    def _fail(self, error: ErrorInfo, events: list[StreamEvent]) -> None:
-        self._close(events)
-        events.append(StreamError(error))
-        self._done = True
+    def _at_end(self, out: list[StreamEvent]) -> None:
+        self._end(out)
 
 
 def _first_choice(choices: Any) -> dict[str, Any] | None:

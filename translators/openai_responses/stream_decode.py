@@ -10,7 +10,6 @@ current wire shape and the March-2025 one (no ``sequence_number``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -19,18 +18,16 @@ from ..canonical import (
     BlockEnd,
     BlockStart,
     Env,
-    ErrorInfo,
     Finish,
     Opaque,
     Part,
     Reasoning,
     Refusal,
-    StreamError,
     StreamEvent,
     StreamStart,
     Text,
 )
-from ..sse import SSEDecoder
+from ..decoding import DecoderSkeleton
 from .common import NAME, as_dict, as_list, join_summary, stop_from_wire, usage_from_wire
 from .errors import stream_error_info
 from .response import call_from_item, reasoning_meta
@@ -38,12 +35,10 @@ from .response import call_from_item, reasoning_meta
 _Handler = Callable[["ResponsesStreamDecoder", dict[str, Any], list[StreamEvent]], None]
 
 
-class ResponsesStreamDecoder:
+class ResponsesStreamDecoder(DecoderSkeleton):
     def __init__(self, env: Env) -> None:
-        self._env = env
-        self._sse = SSEDecoder()
+        super().__init__(env)
         self._started = False
-        self._done = False
         self._next_index = 0
         self._open: int | None = None  # canonical index of the open block
         self._open_key: tuple[Any, ...] | None = None  # what it belongs to
@@ -54,32 +49,7 @@ class ResponsesStreamDecoder:
         self._has_call = False
         self._has_refusal = False
 
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
-        for sse in self._sse.feed(chunk):
-            self._event(sse.data, out)
-        return out
-
-    def finish(self) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
-        for sse in self._sse.finish():
-            self._event(sse.data, out)
-        if not self._done:
-            self._done = True
-            self._close(out)
-            error = ErrorInfo(502, "server", "upstream stream ended before completion")
-            out.append(StreamError(error))
-        return out
-
-    def _event(self, data: str, out: list[StreamEvent]) -> None:
-        if self._done:
-            return
-        try:
-            event = json.loads(data)
-        except ValueError:
-            return  # a keep-alive or garbage line: nothing to translate
-        if not isinstance(event, dict):
-            return
+    def _event(self, name: str | None, event: dict[str, Any], out: list[StreamEvent]) -> None:
         handler = _HANDLERS.get(str(event.get("type")))
         if handler is not None:
             handler(self, event, out)
@@ -147,17 +117,12 @@ class ResponsesStreamDecoder:
 
     def _failed(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
         error = as_dict(as_dict(event.get("response")).get("error"))
-        self._fail(error or {"message": "the response failed"}, out)
+        self._fail(stream_error_info(error or {"message": "the response failed"}), out)
 
     def _error(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
         # Live streams nest the details in "error"; the documented shape is flat.
         nested = event.get("error")
-        self._fail(nested if isinstance(nested, dict) else event, out)
-
-    def _fail(self, error: dict[str, Any], out: list[StreamEvent]) -> None:
-        self._close(out)
-        self._done = True
-        out.append(StreamError(stream_error_info(error)))
+        self._fail(stream_error_info(nested if isinstance(nested, dict) else event), out)
 
     # ---------------------------------------------------------------- items
 
