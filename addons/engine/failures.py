@@ -71,6 +71,8 @@ class Failure:
     status: int
     retry_after: float | None = None
     """Seconds the provider asked us to wait (None: not said)."""
+    provider_wide: bool = False
+    """The provider itself is unreachable (refused, DNS, TLS): every model and key."""
 
     @property
     def falls_back(self) -> bool:
@@ -82,12 +84,14 @@ class Failure:
 
     def again(self) -> Failure:
         """The same failure after its one retry on the same target: it falls back."""
-        return Failure("transient", self.status) if self.retry_same else self
+        return Failure("transient", self.status, provider_wide=True) if self.retry_same else self
 
 
 def classify(err: UpstreamError, now: float | None = None) -> Failure:
     if isinstance(err, UpstreamConnectError):
-        return Failure("stale" if err.no_response else "transient", err.status)
+        if err.no_response:
+            return Failure("stale", err.status)
+        return Failure("transient", err.status, provider_wide=True)
     if isinstance(err, UpstreamTimeout):
         return Failure("transient", err.status)
     headers: tuple[tuple[str, str], ...] = ()

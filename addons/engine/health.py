@@ -38,6 +38,10 @@ class Scopes:
     def key_model(self) -> str:
         return f"{self.key}:{self.target}"
 
+    @property
+    def provider(self) -> str:
+        return "provider:" + self.key.partition("#")[0]
+
 
 @dataclass(frozen=True, slots=True)
 class Block:
@@ -83,7 +87,7 @@ class Health:
         """The latest-ending cooldown on any scope of this attempt."""
         blocks = [
             b
-            for name in (scopes.key_model, scopes.key, scopes.target)
+            for name in (scopes.key_model, scopes.key, scopes.target, scopes.provider)
             if (b := self._read_block(f"cool:{name}")) is not None
         ]
         return max(blocks, key=lambda b: b.until) if blocks else None
@@ -117,8 +121,9 @@ class Health:
         stats.last_ok = self.clock()
         if ttft_ms is not None:
             stats.ttft_ms.append(ttft_ms)
-        for key in (f"cool:{scopes.key_model}", f"strikes:{scopes.key_model}"):
-            self.store.delete(key)
+        for scope in (scopes.key_model, scopes.provider):
+            self.store.delete(f"cool:{scope}")
+            self.store.delete(f"strikes:{scope}")
         if self.store.get(f"breaker:{scopes.target}") is not None:
             for key in (f"breaker:{scopes.target}", f"probe:{scopes.target}"):
                 self.store.delete(key)
@@ -135,7 +140,10 @@ class Health:
         elif failure.kind == "model":
             self._set_block(scopes.target, "model", settings.model_lockout)
         else:
-            self._cool(scopes.key_model, "transient", None, settings)
+            scope = scopes.provider if failure.provider_wide else scopes.key_model
+            self._cool(
+                scope, "unreachable" if failure.provider_wide else "transient", None, settings
+            )
             self._count_toward_breaker(scopes.target, settings)
 
     def cool_until(self, scope: str, reason: str, until: float) -> None:

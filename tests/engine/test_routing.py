@@ -183,3 +183,11 @@ def test_a_pinned_target_that_cools_down_lets_the_conversation_move():
 def test_affinity_none_rotates_every_turn():
     r, _ = router()
     assert len({answer(r, "plain", "s:c") for _ in range(3)}) == 3
+
+
+def test_an_unreachable_provider_cools_all_its_keys_and_models():
+    r, clock = router()
+    fail(r, "a/m1", Failure("transient", 502, provider_wide=True))
+    assert labels(r) == ["b/m2", "c/m3", "a/m1", "a/m1#2"]
+    clock.now += 1.1  # the first backoff is 1 s
+    assert labels(r) == ["a/m1", "a/m1#2", "b/m2", "c/m3"]
