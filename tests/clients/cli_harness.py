@@ -235,8 +235,24 @@ class ClientRequest:
     status: int | None
 
 
-def client_requests(mitm: Mitmdump) -> list[ClientRequest]:
-    """The flows mitmdump saved (``save_stream_file``), oldest first."""
+def client_requests(
+    mitm: Mitmdump, calls: tuple[str, int] | None = None, timeout: float = 10.0
+) -> list[ClientRequest]:
+    """The flows mitmdump saved (``save_stream_file``), oldest first. A flow
+    is written when it ends, which may be just after the CLI exits: with
+    ``calls=(url_part, n)``, wait until n POSTs to such URLs are in the file."""
+    deadline = time.monotonic() + timeout
+    while True:
+        flows = _saved_flows(mitm)
+        if calls is None or time.monotonic() > deadline:
+            return flows
+        part, count = calls
+        if sum(1 for r in flows if r.method == "POST" and part in r.url) >= count:
+            return flows
+        time.sleep(0.1)
+
+
+def _saved_flows(mitm: Mitmdump) -> list[ClientRequest]:
     with warnings.catch_warnings():  # mitmproxy's flow filter uses pyparsing's old names
         warnings.simplefilter("ignore", DeprecationWarning)
         from mitmproxy import http, io

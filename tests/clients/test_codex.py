@@ -134,7 +134,8 @@ def test_codex_shell_round_trip(cli_bin, proxy_to, fake, tmp_path, setup, target
     assert exchange.call_id == exchange.result_id == CALL_IDS[target]
     assert TOOL_OUTPUT in exchange.result
 
-    sent = [r for r in client_requests(mitm) if r.method == "POST" and "/responses" in r.url]
+    requests = client_requests(mitm, calls=("/responses", 2))
+    sent = [r for r in requests if r.method == "POST" and "/responses" in r.url]
     assert len(sent) == 2, [(r.method, r.url) for r in client_requests(mitm)]
     # both turns name one session (session_id header): session affinity keeps them together
     ids = {conversation_id("openai-responses", list(r.headers.items()), r.body) for r in sent}

@@ -80,7 +80,8 @@ def test_codex_compacts_through_an_anthropic_provider_and_continues(
     again = [e["item"] for e in resumed.json_lines() if e.get("type") == "item.completed"]
     assert [i["text"] for i in again if i["type"] == "agent_message"] == [AGAIN]
 
-    sent = [r.body for r in client_requests(mitm) if r.method == "POST" and "/responses" in r.url]
+    requests = client_requests(mitm, calls=("/responses", 4))
+    sent = [r.body for r in requests if r.method == "POST" and "/responses" in r.url]
     assert len(sent) == 4, result.describe()
     assert sent[1]["input"][-1] == {"type": "compaction_trigger"}
     (compaction,) = [i for i in sent[2]["input"] if i.get("type") == "compaction"]

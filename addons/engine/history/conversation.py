@@ -140,6 +140,12 @@ class Conversation:
             return
         own = with_ids(input_items(self.raw_input))
         output = response.get("output") if isinstance(response.get("output"), list) else []
+        try:
+            self._keep(response, own, output)
+        except Exception:  # the client has its answer; a full disk must not fail it
+            log.exception("response store: cannot keep %s", response.get("id"))
+
+    def _keep(self, response: dict[str, Any], own: list[Item], output: list[Item]) -> None:
         if self.conversation is not None:
             append(self.store, self.conversation, [*own, *output])
         if self.store_flag is False:
@@ -154,11 +160,7 @@ class Conversation:
             return
         origin = self._origin(label)
         kept = {**response, "previous_response_id": self.previous_id, "store": True}
-        stored = Stored(response_id, origin, own, output, kept, self.previous_id)
-        try:
-            self.store.put(stored)
-        except Exception:  # the client has its answer; a full disk must not fail it
-            log.exception("response store: cannot keep %s", response_id)
+        self.store.put(Stored(response_id, origin, own, output, kept, self.previous_id))
 
     def _origin(self, label: str) -> str:
         if label == "native":
