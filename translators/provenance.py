@@ -123,8 +123,11 @@ class SignatureStamper:
     :func:`stamp_bytes`). Output is cut at event boundaries, so a signature
     split across chunks is rewritten whole; otherwise the bytes are as sent."""
 
+    __slots__ = ("fmt", "issuer", "_markers", "_tail")
+
     def __init__(self, fmt: str, issuer: str) -> None:
         self.fmt, self.issuer = fmt, issuer
+        self._markers = tuple(marker for marker, _, _ in _PATTERNS.get(fmt, ()))
         self._tail = b""
 
     @staticmethod
@@ -133,12 +136,18 @@ class SignatureStamper:
 
     def feed(self, chunk: bytes) -> bytes:
         data = self._tail + chunk if self._tail else chunk
-        cut = max(_after(data, b"\n\n"), _after(data, b"\r\n\r\n"), _after(data, b"\r\r"))
-        if cut == 0:
-            self._tail = data
-            return b""
-        self._tail = data[cut:]
-        return stamp_bytes(self.fmt, self.issuer, data[:cut])
+        if data.endswith((b"\n\n", b"\r\n\r\n")):  # the usual: whole events
+            self._tail = b""
+        else:
+            cut = max(_after(data, b"\n\n"), _after(data, b"\r\n\r\n"), _after(data, b"\r\r"))
+            self._tail = data[cut:]
+            data = data[:cut]
+            if not data:
+                return b""
+        for marker in self._markers:
+            if marker in data:
+                return stamp_bytes(self.fmt, self.issuer, data)
+        return data
 
     def finish(self) -> bytes:
         data, self._tail = self._tail, b""
