@@ -283,8 +283,11 @@ async def test_stream_is_incremental(engine, upstream):
         async for _ in resp.aiter_raw():
             arrivals.append(loop.time() - start)
     # The preamble (message_start, content_block_start) is held back until the
-    # first content (the delta sent at 0.4 s); then each event goes on as it comes.
-    assert 0.35 < arrivals[0] < 0.55 and arrivals[-1] > 0.8
+    # first content (the delta sent at 0.4 s); then each event goes on as it comes
+    # (sent at 0.6, 0.8 and 1.0 s): not bunched at the end, however loaded the
+    # machine (a delay shifts every arrival alike).
+    assert arrivals[0] > 0.35
+    assert len(arrivals) >= 4 and arrivals[-1] - arrivals[0] > 0.45
 
 
 async def test_pings_while_waiting_for_the_first_byte(upstream, start_engine):
