@@ -4,8 +4,8 @@ DeepSeek, Groq, OpenRouter, Ollama and vLLM speak too."""
 from __future__ import annotations
 
 from ..base import Spoke
+from ..openai_errors import parse_error, render_error
 from .common import NAME
-from .errors import parse_error, render_error
 from .request_parse import parse_request
 from .request_render import render_request
 from .response import parse_response, render_response

@@ -19,8 +19,8 @@ from ..canonical import (
     Usage,
 )
 from ..decoding import CUT, DecoderSkeleton
+from ..openai_errors import error_from_payload
 from .common import NAME, REASONING_FIELDS, parse_usage, stop_reason, str_field
-from .errors import error_from_payload
 from .parts import reasoning_meta
 
 

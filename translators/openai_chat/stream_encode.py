@@ -18,9 +18,9 @@ from ..canonical import (
     Text,
     ToolCall,
 )
+from ..openai_errors import error_body
 from ..sse import dumps
 from .common import finish_reason, render_usage
-from .errors import error_body
 
 _OPEN_CHOICE = ',"choices":[{"index":0,"delta":'
 _DELTA_END = ',"logprobs":null,"finish_reason":null}]}\n\n'

@@ -3,14 +3,16 @@
 ``FORMAT`` implements :class:`translators.base.WireFormat`. Modules: request
 parsing (``request_parse``, ``options``, ``content``) and rendering
 (``request_render``, ``options_render``), responses (``response``), streams
-(``stream_decode``, ``stream_encode``) and errors (``errors``).
+(``stream_decode``, ``stream_encode``) and errors (``translators.openai_errors``,
+shared with Chat).
 """
 
 from __future__ import annotations
 
 from ..base import Spoke
+from ..openai_errors import parse_error
+from ..openai_errors import render_responses_error as render_error
 from .common import NAME
-from .errors import parse_error, render_error
 from .request_parse import parse_request
 from .request_render import render_request
 from .response import parse_response, render_response

@@ -28,8 +28,8 @@ from ..canonical import (
     Text,
 )
 from ..decoding import DecoderSkeleton
+from ..openai_errors import stream_error
 from .common import NAME, as_dict, as_list, join_summary, stop_from_wire, usage_from_wire
-from .errors import stream_error_info
 from .response import call_from_item, reasoning_meta
 
 _Handler = Callable[["ResponsesStreamDecoder", dict[str, Any], list[StreamEvent]], None]
@@ -117,12 +117,12 @@ class ResponsesStreamDecoder(DecoderSkeleton):
 
     def _failed(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
         error = as_dict(as_dict(event.get("response")).get("error"))
-        self._fail(stream_error_info(error or {"message": "the response failed"}), out)
+        self._fail(stream_error(error or {"message": "the response failed"}), out)
 
     def _error(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
         # Live streams nest the details in "error"; the documented shape is flat.
         nested = event.get("error")
-        self._fail(stream_error_info(nested if isinstance(nested, dict) else event), out)
+        self._fail(stream_error(nested if isinstance(nested, dict) else event), out)
 
     # ---------------------------------------------------------------- items
 

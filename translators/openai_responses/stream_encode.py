@@ -32,6 +32,7 @@ from ..canonical import (
     Usage,
     merge_meta,
 )
+from ..openai_errors import responses_stream_error
 from ..sse import dumps, encode_event
 from .common import (
     FAILED_ERROR,
@@ -48,7 +49,6 @@ from .common import (
     tool_call_item,
     usage_to_wire,
 )
-from .errors import stream_error_fields
 from .response import response_id, response_object
 
 _CUT = ErrorInfo(502, "server", "stream ended before completion")
@@ -304,15 +304,12 @@ class ResponsesStreamEncoder:
 
     def _error(self, error: ErrorInfo, out: list[bytes]) -> None:
         self._ended = True
-        code, nested = stream_error_fields(error)
-        # Both shapes at once: the documented flat fields, and the nested
-        # "error" object the live API sends (which makes the SDK raise).
-        fields = {"code": code, "message": error.message, "param": error.param, "error": nested}
+        fields, failed = responses_stream_error(error)
         self._emit(out, "error", fields)
         response = self._response("failed")
         if self._started:
             response["output"] = self._output
         if self._id == "":
             response["id"] = self._env.new_id("resp_")
-        response["error"] = {"code": code, "message": error.message}
+        response["error"] = failed
         self._emit(out, "response.failed", {"response": response})
