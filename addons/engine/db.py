@@ -19,8 +19,9 @@ Interface (all a component needs)::
   ``callable(connection)`` for anything else); the table
   ``schema_version`` holds how many of each component's list have run. Only
   append to a list: a migration, once shipped, never changes.
-- Writes go to a queue; one writer thread commits what is queued as one
-  transaction every ``interval`` seconds (default 0.5). On ``kill -9`` at
+- Writes go to a list; one writer thread commits what is queued as one
+  transaction every ``interval`` seconds (default 0.5), woken once per batch
+  (not once per write: a wake-up costs the writer's caller a GIL hand-over). On ``kill -9`` at
   most the writes of the last interval are lost; ``close()`` loses nothing.
 - Reads use their own connection (WAL: readers never wait for the writer);
   call them off the event loop (``asyncio.to_thread``) when they may be slow.
@@ -34,10 +35,8 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -105,7 +104,10 @@ class Store:
             "CREATE TABLE IF NOT EXISTS schema_version "
             "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
         )
-        self._queue: queue.Queue[_Write | threading.Event | None] = queue.Queue()
+        self._pending: list[_Write | threading.Event | None] = []
+        self._lock = threading.Lock()
+        self._work = threading.Event()  # something is pending
+        self._urgent = threading.Event()  # a flush or close waits: commit now
         self._thread = threading.Thread(target=self._run, name=f"store:{path.name}", daemon=True)
         self._closed = False
         self._thread.start()
@@ -149,7 +151,7 @@ class Store:
         """Queue one statement; the writer thread commits it within ``interval``."""
         if self._closed:
             raise StoreError(f"store {self.path} is closed")
-        self._queue.put((sql, params))
+        self._put((sql, params))
 
     def read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         with self._read_lock:
@@ -160,7 +162,7 @@ class Store:
         if self._closed or not self._thread.is_alive():
             return
         done = threading.Event()
-        self._queue.put(done)
+        self._put(done, urgent=True)
         done.wait(timeout)
 
     def close(self) -> None:
@@ -168,46 +170,37 @@ class Store:
             return
         self._closed = True
         atexit.unregister(self.close)
-        self._queue.put(None)
+        self._put(None, urgent=True)
         self._thread.join(30)
         self._writer.close()
         self._reader.close()
 
     # ------------------------------------------------------------ writer
 
+    def _put(self, item: _Write | threading.Event | None, urgent: bool = False) -> None:
+        with self._lock:
+            self._pending.append(item)
+            if len(self._pending) == 1:
+                self._work.set()  # the first of a batch wakes the writer
+            if urgent:
+                self._urgent.set()
+
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            batch, waiters, stop = self._collect(first)
+            self._work.wait()
+            self._urgent.wait(self.interval)  # gather a batch (a flush or close ends it)
+            with self._lock:
+                items, self._pending = self._pending, []
+                self._work.clear()
+                self._urgent.clear()
+            batch = [item for item in items if isinstance(item, tuple)]
             if batch:
                 self._commit(batch)
-            for event in waiters:
-                event.set()
-            if stop:
+            for item in items:
+                if isinstance(item, threading.Event):
+                    item.set()
+            if any(item is None for item in items):
                 return
-
-    def _collect(
-        self, first: _Write | threading.Event | None
-    ) -> tuple[list[_Write], list[threading.Event], bool]:
-        """What arrives within ``interval`` of the first item (a flush or
-        close ends the wait early)."""
-        batch: list[_Write] = []
-        waiters: list[threading.Event] = []
-        deadline = time.monotonic() + self.interval
-        item: _Write | threading.Event | None = first
-        while True:
-            if item is None:
-                return batch, waiters, True
-            if isinstance(item, threading.Event):
-                waiters.append(item)
-                timeout = 0.0  # someone waits: take what is queued and commit now
-            else:
-                batch.append(item)
-                timeout = 0.0 if waiters else deadline - time.monotonic()
-            try:
-                item = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
-            except queue.Empty:
-                return batch, waiters, False
 
     def _commit(self, batch: list[_Write]) -> None:
         conn = self._writer

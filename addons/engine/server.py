@@ -181,6 +181,8 @@ class EngineHandler(RequestHandler):
         self.engine = engine
         self._task: asyncio.Future[None] | None = None
         self._gone = False
+        self._flush_soon = False
+        self._flushing: asyncio.Future[None] | None = None
 
     def prepare(self) -> None:
         # Each SSE event is a small write: without TCP_NODELAY, Nagle and
@@ -265,7 +267,7 @@ class EngineHandler(RequestHandler):
 
     @property
     def committed(self) -> bool:
-        return self._headers_written
+        return self._headers_written or self._flush_soon
 
     def head(self, status: int, headers: list[tuple[str, str]]) -> None:
         self.clear()
@@ -274,15 +276,46 @@ class EngineHandler(RequestHandler):
             self.add_header(name, value)
 
     async def send(self, data: bytes) -> None:
+        """Write; what the events of one upstream read produced leaves in one
+        flush (at the loop's next turn). While the connection is still busy
+        with the previous flush, the sender waits for it (backpressure)."""
         if self._gone:
             raise ClientGone()
         if data:
             self.write(data)
+        flushing = self._flushing
+        if flushing is None or flushing.done():
+            if not self._flush_soon:
+                self._flush_soon = True
+                asyncio.get_running_loop().call_soon(self._flush_now)
+            return
         try:
-            await self.flush()
+            await flushing  # what was just written leaves when this one is done
         except StreamClosedError:
             self._gone = True
             raise ClientGone() from None
+
+    def _flush_now(self) -> None:
+        self._flush_soon = False
+        busy = self._flushing is not None and not self._flushing.done()
+        if self._finished or self._gone or busy:
+            return  # a busy flush sends the rest when it is done (_flushed)
+        if self._headers_written and not self._write_buffer:
+            return
+        self._start_flush()
+
+    def _start_flush(self) -> None:
+        # One flush at a time: tornado resolves only the latest write's future.
+        self._flushing = self.flush()
+        self._flushing.add_done_callback(self._flushed)
+
+    def _flushed(self, future: asyncio.Future[None]) -> None:
+        if future.cancelled():
+            return
+        if future.exception() is not None:
+            self._gone = True  # the next send raises ClientGone
+        elif self._write_buffer and not self._finished and not self._gone:
+            self._start_flush()
 
     def abort(self) -> None:
         self._gone = True

@@ -43,6 +43,8 @@ class FakeUpstream:
         self.replies: dict[str, deque[Reply]] = defaultdict(deque)
         self.seen: list[Seen] = []
         self.closed = asyncio.Event()
+        self.sent = 0
+        """Body bytes the upstream has handed to its socket so far."""
         self.port = 0
         self._server: HTTPServer | None = None
 
@@ -91,6 +93,7 @@ class _FakeHandler(RequestHandler):
         for chunk in reply.chunks:
             self.write(chunk)
             await self.flush()
+            self.fake.sent += len(chunk)
             await asyncio.sleep(reply.gap)
         if reply.cut:
             self.request.connection.close()
