@@ -370,10 +370,17 @@ class OmniRoute:
         if copy.truncated:
             flow.comment += f" [body shown: first {copy.cap} bytes]"
 
-    def error(self, flow: http.HTTPFlow) -> None:
-        self._copies.pop(flow.id, None)
+    async def error(self, flow: http.HTTPFlow) -> None:
+        copy = self._copies.pop(flow.id, None)
         if "omniroute" in flow.metadata or flow.metadata.pop("omniroute_page", None):
             flow.request.headers.pop(engine.SECRET_HEADER, None)
+        if copy is not None and flow.response is not None:
+            # e.g. the client hung up after the last event, before the end of the
+            # body: the flow still shows what was sent, its tokens and cost
+            flow.response.raw_content = bytes(copy.data)
+            record = await self._record(flow.metadata.get("omniroute_record"))
+            if record is not None:
+                annotate(flow, record)
 
     async def _record(self, record_id: int | None) -> dict[str, Any] | None:
         """What the engine says request ``record_id`` did: asked over HTTP, the

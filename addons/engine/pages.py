@@ -27,6 +27,8 @@ JSON = "application/json"
 _RECORD = re.compile(r"^/omniroute/records/(\d+)$")
 
 Page = tuple[int, str, bytes]
+SETTLE_WAIT = 2.0
+"""Seconds a record page waits for its request to end (tokens and cost final)."""
 
 
 async def serve(engine: Engine, path: str) -> Page:
@@ -35,6 +37,11 @@ async def serve(engine: Engine, path: str) -> Page:
         if record is None:
             message = f"no record {m.group(1)} (the engine keeps the last 1000)"
             return _json(404, {"error": {"message": message}})
+        if not record.settled.is_set():  # the front may ask as the last bytes go out
+            try:
+                await asyncio.wait_for(record.settled.wait(), SETTLE_WAIT)
+            except TimeoutError:
+                pass  # still running (read by hand): what is known so far
         return _json(200, record.public())
     if path == "/omniroute/status":
         return 200, JSON, json.dumps(_status(engine), indent=2).encode()  # read by people

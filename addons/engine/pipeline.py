@@ -84,6 +84,7 @@ class Exchange:
             if self.log_entry is not None:
                 self.log_entry.close()
             usage.price_record(self.record, self.config)
+            self.record.settled.set()
             if self.rt.usage is not None:
                 self.rt.usage.add(self.record, self.config)
             self._log()

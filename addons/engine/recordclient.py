@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
 from .server import SECRET_HEADER
 
 MAX_BODY = 1024 * 1024
+log = logging.getLogger("omniroute")
 
 
 class RecordClient:
@@ -23,15 +25,31 @@ class RecordClient:
         self._idle: dict[str, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
 
     async def get(self, url: str, secret: str, record_id: int) -> dict[str, Any] | None:
-        """The engine's JSON for ``record_id``; None if it has none or cannot say."""
-        try:
-            return await asyncio.wait_for(self._get(url, secret, record_id), self.timeout)
-        except (OSError, ValueError, EOFError, asyncio.IncompleteReadError, TimeoutError):
-            return None
+        """The engine's JSON for ``record_id``; None if it has none or cannot say.
 
-    async def _get(self, url: str, secret: str, record_id: int) -> dict[str, Any] | None:
+        A kept-alive connection the engine has closed meanwhile fails at once:
+        the request is then sent again on a new one."""
+        for fresh in (False, True):
+            try:
+                return await asyncio.wait_for(
+                    self._get(url, secret, record_id, fresh), self.timeout
+                )
+            except (OSError, ValueError, EOFError, asyncio.IncompleteReadError) as exc:
+                if fresh:
+                    log.warning("no tokens for the flow comment: record %d: %r", record_id, exc)
+            except TimeoutError:
+                log.warning(
+                    "no tokens for the flow comment: the engine did not send record %d in %g s",
+                    record_id, self.timeout,
+                )  # fmt: skip
+                return None
+        return None
+
+    async def _get(
+        self, url: str, secret: str, record_id: int, fresh: bool
+    ) -> dict[str, Any] | None:
         idle = self._idle.setdefault(url, [])
-        if idle:
+        if idle and not fresh:
             reader, writer = idle.pop()
         else:
             parts = urlsplit(url)

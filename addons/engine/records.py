@@ -3,6 +3,7 @@ the usage store (:mod:`engine.usage`) and, by id, to the front's flow comment.""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections import deque
@@ -52,6 +53,8 @@ class Record:
     quota: Quota | None = None
     """The rate-limit windows seen on the answer (native traffic mostly)."""
     error_class: str | None = None
+    settled: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    """Set once the request is over and its tokens and cost are final."""
 
     @property
     def route(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from pathlib import Path
@@ -12,6 +13,7 @@ import omniroute
 import pytest
 from engine.prices import Tokens
 from mitmproxy import exceptions, http
+from mitmproxy.flow import Error
 from mitmproxy.test import taddons, tflow
 
 pytestmark = pytest.mark.anyio
@@ -233,14 +235,43 @@ async def test_response_is_annotated_copied_and_engine_headers_removed(front):
     flow.response.raw_content = None  # as after streaming: content missing
     record = addon.engine.records.new("anthropic", "generate")
     record.attempts, record.failures = ["x/y", "ds/deepseek-chat"], ["x/y: 429"]
-    record.tokens, record.cost = Tokens(input=12, output=34, cache_read=5), 0.00054
     flow.metadata["omniroute_record"] = record.id
+
+    async def request_ends() -> None:  # after the front has asked: the page waits for it
+        await asyncio.sleep(0.2)
+        record.tokens, record.cost = Tokens(input=12, output=34, cache_read=5), 0.00054
+        record.settled.set()
+
+    ending = asyncio.ensure_future(request_ends())
     await addon.response(flow)  # asks the engine over HTTP, as with an external one
+    await ending
     assert flow.response.content == b'event: a\ndata: {"x":1}\n\n'
     assert flow.comment.endswith(
         "(fallback from x/y: 429) [12 in + 5 cache read + 0 cache write / 34 out, $0.00054]"
     )
     assert flow.marked == ":twisted_rightwards_arrows:"  # a fallback shows in mitmweb's list
+
+
+async def test_a_client_that_hangs_up_at_the_end_still_gets_tokens_in_the_comment(front):
+    """The client read the last event and closed before the body's end: mitmproxy
+    calls ``error``, and the flow still shows the body, tokens and cost."""
+    addon, _ = front
+    flow = make_flow("https://api.openai.com/v1/chat/completions")
+    addon.request(flow)
+    record = addon.engine.records.new("openai-chat", "generate")
+    flow.response = http.Response.make(200, b"", {
+        "content-type": "text/event-stream", engine.ROUTE_HEADER: "m -> p/m",
+        engine.RECORD_HEADER: str(record.id),
+    })  # fmt: skip
+    addon.responseheaders(flow)
+    flow.response.stream(b"data: [DONE]\n\n")
+    flow.response.raw_content = None
+    record.tokens, record.cost = Tokens(input=3, output=4), 0.0001
+    record.settled.set()
+    flow.error = Error("Client disconnected.")
+    await addon.error(flow)
+    assert flow.comment.endswith(" : m -> p/m [3 in / 4 out, $0.0001]")
+    assert flow.response.content == b"data: [DONE]\n\n"
 
 
 async def test_capped_copy_keeps_the_first_mebibyte():

@@ -1,0 +1,68 @@
+"""The front's record client (flow comments): kept-alive connections that the
+engine closed meanwhile, and an engine that does not answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+from engine.recordclient import RecordClient
+
+pytestmark = pytest.mark.anyio
+
+
+async def serve(answer_then_close: bool, hang: bool = False):
+    """An engine stand-in: answers each GET with its record id; optionally
+    closes every connection after one answer (without saying so), or hangs."""
+    served: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            if hang:
+                await asyncio.sleep(3600)
+            record = int(head.split(b" ")[1].rsplit(b"/", 1)[1])
+            served.append(record)
+            body = json.dumps({"id": record, "summary": f"[{record} in / 1 out]"}).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                         b"content-length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+            if answer_then_close:
+                break
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}", served
+
+
+async def test_a_connection_the_engine_closed_is_replaced_and_the_record_still_comes():
+    server, url, served = await serve(answer_then_close=True)
+    client = RecordClient()
+    try:
+        first = await client.get(url, "s", 1)
+        await asyncio.sleep(0.05)  # the engine's close has reached the kept connection
+        second = await client.get(url, "s", 2)
+    finally:
+        client.close()
+        server.close()
+    assert first is not None and first["id"] == 1
+    assert second is not None and second["summary"] == "[2 in / 1 out]"
+    assert served == [1, 2]
+
+
+async def test_an_engine_that_does_not_answer_costs_the_timeout_and_says_so(caplog):
+    server, url, _ = await serve(answer_then_close=False, hang=True)
+    client = RecordClient(timeout=0.2)
+    try:
+        with caplog.at_level(logging.WARNING, logger="omniroute"):
+            assert await client.get(url, "secret-value", 7) is None
+    finally:
+        client.close()
+        server.close()
+    assert "record 7" in caplog.text and "secret-value" not in caplog.text
