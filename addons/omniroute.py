@@ -194,7 +194,9 @@ class OmniRoute:
             return
         if self.engine is None:
             store = _store()
-            responses = engine.open_responses(ctx.options.omniroute_data_dir or None, store)
+            responses = engine.open_responses(
+                ctx.options.omniroute_data_dir or None, store, persist=store is not None
+            )
             self.engine = engine.Engine(
                 config, direct_token=_direct_token(), responses=responses, store=store
             )

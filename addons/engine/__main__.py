@@ -101,7 +101,7 @@ async def serve(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             return 1
     secret = read_secret(Path(args.secret_file))
-    responses = open_responses(args.data_dir, store)
+    responses = open_responses(args.data_dir, store, persist=args.store.lower() != "none")
     request_log = RequestLog(data_dir(args.data_dir) / "requests") if args.log_requests else None
     engine = Engine(
         config, secret=secret, direct_token=direct, responses=responses, store=store,

@@ -134,3 +134,15 @@ def test_compaction_summary_round_trips_as_plain_text():
     assert expand_compactions([foreign]) is None
     prompt = replace_trigger([user_message("hi"), {"type": "compaction_trigger"}])
     assert prompt[-1]["role"] == "user" and "summary" in texts(prompt)[-1]
+
+
+def test_with_no_store_responses_are_kept_in_memory_and_nothing_is_written(tmp_path):
+    """``omniroute_store=none``: chains still work within the run, no file appears."""
+    store = open_responses(str(tmp_path / "data"), None, persist=False)
+    try:
+        store.put(turn(1))
+        store.put(turn(2, previous="resp_1"))
+        assert store.get("resp_2") is not None and store.get("resp_1") is not None
+    finally:
+        store.close()
+    assert not (tmp_path / "data").exists()

@@ -22,13 +22,18 @@ if TYPE_CHECKING:
     from ..exchange_io import Inbound
 
 
-def open_responses(data_dir: str | None = None, store: Store | None = None) -> ResponseStore:
+def open_responses(
+    data_dir: str | None = None, store: Store | None = None, *, persist: bool = True
+) -> ResponseStore:
     """The response store in the engine's database under the data dir
     (``data_dir`` as the omniroute_data_dir option gives it; see engine.db),
-    or in ``store`` when the engine already opened it (one writer for both)."""
+    or in ``store`` when the engine already opened it (one writer for both).
+    ``persist=False`` (``omniroute_store=none``): in memory, nothing on disk."""
     from .. import db
     from .sqlite import DbBacking
 
+    if store is None and not persist:
+        return ResponseStore(MemoryBacking())
     if store is None:
         store = db.open_store(db.DEFAULT_URL, base=db.data_dir(data_dir))
     return ResponseStore(DbBacking(store))
