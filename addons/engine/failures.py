@@ -55,7 +55,15 @@ _MODEL = re.compile(
     r"|(?:unknown|invalid|no such) model|model_not_found",
     re.I,
 )
-_SIGNATURE = re.compile(r"signature", re.I)
+# A thinking signature the provider did not issue, in each provider's words:
+# Anthropic "Invalid `signature` in `thinking` block", Gemini "Corrupted thought
+# signature." / "Thought signature is not valid", OpenAI Responses
+# "invalid_encrypted_content" / "The encrypted content ... could not be verified".
+_SIGNATURE = re.compile(
+    r"thinking\b.*\bsignature|signature\b.*\bthinking|thought[ _]?signature"
+    r"|invalid_encrypted_content|encrypted content\b.*\bcould not be verified",
+    re.I | re.S,
+)
 _QUOTA = re.compile(r"RESOURCE_EXHAUSTED|quota|rate[_ ]limit|overloaded|insufficient_quota", re.I)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _BODY_RETRY = re.compile(
@@ -120,7 +128,7 @@ def _kind(status: int, text: str) -> FailureClass:
             return "context"
         if _MODEL.search(text):
             return "model"
-        if "thinking" in text.lower() and _SIGNATURE.search(text):
+        if _SIGNATURE.search(text):
             return "signature"
         if "RESOURCE_EXHAUSTED" in text:
             return "rate_limited"

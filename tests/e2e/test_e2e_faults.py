@@ -25,7 +25,7 @@ from e2e_harness import (
     provider_key,
 )
 from fakeprovider import Reply
-from fakeprovider.sdk import call
+from fakeprovider.sdk import Result, call, user_turn
 from google.genai import errors as genai_errors
 
 pytestmark = pytest.mark.e2e
@@ -139,6 +139,43 @@ def test_the_request_s_own_fault_reaches_the_client_without_fallback(conn, fake,
         call(conn, client, f"faults-{client}", stream=True)
     assert "bad field" in str(info.value)
     assert formats(fake) == [client]
+
+
+REFUSED_SIGNATURE = {  # each provider's words for a signature it will not take
+    "anthropic": "messages.1.content.0: Invalid `signature` in `thinking` block",
+    "gemini": "Corrupted thought signature.",
+    "openai-responses": "The encrypted content gAAAsig could not be verified.",
+}
+
+
+def replayed(client: str, answer: Result) -> list[dict]:
+    """The model's turn as the client sends it back (thinking and signature included)."""
+    if client == "anthropic":
+        return [{"role": "assistant", "content": answer.turn}]
+    if client == "gemini":
+        return [{"role": "model", "parts": answer.turn}]
+    return answer.turn
+
+
+@pytest.mark.parametrize("client", list(REFUSED_SIGNATURE))
+def test_a_refused_thinking_signature_is_retried_once_without_the_thinking(conn, fake, client):
+    """The provider no longer takes the signature it issued a turn ago (a key
+    rotation, a model update): the same target is asked again with the
+    thinking removed, and the client never sees the refusal."""
+    fake.script([Reply(text="first answer", reasoning="let me think", signature="sig-turn-1")])
+    first = call(conn, client, f"faults-{client}", stream=True)
+    assert first.text == "first answer"
+    history = [*user_turn(client, "question one"), *replayed(client, first),
+               *user_turn(client, "question two")]  # fmt: skip
+    fake.script([Reply(status=400, error_message=REFUSED_SIGNATURE[client]),
+                 Reply(text="second answer")])  # fmt: skip
+    assert call(conn, client, f"faults-{client}", stream=True, history=history).text == (
+        "second answer")
+    turn_one, refused, retried = fake.model_calls()
+    assert formats(fake) == [client] * 3  # the same target all along: no fallback
+    assert "sig-turn-1" in refused.raw.decode()  # its own signature went back to it
+    assert "sig-turn-1" not in retried.raw.decode()
+    assert "let me think" not in retried.raw.decode() and "question two" in retried.raw.decode()
 
 
 def status(mitm: Mitmdump) -> dict:

@@ -54,6 +54,23 @@ CASES = [
         "signature",
         False,
     ),
+    (  # Gemini's words for a thoughtSignature it did not issue
+        status(400, {"error": {"code": 400, "message": "Corrupted thought signature.",
+                               "status": "INVALID_ARGUMENT"}}),
+        "signature",
+        False,
+    ),
+    (status(400, err("Unable to submit request because Thought signature is not valid.")),
+     "signature", False),
+    (  # OpenAI Responses: a reasoning item's encrypted_content from elsewhere
+        status(400, {"error": {
+            "message": "The encrypted content gAAA...Rg== could not be verified.",
+            "type": "invalid_request_error", "param": None, "code": "invalid_encrypted_content",
+        }}),
+        "signature",
+        False,
+    ),
+    (status(400, err("signature: field required")), "request", False),
     (UpstreamConnectError("x: Server disconnected", no_response=True), "stale", False),
     (status(400, err("messages: field required")), "request", False),
     (status(422, err("bad enum")), "request", False),
