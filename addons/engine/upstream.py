@@ -164,6 +164,8 @@ class Upstream:
     async def chunks(
         self, response: httpx.Response, label: str, raw: bool = False
     ) -> AsyncIterator[bytes]:
+        # Not encoded: the raw chunks, without the decoder and its chunker per chunk.
+        raw = raw or response.headers.get("content-encoding", "identity") == "identity"
         with mapped_errors(label):
             source = response.aiter_raw() if raw else response.aiter_bytes()
             async for chunk in source:
