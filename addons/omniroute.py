@@ -12,9 +12,7 @@ mitmdump; ``omniroute_engine_mode=inprocess`` keeps it in mitmproxy's loop.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import logging
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,10 +28,9 @@ except ImportError:  # not installed: mitmdump -s puts only addons/ on sys.path
 import engine  # noqa: E402
 from engine import db, summary  # noqa: E402
 from engine.clients import offline_answer  # noqa: E402
-from engine.process import EngineProcess, can_spawn  # noqa: E402
 from engine.recordclient import RecordClient  # noqa: E402
-from engine.reqlog import RequestLog  # noqa: E402
-from mitmproxy import addonmanager, contentviews, ctx, exceptions, http  # noqa: E402
+from engine_host import EngineHost  # noqa: E402
+from mitmproxy import addonmanager, contentviews, ctx, http  # noqa: E402
 from mitmproxy.options import CONF_DIR  # noqa: E402
 from sse_view import ModelStreamView  # noqa: E402
 
@@ -42,7 +39,6 @@ log = logging.getLogger(__name__)
 COPY_CAP = 1024 * 1024
 PROJECT_CA = ROOT / "certs"
 ALLOW_AI_HOSTS = r"^(" + "|".join(h.replace(".", r"\.") for h in engine.AI_HOSTS) + r"):\d+$"
-MODES = ("process", "inprocess")
 READY_TIMEOUT = 30.0  # how long a model call waits for a starting engine
 
 
@@ -97,14 +93,8 @@ class CappedCopy:
 
 class OmniRoute:
     def __init__(self) -> None:
-        self.engine: engine.Engine | None = None  # in-process mode
-        self.child: EngineProcess | None = None  # process mode
-        self.config: engine.Config | None = None  # what the front loaded (process mode)
-        self.mode = "process" if can_spawn() else "inprocess"
-        self._running = False  # the child starts in `running` (taddons never gets there)
-        self.engine_url = ""
-        self.secret = ""
-        self.config_path = ""
+        self.backend = EngineHost()
+        """Where the engine runs (its own process, in-process, external)."""
         self.stopping: asyncio.Future[None] | None = None
         self.rebinding: asyncio.Future[None] | None = None
         self._copies: dict[str, CappedCopy] = {}
@@ -118,23 +108,7 @@ class OmniRoute:
         contentviews.add(ModelStreamView())  # streams as events + the assembled answer
 
     def configure(self, updated: set[str]) -> None:
-        if "omniroute_engine_mode" in updated:
-            self._set_mode(ctx.options.omniroute_engine_mode)
-        if updated & {"omniroute_engine_url", "omniroute_engine_secret_file"}:
-            self._use_external_engine()
-        if not self.engine_url:  # an external engine reads its own config
-            if "omniroute_config" in updated or (
-                self._loaded is None and "omniroute_engine_url" in updated
-            ):
-                self._load_config(ctx.options.omniroute_config)
-            if "omniroute_log_requests" in updated and self.engine is not None:
-                self.engine.runtime.request_log = _request_log()
-            if "omniroute_engine_direct" in updated and self._loaded is not None:
-                token = _direct_token()
-                if self.engine is not None:
-                    self.engine.direct_token = token
-            if self._loaded is not None and _loop_running():
-                self._start_engine(restart=bool(updated & CHILD_OPTIONS))
+        self.backend.configure(updated)
         if not self._defaults_set:
             self._defaults_set = True
             # lazy: nothing connects to the real host before the request hook.
@@ -153,103 +127,8 @@ class OmniRoute:
             defaults.update(_project_confdir())
             ctx.options.update(**defaults)  # type: ignore[no-untyped-call]
 
-    @property
-    def _loaded(self) -> object | None:
-        """The engine (in-process) or the config (process mode), once loaded."""
-        return self.engine if self.mode == "inprocess" else self.config
-
-    def _set_mode(self, mode: str) -> None:
-        if mode not in MODES:
-            raise _error(f"omniroute_engine_mode: {mode!r} is not one of {', '.join(MODES)}")
-        if mode == "process" and not can_spawn():
-            log.warning("omniroute: this mitmproxy has no Python to start the engine with; "
-                        "running it in-process")
-            mode = "inprocess"
-        if mode == self.mode:
-            return
-        if self.child is not None or (self.engine is not None and self.engine.port is not None):
-            raise _error("omniroute_engine_mode cannot change while mitmproxy runs: restart it")
-        self.mode, self.engine, self.config = mode, None, None
-        if self.config_path and not self.engine_url:
-            self._load_config(self.config_path)
-
-    def _load_config(self, path: str) -> None:
-        try:
-            config = engine.load_config(path)
-        except engine.ConfigError as exc:
-            if self._loaded is not None:  # at runtime: refuse, keep the old config
-                raise _error(str(exc)) from None
-            # At start-up, errors logged make mitmdump exit 1 (errorcheck),
-            # with one clean line per problem instead of a traceback.
-            for line in exc.lines:
-                log.error(line)
-            return
-        for warning in config.warnings:
-            log.warning(warning)
-        self.config_path = path
-        if self.mode != "inprocess":
-            if self.config is not None:  # omniroute_config changed at runtime
-                log.info("%s", summary.block("omniroute:", summary.config_lines(config, path)))
-            self.config = config  # the child loads (and watches) the file itself
-            return
-        if self.engine is None:
-            store = _store()
-            responses = engine.open_responses(
-                ctx.options.omniroute_data_dir or None, store, persist=store is not None
-            )
-            self.engine = engine.Engine(
-                config, direct_token=_direct_token(), responses=responses, store=store
-            )
-        else:  # omniroute_config changed at runtime
-            self.engine.set_config(config)
-            log.info("%s", summary.block("omniroute:", summary.config_lines(config, path)))
-        if self.engine.port is not None:
-            self.engine.watch(path)
-
-    def _use_external_engine(self) -> None:
-        url = ctx.options.omniroute_engine_url
-        if url and (urlsplit(url).scheme != "http" or not urlsplit(url).port):
-            raise _error(f"Cannot parse omniroute_engine_url {url!r}: want http://HOST:PORT")
-        if url:
-            try:
-                secret = Path(ctx.options.omniroute_engine_secret_file).read_text("utf-8")
-            except OSError as exc:
-                raise _error(f"Cannot read omniroute_engine_secret_file: {exc}") from None
-            self.secret = secret.strip()
-        self.engine_url = url.rstrip("/")
-
-    def _start_engine(self, restart: bool = False) -> None:
-        if self.mode != "inprocess":
-            return self._start_child(restart)
-        assert self.engine is not None
-        if self.engine.port is None:
-            self.engine.start(port=ctx.options.omniroute_engine_port)
-            self.engine.watch(self.config_path)
-            log.info("omniroute engine listening at %s", self.engine.url)
-
-    def _start_child(self, restart: bool) -> None:
-        if not self._running or (self.child is not None and not restart):
-            return
-        if self.child is not None:  # its command line changed: a new one
-            asyncio.ensure_future(self.child.stop())
-        args = ["--store", ctx.options.omniroute_store or "none"]
-        if ctx.options.omniroute_log_requests:
-            args.append("--log-requests")
-        if ctx.options.omniroute_data_dir:
-            args += ["--data-dir", ctx.options.omniroute_data_dir]
-        self.child = EngineProcess(
-            self.config_path,
-            port=ctx.options.omniroute_engine_port,
-            direct=bool(_direct_token()),
-            args=args,
-        )
-        self.child.start()
-        atexit.register(self.child.kill_now)
-
     def running(self) -> None:
-        self._running = True
-        if self._loaded is not None and not self.engine_url:
-            self._start_engine()
+        self.backend.start_running()
         if self._rebind:
             self._rebind = False
             self.rebinding = asyncio.ensure_future(_rebind_servers(self._summary))
@@ -258,25 +137,17 @@ class OmniRoute:
 
     def _summary(self) -> None:
         """What is routed where, what is missing, which line each client needs."""
-        if self._loaded is None and not self.engine_url:
+        if self.backend.loaded is None and not self.backend.engine_url:
             return  # the config did not load: its errors are logged, mitmdump exits
         path = ctx.options.omniroute_config
-        config = self.engine.config if self.engine else self.config
-        config = config or summary.load_quietly(path)
+        config = self.backend.loaded_config or summary.load_quietly(path)
         setting = summary.make_setting(_proxy_address(), ctx.options.confdir)
         log.info("%s", summary.block("omniroute:", summary.startup_lines(config, path, setting)))
 
     def done(self) -> None:
         # Sync: a script reload calls done() from sync code (async raises there).
-        if self.engine is not None and self.engine.port is not None:
-            self.stopping = asyncio.ensure_future(self.engine.stop())
+        self.stopping = self.backend.stop()
         self._records.close()
-        if self.child is not None:
-            child, self.child = self.child, None
-            if _loop_running():
-                self.stopping = asyncio.ensure_future(child.stop())
-            else:
-                child.kill_now()
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
@@ -299,7 +170,7 @@ class OmniRoute:
         if call is None or call.kind == "models":
             return
         destination = self._destination()
-        if destination is None and self.child is not None:
+        if destination is None and self.backend.starting:
             flow.intercept()  # the engine is (re)starting: this call waits for it
             asyncio.ensure_future(self._when_ready(flow))
             return
@@ -307,8 +178,7 @@ class OmniRoute:
             self._redirect(flow, destination)
 
     async def _when_ready(self, flow: http.HTTPFlow) -> None:
-        child = self.child
-        ready = child is not None and await child.wait_ready(READY_TIMEOUT)
+        ready = await self.backend.wait_ready(READY_TIMEOUT)
         destination = self._destination()
         if ready and destination is not None:
             self._redirect(flow, destination)
@@ -395,14 +265,7 @@ class OmniRoute:
 
     def _destination(self) -> tuple[str, str] | None:
         """The engine's URL and secret; None while no engine runs."""
-        if self.engine_url:
-            return self.engine_url, self.secret
-        if self.child is not None:
-            return (self.child.url, self.child.secret) if self.child.url else None
-        if self.engine is None or self.engine.url is None:
-            return None
-        return self.engine.url, self.engine.secret
-
+        return self.backend.destination()
 
 async def _rebind_servers(then: Callable[[], None]) -> None:
     """mitmproxy binds its listeners before a script's options apply: restart
@@ -453,48 +316,5 @@ def annotate(flow: http.HTTPFlow, record: dict[str, Any]) -> None:
     elif record.get("fell_back"):
         flow.marked = ":twisted_rightwards_arrows:"
 
-
-def _request_log() -> RequestLog | None:
-    if not ctx.options.omniroute_log_requests:
-        return None
-    return RequestLog(db.data_dir(ctx.options.omniroute_data_dir) / "requests")
-
-
-def _store() -> db.Store | None:
-    url = ctx.options.omniroute_store
-    if not url or url.lower() == "none":
-        return None
-    base = db.data_dir(ctx.options.omniroute_data_dir)
-    try:
-        return db.open_store(url, base=base)
-    except db.StoreError as exc:  # one line (errorcheck makes mitmdump exit 1)
-        log.error("omniroute_store: %s", exc)
-        return None
-
-
-def _error(message: str) -> exceptions.OptionsError:
-    return exceptions.OptionsError(message)  # type: ignore[no-untyped-call]
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _direct_token() -> str | None:
-    if not ctx.options.omniroute_engine_direct:
-        return None
-    token = os.environ.get("OMNIROUTE_DIRECT_TOKEN")
-    if not token:
-        raise _error("omniroute_engine_direct needs $OMNIROUTE_DIRECT_TOKEN")
-    return token
-
-
-CHILD_OPTIONS = {"omniroute_config", "omniroute_engine_direct", "omniroute_engine_port",
-                 "omniroute_store", "omniroute_data_dir", "omniroute_log_requests"}
-"""Options on the engine child's command line: changing one starts a new child."""
 
 addons = [OmniRoute()]

@@ -20,13 +20,13 @@ async def test_the_default_mode_runs_the_engine_as_a_child(tmp_path):
     addon = omniroute.OmniRoute()
     with taddons.context(addon) as tctx:
         tctx.configure(addon, omniroute_config=str(write_config(tmp_path / "c.yaml")))
-        assert addon.mode == "process" and addon.engine is None
+        assert addon.backend.mode == "process" and addon.backend.engine is None
         addon.running()
         flow = make_flow("https://api.anthropic.com/v1/messages", **{"x-api-key": "sk-client"})
         addon.request(flow)  # the child is still starting: the call waits for it
         assert flow.intercepted
         await asyncio.wait_for(flow.wait_for_resume(), 30)
-        child = addon.child
+        child = addon.backend.child
         assert child is not None and child.url is not None
         assert flow.request.url.startswith(child.url)
         assert flow.request.headers[engine.SECRET_HEADER] == child.secret

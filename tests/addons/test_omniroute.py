@@ -73,7 +73,7 @@ async def front(tmp_path):
 
 async def test_configure_starts_the_engine_and_sets_lazy_and_allow_hosts(front):
     addon, tctx = front
-    assert addon.engine.port is not None
+    assert addon.backend.engine.port is not None
     assert tctx.options.connection_strategy == "lazy"
     (pattern,) = tctx.options.allow_hosts
     import re
@@ -99,7 +99,7 @@ async def test_invalid_config_at_start_logs_one_error_line_per_problem(tmp_path,
     addon = omniroute.OmniRoute()
     with taddons.context(addon) as tctx:
         tctx.configure(addon, omniroute_config=str(bad))  # no exception: no traceback
-        assert addon.engine is None
+        assert addon.backend.engine is None
         flow = make_flow("https://api.anthropic.com/v1/messages")
         addon.request(flow)
         assert flow.request.host == "api.anthropic.com"  # nothing routed meanwhile
@@ -117,7 +117,7 @@ async def test_invalid_config_at_runtime_is_an_options_error(tmp_path, front):
         "bad.yaml: routes[0].to: 'smrt' is not a combo, provider/model or native",
         "bad.yaml: routes[1].to: provider 'native' is not defined",
     ]
-    assert addon.engine.config.routes[0].to == "down/some-model"  # the old one stays
+    assert addon.backend.engine.config.routes[0].to == "down/some-model"  # the old one stays
 
 
 @pytest.mark.parametrize("h2", [False, True])
@@ -128,14 +128,14 @@ async def test_model_call_is_redirected_to_the_engine(front, h2):
     )
     addon.request(flow)
     req = flow.request
-    assert (req.scheme, req.host, req.port) == ("http", "127.0.0.1", addon.engine.port)
-    assert req.headers[engine.SECRET_HEADER] == addon.engine.secret
+    assert (req.scheme, req.host, req.port) == ("http", "127.0.0.1", addon.backend.engine.port)
+    assert req.headers[engine.SECRET_HEADER] == addon.backend.engine.secret
     assert (
         req.headers[engine.ORIGINAL_URL_HEADER] == "https://api.anthropic.com/v1/messages?beta=true"
     )
     assert req.path == "/v1/messages?beta=true"
     if not h2:
-        assert req.headers["host"] == f"127.0.0.1:{addon.engine.port}"
+        assert req.headers["host"] == f"127.0.0.1:{addon.backend.engine.port}"
 
 
 async def test_redirected_request_is_served_by_the_engine(front):
@@ -233,7 +233,7 @@ async def test_response_is_annotated_copied_and_engine_headers_removed(front):
     chunks = [b"event: a\ndata: {", b'"x":1}\n\n', b""]
     assert [stream(c) for c in chunks] == chunks  # unchanged, final b"" included
     flow.response.raw_content = None  # as after streaming: content missing
-    record = addon.engine.records.new("anthropic", "generate")
+    record = addon.backend.engine.records.new("anthropic", "generate")
     record.attempts, record.failures = ["x/y", "ds/deepseek-chat"], ["x/y: 429"]
     flow.metadata["omniroute_record"] = record.id
 
@@ -258,7 +258,7 @@ async def test_a_client_that_hangs_up_at_the_end_still_gets_tokens_in_the_commen
     addon, _ = front
     flow = make_flow("https://api.openai.com/v1/chat/completions")
     addon.request(flow)
-    record = addon.engine.records.new("openai-chat", "generate")
+    record = addon.backend.engine.records.new("openai-chat", "generate")
     flow.response = http.Response.make(200, b"", {
         "content-type": "text/event-stream", engine.ROUTE_HEADER: "m -> p/m",
         engine.RECORD_HEADER: str(record.id),
@@ -296,9 +296,10 @@ async def test_config_file_change_reloads_and_bad_edit_keeps_the_old(front, tmp_
     addon, _ = front
     path = tmp_path / "config.yaml"
     path.write_text("routes:\n  - to: native\n")
-    assert addon.engine.watcher.check() and addon.engine.config.routes[0].to == "native"
+    engine_ = addon.backend.engine
+    assert engine_.watcher.check() and engine_.config.routes[0].to == "native"
     path.write_text("routes:\n  - to: nowhere-at-all\n")
-    assert not addon.engine.watcher.check() and addon.engine.config.routes[0].to == "native"
+    assert not engine_.watcher.check() and engine_.config.routes[0].to == "native"
 
 
 async def test_external_engine_url_and_secret_file(front, tmp_path):
@@ -327,7 +328,7 @@ async def test_with_an_external_engine_the_front_needs_no_config(tmp_path):
             omniroute_engine_url="http://127.0.0.1:9",
             omniroute_engine_secret_file=str(secret),
         )
-        assert addon.engine is None
+        assert addon.backend.engine is None
         flow = make_flow("https://api.anthropic.com/v1/messages")
         addon.request(flow)
         assert flow.request.port == 9
@@ -340,9 +341,10 @@ async def test_direct_mode_needs_the_token_variable(front, monkeypatch):
         tctx.configure(addon, omniroute_engine_direct=True)
     monkeypatch.setenv("OMNIROUTE_DIRECT_TOKEN", "tok-abc")
     tctx.configure(addon, omniroute_engine_direct=True)
-    assert addon.engine.direct_token == "tok-abc"
+    assert addon.backend.engine.direct_token == "tok-abc"
     async with httpx.AsyncClient(verify=False) as client:
-        resp = await client.get(f"{addon.engine.url}/v1/models", headers={"x-api-key": "tok-abc"})
+        url = f"{addon.backend.engine.url}/v1/models"
+        resp = await client.get(url, headers={"x-api-key": "tok-abc"})
     assert resp.status_code == 200 and resp.json()["data"] == []  # no combos, no allow-lists
 
 
