@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -236,18 +236,24 @@ class ClientRequest:
 
 
 def client_requests(
-    mitm: Mitmdump, calls: tuple[str, int] | None = None, timeout: float = 10.0
+    mitm: Mitmdump,
+    calls: tuple[str, int] | None = None,
+    timeout: float = 10.0,
+    until: Callable[[list[ClientRequest]], bool] | None = None,
 ) -> list[ClientRequest]:
     """The flows mitmdump saved (``save_stream_file``), oldest first. A flow
     is written when it ends, which may be just after the CLI exits: with
-    ``calls=(url_part, n)``, wait until n POSTs to such URLs are in the file."""
+    ``calls=(url_part, n)``, wait until n POSTs to such URLs are in the file;
+    with ``until``, until it holds of the flows."""
+    if calls is not None:
+        part, count = calls
+        until = lambda flows: sum(  # noqa: E731
+            1 for r in flows if r.method == "POST" and part in r.url
+        ) >= count
     deadline = time.monotonic() + timeout
     while True:
         flows = _saved_flows(mitm)
-        if calls is None or time.monotonic() > deadline:
-            return flows
-        part, count = calls
-        if sum(1 for r in flows if r.method == "POST" and part in r.url) >= count:
+        if until is None or until(flows) or time.monotonic() > deadline:
             return flows
         time.sleep(0.1)
 

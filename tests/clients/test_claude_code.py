@@ -104,19 +104,13 @@ def test_claude_code_bash_round_trip(cli_bin, proxy_to, fake, side, tmp_path, ta
         assert exchange.call_id == exchange.result_id == CALL_IDS[target]
     assert TOOL_OUTPUT in exchange.result
 
-    requests = client_requests(mitm)
+    requests = client_requests(mitm, until=lambda flows: len(main_turns(flows)) >= 2)
     # side calls answered by the proxy (omniroute_offline_clients), as Anthropic would
     side_calls = {r.url.partition("?")[0]: r.status for r in requests if "/api/" in r.url}
     api = "https://api.anthropic.com/api/claude_code"
     assert side_calls[f"{api}/settings"] == side_calls[f"{api}/policy_limits"] == 404
     assert side_calls[f"{api}/organizations/metrics_enabled"] == 200
-    sent = [
-        r
-        for r in requests
-        if "/v1/messages" in r.url
-        and r.method == "POST"
-        and not r.body["model"].startswith("claude-haiku")
-    ]
+    sent = main_turns(requests)
     assert len(sent) == 2, [r.url for r in client_requests(mitm)]
     # both turns name one session (metadata.user_id): session affinity keeps them together
     ids = {conversation_id("anthropic", list(r.headers.items()), r.body) for r in sent}
@@ -169,3 +163,14 @@ def assert_title_call(target: str, side) -> None:
         assert config["responseMimeType"] == "application/json"
         schema = config.get("responseJsonSchema") or config["responseSchema"]
     assert schema["required"] == ["title"]
+
+
+def main_turns(requests: list) -> list:
+    """Claude Code's model calls of the session (not its haiku side calls)."""
+    return [
+        r
+        for r in requests
+        if "/v1/messages" in r.url
+        and r.method == "POST"
+        and not r.body["model"].startswith("claude-haiku")
+    ]

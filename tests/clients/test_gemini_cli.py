@@ -110,14 +110,13 @@ def test_gemini_cli_shell_round_trip(
     assert exchange.call_id == exchange.result_id == CALL_IDS[target]
     assert TOOL_OUTPUT in exchange.result
 
-    sent = [
-        gemini_request(r.url, r.body) for r in client_requests(mitm) if MODEL_CALL.search(r.url)
-    ]
+    saved = client_requests(mitm, calls=(":streamGenerateContent", 2))
+    sent = [gemini_request(r.url, r.body) for r in saved if MODEL_CALL.search(r.url)]
     main = [body for url, body in sent if ":streamGenerateContent" in url]
     assert len(main) == 2, [url for url, _ in sent]
     # both turns are one conversation for session affinity: Code Assist's
     # user_prompt_id names the session; with an API key, the first turn's hash
-    turns = [r for r in client_requests(mitm) if ":streamGenerateContent" in r.url]
+    turns = [r for r in saved if ":streamGenerateContent" in r.url]
     ids = {conversation_id("gemini", list(r.headers.items()), r.body) for r in turns}
     assert len(ids) == 1, [r.body.get("user_prompt_id") for r in turns]
     assert ids.pop().startswith("s:" if login == "google" else "h:")
