@@ -32,19 +32,16 @@ class Blocks:
     """Block bookkeeping for one stream; events are appended to ``events``
     lists the decoder passes in."""
 
-    __slots__ = ("_held", "_index", "_next", "_open", "part")
+    __slots__ = ("_held", "_index", "_next", "open_key", "part")
 
     def __init__(self) -> None:
         self._next = 0
-        self._open: Hashable | None = None
+        self.open_key: Hashable | None = None
+        """The key of the open block (None when no block is open); read only."""
         self._index = -1
         self.part: Part | None = None
-        """The part of the open block (None when no block is open)."""
+        """The part of the open block (None when no block is open); read only."""
         self._held: dict[Hashable, _Held] = {}
-
-    @property
-    def open_key(self) -> Hashable | None:
-        return self._open
 
     @property
     def held(self) -> bool:
@@ -53,17 +50,17 @@ class Blocks:
 
     def is_live(self, key: Hashable) -> bool:
         """Open or held: still able to take deltas."""
-        return key == self._open or key in self._held
+        return key == self.open_key or key in self._held
 
     def start(self, key: Hashable, part: Part, events: list[StreamEvent]) -> None:
         """Start block ``key`` (a key not used before)."""
-        if self._open is None:
+        if self.open_key is None:
             self._emit_start(key, part, events)
         else:
             self._held[key] = _Held(part)
 
     def delta(self, key: Hashable, text: str, events: list[StreamEvent]) -> None:
-        if key == self._open:
+        if key == self.open_key:
             events.append(BlockDelta(self._index, text))
         else:
             held = self._held.get(key)
@@ -72,9 +69,9 @@ class Blocks:
 
     def end(self, key: Hashable, events: list[StreamEvent], meta: Meta | None = None) -> None:
         """End block ``key``; the next held block (if any) is emitted."""
-        if key == self._open:
+        if key == self.open_key:
             events.append(BlockEnd(self._index, meta or {}))
-            self._open, self.part = None, None
+            self.open_key, self.part = None, None
             self._promote(events)
         else:
             held = self._held.get(key)
@@ -84,11 +81,11 @@ class Blocks:
 
     def end_all(self, events: list[StreamEvent]) -> None:
         """End the open block and emit every held one whole."""
-        while self._open is not None:
-            self.end(self._open, events)
+        while self.open_key is not None:
+            self.end(self.open_key, events)
 
     def _promote(self, events: list[StreamEvent]) -> None:
-        while self._held and self._open is None:
+        while self._held and self.open_key is None:
             key = next(iter(self._held))
             held = self._held.pop(key)
             self._emit_start(key, held.part, events)
@@ -96,10 +93,10 @@ class Blocks:
                 events.append(BlockDelta(self._index, "".join(held.deltas)))
             if held.ended:
                 events.append(BlockEnd(self._index, held.meta))
-                self._open, self.part = None, None
+                self.open_key, self.part = None, None
 
     def _emit_start(self, key: Hashable, part: Part, events: list[StreamEvent]) -> None:
-        self._open, self._index, self.part = key, self._next, part
+        self.open_key, self._index, self.part = key, self._next, part
         self._next += 1
         events.append(BlockStart(self._index, part))
 

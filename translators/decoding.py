@@ -6,8 +6,9 @@ decoder subclasses :class:`DecoderSkeleton` and implements :meth:`_event`
 (one JSON object) and :meth:`_close` (end the open block); it may override
 :meth:`_skip` (frames that carry nothing, before parsing) and
 :meth:`_at_end` (what the end of the bytes means: by default, a stream that
-never finished was cut). Blocks are kept within the canonical invariants by
-:class:`translators.blocks.Blocks` where a format can interleave them.
+never finished was cut). Every decoder opens, feeds and ends its blocks
+through :class:`translators.blocks.Blocks`, which keeps them within the
+canonical invariants (and holds interleaved ones, where a format can send them).
 """
 
 from __future__ import annotations

@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..blocks import Blocks
 from ..canonical import (
-    BlockDelta,
-    BlockEnd,
-    BlockStart,
     Env,
     Finish,
     Meta,
     Opaque,
+    Part,
     Reasoning,
     StreamEvent,
     StreamStart,
@@ -35,12 +34,12 @@ from .errors import error_from_object
 
 
 class _Block:
-    """The open block: its canonical index and what arrives at its end."""
+    """The open block: its key in :class:`Blocks` and what arrives at its end."""
 
-    __slots__ = ("index", "kind", "meta", "citations", "opaque", "fragments", "sent")
+    __slots__ = ("key", "kind", "meta", "citations", "opaque", "fragments", "sent")
 
-    def __init__(self, index: int, kind: str) -> None:
-        self.index = index
+    def __init__(self, key: int, kind: str) -> None:
+        self.key = key
         self.kind = kind  # text | thinking | tool | opaque
         self.meta: dict[str, Any] = {}
         self.citations: list[Any] = []
@@ -64,7 +63,8 @@ class AnthropicStreamDecoder(DecoderSkeleton):
     def __init__(self, env: Env) -> None:
         super().__init__(env)
         self._started = False
-        self._next = 0
+        self._blocks = Blocks()
+        self._keys = 0
         self._open: _Block | None = None
         self._wire_index: int | None = None
         self._usage: dict[str, Any] = {}
@@ -141,44 +141,40 @@ class AnthropicStreamDecoder(DecoderSkeleton):
             return
         self._wire_index = data.get("index")
         kind = block.get("type")
-        index = self._next
-        self._next += 1
         if kind == "text":
-            self._open = _Block(index, "text")
-            out.append(BlockStart(index, Text("")))
-            self._initial(block.get("text"), out)
+            opened = self._open_block("text", Text(""), out)
+            self._text(opened, block.get("text"), out)
             if isinstance(block.get("citations"), list):  # a whole block (message_start)
-                self._open.citations.extend(block["citations"])
+                opened.citations.extend(block["citations"])
         elif kind == "thinking":
-            self._open = _Block(index, "thinking")
-            out.append(BlockStart(index, Reasoning()))
-            self._initial(block.get("thinking"), out)
+            opened = self._open_block("thinking", Reasoning(), out)
+            self._text(opened, block.get("thinking"), out)
             if block.get("signature"):
-                self._open.meta["signature"] = block["signature"]
+                opened.meta["signature"] = block["signature"]
         elif kind == "redacted_thinking":
-            self._open = _Block(index, "thinking")
-            self._open.meta["data"] = block.get("data", "")
-            out.append(BlockStart(index, Reasoning()))
+            opened = self._open_block("thinking", Reasoning(), out)
+            opened.meta["data"] = block.get("data", "")
         elif kind == "tool_use":
-            self._tool_start(index, block, out)
-        else:
-            self._open = _Block(index, "opaque")
-            self._open.opaque = dict(block)
+            self._tool_start(block, out)
+        else:  # emitted whole when it closes: its input streams in as JSON
+            self._open_block("opaque", None, out).opaque = dict(block)
 
-    def _initial(self, text: Any, out: list[StreamEvent]) -> None:
-        if isinstance(text, str) and text and self._open is not None:
-            out.append(BlockDelta(self._open.index, text))
+    def _open_block(self, kind: str, part: Part | None, out: list[StreamEvent]) -> _Block:
+        self._keys += 1
+        self._open = _Block(self._keys, kind)
+        if part is not None:
+            self._blocks.start(self._keys, part, out)
+        return self._open
 
-    def _tool_start(self, index: int, block: dict[str, Any], out: list[StreamEvent]) -> None:
-        self._open = _Block(index, "tool")
+    def _tool_start(self, block: dict[str, Any], out: list[StreamEvent]) -> None:
         call_id = block.get("id") or self._env.new_id("toolu_")
-        out.append(BlockStart(index, ToolCall(str(call_id), str(block.get("name") or ""))))
+        part = ToolCall(str(call_id), str(block.get("name") or ""))
+        opened = self._open_block("tool", part, out)
         given = block.get("input")
         if isinstance(given, dict) and given:
             # Not what Anthropic does (input arrives as deltas), but some
             # compatible servers send the whole input up front.
-            self._open.sent = True
-            out.append(BlockDelta(index, dumps(given)))
+            self._text(opened, dumps(given), out)
 
     def _delta(self, data: dict[str, Any], out: list[StreamEvent]) -> None:
         block, delta = self._open, data.get("delta")
@@ -203,7 +199,7 @@ class AnthropicStreamDecoder(DecoderSkeleton):
     def _text(self, block: _Block, text: Any, out: list[StreamEvent]) -> None:
         if isinstance(text, str) and text and block.kind != "opaque":
             block.sent = True
-            out.append(BlockDelta(block.index, text))
+            self._blocks.delta(block.key, text, out)
 
     def _close_block(self, out: list[StreamEvent]) -> None:
         block = self._open
@@ -211,23 +207,14 @@ class AnthropicStreamDecoder(DecoderSkeleton):
         self._open = None
         self._wire_index = None
         if block.kind == "opaque":
-            out.extend(self._opaque(block))
+            self._blocks.start(block.key, _opaque(block), out)
+            self._blocks.end(block.key, out)
             return
         if block.kind == "tool" and not block.sent:
-            out.append(BlockDelta(block.index, "{}"))  # no input: an empty object, as JSON
+            self._blocks.delta(block.key, "{}", out)  # no input: an empty object, as JSON
         if block.citations:
             block.meta["citations"] = block.citations
-        out.append(BlockEnd(block.index, _end_meta(block.meta)))
-
-    def _opaque(self, block: _Block) -> list[StreamEvent]:
-        data = block.opaque or {}
-        raw = "".join(block.fragments)
-        if raw:
-            try:
-                data["input"] = json.loads(raw)
-            except ValueError:
-                data["input"] = {}
-        return [BlockStart(block.index, Opaque(NAME, data)), BlockEnd(block.index)]
+        self._blocks.end(block.key, out, _end_meta(block.meta))
 
     # ------------------------------------------------------------------ ending
 
@@ -248,4 +235,15 @@ class AnthropicStreamDecoder(DecoderSkeleton):
         self._done = True
         usage = usage_from_wire(self._usage) if self._usage else None
         out.append(Finish(stop_from_wire(self._stop), usage, self._stop_sequence))
+
+
+def _opaque(block: _Block) -> Opaque:
+    data = block.opaque or {}
+    raw = "".join(block.fragments)
+    if raw:
+        try:
+            data["input"] = json.loads(raw)
+        except ValueError:
+            data["input"] = {}
+    return Opaque(NAME, data)
 

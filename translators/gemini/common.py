@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 
 from ..canonical import FormatName, Meta, StopReason, Usage, unwrap_meta, wrap_meta
@@ -59,9 +58,7 @@ def stop_reason(finish: Any, has_calls: bool) -> StopReason:
     return "tool_use" if has_calls and reason == "stop" else reason
 
 
-@lru_cache(maxsize=256)
-def _snake(name: str) -> str:
-    return re.sub(r"([A-Z])", r"_\1", name).lower()
+_SNAKE: dict[str, str] = {}  # field names are constants of this package: it stays small
 
 
 def field(obj: dict[str, Any], name: str) -> Any:
@@ -70,7 +67,10 @@ def field(obj: dict[str, Any], name: str) -> Any:
     Google's docs use the latter."""
     value = obj.get(name)
     if value is None:
-        value = obj.get(_snake(name))
+        snake = _SNAKE.get(name)
+        if snake is None:
+            snake = _SNAKE[name] = re.sub(r"([A-Z])", r"_\1", name).lower()
+        value = obj.get(snake)
     return value
 
 

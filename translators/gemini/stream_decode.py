@@ -13,10 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..blocks import Blocks
 from ..canonical import (
-    BlockDelta,
-    BlockEnd,
-    BlockStart,
     Env,
     Finish,
     Meta,
@@ -67,10 +65,9 @@ class GeminiStreamDecoder(DecoderSkeleton):
     def __init__(self, env: Env) -> None:
         super().__init__(env, _Frames())
         self._started = False
-        self._next = 0
-        self._open: str | None = None  # "text", "reasoning" or "call"
-        self._open_index = -1
-        self._open_meta: Meta = {}
+        self._blocks = Blocks()
+        self._keys = 0
+        self._open_meta: Meta = {}  # the open block's, given at its end
         self._partial: PartialArgs | None = None
         self._usage: Usage | None = None
         self._pending: Any = None  # finished, waiting for usage
@@ -93,7 +90,8 @@ class GeminiStreamDecoder(DecoderSkeleton):
         if not self._started:
             self._start(data, events)
         usage = field(data, "usageMetadata")
-        self._usage = parse_usage(usage) or self._usage
+        if usage is not None:
+            self._usage = parse_usage(usage) or self._usage
         candidate = _first_candidate(data)
         if candidate is None:
             if field(as_dict(field(data, "promptFeedback")), "blockReason"):
@@ -138,21 +136,20 @@ class GeminiStreamDecoder(DecoderSkeleton):
                 whole = Opaque(NAME, part)
             if whole is not None:
                 self._close(events)
-                index = self._open_block(whole, events)
-                events.append(BlockEnd(index))
+                self._blocks.end(self._open_block(whole, events), events)
 
     def _text(self, part: dict[str, Any], events: list[StreamEvent]) -> None:
         text: str = part["text"]
-        kind = "reasoning" if part.get("thought") is True else "text"
+        kind = Reasoning if part.get("thought") is True else Text
         meta = signature_meta(part)
-        if kind == "text" and not text and not meta and self._open != "text":
+        open_kind = type(self._blocks.part)
+        if kind is Text and not text and not meta and open_kind is not Text:
             return  # an empty closing part (seen after function calls)
-        if self._open != kind:
+        if open_kind is not kind:
             self._close(events)
-            self._open_block(Reasoning() if kind == "reasoning" else Text(""), events)
-            self._open = kind
+            self._open_block(kind(""), events)
         if text:
-            events.append(BlockDelta(self._open_index, text))
+            self._blocks.delta(self._keys, text, events)
         merge_meta(self._open_meta, meta)
 
     def _call(self, part: dict[str, Any], call: dict[str, Any], events: list[StreamEvent]) -> None:
@@ -163,10 +160,9 @@ class GeminiStreamDecoder(DecoderSkeleton):
             call_id = str(call.get("id") or derived_call_id(self._id, self._calls))
             self._calls += 1
             self._open_block(ToolCall(call_id, str(call.get("name") or "")), events)
-            self._open = "call"
             self._has_calls = True
             if not (call.get("willContinue") or "partialArgs" in call):
-                events.append(BlockDelta(self._open_index, parse_arguments(call.get("args"))))
+                self._blocks.delta(self._keys, parse_arguments(call.get("args")), events)
                 merge_meta(self._open_meta, meta)
                 self._close(events)
                 return
@@ -177,20 +173,17 @@ class GeminiStreamDecoder(DecoderSkeleton):
             self._close(events)
 
     def _open_block(self, part: Part, events: list[StreamEvent]) -> int:
-        index = self._next
-        self._next += 1
-        events.append(BlockStart(index, part))
-        self._open_index = index
+        self._keys += 1
         self._open_meta = {}
-        return index
+        self._blocks.start(self._keys, part, events)
+        return self._keys
 
     def _close(self, events: list[StreamEvent]) -> None:
         if self._partial is not None:
-            events.append(BlockDelta(self._open_index, self._partial.text()))
+            self._blocks.delta(self._keys, self._partial.text(), events)
             self._partial = None
-        if self._open is not None:
-            events.append(BlockEnd(self._open_index, self._open_meta))
-            self._open = None
+        if self._blocks.open_key is not None:
+            self._blocks.end(self._keys, events, self._open_meta)
 
 
 def _first_candidate(data: dict[str, Any]) -> dict[str, Any] | None:

@@ -13,10 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..blocks import Blocks
 from ..canonical import (
-    BlockDelta,
-    BlockEnd,
-    BlockStart,
     Env,
     Finish,
     Opaque,
@@ -39,9 +37,7 @@ class ResponsesStreamDecoder(DecoderSkeleton):
     def __init__(self, env: Env) -> None:
         super().__init__(env)
         self._started = False
-        self._next_index = 0
-        self._open: int | None = None  # canonical index of the open block
-        self._open_key: tuple[Any, ...] | None = None  # what it belongs to
+        self._blocks = Blocks()  # keys: ("item", output index) or ("part", output, content)
         self._got_delta = False  # the open block (or summary part) received deltas
         self._reasoning_seen = False  # the open reasoning block got summary events
         self._content_seen: set[Any] = set()  # message items whose parts were streamed
@@ -74,23 +70,21 @@ class ResponsesStreamDecoder(DecoderSkeleton):
         self._ensure_started({}, out)
         self._close(out)
         self._items_seen.add(key[1])
-        self._open, self._open_key = self._next_index, key
-        self._next_index += 1
         self._got_delta = False
-        out.append(BlockStart(self._open, part))
+        self._blocks.start(key, part, out)
 
     def _delta(self, key: tuple[Any, ...], text: Any, out: list[StreamEvent]) -> None:
-        if self._open is not None and self._open_key == key and isinstance(text, str) and text:
+        if self._blocks.open_key == key and isinstance(text, str) and text:
             self._got_delta = True
-            out.append(BlockDelta(self._open, text))
+            self._blocks.delta(key, text, out)
 
     def _close(self, out: list[StreamEvent], meta: dict[str, Any] | None = None) -> None:
-        if self._open is not None:
-            out.append(BlockEnd(self._open, {NAME: meta} if meta else {}))
-            self._open, self._open_key = None, None
+        key = self._blocks.open_key
+        if key is not None:
+            self._blocks.end(key, out, {NAME: meta} if meta else None)
 
     def _is_open(self, key: tuple[Any, ...]) -> bool:
-        return self._open is not None and self._open_key == key
+        return self._blocks.open_key == key
 
     # ------------------------------------------------------------ lifecycle
 
@@ -147,7 +141,8 @@ class ResponsesStreamDecoder(DecoderSkeleton):
         self._items_seen.add(index)
         key = ("item", index)
         if kind == "message":
-            if self._open_key is not None and self._open_key[:2] == ("part", index):
+            open_key = self._blocks.open_key
+            if isinstance(open_key, tuple) and open_key[:2] == ("part", index):
                 self._close(out)
             if index not in self._content_seen:
                 self._message_without_parts(item, index, out)
