@@ -74,9 +74,10 @@ def assembled(fmt: str, data: bytes) -> list[str]:
     out.append(f"stop: {resp.stop_reason}")
     if resp.usage is not None:  # in the usage store's meaning (classes do not overlap)
         t = tokens_of(resp.usage)
+        hour = f" ({t.cache_write_1h} 1h)" if t.cache_write_1h else ""
         out.append(
             f"usage: {t.input} in + {t.cache_read} cache read + {t.cache_write} cache write"
-            f" / {t.output} out ({t.reasoning} reasoning)"
+            f"{hour} / {t.output} out ({t.reasoning} reasoning)"
         )
     if acc.error is not None:
         out.append(f"error: {acc.error.status} {acc.error.kind}: {acc.error.message}")

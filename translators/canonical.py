@@ -279,6 +279,9 @@ class Usage:
     cache_read_tokens: int = 0
     cache_creation_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_creation_1h_tokens: int = 0
+    """The part of ``cache_creation_tokens`` cached for one hour (Anthropic's
+    ``ephemeral_1h_input_tokens``, priced above the 5-minute writes)."""
 
     @property
     def total_tokens(self) -> int:

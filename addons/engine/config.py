@@ -45,13 +45,15 @@ class _Model(BaseModel):
 
 class PriceOverride(_Model):
     """US dollars per million tokens of each class (usage cost; see engine.prices).
-    Cache reads and writes default to the input rate, reasoning to output."""
+    Cache reads and writes default to the input rate, one-hour cache writes
+    (Anthropic) to the cache write rate, reasoning to output."""
 
     input: float = Field(ge=0)
     output: float = Field(ge=0)
     cache_read: float | None = Field(default=None, ge=0)
     cache_write: float | None = Field(default=None, ge=0)
     reasoning: float | None = Field(default=None, ge=0)
+    cache_write_1h: float | None = Field(default=None, ge=0)
 
 
 class Provider(_Model):

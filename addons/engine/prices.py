@@ -7,8 +7,15 @@ date are inside the file). ``scripts/refresh_prices.py`` rebuilds it with
 
 - ``input``: fresh input (without cache reads or writes)
 - ``cache_read`` / ``cache_write``: cached input read / written
+  (``cache_write_1h``: Anthropic's one-hour cache writes, a part of
+  ``cache_write`` priced higher than the 5-minute ones)
 - ``output``: output tokens, reasoning included (``reasoning`` when the model
   prices those apart)
+
+Long-context tiers (LiteLLM's ``*_above_<N>k_tokens`` fields, or its
+``tiered_pricing`` table) are all kept: the prompt (input with the cache) picks
+the highest threshold it exceeds, and every token of the request is priced at
+that tier's rates.
 
 config.yaml overrides them per provider (``price:``) or per model
 (``prices: {model: ...}``); :func:`cost` uses each class at its own rate.
@@ -55,15 +62,19 @@ HOSTS = {
 # When the provider is unknown, a bare model name is looked up among these.
 FIRST_PARTY = ("anthropic", "openai", "gemini", "vertex_ai-language-models", "deepseek", "xai",
                "mistral")  # fmt: skip
-CLASSES = ("input", "output", "cache_read", "cache_write", "reasoning")
+CLASSES = ("input", "output", "cache_read", "cache_write", "reasoning", "cache_write_1h")
 _FIELDS = {
     "input": "input_cost_per_token",
     "output": "output_cost_per_token",
     "cache_read": "cache_read_input_token_cost",
     "cache_write": "cache_creation_input_token_cost",
     "reasoning": "output_cost_per_reasoning_token",
+    "cache_write_1h": "cache_creation_input_token_cost_above_1hr",
 }
-_TIER = re.compile(r"^(.+)_above_(\d+)k_tokens$")
+_TIER = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
+# LiteLLM bills these providers' higher tier from the threshold on (>=), the
+# others above it (>); the snapshot stores every threshold as "above N".
+_INCLUSIVE = frozenset({"xai"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +86,18 @@ class Price:
     cache_read: float | None = None
     cache_write: float | None = None
     reasoning: float | None = None
-    above: int | None = None
-    """Prompt size (tokens) above which ``tier`` applies (long-context pricing)."""
-    tier: Price | None = None
+    cache_write_1h: float | None = None
+    """One-hour cache writes (None: the ``cache_write`` rate)."""
+    tiers: tuple[tuple[int, Price], ...] = ()
+    """Long-context pricing: (prompt tokens above which the rates apply, the
+    rates), lowest threshold first."""
+
+    def for_prompt(self, prompt: int) -> Price:
+        """The rates of the highest tier whose threshold ``prompt`` exceeds."""
+        for above, rates in reversed(self.tiers):
+            if prompt > above:
+                return rates
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,19 +117,23 @@ class Tokens:
     cache_read: int = 0
     cache_write: int = 0
     reasoning: int = 0
+    cache_write_1h: int = 0
+    """The part of ``cache_write`` cached for one hour (Anthropic)."""
 
 
 def cost(price: Price, tokens: Tokens) -> float:
-    """Dollars; cache reads and writes fall back to the input rate, reasoning
-    to the output rate, when the model does not price them apart."""
-    prompt = tokens.input + tokens.cache_read + tokens.cache_write
-    if price.tier is not None and price.above is not None and prompt > price.above:
-        price = price.tier
+    """Dollars; cache reads and writes fall back to the input rate (one-hour
+    writes to the cache write rate), reasoning to the output rate, when the
+    model does not price them apart."""
+    price = price.for_prompt(tokens.input + tokens.cache_read + tokens.cache_write)
     reasoning_rate = price.output if price.reasoning is None else price.reasoning
+    write_rate = _or(price.cache_write, price.input)
+    hour = min(tokens.cache_write_1h, tokens.cache_write)
     dollars = (
         tokens.input * price.input
         + tokens.cache_read * _or(price.cache_read, price.input)
-        + tokens.cache_write * _or(price.cache_write, price.input)
+        + (tokens.cache_write - hour) * write_rate
+        + hour * _or(price.cache_write_1h, write_rate)
         + (tokens.output - tokens.reasoning) * price.output
         + tokens.reasoning * reasoning_rate
     )
@@ -164,15 +188,14 @@ def _info(entry: dict[str, Any]) -> ModelInfo:
 
 
 def _price(raw: dict[str, Any]) -> Price:
-    tier = raw.get("tier")
     return Price(
         input=raw.get("input", 0.0),
         output=raw.get("output", 0.0),
         cache_read=raw.get("cache_read"),
         cache_write=raw.get("cache_write"),
         reasoning=raw.get("reasoning"),
-        above=raw.get("above"),
-        tier=_price(tier) if tier else None,
+        cache_write_1h=raw.get("cache_write_1h"),
+        tiers=tuple((t["above"], _price(t)) for t in raw.get("tiers", ())),
     )
 
 
@@ -197,7 +220,7 @@ def build_snapshot(raw: dict[str, Any], source: str, date: str) -> dict[str, Any
         if provider not in PROVIDERS:
             continue
         name = key.split("/", 1)[1] if key.startswith(f"{provider}/") else key
-        slim = _slim(entry)
+        slim = _slim(entry, inclusive=provider in _INCLUSIVE)
         if slim:
             models.setdefault(f"{provider}/{name}", slim)
     return {
@@ -209,16 +232,10 @@ def build_snapshot(raw: dict[str, Any], source: str, date: str) -> dict[str, Any
     }
 
 
-def _slim(entry: dict[str, Any]) -> dict[str, Any]:
+def _slim(entry: dict[str, Any], inclusive: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    price = _per_million(entry, "")
+    price = _table_price(entry) or _threshold_price(entry, inclusive)
     if price:
-        tier = _lowest_tier(entry)
-        if tier is not None:
-            above, suffix = tier
-            price["above"] = above
-            price["tier"] = {**price, **_per_million(entry, suffix)}
-            price["tier"].pop("above", None)
         out["price"] = price
     for ours, theirs in (("context", "max_input_tokens"), ("max_output", "max_output_tokens")):
         if isinstance(entry.get(theirs), int):
@@ -235,14 +252,52 @@ def _per_million(entry: dict[str, Any], suffix: str) -> dict[str, Any]:
     return out
 
 
-def _lowest_tier(entry: dict[str, Any]) -> tuple[int, str] | None:
-    """(threshold, field suffix) of the smallest long-context tier."""
-    tiers = sorted(
-        int(m.group(2))
-        for name in entry
-        if (m := _TIER.match(name)) and m.group(1) == "input_cost_per_token"
-    )
-    return (tiers[0] * 1000, f"_above_{tiers[0]}k_tokens") if tiers else None
+def _threshold_price(entry: dict[str, Any], inclusive: bool) -> dict[str, Any]:
+    """Flat rates, and a tier per ``input_cost_per_token_above_<N>k_tokens``:
+    its ``*_above_<N>k_tokens`` rates, the flat ones where it has none."""
+    price = _per_million(entry, "")
+    if not price:
+        return price
+    tiers = []
+    for k in sorted(int(m.group(1)) for name in entry if (m := _TIER.match(name))):
+        above = k * 1000 - 1 if inclusive else k * 1000
+        tiers.append({"above": above, **price, **_per_million(entry, f"_above_{k}k_tokens")})
+    if tiers:
+        price["tiers"] = tiers
+    return price
+
+
+def _table_price(entry: dict[str, Any]) -> dict[str, Any]:
+    """LiteLLM's ``tiered_pricing`` (Alibaba's Qwen models): ranges of prompt
+    tokens, ``start < prompt <= end``, all or nothing; above the last range
+    the last one applies. A tier's missing class falls back to its input
+    rate, except output: the model's own output rate."""
+    table = entry.get("tiered_pricing")
+    if not isinstance(table, list):
+        return {}
+    ranges = [t for t in table if isinstance(t, dict) and _range_start(t) is not None]
+    ranges = [t for t in ranges if "input_cost_per_token" in t]
+    ranges.sort(key=lambda t: _range_start(t) or 0)
+    flat = _per_million(entry, "")
+    levels = []
+    for tier in ranges:
+        rates = _per_million(tier, "")
+        if "output" not in rates and "output" in flat:
+            rates["output"] = flat["output"]
+        levels.append({"above": _range_start(tier), **rates})
+    if not levels:
+        return {}
+    base = {k: v for k, v in levels[0].items() if k != "above"}
+    if levels[1:]:
+        base["tiers"] = levels[1:]
+    return base
+
+
+def _range_start(tier: dict[str, Any]) -> int | None:
+    span = tier.get("range")
+    if isinstance(span, list) and len(span) == 2 and isinstance(span[0], int | float):
+        return int(span[0])
+    return None
 
 
 @cache

@@ -93,6 +93,8 @@ class Record:
         text = f"{t.input} in"
         if t.cache_read or t.cache_write:
             text += f" + {t.cache_read} cache read + {t.cache_write} cache write"
+            if t.cache_write_1h:
+                text += f" ({t.cache_write_1h} 1h)"
         text += f" / {t.output} out"
         if t.reasoning:
             text += f" ({t.reasoning} reasoning)"
@@ -117,7 +119,8 @@ class Record:
             "model": self.upstream_model or self.model,
             "tokens": None if t is None else {
                 "input": t.input, "output": t.output, "cache_read": t.cache_read,
-                "cache_write": t.cache_write, "reasoning": t.reasoning,
+                "cache_write": t.cache_write, "cache_write_1h": t.cache_write_1h,
+                "reasoning": t.reasoning,
             },
             "estimated": self.estimated,
             "cost": self.cost,

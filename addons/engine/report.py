@@ -22,7 +22,7 @@ GROUPS = {
     "app": lambda r: r["client_app"],
     "route": lambda r: r["target"],
 }
-TOKEN_CLASSES = ("input", "cache_read", "cache_write", "output", "reasoning")
+TOKEN_CLASSES = ("input", "cache_read", "cache_write", "cache_write_1h", "output", "reasoning")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,9 @@
 
 Token classes in a row do not overlap: ``input_tokens`` is fresh input
 (without cache), ``cache_read_tokens`` and ``cache_write_tokens`` the cached
-input read and written, ``output_tokens`` all output including
-``reasoning_tokens``. The canonical :class:`translators.canonical.Usage`
+input read and written (``cache_write_1h_tokens``: the part of the writes
+Anthropic caches for an hour, priced higher), ``output_tokens`` all output
+including ``reasoning_tokens``. The canonical :class:`translators.canonical.Usage`
 counts input with the cache in it (OpenAI's and Gemini's arithmetic), so
 :func:`tokens_of` subtracts it; Anthropic's decoder already added it in.
 """
@@ -72,7 +73,10 @@ ALTER TABLE requests ADD COLUMN quota_used REAL;
 ALTER TABLE requests ADD COLUMN quota_reset REAL;
 ALTER TABLE requests ADD COLUMN quota_headers TEXT
 """
-MIGRATIONS = [V1, V2]
+V3 = """
+ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0
+"""
+MIGRATIONS = [V1, V2, V3]
 """Append only: a shipped migration never changes."""
 
 COLUMNS = (
@@ -80,7 +84,7 @@ COLUMNS = (
     "target", "attempt", "fallbacks", "provider", "upstream_model", "key_id", "native",
     "status", "error_class", "error", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "reasoning_tokens", "estimated", "ttft_ms", "total_ms", "cost",
-    "quota_window", "quota_used", "quota_reset", "quota_headers",
+    "quota_window", "quota_used", "quota_reset", "quota_headers", "cache_write_1h_tokens",
 )  # fmt: skip
 INSERT = (
     f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -129,6 +133,7 @@ def tokens_of(usage: Usage) -> prices.Tokens:
         cache_read=usage.cache_read_tokens,
         cache_write=usage.cache_creation_tokens,
         reasoning=min(usage.reasoning_tokens, usage.output_tokens),
+        cache_write_1h=min(usage.cache_creation_1h_tokens, usage.cache_creation_tokens),
     )
 
 
@@ -187,7 +192,7 @@ def row(record: Record) -> tuple[Any, ...]:
         t.reasoning, int(record.estimated), record.first_byte_ms, record.duration_ms,
         record.cost,
         q.window if q else None, q.utilization if q else None,
-        q.reset if q else None, _headers(q.headers) if q else None,
+        q.reset if q else None, _headers(q.headers) if q else None, t.cache_write_1h,
     )  # fmt: skip
 
 

@@ -26,7 +26,8 @@ from .db import DEFAULT_URL, StoreError, data_dir, open_store, sqlite_path
 
 SHOWN = (
     ("requests", "requests"), ("input_tokens", "input"), ("cache_read_tokens", "cache read"),
-    ("cache_write_tokens", "cache write"), ("output_tokens", "output"),
+    ("cache_write_tokens", "cache write"), ("cache_write_1h_tokens", "of which 1h"),
+    ("output_tokens", "output"),
     ("reasoning_tokens", "reasoning"), ("cost", "cost $"), ("error_rate", "errors"),
     ("fallback_rate", "fallbacks"), ("ttft_p50_ms", "p50 ttft ms"),
     ("ttft_p95_ms", "p95 ttft ms"),

@@ -159,7 +159,7 @@ async def test_the_front_reads_a_record_by_id(start_engine, fake_provider, tmp_p
         (Price(1, 4, reasoning=10), Tokens(output=1500, reasoning=1000), 0.012),
         # long-context tier applies above 200k prompt tokens (cache included)
         (
-            Price(1.25, 10, 0.125, above=200_000, tier=Price(2.5, 15, 0.25)),
+            Price(1.25, 10, 0.125, tiers=((200_000, Price(2.5, 15, 0.25)),)),
             Tokens(input=150_000, cache_read=60_000, output=1000),
             (150_000 * 2.5 + 60_000 * 0.25 + 1000 * 15) / 1e6,
         ),
@@ -175,7 +175,8 @@ def test_snapshot_lookups():
     assert (sonnet.price.input, sonnet.price.cache_write) == (3.0, 3.75)
     assert (sonnet.context_window, sonnet.max_output) == (200_000, 64_000)
     gemini = lookup("gemini", "models/gemini-2.5-pro")
-    assert gemini is not None and gemini.price is not None and gemini.price.above == 200_000
+    assert gemini is not None and gemini.price is not None
+    assert [above for above, _ in gemini.price.tiers] == [200_000]
     assert lookup(None, "gpt-5") is not None  # a bare name: the first-party providers
     assert lookup("openai", "no-such-model-x") is None
 
@@ -221,9 +222,9 @@ def test_a_v1_database_is_migrated_and_keeps_its_rows(tmp_path):
     from engine.usage import UsageLog
 
     log = UsageLog(open_store(f"sqlite:///{path}"))
-    assert log.store.version("usage") == 2
-    (row,) = log.store.read("SELECT cost, quota_window FROM requests")
-    assert tuple(row) == (0.5, None)
+    assert log.store.version("usage") == 3
+    (row,) = log.store.read("SELECT cost, quota_window, cache_write_1h_tokens FROM requests")
+    assert tuple(row) == (0.5, None, 0)
     log.close()
 
 

@@ -29,12 +29,13 @@ def error_body(status: int, message: str, request_id: str = "req_fake") -> dict[
 
 
 def usage_obj(u: Usage, output: int | None = None) -> dict[str, Any]:
-    # Anthropic's input_tokens excludes cache reads; the canonical input includes them.
+    # Anthropic's input_tokens excludes cache reads and writes; the canonical input includes them.
     return {
-        "input_tokens": u.input - u.cached,
-        "cache_creation_input_tokens": 0,
+        "input_tokens": u.input - u.cached - u.written,
+        "cache_creation_input_tokens": u.written,
         "cache_read_input_tokens": u.cached,
-        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "cache_creation": {"ephemeral_5m_input_tokens": u.written - u.written_1h,
+                           "ephemeral_1h_input_tokens": u.written_1h},
         "output_tokens": u.output if output is None else output,
         "service_tier": "standard",
     }
@@ -114,8 +115,8 @@ def events(reply: Reply, ctx: Ctx) -> Iterator[bytes]:
             "type": "message_delta",
             "delta": {"stop_reason": STOP[reply.stop_kind], "stop_sequence": None},
             "usage": {
-                "input_tokens": u.input - u.cached,
-                "cache_creation_input_tokens": 0,
+                "input_tokens": u.input - u.cached - u.written,
+                "cache_creation_input_tokens": u.written,
                 "cache_read_input_tokens": u.cached,
                 "output_tokens": u.output,
             },

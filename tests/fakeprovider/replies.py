@@ -49,6 +49,10 @@ class Usage:
     output: int = 7
     cached: int = 0
     reasoning: int = 0
+    written: int = 0
+    """Prompt-cache writes, inside ``input`` (only Anthropic reports them)."""
+    written_1h: int = 0
+    """The part of ``written`` cached for one hour (Anthropic's 1h TTL)."""
 
     @property
     def total(self) -> int:

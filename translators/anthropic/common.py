@@ -84,12 +84,15 @@ def usage_from_wire(raw: Any) -> Usage | None:
     cache_write = _int(raw.get("cache_creation_input_tokens"))
     details = raw.get("output_tokens_details")
     thinking = _int(details.get("thinking_tokens")) if isinstance(details, dict) else 0
+    split = raw.get("cache_creation")  # {ephemeral_5m_input_tokens, ephemeral_1h_input_tokens}
+    hour = _int(split.get("ephemeral_1h_input_tokens")) if isinstance(split, dict) else 0
     return Usage(
         input_tokens=_int(raw.get("input_tokens")) + cache_read + cache_write,
         output_tokens=_int(raw.get("output_tokens")),
         cache_read_tokens=cache_read,
         cache_creation_tokens=cache_write,
         reasoning_tokens=thinking,
+        cache_creation_1h_tokens=min(hour, cache_write),
     )
 
 
@@ -101,6 +104,12 @@ def usage_to_wire(usage: Usage) -> dict[str, Any]:
         "cache_read_input_tokens": usage.cache_read_tokens,
         "output_tokens": usage.output_tokens,
     }
+    if usage.cache_creation_1h_tokens:
+        hour = usage.cache_creation_1h_tokens
+        out["cache_creation"] = {
+            "ephemeral_5m_input_tokens": max(0, usage.cache_creation_tokens - hour),
+            "ephemeral_1h_input_tokens": hour,
+        }
     if usage.reasoning_tokens:
         out["output_tokens_details"] = {"thinking_tokens": usage.reasoning_tokens}
     return out
