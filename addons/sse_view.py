@@ -1,9 +1,11 @@
-"""A mitmproxy content view for model streams (SSE) of the four formats.
+"""A mitmproxy content view for model streams of the four formats.
 
 It lists the events one a line (``event  {json}``, long ones cut), then what
 they add up to: the text, the reasoning, each tool call with its arguments,
 the stop reason and the usage. Registered by the omniroute addon; mitmweb
-and mitmproxy pick it for ``text/event-stream`` bodies by priority.
+and mitmproxy pick it by priority for ``text/event-stream`` bodies, and for
+Gemini's ``streamGenerateContent`` without ``alt=sse``, whose body is one
+JSON array of GenerateContentResponse chunks (each chunk is an event).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from mitmproxy import contentviews, http
 
 from translators import Env, TranslationError, get_format
 from translators.canonical import Reasoning, Refusal, Text, ToolCall
+from translators.gemini.framing import JsonObjectSplitter
 from translators.sse import SSEDecoder
 from translators.stream import Accumulator
 
@@ -35,13 +38,20 @@ class ModelStreamView(contentviews.Contentview):
     def render_priority(self, data: bytes, metadata: contentviews.Metadata) -> float:
         if (metadata.content_type or "").startswith("text/event-stream"):
             return 2  # above the raw and text views
+        if json_stream(data, metadata):
+            return 2  # above the JSON view (1)
         return -1
 
     def prettify(self, data: bytes, metadata: contentviews.Metadata) -> str:
         text = data.decode("utf-8", "replace")
-        fmt = _format(metadata) or sniff(text)
-        found = events(text)
-        lines = [f"{len(found)} events" + (f" ({fmt})" if fmt else "")]
+        if json_stream(data, metadata):
+            fmt: str | None = "gemini"
+            found = chunks(data)
+            lines = [f"{len(found)} events (gemini, JSON array)"]
+        else:
+            fmt = _format(metadata) or sniff(text)
+            found = events(text)
+            lines = [f"{len(found)} events" + (f" ({fmt})" if fmt else "")]
         lines += [_event_line(name, payload) for name, payload in found]
         if fmt is not None:
             lines += ["", "--- assembled ---", *assembled(fmt, data)]
@@ -52,6 +62,30 @@ def events(text: str) -> list[tuple[str, str]]:
     decoder = SSEDecoder()
     found = decoder.feed(text.encode()) + decoder.finish()
     return [(e.event or "message", e.data) for e in found]
+
+
+def json_stream(data: bytes, metadata: contentviews.Metadata) -> bool:
+    """Gemini's streamGenerateContent without alt=sse: a JSON array of chunks."""
+    if not (metadata.content_type or "").startswith("application/json"):
+        return False
+    if not data.lstrip(b" \t\r\n\xef\xbb\xbf").startswith(b"["):
+        return False
+    flow = metadata.flow
+    if isinstance(flow, http.HTTPFlow) and ":streamGenerateContent" in flow.request.path:
+        return True
+    return b'"candidates"' in data[:4000]
+
+
+def chunks(data: bytes) -> list[tuple[str, str]]:
+    """The array's elements, compact (those cut off by a truncated body are left out)."""
+    found = []
+    for raw in JsonObjectSplitter().feed(data):
+        try:
+            text = json.dumps(json.loads(raw), ensure_ascii=False, separators=(",", ":"))
+        except ValueError:
+            text = " ".join(raw.decode("utf-8", "replace").split())
+        found.append(("chunk", text))
+    return found
 
 
 def sniff(text: str) -> str | None:

@@ -1,5 +1,6 @@
 """The model-stream content view, through mitmproxy's own contentview
-machinery (prettify_message with tflow), on recorded streams of each format."""
+machinery (prettify_message with tflow), on recorded streams of each format
+and Gemini's JSON-array streams (streamGenerateContent without alt=sse)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakeprovider import Reply, Usage
+from fakeprovider.common import Ctx
+from fakeprovider.gemini import array_events
 from mitmproxy import contentviews, http
 from mitmproxy.test import taddons, tflow, tutils
 from sse_view import ModelStreamView
@@ -27,10 +31,12 @@ def registered():
     contentviews.add(ModelStreamView())
 
 
-def shown(url: str, body: bytes) -> contentviews.ContentviewResult:
+def shown(
+    url: str, body: bytes, content_type: str = "text/event-stream; charset=utf-8"
+) -> contentviews.ContentviewResult:
     req = http.Request.make("POST", url, b"{}", {"content-type": "application/json"})
     resp = tutils.tresp(content=body)
-    resp.headers["content-type"] = "text/event-stream; charset=utf-8"
+    resp.headers["content-type"] = content_type
     flow = tflow.tflow(req=req, resp=resp)
     with taddons.context():
         return contentviews.prettify_message(flow.response, flow)  # "auto": by priority
@@ -85,3 +91,60 @@ def test_long_events_are_cut_and_json_bodies_keep_their_view():
     flow.response.headers["content-type"] = "application/json"
     with taddons.context():
         assert contentviews.prettify_message(flow.response, flow).view_name != "Model stream"
+
+
+GEMINI_ARRAY = "https://generativelanguage.googleapis.com/v1beta/models/g:streamGenerateContent"
+JSON = "application/json; charset=UTF-8"
+
+
+def test_a_recorded_gemini_json_array_stream_is_listed_and_assembled():
+    """simonw/llm-gemini's recording: three chunks, thought parts then text."""
+    result = shown(GEMINI_ARRAY, fixture("gemini/stream-no-sse-json-array.json"), JSON)
+    assert result.view_name == "Model stream"
+    head, _, answer = result.text.partition("--- assembled ---")
+    lines = head.strip().splitlines()
+    assert lines[0] == "3 events (gemini, JSON array)"
+    assert [line.split()[0] for line in lines[1:]] == ["chunk"] * 3
+    assert all(len(line) <= 160 for line in lines[1:]) and '{"candidates":' in lines[1]
+    for needle in ("[reasoning]", "**Considering the Constraint**", "[text]", "stop: stop"):
+        assert needle in answer, (needle, result.text)
+    assert "usage: " in answer
+
+
+def _generated() -> bytes:
+    reply = Reply(reasoning="Paris it is.", text="Looking it up now",
+                  tool_calls=[("get_weather", {"city": "Paris", "days": 3})],
+                  usage=Usage(input=120, output=45, cached=20, reasoning=5))  # fmt: skip
+    return b"".join(array_events(reply, Ctx("gemini-2.5-flash")))
+
+
+def test_a_generated_gemini_json_array_stream_with_a_tool_call():
+    body = _generated()
+    result = shown(GEMINI_ARRAY, body, JSON)
+    head, _, answer = result.text.partition("--- assembled ---")
+    count = body.count(b'"candidates"')
+    assert head.startswith(f"{count} events (gemini, JSON array)") and count >= 3
+    assert answer.index("[reasoning]") < answer.index("[text]") < answer.index("[tool call]")
+    assert "Paris it is." in answer and "Looking it up now" in answer
+    assert "[tool call] get_weather" in answer and '"days": 3' in answer
+    assert "stop: tool_use" in answer
+    assert "usage: 100 in + 20 cache read + 0 cache write / 45 out (5 reasoning)" in answer
+    # without a known endpoint the array is told by its chunks
+    assert shown("https://example.com/x", body, JSON).view_name == "Model stream"
+
+
+def test_a_cut_json_array_lists_its_whole_chunks():
+    body = _generated()
+    cut = body[: body.rindex(b'"candidates"')]  # the last chunk never arrived whole
+    whole = cut.count(b'"candidates"')
+    result = shown(GEMINI_ARRAY, cut, JSON)
+    assert result.text.startswith(f"{whole} events (gemini, JSON array)") and whole >= 2
+    assert "[reasoning]" in result.text
+
+
+def test_other_gemini_json_keeps_the_json_view():
+    error = b'{"error": {"code": 400, "message": "bad", "status": "INVALID_ARGUMENT"}}'
+    generate = GEMINI_ARRAY.replace("streamGenerateContent", "generateContent")
+    for url, body in ((GEMINI_ARRAY, error), (generate, b'{"candidates": []}'),
+                      ("https://example.com/x", b'[{"a": 1}]')):  # fmt: skip
+        assert shown(url, body, JSON).view_name != "Model stream", (url, body)
