@@ -200,7 +200,11 @@ class ModelCall(Base):
         assert self.rec is not None
         self.set_header("content-type", self.content_type)
         self.set_header("cache-control", "no-cache")
-        frames: Iterable[bytes] = self.frames(reply, ctx)  # lazy: the first frame goes at once
+        frames: Iterable[bytes] = (  # lazy: the first frame goes at once
+            self.frames(reply, ctx)
+            if reply.raw_events is None
+            else [event.encode() for event in reply.raw_events]
+        )
         cut = -1
         if reply.error_mid_stream or reply.drop_mid_stream or reply.fault:
             frames = list(frames)

@@ -90,6 +90,9 @@ class Reply:
     delay_between: float = 0.0  # seconds between stream events
     fault: Fault | None = None  # a misbehaviour on demand (see FAULTS)
     stall: float = 30.0  # seconds the "stall_mid_stream" fault waits (or until the client leaves)
+    raw_events: list[str] | None = None
+    """A streamed answer's events exactly as given, instead of rendered from the
+    fields above: a provider's legal but unusual stream (its own framing included)."""
 
     def __post_init__(self) -> None:
         self.tool_calls = [

@@ -204,6 +204,22 @@ def test_delay_first_byte(fake_provider):
         assert time.monotonic() - start >= 0.3
 
 
+def test_raw_events_are_streamed_as_given(fake_provider):
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    events = [
+        "data: " + json.dumps({**chunk, "choices": [{"index": 0, "delta": {"content": "as "}}]}),
+        "data: " + json.dumps({**chunk, "choices": [{"index": 0, "delta": {"content": "given"},
+                                                     "finish_reason": "stop"}]}),
+        "data: [DONE]",
+    ]
+    fake_provider.script([Reply(text="not this", raw_events=[e + "\n\n" for e in events])])
+    with httpx.stream("POST", fake_provider.url + "/v1/chat/completions",
+                      json={"model": "m", "stream": True}) as resp:
+        body = resp.read().decode()
+    assert body == "".join(e + "\n\n" for e in events)
+    assert fake_provider.model_calls()[-1].events_sent == 3
+
+
 def test_gemini_json_array_stream_arrives_element_by_element(fake_provider):
     fake_provider.script([Reply(text="a b c", delay_between=0.2)])
     url = fake_provider.url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
