@@ -20,7 +20,8 @@ from fakeprovider.sdk import call
 pytestmark = pytest.mark.e2e
 
 PROBE = Path(__file__).resolve().parent / "flow_probe.py"
-PRICED = "claude-sonnet-4-5"  # in the price snapshot: $3 in, $15 out, $0.30 cache read
+PRICED = "claude-sonnet-4-5"  # in the price snapshot: $3 in, $15 out, $0.30 cache read,
+# $3.75 a 5-minute cache write, $6 a one-hour one
 
 
 @pytest.fixture(scope="module")
@@ -70,19 +71,23 @@ def next_flow(mitm, before: int) -> dict:
 
 def test_requests_are_in_the_report_with_tokens_and_cost(conn, fake, mitm):
     fake.script([
-        Reply(text="cached answer", usage=Usage(2000, 300, cached=1500)),
+        Reply(text="cached answer", usage=Usage(2400, 300, cached=1500, written=400,
+                                                written_1h=300)),
         Reply(text="second"),
     ])  # fmt: skip
     before = flow_count(mitm)
     assert call(conn, "openai-chat", "priced", stream=True).text == "cached answer"
     comment = next_flow(mitm, before)["comment"]
-    assert comment.endswith("[500 in + 1500 cache read + 0 cache write / 300 out, $0.00645]")
+    assert comment.endswith(
+        "[500 in + 1500 cache read + 400 cache write (300 1h) / 300 out, $0.008625]")
     assert call(conn, "gemini", "priced", stream=False).text == "second"
     first, second = wait_rows(mitm, 2)[-2:]
     assert (first["provider"], first["upstream_model"]) == ("fake-anthropic", PRICED)
     assert (first["input_tokens"], first["cache_read_tokens"], first["output_tokens"]) == (
         500, 1500, 300)
-    assert first["cost"] == pytest.approx((500 * 3 + 1500 * 0.3 + 300 * 15) / 1e6)
+    assert (first["cache_write_tokens"], first["cache_write_1h_tokens"]) == (400, 300)
+    assert first["cost"] == pytest.approx(
+        (500 * 3 + 1500 * 0.3 + 100 * 3.75 + 300 * 6 + 300 * 15) / 1e6)
     assert (first["client_format"], second["client_format"]) == ("openai-chat", "gemini")
     assert second["cost"] > 0 and second["estimated"] == 0
     (by_model,) = [g for g in usage_json(mitm, "--by", "model") if g["model"] == PRICED]

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from engine import parse_config, usage_cli
+from engine import ORIGINAL_URL_HEADER, parse_config, usage_cli
 from engine.db import open_store
 from engine.prices import Price, Tokens, build_snapshot, cost, lookup
 from engine.usage import UsageTap, price_for, tokens_of
@@ -133,6 +133,28 @@ async def test_a_stream_with_one_hour_writes_is_a_row_at_its_own_rate(
     out = io.StringIO()
     usage_cli.main(["--data-dir", str(tmp_path), "--store", "sqlite:///u.sqlite", "--all"], out=out)
     assert "of which 1h" in out.getvalue() and "6,000" in out.getvalue()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_native_answers_keep_their_one_hour_writes(start_engine, fake_provider, tmp_path,
+                                                         stream):  # fmt: skip
+    """Claude Code on its own subscription caches for an hour: the answer
+    passes untouched, the row has the split read on the side."""
+    store = open_store("sqlite:///u.sqlite", base=tmp_path)
+    harness = start_engine(parse_config("routes: []", env={}), store=store)
+    usage = Usage(input=9000, output=60, cached=4000, written=3000, written_1h=2500)
+    fake_provider.script([Reply(text="mine", usage=usage)])
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 100, "stream": stream,
+            "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
+    resp = await harness.post("/v1/messages", body, headers={
+        ORIGINAL_URL_HEADER: f"{fake_provider.url}/v1/messages", "x-api-key": "sk-ant-own"})
+    assert resp.status_code == 200
+    store.flush()
+    (row,) = (dict(r) for r in store.read("SELECT * FROM requests"))
+    assert row["native"] == 1 and (row["cache_write_tokens"], row["cache_write_1h_tokens"]) == (
+        3000, 2500)
+    assert (row["input_tokens"], row["cache_read_tokens"]) == (2000, 4000)
+    store.close()
 
 
 def test_one_hour_writes_fall_back_to_the_cache_write_rate():
