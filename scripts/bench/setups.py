@@ -219,7 +219,10 @@ def litellm(env: Env, exe: Path) -> Callable[[Setup], list[Path_]]:
         port = free_port()
         proc_env = dict(child_env(), LITELLM_LOCAL_MODEL_COST_MAP="True",
                         LITELLM_USE_CHAT_COMPLETIONS_URL_FOR_ANTHROPIC_MESSAGES="True")
-        argv = [str(exe), "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
+        # Through the venv's python: the scripts' shebangs name the path the venv
+        # was created at (.cache may be shared by several worktrees).
+        argv = [str(exe.parent / "python"), str(exe), "--config", str(path),
+                "--host", "127.0.0.1", "--port", str(port)]
         proc = Proc(f"litellm {LITELLM_VERSION}", argv, r"Uvicorn running on", env=proc_env,
                     cwd=env.tmp).start(timeout=180)
         setup.procs.append(proc)
