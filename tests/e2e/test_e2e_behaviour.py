@@ -153,21 +153,40 @@ def test_upstream_dropped_mid_stream_fails_the_client_cleanly(conn, fake, client
 # --------------------------------------------------------------------------- disconnect
 
 
-def test_client_disconnect_cancels_the_upstream_request_anthropic(conn, fake):
-    fake.script([Reply.bench(400, delay_between=0.02)])
+# A minute of events: the upstream cannot end on its own while the test looks,
+# however slowly a loaded machine gets the first event to the client.
+LONG_EVENTS = 3000
+
+
+def check_upstream_cancelled(fake, reply: Reply, mitm: Mitmdump) -> None:
+    """The request that got ``reply`` (not merely the last one) saw its
+    connection close before its stream ended."""
+    (rec,) = [r for r in fake.model_calls() if r.reply is reply]
+    closed = fake.wait_for(lambda: rec.closed_early, 5)
+    assert closed, (
+        f"the fake provider never saw the upstream connection close (events sent "
+        f"{rec.events_sent}, stream completed {rec.completed}, model calls "
+        f"{len(fake.model_calls())}); mitmdump's last lines:\n" + "\n".join(mitm.lines[-20:])
+    )
+    assert rec.events_sent < LONG_EVENTS
+
+
+def test_client_disconnect_cancels_the_upstream_request_anthropic(conn, fake, mitm):
+    reply = Reply.bench(LONG_EVENTS, delay_between=0.02)
+    fake.script([reply])
     with conn.anthropic().messages.stream(
         model="to-openai-chat", max_tokens=100, messages=[{"role": "user", "content": "go"}]
     ) as stream:
         for event in stream:
             if event.type == "content_block_delta":
+                assert event.delta.type == "text_delta" and "tok0" in event.delta.text
                 break
-    assert fake.wait_for(lambda: fake.model_calls()[-1].closed_early, 5), \
-        "the fake provider never saw the upstream connection close"
-    assert fake.model_calls()[-1].events_sent < 400
+    check_upstream_cancelled(fake, reply, mitm)
 
 
 def test_client_disconnect_cancels_the_upstream_request_raw(mitm, fake):
-    fake.script([Reply.bench(400, delay_between=0.02)])
+    reply = Reply.bench(LONG_EVENTS, delay_between=0.02)
+    fake.script([reply])
     body = {"model": "to-gemini", "stream": True, "messages": [{"role": "user", "content": "go"}]}
     with raw_client(mitm) as client, client.stream(
         "POST", "https://api.openai.com/v1/chat/completions", json=body,
@@ -177,8 +196,7 @@ def test_client_disconnect_cancels_the_upstream_request_raw(mitm, fake):
         for line in resp.iter_lines():
             if line.startswith("data: ") and '"content"' in line:
                 break
-    assert fake.wait_for(lambda: fake.model_calls()[-1].closed_early, 5)
-    assert fake.model_calls()[-1].events_sent < 400
+    check_upstream_cancelled(fake, reply, mitm)
 
 
 # --------------------------------------------------------------------------- bad input
