@@ -7,7 +7,8 @@ clients and the fake provider sending legal but unusual streams:
 - usage with the reasoning outside the completion adds up to the provider's total;
 - a failed tool result stays a failure for targets with no error flag;
 - a conversation that hops between two Anthropic-format providers and a chat
-  provider: each upstream only ever receives its own thinking signatures.
+  provider (and one of a Responses client between two Responses providers and
+  a chat provider): each upstream only ever receives its own signatures.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ PROVIDERS = {
     "glm": "anthropic",
     "anth": "anthropic",
     "oai": "openai-responses",
+    "oai2": "openai-responses",
 }
 WEATHER_AND_TIME = [("get_weather", {"city": "Paris"}), ("get_time", {"tz": "CET"})]
 
@@ -267,3 +269,27 @@ def test_a_conversation_hopping_providers_sends_each_only_its_own_signatures(con
         if thinking is not None:
             assert ("thinking" in rec.body) == thinking, (i, hops[i])
     assert sent[-1].raw.decode().count(SIGNATURES["glm"]) == 3
+
+
+def test_a_responses_conversation_hopping_providers_sends_each_only_its_own(conn, fake):
+    issued = {"oai": "ENCOAIISSUED", "oai2": "ENCOAI2ISSUED"}
+    hops = ["oai", "oai2", "ds", "oai", "oai2"]
+    fake.script([
+        Reply(reasoning=f"Turn {i}.", signature=issued.get(name),
+              tool_calls=[("get_weather", {"city": f"City{i}"})])
+        for i, name in enumerate(hops)
+    ])
+    items: list[Any] = user_turn("openai-responses", "Weather in five cities, one at a time?")
+    for i, name in enumerate(hops):
+        got = call(conn, "openai-responses", f"via-{name}", stream=True, tools=True,
+                   history=items, store=False, include=["reasoning.encrypted_content"])
+        assert got.tool_calls == [("get_weather", {"city": f"City{i}"})]
+        items += [*got.turn, {"type": "function_call_output", "call_id": got.tool_ids[0],
+                              "output": "ok"}]
+    sent = fake.model_calls()
+    assert [upstream_of(rec) for rec in sent] == hops
+    want = [set(), set(), set(), {"oai"}, {"oai2"}]
+    for i, (rec, own) in enumerate(zip(sent, want, strict=True)):
+        body = rec.raw.decode()
+        assert {n for n, enc in issued.items() if enc in body} == own, (i, hops[i])
+        assert ENVELOPE not in body, (i, hops[i])
