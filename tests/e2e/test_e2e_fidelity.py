@@ -7,8 +7,9 @@ clients and the fake provider sending legal but unusual streams:
 - usage with the reasoning outside the completion adds up to the provider's total;
 - a failed tool result stays a failure for targets with no error flag;
 - a conversation that hops between two Anthropic-format providers and a chat
-  provider (and one of a Responses client between two Responses providers and
-  a chat provider): each upstream only ever receives its own signatures.
+  provider (and the same for a Responses client and a Gemini client, each
+  between two providers of its format and a chat provider): each upstream
+  only ever receives its own signatures.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ PROVIDERS = {
     "anth": "anthropic",
     "oai": "openai-responses",
     "oai2": "openai-responses",
+    "gem": "gemini",
+    "gem2": "gemini",
 }
 WEATHER_AND_TIME = [("get_weather", {"city": "Paris"}), ("get_time", {"tz": "CET"})]
 
@@ -292,4 +295,30 @@ def test_a_responses_conversation_hopping_providers_sends_each_only_its_own(conn
     for i, (rec, own) in enumerate(zip(sent, want, strict=True)):
         body = rec.raw.decode()
         assert {n for n, enc in issued.items() if enc in body} == own, (i, hops[i])
+        assert ENVELOPE not in body, (i, hops[i])
+
+
+def test_a_gemini_conversation_hopping_providers_sends_each_only_its_own(conn, fake):
+    issued = {"gem": "U0lHR0VNT05FSVNTVUVE", "gem2": "U0lHR0VNVFdPSVNTVUVE"}  # base64
+    hops = ["gem", "gem2", "ds", "gem", "gem2"]
+    fake.script([
+        Reply(reasoning=f"Turn {i}.", signature=issued.get(name),
+              tool_calls=[("get_weather", {"city": f"City{i}"})])
+        for i, name in enumerate(hops)
+    ])
+    contents: list[Any] = user_turn("gemini", "Weather in five cities, one at a time?")
+    for i, name in enumerate(hops):
+        got = call(conn, "gemini", f"via-{name}", stream=True, tools=True, history=contents)
+        assert got.tool_calls == [("get_weather", {"city": f"City{i}"})]
+        contents += [
+            {"role": "model", "parts": got.turn},
+            {"role": "user", "parts": [{"function_response": {
+                "name": "get_weather", "response": {"output": "ok"}}}]},
+        ]
+    sent = fake.model_calls()
+    assert [upstream_of(rec) for rec in sent] == hops
+    want = [set(), set(), set(), {"gem"}, {"gem2"}]
+    for i, (rec, own) in enumerate(zip(sent, want, strict=True)):
+        body = rec.raw.decode()
+        assert {n for n, sig in issued.items() if sig in body} == own, (i, hops[i])
         assert ENVELOPE not in body, (i, hops[i])
