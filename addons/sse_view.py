@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from engine import classify
-from engine.usage import tokens_of
+from engine.prices import tokens_of
 from mitmproxy import contentviews, http
 
 from translators import Env, TranslationError, get_format

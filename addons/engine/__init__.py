@@ -14,13 +14,38 @@ front, ``ORIGINAL_URL_HEADER``; responses carry ``ROUTE_HEADER`` and
 ``RECORD_HEADER``. ``classify`` tells model calls from other requests.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .config import Config, ConfigError, load_config, parse_config
 from .endpoints import AI_HOSTS, Call, classify, is_ai_host, is_websocket_upgrade
-from .history import open_responses
-from .pipeline import RECORD_HEADER, ROUTE_HEADER
-from .records import Record, Records
-from .server import ORIGINAL_URL_HEADER, SECRET_HEADER, Engine
-from .watch import ConfigWatcher
+from .headers import ORIGINAL_URL_HEADER, RECORD_HEADER, ROUTE_HEADER, SECRET_HEADER
+
+if TYPE_CHECKING:
+    from .history import open_responses
+    from .records import Record, Records
+    from .server import Engine
+    from .watch import ConfigWatcher
+
+# Imported on first use: mitmdump's front with the engine in its own process
+# never loads the server, httpx or tornado (about 10 MB less in that process).
+_LAZY = {
+    "Engine": "server",
+    "open_responses": "history",
+    "Record": "records",
+    "Records": "records",
+    "ConfigWatcher": "watch",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
 
 __all__ = [
     "AI_HOSTS",

@@ -24,8 +24,9 @@ from .endpoints import STORED_KINDS, Call, decode_body, model_and_stream, parse_
 from .errors import BadRequest, ClientGone, EngineError, UpstreamError
 from .exchange_io import Inbound, Runtime, Sink
 from .failures import classify
+from .headers import RECORD_HEADER, ROUTE_HEADER
 from .records import Record
-from .reply import RECORD_HEADER, ROUTE_HEADER, ClientReply, dumps
+from .reply import ClientReply, dumps
 from .router import Attempt
 from .routing import Decision, RouteRequest
 from .signatures import without_thinking

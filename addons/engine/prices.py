@@ -30,6 +30,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from translators.canonical import Usage
+
 SNAPSHOT = Path(__file__).resolve().parent / "data" / "prices.json"
 
 # LiteLLM's provider names kept in the snapshot (the hosts people route to).
@@ -119,6 +121,19 @@ class Tokens:
     reasoning: int = 0
     cache_write_1h: int = 0
     """The part of ``cache_write`` cached for one hour (Anthropic)."""
+
+
+def tokens_of(usage: Usage) -> Tokens:
+    """Canonical usage -> the store's non-overlapping classes."""
+    cached = usage.cache_read_tokens + usage.cache_creation_tokens
+    return Tokens(
+        input=max(0, usage.input_tokens - cached),
+        output=usage.output_tokens,
+        cache_read=usage.cache_read_tokens,
+        cache_write=usage.cache_creation_tokens,
+        reasoning=min(usage.reasoning_tokens, usage.output_tokens),
+        cache_write_1h=min(usage.cache_creation_1h_tokens, usage.cache_creation_tokens),
+    )
 
 
 def cost(price: Price, tokens: Tokens) -> float:

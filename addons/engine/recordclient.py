@@ -13,7 +13,7 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from .server import SECRET_HEADER
+from .headers import SECRET_HEADER
 
 MAX_BODY = 1024 * 1024
 log = logging.getLogger("omniroute")

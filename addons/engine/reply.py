@@ -20,10 +20,8 @@ from translators import Env, ErrorInfo, StreamTranslator, WireFormat, get_format
 from .clients import wrap_code_assist
 from .errors import ClientGone, EngineError, UpstreamStatus, UpstreamStreamError
 from .exchange_io import Sink
+from .headers import RECORD_HEADER, ROUTE_HEADER
 from .records import Record
-
-ROUTE_HEADER = "x-omniroute-route"
-RECORD_HEADER = "x-omniroute-id"
 
 State = Literal["idle", "pinging", "streaming", "done"]
 

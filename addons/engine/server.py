@@ -30,6 +30,7 @@ from .db import Store
 from .endpoints import Call, classify, is_websocket_upgrade
 from .errors import ClientGone, EngineError, Forbidden
 from .exchange_io import Inbound, Runtime
+from .headers import ORIGINAL_URL_HEADER, SECRET_HEADER
 from .history import ResponseStore
 from .pipeline import Exchange
 from .records import Records
@@ -40,8 +41,6 @@ from .watch import ConfigWatcher
 
 log = logging.getLogger(__name__)
 
-SECRET_HEADER = "x-omniroute-secret"
-ORIGINAL_URL_HEADER = "x-omniroute-original-url"
 MAX_BODY = 64 * 1024 * 1024
 EXPIRE_INTERVAL = 300.0
 

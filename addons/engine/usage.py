@@ -30,6 +30,7 @@ from . import prices, quota
 from .config import Config
 from .db import Store
 from .exchange_io import Inbound
+from .prices import tokens_of
 from .records import Record
 from .router import Attempt
 
@@ -122,19 +123,6 @@ def credential(inbound: Inbound) -> str | None:
         if value := inbound.header(name):
             return value
     return None
-
-
-def tokens_of(usage: Usage) -> prices.Tokens:
-    """Canonical usage -> the store's non-overlapping classes."""
-    cached = usage.cache_read_tokens + usage.cache_creation_tokens
-    return prices.Tokens(
-        input=max(0, usage.input_tokens - cached),
-        output=usage.output_tokens,
-        cache_read=usage.cache_read_tokens,
-        cache_write=usage.cache_creation_tokens,
-        reasoning=min(usage.reasoning_tokens, usage.output_tokens),
-        cache_write_1h=min(usage.cache_creation_1h_tokens, usage.cache_creation_tokens),
-    )
 
 
 def price_for(config: Config, provider: str, model: str) -> prices.Price | None:

@@ -1,0 +1,11 @@
+"""The headers between the front and the engine (a module of constants, so
+the front can name them without importing the engine's server)."""
+
+SECRET_HEADER = "x-omniroute-secret"
+"""The engine's per-run secret, on every request from the front."""
+ORIGINAL_URL_HEADER = "x-omniroute-original-url"
+"""The URL the client called (for native calls and the log)."""
+ROUTE_HEADER = "x-omniroute-route"
+"""On responses: ``model -> provider/model (fallback from ...)``."""
+RECORD_HEADER = "x-omniroute-id"
+"""On responses: the id of the request's record (the flow comment reads it)."""
