@@ -232,6 +232,17 @@ class OmniRoute:
         if flow.metadata.pop("omniroute_page", None):
             flow.request.headers.pop(engine.SECRET_HEADER, None)
             return
+        await self._finish(flow)
+
+    async def error(self, flow: http.HTTPFlow) -> None:
+        if "omniroute" in flow.metadata or flow.metadata.pop("omniroute_page", None):
+            flow.request.headers.pop(engine.SECRET_HEADER, None)
+        # e.g. the client hung up after the last event, before the end of the body:
+        # the flow still shows what was sent, its tokens and cost
+        await self._finish(flow)
+
+    async def _finish(self, flow: http.HTTPFlow) -> None:
+        """The body copy, the tokens and cost, and the marks, on a routed flow."""
         copy = self._copies.pop(flow.id, None)
         if copy is None or flow.response is None:
             return
@@ -241,18 +252,6 @@ class OmniRoute:
             annotate(flow, record)
         if copy.truncated:
             flow.comment += f" [body shown: first {copy.cap} bytes]"
-
-    async def error(self, flow: http.HTTPFlow) -> None:
-        copy = self._copies.pop(flow.id, None)
-        if "omniroute" in flow.metadata or flow.metadata.pop("omniroute_page", None):
-            flow.request.headers.pop(engine.SECRET_HEADER, None)
-        if copy is not None and flow.response is not None:
-            # e.g. the client hung up after the last event, before the end of the
-            # body: the flow still shows what was sent, its tokens and cost
-            flow.response.raw_content = bytes(copy.data)
-            record = await self._record(flow.metadata.get("omniroute_record"))
-            if record is not None:
-                annotate(flow, record)
 
     async def _record(self, record_id: int | None) -> dict[str, Any] | None:
         """What the engine says request ``record_id`` did: asked over HTTP, the
@@ -266,6 +265,7 @@ class OmniRoute:
     def _destination(self) -> tuple[str, str] | None:
         """The engine's URL and secret; None while no engine runs."""
         return self.backend.destination()
+
 
 async def _rebind_servers(then: Callable[[], None]) -> None:
     """mitmproxy binds its listeners before a script's options apply: restart
