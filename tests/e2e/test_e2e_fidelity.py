@@ -289,13 +289,7 @@ def test_a_responses_conversation_hopping_providers_sends_each_only_its_own(conn
         assert got.tool_calls == [("get_weather", {"city": f"City{i}"})]
         items += [*got.turn, {"type": "function_call_output", "call_id": got.tool_ids[0],
                               "output": "ok"}]
-    sent = fake.model_calls()
-    assert [upstream_of(rec) for rec in sent] == hops
-    want = [set(), set(), set(), {"oai"}, {"oai2"}]
-    for i, (rec, own) in enumerate(zip(sent, want, strict=True)):
-        body = rec.raw.decode()
-        assert {n for n, enc in issued.items() if enc in body} == own, (i, hops[i])
-        assert ENVELOPE not in body, (i, hops[i])
+    assert_each_got_only_its_own(fake, hops, issued, [set(), set(), set(), {"oai"}, {"oai2"}])
 
 
 def test_a_gemini_conversation_hopping_providers_sends_each_only_its_own(conn, fake):
@@ -315,9 +309,15 @@ def test_a_gemini_conversation_hopping_providers_sends_each_only_its_own(conn, f
             {"role": "user", "parts": [{"function_response": {
                 "name": "get_weather", "response": {"output": "ok"}}}]},
         ]
+    assert_each_got_only_its_own(fake, hops, issued, [set(), set(), set(), {"gem"}, {"gem2"}])
+
+
+def assert_each_got_only_its_own(fake, hops: list[str], issued: dict[str, str],
+                                 want: list[set[str]]) -> None:
+    """Request i went to hops[i] and carried exactly the signatures in want[i]
+    (of those ``issued`` by each provider), and never one of our envelopes."""
     sent = fake.model_calls()
     assert [upstream_of(rec) for rec in sent] == hops
-    want = [set(), set(), set(), {"gem"}, {"gem2"}]
     for i, (rec, own) in enumerate(zip(sent, want, strict=True)):
         body = rec.raw.decode()
         assert {n for n, sig in issued.items() if sig in body} == own, (i, hops[i])
