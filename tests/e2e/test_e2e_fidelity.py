@@ -277,11 +277,7 @@ def test_a_conversation_hopping_providers_sends_each_only_its_own_signatures(con
 def test_a_responses_conversation_hopping_providers_sends_each_only_its_own(conn, fake):
     issued = {"oai": "ENCOAIISSUED", "oai2": "ENCOAI2ISSUED"}
     hops = ["oai", "oai2", "ds", "oai", "oai2"]
-    fake.script([
-        Reply(reasoning=f"Turn {i}.", signature=issued.get(name),
-              tool_calls=[("get_weather", {"city": f"City{i}"})])
-        for i, name in enumerate(hops)
-    ])
+    script_weather_turns(fake, hops, issued)
     items: list[Any] = user_turn("openai-responses", "Weather in five cities, one at a time?")
     for i, name in enumerate(hops):
         got = call(conn, "openai-responses", f"via-{name}", stream=True, tools=True,
@@ -295,11 +291,7 @@ def test_a_responses_conversation_hopping_providers_sends_each_only_its_own(conn
 def test_a_gemini_conversation_hopping_providers_sends_each_only_its_own(conn, fake):
     issued = {"gem": "U0lHR0VNT05FSVNTVUVE", "gem2": "U0lHR0VNVFdPSVNTVUVE"}  # base64
     hops = ["gem", "gem2", "ds", "gem", "gem2"]
-    fake.script([
-        Reply(reasoning=f"Turn {i}.", signature=issued.get(name),
-              tool_calls=[("get_weather", {"city": f"City{i}"})])
-        for i, name in enumerate(hops)
-    ])
+    script_weather_turns(fake, hops, issued)
     contents: list[Any] = user_turn("gemini", "Weather in five cities, one at a time?")
     for i, name in enumerate(hops):
         got = call(conn, "gemini", f"via-{name}", stream=True, tools=True, history=contents)
@@ -310,6 +302,16 @@ def test_a_gemini_conversation_hopping_providers_sends_each_only_its_own(conn, f
                 "name": "get_weather", "response": {"output": "ok"}}}]},
         ]
     assert_each_got_only_its_own(fake, hops, issued, [set(), set(), set(), {"gem"}, {"gem2"}])
+
+
+def script_weather_turns(fake, hops: list[str], issued: dict[str, str]) -> None:
+    """One answer per hop: reasoning (signed when that provider issues signatures)
+    and a get_weather call for City<i>."""
+    fake.script([
+        Reply(reasoning=f"Turn {i}.", signature=issued.get(name),
+              tool_calls=[("get_weather", {"city": f"City{i}"})])
+        for i, name in enumerate(hops)
+    ])  # fmt: skip
 
 
 def assert_each_got_only_its_own(fake, hops: list[str], issued: dict[str, str],
