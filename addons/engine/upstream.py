@@ -10,6 +10,7 @@ import functools
 import http.cookiejar
 import logging
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Literal
 from urllib.parse import quote
@@ -20,6 +21,7 @@ from . import reqlog
 from .config import Provider
 from .errors import UpstreamConnectError, UpstreamStatus, UpstreamTimeout
 from .router import Attempt
+from .wire import Wire, http11_context
 
 # httpx logs every request at INFO: the engine logs one line per call itself.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -81,22 +83,37 @@ def _timeout(provider: Provider | None) -> dict[str, float | None]:
     return httpx.Timeout(read, connect=CONNECT_TIMEOUT).as_dict()
 
 
+def env_proxies() -> dict[str, str]:
+    """The proxies the environment names (``NO_PROXY`` aside)."""
+    return {k: v for k, v in urllib.request.getproxies_environment().items() if k != "no"}
+
+
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
     """Loading the CA bundle takes ~0.4 s: once per process is enough."""
     return httpx.create_ssl_context()
 
 
+@functools.cache
+def _wire_context() -> ssl.SSLContext:
+    """Wire's own (httpx's transport sets ALPN on the context it is given)."""
+    return http11_context(httpx.create_ssl_context())
+
+
 class Upstream:
-    """The engine's one pooled httpx client (HTTP/2 where offered)."""
+    """The engine's one pooled httpx client: over :class:`~engine.wire.Wire`
+    (lean HTTP/1.1), or httpx's own transport (HTTP/2 where offered) when the
+    environment names a proxy (``HTTPS_PROXY``...), which httpx then honours."""
 
     def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
         # Providers set cookies (Cloudflare); keeping them would only grow.
         jar = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        if transport is None and not env_proxies():
+            transport = Wire(_wire_context())
         self.client = httpx.AsyncClient(
             http2=transport is None,
             transport=transport,
-            verify=_ssl_context(),
+            verify=_ssl_context() if transport is None else True,
             cookies=jar,
             follow_redirects=False,
             limits=httpx.Limits(max_connections=500, max_keepalive_connections=100),
