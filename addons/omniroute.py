@@ -30,13 +30,14 @@ from engine import db, summary  # noqa: E402
 from engine.clients import offline_answer  # noqa: E402
 from engine.recordclient import RecordClient  # noqa: E402
 from engine_host import EngineHost  # noqa: E402
-from mitmproxy import addonmanager, contentviews, ctx, http  # noqa: E402
+from mitmproxy import addonmanager, contentviews, ctx, exceptions, http  # noqa: E402
 from mitmproxy.options import CONF_DIR  # noqa: E402
 from sse_view import ModelStreamView  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 COPY_CAP = 1024 * 1024
+BODY_CHOICES = ("auto", "on", "off")
 PROJECT_CA = ROOT / "certs"
 ALLOW_AI_HOSTS = r"^(" + "|".join(h.replace(".", r"\.") for h in engine.AI_HOSTS) + r"):\d+$"
 READY_TIMEOUT = 30.0  # how long a model call waits for a starting engine
@@ -65,6 +66,10 @@ OPTIONS: list[tuple[str, type, object, str]] = [
     ("omniroute_log_requests", bool, False,
      "Write each request and response (client and upstream, keys masked) as a file under "
      "omniroute_data_dir/requests, for bug reports (the last 500 kept)."),
+    ("omniroute_flow_bodies", str, "auto",
+     "Keep a copy of each routed, streamed body (its first MiB) on the flow: 'auto' when "
+     "something shows or saves flows (mitmweb, the console, save_stream_file, hardump, "
+     "flow_detail 3+), 'on', 'off'."),
     ("omniroute_store", str, db.DEFAULT_URL,
      "The engine's database: sqlite:///FILE (relative: under omniroute_data_dir), "
      "or none."),
@@ -97,7 +102,8 @@ class OmniRoute:
         """Where the engine runs (its own process, in-process, external)."""
         self.stopping: asyncio.Future[None] | None = None
         self.rebinding: asyncio.Future[None] | None = None
-        self._copies: dict[str, CappedCopy] = {}
+        self._copies: dict[str, CappedCopy | None] = {}
+        """Routed flows streaming now, with their body copy (None: not kept)."""
         self._records = RecordClient()
         self._defaults_set = False
         self._rebind = False
@@ -109,6 +115,10 @@ class OmniRoute:
 
     def configure(self, updated: set[str]) -> None:
         self.backend.configure(updated)
+        if ctx.options.omniroute_flow_bodies not in BODY_CHOICES:
+            raise exceptions.OptionsError(
+                f"omniroute_flow_bodies: {ctx.options.omniroute_flow_bodies!r} is not one of "
+                + ", ".join(BODY_CHOICES))
         if not self._defaults_set:
             self._defaults_set = True
             # lazy: nothing connects to the real host before the request hook.
@@ -226,7 +236,9 @@ class OmniRoute:
         if record_id.isdigit():
             flow.metadata["omniroute_record"] = int(record_id)
         flow.comment = f"{original} : {route}"
-        self._copies[flow.id] = flow.response.stream = CappedCopy()
+        copy = CappedCopy() if _keep_bodies() else None
+        self._copies[flow.id] = copy
+        flow.response.stream = copy or True
 
     async def response(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.pop("omniroute_page", None):
@@ -243,14 +255,18 @@ class OmniRoute:
 
     async def _finish(self, flow: http.HTTPFlow) -> None:
         """The body copy, the tokens and cost, and the marks, on a routed flow."""
-        copy = self._copies.pop(flow.id, None)
-        if copy is None or flow.response is None:
+        if flow.id not in self._copies:
             return
-        flow.response.raw_content = bytes(copy.data)
+        copy = self._copies.pop(flow.id)
+        if flow.response is None:
+            return
+        if copy is not None:
+            flow.response.raw_content = bytes(copy.data)
+            copy.data.clear()  # (finished flows can wait long for the cycle collector)
         record = await self._record(flow.metadata.get("omniroute_record"))
         if record is not None:
             annotate(flow, record)
-        if copy.truncated:
+        if copy is not None and copy.truncated:
             flow.comment += f" [body shown: first {copy.cap} bytes]"
 
     async def _record(self, record_id: int | None) -> dict[str, Any] | None:
@@ -304,6 +320,21 @@ def _project_confdir() -> dict[str, object]:
         )
         return {}
     return {"confdir": str(PROJECT_CA)}
+
+
+def _keep_bodies() -> bool:
+    """Whether a routed flow keeps a copy of its streamed body. A finished flow
+    of plain mitmdump is garbage nobody reads, yet it can wait long for
+    Python's cycle collector: with the copies, ~17 MB more at 64 streams."""
+    choice = ctx.options.omniroute_flow_bodies
+    if choice != "auto":
+        return bool(choice == "on")
+    if ctx.master.addons.get("view") is not None:
+        return True  # mitmweb, mitmproxy's console: flows are kept and shown
+    options = ctx.options
+    if getattr(options, "save_stream_file", None) or getattr(options, "hardump", None):
+        return True
+    return int(getattr(options, "flow_detail", 0)) >= 3  # mitmdump prints bodies
 
 
 def annotate(flow: http.HTTPFlow, record: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ import omniroute
 import pytest
 from engine.prices import Tokens
 from mitmproxy import exceptions, http
+from mitmproxy.addons.view import View
 from mitmproxy.flow import Error
 from mitmproxy.test import taddons, tflow
 
@@ -206,7 +207,8 @@ async def test_codex_websocket_upgrade_gets_426(front):
 
 
 async def test_response_is_annotated_copied_and_engine_headers_removed(front):
-    addon, _ = front
+    addon, tctx = front
+    tctx.master.addons.add(View())  # mitmweb's flow list: bodies are shown
     flow = make_flow("https://api.anthropic.com/v1/messages")
     addon.request(flow)
     flow.response = http.Response.make(
@@ -255,7 +257,8 @@ async def test_response_is_annotated_copied_and_engine_headers_removed(front):
 async def test_a_client_that_hangs_up_at_the_end_still_gets_tokens_in_the_comment(front):
     """The client read the last event and closed before the body's end: mitmproxy
     calls ``error``, and the flow still shows the body, tokens and cost."""
-    addon, _ = front
+    addon, tctx = front
+    tctx.master.addons.add(View())
     flow = make_flow("https://api.openai.com/v1/chat/completions")
     addon.request(flow)
     record = addon.backend.engine.records.new("openai-chat", "generate")
@@ -272,6 +275,63 @@ async def test_a_client_that_hangs_up_at_the_end_still_gets_tokens_in_the_commen
     await addon.error(flow)
     assert flow.comment.endswith(" : m -> p/m [3 in / 4 out, $0.0001]")
     assert flow.response.content == b"data: [DONE]\n\n"
+
+
+def routed_flow(addon: omniroute.OmniRoute, record_id: int) -> http.HTTPFlow:
+    flow = make_flow("https://api.openai.com/v1/chat/completions")
+    addon.request(flow)
+    flow.response = http.Response.make(200, b"", {
+        "content-type": "text/event-stream", engine.ROUTE_HEADER: "m -> p/m",
+        engine.RECORD_HEADER: str(record_id),
+    })  # fmt: skip
+    addon.responseheaders(flow)
+    return flow
+
+
+async def test_plain_mitmdump_keeps_no_body_copy_but_still_annotates(front):
+    """Nothing shows or saves plain mitmdump's flows: a finished flow is garbage,
+    and its body copy would only wait in memory for the cycle collector."""
+    addon, _ = front
+    record = addon.backend.engine.records.new("openai-chat", "generate")
+    record.tokens, record.cost = Tokens(input=3, output=4), 0.0001
+    record.settled.set()
+    flow = routed_flow(addon, record.id)
+    assert flow.response.stream is True  # streamed, nothing kept
+    flow.response.raw_content = None  # as after streaming
+    await addon.response(flow)
+    assert flow.response.raw_content is None
+    assert flow.comment.endswith(" : m -> p/m [3 in / 4 out, $0.0001]")
+    assert not addon._copies
+
+
+@pytest.mark.parametrize("setting", ["view", "save_stream_file", "hardump", "flow_detail", "on"])
+async def test_a_body_copy_is_kept_when_something_shows_or_saves_flows(front, setting, tmp_path):
+    addon, tctx = front
+    if setting == "view":
+        tctx.master.addons.add(View())
+    elif setting == "flow_detail":
+        tctx.options.add_option("flow_detail", int, 1, "dumper's option")
+        tctx.options.flow_detail = 3
+    elif setting == "on":
+        tctx.configure(addon, omniroute_flow_bodies="on")
+    else:
+        tctx.options.add_option(setting, str, "", "save's option")
+        setattr(tctx.options, setting, str(tmp_path / "flows"))
+    record = addon.backend.engine.records.new("openai-chat", "generate")
+    record.settled.set()
+    flow = routed_flow(addon, record.id)
+    flow.response.stream(b"data: [DONE]\n\n")
+    await addon.response(flow)
+    assert flow.response.content == b"data: [DONE]\n\n"
+
+
+async def test_off_keeps_no_copy_even_under_mitmweb_and_a_bad_choice_names_the_option(front):
+    addon, tctx = front
+    tctx.master.addons.add(View())
+    tctx.configure(addon, omniroute_flow_bodies="off")
+    assert routed_flow(addon, 1).response.stream is True
+    with pytest.raises(exceptions.OptionsError, match="omniroute_flow_bodies: 'maybe' is not"):
+        tctx.configure(addon, omniroute_flow_bodies="maybe")
 
 
 async def test_capped_copy_keeps_the_first_mebibyte():

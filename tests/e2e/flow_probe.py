@@ -2,7 +2,8 @@
 
 Loaded after addons/omniroute.py, so its ``response`` hook sees the flow as the
 front left it (comment, capped body copy). One JSON line per flow in the file
-named by the ``flow_probe_file`` option.
+named by the ``flow_probe_file`` option. It brings mitmweb's flow list (the
+``View`` addon) along, so the front keeps body copies as it does under mitmweb.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 
 from mitmproxy import ctx, http
+from mitmproxy.addons.view import View
 
 
 class FlowProbe:
@@ -42,4 +44,4 @@ class FlowProbe:
             f.write(json.dumps(line) + "\n")
 
 
-addons = [FlowProbe()]
+addons = [FlowProbe(), View()]
