@@ -33,6 +33,7 @@ MAX_IDLE = 100
 IDLE_LIMIT = 50.0
 """Seconds an idle connection stays reusable (servers close theirs after ~60 s)."""
 HEAD_END = re.compile(rb"\r?\n\r?\n")
+CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]{1,16}")
 NO_BODY_STATUS = frozenset({204, 304})
 
 Origin = tuple[str, str, int]
@@ -120,7 +121,7 @@ def _chunk_size(buf: bytearray, pos: int) -> tuple[int, int] | None:
             raise httpx.RemoteProtocolError("chunk size line too long")
         return None
     line = bytes(buf[pos:end]).split(b";", 1)[0].strip()
-    if not line or any(c not in b"0123456789abcdefABCDEF" for c in line):
+    if CHUNK_SIZE.fullmatch(line) is None:
         raise httpx.RemoteProtocolError(f"bad chunk size {line[:20]!r}")
     return int(line, 16), end + 1
 
