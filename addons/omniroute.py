@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -138,6 +139,14 @@ class OmniRoute:
             ctx.options.update(**defaults)  # type: ignore[no-untyped-call]
 
     def running(self) -> None:
+        # The engine (child or in-process) never takes this proxy as its own
+        # upstream proxy, should HTTPS_PROXY in mitmdump's shell name it.
+        port = ctx.options.listen_port if "listen_port" in ctx.options else 0
+        address = _proxy_address()
+        if address and not port:
+            port = int(address.rsplit(":", 1)[1])
+        if port:
+            os.environ[engine.FRONT_PORT_ENV] = str(port)
         self.backend.start_running()
         if self._rebind:
             self._rebind = False
@@ -156,6 +165,7 @@ class OmniRoute:
 
     def done(self) -> None:
         # Sync: a script reload calls done() from sync code (async raises there).
+        os.environ.pop(engine.FRONT_PORT_ENV, None)
         self.stopping = self.backend.stop()
         self._records.close()
 

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Config, ConfigError, load_config, parse_config
 from .endpoints import AI_HOSTS, Call, classify, is_ai_host, is_websocket_upgrade
-from .headers import ORIGINAL_URL_HEADER, RECORD_HEADER, ROUTE_HEADER, SECRET_HEADER
+from .headers import (
+    FRONT_PORT_ENV,
+    ORIGINAL_URL_HEADER,
+    RECORD_HEADER,
+    ROUTE_HEADER,
+    SECRET_HEADER,
+)
 
 if TYPE_CHECKING:
     from .history import open_responses
@@ -49,6 +55,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AI_HOSTS",
+    "FRONT_PORT_ENV",
     "ORIGINAL_URL_HEADER",
     "RECORD_HEADER",
     "ROUTE_HEADER",

@@ -1,6 +1,10 @@
 """The headers between the front and the engine (a module of constants, so
 the front can name them without importing the engine's server)."""
 
+FRONT_PORT_ENV = "OMNIROUTE_FRONT_PORT"
+"""Set by the front in its environment (the engine child inherits it): the port
+it listens on, which the engine never takes as its own upstream proxy."""
+
 SECRET_HEADER = "x-omniroute-secret"
 """The engine's per-run secret, on every request from the front."""
 ORIGINAL_URL_HEADER = "x-omniroute-original-url"

@@ -9,22 +9,25 @@ import contextlib
 import functools
 import http.cookiejar
 import logging
+import os
 import ssl
 import urllib.request
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
 from . import reqlog
 from .config import Provider
 from .errors import UpstreamConnectError, UpstreamStatus, UpstreamTimeout
+from .headers import FRONT_PORT_ENV
 from .router import Attempt
 from .wire import Wire, http11_context
 
 # httpx logs every request at INFO: the engine logs one line per call itself.
 logging.getLogger("httpx").setLevel(logging.WARNING)
+log = logging.getLogger(__name__)
 
 ANTHROPIC_VERSION = "2023-06-01"
 CONNECT_TIMEOUT = 10.0
@@ -83,9 +86,33 @@ def _timeout(provider: Provider | None) -> dict[str, float | None]:
     return httpx.Timeout(read, connect=CONNECT_TIMEOUT).as_dict()
 
 
+LOOPBACK = ("localhost", "127.0.0.1", "::1", "0.0.0.0", "::")
+
+
 def env_proxies() -> dict[str, str]:
-    """The proxies the environment names (``NO_PROXY`` aside)."""
-    return {k: v for k, v in urllib.request.getproxies_environment().items() if k != "no"}
+    """The proxies the environment names, by scheme (``no``: ``NO_PROXY``)."""
+    return urllib.request.getproxies_environment()
+
+
+def proxied(url: httpx.URL, proxies: dict[str, str]) -> bool:
+    """Whether a call to ``url`` goes through one of ``proxies`` (not in ``NO_PROXY``)."""
+    if not (proxies.get(url.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass_environment(url.host, proxies)
+
+
+def points_at_front(proxy: str) -> bool:
+    """Whether ``proxy`` is the mitmproxy front itself (a shell that exported
+    the clients' ``HTTPS_PROXY`` before starting mitmdump): going through it
+    would send the engine's calls back into the front, round and round."""
+    port = os.environ.get(FRONT_PORT_ENV, "")
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    try:
+        proxy_port = parts.port
+    except ValueError:
+        return False
+    host = (parts.hostname or "").lower()
+    return bool(port) and str(proxy_port) == port and (host in LOOPBACK or host.startswith("127."))
 
 
 @functools.cache
@@ -100,24 +127,30 @@ def _wire_context() -> ssl.SSLContext:
     return http11_context(httpx.create_ssl_context())
 
 
+def _client(transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+    # Providers set cookies (Cloudflare); keeping them would only grow.
+    jar = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.AsyncClient(
+        http2=transport is None,
+        transport=transport,
+        verify=_ssl_context() if transport is None else True,
+        cookies=jar,
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=500, max_keepalive_connections=100),
+    )
+
+
 class Upstream:
-    """The engine's one pooled httpx client: over :class:`~engine.wire.Wire`
-    (lean HTTP/1.1), or httpx's own transport (HTTP/2 where offered) when the
-    environment names a proxy (``HTTPS_PROXY``...), which httpx then honours."""
+    """The engine's pooled httpx client over :class:`~engine.wire.Wire` (lean
+    HTTP/1.1); when the environment names a proxy (``HTTPS_PROXY``...) that is
+    not the front itself, a second one on httpx's own transport, which honours
+    it (HTTP/2 where offered)."""
 
     def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        # Providers set cookies (Cloudflare); keeping them would only grow.
-        jar = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-        if transport is None and not env_proxies():
-            transport = Wire(_wire_context())
-        self.client = httpx.AsyncClient(
-            http2=transport is None,
-            transport=transport,
-            verify=_ssl_context() if transport is None else True,
-            cookies=jar,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=500, max_keepalive_connections=100),
-        )
+        self.client = _client(transport or Wire(_wire_context()))
+        self._via_proxy: httpx.AsyncClient | None = None
+        self._proxies: dict[str, str] = {}
+        self._decided = transport is not None  # a given transport is used as is
         self.open_requests = 0
         """Upstream requests whose response is not closed yet (the status page)."""
 
@@ -158,7 +191,7 @@ class Upstream:
         reqlog.note("upstream request", request.content)
         try:
             with mapped_errors(label, before_response=True):
-                response = await self.client.send(request, stream=True)
+                response = await self._pick(request.url).send(request, stream=True)
             reqlog.note_head(f"upstream response ({label})", f"HTTP {response.status_code}",
                              response.headers.multi_items())  # fmt: skip
             try:
@@ -189,5 +222,24 @@ class Upstream:
                 reqlog.note("upstream response", chunk)
                 yield chunk
 
+    def _pick(self, url: httpx.URL) -> httpx.AsyncClient:
+        """Wire, or httpx's transport when the environment's proxy applies to
+        ``url`` (decided at the first call: the front names its port before)."""
+        if not self._decided:
+            self._decided = True
+            proxies = env_proxies()
+            named = sorted({v for k, v in proxies.items() if k != "no"})
+            if any(points_at_front(proxy) for proxy in named):
+                log.warning("the environment's proxy (%s) is this mitmproxy itself: the engine "
+                            "calls providers directly", ", ".join(named))
+            elif named:  # httpx reads them (and NO_PROXY) itself
+                self._proxies = proxies
+                self._via_proxy = _client(None)
+        if self._via_proxy is not None and proxied(url, self._proxies):
+            return self._via_proxy
+        return self.client
+
     async def aclose(self) -> None:
         await self.client.aclose()
+        if self._via_proxy is not None:
+            await self._via_proxy.aclose()

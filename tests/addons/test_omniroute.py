@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -433,6 +434,21 @@ async def test_running_logs_the_summary_with_its_own_or_an_external_engine(front
             await external.rebinding
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "route */claude-* -> down/some-model" in text  # read by the front for the summary
+
+
+async def test_the_engine_learns_the_front_port_and_forgets_it_when_done(front, monkeypatch):
+    """So the engine never takes this proxy for its own upstream proxy (an
+    HTTPS_PROXY exported in mitmdump's shell); see tests/engine/test_wire.py."""
+    addon, tctx = front
+    monkeypatch.delenv(engine.FRONT_PORT_ENV, raising=False)
+    tctx.options.add_option("listen_port", int, 8080, "proxyserver's option")
+    tctx.options.listen_port = 18123
+    addon.running()
+    if addon.rebinding is not None:
+        await addon.rebinding
+    assert os.environ[engine.FRONT_PORT_ENV] == "18123"
+    addon.done()
+    assert engine.FRONT_PORT_ENV not in os.environ
 
 
 async def test_switching_the_config_file_at_runtime_logs_its_routes(front, tmp_path, caplog):

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from engine import wire
+from engine.headers import FRONT_PORT_ENV
 from engine.upstream import Upstream
 from engine.wire import Wire, http11_context
 
@@ -280,18 +281,57 @@ async def test_tls_verifies_the_certificate_and_offers_only_http11(tmp_path):
     await server.stop()
 
 
-async def test_a_proxy_in_the_environment_is_honoured(monkeypatch):
-    """HTTP(S)_PROXY set: the upstream calls go through that proxy (httpx's
-    transport, which reads the environment), never around it."""
-    server = Server([[b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"]])
-    proxy = await server.start()
+OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+
+
+def proxy_env(monkeypatch, proxy: str, no_proxy: str = "", front: str = "") -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", FRONT_PORT_ENV):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
     monkeypatch.setenv("HTTP_PROXY", proxy)
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    upstream = Upstream()
-    request = httpx.Request("POST", "http://provider.invalid/v1/chat/completions", content=b"{}")
+    if no_proxy:
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+    if front:
+        monkeypatch.setenv(FRONT_PORT_ENV, front)
+
+
+async def call(upstream: Upstream, url: str) -> bytes:
+    request = httpx.Request("POST", url + "/v1/chat/completions", content=b"{}")
     async with upstream.open(request, "test") as response:
-        assert await response.aread() == b"ok"
-    assert server.requests[0].startswith(b"POST http://provider.invalid/v1/chat/completions ")
+        return await response.aread()
+
+
+async def test_a_proxy_in_the_environment_is_honoured_except_for_no_proxy_hosts(monkeypatch):
+    """HTTP(S)_PROXY set: the upstream calls go through that proxy (httpx's
+    transport, which reads the environment), never around it; a host in
+    NO_PROXY is called directly."""
+    proxy_server, provider = Server([[OK]]), Server([[OK]])
+    proxy = await proxy_server.start()
+    direct = await provider.start()
+    proxy_env(monkeypatch, proxy, no_proxy="127.0.0.1,localhost")
+    upstream = Upstream()
+    assert await call(upstream, "http://provider.invalid") == b"ok"
+    assert proxy_server.requests[0].startswith(
+        b"POST http://provider.invalid/v1/chat/completions ")
+    assert await call(upstream, direct) == b"ok"
+    assert len(proxy_server.requests) == 1 and len(provider.requests) == 1
     await upstream.aclose()
-    await server.stop()
+    await proxy_server.stop()
+    await provider.stop()
+
+
+async def test_a_proxy_that_is_the_front_itself_is_never_used(monkeypatch, caplog):
+    """A shell that exported the clients' HTTPS_PROXY before starting mitmdump:
+    the engine must not send its calls back into its own front."""
+    front, provider = Server([[OK]]), Server([[OK]])
+    front_url = await front.start()
+    direct = await provider.start()
+    port = front_url.rsplit(":", 1)[1]
+    proxy_env(monkeypatch, f"http://localhost:{port}", front=port)
+    upstream = Upstream()
+    assert await call(upstream, direct) == b"ok"
+    assert front.requests == [] and len(provider.requests) == 1
+    assert "is this mitmproxy itself" in caplog.text
+    await upstream.aclose()
+    await front.stop()
+    await provider.stop()
