@@ -124,7 +124,7 @@ class Engine:
         self._server.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
         self._expire_task = asyncio.ensure_future(self._expire_loop())
-        asyncio.get_running_loop().call_soon(warm_up)
+        warm_up()
         return self.port
 
     async def _expire_loop(self, interval: float = EXPIRE_INTERVAL) -> None:
