@@ -13,12 +13,12 @@ canonical invariants (and holds interleaved ones, where a format can send them).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from .canonical import Env, ErrorInfo, StreamError, StreamEvent
 from .sse import SSEDecoder
+from .sse import loads as sse_loads
 
 CUT = ErrorInfo(502, "server", "upstream stream ended before completion")
 MALFORMED = "upstream sent invalid JSON in its stream"
@@ -78,7 +78,7 @@ class DecoderSkeleton:
         if self._skip(name, data, out):
             return
         try:
-            obj = json.loads(data)
+            obj = sse_loads(data)
         except ValueError:
             # An event named "error" whose data is plain text is the provider's message.
             text = data if isinstance(data, str) else data.decode("utf-8", "replace")

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 
 @dataclass(slots=True)
 class SSEEvent:
@@ -19,7 +21,7 @@ class SSEEvent:
     data: str
 
     def json(self) -> Any:
-        return json.loads(self.data)
+        return loads(self.data)
 
 
 class SSEDecoder:
@@ -98,7 +100,25 @@ def encode_event(data: str, event: str | None = None) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + data.encode() + b"\n\n"
 
 
-dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-"""Compact JSON as the providers send it, non-ASCII kept as is: the one
-helper every module uses (the encoder is built once; it runs on every
-streamed event)."""
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON as the providers send it, non-ASCII kept as is: the one
+    helper every module uses (it runs on every streamed event). orjson where
+    it can (a third of a translated chunk's CPU was json), the standard
+    encoder for what orjson refuses (integers beyond 64 bits, non-string keys)."""
+    try:
+        return orjson.dumps(obj).decode()
+    except TypeError:
+        return _dumps(obj)
+
+
+def loads(data: str | bytes) -> Any:
+    """json.loads, through orjson where it can: the standard decoder reads
+    what orjson refuses (NaN, integers beyond 64 bits, lone surrogates), so
+    what parses and what fails is unchanged."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
