@@ -107,7 +107,9 @@ def dumps(obj: Any) -> str:
     """Compact JSON as the providers send it, non-ASCII kept as is: the one
     helper every module uses (it runs on every streamed event). orjson where
     it can (a third of a translated chunk's CPU was json), the standard
-    encoder for what orjson refuses (integers beyond 64 bits, non-string keys)."""
+    encoder for what orjson refuses (integers beyond 64 bits, non-string keys).
+    NaN and infinities, which no provider's client can parse, are written as
+    null (the json module wrote the invalid ``NaN``)."""
     try:
         return orjson.dumps(obj).decode()
     except TypeError:
@@ -116,8 +118,10 @@ def dumps(obj: Any) -> str:
 
 def loads(data: str | bytes) -> Any:
     """json.loads, through orjson where it can: the standard decoder reads
-    what orjson refuses (NaN, integers beyond 64 bits, lone surrogates), so
-    what parses and what fails is unchanged."""
+    what orjson refuses (NaN, lone surrogates), so what parses and what fails
+    is unchanged. One difference: an integer beyond 64 bits is read as a float
+    (JavaScript clients read it so anyway; guarding against it cost more than
+    the parse)."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
