@@ -369,9 +369,11 @@ class Wire(httpx.AsyncBaseTransport):
             conn.close()
             return
         idle = self.idle.setdefault(conn.origin, [])
-        if len(idle) >= MAX_IDLE:
+        now = time.monotonic()
+        # the oldest first: past their time (or over the cap), they are closed
+        while idle and (len(idle) >= MAX_IDLE or now - idle[0].idle_since >= IDLE_LIMIT):
             idle.pop(0).close()
-        conn.idle_since = time.monotonic()
+        conn.idle_since = now
         idle.append(conn)
 
     async def aclose(self) -> None:

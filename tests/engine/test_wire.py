@@ -142,6 +142,27 @@ async def test_kept_alive_connections_are_reused_and_a_closed_one_is_replaced():
     await server.stop()
 
 
+async def test_idle_connections_past_their_time_are_closed():
+    """A burst leaves several idle connections: the next answer closes those idle
+    for longer than IDLE_LIMIT instead of keeping their sockets open for good."""
+    ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+    server = Server([[ok, 30.0]] * 3)
+    url = await server.start()
+    transport = Wire(ssl.create_default_context())
+    answers = await asyncio.gather(*(fetch(url, transport) for _ in range(3)))
+    assert [r.content for r in answers] == [b"ok"] * 3 and server.connections == 3
+    (idle,) = transport.idle.values()
+    for conn in idle[:2]:
+        conn.idle_since -= wire.IDLE_LIMIT + 1  # two of them idle for too long
+    server.answers.append([ok])
+    assert (await fetch(url, transport)).content == b"ok"
+    assert server.connections == 3  # the fresh one was reused
+    await asyncio.wait_for(server.closed.wait(), 5)  # the old ones were closed
+    assert len(idle) == 1
+    await transport.aclose()
+    await server.stop()
+
+
 async def test_a_body_framed_by_the_close_is_read_to_the_end_and_not_reused():
     server = Server([[b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{\"a\":", 0.05,
                       b"1}"]])
