@@ -151,6 +151,8 @@ class Upstream:
         self._via_proxy: httpx.AsyncClient | None = None
         self._proxies: dict[str, str] = {}
         self._decided = transport is not None  # a given transport is used as is
+        if not self._decided and any(k != "no" for k in env_proxies()):
+            _ssl_context()  # what a proxied client needs (~0.4 s), loaded now, not in a call
         self.open_requests = 0
         """Upstream requests whose response is not closed yet (the status page)."""
 
