@@ -30,12 +30,13 @@ from pathlib import Path
 from textwrap import dedent
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "addons")]
-sys.path.append(str(ROOT / "tests"))  # the fake provider (tests/translators must not shadow)
+sys.path.append(str(ROOT / "tests"))  # the test suite's fake provider (a harness, not the product)
 
 import httpx  # noqa: E402
-from engine import SECRET_HEADER, Engine, parse_config  # noqa: E402
 from fakeprovider import FakeProvider, Reply  # noqa: E402
+from omniroute_mitm.engine.core.config import parse_config  # noqa: E402
+from omniroute_mitm.engine.core.headers import SECRET_HEADER  # noqa: E402
+from omniroute_mitm.engine.serve.server import Engine  # noqa: E402
 
 CONFIG = """
 providers:

@@ -20,8 +20,8 @@ import random
 import re
 from typing import Any
 
-from translators import get_format
-from translators.canonical import (
+from omniroute_mitm.translators import get_format
+from omniroute_mitm.translators.canonical import (
     BlockDelta,
     BlockEnd,
     BlockStart,

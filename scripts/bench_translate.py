@@ -74,14 +74,8 @@ from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import Any, NamedTuple
 
-ROOT = Path(__file__).resolve().parent.parent
-for _path in (str(ROOT), str(ROOT / "scripts")):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from bench_inputs import MODEL, claude_code_request, provider_stream  # noqa: E402
-
-from translators import (  # noqa: E402
+from bench_inputs import MODEL, claude_code_request, provider_stream
+from omniroute_mitm.translators import (
     FORMAT_NAMES,
     Accumulator,
     Env,
@@ -89,6 +83,8 @@ from translators import (  # noqa: E402
     get_format,
     translate_request,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TARGET_US_PER_CHUNK = 50.0
 TARGET_RATIO = 10.0

@@ -17,10 +17,9 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "addons"))
+from omniroute_mitm.engine.core.prices import SNAPSHOT, build_snapshot
 
-from engine.prices import SNAPSHOT, build_snapshot  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 NAMES = ("model_prices_and_context_window_backup.json", "model_prices_and_context_window.json")
 

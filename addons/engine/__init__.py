@@ -1,76 +1,25 @@
-"""The engine: routing, upstream calls, translation and streaming.
+"""The engine: a request's way from the client's format to a provider and back.
 
-Public surface (what the front, the CLI and the tests use)::
+Laid out by the stages a request goes through; each subpackage's
+``__init__`` says what the others may use. A package imports only from the
+ones before it in this list (checked in CI by import-linter, ``.importlinter``):
 
-    config = load_config("config.yaml")        # ConfigError(.lines) when invalid
-    engine = Engine(config, secret=None, direct_token=None, ping_interval=10.0)
-    port = engine.start()                      # in a running asyncio loop, 127.0.0.1
-    engine.set_config(new_config)              # on reload
-    engine.records.get(id)                     # what a request did
-    await engine.stop()
+- :mod:`.core`: errors, the config, the front/engine header contract, which
+  call a request is, the per-request record, prices and context windows,
+  rate-limit headers, the SQLite store, file locations, the start-up summary.
+- :mod:`.route`: the router: plans, strategies, health (cooldowns, breakers),
+  its state store, failure classes, session affinity.
+- :mod:`.translate`: a request shaped for its target, thinking across
+  providers, Gemini CLI's Code Assist envelope, Responses API state.
+- :mod:`.stream`: the client's reply, the hold-back of a stream's opening,
+  usage read off native answers.
+- :mod:`.record`: the usage log, the request log and its redaction, reports.
+- :mod:`.execute`: attempts against providers and native endpoints, the
+  upstream client, the lean HTTP/1.1 transport, header forwarding.
+- :mod:`.serve`: the HTTP server, one exchange (the fallback loop), the
+  engine's own answers, the shared runtime, pages, dashboard, config watch.
+- :mod:`.ops`: ``omniroute`` (doctor, init, ca, run) and ``omniroute-usage``.
 
-Requests carry ``SECRET_HEADER`` (the engine's ``secret``) and, from the
-front, ``ORIGINAL_URL_HEADER``; responses carry ``ROUTE_HEADER`` and
-``RECORD_HEADER``. ``classify`` tells model calls from other requests.
+This module imports nothing: the front imports :mod:`.core` without loading
+the rest. ``python -m omniroute_mitm.engine`` runs the engine on its own.
 """
-
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
-
-from .config import Config, ConfigError, load_config, parse_config
-from .endpoints import AI_HOSTS, Call, classify, is_ai_host, is_websocket_upgrade
-from .headers import (
-    FRONT_PORT_ENV,
-    ORIGINAL_URL_HEADER,
-    RECORD_HEADER,
-    ROUTE_HEADER,
-    SECRET_HEADER,
-)
-
-if TYPE_CHECKING:
-    from .history import open_responses
-    from .records import Record, Records
-    from .server import Engine
-    from .watch import ConfigWatcher
-
-# Imported on first use: mitmdump's front with the engine in its own process
-# never loads the server, httpx or tornado (about 10 MB less in that process).
-_LAZY = {
-    "Engine": "server",
-    "open_responses": "history",
-    "Record": "records",
-    "Records": "records",
-    "ConfigWatcher": "watch",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'engine' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
-
-
-__all__ = [
-    "AI_HOSTS",
-    "FRONT_PORT_ENV",
-    "ORIGINAL_URL_HEADER",
-    "RECORD_HEADER",
-    "ROUTE_HEADER",
-    "SECRET_HEADER",
-    "Call",
-    "Config",
-    "ConfigError",
-    "ConfigWatcher",
-    "Engine",
-    "Record",
-    "Records",
-    "classify",
-    "is_ai_host",
-    "is_websocket_upgrade",
-    "load_config",
-    "open_responses",
-    "parse_config",
-]

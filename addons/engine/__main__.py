@@ -25,11 +25,17 @@ import signal
 import sys
 from pathlib import Path
 
-from .config import ConfigError, load_config
-from .db import DATA_DIR_ENV, DEFAULT_URL, StoreError, data_dir, open_store
-from .history import open_responses
-from .reqlog import RequestLog
-from .server import Engine
+from omniroute_mitm.engine.core.config import ConfigError, load_config
+from omniroute_mitm.engine.core.database import (
+    DATA_DIR_ENV,
+    DEFAULT_URL,
+    StoreError,
+    data_dir,
+    open_store,
+)
+from omniroute_mitm.engine.record.reqlog import RequestLog
+from omniroute_mitm.engine.serve.server import Engine
+from omniroute_mitm.engine.translate.responses import open_responses
 
 DIRECT_TOKEN_ENV = "OMNIROUTE_DIRECT_TOKEN"
 

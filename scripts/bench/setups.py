@@ -173,7 +173,8 @@ def omniroute(env: Env, mode: str, same: bool, failover: bool) -> Callable[[Setu
 
 def engine_direct(env: Env) -> Callable[[Setup], list[Path_]]:
     def start(setup: Setup) -> list[Path_]:
-        argv = [str(BIN / "python"), "-m", "engine", "--config", str(omniroute_config(env)),
+        argv = [str(BIN / "python"), "-m", "omniroute_mitm.engine",
+                "--config", str(omniroute_config(env)),
                 "--secret-file", str(env.tmp / "engine.secret"), "--direct"]
         proc_env = dict(child_env(), OMNIROUTE_DIRECT_TOKEN=DIRECT_TOKEN)
         proc = Proc("engine", argv, r"engine listening at (http://\S+)", env=proc_env,

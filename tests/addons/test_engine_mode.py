@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import asyncio
 
-import engine
 import httpx
-import omniroute
 import pytest
 from mitmproxy import exceptions
 from mitmproxy.test import taddons
+from omniroute_mitm.engine.core.headers import ROUTE_HEADER, SECRET_HEADER
+from omniroute_mitm.front import addon as front_addon
 from test_omniroute import make_flow, stop, write_config
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_the_default_mode_runs_the_engine_as_a_child(tmp_path):
-    addon = omniroute.OmniRoute()
+    addon = front_addon.OmniRoute()
     with taddons.context(addon) as tctx:
         tctx.configure(addon, omniroute_config=str(write_config(tmp_path / "c.yaml")))
         assert addon.backend.mode == "process" and addon.backend.engine is None
@@ -29,15 +29,15 @@ async def test_the_default_mode_runs_the_engine_as_a_child(tmp_path):
         child = addon.backend.child
         assert child is not None and child.url is not None
         assert flow.request.url.startswith(child.url)
-        assert flow.request.headers[engine.SECRET_HEADER] == child.secret
+        assert flow.request.headers[SECRET_HEADER] == child.secret
         async with httpx.AsyncClient() as client:  # the child checks the front's secret
             resp = await client.post(
                 f"{child.url}/v1/messages",
-                headers={engine.SECRET_HEADER: child.secret, "x-api-key": "k"},
+                headers={SECRET_HEADER: child.secret, "x-api-key": "k"},
                 json={"model": "claude-x", "max_tokens": 5, "messages": []},
             )
             refused = await client.post(f"{child.url}/v1/messages", json={})
-        assert resp.headers[engine.ROUTE_HEADER].startswith("claude-x -> all failed")
+        assert resp.headers[ROUTE_HEADER].startswith("claude-x -> all failed")
         assert refused.status_code == 403
         proc = child.proc
         await stop(addon)
@@ -45,7 +45,7 @@ async def test_the_default_mode_runs_the_engine_as_a_child(tmp_path):
 
 
 async def test_the_mode_is_checked_and_cannot_change_once_running(tmp_path):
-    addon = omniroute.OmniRoute()
+    addon = front_addon.OmniRoute()
     with taddons.context(addon) as tctx:
         with pytest.raises(exceptions.OptionsError, match="omniroute_engine_mode"):
             tctx.configure(addon, omniroute_engine_mode="threads")

@@ -8,15 +8,21 @@ import os
 import socket
 from pathlib import Path
 
-import engine
 import httpx
-import omniroute
 import pytest
-from engine.prices import Tokens
 from mitmproxy import exceptions, http
 from mitmproxy.addons.view import View
 from mitmproxy.flow import Error
 from mitmproxy.test import taddons, tflow
+from omniroute_mitm.engine.core.headers import (
+    FRONT_PORT_ENV,
+    ORIGINAL_URL_HEADER,
+    RECORD_HEADER,
+    ROUTE_HEADER,
+    SECRET_HEADER,
+)
+from omniroute_mitm.engine.core.prices import Tokens
+from omniroute_mitm.front import addon as front_addon
 
 pytestmark = pytest.mark.anyio
 
@@ -53,7 +59,7 @@ def make_flow(
     return tflow.tflow(req=req)
 
 
-async def stop(addon: omniroute.OmniRoute) -> None:
+async def stop(addon: front_addon.OmniRoute) -> None:
     addon.done()
     if addon.stopping is not None:
         await addon.stopping
@@ -61,7 +67,7 @@ async def stop(addon: omniroute.OmniRoute) -> None:
 
 @pytest.fixture
 async def front(tmp_path):
-    addon = omniroute.OmniRoute()
+    addon = front_addon.OmniRoute()
     with taddons.context(addon) as tctx:
         tctx.options.add_option("connection_strategy", str, "eager", "proxyserver's option")
         tctx.configure(
@@ -87,7 +93,7 @@ async def test_configure_starts_the_engine_and_sets_lazy_and_allow_hosts(front):
 
 
 async def test_user_allow_hosts_is_kept(tmp_path):
-    addon = omniroute.OmniRoute()
+    addon = front_addon.OmniRoute()
     with taddons.context(addon) as tctx:
         tctx.options.update(allow_hosts=["example"])
         tctx.configure(addon, omniroute_config=str(write_config(tmp_path / "c.yaml")))
@@ -98,7 +104,7 @@ async def test_user_allow_hosts_is_kept(tmp_path):
 async def test_invalid_config_at_start_logs_one_error_line_per_problem(tmp_path, caplog):
     bad = tmp_path / "bad.yaml"
     bad.write_text("routes:\n  - to: smrt\n")
-    addon = omniroute.OmniRoute()
+    addon = front_addon.OmniRoute()
     with taddons.context(addon) as tctx:
         tctx.configure(addon, omniroute_config=str(bad))  # no exception: no traceback
         assert addon.backend.engine is None
@@ -131,9 +137,9 @@ async def test_model_call_is_redirected_to_the_engine(front, h2):
     addon.request(flow)
     req = flow.request
     assert (req.scheme, req.host, req.port) == ("http", "127.0.0.1", addon.backend.engine.port)
-    assert req.headers[engine.SECRET_HEADER] == addon.backend.engine.secret
+    assert req.headers[SECRET_HEADER] == addon.backend.engine.secret
     assert (
-        req.headers[engine.ORIGINAL_URL_HEADER] == "https://api.anthropic.com/v1/messages?beta=true"
+        req.headers[ORIGINAL_URL_HEADER] == "https://api.anthropic.com/v1/messages?beta=true"
     )
     assert req.path == "/v1/messages?beta=true"
     if not h2:
@@ -150,7 +156,7 @@ async def test_redirected_request_is_served_by_the_engine(front):
     # the provider's port is closed: the engine answered in Anthropic's format
     assert resp.status_code == 502 and resp.json()["type"] == "error"
     assert (
-        resp.headers[engine.ROUTE_HEADER] == "claude-sonnet-4 -> all failed (down/some-model: 502)"
+        resp.headers[ROUTE_HEADER] == "claude-sonnet-4 -> all failed (down/some-model: 502)"
     )
     assert "sk-provider-secret-1" not in resp.text
 
@@ -217,18 +223,18 @@ async def test_response_is_annotated_copied_and_engine_headers_removed(front):
         b"",
         {
             "content-type": "text/event-stream",
-            engine.ROUTE_HEADER: "claude-sonnet-4 -> ds/deepseek-chat (fallback from x/y: 429)",
-            engine.RECORD_HEADER: "7",
+            ROUTE_HEADER: "claude-sonnet-4 -> ds/deepseek-chat (fallback from x/y: 429)",
+            RECORD_HEADER: "7",
         },
     )
     addon.responseheaders(flow)
     assert flow.comment == (
         "https://api.anthropic.com/v1/messages : claude-sonnet-4 -> ds/deepseek-chat (fallback from x/y: 429)"  # noqa: E501
     )
-    assert engine.ROUTE_HEADER not in flow.response.headers
-    assert engine.RECORD_HEADER not in flow.response.headers
-    assert engine.SECRET_HEADER not in flow.request.headers
-    assert engine.ORIGINAL_URL_HEADER not in flow.request.headers
+    assert ROUTE_HEADER not in flow.response.headers
+    assert RECORD_HEADER not in flow.response.headers
+    assert SECRET_HEADER not in flow.request.headers
+    assert ORIGINAL_URL_HEADER not in flow.request.headers
     # mitmdump's log and mitmweb show the endpoint the client called, not the engine
     assert flow.request.pretty_url == "https://api.anthropic.com/v1/messages"
     assert flow.request.headers["host"] == "api.anthropic.com"
@@ -264,8 +270,8 @@ async def test_a_client_that_hangs_up_at_the_end_still_gets_tokens_in_the_commen
     addon.request(flow)
     record = addon.backend.engine.records.new("openai-chat", "generate")
     flow.response = http.Response.make(200, b"", {
-        "content-type": "text/event-stream", engine.ROUTE_HEADER: "m -> p/m",
-        engine.RECORD_HEADER: str(record.id),
+        "content-type": "text/event-stream", ROUTE_HEADER: "m -> p/m",
+        RECORD_HEADER: str(record.id),
     })  # fmt: skip
     addon.responseheaders(flow)
     flow.response.stream(b"data: [DONE]\n\n")
@@ -278,12 +284,12 @@ async def test_a_client_that_hangs_up_at_the_end_still_gets_tokens_in_the_commen
     assert flow.response.content == b"data: [DONE]\n\n"
 
 
-def routed_flow(addon: omniroute.OmniRoute, record_id: int) -> http.HTTPFlow:
+def routed_flow(addon: front_addon.OmniRoute, record_id: int) -> http.HTTPFlow:
     flow = make_flow("https://api.openai.com/v1/chat/completions")
     addon.request(flow)
     flow.response = http.Response.make(200, b"", {
-        "content-type": "text/event-stream", engine.ROUTE_HEADER: "m -> p/m",
-        engine.RECORD_HEADER: str(record_id),
+        "content-type": "text/event-stream", ROUTE_HEADER: "m -> p/m",
+        RECORD_HEADER: str(record_id),
     })  # fmt: skip
     addon.responseheaders(flow)
     return flow
@@ -336,7 +342,7 @@ async def test_off_keeps_no_copy_even_under_mitmweb_and_a_bad_choice_names_the_o
 
 
 async def test_capped_copy_keeps_the_first_mebibyte():
-    copy = omniroute.CappedCopy(cap=10)
+    copy = front_addon.CappedCopy(cap=10)
     assert copy(b"0123456") == b"0123456"
     assert copy(b"789abcdef") == b"789abcdef"
     assert copy(b"") == b""
@@ -373,7 +379,7 @@ async def test_external_engine_url_and_secret_file(front, tmp_path):
     flow = make_flow("https://api.openai.com/v1/chat/completions")
     addon.request(flow)
     assert (flow.request.host, flow.request.port) == ("127.0.0.1", 9)
-    assert flow.request.headers[engine.SECRET_HEADER] == "s3cret"
+    assert flow.request.headers[SECRET_HEADER] == "s3cret"
     with pytest.raises(exceptions.OptionsError):
         tctx.configure(addon, omniroute_engine_secret_file=str(tmp_path / "missing"))
 
@@ -381,7 +387,7 @@ async def test_external_engine_url_and_secret_file(front, tmp_path):
 async def test_with_an_external_engine_the_front_needs_no_config(tmp_path):
     secret = tmp_path / "engine.secret"
     secret.write_text("s3cret\n")
-    addon = omniroute.OmniRoute()
+    addon = front_addon.OmniRoute()
     with taddons.context(addon) as tctx:
         tctx.configure(
             addon,
@@ -423,7 +429,7 @@ async def test_running_logs_the_summary_with_its_own_or_an_external_engine(front
 
     secret = tmp_path / "engine.secret"
     secret.write_text("s3cret\n")
-    external = omniroute.OmniRoute()
+    external = front_addon.OmniRoute()
     caplog.clear()
     with taddons.context(external) as tctx2, caplog.at_level("INFO"):
         tctx2.configure(external, omniroute_config=str(write_config(tmp_path / "ext.yaml")),
@@ -440,15 +446,15 @@ async def test_the_engine_learns_the_front_port_and_forgets_it_when_done(front, 
     """So the engine never takes this proxy for its own upstream proxy (an
     HTTPS_PROXY exported in mitmdump's shell); see tests/engine/test_wire.py."""
     addon, tctx = front
-    monkeypatch.delenv(engine.FRONT_PORT_ENV, raising=False)
+    monkeypatch.delenv(FRONT_PORT_ENV, raising=False)
     tctx.options.add_option("listen_port", int, 8080, "proxyserver's option")
     tctx.options.listen_port = 18123
     addon.running()
     if addon.rebinding is not None:
         await addon.rebinding
-    assert os.environ[engine.FRONT_PORT_ENV] == "18123"
+    assert os.environ[FRONT_PORT_ENV] == "18123"
     addon.done()
-    assert engine.FRONT_PORT_ENV not in os.environ
+    assert FRONT_PORT_ENV not in os.environ
 
 
 async def test_switching_the_config_file_at_runtime_logs_its_routes(front, tmp_path, caplog):

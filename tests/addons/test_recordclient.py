@@ -8,7 +8,7 @@ import json
 import logging
 
 import pytest
-from engine.recordclient import RecordClient
+from omniroute_mitm.front.record_pages import RecordClient
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,7 @@ from fakeprovider.common import Ctx
 from fakeprovider.gemini import array_events
 from mitmproxy import contentviews, http
 from mitmproxy.test import taddons, tflow, tutils
-from sse_view import ModelStreamView
+from omniroute_mitm.front.sse_view import ModelStreamView
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "translators"))
 from shared_fixtures import FIXTURES  # noqa: E402

@@ -19,13 +19,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-# tests/ is on sys.path (the root conftest), so tests/engine/ would shadow the
-# engine package as a namespace package: put addons/ (its real home) first.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "addons"))
-if getattr(sys.modules.get("engine"), "__file__", "") is None:
-    del sys.modules["engine"]
 
-import engine  # noqa: E402
 from cli_harness import BIN, INSTALL, SIDE_MODEL, UPSTREAM_MODEL  # noqa: E402
 from e2e_harness import (  # noqa: E402
     FORMATS,
@@ -38,6 +32,7 @@ from e2e_harness import (  # noqa: E402
     write_config,
 )
 from fakeprovider import FakeProvider  # noqa: E402
+from omniroute_mitm.engine.core.calls import is_ai_host  # noqa: E402
 
 BLOCKED = re.compile(r"OFFLINE-GUARD blocked (\S+):\d+")
 
@@ -133,7 +128,7 @@ def proxy_to(
     yield start
     for mitm in started:
         mitm.stop()
-        leaked = sorted({h for h in BLOCKED.findall(mitm.output()) if engine.is_ai_host(h)})
+        leaked = sorted({h for h in BLOCKED.findall(mitm.output()) if is_ai_host(h)})
         assert not leaked, (
             f"requests to {leaked} were neither routed nor answered locally:\n"
             + "\n".join(line for line in mitm.lines if "OFFLINE-GUARD" in line or "<<" in line)

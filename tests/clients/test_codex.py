@@ -35,10 +35,9 @@ from cli_harness import (
     tool_names,
 )
 from e2e_harness import Mitmdump, provider_key
-from engine.affinity import conversation_id
 from fakeprovider import Reply, ToolCall
-
-from translators.canonical import effort_to_budget
+from omniroute_mitm.engine.route.affinity import conversation_id
+from omniroute_mitm.translators.canonical import effort_to_budget
 
 pytestmark = pytest.mark.cli
 

@@ -27,8 +27,7 @@ from cli_harness import (
     run_cli,
 )
 from fakeprovider import Reply, ToolCall, Usage
-
-from translators.canonical import unwrap_meta
+from omniroute_mitm.translators.canonical import unwrap_meta
 
 pytestmark = pytest.mark.cli
 

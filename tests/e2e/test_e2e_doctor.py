@@ -7,8 +7,8 @@ import socket
 import threading
 
 import pytest
-from engine.doctor import Context, run
-from engine.doctor.proxy_check import check_proxy
+from omniroute_mitm.engine.ops.doctor import Context, run
+from omniroute_mitm.engine.ops.doctor.proxy_check import check_proxy
 
 pytestmark = pytest.mark.e2e
 

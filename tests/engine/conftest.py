@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from engine import Engine
 from enginefakes import FakeUpstream, Harness
+from omniroute_mitm.engine.serve.server import Engine
 
 
 @pytest.fixture

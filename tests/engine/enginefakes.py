@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from textwrap import dedent
 
 import httpx
-from engine import SECRET_HEADER, Config, Engine, parse_config
+from omniroute_mitm.engine.core.config import Config, parse_config
+from omniroute_mitm.engine.core.headers import SECRET_HEADER
+from omniroute_mitm.engine.serve.server import Engine
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from engine.affinity import conversation_id
+from omniroute_mitm.engine.route.affinity import conversation_id
 
 SESSION = "4b1e3c2a-9f7d-4c1b-8e2f-0a1b2c3d4e5f"
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from engine.clients import CodeAssistStream, offline_answer, unwrap_code_assist, wrap_code_assist
-from engine.endpoints import CODE_ASSIST, classify
-from engine.errors import BadRequest
-
-from translators import get_format
-from translators.canonical import counting_env
+from omniroute_mitm.engine.core.calls import CODE_ASSIST, classify
+from omniroute_mitm.engine.core.errors import BadRequest
+from omniroute_mitm.engine.translate.codeassist import (
+    CodeAssistStream,
+    unwrap_code_assist,
+    wrap_code_assist,
+)
+from omniroute_mitm.front.offline import offline_answer
+from omniroute_mitm.translators import get_format
+from omniroute_mitm.translators.canonical import counting_env
 
 ANTHROPIC, CHATGPT, CODE = "api.anthropic.com", "chatgpt.com", "cloudcode-pa.googleapis.com"
 

@@ -2,7 +2,7 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
-from engine.config import ConfigError, load_config, parse_config
+from omniroute_mitm.engine.core.config import ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

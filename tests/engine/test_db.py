@@ -14,7 +14,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from engine.db import StoreError, data_dir, open_store, sqlite_path
+from omniroute_mitm.engine.core.database import StoreError, data_dir, open_store, sqlite_path
 
 V1 = "CREATE TABLE t (a INTEGER, b TEXT)"
 V2 = "ALTER TABLE t ADD COLUMN c TEXT DEFAULT 'x'; CREATE INDEX t_a ON t(a)"
@@ -97,7 +97,7 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from engine.db import open_store
+    from omniroute_mitm.engine.core.database import open_store
     store = open_store("sqlite:///k.sqlite", base=Path(sys.argv[1]), interval=0.1)
     store.migrate("usage", ["CREATE TABLE t (a INTEGER)"])
     i = 0

@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from engine.doctor import Context, run
-from engine.doctor.ca_checks import check_ca, check_trust
-from engine.doctor.client_checks import check_clients
-from engine.doctor.providers import check_providers
-from engine.doctor.setup_checks import check_config, check_keys
 from fakeprovider import FakeProvider
+from omniroute_mitm.engine.ops.doctor import Context, run
+from omniroute_mitm.engine.ops.doctor.ca_checks import check_ca, check_trust
+from omniroute_mitm.engine.ops.doctor.client_checks import check_clients
+from omniroute_mitm.engine.ops.doctor.providers import check_providers
+from omniroute_mitm.engine.ops.doctor.setup_checks import check_config, check_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD, BAD = "pk-doctor-good-key", "pk-doctor-wrong-key"
@@ -29,13 +29,9 @@ def closed_port() -> int:
 
 
 def load_ca_script():
-    import importlib.util
+    from omniroute_mitm.engine.ops import ca
 
-    spec = importlib.util.spec_from_file_location("omniroute_ca_script", ROOT / "scripts/ca.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return ca
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +205,8 @@ def test_clients_set_up_by_their_own_files(tmp_path, confdir):
 def test_command_line_exit_code_and_no_traceback(tmp_path):
     bad = tmp_path / "config.yaml"
     bad.write_text("routes:\n  - {to: nowhere}\n")
-    command = [sys.executable, "-m", "engine.cli", "doctor", "--config", str(bad),
+    command = [sys.executable, "-m", "omniroute_mitm.engine.ops.cli", "doctor",
+               "--config", str(bad),
                "--certs", str(tmp_path / "none"), "--port", str(closed_port()), "--timeout", "1"]
     env = {"PATH": str(tmp_path / "no-bin"), "HOME": str(tmp_path)}  # no CLIs, no node
     proc = subprocess.run(command, capture_output=True, text=True, timeout=60,

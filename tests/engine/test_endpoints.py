@@ -3,7 +3,7 @@ import zlib
 
 import pytest
 import zstandard
-from engine.endpoints import (
+from omniroute_mitm.engine.core.calls import (
     CODE_ASSIST,
     Call,
     classify,
@@ -11,7 +11,7 @@ from engine.endpoints import (
     is_websocket_upgrade,
     model_and_stream,
 )
-from engine.errors import BadRequest, EngineError
+from omniroute_mitm.engine.core.errors import BadRequest, EngineError
 
 GEMINI = "generativelanguage.googleapis.com"
 

@@ -10,10 +10,9 @@ import socket
 import httpx
 import pytest
 import zstandard
-from engine import ORIGINAL_URL_HEADER, ROUTE_HEADER
 from enginefakes import Reply, make_config
-
-from translators.sse import SSEDecoder
+from omniroute_mitm.engine.core.headers import ORIGINAL_URL_HEADER, ROUTE_HEADER
+from omniroute_mitm.translators.sse import SSEDecoder
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,8 @@ import json
 import time
 
 import pytest
-from engine import ORIGINAL_URL_HEADER
 from enginefakes import Reply, make_config
+from omniroute_mitm.engine.core.headers import ORIGINAL_URL_HEADER
 
 pytestmark = pytest.mark.anyio
 

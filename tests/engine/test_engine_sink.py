@@ -9,8 +9,8 @@ import json
 import socket
 
 import pytest
-from engine import SECRET_HEADER
 from enginefakes import Reply, make_config
+from omniroute_mitm.engine.core.headers import SECRET_HEADER
 
 pytestmark = pytest.mark.anyio
 

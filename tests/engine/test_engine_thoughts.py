@@ -7,8 +7,7 @@ import json
 
 import pytest
 from enginefakes import Reply, make_config
-
-from translators.sse import SSEDecoder
+from omniroute_mitm.translators.sse import SSEDecoder
 
 pytestmark = pytest.mark.anyio
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from engine.errors import (
+from omniroute_mitm.engine.core.errors import (
     UpstreamConnectError,
     UpstreamStatus,
     UpstreamStreamError,
     UpstreamTimeout,
 )
-from engine.failures import classify, retry_after
-
-from translators import ErrorInfo
+from omniroute_mitm.engine.core.quota import retry_after
+from omniroute_mitm.engine.route.failures import classify
+from omniroute_mitm.translators import ErrorInfo
 
 NOW = 1_800_000_000.0
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from engine import ORIGINAL_URL_HEADER
-from engine.history import MemoryBacking, ResponseStore
-from engine.history.items import COMPACTION_PROMPT, SUMMARY_PREFIX, compaction_item
 from enginefakes import Reply, make_config
-
-from translators.sse import SSEDecoder
+from omniroute_mitm.engine.core.headers import ORIGINAL_URL_HEADER
+from omniroute_mitm.engine.translate.responses import MemoryBacking, ResponseStore
+from omniroute_mitm.engine.translate.responses.items import (
+    COMPACTION_PROMPT,
+    SUMMARY_PREFIX,
+    compaction_item,
+)
+from omniroute_mitm.translators.sse import SSEDecoder
 
 pytestmark = pytest.mark.anyio
 
@@ -278,7 +281,7 @@ async def test_compaction_unary_answer_is_one_compaction_item(engine, upstream):
     ],
 )
 def test_calls_on_stored_responses_are_classified(method, path, host, want):
-    from engine import classify
+    from omniroute_mitm.engine.core.calls import classify
 
     call = classify(method, path, host)
     got = None if call is None else (call.kind, call.resource, call.compact)
@@ -296,7 +299,7 @@ def test_calls_on_stored_responses_are_classified(method, path, host, want):
     ],
 )
 def test_conversations_calls_are_classified(method, path, host, want):
-    from engine import classify
+    from omniroute_mitm.engine.core.calls import classify
 
     call = classify(method, path, host)
     assert (call.kind if call else None) == want

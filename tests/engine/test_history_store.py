@@ -6,17 +6,17 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from engine import db
-from engine.history import ResponseStore, Stored, open_responses
-from engine.history.items import (
+from omniroute_mitm.engine.core import database
+from omniroute_mitm.engine.translate.responses import ResponseStore, Stored, open_responses
+from omniroute_mitm.engine.translate.responses.items import (
     SUMMARY_PREFIX,
     compaction_item,
     expand_compactions,
     replace_trigger,
     user_message,
 )
-from engine.history.sqlite import DbBacking
-from engine.history.store import MemoryBacking
+from omniroute_mitm.engine.translate.responses.sqlite import DbBacking
+from omniroute_mitm.engine.translate.responses.store import MemoryBacking
 
 
 class Clock:
@@ -43,7 +43,7 @@ def make_store(request, tmp_path):
         if request.param == "memory":
             backing = MemoryBacking()
         else:
-            backing = DbBacking(db.open_store("sqlite:///t.sqlite", base=tmp_path))
+            backing = DbBacking(database.open_store("sqlite:///t.sqlite", base=tmp_path))
         made.append(ResponseStore(backing, clock=clock, **limits))
         return made[-1]
 

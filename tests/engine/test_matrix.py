@@ -11,11 +11,11 @@ import anthropic
 import httpx
 import openai
 import pytest
-from engine import parse_config
 from enginefakes import EngineThread
 from fakeprovider import Reply, Usage
 from fakeprovider.sdk import FORMATS, Conn, call
 from google.genai import errors as genai_errors
+from omniroute_mitm.engine.core.config import parse_config
 
 TOKEN = "sk-direct-token-0000"
 PROVIDER_KEY = {fmt: f"sk-provider-{fmt}-key" for fmt in FORMATS}

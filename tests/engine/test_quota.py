@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from engine.quota import parse
+from omniroute_mitm.engine.core.quota import parse
 
 NOW = 1_800_000_000.0
 

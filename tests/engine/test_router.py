@@ -1,8 +1,8 @@
 from textwrap import dedent
 
 import pytest
-from engine.config import parse_config
-from engine.router import plan
+from omniroute_mitm.engine.core.config import parse_config
+from omniroute_mitm.engine.route.plan import plan
 
 CONFIG = parse_config(
     dedent(

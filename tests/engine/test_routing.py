@@ -6,9 +6,9 @@ import random
 from collections import Counter
 from textwrap import dedent
 
-from engine.config import parse_config
-from engine.failures import Failure
-from engine.routing import Router, RouteRequest
+from omniroute_mitm.engine.core.config import parse_config
+from omniroute_mitm.engine.route.failures import Failure
+from omniroute_mitm.engine.route.router import Router, RouteRequest
 
 CONFIG = parse_config(
     dedent(

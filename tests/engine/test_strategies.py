@@ -7,10 +7,10 @@ import random
 from collections import Counter
 
 import pytest
-from engine.store import MemoryStore
-from engine.strategies import STRATEGIES, Candidate, Context, order
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from omniroute_mitm.engine.route.state import MemoryStore
+from omniroute_mitm.engine.route.strategies import STRATEGIES, Candidate, Context, order
 
 NAMES = ["a/1", "b/2", "c/3", "d/4"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from engine import parse_config
-from engine.summary import Setting, reload_lines, startup_lines
-from engine.watch import ConfigWatcher
+from omniroute_mitm.engine.core.config import parse_config
+from omniroute_mitm.engine.core.summary import Setting, reload_lines, startup_lines
+from omniroute_mitm.engine.serve.confwatch import ConfigWatcher
 
 CONFIG = """
 providers:
@@ -69,7 +69,7 @@ def test_watcher_logs_the_diff_on_reload(tmp_path, caplog):
     applied = []
     watcher = ConfigWatcher(path, applied.append, current=parse_config("routes: []\n"))
     path.write_text("routes:\n  - {match: {model: 'gpt-*'}, to: native}\n")
-    with caplog.at_level(logging.INFO, logger="engine.watch"):
+    with caplog.at_level(logging.INFO, logger="omniroute_mitm.engine.serve.confwatch"):
         assert watcher.check()
     assert applied
     message = caplog.records[-1].getMessage()

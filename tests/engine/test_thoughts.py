@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from engine.thoughts import ThoughtCache, needs_cache
-
-from translators.canonical import (
+from omniroute_mitm.engine.translate.thinking import ThoughtCache, needs_cache
+from omniroute_mitm.translators.canonical import (
     BlockDelta,
     BlockEnd,
     BlockStart,

@@ -9,12 +9,13 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from engine import ORIGINAL_URL_HEADER, parse_config
-from engine.db import open_store
-from engine.prices import Price, Tokens, cost, lookup
-from engine.usage import V1, client_app, price_for
 from fakeprovider import Reply, Usage
 from fakeprovider.sdk import FORMATS
+from omniroute_mitm.engine.core.config import parse_config
+from omniroute_mitm.engine.core.database import open_store
+from omniroute_mitm.engine.core.headers import ORIGINAL_URL_HEADER
+from omniroute_mitm.engine.core.prices import Price, Tokens, cost, lookup
+from omniroute_mitm.engine.record.usage import V1, client_app, price_for
 
 pytestmark = pytest.mark.anyio
 
@@ -219,7 +220,7 @@ def test_a_v1_database_is_migrated_and_keeps_its_rows(tmp_path):
             " 1, '', 'p', 'm', 'k', 0, 200, 10, 20, 0, 0, 0, 0, 0.5)"
         )
         conn.commit()
-    from engine.usage import UsageLog
+    from omniroute_mitm.engine.record.usage import UsageLog
 
     log = UsageLog(open_store(f"sqlite:///{path}"))
     assert log.store.version("usage") == 3
@@ -249,7 +250,7 @@ async def test_the_price_data_caps_max_tokens_at_the_models_output_limit(
 
 
 def test_context_windows_come_from_the_price_data():
-    from engine.prices import context_window
+    from omniroute_mitm.engine.core.prices import context_window
 
     assert context_window("https://api.deepseek.com/v1", "deepseek-chat") == 131072
     assert context_window("http://127.0.0.1:1/v1", "gemini-2.5-pro") == 1048576  # first party
@@ -289,7 +290,7 @@ async def test_native_calls_are_rows_with_their_usage_and_quota(
 async def test_the_request_log_keeps_four_sections_without_keys(
     start_engine, fake_provider, tmp_path, stream
 ):
-    from engine.reqlog import RequestLog
+    from omniroute_mitm.engine.record.reqlog import RequestLog
 
     folder = tmp_path / "requests"
     harness = start_engine(config(fake_provider.url), request_log=RequestLog(folder, cap=1500))
@@ -317,7 +318,7 @@ async def test_the_request_log_keeps_four_sections_without_keys(
 
 
 def test_the_request_log_rotates(tmp_path):
-    from engine.reqlog import RequestLog
+    from omniroute_mitm.engine.record.reqlog import RequestLog
 
     logs = RequestLog(tmp_path, keep=3)
     for n in range(5):
@@ -345,7 +346,8 @@ RECORDED = [
 
 @pytest.mark.parametrize(("fmt", "path", "classes"), RECORDED)
 def test_recorded_usage_has_one_meaning(fmt, path, classes):
-    from engine.usage import UsageTap, tokens_of
+    from omniroute_mitm.engine.record.usage import tokens_of
+    from omniroute_mitm.engine.stream.tap import UsageTap
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "translators"))
     from shared_fixtures import FIXTURES

@@ -10,11 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from engine import ORIGINAL_URL_HEADER, parse_config, usage_cli
-from engine.db import open_store
-from engine.prices import Price, Tokens, build_snapshot, cost, lookup
-from engine.usage import UsageTap, price_for, tokens_of
 from fakeprovider import Reply, Usage
+from omniroute_mitm.engine.core.config import parse_config
+from omniroute_mitm.engine.core.database import open_store
+from omniroute_mitm.engine.core.headers import ORIGINAL_URL_HEADER
+from omniroute_mitm.engine.core.prices import Price, Tokens, build_snapshot, cost, lookup
+from omniroute_mitm.engine.ops import usage_cli
+from omniroute_mitm.engine.record.usage import price_for, tokens_of
+from omniroute_mitm.engine.stream.tap import UsageTap
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "translators"))
 from shared_fixtures import FIXTURES  # noqa: E402
@@ -245,7 +248,7 @@ LITELLM = Path(__file__).resolve().parents[2] / ".cache/bench-litellm/lib/python
 
 def test_the_shipped_snapshot_is_what_the_builder_makes_of_its_source():
     """Rebuilt from the LiteLLM version it names (when that package is here)."""
-    from engine.prices import SNAPSHOT
+    from omniroute_mitm.engine.core.prices import SNAPSHOT
 
     shipped = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
     version = shipped["_source"].split()[1]

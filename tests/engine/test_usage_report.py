@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from engine import usage_cli
+from omniroute_mitm.engine.ops import usage_cli
 from usage_seed import seed
 
 ROOT = Path(__file__).resolve().parents[2]

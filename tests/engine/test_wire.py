@@ -1,4 +1,4 @@
-"""engine.wire: the lean HTTP/1.1 upstream client, against real loopback servers
+"""execute.wire: the lean HTTP/1.1 upstream client, against real loopback servers
 that answer with scripted bytes (framing edge cases a provider may send)."""
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from engine import wire
-from engine.headers import FRONT_PORT_ENV
-from engine.upstream import Upstream
-from engine.wire import Wire, http11_context
+from omniroute_mitm.engine.core.headers import FRONT_PORT_ENV
+from omniroute_mitm.engine.execute import wire
+from omniroute_mitm.engine.execute.upstream import Upstream
+from omniroute_mitm.engine.execute.wire import Wire, http11_context
 
 pytestmark = pytest.mark.anyio
 

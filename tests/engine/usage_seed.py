@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from engine.db import open_store
-from engine.prices import Tokens
-from engine.quota import Quota
-from engine.records import Record
-from engine.usage import INSERT, UsageLog, row
+from omniroute_mitm.engine.core.database import open_store
+from omniroute_mitm.engine.core.prices import Tokens
+from omniroute_mitm.engine.core.quota import Quota
+from omniroute_mitm.engine.core.records import Record
+from omniroute_mitm.engine.record.usage import INSERT, UsageLog, row
 
 DAYS = ("2026-11-28", "2026-11-29", "2026-11-30")
 

@@ -7,7 +7,6 @@ issued from it, so they test what a client will see through the proxy.
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import ssl
 import subprocess
@@ -18,20 +17,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from mitmproxy import certs
+from omniroute_mitm.engine.ops import ca as ca_module
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "ca.py"
 
 
-def load_ca_module():
-    spec = importlib.util.spec_from_file_location("omniroute_ca_script", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ca = load_ca_module()
+ca = ca_module
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ def test_a_venv_set_up_for_this_pyproject_runs(checkout, script):
     digest = hashlib.sha256((checkout / "pyproject.toml").read_bytes()).hexdigest()
     (checkout / ".venv" / ".installed[test]").write_text(digest + "\n")
     done = run(checkout, script)
-    assert done.returncode == 0 and done.stdout.startswith("ran -m engine.")
+    assert done.returncode == 0 and done.stdout.startswith("ran -m omniroute_mitm.engine.")
 
 
 @pytest.mark.parametrize("script", ["usage", "doctor"])

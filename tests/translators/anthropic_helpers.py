@@ -15,12 +15,11 @@ from typing import Any
 import anthropic
 import httpx2
 import streamkit
+from omniroute_mitm.translators.anthropic import FORMAT
+from omniroute_mitm.translators.canonical import Message, Part, Request, StreamEvent, counting_env
 from shared_fixtures import FIXTURES as SHARED
 from streamkit import accumulate as accumulate
 from streamkit import cut
-
-from translators.anthropic import FORMAT
-from translators.canonical import Message, Part, Request, StreamEvent, counting_env
 
 FIXTURES = SHARED / "anthropic"
 

@@ -16,12 +16,11 @@ import streamkit
 from google import genai
 from google.genai import errors as gerrors
 from google.genai import types as gtypes
+from omniroute_mitm.translators.canonical import Env, StreamEvent
+from omniroute_mitm.translators.gemini import FORMAT
 from shared_fixtures import FIXTURES as SHARED
 from streamkit import accumulate as accumulate
 from streamkit import cut
-
-from translators.canonical import Env, StreamEvent
-from translators.gemini import FORMAT
 
 FIXTURES = SHARED / "gemini"
 APIError = gerrors.APIError

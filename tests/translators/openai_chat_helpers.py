@@ -9,11 +9,7 @@ from typing import Any
 import httpx
 import openai
 import streamkit
-from openai.lib.streaming.chat import ChatCompletionStreamState
-from streamkit import accumulate as accumulate
-from streamkit import pieces as pieces
-
-from translators.canonical import (
+from omniroute_mitm.translators.canonical import (
     BlockDelta,
     BlockEnd,
     BlockStart,
@@ -25,7 +21,10 @@ from translators.canonical import (
     StreamStart,
     counting_env,
 )
-from translators.openai_chat import FORMAT
+from omniroute_mitm.translators.openai_chat import FORMAT
+from openai.lib.streaming.chat import ChatCompletionStreamState
+from streamkit import accumulate as accumulate
+from streamkit import pieces as pieces
 
 PNG = "iVBORw0KGgo="
 

@@ -10,12 +10,11 @@ from typing import Any
 import httpx
 import openai
 import streamkit
+from omniroute_mitm.translators.canonical import Env, StreamEvent
+from omniroute_mitm.translators.openai_responses import FORMAT
+from omniroute_mitm.translators.sse import SSEDecoder
 from streamkit import accumulate as accumulate
 from streamkit import pieces as pieces
-
-from translators.canonical import Env, StreamEvent
-from translators.openai_responses import FORMAT
-from translators.sse import SSEDecoder
 
 
 def sdk_client(

@@ -6,9 +6,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-from translators.base import WireFormat
-from translators.canonical import Env, StreamEvent, counting_env
-from translators.stream import Accumulator
+from omniroute_mitm.translators.base import WireFormat
+from omniroute_mitm.translators.canonical import Env, StreamEvent, counting_env
+from omniroute_mitm.translators.stream import Accumulator
 
 
 def encode(

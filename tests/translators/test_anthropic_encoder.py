@@ -8,9 +8,8 @@ import json
 import anthropic
 import pytest
 from anthropic_helpers import encode, sdk_final_message, sse_events
-
-from translators.anthropic import FORMAT
-from translators.canonical import (
+from omniroute_mitm.translators.anthropic import FORMAT
+from omniroute_mitm.translators.canonical import (
     BlockDelta,
     BlockEnd,
     BlockStart,

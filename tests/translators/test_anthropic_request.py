@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 from anthropic_helpers import CLAUDE_CODE, PNG, parse, render
-
-from translators.anthropic import FORMAT
-from translators.canonical import (
+from omniroute_mitm.translators.anthropic import FORMAT
+from omniroute_mitm.translators.canonical import (
     Media,
     Opaque,
     Reasoning,

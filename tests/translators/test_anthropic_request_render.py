@@ -10,8 +10,7 @@ from typing import Any
 import anthropic
 import pytest
 from anthropic_helpers import CLAUDE_CODE, assistant, parse, render, user
-
-from translators.canonical import (
+from omniroute_mitm.translators.canonical import (
     Media,
     Message,
     Opaque,

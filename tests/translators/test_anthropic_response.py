@@ -9,9 +9,8 @@ from typing import Any
 import anthropic
 import pytest
 from anthropic_helpers import Reader, fixture_names, reader, sdk_client, sdk_view
-
-from translators.anthropic import FORMAT
-from translators.canonical import (
+from omniroute_mitm.translators.anthropic import FORMAT
+from omniroute_mitm.translators.canonical import (
     ErrorInfo,
     Media,
     Opaque,

@@ -6,9 +6,8 @@ import json
 
 import pytest
 from anthropic_helpers import decode, encode
-
-from translators.anthropic import FORMAT
-from translators.canonical import (
+from omniroute_mitm.translators.anthropic import FORMAT
+from omniroute_mitm.translators.canonical import (
     BlockDelta,
     BlockEnd,
     BlockStart,

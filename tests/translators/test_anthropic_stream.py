@@ -18,8 +18,14 @@ from anthropic_helpers import (
     sdk_final_message,
     sdk_view,
 )
-
-from translators.canonical import Opaque, Reasoning, StreamError, Text, ToolCall, Usage
+from omniroute_mitm.translators.canonical import (
+    Opaque,
+    Reasoning,
+    StreamError,
+    Text,
+    ToolCall,
+    Usage,
+)
 
 
 @pytest.fixture
@@ -143,7 +149,7 @@ def test_server_tool_blocks_become_complete_opaque_parts(fixture: Reader) -> Non
 
 
 def test_block_indexes_are_unique_and_increasing(fixture: Reader) -> None:
-    from translators.canonical import BlockEnd, BlockStart
+    from omniroute_mitm.translators.canonical import BlockEnd, BlockStart
 
     events = decode(fixture("stream-web-search-citations.sse"))
     starts = [e.index for e in events if isinstance(e, BlockStart)]
@@ -227,8 +233,13 @@ def test_usage_from_message_start_survives_a_delta_without_input(fixture: Reader
 
 def test_envelope_signatures_are_unwrapped_when_a_stream_is_replayed() -> None:
     from anthropic_helpers import encode
-
-    from translators.canonical import BlockDelta, BlockEnd, BlockStart, Finish, StreamStart
+    from omniroute_mitm.translators.canonical import (
+        BlockDelta,
+        BlockEnd,
+        BlockStart,
+        Finish,
+        StreamStart,
+    )
 
     meta = {"gemini": {"thoughtSignature": "c2ln"}}
     events = [

@@ -12,11 +12,10 @@ import re
 
 import pytest
 import sdk_judge
+from omniroute_mitm.translators import FORMAT_NAMES, StreamTranslator, get_format, translate_error
+from omniroute_mitm.translators.canonical import counting_env
 from sdk_judge import RESPONSE_JUDGES, STREAM_JUDGES, Summary
 from shared_fixtures import FIXTURES
-
-from translators import FORMAT_NAMES, StreamTranslator, get_format, translate_error
-from translators.canonical import counting_env
 
 DIRS = {
     "anthropic": "anthropic",

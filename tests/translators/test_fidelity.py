@@ -9,12 +9,8 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from openai_chat_helpers import chunk, sse
-from sdk_judge import STREAM_JUDGES, Summary
-from stream_strategies import STRATEGIES, Turn
-
-from translators import StreamTranslator, get_format
-from translators.canonical import (
+from omniroute_mitm.translators import StreamTranslator, get_format
+from omniroute_mitm.translators.canonical import (
     FORMAT_NAMES,
     BlockEnd,
     BlockStart,
@@ -22,6 +18,9 @@ from translators.canonical import (
     StreamError,
     counting_env,
 )
+from openai_chat_helpers import chunk, sse
+from sdk_judge import STREAM_JUDGES, Summary
+from stream_strategies import STRATEGIES, Turn
 
 EXAMPLES = int(os.environ.get("FIDELITY_EXAMPLES", "10"))  # per format; 4 SDK reads each
 

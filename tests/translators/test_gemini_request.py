@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 from gemini_helpers import sdk_validate_request
-
-from translators.canonical import (
+from omniroute_mitm.translators.canonical import (
     Media,
     Message,
     Opaque,
@@ -28,8 +27,8 @@ from translators.canonical import (
     counting_env,
     wrap_meta,
 )
-from translators.gemini import FORMAT
-from translators.gemini.common import DUMMY_SIGNATURE
+from omniroute_mitm.translators.gemini import FORMAT
+from omniroute_mitm.translators.gemini.common import DUMMY_SIGNATURE
 
 PNG = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQ"

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from gemini_helpers import APIError, client, fixture_json, sdk_view
 from google.genai import types as gtypes
-
-from translators.canonical import (
+from omniroute_mitm.translators.canonical import (
     ErrorInfo,
     Media,
     Opaque,
@@ -22,7 +21,7 @@ from translators.canonical import (
     counting_env,
     unwrap_meta,
 )
-from translators.gemini import FORMAT
+from omniroute_mitm.translators.gemini import FORMAT
 
 
 def render(response: Response) -> dict[str, Any]:

@@ -21,8 +21,7 @@ from gemini_helpers import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from translators.canonical import (
+from omniroute_mitm.translators.canonical import (
     BlockDelta,
     BlockEnd,
     BlockStart,
@@ -38,8 +37,8 @@ from translators.canonical import (
     Usage,
     counting_env,
 )
-from translators.gemini import FORMAT
-from translators.gemini.framing import JsonObjectSplitter
+from omniroute_mitm.translators.gemini import FORMAT
+from omniroute_mitm.translators.gemini.framing import JsonObjectSplitter
 
 # ------------------------------------------------------------------ decoding
 

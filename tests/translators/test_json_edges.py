@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from translators import Env, StreamTranslator, get_format
-from translators.sse import dumps, loads
+from omniroute_mitm.translators import Env, StreamTranslator, get_format
+from omniroute_mitm.translators.sse import dumps, loads
 
 
 def chat_stream(*deltas: str) -> bytes:

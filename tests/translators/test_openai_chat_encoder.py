@@ -7,17 +7,7 @@ import time
 
 import openai
 import pytest
-from openai_chat_helpers import (
-    accumulate,
-    chunk,
-    decode,
-    encode,
-    sdk_client,
-    sdk_final_completion,
-    sse,
-)
-
-from translators.canonical import (
+from omniroute_mitm.translators.canonical import (
     BlockDelta,
     BlockEnd,
     BlockStart,
@@ -36,7 +26,16 @@ from translators.canonical import (
     Usage,
     counting_env,
 )
-from translators.openai_chat import FORMAT
+from omniroute_mitm.translators.openai_chat import FORMAT
+from openai_chat_helpers import (
+    accumulate,
+    chunk,
+    decode,
+    encode,
+    sdk_client,
+    sdk_final_completion,
+    sse,
+)
 
 # ------------------------------------------------------------------ encoder
 

@@ -7,9 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from openai_chat_helpers import PNG, parse, render
-
-from translators.canonical import (
+from omniroute_mitm.translators.canonical import (
     Media,
     Message,
     Reasoning,
@@ -22,7 +20,8 @@ from translators.canonical import (
     ToolChoice,
     ToolResult,
 )
-from translators.openai_chat import FORMAT
+from omniroute_mitm.translators.openai_chat import FORMAT
+from openai_chat_helpers import PNG, parse, render
 
 # ---------------------------------------------------------------- rendering
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from openai_chat_helpers import PNG, parse, render
-
-from translators.canonical import (
+from omniroute_mitm.translators.canonical import (
     Media,
     Message,
     Opaque,
@@ -22,7 +20,8 @@ from translators.canonical import (
     ToolResult,
     TranslationError,
 )
-from translators.openai_chat import FORMAT
+from omniroute_mitm.translators.openai_chat import FORMAT
+from openai_chat_helpers import PNG, parse, render
 
 # ------------------------------------------------------------------ parsing
 

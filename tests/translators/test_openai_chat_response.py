@@ -8,10 +8,7 @@ from typing import Any
 
 import openai
 import pytest
-from openai.types.chat import ChatCompletion
-from openai_chat_helpers import sdk_client
-
-from translators.canonical import (
+from omniroute_mitm.translators.canonical import (
     ErrorInfo,
     Media,
     Reasoning,
@@ -23,7 +20,9 @@ from translators.canonical import (
     Usage,
     counting_env,
 )
-from translators.openai_chat import FORMAT
+from omniroute_mitm.translators.openai_chat import FORMAT
+from openai.types.chat import ChatCompletion
+from openai_chat_helpers import sdk_client
 
 
 def load(fixtures_dir: Path, name: str) -> dict[str, Any]:

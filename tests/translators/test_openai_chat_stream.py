@@ -5,18 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from openai_chat_helpers import (
-    accumulate,
-    assert_well_formed,
-    chunk,
-    decode,
-    encode,
-    pieces,
-    sdk_final_completion,
-    sse,
-)
-
-from translators.canonical import (
+from omniroute_mitm.translators.canonical import (
     BlockDelta,
     BlockEnd,
     Finish,
@@ -31,7 +20,17 @@ from translators.canonical import (
     Usage,
     counting_env,
 )
-from translators.openai_chat import FORMAT
+from omniroute_mitm.translators.openai_chat import FORMAT
+from openai_chat_helpers import (
+    accumulate,
+    assert_well_formed,
+    chunk,
+    decode,
+    encode,
+    pieces,
+    sdk_final_completion,
+    sse,
+)
 
 # --------------------------------------------------------- recorded streams
 

@@ -7,11 +7,10 @@ import json
 
 import pytest
 import streamkit
-
-from translators.base import WireFormat
-from translators.canonical import ErrorInfo, StreamError
-from translators.openai_chat import FORMAT as CHAT
-from translators.openai_responses import FORMAT as RESPONSES
+from omniroute_mitm.translators.base import WireFormat
+from omniroute_mitm.translators.canonical import ErrorInfo, StreamError
+from omniroute_mitm.translators.openai_chat import FORMAT as CHAT
+from omniroute_mitm.translators.openai_responses import FORMAT as RESPONSES
 
 BOTH = pytest.mark.parametrize("fmt", [CHAT, RESPONSES], ids=lambda f: f.name)
 

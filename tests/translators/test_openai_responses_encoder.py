@@ -11,19 +11,7 @@ from typing import Any
 
 import openai
 import pytest
-from openai.types.responses import ResponseStreamEvent
-from openai_responses_helpers import (
-    decode,
-    encode,
-    sdk_events,
-    sdk_final_response,
-    sdk_stream,
-    summary,
-    wire_events,
-)
-from pydantic import TypeAdapter
-
-from translators.canonical import (
+from omniroute_mitm.translators.canonical import (
     BlockDelta,
     BlockEnd,
     BlockStart,
@@ -44,7 +32,18 @@ from translators.canonical import (
     counting_env,
     unwrap_meta,
 )
-from translators.openai_responses import FORMAT
+from omniroute_mitm.translators.openai_responses import FORMAT
+from openai.types.responses import ResponseStreamEvent
+from openai_responses_helpers import (
+    decode,
+    encode,
+    sdk_events,
+    sdk_final_response,
+    sdk_stream,
+    summary,
+    wire_events,
+)
+from pydantic import TypeAdapter
 
 NAME = "openai-responses"
 STRICT = TypeAdapter(ResponseStreamEvent)

@@ -7,8 +7,7 @@ import json
 from typing import Any
 
 import pytest
-
-from translators.canonical import (
+from omniroute_mitm.translators.canonical import (
     Media,
     Message,
     Reasoning,
@@ -24,7 +23,7 @@ from translators.canonical import (
     unwrap_meta,
     wrap_meta,
 )
-from translators.openai_responses import FORMAT
+from omniroute_mitm.translators.openai_responses import FORMAT
 
 NAME = "openai-responses"
 PNG = (

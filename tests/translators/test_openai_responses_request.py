@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from translators.canonical import (
+from omniroute_mitm.translators.canonical import (
     Media,
     Message,
     Opaque,
@@ -23,7 +22,7 @@ from translators.canonical import (
     ToolResult,
     TranslationError,
 )
-from translators.openai_responses import FORMAT
+from omniroute_mitm.translators.openai_responses import FORMAT
 
 NAME = "openai-responses"
 PNG = (

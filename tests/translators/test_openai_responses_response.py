@@ -9,10 +9,7 @@ from typing import Any
 
 import openai
 import pytest
-from openai.types.responses import Response as SDKResponse
-from openai_responses_helpers import sdk_client, summary
-
-from translators.canonical import (
+from omniroute_mitm.translators.canonical import (
     ErrorInfo,
     Opaque,
     Reasoning,
@@ -25,7 +22,9 @@ from translators.canonical import (
     counting_env,
     unwrap_meta,
 )
-from translators.openai_responses import FORMAT
+from omniroute_mitm.translators.openai_responses import FORMAT
+from openai.types.responses import Response as SDKResponse
+from openai_responses_helpers import sdk_client, summary
 
 NAME = "openai-responses"
 

@@ -7,9 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openai_responses_helpers import accumulate, decode, pieces, sse_stream
-
-from translators.canonical import (
+from omniroute_mitm.translators.canonical import (
     BlockDelta,
     BlockEnd,
     BlockStart,
@@ -25,6 +23,7 @@ from translators.canonical import (
     ToolCall,
     Usage,
 )
+from openai_responses_helpers import accumulate, decode, pieces, sse_stream
 
 NAME = "openai-responses"
 

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from translators import FORMAT_NAMES, StreamTranslator, get_format
-from translators.canonical import (
+from omniroute_mitm.translators import FORMAT_NAMES, StreamTranslator, get_format
+from omniroute_mitm.translators.canonical import (
     BlockDelta,
     BlockEnd,
     BlockStart,

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from translators import StreamTranslator, get_format
-from translators.canonical import (
+from omniroute_mitm.translators import StreamTranslator, get_format
+from omniroute_mitm.translators.canonical import (
     Message,
     Reasoning,
     ToolCall,
@@ -16,7 +15,7 @@ from translators.canonical import (
     unwrap_meta,
     wrap_meta,
 )
-from translators.provenance import keep_issued, outbound_body, stamp_bytes
+from omniroute_mitm.translators.provenance import keep_issued, outbound_body, stamp_bytes
 
 
 def envelope(fmt: str, key: str, value: str, by: str) -> str:

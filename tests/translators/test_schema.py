@@ -14,8 +14,7 @@ import pytest
 from google.genai import types as gtypes
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from translators.schema import clean_schema, from_gemini_schema
+from omniroute_mitm.translators.schema import clean_schema, from_gemini_schema
 
 
 def _judge(schema: dict[str, Any]) -> None:

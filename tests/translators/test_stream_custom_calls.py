@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from translators import StreamTranslator, get_format
-from translators.canonical import (
+from omniroute_mitm.translators import StreamTranslator, get_format
+from omniroute_mitm.translators.canonical import (
     BlockDelta,
     BlockEnd,
     BlockStart,
@@ -19,8 +18,8 @@ from translators.canonical import (
     ToolCall,
     counting_env,
 )
-from translators.sse import dumps
-from translators.stream import CustomCalls, restore_custom_calls
+from omniroute_mitm.translators.sse import dumps
+from omniroute_mitm.translators.stream import CustomCalls, restore_custom_calls
 
 SCRIPT = 'const r = await tools.exec_command({cmd: "echo hi"});\ntext(r.output);'
 

@@ -1,0 +1,53 @@
+"""What an exchange reads and writes: the request as received, the response
+sink (the tornado handler) and the state every exchange shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    pass
+
+
+class Sink(Protocol):
+    """Where the client's response goes (the tornado handler)."""
+
+    @property
+    def committed(self) -> bool:
+        """Status and headers are on the wire: errors must go in-stream."""
+        ...
+
+    def head(self, status: int, headers: list[tuple[str, str]]) -> None: ...
+
+    async def send(self, data: bytes) -> None:
+        """Write and flush (commits the head)."""
+        ...
+
+    def abort(self) -> None:
+        """Close the connection without ending the body: the client sees a cut."""
+        ...
+
+
+@dataclass(slots=True)
+class Inbound:
+    method: str
+    path: str
+    """Path and query as the client sent them."""
+    headers: list[tuple[str, str]]
+    body: bytes
+    """As received (maybe zstd/gzip encoded)."""
+    original_url: str | None = None
+    """What the client called, told by the front; None for direct clients
+    (authenticated by the direct token), which have no native destination."""
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+    @property
+    def host(self) -> str | None:
+        return urlsplit(self.original_url).hostname if self.original_url else None
+
+

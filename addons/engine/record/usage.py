@@ -1,0 +1,222 @@
+"""The usage store: one row per request, tokens in one meaning, cost.
+
+:class:`UsageLog` turns each closed :class:`Record` into a row of the table
+``requests`` (written by the store's writer thread, off the hot path).
+
+Token classes in a row do not overlap: ``input_tokens`` is fresh input
+(without cache), ``cache_read_tokens`` and ``cache_write_tokens`` the cached
+input read and written (``cache_write_1h_tokens``: the part of the writes
+Anthropic caches for an hour, priced higher), ``output_tokens`` all output
+including ``reasoning_tokens``. The canonical :class:`translators.canonical.Usage`
+counts input with the cache in it (OpenAI's and Gemini's arithmetic), so
+:func:`tokens_of` subtracts it; Anthropic's decoder already added it in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from omniroute_mitm.engine.core import prices, quota
+from omniroute_mitm.engine.core.config import Config
+from omniroute_mitm.engine.core.database import Store
+from omniroute_mitm.engine.core.inbound import Inbound
+from omniroute_mitm.engine.core.prices import tokens_of
+from omniroute_mitm.engine.core.records import Record
+from omniroute_mitm.engine.route.plan import Attempt
+from omniroute_mitm.translators.canonical import Usage
+
+log = logging.getLogger(__name__)
+
+V1 = """
+CREATE TABLE requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    client_format TEXT NOT NULL,
+    client_app TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    stream INTEGER NOT NULL,
+    requested_model TEXT NOT NULL,
+    route TEXT NOT NULL,
+    target TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    fallbacks TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    upstream_model TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    native INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    error_class TEXT,
+    error TEXT,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cache_read_tokens INTEGER NOT NULL,
+    cache_write_tokens INTEGER NOT NULL,
+    reasoning_tokens INTEGER NOT NULL,
+    estimated INTEGER NOT NULL,
+    ttft_ms REAL,
+    total_ms REAL,
+    cost REAL
+);
+CREATE INDEX requests_time ON requests (time)
+"""
+V2 = """
+ALTER TABLE requests ADD COLUMN quota_window TEXT;
+ALTER TABLE requests ADD COLUMN quota_used REAL;
+ALTER TABLE requests ADD COLUMN quota_reset REAL;
+ALTER TABLE requests ADD COLUMN quota_headers TEXT
+"""
+V3 = """
+ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0
+"""
+MIGRATIONS = [V1, V2, V3]
+"""Append only: a shipped migration never changes."""
+
+COLUMNS = (
+    "time", "client_format", "client_app", "kind", "stream", "requested_model", "route",
+    "target", "attempt", "fallbacks", "provider", "upstream_model", "key_id", "native",
+    "status", "error_class", "error", "input_tokens", "output_tokens", "cache_read_tokens",
+    "cache_write_tokens", "reasoning_tokens", "estimated", "ttft_ms", "total_ms", "cost",
+    "quota_window", "quota_used", "quota_reset", "quota_headers", "cache_write_1h_tokens",
+)  # fmt: skip
+INSERT = (
+    f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+)
+
+_APPS = (
+    (re.compile(r"claude-cli|claude-code", re.I), "claude-cli"),
+    (re.compile(r"codex", re.I), "codex"),
+    (re.compile(r"gemini-cli|GeminiCLI", re.I), "gemini-cli"),
+    (re.compile(r"^(OpenAI|AsyncOpenAI)/Python|openai-python", re.I), "openai-sdk"),
+    (re.compile(r"^Anthropic/Python|anthropic-sdk", re.I), "anthropic-sdk"),
+    (re.compile(r"google-genai-sdk|google-api-python|genai", re.I), "google-genai-sdk"),
+    (re.compile(r"^(OpenAI|Anthropic)/JS", re.I), "js-sdk"),
+)
+
+
+def client_app(user_agent: str | None) -> str:
+    """claude-cli, codex, gemini-cli, an SDK, or other."""
+    for pattern, name in _APPS:
+        if user_agent and pattern.search(user_agent):
+            return name
+    return "other"
+
+
+def key_id(secret: str | None) -> str:
+    """A short hash that tells keys apart and never shows one."""
+    if not secret:
+        return ""
+    return hashlib.sha256(secret.encode()).hexdigest()[:10]
+
+
+def credential(inbound: Inbound) -> str | None:
+    """The credential a client sent to its native endpoint (to hash it)."""
+    for name in ("x-api-key", "x-goog-api-key", "authorization"):
+        if value := inbound.header(name):
+            return value
+    return None
+
+
+def price_for(config: Config, provider: str, model: str) -> prices.Price | None:
+    """config.yaml's override (per model, then per provider), else the snapshot."""
+    if provider.startswith("native/"):
+        info = prices.lookup(provider.removeprefix("native/"), model)
+    elif provider in config.providers:
+        settings = config.providers[provider]
+        override = settings.prices.get(model) or settings.price
+        if override is not None:
+            return prices.Price(**override.model_dump())
+        info = prices.lookup(prices.provider_for_url(settings.base_url), model)
+    else:
+        return None
+    return info.price if info is not None else None
+
+
+class UsageLog:
+    """Writes closed records to the store; the config gives price overrides."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.migrate("usage", MIGRATIONS)
+
+    def add(self, record: Record, config: Config) -> None:
+        if record.kind != "generate":
+            return  # count_tokens and model lists are not usage
+        price_record(record, config)
+        try:
+            self.store.write(INSERT, row(record))
+        except Exception as exc:  # the store must never break a request
+            log.error("usage: cannot queue a row: %s", exc)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def price_record(record: Record, config: Config) -> None:
+    if record.tokens is None or record.cost is not None:
+        return
+    price = price_for(config, record.provider, record.upstream_model or record.model)
+    if price is not None:
+        record.cost = round(prices.cost(price, record.tokens), 8)
+
+
+def row(record: Record) -> tuple[Any, ...]:
+    t = record.tokens or prices.Tokens()
+    q = record.quota
+    return (
+        record.wall, record.client, record.client_app, record.kind, int(record.stream),
+        record.model, record.route, record.target, len(record.attempts),
+        ", ".join(record.failures), record.provider, record.upstream_model, record.key_id,
+        int(record.provider == "native" or record.native), record.status, record.error_class,
+        (record.error or "")[:300] or None, t.input, t.output, t.cache_read, t.cache_write,
+        t.reasoning, int(record.estimated), record.first_byte_ms, record.duration_ms,
+        record.cost,
+        q.window if q else None, q.utilization if q else None,
+        q.reset if q else None, _headers(q.headers) if q else None, t.cache_write_1h,
+    )  # fmt: skip
+
+
+def _headers(headers: dict[str, str]) -> str:
+    return "; ".join(f"{k}: {v}" for k, v in sorted(headers.items()))
+
+
+def now() -> float:
+    return time.time()
+
+
+
+
+def answered(
+    record: Record,
+    attempt: Attempt,
+    usage: Usage | None,
+    headers: Iterable[tuple[str, str]],
+    *,
+    chars: int,
+    credential: str | None,
+    native_url: str | None,
+    estimate_input: Callable[[], int],
+) -> None:
+    """Fill ``record`` from the attempt that answered."""
+    if attempt.native:
+        record.native = True
+        record.provider = f"native/{prices.provider_for_url(native_url) or 'unknown'}"
+        record.upstream_model = record.model
+        record.key_id = key_id(credential)
+    else:
+        record.provider = attempt.provider_name or ""
+        record.upstream_model = attempt.model or ""
+        record.key_id = key_id(attempt.key.get_secret_value() if attempt.key else None)
+    record.quota = quota.parse(headers, time.time())
+    if usage is not None:
+        record.input_tokens, record.output_tokens = usage.input_tokens, usage.output_tokens
+        record.tokens = tokens_of(usage)
+    if record.tokens is None or (record.tokens.output == 0 and chars > 0):
+        record.estimated = True
+        base = record.tokens or prices.Tokens(input=estimate_input())
+        record.tokens = dataclasses.replace(base, output=max(base.output, chars // 4))

@@ -1,0 +1,183 @@
+"""The usage dashboard: one read-only HTML page, rendered on the server.
+
+No script, no external asset: it works offline and in any browser. It shows
+today's and this month's cost and tokens per provider and model, the recent
+requests with their route, the quota windows seen on native traffic, and
+each target's health over the last hour (from the store).
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from omniroute_mitm.engine.core.database import Store
+from omniroute_mitm.engine.record import report
+
+RECENT = 20
+STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
+h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.6em 0 .4em}
+table{border-collapse:collapse;background:#fff;box-shadow:0 1px 2px #0002}
+th,td{padding:.25em .6em;border-bottom:1px solid #eee;text-align:left;white-space:nowrap}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f0f0f0;font-weight:600}.muted{color:#888}.bad{color:#b00020}.warn{color:#a15c00}
+.cards{display:flex;gap:1em;flex-wrap:wrap}.card{background:#fff;padding:.7em 1em;
+box-shadow:0 1px 2px #0002;min-width:12em}.card b{font-size:1.5em;display:block}
+"""
+
+
+def render(store: Store | None, now: float | None = None) -> bytes:
+    now = time.time() if now is None else now
+    if store is None:
+        body = "<p>No usage store: the engine runs without one (omniroute_store=none).</p>"
+        return _page(body)
+    month = report.rows(store, report.Filters(since=report.start_of_month(now)))
+    today = [r for r in month if r["time"] >= report.start_of_day(now)]
+    recent = report.rows(store, limit=RECENT)
+    hour = [r for r in month if r["time"] >= now - 3600]
+    parts = [
+        _cards(today, month),
+        "<h2>Today by provider and model</h2>",
+        _by_model(today),
+        "<h2>This month by provider and model</h2>",
+        _by_model(month),
+        "<h2>Recent requests</h2>",
+        _recent(list(reversed(recent))),
+        "<h2>Quota windows seen on native traffic</h2>",
+        _quotas(store),
+        "<h2>Target health (last hour)</h2>",
+        _health(hour),
+    ]
+    return _page("".join(parts))
+
+
+def _page(body: str) -> bytes:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width'>"
+        f"<title>omniroute usage</title><style>{STYLE}</style></head><body>"
+        f"<h1>omniroute usage</h1><p class=muted>as of {stamp} (reload to refresh)</p>"
+        f"{body}</body></html>"
+    ).encode()
+
+
+def _cards(today: list[dict[str, Any]], month: list[dict[str, Any]]) -> str:
+    t, m = report.totals(today), report.totals(month)
+    cards = [
+        ("Cost today", _usd(t["cost"])),
+        ("Cost this month", _usd(m["cost"])),
+        ("Requests today", str(t["requests"])),
+        ("Tokens today", f"{_tokens(t):,}"),
+        ("Errors today", f"{t['error_rate']:.0%}"),
+    ]
+    inner = "".join(f"<div class=card>{html.escape(k)}<b>{v}</b></div>" for k, v in cards)
+    return f"<div class=cards>{inner}</div>"
+
+
+def _by_model(found: list[dict[str, Any]]) -> str:
+    buckets: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in found:
+        model = r["upstream_model"] or r["requested_model"]
+        buckets.setdefault((r["provider"], model), []).append(r)
+    rows = []
+    for (provider, model), items in buckets.items():
+        t = report.totals(items)
+        rows.append((t["cost"], [provider, model, t["requests"], t["input_tokens"],
+                                 t["cache_read_tokens"], t["cache_write_tokens"],
+                                 t["output_tokens"], t["reasoning_tokens"], _usd(t["cost"])]))
+    rows.sort(key=lambda x: -x[0])
+    head = ["provider", "model", "#requests", "#input", "#cache read", "#cache write",
+            "#output", "#reasoning", "#cost"]  # fmt: skip
+    return _table(head, [r for _, r in rows])
+
+
+def _recent(found: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in found:
+        status = str(r["status"])
+        if r["status"] >= 400 or r["error"]:
+            status = f"<span class=bad>{status}</span>"
+        route = html.escape(r["route"])
+        if r["fallbacks"]:
+            route = f"<span class=warn>{route}</span>"
+        tokens = f"{r['input_tokens'] + r['cache_read_tokens'] + r['cache_write_tokens']}"
+        tokens += f" / {r['output_tokens']}" + (" ~" if r["estimated"] else "")
+        rows.append([time.strftime("%H:%M:%S", time.localtime(r["time"])), r["client_app"],
+                     _raw(route), _raw(status), tokens, _ms(r["ttft_ms"]), _usd(r["cost"])])
+    return _table(["time", "app", "route", "#status", "#in / out", "#first token", "#cost"], rows)
+
+
+def _quotas(store: Any) -> str:
+    found = store.read(
+        "SELECT provider, key_id, quota_window, quota_used, quota_reset, MAX(time) AS seen "
+        "FROM requests WHERE quota_window IS NOT NULL GROUP BY provider, key_id, quota_window "
+        "ORDER BY seen DESC LIMIT 20"
+    )
+    rows = [[r["provider"], r["key_id"], r["quota_window"], f"{r['quota_used']:.0%}",
+             _when(r["quota_reset"]), time.strftime("%H:%M:%S", time.localtime(r["seen"]))]
+            for r in found]  # fmt: skip
+    return _table(["provider", "key", "window", "#used", "resets", "seen"], rows)
+
+
+def _health(found: list[dict[str, Any]]) -> str:
+    buckets: dict[str, list[dict[str, Any]]] = {}
+    for r in found:
+        buckets.setdefault(f"{r['provider']}/{r['upstream_model']}", []).append(r)
+    rows = []
+    for target, items in sorted(buckets.items()):
+        t = report.totals(items)
+        last_error = next((r["error"] for r in reversed(items) if r["error"]), "")
+        ok = 1 - t["error_rate"]
+        mark = f"<span class={'bad' if ok < 0.9 else 'muted'}>{ok:.0%}</span>"
+        rows.append([target, t["requests"], _raw(mark), _ms(t["ttft_p50_ms"]),
+                     _ms(t["ttft_p95_ms"]), (last_error or "")[:80]])
+    return _table(["target", "#requests", "#success", "#p50 first token", "#p95", "last error"],
+                  rows)
+
+
+class _raw(str):
+    """Already-escaped HTML for a cell."""
+
+
+def _table(head: Sequence[str], rows: list[list[Any]]) -> str:
+    if not rows:
+        return "<p class=muted>nothing yet</p>"
+    numeric = [h.startswith("#") for h in head]
+    ths = "".join(
+        f"<th class=n>{html.escape(h[1:])}</th>" if n else f"<th>{html.escape(h)}</th>"
+        for h, n in zip(head, numeric, strict=True)
+    )
+    body = "".join(
+        "<tr>" + "".join(_td(v, n) for v, n in zip(row, numeric, strict=True)) + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{ths}</tr>{body}</table>"
+
+
+def _td(value: Any, numeric: bool) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = f"{value:,}"
+    text = value if isinstance(value, _raw) else html.escape(str(value))
+    return f"<td class=n>{text}</td>" if numeric else f"<td>{text}</td>"
+
+
+def _usd(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"${value:,.4f}" if value < 100 else f"${value:,.2f}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} ms"
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else time.strftime("%m-%d %H:%M", time.localtime(ts))
+
+
+def _tokens(t: dict[str, Any]) -> int:
+    return sum(t[f"{c}_tokens"] for c in ("input", "cache_read", "cache_write", "output"))

@@ -1,0 +1,288 @@
+"""One request through the engine: route, walk the attempts, record.
+
+:class:`Exchange` is independent of the HTTP server: it writes to a
+:class:`Sink` (the tornado handler) through a :class:`ClientReply` and reads
+an :class:`Inbound` request. The router decides the attempts; each one runs
+itself (:mod:`..execute.attempts`); the outcome of each goes back to the router.
+What the engine answers without a provider (model lists, token counts, stored
+responses) is :mod:`.local`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+
+from omniroute_mitm.engine.core.calls import (
+    STORED_KINDS,
+    Call,
+    decode_body,
+    dumps,
+    model_and_stream,
+    parse_json,
+)
+from omniroute_mitm.engine.core.errors import BadRequest, ClientGone, EngineError, UpstreamError
+from omniroute_mitm.engine.core.headers import RECORD_HEADER, ROUTE_HEADER
+from omniroute_mitm.engine.core.inbound import Inbound, Sink
+from omniroute_mitm.engine.core.records import Record
+from omniroute_mitm.engine.execute.attempts import Job, NativeRun, ProviderRun
+from omniroute_mitm.engine.record import reqlog, usage
+from omniroute_mitm.engine.record.usage import credential
+from omniroute_mitm.engine.route.affinity import conversation_id
+from omniroute_mitm.engine.route.failures import classify
+from omniroute_mitm.engine.route.plan import Attempt
+from omniroute_mitm.engine.route.router import Decision, RouteRequest
+from omniroute_mitm.engine.stream.reply import ClientReply
+from omniroute_mitm.engine.translate import responses
+from omniroute_mitm.engine.translate.codeassist import unwrap_code_assist
+from omniroute_mitm.engine.translate.thinking import without_thinking
+from omniroute_mitm.translators import TranslationError, WireFormat, estimate_tokens, get_format
+
+from .local import LocalAnswers
+from .runtime import Runtime
+
+__all__ = ["RECORD_HEADER", "ROUTE_HEADER", "Exchange"]
+
+log = logging.getLogger(__name__)
+
+
+class Exchange:
+    def __init__(self, rt: Runtime, call: Call, inbound: Inbound, sink: Sink) -> None:
+        self.rt = rt
+        self.config = rt.config
+        self.record: Record = rt.records.new(call.format, call.kind)
+        self.record.client_app = usage.client_app(inbound.header("user-agent"))
+        self.redactor = reqlog.Redactor(rt.config, usage.credential(inbound))
+        self.log_entry: reqlog.ExchangeLog | None = None
+        if rt.request_log is not None:
+            self.log_entry = rt.request_log.start(self.record.id, self.redactor.everything)
+            sink = reqlog.LoggedSink(sink, self.log_entry)
+        self.job = Job(rt, call, inbound)
+        self.reply = ClientReply(
+            sink, self.record, self._client, sse=call.sse, redact=self.redactor.keys
+        )
+        self._format: WireFormat | None = None
+        self._skipped: list[str] = []
+        """Attempts the router left out (open breakers), for the log line."""
+
+    def _client(self) -> WireFormat:
+        if self._format is None:
+            self._format = get_format(self.job.call.format)
+        return self._format
+
+    async def run(self) -> None:
+        self.rt.exchanges += 1
+        token = reqlog.current.set(self.log_entry)
+        if self.log_entry is not None:
+            self._log_inbound(self.log_entry)
+        try:
+            await self._dispatch()
+        except (asyncio.CancelledError, ClientGone):
+            self.record.error = "client disconnected"
+            raise
+        except TranslationError as exc:
+            await self.reply.fail(BadRequest(str(exc)))
+        except EngineError as exc:
+            await self.reply.fail(exc)
+        except Exception as exc:  # a bug must still answer, never hang the client
+            log.exception("internal error")
+            await self.reply.fail(
+                EngineError(500, f"internal error ({type(exc).__name__})", "server")
+            )
+        finally:
+            self.rt.exchanges -= 1
+            self.reply.close()
+            self.record.close(self.record.status or 499)
+            reqlog.current.reset(token)
+            if self.log_entry is not None:
+                self.log_entry.close()
+            usage.price_record(self.record, self.config)
+            self.record.settled.set()
+            if self.rt.usage is not None:
+                self.rt.usage.add(self.record, self.config)
+            self._log()
+
+    async def _dispatch(self) -> None:
+        job = self.job
+        if job.call.kind == "models":
+            return await self._local().models()
+        if job.call.kind in STORED_KINDS:
+            return await self._local().stored()
+        job.body_bytes = decode_body(job.inbound.body, job.inbound.header("content-encoding"))
+        job.body = parse_json(job.body_bytes)
+        conversation = conversation_id(job.call.format, job.inbound.headers, job.body)
+        if job.call.envelope:  # Gemini CLI's Code Assist: the Gemini request inside
+            job.call, job.body = unwrap_code_assist(job.call, job.body)
+            job.body_bytes, self.reply.wrapped = dumps(job.body), True
+        job.model, job.stream = model_and_stream(job.call, job.body)
+        self.reply.model = job.model
+        self.record.model, self.record.stream = job.model, job.stream
+        request = RouteRequest(
+            job.call.format, job.model, job.inbound.host, conversation, self._tokens()
+        )
+        decision = self.rt.router.decide(self.config, request)
+        self._skipped = decision.skipped
+        self.record.target = decision.target
+        if job.call.format == "openai-responses" and job.call.kind == "generate":
+            self._responses_state(decision)
+        if job.call.kind == "count_tokens":
+            return await self._local().count_tokens(decision)
+        await self._generate(decision)
+
+    def _local(self) -> LocalAnswers:
+        return LocalAnswers(self.rt, self.job, self.reply, self.record, self._client())
+
+    def _estimate(self) -> int:
+        try:
+            request = self._client().parse_request(
+                self.job.body, model=self.job.call.model, stream=False
+            )
+        except TranslationError:
+            return 0
+        return estimate_tokens(request)
+
+    def _tokens(self) -> int | None:
+        """Estimated input plus maximum output (for context-fit); a chained
+        Responses request counts the stored conversation too."""
+        body = self.job.body
+        if self.job.call.format == "openai-responses":
+            body = responses.with_history(self.rt.responses, body)
+        try:
+            request = self._client().parse_request(body, model=self.job.call.model, stream=False)
+        except TranslationError:
+            return None
+        return estimate_tokens(request) + (request.max_tokens or 0)
+
+    def _responses_state(self, decision: Decision) -> None:
+        """previous_response_id, stored responses and compaction (engine.history):
+        decided once here, before the attempts run."""
+        job = self.job
+        conv, decision.attempts = responses.begin(
+            self.rt.responses,
+            job.body,
+            decision.attempts,
+            job.inbound,
+            self.record,
+            compact=job.call.compact,
+        )
+        if conv.watching:
+            self.reply.sink = responses.Watch(self.reply.sink, conv)
+        if conv.changed:
+            job.body_bytes = dumps(job.body)
+            job.inbound = responses.rewritten(job.inbound, job.body_bytes)
+
+    # ------------------------------------------------------------- generate
+
+    async def _generate(self, decision: Decision) -> None:
+        if self.job.stream:
+            self.reply.start_pinging(self.rt.ping_interval)
+        last: UpstreamError | None = None
+        too_long: Attempt | None = None  # the context did not fit this one
+        wait = self.config.resilience.max_wait
+        for i, attempt in enumerate(decision.attempts):
+            if too_long is not None and not decision.larger_window(too_long, attempt):
+                continue
+            wait -= await self._wait_for(attempt, wait)
+            try:
+                return await self._attempt(decision, attempt, i == len(decision.attempts) - 1)
+            except UpstreamError as err:
+                if self.reply.content_sent or not err.falls_back:
+                    raise
+                log.info("%s failed (%s), trying the next target", attempt.label, err.status)
+                last = err
+                if classify(err).kind == "context":
+                    too_long = attempt
+        if last is None and decision.skipped:
+            why = ", ".join(decision.skipped)
+            raise EngineError(503, f"no target available for {decision.target!r} ({why})")
+        raise last or EngineError(503, f"no usable target for {decision.target!r}", "overloaded")
+
+    async def _wait_for(self, attempt: Attempt, budget: float) -> float:
+        """Only cooling attempts are left: wait for this one when its cooldown
+        ends within the budget. Returns the seconds waited."""
+        block = self.rt.router.block(attempt)
+        if block is None:
+            return 0.0
+        seconds = block.until - self.rt.router.clock()
+        if not 0 < seconds <= budget:
+            return 0.0
+        log.info("%s cools down for %.1f s more; waiting", attempt.label, seconds)
+        await asyncio.sleep(seconds)
+        return seconds
+
+    async def _attempt(self, decision: Decision, attempt: Attempt, is_last: bool) -> None:
+        """Run one attempt (once more on the same target for a stale
+        connection or a refused thinking signature) and report how it went."""
+        router, job = self.rt.router, self.job
+        self.record.attempts.append(attempt.label)
+        router.started(attempt)
+        started = time.monotonic()
+        retried = False
+        while True:
+            runner = (
+                NativeRun(job, attempt, self.reply, is_last)
+                if attempt.native
+                else ProviderRun(job, attempt, self.reply)
+            )
+            try:
+                headers = await runner.run()
+            except UpstreamError as err:
+                failure = classify(err) if not retried else classify(err).again()
+                if failure.retry_same and not self.reply.content_sent:
+                    retried = True
+                    if failure.kind == "signature":
+                        job = dataclasses.replace(job, body=without_thinking(job.body))
+                        job.body_bytes = dumps(job.body)
+                    log.info("%s: %s, retrying once", attempt.label, failure.kind)
+                    continue
+                err.falls_back = failure.falls_back
+                if failure.falls_back and not self.reply.content_sent:
+                    self.record.failures.append(f"{attempt.label}: {err.status}")
+                headers = getattr(err, "headers", ())
+                router.failed(self.config, decision, attempt, failure, headers)
+                raise
+            except BaseException:
+                router.ended(attempt)
+                raise
+            ttft = self.reply.first_byte_ms_since(started)
+            router.succeeded(decision, attempt, ttft, headers)
+            usage.answered(
+                self.record, attempt, runner.usage, headers,
+                chars=runner.chars, credential=credential(job.inbound),
+                native_url=job.inbound.original_url, estimate_input=self._estimate,
+            )  # fmt: skip
+            return
+
+    # --------------------------------------------------------------- helpers
+
+    def _log_inbound(self, entry: reqlog.ExchangeLog) -> None:
+        inbound = self.job.inbound
+        where = inbound.original_url or inbound.path
+        entry.head("client request", f"{inbound.method} {where}", inbound.headers)
+        try:
+            body = decode_body(inbound.body, inbound.header("content-encoding"))
+        except EngineError:
+            body = inbound.body
+        entry.body("client request", body)
+
+    def _log(self) -> None:
+        r = self.record
+        tokens = f" tokens {r.input_tokens}/{r.output_tokens}" if r.input_tokens is not None else ""
+        ttft = f" first byte {r.first_byte_ms:.0f} ms" if r.first_byte_ms is not None else ""
+        error = f" error: {r.error}" if r.error else ""
+        if self._skipped:
+            error += f" [skipped {', '.join(self._skipped)}]"
+        log.info(
+            "%s %s %s: %s %d%s in %.0f ms%s%s",
+            r.client,
+            r.kind,
+            r.id,
+            r.route,
+            r.status,
+            ttft,
+            r.duration_ms or 0,
+            tokens,
+            error,
+        )

@@ -1,0 +1,36 @@
+"""The state every exchange shares: config, upstream client, router, stores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from omniroute_mitm.engine.core.config import Config
+from omniroute_mitm.engine.core.records import Records
+from omniroute_mitm.engine.execute.upstream import Upstream
+from omniroute_mitm.engine.record.reqlog import RequestLog
+from omniroute_mitm.engine.record.usage import UsageLog
+from omniroute_mitm.engine.route.router import Router
+from omniroute_mitm.engine.translate.responses.store import ResponseStore
+from omniroute_mitm.engine.translate.thinking import ThoughtCache
+
+
+@dataclass(slots=True)
+class Runtime:
+    """What every exchange shares; ``config`` is replaced on reload."""
+
+    config: Config
+    upstream: Upstream
+    records: Records = field(default_factory=Records)
+    ping_interval: float = 10.0
+    thoughts: ThoughtCache = field(default_factory=ThoughtCache)
+    """Thinking metadata for clients that cannot carry it (see thoughts)."""
+    exchanges: int = 0
+    """Requests being answered right now (the status page)."""
+    router: Router = field(default_factory=Router)
+    """Strategies, cooldowns, breakers, affinity, quota: kept across requests."""
+    responses: ResponseStore = field(default_factory=ResponseStore)
+    """Responses API state for Responses clients routed anywhere (see history)."""
+    usage: UsageLog | None = None
+    """Where closed records go (None: not kept beyond memory)."""
+    request_log: RequestLog | None = None
+    """Full requests and responses as files (omniroute_log_requests)."""

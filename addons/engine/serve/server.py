@@ -1,0 +1,341 @@
+"""The engine's HTTP server (tornado) on loopback, and :class:`Engine`.
+
+Only the front may call it: each request must carry the per-run secret in
+``x-omniroute-secret``. With a direct token configured, clients that use a
+base URL (``ANTHROPIC_BASE_URL``...) may call it with that token as their
+API key instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import secrets
+from typing import Any
+
+import httpx
+from omniroute_mitm.engine.core import database, prices
+from omniroute_mitm.engine.core.calls import Call, classify, is_websocket_upgrade
+from omniroute_mitm.engine.core.config import Config
+from omniroute_mitm.engine.core.database import Store
+from omniroute_mitm.engine.core.errors import ClientGone, EngineError, Forbidden
+from omniroute_mitm.engine.core.headers import ORIGINAL_URL_HEADER, SECRET_HEADER
+from omniroute_mitm.engine.core.inbound import Inbound
+from omniroute_mitm.engine.core.records import Records
+from omniroute_mitm.engine.execute.upstream import Upstream
+from omniroute_mitm.engine.record.reqlog import RequestLog
+from omniroute_mitm.engine.record.usage import UsageLog
+from omniroute_mitm.engine.translate.responses import ResponseStore
+from omniroute_mitm.translators import FORMAT_NAMES, get_format
+from tornado.httpserver import HTTPServer
+from tornado.iostream import StreamClosedError
+from tornado.netutil import bind_sockets
+from tornado.web import Application, RequestHandler
+
+from . import pages
+from .confwatch import ConfigWatcher
+from .exchange import Exchange
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024 * 1024
+EXPIRE_INTERVAL = 300.0
+
+
+def client_credential(headers: Any, query: dict[str, list[bytes]]) -> str | None:
+    """The API key a client sent, in whichever header its SDK uses."""
+    for name in ("x-api-key", "x-goog-api-key", "api-key"):
+        if value := headers.get(name):
+            return str(value)
+    auth = str(headers.get("authorization", ""))
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    if "key" in query:
+        return query["key"][0].decode("utf-8", "replace")
+    return None
+
+
+def _same(given: str | None, expected: str | None) -> bool:
+    if not given or not expected:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+class Engine:
+    """Routing, translation and streaming behind a loopback HTTP server."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        secret: str | None = None,
+        direct_token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ping_interval: float = 10.0,
+        responses: ResponseStore | None = None,
+        store: Store | None = None,
+        request_log: RequestLog | None = None,
+    ) -> None:
+        self.secret = secret or secrets.token_urlsafe(32)
+        self.direct_token = direct_token or None
+        self.runtime = Runtime(config, Upstream(transport), Records(), ping_interval)
+        if responses is not None:
+            self.runtime.responses = responses
+        self.runtime.responses.limit(config.responses.max_age_days, config.responses.max_mb)
+        self.store = store
+        """The SQLite store (engine.db) shared by the engine's components, if any."""
+        if store is not None:
+            self.runtime.usage = UsageLog(store)
+        self.runtime.request_log = request_log
+        self.port: int | None = None
+        self.watcher: ConfigWatcher | None = None
+        self._server: HTTPServer | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._expire_task: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"Engine(url={self.url!r})"
+
+    @property
+    def config(self) -> Config:
+        return self.runtime.config
+
+    def set_config(self, config: Config) -> None:
+        """New requests use ``config``; requests in flight keep theirs."""
+        self.runtime.config = config
+        self.runtime.responses.limit(config.responses.max_age_days, config.responses.max_mb)
+
+    def log_requests(self, on: bool, data_dir: str | None) -> None:
+        """Start or stop the request log (``omniroute_log_requests``) under ``data_dir``."""
+        folder = database.data_dir(data_dir) / "requests"
+        self.runtime.request_log = RequestLog(folder) if on else None
+
+    @property
+    def records(self) -> Records:
+        return self.runtime.records
+
+    @property
+    def url(self) -> str | None:
+        return f"http://127.0.0.1:{self.port}" if self.port is not None else None
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen (needs a running event loop); returns the port."""
+        sockets = bind_sockets(port, host)
+        app = Application([(r"/.*", EngineHandler, {"engine": self})], log_function=_no_log)
+        self._server = HTTPServer(app, max_body_size=MAX_BODY, idle_connection_timeout=300)
+        self._server.add_sockets(sockets)
+        self.port = sockets[0].getsockname()[1]
+        self._expire_task = asyncio.ensure_future(self._expire_loop())
+        warm_up()
+        return self.port
+
+    async def _expire_loop(self, interval: float = EXPIRE_INTERVAL) -> None:
+        """Expire stored responses now and then, off the request path."""
+        while True:
+            try:
+                self.runtime.responses.expire()
+            except Exception:  # a locked or full database: try again later
+                log.exception("response store: expiry failed")
+            await asyncio.sleep(interval)
+
+    def watch(self, path: str | os.PathLike[str], interval: float = 1.0) -> None:
+        """Reload the config from ``path`` when it changes; a bad edit keeps
+        the current config and logs why (needs a running event loop)."""
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+        self.watcher = ConfigWatcher(path, self.set_config, current=self.config)
+        self._watch_task = asyncio.ensure_future(self.watcher.run(interval))
+
+    async def stop(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+        if self._expire_task is not None:
+            self._expire_task.cancel()
+        if self._server is not None:
+            self._server.stop()
+            await self._server.close_all_connections()
+            self._server = None
+        await self.runtime.upstream.aclose()
+        self.runtime.responses.close()
+        if self.store is not None:
+            self.store.close()  # writes what is queued: nothing lost on a clean stop
+
+    def authenticate(self, handler: RequestHandler) -> str | None:
+        """'front', 'direct' or None (refused)."""
+        headers = handler.request.headers
+        if _same(headers.get(SECRET_HEADER), self.secret):
+            return "front"
+        if self.direct_token is not None:
+            given = client_credential(headers, handler.request.query_arguments)
+            if _same(given, self.direct_token):
+                return "direct"
+        return None
+
+
+def warm_up() -> None:
+    """Load now what the first request would (the formats, the price table:
+    ~30-100 ms once), so the first call of a session does not wait for it."""
+    for name in FORMAT_NAMES:
+        get_format(name)
+    prices.snapshot()
+
+
+def _no_log(handler: RequestHandler) -> None:
+    """The pipeline logs one line per request itself."""
+
+
+class EngineHandler(RequestHandler):
+    SUPPORTED_METHODS = ("GET", "POST", "DELETE")
+
+    def initialize(self, engine: Engine) -> None:
+        self.engine = engine
+        self._task: asyncio.Future[None] | None = None
+        self._gone = False
+        self._flush_soon = False
+        self._flushing: asyncio.Future[None] | None = None
+
+    def prepare(self) -> None:
+        # Each SSE event is a small write: without TCP_NODELAY, Nagle and
+        # delayed ACKs hold events back ~40 ms (tornado only sets it at finish).
+        self.request.connection.stream.set_nodelay(True)  # type: ignore[union-attr]
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")
+        self.clear_header("Content-Type")
+
+    async def get(self, *_: str) -> None:
+        await self._serve()
+
+    async def post(self, *_: str) -> None:
+        await self._serve()
+
+    async def delete(self, *_: str) -> None:
+        await self._serve()
+
+    def on_connection_close(self) -> None:
+        self._gone = True
+        if self._task is not None:
+            self._task.cancel()  # cancels the upstream call with it
+
+    async def _serve(self) -> None:
+        req = self.request
+        if (req.path or "").startswith(pages.PREFIX):
+            return await self._page()
+        if is_websocket_upgrade(req.method or "", req.uri or "", req.headers):
+            return self._plain(426, "use HTTP streaming (SSE), not WebSocket")
+        call = classify(req.method or "", req.uri or "", None, req.headers)
+        if call is None:
+            return self._plain(404, f"no model endpoint at {req.method} {req.path}")
+        how = self.engine.authenticate(self)
+        if how is None:
+            return self._refuse(call)
+        inbound = Inbound(
+            method=req.method or "POST",
+            path=req.uri or "/",
+            headers=list(req.headers.get_all()),
+            body=req.body,
+            original_url=req.headers.get(ORIGINAL_URL_HEADER) if how == "front" else None,
+        )
+        self._task = asyncio.ensure_future(Exchange(self.engine.runtime, call, inbound, self).run())
+        try:
+            await self._task
+        except (asyncio.CancelledError, ClientGone):
+            if not self._gone:
+                raise
+            return
+        if not self._finished and not self._gone:
+            self.finish()
+
+    async def _page(self) -> None:
+        """The engine's own pages (``http://omniroute/...`` through the front)."""
+        if self.engine.authenticate(self) != "front":
+            return self._plain(403, "only the omniroute front may read these pages")
+        status, media, body = await pages.serve(
+            self.engine.runtime, self.engine.store, self.request.path or "/"
+        )
+        self.set_status(status)
+        self.set_header("content-type", media)
+        self.set_header("cache-control", "no-store")
+        self.finish(body)
+
+    def _refuse(self, call: Call) -> None:
+        error = Forbidden("this engine only serves its own mitmproxy front (or a direct token)")
+        status, body = get_format(call.format).render_error(error.info())
+        self.set_status(status)
+        self.set_header("content-type", "application/json")
+        self.finish(json.dumps(body))
+
+    def _plain(self, status: int, message: str) -> None:
+        self.set_status(status)
+        self.set_header("content-type", "application/json")
+        self.finish(json.dumps({"error": {"message": message}}))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Never a traceback page."""
+        self.set_header("content-type", "application/json")
+        self.finish(json.dumps({"error": {"message": self._reason, "code": status_code}}))
+
+    # ---------------------------------------------------------------- Sink
+
+    @property
+    def committed(self) -> bool:
+        return self._headers_written or self._flush_soon
+
+    def head(self, status: int, headers: list[tuple[str, str]]) -> None:
+        self.clear()
+        self.set_status(status)
+        for name, value in headers:
+            self.add_header(name, value)
+
+    async def send(self, data: bytes) -> None:
+        """Write; what the events of one upstream read produced leaves in one
+        flush (at the loop's next turn). While the connection is still busy
+        with the previous flush, the sender waits for it (backpressure)."""
+        if self._gone:
+            raise ClientGone()
+        if data:
+            self.write(data)
+        flushing = self._flushing
+        if flushing is None or flushing.done():
+            if not self._flush_soon:
+                self._flush_soon = True
+                asyncio.get_running_loop().call_soon(self._flush_now)
+            return
+        try:
+            await flushing  # what was just written leaves when this one is done
+        except StreamClosedError:
+            self._gone = True
+            raise ClientGone() from None
+
+    def _flush_now(self) -> None:
+        self._flush_soon = False
+        busy = self._flushing is not None and not self._flushing.done()
+        if self._finished or self._gone or busy:
+            return  # a busy flush sends the rest when it is done (_flushed)
+        if self._headers_written and not self._write_buffer:
+            return
+        self._start_flush()
+
+    def _start_flush(self) -> None:
+        # One flush at a time: tornado resolves only the latest write's future.
+        self._flushing = self.flush()
+        self._flushing.add_done_callback(self._flushed)
+
+    def _flushed(self, future: asyncio.Future[None]) -> None:
+        if future.cancelled():
+            return
+        if future.exception() is not None:
+            self._gone = True  # the next send raises ClientGone
+        elif self._write_buffer and not self._finished and not self._gone:
+            self._start_flush()
+
+    def abort(self) -> None:
+        self._gone = True
+        self.request.connection.close()  # type: ignore[union-attr]
+
+
+__all__ = ["ORIGINAL_URL_HEADER", "SECRET_HEADER", "Engine", "EngineError"]

@@ -1,0 +1,116 @@
+"""A request body shaped for its target: a passed-through body with only
+what must change (model, max_tokens cap, chat stream usage)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from omniroute_mitm.engine.core.calls import dumps
+from omniroute_mitm.translators import Env, WireFormat, estimate_tokens
+from omniroute_mitm.translators.stream import custom_tool_names
+
+from . import thinking
+from .thinking import ThoughtCache, needs_cache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, frozen=True)
+class Asked:
+    """What the client asked, as the request shaping needs it."""
+
+    body: dict[str, Any]
+    body_bytes: bytes
+    url_model: str | None
+    """The model named in the URL (Gemini), else None."""
+    url_stream: bool | None
+    stream: bool
+
+
+@dataclass(slots=True)
+class Shaped:
+    """The provider's request body and what goes with it."""
+
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    """Headers the body needs (``anthropic-beta``: not a credential)."""
+    input_tokens: int | None = None
+    """The estimated prompt size (streams report it before the provider does)."""
+    custom_tools: frozenset[str] = frozenset()
+    """Freeform tools the provider sees as functions."""
+    warnings: list[str] = field(default_factory=list)
+
+
+def shape_request(
+    client: WireFormat,
+    provider: WireFormat,
+    asked: Asked,
+    *,
+    model: str,
+    cap: int | None,
+    issuer: str,
+    thoughts: ThoughtCache,
+    env: Env,
+    beta: str | None,
+) -> Shaped:
+    """The body for ``provider``: the client's own bytes with only what must
+    change when both speak one format, else translated (signatures only go
+    back to their ``issuer``)."""
+    if provider.name == client.name:
+        body = passthrough_body(client.name, asked, model, cap)
+        body = thinking.outbound(client.name, issuer, body)
+        return Shaped(body, {"anthropic-beta": beta} if beta else {})
+    request = client.parse_request(asked.body, model=asked.url_model, stream=asked.url_stream)
+    request.model, request.stream = model, asked.stream
+    if cap is not None:
+        request.max_tokens = min(request.max_tokens or cap, cap)
+    input_tokens = estimate_tokens(request) if asked.stream else None
+    custom = custom_tool_names(request)
+    if needs_cache(client.name, provider.name):
+        thoughts.restore(provider.name, request.messages)
+    thinking.keep_own(request.messages, provider.name, issuer)
+    rendered = provider.render_request(request, env)
+    return Shaped(dumps(rendered), {}, input_tokens, custom, list(request.warnings))
+
+
+
+MAX_TOKENS_FIELDS = {
+    "anthropic": ("max_tokens",),
+    "openai-chat": ("max_tokens", "max_completion_tokens"),
+    "openai-responses": ("max_output_tokens",),
+}
+
+
+def passthrough_body(fmt: str, asked: Asked, model: str, cap: int | None) -> bytes:
+    changes = capped_max_tokens(fmt, asked.body, cap)
+    if asked.url_model is None and asked.body.get("model") != model:
+        changes["model"] = model  # (Gemini names the model in the URL)
+    options = asked.body.get("stream_options")
+    options = options if isinstance(options, dict) else {}
+    if fmt == "openai-chat" and asked.stream and options.get("include_usage") is not True:
+        # Without it a chat stream carries no usage at all (a row of zeros);
+        # the client then also sees the usage chunk (choices: []), valid OpenAI wire.
+        changes["stream_options"] = {**options, "include_usage": True}
+    if not changes:
+        return asked.body_bytes
+    return json.dumps({**asked.body, **changes}, ensure_ascii=False).encode()
+
+
+def capped_max_tokens(fmt: str, body: dict[str, Any], cap: int | None) -> dict[str, Any]:
+    """The top-level fields of a passed-through body that exceed ``cap``,
+    lowered to it (Gemini's limit sits in generationConfig)."""
+    if cap is None:
+        return {}
+    if fmt == "gemini":
+        config = body.get("generationConfig")
+        if isinstance(config, dict) and _over(config.get("maxOutputTokens"), cap):
+            return {"generationConfig": {**config, "maxOutputTokens": cap}}
+        return {}
+    return {f: cap for f in MAX_TOKENS_FIELDS.get(fmt, ()) if _over(body.get(f), cap)}
+
+
+def _over(value: Any, cap: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > cap

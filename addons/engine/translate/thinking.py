@@ -1,0 +1,273 @@
+"""Thinking across providers: metadata kept for clients whose format has no
+room for it, the provenance rules on the way out, and a request without its
+thinking (the retry after a provider refused a signature it cannot check).
+
+A provider's thinking metadata (Anthropic's signed thinking before a
+``tool_use``, Gemini's ``thoughtSignature`` on a ``functionCall``, Responses
+``encrypted_content``) must come back with the conversation. Clients of the
+other formats carry it in their own opaque field (see "carrying foreign
+metadata" in :mod:`translators.canonical`); an OpenAI Chat client has none, so
+the engine remembers it here, keyed by tool-call id, and puts it back when the
+client sends the tool call again.
+
+The cache is bounded (least recently used entries go first), per process and
+in memory only: it is lost on restart, and a conversation that outlives it
+falls back to what the renderers do without the metadata. Entries are only
+restored to the format that issued them, and (like every signature, see
+:mod:`translators.provenance`) only kept for the provider that issued
+them. Signatures are not credentials, but they are never logged.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from omniroute_mitm.translators.canonical import (
+    BlockDelta,
+    BlockEnd,
+    BlockStart,
+    Message,
+    Meta,
+    Part,
+    Reasoning,
+    StreamEvent,
+    ToolCall,
+    merge_meta,
+)
+from omniroute_mitm.translators.provenance import keep_issued, outbound_body
+
+log = logging.getLogger(__name__)
+
+CAPACITY = 4096
+UNCARRYING_CLIENTS = frozenset({"openai-chat"})
+"""Client formats with no opaque field to carry a provider's metadata."""
+
+
+def needs_cache(client: str, provider: str) -> bool:
+    """Whether a call from ``client`` to ``provider`` goes through the cache."""
+    return client in UNCARRYING_CLIENTS and client != provider
+
+
+@dataclass(slots=True)
+class Entry:
+    """One tool call's metadata from the provider format ``fmt``: the call's
+    own meta and the signed thinking that came before it."""
+
+    fmt: str
+    call_meta: Meta = field(default_factory=dict)
+    reasoning: list[Reasoning] = field(default_factory=list)
+
+
+class ThoughtCache:
+    """A bounded LRU of :class:`Entry` by tool-call id. Not thread-safe: one
+    engine's event loop uses it."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, call_id: object) -> bool:
+        return call_id in self._entries
+
+    def get(self, call_id: str, fmt: str) -> Entry | None:
+        """The entry for ``call_id`` if ``fmt`` issued it (marks it used)."""
+        entry = self._entries.get(call_id)
+        if entry is None or entry.fmt != fmt:
+            return None
+        self._entries.move_to_end(call_id)
+        return entry
+
+    def put(self, call_id: str, entry: Entry) -> None:
+        self._entries[call_id] = entry
+        self._entries.move_to_end(call_id)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    # ---------------------------------------------------------------- record
+
+    def record(self, fmt: str, parts: Iterable[Part]) -> int:
+        """Remember the metadata of each tool call among ``parts`` (one
+        assistant turn from provider format ``fmt``); returns how many."""
+        recorded = 0
+        pending: list[Reasoning] = []
+        for part in parts:
+            if isinstance(part, Reasoning):
+                if part.meta.get(fmt):
+                    pending.append(Reasoning(part.text, copy.deepcopy(part.meta)))
+            elif isinstance(part, ToolCall):
+                recorded += self.record_call(fmt, part.id, part.meta, pending)
+                pending = []
+        return recorded
+
+    def recorder(self, fmt: str) -> StreamRecorder:
+        """A stream observer that records each tool call as its block ends."""
+        return StreamRecorder(self, fmt)
+
+    def observer(self, client: str, fmt: str) -> Callable[[list[StreamEvent]], None] | None:
+        """For a stream from ``fmt`` to ``client``: what records its events,
+        or None when the client carries the metadata itself."""
+        return self.recorder(fmt).feed if needs_cache(client, fmt) else None
+
+    def record_call(self, fmt: str, call_id: str, meta: Meta, reasoning: list[Reasoning]) -> int:
+        own = meta.get(fmt)
+        if not call_id or not (own or reasoning):
+            return 0
+        call_meta: Meta = {fmt: copy.deepcopy(own)} if own else {}
+        self.put(call_id, Entry(fmt, call_meta, list(reasoning)))
+        return 1
+
+    # --------------------------------------------------------------- restore
+
+    def restore(self, fmt: str, messages: list[Message]) -> int:
+        """Put cached metadata from ``fmt`` back onto the assistant tool calls
+        in ``messages`` that lack it; returns how many calls got some."""
+        restored = 0
+        for message in messages:
+            if message.role == "assistant":
+                restored += self._restore_message(fmt, message)
+        return restored
+
+    def _restore_message(self, fmt: str, message: Message) -> int:
+        has_thinking = any(isinstance(p, Reasoning) and p.meta.get(fmt) for p in message.parts)
+        parts: list[Part] = []
+        restored = 0
+        for part in message.parts:
+            entry = None
+            if isinstance(part, ToolCall) and not part.meta.get(fmt):
+                entry = self.get(part.id, fmt)
+            if entry is None:
+                parts.append(part)
+                continue
+            restored += 1
+            merge_meta(part.meta, copy.deepcopy(entry.call_meta))
+            if not has_thinking and entry.reasoning:
+                thinking = [Reasoning(r.text, copy.deepcopy(r.meta)) for r in entry.reasoning]
+                at = _thinking_slot(parts) if restored == 1 else len(parts)
+                parts[at:at] = thinking
+            parts.append(part)
+        message.parts = parts
+        return restored
+
+
+def _thinking_slot(parts: list[Part]) -> int:
+    """Where the first call's thinking goes: after any reasoning the message
+    opens with, before its text (Anthropic wants thinking first, and a Chat
+    client's message puts text before its tool calls whatever the order was)."""
+    for i, part in enumerate(parts):
+        if not isinstance(part, Reasoning):
+            return i
+    return len(parts)
+
+
+class StreamRecorder:
+    """Follows a provider's canonical stream events (without changing them)
+    and records each tool call in the cache when its block ends."""
+
+    def __init__(self, cache: ThoughtCache, fmt: str) -> None:
+        self.cache = cache
+        self.fmt = fmt
+        self.recorded = 0
+        self._open: dict[int, Part] = {}
+        self._text: dict[int, list[str]] = {}
+        self._meta: dict[int, Meta] = {}
+        self._pending: list[Reasoning] = []
+
+    def feed(self, events: list[StreamEvent]) -> None:
+        for event in events:
+            if isinstance(event, BlockStart):
+                if isinstance(event.part, Reasoning | ToolCall):
+                    self._open[event.index] = event.part
+                    self._text[event.index] = [getattr(event.part, "text", "")]
+                    self._meta[event.index] = copy.deepcopy(event.part.meta)
+            elif isinstance(event, BlockDelta):
+                if event.index in self._text:
+                    self._text[event.index].append(event.text)
+            elif isinstance(event, BlockEnd):
+                self._end(event)
+
+    def _end(self, event: BlockEnd) -> None:
+        part = self._open.pop(event.index, None)
+        text = "".join(self._text.pop(event.index, []))
+        meta = self._meta.pop(event.index, {})
+        merge_meta(meta, copy.deepcopy(event.meta))
+        if isinstance(part, Reasoning):
+            if meta.get(self.fmt):
+                self._pending.append(Reasoning(text, meta))
+        elif isinstance(part, ToolCall):
+            self.recorded += self.cache.record_call(self.fmt, part.id, meta, self._pending)
+            self._pending = []
+
+
+# ------------------------------------------------------- signatures by issuer
+
+
+def outbound(client: str, target: str, body: bytes) -> bytes:
+    """The body to send ``target`` (a provider's config name, or ``native``)
+    for a ``client``-format request passed through unparsed: only the
+    signatures ``target`` issued, unwrapped; thinking turned off where a tool
+    loop would otherwise lack it. The same bytes object when nothing foreign
+    is present (one substring search per signature field)."""
+    out = outbound_body(client, target, body)
+    if out is not body:
+        log.debug("%s: signatures from other issuers removed", target)
+    return out
+
+
+def keep_own(messages: list[Message], fmt: str, target: str) -> None:
+    """Translated requests: ``fmt`` signatures only where ``target`` issued them."""
+    if keep_issued(messages, fmt, target):
+        log.debug("%s: signatures from other issuers removed", target)
+
+
+# ---------------------------------------------------------------- a retry without thinking
+
+_ANTHROPIC_THINKING = frozenset({"thinking", "redacted_thinking"})
+
+
+def without_thinking(body: dict[str, Any]) -> dict[str, Any]:
+    """Anthropic thinking blocks, Responses reasoning items and Gemini thought
+    parts (with their signatures) removed; everything else as it was."""
+    out = dict(body)
+    if isinstance(body.get("messages"), list):
+        out["messages"] = [_message(m) for m in body["messages"]]
+    if isinstance(body.get("input"), list):
+        out["input"] = [
+            item
+            for item in body["input"]
+            if not (isinstance(item, dict) and item.get("type") == "reasoning")
+        ]
+    if isinstance(body.get("contents"), list):
+        out["contents"] = [_content(c) for c in body["contents"]]
+    return out
+
+
+def _message(message: Any) -> Any:
+    if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+        return message
+    blocks = [
+        b
+        for b in message["content"]
+        if not (isinstance(b, dict) and b.get("type") in _ANTHROPIC_THINKING)
+    ]
+    return {**message, "content": blocks}
+
+
+def _content(content: Any) -> Any:
+    if not isinstance(content, dict) or not isinstance(content.get("parts"), list):
+        return content
+    parts = []
+    for part in content["parts"]:
+        if isinstance(part, dict):
+            if part.get("thought"):
+                continue
+            part = {k: v for k, v in part.items() if k != "thoughtSignature"}
+        parts.append(part)
+    return {**content, "parts": parts}

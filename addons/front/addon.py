@@ -1,0 +1,367 @@
+"""omniroute: reroute AI clients' native model calls through config.yaml.
+
+    mitmdump -s addons/omniroute.py [--set omniroute_config=path/to/config.yaml]
+
+(``addons/omniroute.py`` only exports :class:`OmniRoute`; this module is the front.)
+
+Only the AI hosts are decrypted; their model calls are redirected to the
+engine on loopback, which routes, translates and streams; everything else
+passes untouched. Each routed flow's comment says where it went. The engine
+runs in its own process by default (a second core), started and stopped with
+mitmdump; ``omniroute_engine_mode=inprocess`` keeps it in mitmproxy's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from mitmproxy import addonmanager, contentviews, ctx, exceptions, http
+from mitmproxy.options import CONF_DIR
+from omniroute_mitm.engine.core import database, paths, summary
+from omniroute_mitm.engine.core.calls import (
+    AI_HOSTS,
+    classify,
+    is_ai_host,
+    is_websocket_upgrade,
+)
+from omniroute_mitm.engine.core.headers import (
+    FRONT_PORT_ENV,
+    ORIGINAL_URL_HEADER,
+    RECORD_HEADER,
+    ROUTE_HEADER,
+    SECRET_HEADER,
+)
+
+from .host import EngineHost
+from .offline import offline_answer
+from .record_pages import RecordClient
+from .sse_view import ModelStreamView
+
+log = logging.getLogger(__name__)
+
+COPY_CAP = 1024 * 1024
+BODY_CHOICES = ("auto", "on", "off")
+PROJECT_CA = paths.certs_dir()
+ALLOW_AI_HOSTS = r"^(" + "|".join(h.replace(".", r"\.") for h in AI_HOSTS) + r"):\d+$"
+READY_TIMEOUT = 30.0  # how long a model call waits for a starting engine
+
+
+OPTIONS: list[tuple[str, type, object, str]] = [
+    ("omniroute_config", str, str(paths.config_file()),
+     "The omniroute config file (providers, combos, routes)."),
+    ("omniroute_engine_url", str, "",
+     "Use an engine started with `python -m omniroute_mitm.engine` at this URL instead of one "
+     "in mitmproxy."),
+    ("omniroute_engine_secret_file", str, "",
+     "The secret file of the engine at omniroute_engine_url."),
+    ("omniroute_engine_mode", str, "process",
+     "process: the engine runs as mitmdump's child process (a second core); inprocess: in "
+     "mitmproxy's event loop (debugging)."),
+    ("omniroute_engine_port", int, 0,
+     "Port of the engine on 127.0.0.1 (0: any free port)."),
+    ("omniroute_engine_direct", bool, False,
+     "Let clients with a base URL call the engine, with $OMNIROUTE_DIRECT_TOKEN "
+     "as their API key."),
+    ("omniroute_offline_clients", bool, False,
+     "Answer the clients' side calls (settings, telemetry, model lists) without a network."),
+    ("omniroute_data_dir", str, "",
+     "Where the database lives (usage store, stored Responses API state); default "
+     "$OMNIROUTE_DATA_DIR, else data/ in the repo."),
+    ("omniroute_log_requests", bool, False,
+     "Write each request and response (client and upstream, keys masked) as a file under "
+     "omniroute_data_dir/requests, for bug reports (the last 500 kept)."),
+    ("omniroute_flow_bodies", str, "auto",
+     "Keep a copy of each routed, streamed body (its first MiB) on the flow: 'auto' when "
+     "something shows or saves flows (mitmweb, the console, save_stream_file, hardump, "
+     "flow_detail 3+), 'on', 'off'."),
+    ("omniroute_store", str, database.DEFAULT_URL,
+     "The engine's database: sqlite:///FILE (relative: under omniroute_data_dir), "
+     "or none."),
+]  # fmt: skip
+MAGIC_HOST = "omniroute"
+"""http://omniroute/<rest> through the proxy is the engine's /omniroute/<rest>."""
+
+
+class CappedCopy:
+    """A stream callable that passes data through and keeps the first ``cap``
+    bytes, so mitmweb can show a streamed body."""
+
+    def __init__(self, cap: int = COPY_CAP) -> None:
+        self.cap = cap
+        self.data = bytearray()
+        self.truncated = False
+
+    def __call__(self, data: bytes) -> bytes:
+        room = self.cap - len(self.data)
+        if len(data) > room:
+            self.truncated = True
+        if room > 0:
+            self.data += data[:room]
+        return data
+
+
+class OmniRoute:
+    def __init__(self) -> None:
+        self.backend = EngineHost()
+        """Where the engine runs (its own process, in-process, external)."""
+        self.stopping: asyncio.Future[None] | None = None
+        self.rebinding: asyncio.Future[None] | None = None
+        self._copies: dict[str, CappedCopy | None] = {}
+        """Routed flows streaming now, with their body copy (None: not kept)."""
+        self._records = RecordClient()
+        self._defaults_set = False
+        self._rebind = False
+
+    def load(self, loader: addonmanager.Loader) -> None:
+        for name, typespec, default, help_text in OPTIONS:
+            loader.add_option(name, typespec, default, help_text)
+        contentviews.add(ModelStreamView())  # streams as events + the assembled answer
+
+    def configure(self, updated: set[str]) -> None:
+        self.backend.configure(updated)
+        if ctx.options.omniroute_flow_bodies not in BODY_CHOICES:
+            raise exceptions.OptionsError(
+                f"omniroute_flow_bodies: {ctx.options.omniroute_flow_bodies!r} is not one of "
+                + ", ".join(BODY_CHOICES))
+        if not self._defaults_set:
+            self._defaults_set = True
+            # lazy: nothing connects to the real host before the request hook.
+            defaults: dict[str, object] = {}
+            if "connection_strategy" in ctx.options:  # proxyserver's option
+                defaults["connection_strategy"] = "lazy"
+                if not ctx.options.listen_host:  # only loopback unless the user says so
+                    defaults["listen_host"] = "127.0.0.1"
+                    self._rebind = True
+            if "web_columns" in ctx.options and "comment" not in ctx.options.web_columns:
+                if ctx.options.web_columns == ctx.options.default("web_columns"):
+                    # mitmweb, columns not chosen: show route, tokens and cost
+                    defaults["web_columns"] = [*ctx.options.web_columns, "comment"]
+            if not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
+                defaults["allow_hosts"] = [ALLOW_AI_HOSTS]  # decrypt only the AI hosts
+            defaults.update(_project_confdir())
+            ctx.options.update(**defaults)  # type: ignore[no-untyped-call]
+
+    def running(self) -> None:
+        # The engine (child or in-process) never takes this proxy as its own
+        # upstream proxy, should HTTPS_PROXY in mitmdump's shell name it.
+        port = ctx.options.listen_port if "listen_port" in ctx.options else 0
+        address = _proxy_address()
+        if address and not port:
+            port = int(address.rsplit(":", 1)[1])
+        if port:
+            os.environ[FRONT_PORT_ENV] = str(port)
+        self.backend.start_running()
+        if self._rebind:
+            self._rebind = False
+            self.rebinding = asyncio.ensure_future(_rebind_servers(self._summary))
+        else:
+            self._summary()
+
+    def _summary(self) -> None:
+        """What is routed where, what is missing, which line each client needs."""
+        if self.backend.loaded is None and not self.backend.engine_url:
+            return  # the config did not load: its errors are logged, mitmdump exits
+        path = ctx.options.omniroute_config
+        config = self.backend.loaded_config or summary.load_quietly(path)
+        setting = summary.make_setting(_proxy_address(), ctx.options.confdir)
+        log.info("%s", summary.block("omniroute:", summary.startup_lines(config, path, setting)))
+
+    def done(self) -> None:
+        # Sync: a script reload calls done() from sync code (async raises there).
+        os.environ.pop(FRONT_PORT_ENV, None)
+        self.stopping = self.backend.stop()
+        self._records.close()
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        req = flow.request
+        host = req.pretty_host
+        if host == MAGIC_HOST:
+            return self._page(flow)
+        if not is_ai_host(host):
+            return
+        if is_websocket_upgrade(req.method, req.path, req.headers):
+            body = b'{"error":{"message":"use HTTP streaming (SSE), not WebSocket"}}'
+            flow.response = http.Response.make(426, body, {"content-type": "application/json"})
+            return
+        call = classify(req.method, req.path, host, req.headers)
+        if call is None and ctx.options.omniroute_offline_clients:
+            answer = offline_answer(req.method, host, req.path)  # never the vendor
+            flow.response = http.Response.make(answer.status, answer.body, answer.headers)
+            return
+        if call is None or call.kind == "models":
+            return
+        destination = self._destination()
+        if destination is None and self.backend.starting:
+            flow.intercept()  # the engine is (re)starting: this call waits for it
+            asyncio.ensure_future(self._when_ready(flow))
+            return
+        if destination is not None:
+            self._redirect(flow, destination)
+
+    async def _when_ready(self, flow: http.HTTPFlow) -> None:
+        ready = await self.backend.wait_ready(READY_TIMEOUT)
+        destination = self._destination()
+        if ready and destination is not None:
+            self._redirect(flow, destination)
+        else:
+            body = b'{"error":{"message":"omniroute: the engine did not start (see the log)"}}'
+            flow.response = http.Response.make(502, body, {"content-type": "application/json"})
+        flow.resume()
+
+    def _redirect(self, flow: http.HTTPFlow, destination: tuple[str, str]) -> None:
+        req = flow.request
+        original = req.pretty_url
+        target = urlsplit(destination[0])
+        req.scheme = target.scheme  # scheme first: the host setter rewrites Host
+        req.host = target.hostname or "127.0.0.1"
+        req.port = target.port or 80
+        req.headers[SECRET_HEADER] = destination[1]
+        req.headers[ORIGINAL_URL_HEADER] = original
+        flow.metadata["omniroute"] = original
+
+    def _page(self, flow: http.HTTPFlow) -> None:
+        """The engine's pages (dashboard, records), authenticated by the front."""
+        destination = self._destination()
+        if destination is None:
+            body = b"omniroute: no engine is running (see the log)"
+            flow.response = http.Response.make(503, body, {"content-type": "text/plain"})
+            return
+        req, target = flow.request, urlsplit(destination[0])
+        rest = req.path.lstrip("/")
+        req.scheme = target.scheme
+        req.host = target.hostname or "127.0.0.1"
+        req.port = target.port or 80
+        req.path = "/omniroute/" + rest
+        req.headers[SECRET_HEADER] = destination[1]
+        flow.metadata["omniroute_page"] = True
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        original = flow.metadata.get("omniroute")
+        if original is None or flow.response is None:
+            return
+        flow.request.headers.pop(SECRET_HEADER, None)
+        flow.request.headers.pop(ORIGINAL_URL_HEADER, None)
+        flow.request.url = original  # the log and mitmweb show what the client called
+        route = flow.response.headers.pop(ROUTE_HEADER, None) or "(engine gave no route)"
+        record_id = flow.response.headers.pop(RECORD_HEADER, "")
+        if record_id.isdigit():
+            flow.metadata["omniroute_record"] = int(record_id)
+        flow.comment = f"{original} : {route}"
+        copy = CappedCopy() if _keep_bodies() else None
+        self._copies[flow.id] = copy
+        flow.response.stream = copy or True
+
+    async def response(self, flow: http.HTTPFlow) -> None:
+        if flow.metadata.pop("omniroute_page", None):
+            flow.request.headers.pop(SECRET_HEADER, None)
+            return
+        await self._finish(flow)
+
+    async def error(self, flow: http.HTTPFlow) -> None:
+        if "omniroute" in flow.metadata or flow.metadata.pop("omniroute_page", None):
+            flow.request.headers.pop(SECRET_HEADER, None)
+        # e.g. the client hung up after the last event, before the end of the body:
+        # the flow still shows what was sent, its tokens and cost
+        await self._finish(flow)
+
+    async def _finish(self, flow: http.HTTPFlow) -> None:
+        """The body copy, the tokens and cost, and the marks, on a routed flow."""
+        if flow.id not in self._copies:
+            return
+        copy = self._copies.pop(flow.id)
+        if flow.response is None:
+            return
+        if copy is not None:
+            flow.response.raw_content = bytes(copy.data)
+            copy.data.clear()  # (finished flows can wait long for the cycle collector)
+        record = await self._record(flow.metadata.get("omniroute_record"))
+        if record is not None:
+            annotate(flow, record)
+        if copy is not None and copy.truncated:
+            flow.comment += f" [body shown: first {copy.cap} bytes]"
+
+    async def _record(self, record_id: int | None) -> dict[str, Any] | None:
+        """What the engine says request ``record_id`` did: asked over HTTP, the
+        same whether the engine runs in this process, its own or elsewhere."""
+        destination = self._destination()
+        if record_id is None or destination is None:
+            return None
+        url, secret = destination
+        return await self._records.get(url, secret, record_id)
+
+    def _destination(self) -> tuple[str, str] | None:
+        """The engine's URL and secret; None while no engine runs."""
+        return self.backend.destination()
+
+
+async def _rebind_servers(then: Callable[[], None]) -> None:
+    """mitmproxy binds its listeners before a script's options apply: restart
+    them so the loopback default of listen_host takes effect."""
+    proxyserver = ctx.master.addons.get("proxyserver")
+    if proxyserver is not None:
+        ports = {addr[1] for server in proxyserver.servers for addr in server.listen_addrs}
+        if not ctx.options.listen_port and len(ports) == 1:
+            ctx.options.update(listen_port=ports.pop())  # -p 0: keep the port already announced
+        await proxyserver.servers.update([])
+        await proxyserver.setup_servers()
+    then()
+
+
+def _proxy_address() -> str | None:
+    """host:port of the (first) regular proxy listener."""
+    proxyserver = ctx.master.addons.get("proxyserver")
+    for server in proxyserver.servers if proxyserver is not None else ():
+        if server.mode.type_name == "regular" and server.listen_addrs:
+            host, port = server.listen_addrs[0][:2]
+            return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return None
+
+
+def _project_confdir() -> dict[str, object]:
+    """Use the project's name-constrained CA (certs/) unless the user chose a
+    confdir. Without it, mitmproxy's own unconstrained CA would sign."""
+    if ctx.options.confdir != CONF_DIR:
+        return {}
+    if not (PROJECT_CA / "mitmproxy-ca.pem").exists():
+        log.warning(
+            "no project CA in %s: run `python scripts/ca.py generate` (scripts/setup.sh does); "
+            "using mitmproxy's own CA in %s for now",
+            PROJECT_CA,
+            CONF_DIR,
+        )
+        return {}
+    return {"confdir": str(PROJECT_CA)}
+
+
+def _keep_bodies() -> bool:
+    """Whether a routed flow keeps a copy of its streamed body. A finished flow
+    of plain mitmdump is garbage nobody reads, yet it can wait long for
+    Python's cycle collector: with the copies, ~17 MB more at 64 streams."""
+    choice = ctx.options.omniroute_flow_bodies
+    if choice != "auto":
+        return bool(choice == "on")
+    if ctx.master.addons.get("view") is not None:
+        return True  # mitmweb, mitmproxy's console: flows are kept and shown
+    options = ctx.options
+    if getattr(options, "save_stream_file", None) or getattr(options, "hardump", None):
+        return True
+    return int(getattr(options, "flow_detail", 0)) >= 3  # mitmdump prints bodies
+
+
+def annotate(flow: http.HTTPFlow, record: dict[str, Any]) -> None:
+    """Tokens and cost in the comment; a fallback or a failure marks the flow
+    (mitmweb shows the mark in its list)."""
+    if record.get("summary"):
+        flow.comment += " " + str(record["summary"])
+    if record.get("failed"):
+        flow.marked = ":x:"
+    elif record.get("fell_back"):
+        flow.marked = ":twisted_rightwards_arrows:"
+
