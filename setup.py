@@ -1,7 +1,10 @@
 """Packaging (the rest is in pyproject.toml): one import name, ``omniroute_mitm``,
-over the design card's folders. ``addons/`` is the package itself and
-``translators/`` its subpackage ``omniroute_mitm.translators``; every
-subpackage under them is found by discovery (no list to keep up to date).
+over the design card's folders: ``addons/engine`` and ``addons/front`` are
+``omniroute_mitm.engine`` and ``omniroute_mitm.front``, ``translators/`` is
+``omniroute_mitm.translators`` (``omniroute_mitm`` itself is a namespace: no
+folder of its own). Every subpackage under them is found by discovery (no
+list to keep up to date). ``addons/omniroute.py``, the file mitmdump loads
+from a checkout, is not in the wheel (``omniroute run`` has its own copy).
 The wheel also carries the starting config.yaml, for ``omniroute init``."""
 
 from pathlib import Path
@@ -9,7 +12,11 @@ from pathlib import Path
 from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
-ROOTS = {"omniroute_mitm": "addons", "omniroute_mitm.translators": "translators"}
+ROOTS = {
+    "omniroute_mitm.engine": "addons/engine",
+    "omniroute_mitm.front": "addons/front",
+    "omniroute_mitm.translators": "translators",
+}
 
 
 def packages() -> list[str]:

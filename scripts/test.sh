@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up .venv with the test dependencies, checks lint and types, and runs
-# the whole test suite on two workers. Extra arguments go to pytest, e.g.
+# Sets up .venv with the test dependencies, checks lint, types and the
+# packages' layer order, and runs the whole test suite on two workers. Extra
+# arguments go to pytest, e.g.
 #   bash scripts/test.sh -m "not e2e and not cli"    # the fast suite alone
 #   bash scripts/test.sh tests/translators -n 0      # one folder, one process
 set -euo pipefail
@@ -9,6 +10,7 @@ bash scripts/setup.sh --test
 if [ $# -eq 0 ]; then  # the whole run also holds the guardrails
     .venv/bin/ruff check .
     .venv/bin/mypy  # strict on translators/ (pyproject)
+    .venv/bin/lint-imports --no-cache  # the layer order (.importlinter)
 fi
 workers=(-n 2)
 for arg in "$@"; do

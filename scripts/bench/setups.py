@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import ssl
@@ -79,10 +78,8 @@ def child_env() -> dict[str, str]:
 
 
 def make_confdir(path: Path) -> tuple[Path, ssl.SSLContext]:
-    spec = importlib.util.spec_from_file_location("bench_ca", ROOT / "scripts" / "ca.py")
-    assert spec and spec.loader
-    ca = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ca)
+    from omniroute_mitm.engine.ops import ca
+
     ca.generate(path)
     return path, ssl.create_default_context(cafile=str(path / "mitmproxy-ca-cert.pem"))
 

@@ -44,13 +44,9 @@ def provider_key(name: str) -> str:
 
 
 def load_ca_script() -> Any:
-    import importlib.util
+    from omniroute_mitm.engine.ops import ca
 
-    spec = importlib.util.spec_from_file_location("omniroute_ca_script", ROOT / "scripts/ca.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return ca
 
 
 def make_confdir(path: Path) -> Path:

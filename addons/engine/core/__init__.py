@@ -1,0 +1,9 @@
+"""What every stage shares. Public modules: ``errors`` (the one exception
+hierarchy), ``config`` (config.yaml, validated), ``headers`` (the front/engine
+header contract), ``calls`` (which native call a request is; body decoding),
+``inbound`` (the request as received, the response sink), ``records`` (what
+each request did), ``prices`` (prices, context windows, token kinds),
+``quota`` (rate-limit and Retry-After headers), ``database`` (the SQLite
+store), ``paths`` (where files live), ``summary`` (start-up lines), ``trust``
+(facts about the CA). The front may import this package and nothing else of
+the engine."""
