@@ -7,6 +7,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
+# The dashboard's browser test needs Chromium: install it where we may (root
+# with apt, as in CI), else that one test says it skipped and why.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test: installing chromium (apt) for the dashboard's browser test" >&2
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+            >/dev/null 2>&1 || echo "test: chromium could not be installed" >&2
+    else
+        echo "test: no chromium; the dashboard's browser test will be skipped" >&2
+    fi
+fi
 if [ $# -eq 0 ]; then  # the whole run also holds the guardrails
     .venv/bin/ruff check .
     .venv/bin/mypy  # strict on translators/ (pyproject)

@@ -6,7 +6,7 @@ from that venv routes a request."""
 from __future__ import annotations
 
 import os
-import pkgutil  # noqa: F401 - used in the child's code below
+import shutil
 import subprocess
 import sys
 import venv
@@ -45,9 +45,17 @@ print(len(names), " ".join(sorted(names)))
 @pytest.fixture(scope="module")
 def wheel_venv(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("wheel")
+    # a copy of the source: builds on two workers must not share build/ or egg-info
+    source = tmp / "source"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "node_modules")
+    for name in ("pyproject.toml", "setup.py", "README.md", "config.yaml"):
+        source.mkdir(exist_ok=True)
+        shutil.copy2(ROOT / name, source / name)
+    for name in ("addons", "translators"):
+        shutil.copytree(ROOT / name, source / name, ignore=ignore)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--cache-dir",
-         str(PIP_CACHE), "--wheel-dir", str(tmp / "dist"), str(ROOT)],
+         str(PIP_CACHE), "--wheel-dir", str(tmp / "dist"), str(source)],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     (wheel,) = (tmp / "dist").glob("omniroute_mitm-*.whl")
@@ -64,7 +72,8 @@ def wheel_venv(tmp_path_factory) -> Path:
 def user_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIROUTE_")}
     env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
-               XDG_DATA_HOME=str(home / ".local" / "share"), PYTHONPATH="")  # fmt: skip
+               XDG_DATA_HOME=str(home / ".local" / "share"), PYTHONPATH="",
+               COLUMNS="400")  # fmt: skip  (argparse wraps help at hyphens otherwise)
     return env
 
 
