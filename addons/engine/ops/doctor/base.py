@@ -58,10 +58,4 @@ def run(context: Context, checks: Iterable[Check], emit: Callable[[str], None] =
     return 1 if errors else 0
 
 
-def show(path: str | os.PathLike[str]) -> str:
-    """A path as the user would type it: relative to the working directory when inside it."""
-    full = Path(os.path.abspath(path))
-    try:
-        return str(full.relative_to(Path.cwd()))
-    except ValueError:
-        return str(full)
+show = paths.shown  # a path as the user would type it
