@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import subprocess
 from pathlib import Path
 
 import pytest
 from omniroute_mitm.engine.ops import usage_cli
+from omniroute_mitm.engine.record.usage import COLUMNS
 from usage_seed import seed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,3 +83,24 @@ def test_missing_store_and_bad_date_are_one_line(tmp_path):
                            "--since", "last week"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert proc.stderr.strip() == "omniroute-usage: --since: want YYYY-MM-DD, got 'last week'"
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """`omniroute-usage --rows --json | head -1`: no BrokenPipeError traceback."""
+    for copy in range(40):  # ~1,000 rows: more than a pipe's buffer holds
+        seed(tmp_path / str(copy))
+        if copy:
+            with sqlite3.connect(tmp_path / "0" / "omniroute.sqlite") as db:
+                db.execute("ATTACH ? AS other", (str(tmp_path / str(copy) / "omniroute.sqlite"),))
+                names = ", ".join(COLUMNS)
+                db.execute(f"INSERT INTO requests ({names}) SELECT {names} FROM other.requests")
+    tmp_path = tmp_path / "0"
+    usage = subprocess.Popen([str(ROOT / "scripts/usage"), "--data-dir", str(tmp_path), "--rows",
+                              "--json", "--all"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)  # fmt: skip
+    assert usage.stdout is not None
+    usage.stdout.readline()
+    usage.stdout.close()  # what head does after its first line
+    _, err = usage.communicate(timeout=30)
+    assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()
+    assert usage.returncode in (0, 141)

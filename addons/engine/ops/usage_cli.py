@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -98,13 +100,19 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         if code or not (args.csv or args.json):
             return code
     table = found if args.rows else report.group(found, args.by)
-    if args.json:
-        json.dump(table, out, indent=1)
-        out.write("\n")
-    elif args.csv:
-        write_csv(table, out)
-    else:
-        show(table, args, out)
+    try:
+        if args.json:
+            json.dump(table, out, indent=1)
+            out.write("\n")
+        elif args.csv:
+            write_csv(table, out)
+        else:
+            show(table, args, out)
+        out.flush()
+    except BrokenPipeError:  # `| head` closed the pipe: stop quietly, as Unix tools do
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool the pipe ended
     return 0
 
 
