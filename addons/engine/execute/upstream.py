@@ -154,6 +154,8 @@ class Upstream:
         if not self._decided and any(k != "no" for k in env_proxies()):
             _ssl_context()  # what a proxied client needs (~0.4 s), loaded now, not in a call
         self.open_requests = 0
+        self.requests_total = 0
+        """Upstream requests since start (``open_requests``: in flight now)."""
         """Upstream requests whose response is not closed yet (the status page)."""
 
     def provider_request(
@@ -188,6 +190,7 @@ class Upstream:
     async def open(self, request: httpx.Request, label: str) -> AsyncIterator[httpx.Response]:
         """Send ``request``; the body is read by the caller (streamed)."""
         self.open_requests += 1
+        self.requests_total += 1
         reqlog.note_head(f"upstream request ({label})", f"{request.method} {request.url}",
                          request.headers.multi_items())  # fmt: skip
         reqlog.note("upstream request", request.content)

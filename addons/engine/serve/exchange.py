@@ -74,6 +74,7 @@ class Exchange:
 
     async def run(self) -> None:
         self.rt.exchanges += 1
+        self.rt.exchanges_total += 1
         token = reqlog.current.set(self.log_entry)
         if self.log_entry is not None:
             self._log_inbound(self.log_entry)

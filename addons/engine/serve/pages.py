@@ -53,7 +53,12 @@ async def serve(rt: Runtime, store: Store | None, path: str) -> Page:
 
 def _status(rt: Runtime) -> dict[str, Any]:
     page = status(rt.config, rt.router)
-    page["engine"] = {"requests": rt.exchanges, "upstream_requests": rt.upstream.open_requests}
+    page["engine"] = {
+        "in_flight": rt.exchanges,
+        "upstream_in_flight": rt.upstream.open_requests,
+        "requests_since_start": rt.exchanges_total,
+        "upstream_requests_since_start": rt.upstream.requests_total,
+    }
     return page
 
 

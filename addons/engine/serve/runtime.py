@@ -25,7 +25,9 @@ class Runtime:
     thoughts: ThoughtCache = field(default_factory=ThoughtCache)
     """Thinking metadata for clients that cannot carry it (see thoughts)."""
     exchanges: int = 0
-    """Requests being answered right now (the status page)."""
+    """Requests being answered right now (the status page's ``in_flight``)."""
+    exchanges_total: int = 0
+    """Requests answered since start."""
     router: Router = field(default_factory=Router)
     """Strategies, cooldowns, breakers, affinity, quota: kept across requests."""
     responses: ResponseStore = field(default_factory=ResponseStore)
