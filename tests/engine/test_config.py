@@ -88,11 +88,11 @@ INVALID = [
     ),
     (
         "providers:\n  p: {format: gemini, base_url: 'https://x', kyes: []}\n",
-        "config.yaml: providers.p: unknown key 'kyes'",
+        "config.yaml: providers.p: unknown key 'kyes' (did you mean 'keys'?)",
     ),
     (
         "provider: {}\n",
-        "config.yaml: unknown key 'provider'",
+        "config.yaml: unknown key 'provider' (did you mean 'providers'?)",
     ),
     (
         "providers:\n  p: {format: gemini}\n",
@@ -122,7 +122,7 @@ INVALID = [
     ),
     (
         "routes:\n  - {match: {modle: 'x'}, to: native}\n",
-        "config.yaml: routes[0].match: unknown key 'modle'",
+        "config.yaml: routes[0].match: unknown key 'modle' (did you mean 'model'?)",
     ),
     (
         "routes:\n  - match: {client: claude}\n    to: native\n",
@@ -205,7 +205,13 @@ def test_missing_env_for_a_used_provider_names_key_and_variable():
       - to: ds/deepseek-chat
     """
     assert lines(text, env={}) == [
-        "config.yaml: providers.ds.keys[1]: environment variable DS_KEY_2 is not set"
+        "config.yaml: providers.ds.keys[1]: environment variable DS_KEY_2 is not set, or set "
+        "without export (export DS_KEY_2=<your key> in the shell that starts mitmdump, then "
+        "restart it)"
+    ]
+    assert lines(text, env={"DS_KEY_2": ""}) == [
+        "config.yaml: providers.ds.keys[1]: environment variable DS_KEY_2 is exported but "
+        "empty (export DS_KEY_2=<your key> in the shell that starts mitmdump)"
     ]
 
 
@@ -218,7 +224,30 @@ def test_missing_env_for_an_unused_provider_disables_it_with_a_warning():
     config = parse_config(dedent(text), env={})
     assert list(config.providers) == ["other"]
     assert config.warnings == [
-        "config.yaml: providers.ds.keys[0]: environment variable DS_KEY is not set; provider disabled"  # noqa: E501
+        "config.yaml: providers.ds.keys[0]: provider disabled: environment variable DS_KEY is "
+        "not set, or set without export (export DS_KEY=<your key> in the shell that starts "
+        "mitmdump, then restart it)"
+    ]
+
+
+def test_a_typo_names_the_nearest_key_and_nothing_when_none_is_near():
+    text = """
+    providers:
+      ds: {format: openai-chat, base_ur: "https://x", keys: ["k"], zzzz: 1}
+    """
+    assert lines(text) == [
+        "config.yaml: providers.ds.base_url: required key is missing",
+        "config.yaml: providers.ds: unknown key 'base_ur' (did you mean 'base_url'?)",
+        "config.yaml: providers.ds: unknown key 'zzzz'",
+    ]
+
+
+def test_examples_uncommented_under_an_empty_mapping_say_which_line_to_fix():
+    text = "# my config\nproviders: {}\n  ds:\n    format: openai-chat\n"
+    assert lines(text) == [
+        "config.yaml:3:3: invalid YAML: expected <block end>, but found '<block mapping start>' "
+        "(line 2 gives providers an empty value {} and the lines below give it entries: "
+        "remove the {} on line 2)"
     ]
 
 

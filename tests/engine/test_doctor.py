@@ -112,6 +112,10 @@ def test_missing_key_of_a_used_provider_is_an_error(tmp_path, fake_provider):
     assert code == 1
     assert line_for(lines, "provider wrong key").startswith("error ")
     assert "export DOC_WRONG=<your key>" in line_for(lines, "provider wrong key")
+    assert "$DOC_WRONG is not set (or set without export)" in line_for(lines, "provider wrong key")
+    context = Context(config_path=context.config_path, env={**env, "DOC_WRONG": ""}, timeout=3)
+    code, lines = lines_of(context, check_config, check_keys)
+    assert code == 1 and "$DOC_WRONG is exported but empty" in line_for(lines, "provider wrong key")
 
 
 def test_config_errors_are_the_config_lines(tmp_path):

@@ -7,6 +7,7 @@ are left out of ``repr``, so printing a config never shows a secret.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -232,8 +233,9 @@ def parse_config(
     if problems:
         raise ConfigError([f"{source}: {line}" for line in problems])
     config._disabled.update((name, var) for name, (_, var) in disabled.items())
+    environ = os.environ if env is None else env
     config._warnings.extend(
-        f"{source}: {path}: environment variable {var} is not set; provider disabled"
+        f"{source}: {path}: provider disabled: {env_problem(var, environ)}"
         for path, var in disabled.values()
     )
     return config
@@ -246,12 +248,31 @@ def _load_yaml(text: str, source: str) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if mark is not None and (hint := _block_after_flow(text, mark.line)):
+            problem += f" ({hint})"
         raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: expected a mapping with providers, combos and routes"])
     return data
+
+
+def _block_after_flow(text: str, line: int) -> str | None:
+    """The usual slip: examples uncommented under ``providers: {}`` (or
+    ``routes: []``) with the empty value still there."""
+    lines = text.splitlines()
+    for number in range(min(line, len(lines)) - 1, -1, -1):
+        above = lines[number].split("#", 1)[0].rstrip()
+        if not above:
+            continue
+        m = re.match(r"^(\s*)([\w.-]+):\s*(\{\}|\[\])$", above)
+        if m is None:
+            return None
+        empty, at = m.group(3), number + 1
+        return (f"line {at} gives {m.group(2)} an empty value {empty} and the lines below "
+                f"give it entries: remove the {empty} on line {at}")  # fmt: skip
+    return None
 
 
 def _dotted(loc: Sequence[int | str]) -> str:
@@ -264,6 +285,19 @@ def _dotted(loc: Sequence[int | str]) -> str:
     return out
 
 
+def _known_keys() -> list[str]:
+    """Every key the config's models know (for "did you mean")."""
+    keys: set[str] = set()
+    pending: list[type[BaseModel]] = [Config]
+    while pending:
+        model = pending.pop()
+        keys.update(model.model_fields)
+        pending.extend(model.__subclasses__())
+    for sub in _Model.__subclasses__():
+        keys.update(sub.model_fields)
+    return sorted(keys)
+
+
 def _pydantic_lines(exc: ValidationError) -> list[str]:
     lines = []
     for err in exc.errors():
@@ -272,6 +306,8 @@ def _pydantic_lines(exc: ValidationError) -> list[str]:
         if kind == "extra_forbidden":
             key = loc.pop()
             message = f"unknown key {key!r}"
+            if close := difflib.get_close_matches(str(key), _known_keys(), n=1, cutoff=0.75):
+                message += f" (did you mean {close[0]!r}?)"
         elif kind == "missing":
             message = "required key is missing"
         elif kind == "too_short":
@@ -336,6 +372,17 @@ def _used_providers(config: Config) -> set[str]:
     return {parts[0] for t in targets if (parts := split_target(t))}
 
 
+def env_problem(var: str, env: Mapping[str, str]) -> str:
+    """Why ``${var}`` gives no value, and the fix, in one phrase. A variable
+    set in the shell but not exported looks unset from here: one message
+    says both."""
+    if var in env:
+        return (f"environment variable {var} is exported but empty "
+                f"(export {var}=<your key> in the shell that starts mitmdump)")  # fmt: skip
+    return (f"environment variable {var} is not set, or set without export "
+            f"(export {var}=<your key> in the shell that starts mitmdump, then restart it)")
+
+
 def _interpolate(value: str, env: Mapping[str, str], missing: list[str]) -> str:
     def sub(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -385,7 +432,7 @@ def _resolve_env(
         if not misses:
             providers[name] = resolved
         elif name in used:
-            problems += [f"{path}: environment variable {var} is not set" for path, var in misses]
+            problems += [f"{path}: {env_problem(var, env)}" for path, var in misses]
         else:
             disabled[name] = misses[0]
         if not misses and not re.match(r"^https?://[^/\s]+", resolved.base_url):

@@ -78,10 +78,12 @@ def check_keys(ctx: Context) -> Iterator[Result]:
         if missing:
             fix = (f"export {missing[0]}=<your key> in the shell that starts mitmdump, "
                    "then restart it")
+            why = ("is exported but empty" if missing[0] in ctx.env
+                   else "is not set (or set without export)")  # fmt: skip
             if name in used:
-                yield Result("error", label, f"${missing[0]} is not set and a route uses it", fix)
+                yield Result("error", label, f"${missing[0]} {why} and a route uses it", fix)
             else:
-                yield Result("warning", label, f"${missing[0]} is not set: disabled", fix)
+                yield Result("warning", label, f"${missing[0]} {why}: disabled", fix)
         elif variables:
             yield Result("ok", label, ", ".join(f"${v}" for v in variables) + " set")
         elif keys:
