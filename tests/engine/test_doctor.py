@@ -171,7 +171,8 @@ def fake_cli(bin_dir: Path, name: str) -> None:
 def test_clients_not_set_up_are_warnings_with_the_env_line(tmp_path, confdir):
     fake_cli(tmp_path / "bin", "claude")
     env = {"PATH": str(tmp_path / "bin")}
-    code, lines = lines_of(Context(confdir=confdir, env=env, home=tmp_path), check_clients)
+    context = Context(confdir=confdir, env=env, home=tmp_path, client_bin=None)
+    code, lines = lines_of(context, check_clients)
     assert code == 0
     claude = line_for(lines, "claude")
     assert claude.startswith("warning ") and "HTTPS_PROXY is not set" in claude
@@ -191,7 +192,7 @@ def test_clients_set_up_by_their_own_files(tmp_path, confdir):
         'model_provider = "x"\n[model_providers.x]\nbase_url = "https://api.deepseek.com/v1"\n')
     env = {"PATH": str(tmp_path / "bin"), "HTTPS_PROXY": "http://127.0.0.1:9999",
            "SSL_CERT_FILE": str(confdir / "ca-bundle.pem")}
-    context = Context(confdir=confdir, env=env, home=tmp_path, port=8123)
+    context = Context(confdir=confdir, env=env, home=tmp_path, port=8123, client_bin=None)
     code, lines = lines_of(context, check_clients)
     claude = line_for(lines, "claude")
     assert claude.startswith("warning ") and "not http://127.0.0.1:8123" in claude  # env wins
@@ -212,10 +213,24 @@ def test_command_line_exit_code_and_no_traceback(tmp_path):
     command = [sys.executable, "-m", "omniroute_mitm.engine.ops.cli", "doctor",
                "--config", str(bad),
                "--certs", str(tmp_path / "none"), "--port", str(closed_port()), "--timeout", "1"]
-    env = {"PATH": str(tmp_path / "no-bin"), "HOME": str(tmp_path)}  # no CLIs, no node
+    env = {"PATH": str(tmp_path / "no-bin"), "HOME": str(tmp_path),  # no CLIs, no node
+           "OMNIROUTE_CLIENT_BIN": ""}  # not even the project's own install
     proc = subprocess.run(command, capture_output=True, text=True, timeout=60,
                           cwd=ROOT / "addons", env=env)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "error   config: config.yaml: routes[0].to: 'nowhere' is not" in proc.stdout
     assert proc.stdout.splitlines()[-1] == "doctor: 2 error(s), 1 warning(s)"
+
+
+def test_clis_installed_by_the_project_are_found_off_the_path(tmp_path, confdir):
+    own = tmp_path / "cache-bin"
+    fake_cli(own, "codex")
+    context = Context(confdir=confdir, env={"PATH": str(tmp_path / "no-bin")}, home=tmp_path,
+                      client_bin=own)  # fmt: skip
+    _, lines = lines_of(context, check_clients)
+    found = [line for line in lines if line.split()[1] == "codex:"]
+    assert found[0].startswith("ok      codex: installed by scripts/install_clients.sh")
+    assert f'export PATH="{own}:$PATH"' in found[0]
+    assert any("codex:" in line and "HTTPS_PROXY is not set" in line for line in found)
+    assert line_for(lines, "claude") == "ok      claude: not installed"

@@ -61,6 +61,15 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP)) / "data"
 
 
+def client_bin() -> Path | None:
+    """Where ``scripts/install_clients.sh`` puts the CLIs (a checkout's ``.cache``);
+    ``$OMNIROUTE_CLIENT_BIN`` names another folder (empty: none)."""
+    if (chosen := os.environ.get("OMNIROUTE_CLIENT_BIN")) is not None:
+        return Path(chosen) if chosen else None
+    root = checkout()
+    return root / ".cache" / "clients" / "node_modules" / ".bin" if root is not None else None
+
+
 def ca_command() -> str:
     """The shell command that runs the CA tool: the script in a checkout, else
     the installed ``omniroute ca``."""

@@ -35,6 +35,8 @@ class Context:
     port: int = 8080
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     home: Path = field(default_factory=Path.home)
+    client_bin: Path | None = field(default_factory=paths.client_bin)
+    """The project's own install of the CLIs (scripts/install_clients.sh), if any."""
     timeout: float = 5.0
     """Seconds for each network check (provider list-models, TLS probes)."""
     config: Config | None = None

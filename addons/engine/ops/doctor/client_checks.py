@@ -36,8 +36,12 @@ def check_clients(ctx: Context) -> Iterator[Result]:
     cert = trust.load_cert(ctx.confdir)
     for client in CLIENTS:
         if shutil.which(client, path=ctx.env.get("PATH", "")) is None:
-            yield Result("ok", client, "not installed")
-            continue
+            own = ctx.client_bin
+            if own is None or shutil.which(client, path=str(own)) is None:
+                yield Result("ok", client, "not installed")
+                continue
+            yield Result("ok", client, f"installed by scripts/install_clients.sh in {show(own)}, "
+                         "not on PATH", f'export PATH="{own}:$PATH" to run it by hand')  # fmt: skip
         env = client_env(ctx, client)
         problems = [p for p in (_proxy_problem(env, ctx.port),
                                 _ca_problem(env, client, cert)) if p]
