@@ -7,6 +7,7 @@ import io
 import json
 import sqlite3
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,7 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     for copy in range(40):  # ~1,000 rows: more than a pipe's buffer holds
         seed(tmp_path / str(copy))
         if copy:
-            with sqlite3.connect(tmp_path / "0" / "omniroute.sqlite") as db:
+            with closing(sqlite3.connect(tmp_path / "0" / "omniroute.sqlite")) as db, db:
                 db.execute("ATTACH ? AS other", (str(tmp_path / str(copy) / "omniroute.sqlite"),))
                 names = ", ".join(COLUMNS)
                 db.execute(f"INSERT INTO requests ({names}) SELECT {names} FROM other.requests")
@@ -104,3 +105,21 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     _, err = usage.communicate(timeout=30)
     assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()
     assert usage.returncode in (0, 141)
+
+
+def test_plot_with_nothing_priced_has_no_negative_axis_and_a_clear_legend():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from omniroute_mitm.engine.ops.usage_cli import figure
+
+    day = {"cost": 0.0, "input_tokens": 900, "cache_read_tokens": 0, "cache_write_tokens": 0,
+           "output_tokens": 120}  # fmt: skip
+    fig = figure(plt, [{**day, "day": "2026-12-01"}, {**day, "day": "2026-12-02"}])
+    cost_ax, tok_ax = fig.axes
+    assert cost_ax.get_ylim()[0] == 0
+    assert any("not priced" in t.get_text() for t in cost_ax.texts)
+    fig.canvas.draw()
+    legend = tok_ax.get_legend().get_window_extent()
+    assert legend.x0 >= tok_ax.get_window_extent().x1  # beside the bars, not over them
+    plt.close(fig)

@@ -168,19 +168,7 @@ def plot(days: list[dict[str, Any]], path: Path) -> int:
             file=sys.stderr,
         )
         return 2
-    labels = [g["day"] for g in days]
-    fig, (cost_ax, tok_ax) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
-    cost_ax.bar(labels, [g["cost"] for g in days], color="#3b7dd8")
-    cost_ax.set_ylabel("cost ($)")
-    bottom = [0] * len(days)
-    for name in ("input", "cache_read", "cache_write", "output"):
-        values = [g[f"{name}_tokens"] for g in days]
-        tok_ax.bar(labels, values, bottom=bottom, label=name.replace("_", " "))
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    tok_ax.set_ylabel("tokens")
-    tok_ax.legend(loc="upper left", fontsize="small")
-    fig.suptitle("omniroute usage per day")
-    fig.autofmt_xdate()
+    fig = figure(plt, days)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return 0
@@ -188,3 +176,29 @@ def plot(days: list[dict[str, Any]], path: Path) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def figure(plt: Any, days: list[dict[str, Any]]) -> Any:
+    """Cost and tokens per day. Cost starts at 0 (never a negative axis); days
+    with nothing priced say so instead of drawing a flat zero; the token legend
+    sits beside the bars, not over them."""
+    labels = [g["day"] for g in days]
+    fig, (cost_ax, tok_ax) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    cost_ax.bar(labels, [g["cost"] for g in days], color="#3b7dd8")
+    cost_ax.set_ylabel("cost ($)")
+    cost_ax.set_ylim(bottom=0)
+    if not any(g["cost"] for g in days):
+        cost_ax.set_ylim(0, 1)
+        cost_ax.text(0.5, 0.5, "not priced (no price for these models)", ha="center",
+                     va="center", transform=cost_ax.transAxes)  # fmt: skip
+    bottom = [0] * len(days)
+    for name in ("input", "cache_read", "cache_write", "output"):
+        values = [g[f"{name}_tokens"] for g in days]
+        tok_ax.bar(labels, values, bottom=bottom, label=name.replace("_", " "))
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    tok_ax.set_ylabel("tokens")
+    tok_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    fig.suptitle("omniroute usage per day")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
