@@ -8,6 +8,7 @@ are left out of ``repr``, so printing a config never shows a secret.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -195,6 +196,12 @@ class Config(_Model):
     responses: ResponsesStore = Field(default_factory=ResponsesStore)
     _warnings: list[str] = PrivateAttr(default_factory=list)
     _disabled: dict[str, str] = PrivateAttr(default_factory=dict)
+    _digest: str = PrivateAttr(default="")
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the text it was read from (which file version runs)."""
+        return self._digest
 
     @property
     def warnings(self) -> list[str]:
@@ -233,12 +240,17 @@ def parse_config(
     if problems:
         raise ConfigError([f"{source}: {line}" for line in problems])
     config._disabled.update((name, var) for name, (_, var) in disabled.items())
+    config._digest = text_digest(text)
     environ = os.environ if env is None else env
     config._warnings.extend(
         f"{source}: {path}: provider disabled: {env_problem(var, environ)}"
         for path, var in disabled.values()
     )
     return config
+
+
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _load_yaml(text: str, source: str) -> dict[str, Any]:

@@ -53,6 +53,7 @@ async def serve(rt: Runtime, store: Store | None, path: str) -> Page:
 
 def _status(rt: Runtime) -> dict[str, Any]:
     page = status(rt.config, rt.router)
+    page["config"] = {"path": rt.config_path, "sha256": rt.config.digest}
     page["engine"] = {
         "in_flight": rt.exchanges,
         "upstream_in_flight": rt.upstream.open_requests,

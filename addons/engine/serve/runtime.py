@@ -26,6 +26,8 @@ class Runtime:
     """Thinking metadata for clients that cannot carry it (see thoughts)."""
     exchanges: int = 0
     """Requests being answered right now (the status page's ``in_flight``)."""
+    config_path: str | None = None
+    """The file ``config`` comes from and is reloaded from (None: given in code)."""
     exchanges_total: int = 0
     """Requests answered since start."""
     router: Router = field(default_factory=Router)

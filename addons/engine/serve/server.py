@@ -147,6 +147,7 @@ class Engine:
         the current config and logs why (needs a running event loop)."""
         if self._watch_task is not None:
             self._watch_task.cancel()
+        self.runtime.config_path = os.path.abspath(path)
         self.watcher = ConfigWatcher(path, self.set_config, current=self.config)
         self._watch_task = asyncio.ensure_future(self.watcher.run(interval))
 
