@@ -168,7 +168,10 @@ class OmniRoute:
             return  # the config did not load: its errors are logged, mitmdump exits
         path = ctx.options.omniroute_config
         config = self.backend.loaded_config or summary.load_quietly(path)
-        setting = summary.make_setting(_proxy_address(), ctx.options.confdir)
+        setting = summary.make_setting(
+            _proxy_address(), ctx.options.confdir,
+            offline_clients=ctx.options.omniroute_offline_clients,
+        )  # fmt: skip
         log.info("%s", summary.block("omniroute:", summary.startup_lines(config, path, setting)))
 
     def done(self) -> None:

@@ -42,6 +42,15 @@ def test_summary_names_routes_disabled_providers_ca_proxy_and_env_lines(tmp_path
     assert "sk-ds-secret" not in "\n".join(out)
 
 
+def test_summary_says_whether_offline_clients_is_on_and_when_to_turn_it_on(tmp_path):
+    off = [line for line in lines(offline_clients=False) if line.startswith("offline clients")]
+    assert off == ["offline clients: off (offline or behind a firewall, add --set "
+                   "omniroute_offline_clients=true: the CLIs' side calls then get local answers "
+                   "instead of 'Name or service not known' errors)"]  # fmt: skip
+    on = [line for line in lines(offline_clients=True) if line.startswith("offline clients")]
+    assert on == ["offline clients: on (the CLIs' side calls to their vendors are answered here)"]
+
+
 def test_summary_flags_a_ca_that_is_not_name_constrained(tmp_path):
     out = lines(confdir=tmp_path, constrained=False)
     assert any("not name-constrained" in line and "scripts/ca.py generate" in line

@@ -50,6 +50,8 @@ class Setting:
     """Extra lines: the dashboard and status pages, once they exist."""
     constrained: bool = True
     """Whether the CA is name-constrained (the project's, not mitmproxy's own)."""
+    offline_clients: bool | None = None
+    """``omniroute_offline_clients`` (None: not said)."""
 
 
 def route_lines(config: Config) -> list[str]:
@@ -88,6 +90,7 @@ def startup_lines(config: Config | None, path: str | os.PathLike[str], setting: 
     if setting.proxy:
         lines.append(f"proxy http://{setting.proxy} (HTTPS_PROXY for the clients)")
     lines += env_lines(config, setting)
+    lines += offline_lines(setting)
     lines += page_lines(setting)
     lines += list(setting.urls)
     lines.append(f"check the set-up: {_doctor_command(path, setting.proxy)}")
@@ -123,6 +126,16 @@ def env_lines(config: Config | None, setting: Setting) -> list[str]:
         flag, label = CLIENTS[fmt]
         lines.append(f'env for {label}: eval "$({command} --client {flag})"')
     return lines
+
+
+def offline_lines(setting: Setting) -> list[str]:
+    if setting.offline_clients is None:
+        return []
+    if setting.offline_clients:
+        return ["offline clients: on (the CLIs' side calls to their vendors are answered here)"]
+    return ["offline clients: off (offline or behind a firewall, add --set "
+            "omniroute_offline_clients=true: the CLIs' side calls then get local answers "
+            "instead of 'Name or service not known' errors)"]
 
 
 def block(title: str, lines: Sequence[str]) -> str:
@@ -166,13 +179,13 @@ def _show(path: str | os.PathLike[str]) -> str:
 
 
 def make_setting(proxy: str | None, confdir: str | os.PathLike[str],
-                 urls: Sequence[str] = ()) -> Setting:
+                 urls: Sequence[str] = (), offline_clients: bool | None = None) -> Setting:
     """The facts :func:`startup_lines` needs, read from the CA in ``confdir``."""
     cert = trust.load_cert(confdir)
     if cert is None:
-        return Setting(proxy=proxy, urls=tuple(urls))
+        return Setting(proxy=proxy, urls=tuple(urls), offline_clients=offline_clients)
     return Setting(proxy, Path(confdir), trust.system_trusts(cert), tuple(urls),
-                   trust.constrained(cert))
+                   trust.constrained(cert), offline_clients)
 
 
 def load_quietly(path: str | os.PathLike[str]) -> Config | None:
