@@ -53,6 +53,6 @@ fi
 # The project's name-constrained CA in certs/ (idempotent; the addon uses it).
 .venv/bin/python scripts/ca.py generate >/dev/null
 if [ -z "$extras" ]; then
-    echo "setup: ready. Start the proxy: .venv/bin/mitmdump -s addons/omniroute.py" >&2
+    echo "setup: ready. Start the proxy: .venv/bin/mitmdump -s addons/omniroute.py --listen-host 127.0.0.1" >&2
     echo "setup: then check the set-up: .venv/bin/omniroute doctor" >&2
 fi

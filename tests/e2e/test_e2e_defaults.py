@@ -47,3 +47,16 @@ def test_listens_on_loopback_only_unless_told(tmp_path, ca_dir, e2e_provider) ->
         ssl.create_connection(("127.0.0.1", mitm.port), timeout=5).close()
     finally:
         mitm.stop()
+
+
+def test_the_readme_command_listens_once_on_loopback(tmp_path, ca_dir, e2e_provider) -> None:
+    """With --listen-host 127.0.0.1 (the README's command) there is one listen line and
+    no moment on every interface."""
+    config = write_config(tmp_path / "config.yaml", e2e_config(e2e_provider.port))
+    mitm = Mitmdump(config, ca_dir).start()
+    try:
+        listening = [line for line in mitm.lines if "proxy listening at" in line]
+    finally:
+        mitm.stop()
+    assert len(listening) == 1 and "127.0.0.1:" in listening[0], listening
+    assert not any("stopped" in line for line in mitm.lines if "proxy at" in line)

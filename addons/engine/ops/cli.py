@@ -71,6 +71,8 @@ def run_mitmdump(args: list[str]) -> int:
         return 1
     argv = [mitmdump, "-s", str(addon_path()), "--set", f"confdir={paths.certs_dir()}",
             "--set", f"omniroute_config={paths.config_file()}", *args]  # fmt: skip
+    if not any(a.startswith("--listen-host") or "listen_host" in a for a in args):
+        argv += ["--listen-host", "127.0.0.1"]  # bound there from the start, never on "*"
     os.execv(mitmdump, argv)
     return 1  # not reached
 

@@ -14,7 +14,7 @@ from omniroute_mitm.engine.core.config import text_digest
 
 from .base import Context, Result, show
 
-START = ".venv/bin/mitmdump -s addons/omniroute.py"
+START = ".venv/bin/mitmdump -s addons/omniroute.py --listen-host 127.0.0.1"
 PAGE = "http://omniroute/status"
 
 
