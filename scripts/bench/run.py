@@ -16,12 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from load import Result, run_load  # noqa: E402
-from procs import Proc, cpu_seconds, peak_rss_mb  # noqa: E402
-from report import Row, render  # noqa: E402
-from setups import (  # noqa: E402
+from load import Result, run_load
+from procs import Proc, cpu_seconds, peak_rss_mb
+from report import Row, render
+from setups import (
     BIN,
     HERE,
     ROOT,
