@@ -122,7 +122,10 @@ class ChatStreamDecoder(DecoderSkeleton):
                 if isinstance(call, dict):
                     self._tool(call, events)
         legacy = delta.get("function_call")
-        if isinstance(legacy, dict):
+        if isinstance(legacy, dict) and (legacy.get("name") or "function_call" in self._tools):
+            # Without a name it only continues a legacy call already started:
+            # an empty one ({"name": "", "arguments": ""}) beside real
+            # tool_calls is no call.
             self._tool({"index": "function_call", "function": legacy}, events)
 
     # ------------------------------------------------------------------ blocks
