@@ -242,20 +242,19 @@ FAILED_CODES: Final = frozenset(
 """The codes of a failed response's ``error`` (the API reference's
 ``ResponseError.code``, which the SDKs' event types check)."""
 
-_OPENAI_FAILED_CODES: Final = frozenset(
-    {"insufficient_quota", "context_length_exceeded", "server_is_overloaded"}
-)
+_OPENAI_FAILED_CODES: Final = frozenset({"insufficient_quota", "context_length_exceeded"})
 """Codes outside that list that OpenAI's own streams send in
-``response.failed`` and Codex acts on (stop for quota or context, back off
-when overloaded): kept, since a client of the real API meets them too."""
+``response.failed`` and Codex acts on (it stops with a quota message, or
+compacts the conversation, instead of retrying): kept, since a client of
+the real API meets them too."""
 
 _FAILED_BY_KIND: Final[dict[str, str]] = {
     "rate_limit": "rate_limit_exceeded",
-    "overloaded": "server_is_overloaded",
     "invalid_request": "invalid_prompt",
     "request_too_large": "invalid_prompt",
 }
-"""Any other code -> the nearest one by kind (else ``server_error``)."""
+"""Any other code -> the nearest one by kind; else ``server_error`` (an
+overloaded provider too: clients retry a server error)."""
 
 
 def failed_error(error: ErrorInfo) -> dict[str, Any]:

@@ -60,6 +60,11 @@ ERRORS = {
         "server_error",
         False,
     ),
+    "overloaded": (
+        provider_error("overloaded", "overloaded_error", "Overloaded."),
+        "server_error",
+        True,
+    ),
     "rate-limit": (
         provider_error("rate_limit_exceeded", "rate_limit_error", "Slow down."),
         "rate_limit_exceeded",
