@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from omniroute_mitm.translators import StreamTranslator, get_format
 from omniroute_mitm.translators.canonical import (
     FORMAT_NAMES,
@@ -21,6 +23,7 @@ from omniroute_mitm.translators.canonical import (
 )
 from openai_chat_helpers import accumulate, assert_well_formed, decode, sse
 from sdk_judge import STREAM_JUDGES
+from stream_strategies import Turn, chat_streams
 from streamkit import pieces
 
 USAGE = {"prompt_tokens": 21, "completion_tokens": 9, "total_tokens": 30}
@@ -162,3 +165,34 @@ def test_every_client_still_hears_of_a_cut_stream(client: str) -> None:
         assert translator.error is not None and translator.error.status == 502
         got = STREAM_JUDGES[client](out)
         assert got.error is not None and "ended before completion" in got.error
+
+
+# ------------------------------------------------------ generated streams
+
+
+@pytest.mark.parametrize("client", [c for c in FORMAT_NAMES if c != "openai-chat"])
+def test_generated_streams_without_finish_reason_reach_every_client_whole(client: str) -> None:
+    """Unusual but legal Chat streams (stream_strategies) with every
+    ``finish_reason`` taken out: each client's SDK reads the calls, text,
+    reasoning, inferred stop and usage, however the bytes are split."""
+
+    @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(chat_streams(), st.integers(0, 2**16))
+    def check(drawn: tuple[Turn, bytes], seed: int) -> None:
+        turn, data = drawn
+        for reason in (b"tool_calls", b"stop"):
+            data = data.replace(b'"finish_reason": "' + reason + b'"', b'"finish_reason": null')
+        assert b'"finish_reason": "' not in data
+        whole = translate(client, [data])[1]
+        translator, out = translate(client, pieces(data, "random", seed))
+        assert out == whole and translator.error is None
+        got = STREAM_JUDGES[client](out)
+        assert got.error is None, got.error
+        assert got.tool_calls == [(c.name, c.args) for c in turn.calls]
+        want = STREAM_JUDGES["openai-chat"](data)  # what the source's SDK reads
+        assert (got.text, got.reasoning) == (want.text, want.reasoning)
+        assert got.stop == ("tool_use" if turn.calls else "stop")
+        assert got.usage is not None
+        assert (got.usage["input_tokens"], got.usage["output_tokens"]) == turn.usage
+
+    check()
