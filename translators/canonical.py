@@ -65,6 +65,12 @@ class Media:
     def is_image(self) -> bool:
         return self.media_type.startswith("image/")
 
+    def omitted_note(self) -> str:
+        """What the model reads instead of an attachment its target cannot
+        take (audio by URL, say): the same words for every target format."""
+        name = f" {self.filename}" if self.filename else ""
+        return f"[attachment{name} ({self.media_type}) omitted]"
+
 
 @dataclass(slots=True)
 class Reasoning:

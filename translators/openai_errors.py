@@ -214,11 +214,68 @@ def render_responses_error(error: ErrorInfo) -> tuple[int, dict[str, Any]]:
     return status, {"error": error_body(error, _RESPONSES_CODES.get(error.kind))}
 
 
+FAILED_CODES: Final = frozenset(
+    {
+        "server_error",
+        "rate_limit_exceeded",
+        "invalid_prompt",
+        "data_residency_mismatch",
+        "bio_policy",
+        "misalignment_policy_violation",
+        "vector_store_timeout",
+        "invalid_image",
+        "invalid_image_format",
+        "invalid_base64_image",
+        "invalid_image_url",
+        "image_too_large",
+        "image_too_small",
+        "image_parse_error",
+        "image_content_policy_violation",
+        "invalid_image_mode",
+        "image_file_too_large",
+        "unsupported_image_media_type",
+        "empty_image_file",
+        "failed_to_download_image",
+        "image_file_not_found",
+    }
+)
+"""The codes of a failed response's ``error`` (the API reference's
+``ResponseError.code``, which the SDKs' event types check)."""
+
+_OPENAI_FAILED_CODES: Final = frozenset({"insufficient_quota", "context_length_exceeded"})
+"""Codes outside that list that OpenAI's own streams send in
+``response.failed`` and Codex acts on (it stops with a quota message, or
+compacts the conversation, instead of retrying): kept, since a client of
+the real API meets them too."""
+
+_FAILED_BY_KIND: Final[dict[str, str]] = {
+    "rate_limit": "rate_limit_exceeded",
+    "invalid_request": "invalid_prompt",
+    "request_too_large": "invalid_prompt",
+}
+"""Any other code -> the nearest one by kind; else ``server_error`` (an
+overloaded provider too: clients retry a server error)."""
+
+
+def failed_error(error: ErrorInfo) -> dict[str, Any]:
+    """The ``error`` of ``response.failed``: a code a Responses client knows,
+    and the provider's own code (``tool_use_failed``, ``invalid_request_error``,
+    ...) kept in the message when it had to be replaced."""
+    code = error.code
+    if code in FAILED_CODES or code in _OPENAI_FAILED_CODES:
+        return {"code": code, "message": error.message}
+    mapped = _FAILED_BY_KIND.get(error.kind, "server_error")
+    message = f"{code}: {error.message}" if code else error.message
+    return {"code": mapped, "message": message}
+
+
 def responses_stream_error(error: ErrorInfo) -> tuple[dict[str, Any], dict[str, Any]]:
     """The fields of the ``error`` event and the ``error`` of ``response.failed``.
     The event has both shapes at once: the documented flat fields, and the
-    nested ``error`` object the live API sends (which makes the SDK raise)."""
+    nested ``error`` object the live API sends (which makes the SDK raise);
+    its code is free text, so it is the provider's own when there is one.
+    ``response.failed`` says a code of the Responses set (:func:`failed_error`)."""
     nested = error_body(error, _RESPONSES_CODES.get(error.kind) or _KIND_TYPE[error.kind])
     code = nested["code"]
     event = {"code": code, "message": error.message, "param": error.param, "error": nested}
-    return event, {"code": code, "message": error.message}
+    return event, failed_error(error)

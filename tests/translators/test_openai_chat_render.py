@@ -143,9 +143,12 @@ def test_media_rendering(media: Media, expected: dict[str, Any]) -> None:
     "media",
     [Media("application/pdf", url="https://x.test/a.pdf"), Media("audio/flac", data="AAAA")],
 )
-def test_media_chat_cannot_take_is_dropped_with_a_warning(media: Media) -> None:
+def test_media_chat_cannot_take_becomes_a_note_with_a_warning(media: Media) -> None:
     req = Request(model="m", messages=[Message("user", [Text("see"), media])])
-    assert render(req)["messages"][0]["content"] == "see"
+    assert render(req)["messages"][0]["content"] == [
+        {"type": "text", "text": "see"},
+        {"type": "text", "text": f"[attachment ({media.media_type}) omitted]"},
+    ]
     assert req.warnings
 
 

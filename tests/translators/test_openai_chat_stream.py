@@ -294,7 +294,6 @@ def test_vllm_error_with_numeric_code() -> None:
     "data",
     [
         sse(chunk({"role": "assistant", "content": "cut"}), done=False),
-        sse(chunk({"role": "assistant", "content": "cut"})),  # [DONE] without finish_reason
         b'data: {"id": "c1", "choices": [{"index": 0, "delta": {"content": "half"',
         b"",
     ],

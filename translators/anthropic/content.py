@@ -82,8 +82,7 @@ def media_block(media: Media) -> dict[str, Any] | None:
 
 def media_note(media: Media) -> dict[str, Any]:
     """What the model sees instead of an attachment Anthropic cannot read."""
-    name = f" {media.filename}" if media.filename else ""
-    return {"type": "text", "text": f"[attachment{name} ({media.media_type}) omitted]"}
+    return {"type": "text", "text": media.omitted_note()}
 
 
 def tool_input(call: ToolCall, warnings: list[str]) -> dict[str, Any]:

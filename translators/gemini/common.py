@@ -33,6 +33,8 @@ FINISH_TO_STOP: dict[str, StopReason] = {
     "IMAGE_RECITATION": "content_filter",
     "MODEL_ARMOR": "content_filter",
     "MALFORMED_FUNCTION_CALL": "error",
+    # A call to a tool the request did not offer (or allowed none): the turn
+    # failed, for every client (Responses "failed", never a tool stop).
     "UNEXPECTED_TOOL_CALL": "error",
     "TOO_MANY_TOOL_CALLS": "error",
     "MISSING_THOUGHT_SIGNATURE": "error",

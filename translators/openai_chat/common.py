@@ -57,10 +57,15 @@ def stop_reason(finish_reason: Any, *, has_tool_calls: bool, has_refusal: bool) 
 
 def finish_reason(reason: StopReason, *, has_tool_calls: bool, has_refusal: bool = False) -> str:
     """Canonical -> chat. Clients run tools when they see ``tool_calls``, so
-    it is said exactly when tool calls are present (unless the output was
-    cut). A refusal the model wrote shows in ``message.refusal`` with
-    ``stop``, as OpenAI does; a refusal without one (Anthropic's safety
-    classifiers stopping the answer) is what ``content_filter`` means."""
+    it is said exactly when tool calls are present, unless the output was
+    cut or the turn failed: a failed turn (Gemini's UNEXPECTED_TOOL_CALL, a
+    call to a tool the request did not offer) is never a tool stop, as in
+    every other client format. A refusal the model wrote shows in
+    ``message.refusal`` with ``stop``, as OpenAI does; a refusal without one
+    (Anthropic's safety classifiers stopping the answer) is what
+    ``content_filter`` means."""
+    if reason == "error":
+        return "stop"  # Chat has no word for a failed turn
     if reason == "refusal" and not has_refusal:
         return "content_filter"
     finish = _STOP_TO_FINISH.get(reason, "stop")

@@ -121,11 +121,22 @@ def assistant_parts(
     if isinstance(calls, list):
         for i, raw in enumerate(calls):
             parts.append(tool_call(raw, f"{path}.tool_calls[{i}]", f"{id_prefix}{i}"))
-    legacy = message.get("function_call")
-    if isinstance(legacy, dict):
+    legacy = legacy_function_call(message)
+    if legacy is not None:
         legacy_call = {"type": "function", "function": legacy}
         parts.append(tool_call(legacy_call, f"{path}.function_call", f"{id_prefix}fn"))
     return parts
+
+
+def legacy_function_call(message: dict[str, Any]) -> dict[str, Any] | None:
+    """The legacy ``function_call`` of a message, or None when there is none.
+    One without a name (``{"name": "", "arguments": ""}``, which some
+    gateways send beside real ``tool_calls``) is no call: nothing could
+    answer it, and a nameless call fails the next request everywhere."""
+    legacy = message.get("function_call")
+    if isinstance(legacy, dict) and legacy.get("name"):
+        return legacy
+    return None
 
 
 def _reasoning(message: dict[str, Any]) -> Reasoning | None:

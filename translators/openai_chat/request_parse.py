@@ -16,7 +16,7 @@ from ..canonical import (
 )
 from .common import NAME
 from .options import parse_options
-from .parts import assistant_parts, content_parts
+from .parts import assistant_parts, content_parts, legacy_function_call
 
 
 def parse_request(
@@ -93,7 +93,7 @@ class _MessagesParser:
         for part in parts:
             if isinstance(part, ToolCall):
                 self.calls[part.id] = part
-        legacy = parts[-1] if parts and "function_call" in message else None
+        legacy = parts[-1] if parts and legacy_function_call(message) is not None else None
         if isinstance(legacy, ToolCall):
             # A later role "function" message answers it by name only.
             self.legacy.setdefault(legacy.name, []).append(legacy.id)

@@ -139,13 +139,12 @@ class _MessagesRenderer:
                 image["detail"] = media.detail
             return {"type": "image_url", "image_url": image}
         if media.data is None:
-            self._warn(where, f"{media.media_type} by URL dropped (chat takes only inline files)")
-            return None
+            why = "by URL (chat takes only inline files)"
+            return self._omitted(media, where, why)
         if media.media_type.startswith("audio/"):
             fmt = _AUDIO_FORMATS.get(media.media_type)
             if fmt is None:
-                self._warn(where, f"{media.media_type} audio dropped (chat takes wav or mp3)")
-                return None
+                return self._omitted(media, where, "(chat takes wav or mp3 audio)")
             return {"type": "input_audio", "input_audio": {"data": media.data, "format": fmt}}
         if media.media_type.startswith("text/"):
             text = _decode_text(media.data)
@@ -153,6 +152,12 @@ class _MessagesRenderer:
                 return {"type": "text", "text": text}
         filename = media.filename or "document." + media.media_type.rpartition("/")[2]
         return {"type": "file", "file": {"file_data": data_url(media), "filename": filename}}
+
+    def _omitted(self, media: Media, where: int, why: str) -> dict[str, Any]:
+        """An attachment chat cannot take: a note in its place, in the same
+        words as for every other target (the model knows something is missing)."""
+        self._warn(where, f"{media.media_type} {why} replaced by a note")
+        return {"type": "text", "text": media.omitted_note()}
 
     def _assistant(self, message: Message, where: int) -> None:
         self._flush([])

@@ -31,7 +31,12 @@ class ChatStreamDecoder(DecoderSkeleton):
     (parallel calls with interleaved fragments) and emitted whole, in order,
     when the open one completes; calls one after another stream as they come.
     ``Finish`` waits for the usage chunk that follows ``finish_reason``
-    (``include_usage``), or for ``[DONE]`` / the end of the bytes."""
+    (``include_usage``), or for ``[DONE]`` / the end of the bytes.
+
+    ``[DONE]`` is the protocol's own end: a stream that says it but never
+    set ``finish_reason`` (Snowflake Cortex, some OpenRouter upstreams) is
+    complete, its stop inferred (tool calls: tool use; else a plain stop).
+    Only bytes that end with neither are a cut stream."""
 
     def __init__(self, env: Env) -> None:
         super().__init__(env)
@@ -53,7 +58,7 @@ class ChatStreamDecoder(DecoderSkeleton):
     def _skip(self, name: str | None, data: str | bytes, out: list[StreamEvent]) -> bool:
         text = data if isinstance(data, str) else data.decode("utf-8", "replace")
         if text.startswith("[DONE]"):
-            self._end(out)
+            self._end(out, done=True)
             return True
         return not text.strip()
 
@@ -117,7 +122,10 @@ class ChatStreamDecoder(DecoderSkeleton):
                 if isinstance(call, dict):
                     self._tool(call, events)
         legacy = delta.get("function_call")
-        if isinstance(legacy, dict):
+        if isinstance(legacy, dict) and (legacy.get("name") or "function_call" in self._tools):
+            # Without a name it only continues a legacy call already started:
+            # an empty one ({"name": "", "arguments": ""}) beside real
+            # tool_calls is no call.
             self._tool({"index": "function_call", "function": legacy}, events)
 
     # ------------------------------------------------------------------ blocks
@@ -241,9 +249,11 @@ class ChatStreamDecoder(DecoderSkeleton):
         events.append(Finish(reason, self._usage))
         self._done = True
 
-    def _end(self, events: list[StreamEvent]) -> None:
-        """``[DONE]`` or the end of the bytes: complete only after a finish_reason."""
-        if self._finish_reason is not None:
+    def _end(self, events: list[StreamEvent], done: bool = False) -> None:
+        """``[DONE]`` (``done``) or the end of the bytes: complete after a
+        finish_reason, or at ``[DONE]`` after any chunk (the stop inferred
+        from what came); a body that ends with neither was cut."""
+        if self._finish_reason is not None or (done and self._started):
             self._emit_finish(events)
         else:
             self._fail(CUT, events)

@@ -5,7 +5,8 @@ Every event carries ``sequence_number`` and is framed ``event: <type>`` plus
 content part each), as the API streams them. The terminal event repeats the
 whole response with every output item, so finished items are kept (that is
 the format's contract, and what the SDK's accumulator checks against).
-A ``StreamError`` becomes an ``error`` event then ``response.failed``.
+A ``StreamError`` closes the open items (``incomplete``), then becomes an
+``error`` event and ``response.failed``.
 """
 
 from __future__ import annotations
@@ -221,7 +222,7 @@ class ResponsesStreamEncoder:
             self._emit(out, "response.reasoning_summary_part.added", {**where, "part": part})
         self._emit(out, "response.reasoning_summary_text.delta", {**where, "delta": text})
 
-    def _block_end(self, meta: Meta, out: list[bytes]) -> None:
+    def _block_end(self, meta: Meta, out: list[bytes], status: str = "completed") -> None:
         block, self._block = self._block, None
         if block is None:
             return
@@ -236,7 +237,7 @@ class ResponsesStreamEncoder:
             self._reasoning_end(block, Reasoning(text, merged), out)
         elif isinstance(part, ToolCall):
             call = ToolCall(part.id, part.name, text, part.kind, merged)
-            self._call_end(block, call, out)
+            self._call_end(block, call, out, status)
 
     def _text_end(self, block: _Block, text: str, out: list[bytes]) -> None:
         where = self._where(block)
@@ -259,7 +260,9 @@ class ResponsesStreamEncoder:
         item["summary"] = summary_list(part.text)  # what was streamed, not the upstream's split
         self._item_done(block.output_index, item, out)
 
-    def _call_end(self, block: _Block, call: ToolCall, out: list[bytes]) -> None:
+    def _call_end(
+        self, block: _Block, call: ToolCall, out: list[bytes], status: str = "completed"
+    ) -> None:
         where = self._where(block, content=False)
         if call.kind == "custom":
             fields = {**where, "input": call.arguments}
@@ -267,7 +270,7 @@ class ResponsesStreamEncoder:
         else:
             fields = {**where, "arguments": call.arguments, "name": call.name}
             self._emit(out, "response.function_call_arguments.done", fields)
-        item = tool_call_item(block.item["id"], call, "completed")
+        item = tool_call_item(block.item["id"], call, status)
         self._item_done(block.output_index, item, out)
         foreign = foreign_meta(call.meta)
         if foreign is not None:
@@ -303,6 +306,11 @@ class ResponsesStreamEncoder:
         self._emit(out, kind.get(status, "response.failed"), {"response": response})
 
     def _error(self, error: ErrorInfo, out: list[bytes]) -> None:
+        """Every open item is closed first (``incomplete``, with what was
+        streamed), so ``response.failed`` lists everything the client saw."""
+        if self._started:
+            self._block_end({}, out, "incomplete")
+            self._close_message(out, "incomplete")
         self._ended = True
         fields, failed = responses_stream_error(error)
         self._emit(out, "error", fields)
