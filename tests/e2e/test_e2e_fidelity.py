@@ -324,3 +324,38 @@ def assert_each_got_only_its_own(fake, hops: list[str], issued: dict[str, str],
         body = rec.raw.decode()
         assert {n for n, sig in issued.items() if sig in body} == own, (i, hops[i])
         assert ENVELOPE not in body, (i, hops[i])
+
+
+# ------------------------------------------- issue 24: streams real providers send
+
+NO_FINISH_USAGE = {"prompt_tokens": 14, "completion_tokens": 6, "total_tokens": 20}
+
+
+@pytest.mark.parametrize("client", ["anthropic", "openai-responses", "gemini"])
+def test_a_chat_stream_ended_by_done_alone_is_a_whole_answer(conn, fake, client):
+    """Snowflake Cortex and some OpenRouter upstreams never set finish_reason:
+    ``[DONE]`` ends the stream, the text and usage reach the client, no error."""
+    fake.script([Reply(raw_events=[
+        chat_chunk({"role": "assistant", "content": "Hello "}),
+        chat_chunk({"content": "there."}),
+        chat_chunk(None, usage=NO_FINISH_USAGE),
+        "data: [DONE]\n\n",
+    ])])
+    got = call(conn, client, "via-ds", stream=True)
+    assert got.text == "Hello there."
+    assert got.stop == "end"
+    assert (got.input_tokens, got.output_tokens) == (14, 6)
+
+
+@pytest.mark.parametrize("client", ["anthropic", "openai-responses"])
+def test_tool_calls_ended_by_done_alone_are_a_tool_use(conn, fake, client):
+    fake.script([Reply(raw_events=[
+        *PARALLEL["all in one chunk"][:1],
+        # the empty legacy function_call some providers send beside real tool_calls
+        chat_chunk({"function_call": {"name": "", "arguments": ""}}),
+        chat_chunk(None, usage=NO_FINISH_USAGE),
+        "data: [DONE]\n\n",
+    ])])
+    got = call(conn, client, "via-ds", stream=True, tools=True)
+    assert got.tool_calls == WEATHER_AND_TIME  # and no nameless third call
+    assert got.stop == "tool_use"
