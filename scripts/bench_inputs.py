@@ -348,6 +348,36 @@ def claude_code_request(seed: int = 7) -> dict[str, Any]:
     }
 
 
+def long_claude_code_request(kb: int, seed: int = 7) -> dict[str, Any]:
+    """A Claude Code request after a long session: :func:`claude_code_request`
+    with tool-loop turns (thinking with a signature, a tool call, its output)
+    appended before the last user turn until the JSON body is about ``kb`` KB."""
+    rng = random.Random(seed)
+    request = claude_code_request(seed)
+    messages = request["messages"]
+    last = messages.pop()
+    size = len(json.dumps(request)) + len(json.dumps(last))
+    turn = 100
+    while size < kb * 1024:
+        turn += 1
+        call_id = f"toolu_{turn:03d}"
+        pair = [
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": _prose(rng, 80), "signature": _signature(rng)},
+                {"type": "text", "text": _prose(rng, 12)},
+                {"type": "tool_use", "id": call_id, "name": "Read",
+                 "input": {"file_path": f"/home/dev/project/src/module_{turn}.py"}},
+            ]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": call_id, "content": _code(rng, 60)},
+            ]},
+        ]
+        messages += pair
+        size += len(json.dumps(pair))
+    messages.append(last)
+    return request
+
+
 # ------------------------------------------------------------------------ stream
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -57,6 +58,9 @@ class Streams:
         return self.cache[key]
 
 
+MODEL = re.compile(rb'^\{"model":\s*"([^"]*)"')
+
+
 class Conn(asyncio.Protocol):
     def __init__(self, streams: Streams, pacing: float) -> None:
         self.streams, self.pacing = streams, pacing
@@ -95,9 +99,10 @@ class Conn(asyncio.Protocol):
     async def answer(self, path: str, fields: dict[str, str], body: bytes) -> None:
         assert self.transport is not None
         fmt = format_of(path)
+        found = MODEL.search(body, 0, 4096)  # cheap: long request bodies name it first
         try:
-            model = str(json.loads(body).get("model", "")) if body else ""
-        except ValueError:
+            model = found.group(1).decode() if found else str(json.loads(body).get("model", ""))
+        except (ValueError, AttributeError):
             model = ""
         if fmt == "gemini":
             model = path.split("/models/")[-1].split(":")[0]

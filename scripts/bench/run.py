@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from load import Result, run_load
 from procs import Proc, cpu_seconds, peak_rss_mb
@@ -49,13 +51,22 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="omniroute engine modes to measure (default,inprocess)")
     p.add_argument("--logs", type=Path, help="write each process's output into this folder")
     p.add_argument("--no-litellm", action="store_true", help="skip LiteLLM")
+    p.add_argument("--body-kb", default="0",
+                   help="request bodies shaped like Claude Code's after a long session, of "
+                   "these sizes in KB, one table each (0: a short prompt; default 0)")
+    p.add_argument("--long", action="store_true",
+                   help="the long-conversation workload: 100, 500 and 1000 KB requests, "
+                   "20-event answers, 1 and 4 clients")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 20 events, levels 1,4, a few streams, no LiteLLM")
     args = p.parse_args(argv)
     if args.quick:
         args.events, args.levels, args.streams, args.seconds = 20, "1,4", 2, 5.0
         args.no_litellm = True
+    if args.long:
+        args.events, args.levels, args.body_kb = 20, "1,4", "100,500,1000"
     args.levels = tuple(int(n) for n in args.levels.split(","))
+    args.body_kb = tuple(int(n) for n in args.body_kb.split(","))
     args.modes = tuple(m for m in args.modes.split(",") if m)
     return args
 
@@ -112,6 +123,24 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    failed = 0
+    for kb in args.body_kb:
+        failed |= run_once(args, kb)
+    return failed
+
+
+def long_request(kb: int) -> dict[str, Any]:
+    """scripts/bench_inputs.py's long Claude Code request (a sibling folder's module)."""
+    spec = importlib.util.spec_from_file_location("bench_inputs", HERE.parent / "bench_inputs.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    request: dict[str, Any] = module.long_claude_code_request(kb)
+    return request
+
+
+def run_once(args: argparse.Namespace, kb: int) -> int:
+    template = long_request(kb) if kb else None
     with tempfile.TemporaryDirectory(prefix="omniroute-bench-") as name:
         tmp = Path(name)
         provider = Proc("provider", [str(BIN / "python"), str(HERE / "provider.py"),
@@ -120,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             confdir, ssl_context = make_confdir(tmp / "confdir")
             assert provider.match is not None
-            env = Env(provider.match.group(1), tmp, confdir, ssl_context, args.events)
+            env = Env(provider.match.group(1), tmp, confdir, ssl_context, args.events, template)
             rows: list[Row] = []
             started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             for setup in setups(env, args, tmp):
@@ -129,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
             rss = peak_rss_mb(provider.pid)
         finally:
             provider.stop()
-    head = (f"{started}, {machine()}; {args.events}-event streams, pacing {args.pacing} s; "
-            f"provider peak RSS {rss:.0f} MB")
+    request = f"{kb} KB Claude Code-shaped requests" if kb else "short prompts"
+    head = (f"{started}, {machine()}; {request}, {args.events}-event streams, pacing "
+            f"{args.pacing} s; provider peak RSS {rss:.0f} MB")
     text, failed = render(rows, args.levels, head)
     print(text)
     return 1 if failed else 0

@@ -29,7 +29,10 @@ LISTENING = r"proxy listening at .*?:(\d+)"
 ANTHROPIC = "https://api.anthropic.com/v1/messages"
 
 
-def body(model: str) -> dict[str, Any]:
+def body(env: Env, model: str) -> dict[str, Any]:
+    """A short prompt, or the run's long Claude Code-shaped request (``--body-kb``)."""
+    if env.template is not None:
+        return {**env.template, "model": model, "stream": True}
     return {"model": model, "max_tokens": 1000, "stream": True,
             "messages": [{"role": "user", "content": "count to a few hundred"}]}
 
@@ -69,6 +72,8 @@ class Env:
     confdir: Path
     ssl_context: ssl.SSLContext
     events: int
+    template: dict[str, Any] | None = None
+    """The request every path sends (None: a short prompt)."""
 
 
 def child_env() -> dict[str, str]:
@@ -129,13 +134,13 @@ def wait_for_line(proc: Proc, text: str, timeout: float = 60.0) -> None:
 
 def proxied(env: Env, proc: Proc, model: str) -> Target:
     assert proc.match is not None
-    return Target(ANTHROPIC, anthropic_headers(CLIENT_KEY), body(model),
+    return Target(ANTHROPIC, anthropic_headers(CLIENT_KEY), body(env, model),
                   proxy=f"http://127.0.0.1:{proc.match.group(1)}", ssl_context=env.ssl_context)
 
 
 def direct(env: Env) -> Callable[[Setup], list[Path_]]:
     def start(setup: Setup) -> list[Path_]:
-        target = Target(env.provider_url + "/v1/messages", anthropic_headers("pk"), body("m"))
+        target = Target(env.provider_url + "/v1/messages", anthropic_headers("pk"), body(env, "m"))
         return [Path_("direct to the provider", target)]
     return start
 
@@ -179,7 +184,7 @@ def engine_direct(env: Env) -> Callable[[Setup], list[Path_]]:
         setup.procs.append(proc)
         assert proc.match is not None
         url = proc.match.group(1) + "/v1/messages"
-        target = Target(url, anthropic_headers(DIRECT_TOKEN), body("bench-cross"))
+        target = Target(url, anthropic_headers(DIRECT_TOKEN), body(env, "bench-cross"))
         return [Path_("engine as base URL, cross-format", target)]
     return start
 
@@ -225,6 +230,6 @@ def litellm(env: Env, exe: Path) -> Callable[[Setup], list[Path_]]:
                     cwd=env.tmp).start(timeout=180)
         setup.procs.append(proc)
         target = Target(f"http://127.0.0.1:{port}/v1/messages", anthropic_headers(MASTER_KEY),
-                        body("bench-cross"))
+                        body(env, "bench-cross"))
         return [Path_(f"LiteLLM {LITELLM_VERSION} proxy, cross-format", target)]
     return start
