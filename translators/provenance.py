@@ -25,7 +25,6 @@ for the request rather than sending an invalid block.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -41,7 +40,7 @@ from .canonical import (
     unwrap_meta,
     wrap_meta,
 )
-from .sse import dumps
+from .sse import dumps, loads_exact
 
 BY = "by"
 NATIVE = "native"
@@ -197,7 +196,7 @@ def outbound_body(fmt: str, target: str, body: bytes) -> bytes:
     if target == NATIVE and _ENVELOPE not in body:
         return body  # only native signatures: they go back where they came from
     try:
-        obj = json.loads(body)
+        obj = loads_exact(body)
     except ValueError:
         return body
     if not isinstance(obj, dict) or not _WALKERS[fmt](obj, target):

@@ -138,3 +138,14 @@ def test_model_and_stream():
     assert model_and_stream(Call("gemini", "generate", "g", True), {}) == ("g", True)
     with pytest.raises(BadRequest):
         model_and_stream(Call("openai-chat", "generate"), {"model": 3})
+
+
+def test_a_passed_through_body_keeps_its_numbers_when_the_model_is_renamed():
+    from omniroute_mitm.engine.core.calls import dumps, parse_json
+    from omniroute_mitm.engine.translate.shaping import Asked, passthrough_body
+
+    raw = b'{"model": "a", "metadata": {"id": 1180591620717411303424}, "n": 3}'
+    body = parse_json(raw)
+    out = passthrough_body("anthropic", Asked(body, raw, None, None, False), "b", None)
+    assert out == b'{"model":"b","metadata":{"id":1180591620717411303424},"n":3}'
+    assert dumps({"k": 2**70}) == b'{"k":1180591620717411303424}'

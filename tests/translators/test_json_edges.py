@@ -5,6 +5,7 @@ translated stream as a client sees it."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from omniroute_mitm.translators import Env, StreamTranslator, get_format
@@ -70,3 +71,15 @@ def test_loads_accepts_what_json_accepts_and_rejects_what_it_rejects():
     for bad in ("{", "nope", "{'a':1}", b"\xff"):
         with pytest.raises(ValueError):
             loads(bad)
+
+
+def test_loads_exact_keeps_integers_beyond_64_bits_and_reads_what_json_reads():
+    from omniroute_mitm.translators.sse import loads_exact
+
+    big = 2**70
+    assert loads_exact(b'{"seed": %d, "x": 1.5}' % big) == {"seed": big, "x": 1.5}
+    assert isinstance(loads_exact(b'{"seed": %d}' % big)["seed"], int)
+    assert math.isnan(loads_exact(b'{"t": NaN}')["t"])
+    assert loads_exact('{"s": "caf\\u00e9 \u00e9"}'.encode()) == {"s": "caf\u00e9 \u00e9"}
+    with pytest.raises(ValueError, match="Expecting"):
+        loads_exact(b"{bad")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,8 +32,10 @@ class RouteRequest:
     host: str | None = None
     conversation: str | None = None
     """Identifies the conversation (affinity); None: no affinity."""
-    tokens: int | None = None
-    """Estimated input plus maximum output tokens (context-fit)."""
+    tokens: int | Callable[[], int | None] | None = None
+    """Estimated input plus maximum output tokens (context-fit); a callable is
+    asked only when a strategy needs the number (estimating a 1 MB request
+    costs milliseconds)."""
 
 
 @dataclass(slots=True)

@@ -50,8 +50,9 @@ class Context:
     combo: str
     rng: random.Random
     memory: Memory
-    tokens: int | None = None
-    """Estimated input plus maximum output of this request (context-fit)."""
+    tokens: int | Callable[[], int | None] | None = None
+    """Estimated input plus maximum output of this request (context-fit); a
+    callable is asked when needed."""
 
 
 Order = list[int]
@@ -134,9 +135,10 @@ def lkgp(cands: Sequence[Candidate], ctx: Context) -> Order:
 def context_fit(cands: Sequence[Candidate], ctx: Context) -> Order:
     """Config order, without targets whose window is known to be too small
     (all of them kept if none fits: the provider may still accept it)."""
-    if ctx.tokens is None:
+    tokens = ctx.tokens() if callable(ctx.tokens) else ctx.tokens
+    if tokens is None:
         return priority(cands, ctx)
-    fits = [i for i, c in enumerate(cands) if c.window is None or c.window >= ctx.tokens]
+    fits = [i for i, c in enumerate(cands) if c.window is None or c.window >= tokens]
     return fits or priority(cands, ctx)
 
 

@@ -64,6 +64,8 @@ class Exchange:
             sink, self.record, self._client, sse=call.sse, redact=self.redactor.keys
         )
         self._format: WireFormat | None = None
+        self._estimated = False
+        self._token_estimate: int | None = None
         self._skipped: list[str] = []
         """Attempts the router left out (open breakers), for the log line."""
 
@@ -121,7 +123,7 @@ class Exchange:
         self.reply.model = job.model
         self.record.model, self.record.stream = job.model, job.stream
         request = RouteRequest(
-            job.call.format, job.model, job.inbound.host, conversation, self._tokens()
+            job.call.format, job.model, job.inbound.host, conversation, self._tokens
         )
         decision = self.rt.router.decide(self.config, request)
         self._skipped = decision.skipped
@@ -146,7 +148,13 @@ class Exchange:
 
     def _tokens(self) -> int | None:
         """Estimated input plus maximum output (for context-fit); a chained
-        Responses request counts the stored conversation too."""
+        Responses request counts the stored conversation too. Asked by the
+        router only when a strategy needs it, once."""
+        if not self._estimated:
+            self._estimated, self._token_estimate = True, self._estimate_tokens()
+        return self._token_estimate
+
+    def _estimate_tokens(self) -> int | None:
         body = self.job.body
         if self.job.call.format == "openai-responses":
             body = responses.with_history(self.rt.responses, body)

@@ -3,7 +3,6 @@ what must change (model, max_tokens cap, chat stream usage)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,7 +95,7 @@ def passthrough_body(fmt: str, asked: Asked, model: str, cap: int | None) -> byt
         changes["stream_options"] = {**options, "include_usage": True}
     if not changes:
         return asked.body_bytes
-    return json.dumps({**asked.body, **changes}, ensure_ascii=False).encode()
+    return dumps({**asked.body, **changes})
 
 
 def capped_max_tokens(fmt: str, body: dict[str, Any], cap: int | None) -> dict[str, Any]:
