@@ -17,12 +17,13 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from mitmproxy import addonmanager, contentviews, ctx, exceptions, http
 from mitmproxy.options import CONF_DIR
-from omniroute_mitm.engine.core import database, paths, summary
+from omniroute_mitm.engine.core import database, paths, private, summary
 from omniroute_mitm.engine.core.calls import (
     AI_HOSTS,
     classify,
@@ -118,6 +119,10 @@ class OmniRoute:
         self._rebind = False
 
     def load(self, loader: addonmanager.Loader) -> None:
+        # What mitmproxy writes from now on (mitmdump -w, save_stream_file, hardump)
+        # holds whole prompts and answers: the user's alone, whatever the umask.
+        # (mitmproxy opens those files after the scripts load.)
+        private.narrow_umask()
         for name, typespec, default, help_text in OPTIONS:
             loader.add_option(name, typespec, default, help_text)
         contentviews.add(ModelStreamView())  # streams as events + the assembled answer
@@ -145,6 +150,7 @@ class OmniRoute:
                 defaults["allow_hosts"] = [ALLOW_AI_HOSTS]  # decrypt only the AI hosts
             defaults.update(_project_confdir())
             ctx.options.update(**defaults)  # type: ignore[no-untyped-call]
+            _check_ca_modes(Path(ctx.options.confdir).expanduser())
 
     def running(self) -> None:
         # The engine (child or in-process) never takes this proxy as its own
@@ -155,6 +161,7 @@ class OmniRoute:
             port = int(address.rsplit(":", 1)[1])
         if port:
             os.environ[FRONT_PORT_ENV] = str(port)
+        _private_save_file()
         self.backend.start_running()
         if self._rebind:
             self._rebind = False
@@ -338,6 +345,27 @@ def _project_confdir() -> dict[str, object]:
         )
         return {}
     return {"confdir": str(PROJECT_CA)}
+
+
+def _private_save_file() -> None:
+    """``mitmdump -w`` opened its file before this script loaded (and narrowed
+    the umask): make it the user's alone too."""
+    save = ctx.master.addons.get("save")
+    path = getattr(save, "current_path", None)
+    if isinstance(path, str) and os.path.isfile(path) and not os.path.islink(path):
+        try:
+            os.chmod(path, private.FILE_MODE)
+        except OSError as exc:
+            log.warning("omniroute: cannot make %s private: %s", path, exc)
+
+
+def _check_ca_modes(confdir: Path) -> None:
+    """Warn (once) when the project's CA folder or key files are readable by
+    others. ``ca-bundle.pem`` marks a confdir written by scripts/ca.py, not
+    mitmproxy's own ~/.mitmproxy."""
+    if (confdir / "ca-bundle.pem").exists():
+        private.warn_if_wider(confdir, confdir / "mitmproxy-ca.pem", confdir / "mitmproxy-ca.p12",
+                              holds="the CA's private key")
 
 
 def _keep_bodies() -> bool:
