@@ -126,7 +126,9 @@ def main(argv: list[str] | None = None) -> None:
     config = parse_config(dedent(CONFIG).replace("URL", fp.url), env={})
     server = EngineThread(Engine(config, ping_interval=0))
     client = httpx.Client(
-        base_url=server.engine.url or "", headers={SECRET_HEADER: server.engine.secret}, timeout=10
+        base_url=server.engine.url or "", timeout=10,
+        # as the front passes a client's call: with the client's own (any) key
+        headers={SECRET_HEADER: server.engine.secret, "authorization": "Bearer sk-bench-client"},
     )
     try:
         print(f"{'fault':<42} {'failover':>10} {'added to TTFB':>14} {'TTFB alone':>11}")

@@ -25,6 +25,7 @@ import signal
 import sys
 from pathlib import Path
 
+from omniroute_mitm.engine.core import private
 from omniroute_mitm.engine.core.config import ConfigError, load_config
 from omniroute_mitm.engine.core.database import (
     DATA_DIR_ENV,
@@ -53,8 +54,8 @@ def read_secret(path: Path) -> str:
         if secret:
             return secret
     secret = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    path.unlink(missing_ok=True)  # (empty): a new file, 0600 whatever the umask
+    with os.fdopen(private.create_file(path), "w", encoding="utf-8") as fh:
         fh.write(secret + "\n")
     return secret
 

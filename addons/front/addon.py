@@ -14,15 +14,17 @@ mitmdump; ``omniroute_engine_mode=inprocess`` keeps it in mitmproxy's loop.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from mitmproxy import addonmanager, contentviews, ctx, exceptions, http
 from mitmproxy.options import CONF_DIR
-from omniroute_mitm.engine.core import database, paths, summary
+from omniroute_mitm.engine.core import access, database, paths, private, summary
 from omniroute_mitm.engine.core.calls import (
     AI_HOSTS,
     classify,
@@ -116,8 +118,14 @@ class OmniRoute:
         self._records = RecordClient()
         self._defaults_set = False
         self._rebind = False
+        self._origins: tuple[int | None, list[str]] = (-1, [])
+        """config.yaml's mtime, and its allowed origins (CORS preflights)."""
 
     def load(self, loader: addonmanager.Loader) -> None:
+        # What mitmproxy writes from now on (mitmdump -w, save_stream_file, hardump)
+        # holds whole prompts and answers: the user's alone, whatever the umask.
+        # (mitmproxy opens those files after the scripts load.)
+        private.narrow_umask()
         for name, typespec, default, help_text in OPTIONS:
             loader.add_option(name, typespec, default, help_text)
         contentviews.add(ModelStreamView())  # streams as events + the assembled answer
@@ -145,6 +153,7 @@ class OmniRoute:
                 defaults["allow_hosts"] = [ALLOW_AI_HOSTS]  # decrypt only the AI hosts
             defaults.update(_project_confdir())
             ctx.options.update(**defaults)  # type: ignore[no-untyped-call]
+            _check_ca_modes(Path(ctx.options.confdir).expanduser())
 
     def running(self) -> None:
         # The engine (child or in-process) never takes this proxy as its own
@@ -155,6 +164,7 @@ class OmniRoute:
             port = int(address.rsplit(":", 1)[1])
         if port:
             os.environ[FRONT_PORT_ENV] = str(port)
+        _private_save_file()
         self.backend.start_running()
         if self._rebind:
             self._rebind = False
@@ -189,6 +199,8 @@ class OmniRoute:
             return self._page(flow)
         if not is_ai_host(host):
             return
+        if req.method == "OPTIONS" and "access-control-request-method" in req.headers:
+            return self._preflight(flow)
         if is_websocket_upgrade(req.method, req.path, req.headers):
             body = b'{"error":{"message":"use HTTP streaming (SSE), not WebSocket"}}'
             flow.response = http.Response.make(426, body, {"content-type": "application/json"})
@@ -207,6 +219,45 @@ class OmniRoute:
             return
         if destination is not None:
             self._redirect(flow, destination)
+
+    def _preflight(self, flow: http.HTTPFlow) -> None:
+        """A web page's CORS preflight to an AI host, answered here: allowed
+        for a page on ``security.allowed_origins``, else refused without any
+        Access-Control-Allow-* header, so the page cannot go on (core.access)."""
+        req = flow.request
+        origin = req.headers.get("origin")
+        if origin is not None and access.origin_allowed(origin, self._allowed_origins()):
+            flow.response = http.Response.make(204, b"", {
+                "access-control-allow-origin": origin,
+                "access-control-allow-methods": req.headers["access-control-request-method"],
+                "access-control-allow-headers": req.headers.get(
+                    "access-control-request-headers", ""),
+                "access-control-max-age": "600",
+                "vary": "Origin",
+            })  # fmt: skip
+            return
+        call = classify("POST", req.path, req.pretty_host, req.headers)
+        error = access.page_refused(origin)
+        if call is not None:
+            status, body = access.render(call.format, error)
+        else:
+            status, body = 403, json.dumps({"error": {"message": error.message}}).encode()
+        flow.response = http.Response.make(status, body, {"content-type": "application/json"})
+        flow.comment = "CORS preflight refused"
+
+    def _allowed_origins(self) -> list[str]:
+        """``security.allowed_origins`` as config.yaml says now (the engine
+        reloads it on a change; so does this, on the next preflight)."""
+        path = ctx.options.omniroute_config
+        try:
+            stamp = os.stat(path).st_mtime_ns
+        except OSError:
+            stamp = None
+        if stamp != self._origins[0]:
+            config = summary.load_quietly(path) if stamp is not None else None
+            config = config or self.backend.loaded_config  # a bad edit: the one loaded
+            self._origins = (stamp, config.security.allowed_origins if config else [])
+        return self._origins[1]
 
     async def _when_ready(self, flow: http.HTTPFlow) -> None:
         ready = await self.backend.wait_ready(READY_TIMEOUT)
@@ -341,6 +392,27 @@ def _project_confdir() -> dict[str, object]:
         )
         return {}
     return {"confdir": str(PROJECT_CA)}
+
+
+def _private_save_file() -> None:
+    """``mitmdump -w`` opened its file before this script loaded (and narrowed
+    the umask): make it the user's alone too."""
+    save = ctx.master.addons.get("save")
+    path = getattr(save, "current_path", None)
+    if isinstance(path, str) and os.path.isfile(path) and not os.path.islink(path):
+        try:
+            os.chmod(path, private.FILE_MODE)
+        except OSError as exc:
+            log.warning("omniroute: cannot make %s private: %s", path, exc)
+
+
+def _check_ca_modes(confdir: Path) -> None:
+    """Warn (once) when the project's CA folder or key files are readable by
+    others. ``ca-bundle.pem`` marks a confdir written by scripts/ca.py, not
+    mitmproxy's own ~/.mitmproxy."""
+    if (confdir / "ca-bundle.pem").exists():
+        private.warn_if_wider(confdir, confdir / "mitmproxy-ca.pem", confdir / "mitmproxy-ca.p12",
+                              holds="the CA's private key")
 
 
 def _keep_bodies() -> bool:

@@ -104,6 +104,8 @@ def test_commands_and_init_use_the_users_directories(wheel_venv, tmp_path) -> No
     assert config.read_text() == (ROOT / "config.yaml").read_text()
     certs = home / ".local" / "share" / "omniroute-mitm" / "certs"
     assert (certs / "mitmproxy-ca.pem").is_file()
+    # keys may go in the config; the CA's key in certs/: the user's alone
+    assert (config.stat().st_mode & 0o777, certs.stat().st_mode & 0o777) == (0o600, 0o700)
     again = subprocess.run([str(bin_ / "omniroute"), "init"], env=env, capture_output=True,
                            text=True, cwd=tmp_path, timeout=60)  # fmt: skip
     assert "kept" in again.stdout  # never overwrites the user's config

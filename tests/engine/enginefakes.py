@@ -110,6 +110,19 @@ def make_config(text: str, upstream: FakeUpstream) -> Config:
     return parse_config(dedent(text).replace("UPSTREAM", upstream.url), env={})
 
 
+CLIENT_CREDENTIAL = "sk-harness-client"
+"""What a client sends when a test gives none: a call from the front must carry
+a credential (engine.core.access), any value."""
+_CREDENTIAL_NAMES = {"authorization", "x-api-key", "x-goog-api-key"}
+
+
+def with_credential(path: str, headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` with the client's credential added unless it has one."""
+    if _CREDENTIAL_NAMES & {name.lower() for name in headers} or "key=" in path:
+        return headers
+    return {**headers, "authorization": f"Bearer {CLIENT_CREDENTIAL}"}
+
+
 class Harness:
     """A started engine plus an httpx client that speaks to it as the front."""
 
@@ -118,10 +131,11 @@ class Harness:
         self.client = httpx.AsyncClient(base_url=engine.url or "", timeout=10, verify=False)
 
     def headers(self, **extra: str) -> dict[str, str]:
-        return {SECRET_HEADER: self.engine.secret, **extra}
+        return with_credential(path="", headers={SECRET_HEADER: self.engine.secret, **extra})
 
     async def post(self, path: str, body: object = None, *, content: bytes | None = None, **kw):
-        headers = {SECRET_HEADER: self.engine.secret, **kw.pop("headers", {})}
+        headers = with_credential(path, {SECRET_HEADER: self.engine.secret,
+                                         **kw.pop("headers", {})})
         if content is None:
             return await self.client.post(path, json=body, headers=headers, **kw)
         return await self.client.post(path, content=content, headers=headers, **kw)

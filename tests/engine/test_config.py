@@ -282,3 +282,11 @@ def test_model_names_may_contain_slashes():
       - to: openrouter/anthropic/claude-sonnet-4
     """
     assert parse_config(dedent(text), env={}).routes[0].to == "openrouter/anthropic/claude-sonnet-4"
+
+
+def test_security_allowed_origins_default_empty_and_validated():
+    assert parse_config("").security.allowed_origins == []
+    config = parse_config("security:\n  allowed_origins: ['https://app.example', 'http://localhost:3000']\n")
+    assert config.security.allowed_origins == ["https://app.example", "http://localhost:3000"]
+    (line,) = lines("security:\n  allowed_origins: ['https://app.example/path']\n")
+    assert line.startswith("config.yaml: security.allowed_origins") and "no origin" in line

@@ -140,3 +140,43 @@ def _wait_rows(path: Path, at_least: int) -> int:
             return int(count)
         time.sleep(0.05)
     raise AssertionError(f"the writer committed fewer than {at_least} rows in 30 s")
+
+
+def test_the_store_is_private_whatever_the_umask(tmp_path):
+    """It holds whole prompts (stored Responses): folder 0700, file 0600, and
+    SQLite gives -wal and -shm the file's mode."""
+    from omniroute_mitm.engine.core.database import open_store
+
+    base = tmp_path / "data"
+    old = os.umask(0)
+    try:
+        store = open_store("sqlite:///omniroute.sqlite", base=base)
+        store.migrate("t", ["CREATE TABLE t (a TEXT)"])
+        store.write("INSERT INTO t VALUES (?)", ("a private prompt",))
+        store.flush()
+        modes = {p.name: p.stat().st_mode & 0o777 for p in (base, *base.iterdir())}
+        store.close()
+    finally:
+        os.umask(old)
+    assert modes == {"data": 0o700, "omniroute.sqlite": 0o600, "omniroute.sqlite-wal": 0o600,
+                     "omniroute.sqlite-shm": 0o600}
+
+
+def test_a_wider_existing_store_is_kept_and_warned_about_once(tmp_path, caplog):
+    from omniroute_mitm.engine.core import private
+    from omniroute_mitm.engine.core.database import open_store
+
+    base = tmp_path / "data"
+    base.mkdir()
+    base.chmod(0o755)
+    (base / "omniroute.sqlite").touch()
+    (base / "omniroute.sqlite").chmod(0o644)
+    private._warned.clear()
+    with caplog.at_level("WARNING"):
+        for _ in range(2):
+            open_store("sqlite:///omniroute.sqlite", base=base).close()
+    warned = [r.getMessage() for r in caplog.records if "others on this machine" in r.getMessage()]
+    assert len(warned) == 2  # the folder and the file, once each
+    assert "chmod 700" in warned[0] and "chmod 600" in warned[1]
+    assert (base.stat().st_mode & 0o777, (base / "omniroute.sqlite").stat().st_mode & 0o777) == (
+        0o755, 0o644)  # the user's choice stays

@@ -64,7 +64,7 @@ async def test_a_client_that_stops_reading_holds_the_upstream_back(engine, upstr
     body = json.dumps({"model": "claude-sonnet-4", "max_tokens": 100, "stream": True,
                        "messages": [{"role": "user", "content": "hi"}]}).encode()
     writer.write(b"POST /v1/messages HTTP/1.1\r\nhost: engine\r\ncontent-type: application/json\r\n"
-                 + f"{SECRET_HEADER}: {engine.engine.secret}\r\n".encode()
+                 + f"{SECRET_HEADER}: {engine.engine.secret}\r\nx-api-key: sk-client\r\n".encode()
                  + f"content-length: {len(body)}\r\n\r\n".encode() + body)  # fmt: skip
     await reader.readexactly(1024)  # the answer started; now the client reads nothing
     await asyncio.sleep(1.0)

@@ -3,6 +3,7 @@ the arithmetic: token classes, cost, overrides, a migration from v1."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 from contextlib import closing
@@ -327,6 +328,44 @@ def test_the_request_log_rotates(tmp_path):
         entry.close()
     kept = sorted(p.read_text().split("\n")[1] for p in tmp_path.glob("*.log"))
     assert kept == ["POST /2", "POST /3", "POST /4"]  # the newest three
+
+
+@pytest.mark.parametrize("target_exists", [True, False])
+def test_the_request_log_never_follows_a_planted_symlink(tmp_path, caplog, target_exists):
+    """Someone who can write in the folder plants a symlink at the next file's
+    name: the log neither overwrites nor creates what it points at."""
+    from omniroute_mitm.engine.record.reqlog import RequestLog
+
+    victim = tmp_path / "victim"
+    if target_exists:
+        victim.write_text("keep me")
+    entry = RequestLog(tmp_path / "requests").start(1, str)
+    entry.path.symlink_to(victim)
+    entry.head("client request", "POST /v1/messages", [])
+    entry.body("client request", b"a private prompt")
+    with caplog.at_level("WARNING"):
+        entry.close()
+    assert entry.path.is_symlink()
+    if target_exists:
+        assert victim.read_text() == "keep me"
+    else:
+        assert not victim.exists()
+    assert f"request log {entry.path.name}" in caplog.text
+
+
+def test_the_request_log_folder_is_private_whatever_the_umask(tmp_path):
+    from omniroute_mitm.engine.record.reqlog import RequestLog
+
+    old = os.umask(0)
+    try:
+        logs = RequestLog(tmp_path / "data" / "requests")
+        entry = logs.start(1, str)
+        entry.close()
+    finally:
+        os.umask(old)
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
+    assert logs.folder.stat().st_mode & 0o777 == 0o700
+    assert entry.path.stat().st_mode & 0o777 == 0o600
 
 
 # Recorded provider answers (../shared/fixtures): the store's classes, by hand

@@ -4,6 +4,7 @@ header contract), ``calls`` (which native call a request is; body decoding),
 ``inbound`` (the request as received, the response sink), ``records`` (what
 each request did), ``prices`` (prices, context windows, token kinds),
 ``quota`` (rate-limit and Retry-After headers), ``database`` (the SQLite
-store), ``paths`` (where files live), ``summary`` (start-up lines), ``trust``
+store), ``paths`` (where files live), ``private`` (files and folders only the
+user may read), ``summary`` (start-up lines), ``trust``
 (facts about the CA). The front may import this package and nothing else of
 the engine."""

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -188,12 +189,31 @@ class ResponsesStore(_Model):
     """Above this total, the least recently used responses are dropped."""
 
 
+class Security(_Model):
+    """Who may have calls routed besides local programs (engine.core.access)."""
+
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Web origins (``https://app.example``) whose pages may call through the
+    proxy; any other page's call (an Origin header, or Sec-Fetch-Site
+    cross-site/same-site) is refused with a 403."""
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin.strip())  # https://app.example, vscode-webview://id
+            if not parts.scheme or not parts.hostname or parts.path.strip("/") or parts.query:
+                raise ValueError(f"{origin!r} is no origin (want scheme://host[:port])")
+        return value
+
+
 class Config(_Model):
     providers: dict[str, Provider] = Field(default_factory=dict)
     combos: dict[str, Combo] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
     resilience: Resilience = Field(default_factory=Resilience)
     responses: ResponsesStore = Field(default_factory=ResponsesStore)
+    security: Security = Field(default_factory=Security)
     _warnings: list[str] = PrivateAttr(default_factory=list)
     _disabled: dict[str, str] = PrivateAttr(default_factory=dict)
     _digest: str = PrivateAttr(default="")

@@ -15,6 +15,10 @@ Interface (all a component needs)::
 - ``data_dir(option)``: the ``omniroute_data_dir`` option if set, else
   ``$OMNIROUTE_DATA_DIR``, else ``data/`` in the repository (git-ignored), or
   the user's data directory when installed from a wheel (:mod:`.paths`).
+- The store holds whole prompts (stored Responses): its folder is created
+  0700 and its file 0600 whatever the umask (SQLite creates ``-wal`` and
+  ``-shm`` with the file's mode); existing ones wider than that are kept,
+  with a warning (:mod:`.private`).
 - ``migrate(component, migrations)``: each component keeps its own ordered
   list of migrations (SQL statements separated by ``;``, or
   ``callable(connection)`` for anything else); the table
@@ -43,7 +47,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from . import paths
+from . import paths, private
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +83,15 @@ def open_store(
     url: str = DEFAULT_URL, *, base: Path | None = None, interval: float = 0.5
 ) -> Store:
     """Open (creating if needed) the store at ``url``."""
-    path = sqlite_path(url, base if base is not None else data_dir())
+    base = base if base is not None else data_dir()
+    path = sqlite_path(url, base)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        folder = path.parent
+        wal, shm = (path.with_name(path.name + end) for end in ("-wal", "-shm"))
+        mine = [folder] if folder == base else []  # not the folder of a path the user chose
+        private.warn_if_wider(*mine, path, wal, shm, holds="prompts and answers")
+        private.private_dir(folder)
+        private.ensure_file(path)  # 0600 from the start; SQLite gives -wal and -shm its mode
         return Store(path, interval=interval)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"Cannot open store {url!r}: {exc}") from exc

@@ -34,6 +34,11 @@ class NotFound(EngineError):
         super().__init__(404, message, "not_found")
 
 
+class Unauthenticated(EngineError):
+    def __init__(self, message: str) -> None:
+        super().__init__(401, message, "authentication")
+
+
 class Forbidden(EngineError):
     def __init__(self, message: str) -> None:
         super().__init__(403, message, "permission")

@@ -4,7 +4,8 @@ The CA is name-constrained (a critical nameConstraints extension): it can only
 sign for the AI hosts the proxy intercepts, so installing it as a trusted root
 does not let anyone who steals the key impersonate any other site. Files are
 written in mitmproxy's confdir layout, so ``mitmdump --set confdir=certs`` uses
-this CA instead of generating its own unconstrained one.
+this CA instead of generating its own unconstrained one. The folder is made
+0700 and the key files 0600 whatever the umask.
 
     python scripts/ca.py generate [--force]     # idempotent; --force rotates
     python scripts/ca.py env [--port 8080] [--client claude|codex|gemini|sdk]
@@ -34,7 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from omniroute_mitm.engine.core import paths
+from omniroute_mitm.engine.core import paths, private
 
 CERTS = paths.certs_dir()
 BASENAME = "mitmproxy"  # mitmproxy's CONF_BASENAME: it looks for mitmproxy-ca.pem
@@ -119,7 +120,7 @@ def ca_files(confdir: Path) -> dict[str, Path]:
 
 
 def write_ca(confdir: Path, key: rsa.RSAPrivateKey, cert: x509.Certificate) -> None:
-    confdir.mkdir(parents=True, exist_ok=True)
+    private.tighten_dir(confdir)  # 0700 whatever the umask: it holds the CA's private key
     files = ca_files(confdir)
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,

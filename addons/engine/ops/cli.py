@@ -16,7 +16,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from omniroute_mitm.engine.core import paths
+from omniroute_mitm.engine.core import paths, private
 
 from . import ca
 from .doctor import Context, run
@@ -54,8 +54,10 @@ def init(force: bool) -> int:
     if config.exists() and not force:
         print(f"init: kept {config} (--force writes the starting config over it)")
     else:
-        config.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        config.write_text(starting_config(), "utf-8")
+        private.private_dir(config.parent)
+        config.unlink(missing_ok=True)  # --force: a new file, 0600 (keys may go in it)
+        with os.fdopen(private.create_file(config), "w", encoding="utf-8") as fh:
+            fh.write(starting_config())
         print(f"init: wrote {config}")
     ca.main(["--dir", str(certs), "generate"])
     print(f"init: next: edit {config}, then start the proxy: omniroute run")

@@ -1,6 +1,8 @@
 """The request log (off by default; ``omniroute_log_requests``), for bug reports.
 
-One file per request under ``<data dir>/requests/`` (mode 0600): the client's
+One file per request under ``<data dir>/requests/`` (folder 0700, files 0600
+whatever the umask; each file is new, opened with ``O_EXCL | O_NOFOLLOW`` so
+a symlink planted at its path is not followed): the client's
 request, each upstream request (translated) and response, and the client's
 response, in that order. Credentials are masked: auth headers by name,
 and every configured key and the client's own credential wherever they
@@ -22,6 +24,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from omniroute_mitm.engine.core import private
 from omniroute_mitm.engine.core.config import Config
 
 if TYPE_CHECKING:
@@ -41,7 +44,8 @@ class RequestLog:
 
     def __init__(self, folder: Path, *, cap: int = 256 * 1024, keep: int = 500) -> None:
         self.folder, self.cap, self.keep = folder, cap, keep
-        folder.mkdir(parents=True, exist_ok=True)
+        private.warn_if_wider(folder.parent, folder, holds="prompts and answers")
+        private.private_dir(folder)
 
     def start(self, record_id: int, redact: Callable[[str], str]) -> ExchangeLog:
         self.rotate()
@@ -84,7 +88,7 @@ class ExchangeLog:
                 text += f"\n[... {self._sizes[i]} bytes, cut at {self.cap}]"
             parts.append(f"===== {title} =====\n{head}\n\n{text}\n")
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = private.create_file(self.path)  # never through a planted symlink
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(self.redact("\n".join(parts)))
         except OSError as exc:  # a full disk must not fail the request

@@ -3,7 +3,10 @@
 Only the front may call it: each request must carry the per-run secret in
 ``x-omniroute-secret``. With a direct token configured, clients that use a
 base URL (``ANTHROPIC_BASE_URL``...) may call it with that token as their
-API key instead.
+API key instead. A model call from the front must also carry its client's
+own credential and come from no web page outside ``security.allowed_origins``
+(:mod:`..core.access`), else it is refused in the client's format before it
+is routed: no provider key is spent for it.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ import secrets
 from typing import Any
 
 import httpx
-from omniroute_mitm.engine.core import database, prices
+from omniroute_mitm.engine.core import access, database, prices
 from omniroute_mitm.engine.core.calls import Call, classify, is_websocket_upgrade
 from omniroute_mitm.engine.core.config import Config
 from omniroute_mitm.engine.core.database import Store
 from omniroute_mitm.engine.core.errors import ClientGone, EngineError, Forbidden
-from omniroute_mitm.engine.core.headers import ORIGINAL_URL_HEADER, SECRET_HEADER
+from omniroute_mitm.engine.core.headers import ORIGINAL_URL_HEADER, ROUTE_HEADER, SECRET_HEADER
 from omniroute_mitm.engine.core.inbound import Inbound
 from omniroute_mitm.engine.core.records import Records
 from omniroute_mitm.engine.execute.upstream import Upstream
@@ -198,6 +201,8 @@ class EngineHandler(RequestHandler):
         self._gone = False
         self._flush_soon = False
         self._flushing: asyncio.Future[None] | None = None
+        self._cors: list[tuple[str, str]] = []
+        """CORS headers for a page on security.allowed_origins."""
 
     def prepare(self) -> None:
         # Each SSE event is a small write: without TCP_NODELAY, Nagle and
@@ -234,6 +239,14 @@ class EngineHandler(RequestHandler):
         how = self.engine.authenticate(self)
         if how is None:
             return self._refuse(call)
+        if how == "front":  # an intercepted call: its credential and its page (core.access)
+            allowed = self.engine.config.security.allowed_origins
+            refused = access.refusal(call.format, req.headers, req.query or "", allowed)
+            if refused is not None:
+                return self._refuse_call(call, refused)
+            origin = req.headers.get("origin")
+            if origin is not None:  # an allowed page: it may read the answer
+                self._cors = [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
         inbound = Inbound(
             method=req.method or "POST",
             path=req.uri or "/",
@@ -261,6 +274,16 @@ class EngineHandler(RequestHandler):
         self.set_status(status)
         self.set_header("content-type", media)
         self.set_header("cache-control", "no-store")
+        self.finish(body)
+
+    def _refuse_call(self, call: Call, error: EngineError) -> None:
+        """A call from the front that may not spend anything: no credential, or
+        a web page's (the flow's comment shows why)."""
+        log.info("%s %s refused: %s %s", call.format, call.kind, error.status, error.message)
+        status, body = access.render(call.format, error)
+        self.set_status(status)
+        self.set_header("content-type", "application/json")
+        self.set_header(ROUTE_HEADER, f"refused ({error.status})")
         self.finish(body)
 
     def _refuse(self, call: Call) -> None:
@@ -291,6 +314,8 @@ class EngineHandler(RequestHandler):
         self.set_status(status)
         for name, value in headers:
             self.add_header(name, value)
+        for name, value in self._cors:
+            self.set_header(name, value)
 
     async def send(self, data: bytes) -> None:
         """Write; what the events of one upstream read produced leaves in one
