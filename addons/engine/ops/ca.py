@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from omniroute_mitm.engine.core import paths
+from omniroute_mitm.engine.core import endpoints, paths, summary
 
 CERTS = paths.certs_dir()
 BASENAME = "mitmproxy"  # mitmproxy's CONF_BASENAME: it looks for mitmproxy-ca.pem
@@ -42,14 +42,11 @@ CA_NAME = "omniroute-mitm CA (AI API hosts only)"
 BUNDLE = "ca-bundle.pem"  # system roots + this CA, for clients whose variable replaces roots
 INSTALL_NAME = "omniroute-mitm"
 
-# Each entry also covers its subdomains (RFC 5280 dNSName constraint semantics).
-DOMAINS = (
-    "anthropic.com",  # api.anthropic.com (Claude Code, SDK)
-    "openai.com",  # api.openai.com (Codex, SDKs)
-    "chatgpt.com",  # chatgpt.com/backend-api/codex (Codex, ChatGPT login)
-    "generativelanguage.googleapis.com",  # Gemini API (Gemini CLI, google-genai)
-    "cloudcode-pa.googleapis.com",  # Gemini CLI, login-with-Google mode
-)
+# Each entry also covers its subdomains (RFC 5280 dNSName constraint semantics):
+# the builtin hosts' domains, then every host of the endpoint catalog
+# (engine.core.endpoints). ``generate`` adds config.yaml's endpoints and
+# route hosts (:func:`needed_domains`).
+DOMAINS = endpoints.ca_names()
 
 KEY_SIZE = 2048  # mitmproxy signs every leaf with this key and serves it as the leaf key
 VALIDITY = datetime.timedelta(days=3650)
@@ -172,14 +169,24 @@ def generate(confdir: Path = CERTS, force: bool = False,
     """Create the CA unless a valid one exists; returns True if it wrote a new one."""
     existing = None if force else _current(confdir)
     if existing is not None:
-        if permitted_domains(existing) != tuple(domains):
-            print(f"ca: {confdir} holds a CA for other domains; --force to rotate", file=sys.stderr)
+        have = permitted_domains(existing)
+        if missing := [d for d in domains if not endpoints.covers(have, d)]:
+            print(f"ca: the CA in {confdir} does not permit {', '.join(missing)}: rotate it with "
+                  "`scripts/ca.py generate --force` (clients then trust the new CA: the env "
+                  "line again, or `sudo scripts/ca.py install`)", file=sys.stderr)
         return False
     for path in ca_files(confdir).values():
         path.unlink(missing_ok=True)
     key, cert = build_ca(tuple(domains))
     write_ca(confdir, key, cert)
     return True
+
+
+def needed_domains(config_path: Path | None = None) -> tuple[str, ...]:
+    """The names for a new CA: the catalog's and those config.yaml adds
+    (its endpoints and route hosts); a config that does not load adds none."""
+    config = summary.load_quietly(config_path or paths.config_file())
+    return endpoints.ca_names(config)
 
 
 def _current(confdir: Path) -> x509.Certificate | None:
@@ -299,7 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     gen = sub.add_parser("generate", help="create the CA (idempotent)")
     gen.add_argument("--force", action="store_true", help="rotate: replace an existing CA")
     gen.add_argument("--domain", action="append", help="permitted domain (repeatable; "
-                     "replaces the default list)")
+                     "replaces the list computed from the catalog and the config)")
+    gen.add_argument("--config", type=Path, default=None,
+                     help="config.yaml whose endpoints and route hosts the CA permits too "
+                     "(default: the project's config.yaml)")
     for name in ("install", "uninstall"):
         sp = sub.add_parser(name, help=f"{name} the CA in the system trust store (root)")
         sp.add_argument("--dry-run", action="store_true", help="print the commands only")
@@ -311,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     if args.cmd == "generate":
-        domains = tuple(args.domain) if args.domain else DOMAINS
+        domains = tuple(args.domain) if args.domain else needed_domains(args.config)
         made = generate(args.dir, args.force, domains)
         cert = load_cert(args.dir)
         assert cert is not None
