@@ -224,3 +224,75 @@ def test_a_catalog_without_entries_knows_only_the_builtin_hosts():
     empty = Catalog(())
     assert empty.hosts() == tuple(endpoints.BUILTIN_VENDORS)
     assert classify("POST", "/chat/completions", "api.deepseek.com", None, empty) is None
+
+
+# ------------------------------------------------------------------ native
+
+
+def chat_completion(text: str) -> dict:
+    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("url, vendor, key_header, quota_headers, window", [
+    ("https://api.mistral.ai/v1/chat/completions", "mistral", "authorization",
+     {"x-ratelimitbysize-limit-minute": "500000",
+      "x-ratelimitbysize-remaining-minute": "125000"}, "tokens-minute"),
+    ("https://api.groq.com/openai/v1/chat/completions", "groq", "authorization",
+     {"x-ratelimit-limit-requests": "1000", "x-ratelimit-remaining-requests": "400",
+      "x-ratelimit-reset-requests": "2m59.56s"}, "requests"),
+    ("https://api.deepseek.com/anthropic/v1/messages", "deepseek", "x-api-key", {}, None),
+])  # fmt: skip
+async def test_native_is_the_vendor_with_the_clients_key_and_its_quota_headers(
+        start_engine, tmp_path, url, vendor, key_header, quota_headers, window):  # fmt: skip
+    """``native`` for a catalogued vendor: the vendor's own URL with the
+    client's key untouched; usage names the vendor and reads its quota headers."""
+    import hashlib
+    import json
+
+    import httpx
+    from omniroute_mitm.engine.core.database import open_store
+    from omniroute_mitm.engine.core.headers import ORIGINAL_URL_HEADER
+
+    seen: list[httpx.Request] = []
+    anthropic = "/anthropic/" in url
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        body = ({"id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+                 "content": [{"type": "text", "text": "own"}], "stop_reason": "end_turn",
+                 "usage": {"input_tokens": 11, "output_tokens": 3}}
+                if anthropic else chat_completion("own"))  # fmt: skip
+        data = json.dumps(body).encode()  # a stream, as a network answer is
+        return httpx.Response(200, stream=httpx.ByteStream(data),
+                              headers={"content-type": "application/json", **quota_headers})
+
+    store = open_store("sqlite:///u.sqlite", base=tmp_path)
+    harness = start_engine(parse_config("routes: []", env={}), store=store,
+                           transport=httpx.MockTransport(answer))  # fmt: skip
+    key = "sk-the-clients-own-vendor-key"
+    headers = {ORIGINAL_URL_HEADER: url}
+    headers[key_header] = f"Bearer {key}" if key_header == "authorization" else key
+    body = ({"model": "deepseek-chat", "max_tokens": 10,
+             "messages": [{"role": "user", "content": "hi"}]} if anthropic else
+            {"model": "some-model", "messages": [{"role": "user", "content": "hi"}]})
+    path = "/v1/messages" if anthropic else "/v1/chat/completions"  # the front's rewrite
+    resp = await harness.post(path, body, headers=headers)
+    assert resp.status_code == 200, resp.text
+    (request,) = seen
+    assert str(request.url) == url
+    assert request.headers[key_header] == headers[key_header]
+    assert json.loads(request.content) == body
+    store.flush()
+    (row,) = [dict(r) for r in store.read("SELECT * FROM requests")]
+    assert row["client_endpoint"] == vendor and row["native"] == 1
+    assert row["provider"] == f"native/{vendor}"
+    assert row["key_id"] == hashlib.sha256(headers[key_header].encode()).hexdigest()[:10]
+    assert (row["input_tokens"], row["output_tokens"]) == (11, 3)
+    assert row["quota_window"] == window
+    if window is not None:
+        assert row["quota_used"] == pytest.approx(0.75 if vendor == "mistral" else 0.6)
+    store.close()
