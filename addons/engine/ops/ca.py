@@ -7,7 +7,7 @@ written in mitmproxy's confdir layout, so ``mitmdump --set confdir=certs`` uses
 this CA instead of generating its own unconstrained one.
 
     python scripts/ca.py generate [--force]     # idempotent; --force rotates
-    python scripts/ca.py env [--port 8080] [--client claude|codex|gemini|sdk]
+    python scripts/ca.py env [--port 8080] [--client claude|codex|gemini|qwen|sdk]
                                                 # lines to eval in the client's shell
     sudo python scripts/ca.py install           # system trust store (Linux, macOS)
     sudo python scripts/ca.py uninstall
@@ -256,7 +256,7 @@ def run_install(confdir: Path, remove: bool, dry_run: bool) -> int:
 # ----------------------------------------------------------------------------- env
 
 
-CLIENTS = ("claude", "codex", "gemini", "sdk")
+CLIENTS = ("claude", "codex", "gemini", "qwen", "sdk")
 # What each client reads: (variable, file, why). "cert" is the CA alone (added to
 # the built-in roots); "bundle" is system roots + the CA (the variable replaces roots).
 CLIENT_VARS: dict[str, list[tuple[str, str, str]]] = {
@@ -264,6 +264,7 @@ CLIENT_VARS: dict[str, list[tuple[str, str, str]]] = {
     "codex": [("SSL_CERT_FILE", "bundle", "replaces the roots: system roots + this CA")],
     "gemini": [("NODE_EXTRA_CA_CERTS", "cert", "Node: added to the built-in roots "
                 "(SSL_CERT_FILE is not honoured)")],
+    "qwen": [("NODE_EXTRA_CA_CERTS", "cert", "Node (Qwen Code): added to the built-in roots")],
     "sdk": [("SSL_CERT_FILE", "bundle", "Python SDKs (httpx): system roots + this CA"),
             ("REQUESTS_CA_BUNDLE", "bundle", "requests-based code"),
             ("NODE_EXTRA_CA_CERTS", "cert", "Node SDKs")],
@@ -272,6 +273,8 @@ KEY_HINTS = {
     "claude": "ANTHROPIC_API_KEY=sk-ant-anything (a routed call gets the provider's key)",
     "codex": "CODEX_API_KEY=sk-anything (OPENAI_API_KEY alone sends no key)",
     "gemini": "GEMINI_API_KEY=anything (a routed call gets the provider's key)",
+    "qwen": "OPENAI_API_KEY=anything OPENAI_BASE_URL=https://dashscope-intl.aliyuncs.com/"
+            "compatible-mode/v1 (a routed call gets the provider's key)",
 }
 
 
