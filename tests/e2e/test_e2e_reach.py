@@ -42,7 +42,8 @@ ROUTED_TO = {"openai-chat": "anthropic", "openai-responses": "anthropic",
 TOOL = Reply(tool_calls=[("get_weather", {"city": "Paris"})], usage=Usage(input=21, output=7))
 TEXT = Reply(text="Hello from the routed model.", usage=Usage(input=12, output=6))
 
-CASES = [(ep, path) for ep in CATALOG for path in ep.paths]
+CASES = [(ep, path) for ep in CATALOG for path in ep.paths if path.endswith(SUFFIX[ep.format])]
+"""Every catalogued path an official SDK calls (the others: raw HTTP below)."""
 
 
 def case_id(case: tuple[Endpoint, str]) -> str:
@@ -104,6 +105,23 @@ def test_the_vendors_sdk_base_url_is_routed_with_tools_and_streams(conn, mitm, f
     assert [(r["client_format"], r["stream"], r["provider"]) for r in rows] == [
         (ep.format, 1, f"fake-{target}"), (ep.format, 0, f"fake-{target}")]
     assert rows[-1]["output_tokens"] == TEXT.usage.output
+
+
+def test_a_path_no_sdk_calls_is_routed_too(mitm, fake):
+    """DeepSeek's /anthropic/messages, which its docs offer raw HTTP clients."""
+    fake.script([TEXT])
+    with httpx.Client(proxy=mitm.url, verify=client_ssl_context(mitm.confdir),
+                      timeout=20) as http:
+        resp = http.post("https://api.deepseek.com/anthropic/messages",
+                         headers={"authorization": f"Bearer {CLIENT_KEY}",
+                                  "anthropic-version": "2023-06-01"},
+                         json={"model": "to-openai-chat", "max_tokens": 50,
+                               "messages": [{"role": "user", "content": "hi"}]})  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["type"] == "message" and body["content"][0]["text"] == TEXT.text
+    (rec,) = fake.model_calls()
+    assert rec.format == "openai-chat" and not rec.carries(CLIENT_KEY)
 
 
 def test_a_vendors_other_calls_pass_through_untouched(mitm, fake):

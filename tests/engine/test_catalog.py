@@ -34,6 +34,7 @@ routes:
     ("api.deepseek.com", "/v1/chat/completions/", "openai-chat", "generate"),
     ("api.deepseek.com", "/anthropic/v1/messages", "anthropic", "generate"),
     ("api.deepseek.com", "/anthropic/v1/messages/count_tokens", "anthropic", "count_tokens"),
+    ("api.deepseek.com", "/anthropic/messages", "anthropic", "generate"),
     ("API.Moonshot.ai", "/anthropic/v1/messages?beta=true", "anthropic", "generate"),
     ("api.moonshot.ai", "/v1/responses", "openai-responses", "generate"),
     ("api.z.ai", "/api/paas/v4/chat/completions", "openai-chat", "generate"),

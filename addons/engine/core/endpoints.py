@@ -8,8 +8,9 @@ listed path is a model call (``generate``; ``<anthropic path>/count_tokens``
 is ``count_tokens``); anything else on a catalogued host (model lists,
 account, balance) is no model call and passes through untouched.
 
-Each entry cites the vendor's documentation of its base URL, paths and auth
-header (checked 2026-12). ``key`` says how the client sends its own key there
+Each entry cites the documentation of its base URL, paths and auth header
+(checked 2026-12): the vendor's own where it was found, else a page that
+quotes it (said so in the comment). ``key`` says how the client sends its own key there
 (it is forwarded as sent on a ``native`` route, and hashed for the usage log).
 
 The project's CA is name-constrained to :func:`ca_names`: the catalog's hosts
@@ -83,51 +84,60 @@ CATALOG: tuple[Endpoint, ...] = (
     _ep("deepseek", "api.deepseek.com", "openai-chat",
         ["/chat/completions", "/v1/chat/completions"], "bearer",
         "https://api-docs.deepseek.com/"),
-    # Anthropic base_url https://api.deepseek.com/anthropic, x-api-key "Fully Supported";
-    # https://api-docs.deepseek.com/guides/anthropic_api
-    _ep("deepseek", "api.deepseek.com", "anthropic", ["/anthropic/v1/messages"], "x-api-key",
+    # Anthropic base_url https://api.deepseek.com/anthropic (the SDK appends /v1/messages;
+    # raw HTTP may use /anthropic/messages), x-api-key or Authorization: Bearer;
+    # https://api-docs.deepseek.com/guides/anthropic_api, https://api-docs.deepseek.com/api/create-message
+    _ep("deepseek", "api.deepseek.com", "anthropic",
+        ["/anthropic/v1/messages", "/anthropic/messages"], "x-api-key",
         "https://api-docs.deepseek.com/guides/anthropic_api"),
-    # Moonshot / Kimi: https://api.moonshot.ai/v1 (chat/completions, responses), Bearer;
-    # https://platform.moonshot.ai/docs/api/chat (API overview: platform.kimi.ai/docs/api/overview)
+    # Moonshot / Kimi: https://api.moonshot.ai/v1 (/chat/completions, /responses),
+    # Authorization: Bearer; ANTHROPIC_BASE_URL=https://api.moonshot.ai/anthropic (Claude Code
+    # sends ANTHROPIC_AUTH_TOKEN as a bearer, the Anthropic SDK's api_key goes as x-api-key);
+    # https://platform.kimi.ai/docs/api/overview (as summarised with its Anthropic base URL at
+    # https://www.developersdigest.tech/reference/api-compatibility/moonshot)
     _ep("moonshot", "api.moonshot.ai", "openai-chat", ["/v1/chat/completions"], "bearer",
-        "https://platform.moonshot.ai/docs/api/chat"),
+        "https://platform.kimi.ai/docs/api/overview"),
     _ep("moonshot", "api.moonshot.ai", "openai-responses", ["/v1/responses"], "bearer",
         "https://platform.kimi.ai/docs/api/overview"),
-    # ANTHROPIC_BASE_URL=https://api.moonshot.ai/anthropic (Claude Code: ANTHROPIC_AUTH_TOKEN,
-    # sent as Authorization: Bearer; the SDK's api_key goes as x-api-key);
-    # https://platform.moonshot.ai/docs/guide/agent-support
     _ep("moonshot", "api.moonshot.ai", "anthropic", ["/anthropic/v1/messages"], "x-api-key",
-        "https://platform.moonshot.ai/docs/guide/agent-support"),
+        "https://www.developersdigest.tech/reference/api-compatibility/moonshot"),
     # Z.ai / GLM: https://api.z.ai/api/paas/v4 (GLM Coding Plan: .../api/coding/paas/v4),
-    # Authorization: Bearer; https://docs.z.ai/guides/develop/http/introduction
+    # Authorization: Bearer; https://docs.z.ai/guides/develop/http/introduction,
+    # https://docs.z.ai/api-reference/introduction
     _ep("zai", "api.z.ai", "openai-chat",
         ["/api/paas/v4/chat/completions", "/api/coding/paas/v4/chat/completions"], "bearer",
         "https://docs.z.ai/guides/develop/http/introduction"),
-    # ANTHROPIC_BASE_URL=https://api.z.ai/api/anthropic (ANTHROPIC_AUTH_TOKEN);
-    # https://docs.z.ai/devpack/tool/claude
+    # The GLM Coding Plan's Anthropic-compatible endpoint for Claude Code:
+    # ANTHROPIC_BASE_URL=https://api.z.ai/api/anthropic with ANTHROPIC_AUTH_TOKEN (a bearer);
+    # https://docs.z.ai/devpack/overview (the set-up as described at
+    # https://jackin.tailrocks.com/guides/authentication/zai/)
     _ep("zai", "api.z.ai", "anthropic", ["/api/anthropic/v1/messages"], "bearer",
-        "https://docs.z.ai/devpack/tool/claude"),
-    # OpenRouter: https://openrouter.ai/api/v1, Authorization: Bearer;
-    # https://openrouter.ai/docs/api-reference/overview (Responses API beta: /api/v1/responses)
+        "https://docs.z.ai/devpack/overview"),
+    # OpenRouter: POST https://openrouter.ai/api/v1/chat/completions, Authorization: Bearer;
+    # https://openrouter.ai/docs/api-reference/overview; the Responses API beta at
+    # /api/v1/responses: https://openrouter.ai/docs/api_reference/responses/basic-usage
     _ep("openrouter", "openrouter.ai", "openai-chat", ["/api/v1/chat/completions"], "bearer",
         "https://openrouter.ai/docs/api-reference/overview"),
     _ep("openrouter", "openrouter.ai", "openai-responses", ["/api/v1/responses"], "bearer",
-        "https://openrouter.ai/docs/api-reference/responses-api/overview"),
+        "https://openrouter.ai/docs/api_reference/responses/basic-usage"),
     # Claude Code: ANTHROPIC_BASE_URL=https://openrouter.ai/api, ANTHROPIC_AUTH_TOKEN (Bearer);
     # https://openrouter.ai/docs/guides/coding-agents/claude-code-integration
     _ep("openrouter", "openrouter.ai", "anthropic", ["/api/v1/messages"], "bearer",
         "https://openrouter.ai/docs/guides/coding-agents/claude-code-integration"),
-    # xAI: https://api.x.ai/v1 (responses; chat/completions legacy), Authorization: Bearer;
-    # /v1/messages (Anthropic SDK compatibility, listed as deprecated);
-    # https://docs.x.ai/docs/api-reference
+    # xAI: https://api.x.ai/v1 (/responses recommended, /chat/completions legacy),
+    # Authorization: Bearer; https://docs.x.ai/developers/model-capabilities/text/comparison.
+    # POST /v1/messages (Anthropic SDK compatibility, x-api-key) is listed under its legacy
+    # and deprecated APIs: https://www.developersdigest.tech/reference/api-compatibility/xai
     _ep("xai", "api.x.ai", "openai-chat", ["/v1/chat/completions"], "bearer",
-        "https://docs.x.ai/docs/api-reference"),
+        "https://docs.x.ai/developers/model-capabilities/text/comparison"),
     _ep("xai", "api.x.ai", "openai-responses", ["/v1/responses"], "bearer",
         "https://docs.x.ai/developers/model-capabilities/text/comparison"),
     _ep("xai", "api.x.ai", "anthropic", ["/v1/messages"], "x-api-key",
-        "https://docs.x.ai/docs/api-reference"),
+        "https://www.developersdigest.tech/reference/api-compatibility/xai"),
     # Mistral: https://api.mistral.ai/v1/chat/completions, Authorization: Bearer;
-    # https://docs.mistral.ai/api/
+    # https://docs.mistral.ai/api/ (Mistral's own reference was not in the searchable
+    # corpus; the base URL and bearer auth as its SDKs' defaults document them, e.g.
+    # https://tessl.io/registry/tessl/npm-ai-sdk--mistral/2.0.0/files/docs/provider-configuration.md)
     _ep("mistral", "api.mistral.ai", "openai-chat", ["/v1/chat/completions"], "bearer",
         "https://docs.mistral.ai/api/"),
     # Groq: base_url https://api.groq.com/openai/v1 (chat/completions, responses), the key as
@@ -135,7 +145,7 @@ CATALOG: tuple[Endpoint, ...] = (
     _ep("groq", "api.groq.com", "openai-chat", ["/openai/v1/chat/completions"], "bearer",
         "https://console.groq.com/docs/openai"),
     _ep("groq", "api.groq.com", "openai-responses", ["/openai/v1/responses"], "bearer",
-        "https://console.groq.com/docs/responses-api"),
+        "https://console.groq.com/docs/openai"),
     # DashScope / Qwen (Model Studio): OpenAI-compatible base_url
     # https://dashscope-intl.aliyuncs.com/compatible-mode/v1 (Singapore) and
     # https://dashscope.aliyuncs.com/compatible-mode/v1 (Beijing), Bearer;
