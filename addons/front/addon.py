@@ -4,7 +4,9 @@
 
 (``addons/omniroute.py`` only exports :class:`OmniRoute`; this module is the front.)
 
-Only the AI hosts are decrypted; their model calls are redirected to the
+Only the AI hosts are decrypted (engine.core.endpoints: the builtin five,
+the catalogued vendors and config.yaml's endpoints, less those the CA cannot
+sign for); their model calls are redirected to the
 engine on loopback, which routes, translates and streams; everything else
 passes untouched. Each routed flow's comment says where it went. The engine
 runs in its own process by default (a second core), started and stopped with
