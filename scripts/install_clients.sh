@@ -4,13 +4,20 @@
 # into .cache/clients, with npm's cache in .cache/npm (both ignored by git).
 # A no-op while the installed versions match the pins.
 #
+# `install_clients.sh reach`: the clients beyond those three that speak to a
+# catalogued vendor (Qwen Code; tests/clients/reach/) into .cache/clients-reach.
+#
 # Exit status: 0 installed (or already there), 3 npm is missing, else npm's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-src=tests/clients
-dst=.cache/clients
-bins=(claude codex gemini)
+case "${1:-}" in
+    "") src=tests/clients; dst=.cache/clients; bins=(claude codex gemini); install=ci ;;
+    # npm ci refuses Qwen Code's lock: optional clipboard packages of other platforms
+    # that npm leaves unresolved; install keeps the lock (checked: unchanged) all the same
+    reach) src=tests/clients/reach; dst=.cache/clients-reach; bins=(qwen); install=install ;;
+    *) echo "install_clients: unknown set ${1} (none, or reach)" >&2; exit 2 ;;
+esac
 
 up_to_date() {
     local bin
@@ -41,5 +48,5 @@ if up_to_date; then
 fi
 echo "install_clients: installing $(node -p 'Object.entries(require(process.argv[1]).dependencies).map(e => e.join("@")).join(", ")' "$PWD/$src/package.json") into $dst" >&2
 cp "$src/package.json" "$src/package-lock.json" "$dst/"
-npm ci --prefix "$dst" --cache .cache/npm --prefer-offline --no-audit --no-fund --loglevel=error >&2
+npm "$install" --prefix "$dst" --cache .cache/npm --prefer-offline --no-audit --no-fund --loglevel=error >&2
 up_to_date || { echo "install_clients: npm ci finished but the pinned versions are not there" >&2; exit 1; }

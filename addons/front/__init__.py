@@ -1,5 +1,5 @@
-"""The mitmproxy front: decrypts only the AI hosts, sends their model calls to
-the engine, annotates the flows.
+"""The mitmproxy front: decrypts only the AI hosts (the endpoint catalog's, that
+the CA covers), sends their model calls to the engine, annotates the flows.
 
 Public: :class:`OmniRoute` (the addon ``addons/omniroute.py`` exports).
 The front imports only the engine's :mod:`~omniroute_mitm.engine.core`

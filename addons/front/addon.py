@@ -4,7 +4,9 @@
 
 (``addons/omniroute.py`` only exports :class:`OmniRoute`; this module is the front.)
 
-Only the AI hosts are decrypted; their model calls are redirected to the
+Only the AI hosts are decrypted (engine.core.endpoints: the builtin five,
+the catalogued vendors and config.yaml's endpoints, less those the CA cannot
+sign for); their model calls are redirected to the
 engine on loopback, which routes, translates and streams; everything else
 passes untouched. Each routed flow's comment says where it went. The engine
 runs in its own process by default (a second core), started and stopped with
@@ -17,6 +19,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,13 +27,22 @@ from urllib.parse import urlsplit
 
 from mitmproxy import addonmanager, contentviews, ctx, exceptions, http
 from mitmproxy.options import CONF_DIR
-from omniroute_mitm.engine.core import access, database, paths, private, summary
+from omniroute_mitm.engine.core import (
+    access,
+    database,
+    endpoints,
+    paths,
+    private,
+    summary,
+    trust,
+)
 from omniroute_mitm.engine.core.calls import (
     AI_HOSTS,
     classify,
-    is_ai_host,
+    engine_path,
     is_websocket_upgrade,
 )
+from omniroute_mitm.engine.core.config import Config
 from omniroute_mitm.engine.core.headers import (
     FRONT_PORT_ENV,
     ORIGINAL_URL_HEADER,
@@ -50,6 +62,13 @@ COPY_CAP = 1024 * 1024
 BODY_CHOICES = ("auto", "on", "off")
 PROJECT_CA = paths.certs_dir()
 ALLOW_AI_HOSTS = r"^(" + "|".join(h.replace(".", r"\.") for h in AI_HOSTS) + r"):\d+$"
+"""The builtin five (the allow list is :func:`allow_pattern` of the hosts taken)."""
+ROTATE = ".venv/bin/python scripts/ca.py generate --force"
+
+
+def allow_pattern(hosts: tuple[str, ...] | list[str]) -> str:
+    """mitmproxy's allow_hosts regex for exactly ``hosts`` (any port)."""
+    return r"^(" + "|".join(re.escape(h) for h in hosts) + r"):\d+$"
 READY_TIMEOUT = 30.0  # how long a model call waits for a starting engine
 
 
@@ -120,6 +139,11 @@ class OmniRoute:
         self._rebind = False
         self._origins: tuple[int | None, list[str]] = (-1, [])
         """config.yaml's mtime, and its allowed origins (CORS preflights)."""
+        self.catalog = endpoints.DEFAULT
+        """The hosts and paths of model calls (builtin, catalog, config.yaml)."""
+        self.routable: frozenset[str] = frozenset(AI_HOSTS)
+        """The catalog's hosts the CA can sign for: the only ones decrypted and routed."""
+        self._own_allow = False
 
     def load(self, loader: addonmanager.Loader) -> None:
         # What mitmproxy writes from now on (mitmdump -w, save_stream_file, hardump)
@@ -149,11 +173,42 @@ class OmniRoute:
                 if ctx.options.web_columns == ctx.options.default("web_columns"):
                     # mitmweb, columns not chosen: show route, tokens and cost
                     defaults["web_columns"] = [*ctx.options.web_columns, "comment"]
-            if not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
-                defaults["allow_hosts"] = [ALLOW_AI_HOSTS]  # decrypt only the AI hosts
             defaults.update(_project_confdir())
+            self._take_hosts(str(defaults.get("confdir", ctx.options.confdir)))
+            if not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
+                self._own_allow = True  # decrypt only the hosts taken
+                defaults["allow_hosts"] = [allow_pattern(sorted(self.routable))]
             ctx.options.update(**defaults)  # type: ignore[no-untyped-call]
             _check_ca_modes(Path(ctx.options.confdir).expanduser())
+        elif "omniroute_config" in updated:
+            self._take_hosts(ctx.options.confdir)
+            if self._own_allow:
+                ctx.options.update(allow_hosts=[allow_pattern(sorted(self.routable))])
+
+    def _take_hosts(self, confdir: str) -> None:
+        """The catalog with the config's endpoints, less the hosts the CA in
+        ``confdir`` cannot sign for (they stay tunnelled; a log line says why)."""
+        self.catalog = endpoints.catalog(self._config())
+        cert = trust.load_cert(os.path.expanduser(confdir))
+        names = trust.permitted_names(cert) if cert is not None else None
+        hosts = self.catalog.hosts()
+        if names is None:  # no CA yet (mitmproxy makes its own) or an unconstrained one
+            self.routable = frozenset(hosts)
+            return
+        left_out = endpoints.uncovered(names, self._config())
+        self.routable = frozenset(h for h in hosts if h not in left_out)
+        if left_out:
+            log.warning(
+                "omniroute: the CA in %s cannot sign for %s, so these hosts stay tunnelled "
+                "(not decrypted, not routed). Regenerate it with the names the catalog and "
+                "config.yaml need: %s (then clients trust the new CA again: the env line, "
+                "or `sudo .venv/bin/python scripts/ca.py install`)",
+                confdir, ", ".join(left_out), ROTATE)  # fmt: skip
+
+    def _config(self) -> Config | None:
+        """The config the front loaded, else read for the host list alone
+        (an external engine loads its own)."""
+        return self.backend.loaded_config or summary.load_quietly(ctx.options.omniroute_config)
 
     def running(self) -> None:
         # The engine (child or in-process) never takes this proxy as its own
@@ -197,7 +252,7 @@ class OmniRoute:
         host = req.pretty_host
         if host == MAGIC_HOST:
             return self._page(flow)
-        if not is_ai_host(host):
+        if host.lower() not in self.routable:
             return
         if req.method == "OPTIONS" and "access-control-request-method" in req.headers:
             return self._preflight(flow)
@@ -205,13 +260,15 @@ class OmniRoute:
             body = b'{"error":{"message":"use HTTP streaming (SSE), not WebSocket"}}'
             flow.response = http.Response.make(426, body, {"content-type": "application/json"})
             return
-        call = classify(req.method, req.path, host, req.headers)
+        call = classify(req.method, req.path, host, req.headers, self.catalog)
         if call is None and ctx.options.omniroute_offline_clients:
             answer = offline_answer(req.method, host, req.path)  # never the vendor
             flow.response = http.Response.make(answer.status, answer.body, answer.headers)
             return
         if call is None or call.kind == "models":
             return
+        if host.lower() not in AI_HOSTS:  # a catalogued vendor: the engine's own path
+            flow.metadata["omniroute_path"] = engine_path(call, req.path)
         destination = self._destination()
         if destination is None and self.backend.starting:
             flow.intercept()  # the engine is (re)starting: this call waits for it
@@ -278,6 +335,8 @@ class OmniRoute:
         req.port = target.port or 80
         req.headers[SECRET_HEADER] = destination[1]
         req.headers[ORIGINAL_URL_HEADER] = original
+        if "omniroute_path" in flow.metadata:
+            req.path = flow.metadata.pop("omniroute_path")
         flow.metadata["omniroute"] = original
 
     def _page(self, flow: http.HTTPFlow) -> None:

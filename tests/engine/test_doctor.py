@@ -189,7 +189,7 @@ def test_clients_set_up_by_their_own_files(tmp_path, confdir):
         {"env": {"HTTPS_PROXY": "http://127.0.0.1:8123", "NODE_EXTRA_CA_CERTS": cert}}))
     (tmp_path / ".codex").mkdir()
     (tmp_path / ".codex" / "config.toml").write_text(
-        'model_provider = "x"\n[model_providers.x]\nbase_url = "https://api.deepseek.com/v1"\n')
+        'model_provider = "x"\n[model_providers.x]\nbase_url = "https://llm.internal.example/v1"\n')
     env = {"PATH": str(tmp_path / "bin"), "HTTPS_PROXY": "http://127.0.0.1:9999",
            "SSL_CERT_FILE": str(confdir / "ca-bundle.pem")}
     context = Context(confdir=confdir, env=env, home=tmp_path, port=8123, client_bin=None)
@@ -202,7 +202,7 @@ def test_clients_set_up_by_their_own_files(tmp_path, confdir):
     assert line_for(lines, "claude").startswith("ok ")
     codex = [line for line in lines if " codex:" in line]
     assert codex[0].startswith("warning ") and "HTTPS_PROXY is not set" in codex[0]
-    assert "calls api.deepseek.com" in codex[1] and "https://api.openai.com/v1" in codex[1]
+    assert "calls llm.internal.example" in codex[1] and "https://api.openai.com/v1" in codex[1]
     gemini = line_for(lines, "gemini")
     assert "NODE_EXTRA_CA_CERTS does not hold it" in gemini
 

@@ -18,6 +18,7 @@ import orjson
 import zstandard
 from omniroute_mitm.translators.sse import loads_exact
 
+from .endpoints import DEFAULT, ENGINE_PATHS, Catalog
 from .errors import BadRequest, EngineError
 
 ANTHROPIC_HOST = "api.anthropic.com"
@@ -70,19 +71,29 @@ class Call:
     """POST /v1/responses/compact: a compaction pass (see engine.history)."""
 
 
-def is_ai_host(host: str | None) -> bool:
-    return host is not None and host.lower() in AI_HOSTS
+def is_ai_host(host: str | None, catalog: Catalog = DEFAULT) -> bool:
+    """A host whose model calls the front takes: builtin, catalogued, configured."""
+    return catalog.knows(host)
 
 
-def classify(method: str, path: str, host: str | None = None, headers: Any = None) -> Call | None:
+def classify(
+    method: str,
+    path: str,
+    host: str | None = None,
+    headers: Any = None,
+    catalog: Catalog = DEFAULT,
+) -> Call | None:
     """The call a request makes, or None when it is no model endpoint.
     ``host`` None means the engine was called directly (any path accepted);
-    ``headers`` (any mapping) tell Anthropic's GET /v1/models from OpenAI's."""
+    ``headers`` (any mapping) tell Anthropic's GET /v1/models from OpenAI's;
+    ``catalog`` knows the hosts beyond the builtin five (engine.core.endpoints)."""
     route, _, query = path.partition("?")
     route = route.rstrip("/") or "/"
-    if host is not None and not is_ai_host(host):
+    if host is not None and not catalog.knows(host):
         return None
     host = host.lower() if host else None
+    if host is not None and host not in AI_HOSTS:
+        return _classify_catalogued(method, route, host, catalog)
     if _CONVERSATION.match(route) and host in (None, OPENAI_HOST):
         if method in ("GET", "POST", "DELETE"):
             return Call("openai-responses", "conversation", resource=path)
@@ -93,6 +104,29 @@ def classify(method: str, path: str, host: str | None = None, headers: Any = Non
     if method == "GET":
         return _classify_models(route, host, headers or {})
     return None
+
+
+def _classify_catalogued(method: str, route: str, host: str, catalog: Catalog) -> Call | None:
+    """A catalogued vendor's model call; a host only a route names speaks the
+    standard paths (/v1/messages, /v1/chat/completions, /v1/responses)."""
+    found = catalog.lookup(method, route, host)
+    if found is not None:
+        endpoint, kind = found
+        return Call(endpoint.format, "count_tokens" if kind == "count_tokens" else "generate")
+    if method == "POST" and host in catalog.route_hosts and route in _POST_PATHS:
+        fmt, kind, _ = _POST_PATHS[route]
+        return Call(fmt, kind)
+    return None
+
+
+def engine_path(call: Call, path: str) -> str:
+    """Where the engine serves ``call`` (a catalogued vendor's path rewritten
+    to the standard one), with the query kept."""
+    target = ENGINE_PATHS.get((call.format, call.kind))
+    if target is None or call.compact or call.envelope:
+        return path
+    _, sep, query = path.partition("?")
+    return target + sep + query
 
 
 def _classify_stored(method: str, route: str, host: str | None) -> Call | None:

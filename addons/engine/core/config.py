@@ -207,6 +207,44 @@ class Security(_Model):
         return value
 
 
+_LABEL = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
+_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+$")
+
+
+class EndpointEntry(_Model):
+    """A host and its model-call paths in one client format, intercepted like
+    the shipped catalog's (engine.core.endpoints)."""
+
+    host: str
+    """The host name alone (no scheme, port or path), e.g. llm.example.com."""
+    paths: list[str] = Field(min_length=1)
+    """Full paths of the POST model calls, e.g. /v1/chat/completions."""
+    format: Literal["openai-chat", "openai-responses", "anthropic"]
+    key: Literal["bearer", "x-api-key", "api-key", "x-goog-api-key"] = "bearer"
+    """How the client sends its own key there (Authorization: Bearer, or a header)."""
+    vendor: str | None = None
+    """The name usage shows as the client's endpoint (default: the host)."""
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        host = value.strip().lower().rstrip(".")
+        if not _HOST.match(host):
+            raise ValueError(f"expected a host name such as llm.example.com (no scheme, port "
+                             f"or path), got {value!r}")
+        return host
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        out = []
+        for path in value:
+            if not path.startswith("/") or "?" in path or " " in path:
+                raise ValueError(f"each path starts with / and has no query, got {path!r}")
+            out.append(path.rstrip("/") or "/")
+        return out
+
+
 class Config(_Model):
     providers: dict[str, Provider] = Field(default_factory=dict)
     combos: dict[str, Combo] = Field(default_factory=dict)
@@ -214,6 +252,8 @@ class Config(_Model):
     resilience: Resilience = Field(default_factory=Resilience)
     responses: ResponsesStore = Field(default_factory=ResponsesStore)
     security: Security = Field(default_factory=Security)
+    endpoints: list[EndpointEntry] = Field(default_factory=list)
+    """More hosts to intercept (the shipped catalog is engine.core.endpoints)."""
     _warnings: list[str] = PrivateAttr(default_factory=list)
     _disabled: dict[str, str] = PrivateAttr(default_factory=dict)
     _digest: str = PrivateAttr(default="")

@@ -60,6 +60,8 @@ HOSTS = {
     "api.z.ai": "zai",
     "api.perplexity.ai": "perplexity",
     "api.deepinfra.com": "deepinfra",
+    "dashscope-intl.aliyuncs.com": "dashscope",
+    "dashscope.aliyuncs.com": "dashscope",
 }
 # When the provider is unknown, a bare model name is looked up among these.
 FIRST_PARTY = ("anthropic", "openai", "gemini", "vertex_ai-language-models", "deepseek", "xai",

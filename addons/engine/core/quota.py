@@ -8,6 +8,12 @@
   ``x-ratelimit-reset-*`` (``6m0s``).
 - Codex on chatgpt.com: ``x-codex-{primary,secondary}-used-percent`` with
   ``-reset-at`` (Unix seconds) or ``-reset-after-seconds``.
+- Groq, xAI and other OpenAI-compatible vendors send OpenAI's
+  ``x-ratelimit-*`` (Groq's resets read ``2m59.56s``).
+- Mistral: ``x-ratelimitbysize-{limit,remaining}-{minute,month}`` (tokens),
+  with ``ratelimitbysize-reset`` (seconds) on some answers.
+- OpenRouter and others: bare ``x-ratelimit-{limit,remaining,reset}`` (the
+  reset as Unix seconds or milliseconds). DeepSeek sends none (no rate limit).
 
 :func:`parse` reduces them to the most used window: its utilization (0..1),
 when it resets, and whether the provider rejected it. :func:`retry_after`
@@ -24,10 +30,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
-PREFIXES = ("anthropic-ratelimit-", "x-ratelimit-", "x-codex-")
+PREFIXES = ("anthropic-ratelimit-", "x-ratelimit-", "x-codex-", "x-ratelimitbysize-")
 _UNIFIED = re.compile(r"^anthropic-ratelimit-unified-([\w-]+?)-(utilization|reset|status)$")
 _ANTHROPIC = re.compile(r"^anthropic-ratelimit-([a-z-]+?)-(limit|remaining|reset)$")
 _OPENAI = re.compile(r"^x-ratelimit-(limit|remaining|reset)-([a-z-]+)$")
+_BARE = re.compile(r"^x-ratelimit-(limit|remaining|reset)$")
+_BYSIZE = re.compile(r"^x-ratelimitbysize-(limit|remaining)-(\w+)$")
 _CODEX = re.compile(r"^x-codex-(\w+)-(used-percent|reset-at|reset-after-seconds)$")
 
 
@@ -104,6 +112,24 @@ def _read(name: str, value: str, windows: dict[str, Window], now: float) -> None
         _limits(windows.setdefault(m.group(1), Window()), m.group(2), value, now)
     elif m := _OPENAI.match(name):
         _limits(windows.setdefault(m.group(2), Window()), m.group(1), value, now)
+    elif m := _BYSIZE.match(name):
+        _limits(windows.setdefault(f"tokens-{m.group(2)}", Window()), m.group(1), value, now)
+    elif m := _BARE.match(name):
+        w = windows.setdefault("requests", Window())
+        if m.group(1) == "reset":
+            w.reset = _epoch(value, now)
+        else:
+            _limits(w, m.group(1), value, now)
+
+
+def _epoch(value: str, now: float) -> float | None:
+    """A bare reset: Unix milliseconds (OpenRouter), Unix seconds, or seconds from now."""
+    number = _number(value)
+    if number is None:
+        return _timestamp(value, now)
+    if number > 1e11:
+        return number / 1000
+    return number if number > 1e9 else now + number
 
 
 def _limits(window: Window, what: str, value: str, now: float) -> None:

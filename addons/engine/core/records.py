@@ -38,6 +38,9 @@ class Record:
     duration_ms: float | None = None
     wall: float = field(default_factory=time.time)
     client_app: str = "other"
+    endpoint: str = ""
+    """The vendor the client called (anthropic, openai, deepseek, ...; the
+    endpoint catalog's name); empty for direct clients."""
     provider: str = ""
     """The config's provider name that answered, or ``native``."""
     upstream_model: str = ""

@@ -76,3 +76,14 @@ def constrained(cert: x509.Certificate) -> bool:
         return cert.extensions.get_extension_for_class(x509.NameConstraints).critical
     except x509.ExtensionNotFound:
         return False
+
+
+def permitted_names(cert: x509.Certificate) -> tuple[str, ...] | None:
+    """The DNS names a name-constrained CA may sign for; None when it is not
+    name-constrained (it signs for anything)."""
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.NameConstraints)
+    except x509.ExtensionNotFound:
+        return None
+    return tuple(str(n.value) for n in ext.value.permitted_subtrees or []
+                 if isinstance(n, x509.DNSName))

@@ -8,7 +8,7 @@ this CA instead of generating its own unconstrained one. The folder is made
 0700 and the key files 0600 whatever the umask.
 
     python scripts/ca.py generate [--force]     # idempotent; --force rotates
-    python scripts/ca.py env [--port 8080] [--client claude|codex|gemini|sdk]
+    python scripts/ca.py env [--port 8080] [--client claude|codex|gemini|qwen|sdk]
                                                 # lines to eval in the client's shell
     sudo python scripts/ca.py install           # system trust store (Linux, macOS)
     sudo python scripts/ca.py uninstall
@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from omniroute_mitm.engine.core import paths, private
+from omniroute_mitm.engine.core import endpoints, paths, private, summary
 
 CERTS = paths.certs_dir()
 BASENAME = "mitmproxy"  # mitmproxy's CONF_BASENAME: it looks for mitmproxy-ca.pem
@@ -43,14 +43,11 @@ CA_NAME = "omniroute-mitm CA (AI API hosts only)"
 BUNDLE = "ca-bundle.pem"  # system roots + this CA, for clients whose variable replaces roots
 INSTALL_NAME = "omniroute-mitm"
 
-# Each entry also covers its subdomains (RFC 5280 dNSName constraint semantics).
-DOMAINS = (
-    "anthropic.com",  # api.anthropic.com (Claude Code, SDK)
-    "openai.com",  # api.openai.com (Codex, SDKs)
-    "chatgpt.com",  # chatgpt.com/backend-api/codex (Codex, ChatGPT login)
-    "generativelanguage.googleapis.com",  # Gemini API (Gemini CLI, google-genai)
-    "cloudcode-pa.googleapis.com",  # Gemini CLI, login-with-Google mode
-)
+# Each entry also covers its subdomains (RFC 5280 dNSName constraint semantics):
+# the builtin hosts' domains, then every host of the endpoint catalog
+# (engine.core.endpoints). ``generate`` adds config.yaml's endpoints and
+# route hosts (:func:`needed_domains`).
+DOMAINS = endpoints.ca_names()
 
 KEY_SIZE = 2048  # mitmproxy signs every leaf with this key and serves it as the leaf key
 VALIDITY = datetime.timedelta(days=3650)
@@ -173,14 +170,24 @@ def generate(confdir: Path = CERTS, force: bool = False,
     """Create the CA unless a valid one exists; returns True if it wrote a new one."""
     existing = None if force else _current(confdir)
     if existing is not None:
-        if permitted_domains(existing) != tuple(domains):
-            print(f"ca: {confdir} holds a CA for other domains; --force to rotate", file=sys.stderr)
+        have = permitted_domains(existing)
+        if missing := [d for d in domains if not endpoints.covers(have, d)]:
+            print(f"ca: the CA in {confdir} does not permit {', '.join(missing)}: rotate it with "
+                  "`scripts/ca.py generate --force` (clients then trust the new CA: the env "
+                  "line again, or `sudo scripts/ca.py install`)", file=sys.stderr)
         return False
     for path in ca_files(confdir).values():
         path.unlink(missing_ok=True)
     key, cert = build_ca(tuple(domains))
     write_ca(confdir, key, cert)
     return True
+
+
+def needed_domains(config_path: Path | None = None) -> tuple[str, ...]:
+    """The names for a new CA: the catalog's and those config.yaml adds
+    (its endpoints and route hosts); a config that does not load adds none."""
+    config = summary.load_quietly(config_path or paths.config_file())
+    return endpoints.ca_names(config)
 
 
 def _current(confdir: Path) -> x509.Certificate | None:
@@ -250,7 +257,7 @@ def run_install(confdir: Path, remove: bool, dry_run: bool) -> int:
 # ----------------------------------------------------------------------------- env
 
 
-CLIENTS = ("claude", "codex", "gemini", "sdk")
+CLIENTS = ("claude", "codex", "gemini", "qwen", "sdk")
 # What each client reads: (variable, file, why). "cert" is the CA alone (added to
 # the built-in roots); "bundle" is system roots + the CA (the variable replaces roots).
 CLIENT_VARS: dict[str, list[tuple[str, str, str]]] = {
@@ -258,6 +265,7 @@ CLIENT_VARS: dict[str, list[tuple[str, str, str]]] = {
     "codex": [("SSL_CERT_FILE", "bundle", "replaces the roots: system roots + this CA")],
     "gemini": [("NODE_EXTRA_CA_CERTS", "cert", "Node: added to the built-in roots "
                 "(SSL_CERT_FILE is not honoured)")],
+    "qwen": [("NODE_EXTRA_CA_CERTS", "cert", "Node (Qwen Code): added to the built-in roots")],
     "sdk": [("SSL_CERT_FILE", "bundle", "Python SDKs (httpx): system roots + this CA"),
             ("REQUESTS_CA_BUNDLE", "bundle", "requests-based code"),
             ("NODE_EXTRA_CA_CERTS", "cert", "Node SDKs")],
@@ -266,6 +274,8 @@ KEY_HINTS = {
     "claude": "ANTHROPIC_API_KEY=sk-ant-anything (a routed call gets the provider's key)",
     "codex": "CODEX_API_KEY=sk-anything (OPENAI_API_KEY alone sends no key)",
     "gemini": "GEMINI_API_KEY=anything (a routed call gets the provider's key)",
+    "qwen": "OPENAI_API_KEY=anything OPENAI_BASE_URL=https://dashscope-intl.aliyuncs.com/"
+            "compatible-mode/v1 (a routed call gets the provider's key)",
 }
 
 
@@ -300,7 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     gen = sub.add_parser("generate", help="create the CA (idempotent)")
     gen.add_argument("--force", action="store_true", help="rotate: replace an existing CA")
     gen.add_argument("--domain", action="append", help="permitted domain (repeatable; "
-                     "replaces the default list)")
+                     "replaces the list computed from the catalog and the config)")
+    gen.add_argument("--config", type=Path, default=None,
+                     help="config.yaml whose endpoints and route hosts the CA permits too "
+                     "(default: the project's config.yaml)")
     for name in ("install", "uninstall"):
         sp = sub.add_parser(name, help=f"{name} the CA in the system trust store (root)")
         sp.add_argument("--dry-run", action="store_true", help="print the commands only")
@@ -312,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     if args.cmd == "generate":
-        domains = tuple(args.domain) if args.domain else DOMAINS
+        domains = tuple(args.domain) if args.domain else needed_domains(args.config)
         made = generate(args.dir, args.force, domains)
         cert = load_cert(args.dir)
         assert cert is not None

@@ -21,6 +21,7 @@ GROUPS = {
     "model": lambda r: r["upstream_model"] or r["requested_model"],
     "app": lambda r: r["client_app"],
     "route": lambda r: r["target"],
+    "endpoint": lambda r: r.get("client_endpoint") or "(direct)",
 }
 TOKEN_CLASSES = ("input", "cache_read", "cache_write", "cache_write_1h", "output", "reasoning")
 

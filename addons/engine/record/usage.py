@@ -74,7 +74,10 @@ ALTER TABLE requests ADD COLUMN quota_headers TEXT
 V3 = """
 ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0
 """
-MIGRATIONS = [V1, V2, V3]
+V4 = """
+ALTER TABLE requests ADD COLUMN client_endpoint TEXT
+"""
+MIGRATIONS = [V1, V2, V3, V4]
 """Append only: a shipped migration never changes."""
 
 COLUMNS = (
@@ -83,6 +86,7 @@ COLUMNS = (
     "status", "error_class", "error", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "reasoning_tokens", "estimated", "ttft_ms", "total_ms", "cost",
     "quota_window", "quota_used", "quota_reset", "quota_headers", "cache_write_1h_tokens",
+    "client_endpoint",
 )  # fmt: skip
 INSERT = (
     f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -114,9 +118,17 @@ def key_id(secret: str | None) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:10]
 
 
-def credential(inbound: Inbound) -> str | None:
-    """The credential a client sent to its native endpoint (to hash it)."""
-    for name in ("x-api-key", "x-goog-api-key", "authorization"):
+KEY_HEADERS = {"bearer": "authorization", "x-api-key": "x-api-key", "api-key": "api-key",
+               "x-goog-api-key": "x-goog-api-key"}  # fmt: skip
+
+
+def credential(inbound: Inbound, style: str | None = None) -> str | None:
+    """The credential a client sent to its native endpoint (to hash it):
+    the header its endpoint takes the key in (``style``) first."""
+    names = ["x-api-key", "x-goog-api-key", "authorization", "api-key"]
+    if style in KEY_HEADERS:
+        names.insert(0, KEY_HEADERS[style])
+    for name in names:
         if value := inbound.header(name):
             return value
     return None
@@ -178,6 +190,7 @@ def row(record: Record) -> tuple[Any, ...]:
         record.cost,
         q.window if q else None, q.utilization if q else None,
         q.reset if q else None, _headers(q.headers) if q else None, t.cache_write_1h,
+        record.endpoint or None,
     )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import time
 
+from omniroute_mitm.engine.core import endpoints
 from omniroute_mitm.engine.core.calls import (
     STORED_KINDS,
     Call,
@@ -54,7 +55,10 @@ class Exchange:
         self.config = rt.config
         self.record: Record = rt.records.new(call.format, call.kind)
         self.record.client_app = usage.client_app(inbound.header("user-agent"))
-        self.redactor = reqlog.Redactor(rt.config, usage.credential(inbound))
+        catalog = endpoints.catalog(rt.config)
+        self.record.endpoint = catalog.vendor(inbound.host) or inbound.host or ""
+        self.key_style = catalog.key_style(inbound.host)
+        self.redactor = reqlog.Redactor(rt.config, usage.credential(inbound, self.key_style))
         self.log_entry: reqlog.ExchangeLog | None = None
         if rt.request_log is not None:
             self.log_entry = rt.request_log.start(self.record.id, self.redactor.everything)
@@ -259,7 +263,7 @@ class Exchange:
             router.succeeded(decision, attempt, ttft, headers)
             usage.answered(
                 self.record, attempt, runner.usage, headers,
-                chars=runner.chars, credential=credential(job.inbound),
+                chars=runner.chars, credential=credential(job.inbound, self.key_style),
                 native_url=job.inbound.original_url, estimate_input=self._estimate,
             )  # fmt: skip
             return

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cryptography import x509
-from omniroute_mitm.engine.core import trust
-from omniroute_mitm.engine.core.calls import AI_HOSTS
+from omniroute_mitm.engine.core import endpoints, paths, trust
 
 from .base import Context, Result, show
 from .tlsprobe import leaf_chain, loopback_server, node_handshake, python_handshake, server_context
@@ -33,21 +32,28 @@ def check_ca(ctx: Context) -> Iterator[Result]:
     if cert is None:
         yield Result("error", "CA", f"cannot read {show(trust.cert_path(ctx.confdir))}", ROTATE)
         return
-    yield _constraints(cert)
+    yield _constraints(cert, ctx)
     yield _expiry(cert)
 
 
-def _constraints(cert: x509.Certificate) -> Result:
+def _constraints(cert: x509.Certificate, ctx: Context) -> Result:
     try:
         ext = cert.extensions.get_extension_for_class(x509.NameConstraints)
     except x509.ExtensionNotFound:
         return Result("error", "CA", "not name-constrained: it could sign for any site", ROTATE)
     permitted = [str(n.value) for n in ext.value.permitted_subtrees or []]
-    uncovered = [h for h in AI_HOSTS if not any(h == d or h.endswith("." + d) for d in permitted)]
+    uncovered = endpoints.uncovered(permitted, ctx.config)
     if not ext.critical:
         return Result("error", "CA", "its name constraints are not critical", ROTATE)
     if uncovered:
-        return Result("warning", "CA", f"cannot sign for {', '.join(uncovered)}", ROTATE)
+        rotate = ROTATE
+        if ctx.config_path.resolve() != paths.config_file().resolve():
+            rotate += f" --config {show(ctx.config_path)}"
+        return Result("warning", "CA", f"cannot sign for {', '.join(uncovered)} (the endpoint "
+                      "catalog or config.yaml names them): they stay tunnelled, not routed, "
+                      "until the CA is regenerated with the names they need",
+                      rotate + " (it computes them from the catalog and config.yaml; clients "
+                      "then trust the new CA: the env line, or ca.py install)")
     if not ext.value.excluded_subtrees:
         return Result("warning", "CA", "IP addresses are not excluded", ROTATE)
     return Result("ok", "CA", "name-constrained to " + ", ".join(permitted))

@@ -15,8 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from omniroute_mitm.engine.core import paths, trust
-from omniroute_mitm.engine.core.calls import is_ai_host
+from omniroute_mitm.engine.core import endpoints, paths, trust
 
 from .base import Context, Result, show
 
@@ -96,7 +95,7 @@ def _endpoint_problem(ctx: Context, env: Mapping[str, str], client: str) -> Resu
         url, source = found
         fix = f"set {source} to https://api.openai.com/v1"
     host = urlsplit(url).hostname if url else None
-    if not host or is_ai_host(host):
+    if not host or endpoints.catalog(ctx.config).knows(host):
         return None
     return Result("warning", client, f"calls {host} ({source}), which the proxy does not "
                   "intercept", fix)
