@@ -38,6 +38,24 @@ _IMAGE_TYPES = {
     "webp": "image/webp",
 }
 _DOCUMENT_EXTRAS = ("context", "citations")
+ANTHROPIC_ONLY = frozenset(
+    {
+        # Anthropic's server tools: their calls and results, run by Anthropic.
+        "server_tool_use",
+        "web_search_tool_result",
+        "web_fetch_tool_result",
+        "code_execution_tool_result",
+        "bash_code_execution_tool_result",
+        "text_editor_code_execution_tool_result",
+        "tool_search_tool_result",
+        "tool_reference",
+        "mcp_tool_use",
+        "mcp_tool_result",
+        "container_upload",
+    }
+)
+"""Documented block types with no meaning outside Anthropic: carried whole
+and sent back only to Anthropic (other formats leave them out)."""
 
 
 def guess_image_type(url: str) -> str:
@@ -63,7 +81,9 @@ def parse_block(block: Any, path: str) -> Part:
     if parser is None:
         # server_tool_use, web_search_tool_result, container_upload, ...:
         # meaningful only to Anthropic, so carried whole and sent back only there.
-        return Opaque(NAME, block)
+        # A type Anthropic does not document cannot go anywhere else.
+        unknown = None if kind in ANTHROPIC_ONLY else (path, kind)
+        return Opaque(NAME, block, unknown=unknown)
     return parser(block, path)
 
 
@@ -150,8 +170,28 @@ def _result_part(item: Any, path: str) -> Text | Media:
     part = parse_block(item, path)
     if isinstance(part, Text | Media):
         return part
-    # search_result and similar: no canonical shape, but the model must still see them.
+    # No canonical shape, but the model must still see them.
     return Text(dumps(item))
+
+
+def _search_result(block: dict[str, Any], path: str) -> Part:
+    """A search result (RAG content the client supplies): other formats read
+    it as text with its source and title; Anthropic gets the block back."""
+    source, title = block.get("source"), block.get("title")
+    if not isinstance(source, str) or not isinstance(title, str):
+        raise TranslationError(path, "search_result needs a string source and title")
+    content = block.get("content")
+    if not isinstance(content, list):
+        raise TranslationError(f"{path}.content", "search_result content must be a list")
+    texts: list[str] = []
+    for i, item in enumerate(content):
+        if not isinstance(item, dict) or item.get("type") != "text":
+            raise TranslationError(f"{path}.content[{i}]", "search_result content is text blocks")
+        if not isinstance(item.get("text"), str):
+            raise TranslationError(f"{path}.content[{i}].text", "text must be a string")
+        texts.append(item["text"])
+    text = "\n\n".join([f"Search result: {title}\nSource: {source}", *texts])
+    return Text(text, cache_control=block.get("cache_control"), meta={NAME: {"block": block}})
 
 
 def _thinking(block: dict[str, Any], path: str) -> Part:
@@ -181,6 +221,7 @@ _PARSERS = {
     "tool_result": _tool_result,
     "thinking": _thinking,
     "redacted_thinking": _redacted,
+    "search_result": _search_result,
 }
 
 
