@@ -3,13 +3,21 @@
 - content of a type the translators do not know is a 400 in the client's
   format on a cross-format route (never an answer to a prompt the client did
   not send); the same format passes it through; a search result reaches a
-  provider of another format as text.
+  provider of another format as text;
+- a stream the client leaves is in the usage store with its target, the
+  estimated input and the output sent so far.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import time
+from contextlib import closing
+from pathlib import Path
+
 import anthropic
 import pytest
+from e2e_harness import Mitmdump
 from fakeprovider import Reply
 
 pytestmark = pytest.mark.e2e
@@ -65,3 +73,44 @@ def test_a_search_result_reaches_a_chat_provider_as_text(conn, fake):
     assert first["type"] == "text"
     for piece in ("Paris facts", "https://docs.example/paris", "Paris is the capital of France."):
         assert piece in first["text"]
+
+
+# ----------------------------------------------------------- cancelled streams
+
+
+def store_rows(mitm: Mitmdump, where: str, params: tuple[object, ...] = ()) -> list[dict]:
+    """Rows of the usage store matching ``where``, once there are any (the
+    store is written by a thread, after the request ends)."""
+    path = Path(mitm.confdir) / "data" / "omniroute.sqlite"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if path.exists():
+            with closing(sqlite3.connect(path)) as db:
+                db.row_factory = sqlite3.Row
+                try:
+                    found = db.execute(f"SELECT * FROM requests WHERE {where}", params).fetchall()
+                except sqlite3.OperationalError:  # the table is not there yet
+                    found = []
+            if found:
+                return [dict(r) for r in found]
+        time.sleep(0.1)
+    raise AssertionError(f"no row where {where} {params} in the store")
+
+
+@pytest.mark.parametrize("model", ["to-openai-chat", "to-anthropic"])
+def test_a_stream_the_client_left_is_recorded_with_its_target_and_tokens(conn, fake, mitm, model):
+    reply = Reply.bench(3000, delay_between=0.02)  # a minute: it cannot end while we look
+    fake.script([reply])
+    prompt = f"a prompt long enough to count for {model}: " + "lorem ipsum dolor " * 40
+    with conn.anthropic().messages.stream(
+        model=model, max_tokens=100, messages=[{"role": "user", "content": prompt}]
+    ) as stream:
+        for event in stream:
+            if event.type == "content_block_delta":
+                break
+    where = "requested_model = ? AND error = 'client disconnected'"
+    (row,) = store_rows(mitm, where, (model,))
+    upstream = model.replace("to-", "")
+    assert (row["provider"], row["upstream_model"]) == (f"fake-{upstream}", f"upstream-{upstream}")
+    assert row["key_id"] and row["target"] == f"fake-{upstream}/upstream-{upstream}"
+    assert row["estimated"] == 1 and row["input_tokens"] > 0 and row["output_tokens"] > 0

@@ -7,12 +7,15 @@ import io
 import json
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+from omniroute_mitm.engine.core.database import open_store
 from omniroute_mitm.engine.ops import usage_cli
-from omniroute_mitm.engine.record.usage import COLUMNS
-from usage_seed import seed
+from omniroute_mitm.engine.record.usage import COLUMNS, INSERT, UsageLog, row
+from omniroute_mitm.engine.serve import dashboard
+from usage_seed import record, seed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,3 +107,22 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     _, err = usage.communicate(timeout=30)
     assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()
     assert usage.returncode in (0, 141)
+
+
+def test_target_health_leaves_out_requests_that_reached_no_target(tmp_path):
+    now = time.time()
+    log = UsageLog(open_store("sqlite:///omniroute.sqlite", base=tmp_path))
+    log.store.write(INSERT, row(record(1, now - 60, "ds", "deepseek-chat", "claude-cli")))
+    for n, error, status in ((2, "bad JSON", 400), (3, "client disconnected", 499)):
+        gone = record(n, now - 50 + n, "", "", "codex", status=status, error=error,
+                      attempts=[], tokens=None, cost=None)
+        log.store.write(INSERT, row(gone))
+    log.close()
+    store = open_store("sqlite:///omniroute.sqlite", base=tmp_path)
+    page = dashboard.render(store, now).decode()
+    store.close()
+    recent, health = page.split("<h2>Target health (last hour)</h2>", 1)
+    assert "bad JSON" in recent  # still listed among the requests
+    assert "<td>ds/deepseek-chat</td>" in health
+    assert "<td>/</td>" not in health and "bad JSON" not in health
+    assert "client disconnected" not in health
