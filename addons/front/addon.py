@@ -30,6 +30,7 @@ from omniroute_mitm.engine.core.calls import (
     is_websocket_upgrade,
 )
 from omniroute_mitm.engine.core.headers import (
+    ENGINE_PREFIX,
     FRONT_PORT_ENV,
     ORIGINAL_URL_HEADER,
     RECORD_HEADER,
@@ -114,6 +115,8 @@ class OmniRoute:
         self._copies: dict[str, CappedCopy | None] = {}
         """Routed flows streaming now, with their body copy (None: not kept)."""
         self._records = RecordClient()
+        self._sent: dict[str, http.HTTPFlow] = {}
+        """Flows sent to the engine and not answered yet (shown as called at exit)."""
         self._defaults_set = False
         self._rebind = False
 
@@ -174,6 +177,9 @@ class OmniRoute:
     def done(self) -> None:
         # Sync: a script reload calls done() from sync code (async raises there).
         os.environ.pop(FRONT_PORT_ENV, None)
+        for flow in self._sent.values():  # `mitmdump -w` saves them next (its done())
+            _as_called(flow)
+        self._sent.clear()
         self.stopping = self.backend.stop()
         self._records.close()
 
@@ -225,6 +231,7 @@ class OmniRoute:
         req.headers[SECRET_HEADER] = destination[1]
         req.headers[ORIGINAL_URL_HEADER] = original
         flow.metadata["omniroute"] = original
+        self._sent[flow.id] = flow
 
     def _page(self, flow: http.HTTPFlow) -> None:
         """The engine's pages (dashboard, records), authenticated by the front."""
@@ -234,23 +241,22 @@ class OmniRoute:
             flow.response = http.Response.make(503, body, {"content-type": "text/plain"})
             return
         req, target = flow.request, urlsplit(destination[0])
+        flow.metadata["omniroute_page"] = req.url  # restored once answered (_as_called)
         rest = req.path.lstrip("/")
         req.scheme = target.scheme
         req.host = target.hostname or "127.0.0.1"
         req.port = target.port or 80
         req.path = "/omniroute/" + rest
         req.headers[SECRET_HEADER] = destination[1]
-        flow.metadata["omniroute_page"] = True
+        self._sent[flow.id] = flow
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         original = flow.metadata.get("omniroute")
         if original is None or flow.response is None:
             return
-        flow.request.headers.pop(SECRET_HEADER, None)
-        flow.request.headers.pop(ORIGINAL_URL_HEADER, None)
-        flow.request.url = original  # the log and mitmweb show what the client called
-        route = flow.response.headers.pop(ROUTE_HEADER, None) or "(engine gave no route)"
-        record_id = flow.response.headers.pop(RECORD_HEADER, "")
+        route = flow.response.headers.get(ROUTE_HEADER) or "(engine gave no route)"
+        record_id = flow.response.headers.get(RECORD_HEADER, "")
+        _as_called(flow)  # the log and mitmweb show what the client called
         if record_id.isdigit():
             flow.metadata["omniroute_record"] = int(record_id)
         flow.comment = f"{original} : {route}"
@@ -259,14 +265,14 @@ class OmniRoute:
         flow.response.stream = copy or True
 
     async def response(self, flow: http.HTTPFlow) -> None:
-        if flow.metadata.pop("omniroute_page", None):
-            flow.request.headers.pop(SECRET_HEADER, None)
-            return
+        self._sent.pop(flow.id, None)
+        if _as_called(flow):
+            return  # a page: nothing more to do
         await self._finish(flow)
 
     async def error(self, flow: http.HTTPFlow) -> None:
-        if "omniroute" in flow.metadata or flow.metadata.pop("omniroute_page", None):
-            flow.request.headers.pop(SECRET_HEADER, None)
+        self._sent.pop(flow.id, None)
+        _as_called(flow)  # (a flow saved with -w must not show the engine either)
         # e.g. the client hung up after the last event, before the end of the body:
         # the flow still shows what was sent, its tokens and cost
         await self._finish(flow)
@@ -299,6 +305,23 @@ class OmniRoute:
     def _destination(self) -> tuple[str, str] | None:
         """The engine's URL and secret; None while no engine runs."""
         return self.backend.destination()
+
+
+def _as_called(flow: http.HTTPFlow) -> bool:
+    """A flow the front sent to the engine, made to show what the client
+    called again: its URL, and no ``x-omniroute-*`` header (the engine's
+    secret must not reach saved flows, ``mitmdump -w``, nor the log).
+    True for the engine's own pages (http://omniroute/...)."""
+    page = flow.metadata.pop("omniroute_page", None)
+    original = page or flow.metadata.get("omniroute")
+    if original is None:
+        return False
+    for headers in (flow.request.headers, flow.response.headers if flow.response else None):
+        for name in [n for n in headers or () if n.lower().startswith(ENGINE_PREFIX)]:
+            del headers[name]
+    if flow.request.url != original:
+        flow.request.url = original
+    return page is not None
 
 
 async def _rebind_servers(then: Callable[[], None]) -> None:

@@ -5,7 +5,9 @@
   not send); the same format passes it through; a search result reaches a
   provider of another format as text;
 - a stream the client leaves is in the usage store with its target, the
-  estimated input and the output sent so far.
+  estimated input and the output sent so far;
+- flows saved with ``mitmdump -w`` show the URL the client called and no
+  header between the front and the engine.
 """
 
 from __future__ import annotations
@@ -16,9 +18,17 @@ from contextlib import closing
 from pathlib import Path
 
 import anthropic
+import httpx
 import pytest
-from e2e_harness import Mitmdump
+from e2e_harness import (
+    CLIENT_KEY,
+    Mitmdump,
+    client_ssl_context,
+    e2e_config,
+    start_mitmdump,
+)
 from fakeprovider import Reply
+from mitmproxy import http, io
 
 pytestmark = pytest.mark.e2e
 
@@ -114,3 +124,49 @@ def test_a_stream_the_client_left_is_recorded_with_its_target_and_tokens(conn, f
     assert (row["provider"], row["upstream_model"]) == (f"fake-{upstream}", f"upstream-{upstream}")
     assert row["key_id"] and row["target"] == f"fake-{upstream}/upstream-{upstream}"
     assert row["estimated"] == 1 and row["input_tokens"] > 0 and row["output_tokens"] > 0
+
+
+# ------------------------------------------------------------- saved flows
+
+
+def test_saved_flows_show_what_the_client_called(tmp_path, ca_dir, e2e_provider, fake):
+    saved = tmp_path / "flows.mitm"
+    proxy = start_mitmdump(tmp_path, ca_dir, e2e_config(e2e_provider.port), "-w", str(saved))
+    chat = "https://api.openai.com/v1/chat/completions"
+    auth = {"authorization": f"Bearer {CLIENT_KEY}"}
+
+    def body(model: str) -> dict:
+        return {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+    slow = Reply(text="too late for the client", delay_first_byte=30)
+    fake.script([Reply(text="routed and answered"), slow])
+    try:
+        verify = client_ssl_context(proxy.confdir)
+        with httpx.Client(proxy=proxy.url, verify=verify, timeout=20) as client:
+            ok = client.post(chat, json=body("to-anthropic"), headers=auth)
+            assert ok.status_code == 200 and "routed and answered" in ok.text
+            failed = client.post(chat, json=body("no-such-model"), headers=auth)  # -> dead
+            assert failed.status_code >= 500
+            page = client.get("http://omniroute/")
+            assert page.status_code == 200
+        # a client that gives up before the answer: the flow ends in an error
+        impatient = httpx.Timeout(20, read=1)
+        with httpx.Client(proxy=proxy.url, verify=verify, timeout=impatient) as client:
+            with pytest.raises(httpx.ReadTimeout):
+                client.post(chat, json=body("to-gemini"), headers=auth)
+        assert fake.wait_for(lambda: any(r.reply is slow for r in fake.model_calls()), 10)
+    finally:
+        proxy.stop()
+    assert not proxy.blocked()
+    with saved.open("rb") as f:
+        flows = [flow for flow in io.FlowReader(f).stream() if isinstance(flow, http.HTTPFlow)]
+    urls = sorted(flow.request.url for flow in flows)
+    assert urls == ["http://omniroute/", chat, chat, chat], urls
+    errored = [flow for flow in flows if flow.error is not None]
+    assert len(errored) == 1 and errored[0].request.url == chat
+    for flow in flows:
+        names = [*flow.request.headers.keys(),
+                 *(flow.response.headers.keys() if flow.response else ())]
+        assert not [n for n in names if n.lower().startswith("x-omniroute-")], (flow, names)
+        assert flow.request.host in ("api.openai.com", "omniroute")
+        assert flow.request.headers.get("host", flow.request.host) in (
+            "api.openai.com", "omniroute")
