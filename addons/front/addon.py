@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from mitmproxy import addonmanager, contentviews, ctx, exceptions, http
+from mitmproxy import addonmanager, connection, contentviews, ctx, exceptions, http
 from mitmproxy.options import CONF_DIR
 from omniroute_mitm.engine.core import database, paths, summary
 from omniroute_mitm.engine.core.calls import (
@@ -38,6 +38,7 @@ from omniroute_mitm.engine.core.headers import (
     SECRET_HEADER,
 )
 
+from .headwatch import HeadWatch
 from .host import EngineHost
 from .offline import offline_answer
 from .record_pages import RecordClient
@@ -80,6 +81,9 @@ OPTIONS: list[tuple[str, type, object, str]] = [
      "Keep a copy of each routed, streamed body (its first MiB) on the flow: 'auto' when "
      "something shows or saves flows (mitmweb, the console, save_stream_file, hardump, "
      "flow_detail 3+), 'on', 'off'."),
+    ("omniroute_header_timeout", int, 30,
+     "Seconds a client connection gets to send its first complete request head (a CONNECT or "
+     "a request); then it is closed. 0: no limit (mitmproxy's tcp_timeout still applies)."),
     ("omniroute_store", str, database.DEFAULT_URL,
      "The engine's database: sqlite:///FILE (relative: under omniroute_data_dir), "
      "or none."),
@@ -117,6 +121,7 @@ class OmniRoute:
         self._records = RecordClient()
         self._sent: dict[str, http.HTTPFlow] = {}
         """Flows sent to the engine and not answered yet (shown as called at exit)."""
+        self._heads = HeadWatch()
         self._defaults_set = False
         self._rebind = False
 
@@ -177,11 +182,24 @@ class OmniRoute:
     def done(self) -> None:
         # Sync: a script reload calls done() from sync code (async raises there).
         os.environ.pop(FRONT_PORT_ENV, None)
+        self._heads.done()
         for flow in self._sent.values():  # `mitmdump -w` saves them next (its done())
             _as_called(flow)
         self._sent.clear()
         self.stopping = self.backend.stop()
         self._records.close()
+
+    def client_connected(self, client: connection.Client) -> None:
+        self._heads.client_connected(client)
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self._heads.client_disconnected(client)
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        self._heads.head(flow)
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        self._heads.head(flow)
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:

@@ -7,11 +7,14 @@
 - a stream the client leaves is in the usage store with its target, the
   estimated input and the output sent so far;
 - flows saved with ``mitmdump -w`` show the URL the client called and no
-  header between the front and the engine.
+  header between the front and the engine;
+- a client that never completes its request head is closed after
+  ``omniroute_header_timeout``; complete requests are not affected.
 """
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import time
 from contextlib import closing
@@ -170,3 +173,56 @@ def test_saved_flows_show_what_the_client_called(tmp_path, ca_dir, e2e_provider,
         assert flow.request.host in ("api.openai.com", "omniroute")
         assert flow.request.headers.get("host", flow.request.host) in (
             "api.openai.com", "omniroute")
+
+
+# ----------------------------------------------------------- header timeout
+
+HALF_HEADS = {
+    "connect": b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.open",
+    "plain": b"GET http://example.com/ HTTP/1.1\r\nHost: exam",
+}
+
+
+@pytest.fixture(scope="module")
+def impatient(tmp_path_factory, ca_dir, e2e_provider):
+    """mitmdump giving clients 1 s to complete a request head."""
+    proxy = start_mitmdump(tmp_path_factory.mktemp("heads"), ca_dir,
+                           e2e_config(e2e_provider.port),
+                           "--set", "omniroute_header_timeout=1")  # fmt: skip
+    yield proxy
+    proxy.stop()
+    assert not proxy.blocked()
+
+
+def closed_by_proxy(sock: socket.socket) -> bool:
+    """True when the proxy closes the connection (EOF) before 30 s of waiting;
+    whatever the proxy answers first (an error page) is read and skipped."""
+    sock.settimeout(30)  # many times the 1 s timeout: a loaded machine is not a failure
+    try:
+        while sock.recv(4096):
+            pass
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+    return True
+
+
+@pytest.mark.parametrize("head", HALF_HEADS, ids=list(HALF_HEADS))
+def test_a_half_sent_request_head_is_closed_after_the_timeout(impatient, head):
+    with socket.create_connection(("127.0.0.1", impatient.port)) as sock:
+        sock.sendall(HALF_HEADS[head])
+        assert closed_by_proxy(sock)
+    assert "no complete request head within 1 s" in impatient.output()
+
+
+def test_complete_requests_still_work_with_a_header_timeout(impatient, fake):
+    fake.script([Reply(text="answered in full"), Reply(text="and again")])
+    verify = client_ssl_context(impatient.confdir)
+    auth = {"authorization": f"Bearer {CLIENT_KEY}"}
+    body = {"model": "to-anthropic", "messages": [{"role": "user", "content": "hi"}]}
+    with httpx.Client(proxy=impatient.url, verify=verify, timeout=20) as client:
+        for expected in ("answered in full", "and again"):  # the second on a kept-alive tunnel
+            got = client.post("https://api.openai.com/v1/chat/completions", json=body,
+                              headers=auth)  # fmt: skip
+            assert got.status_code == 200 and expected in got.text
