@@ -212,3 +212,45 @@ def test_unknown_content_parts_of_openai_formats_are_errors(
     with pytest.raises(TranslationError) as caught:
         get_format(source).parse_request(body)
     assert caught.value.path == path
+
+
+# ------------------------------------------------- Anthropic sources and documents
+
+
+def test_a_document_of_the_clients_own_text_reaches_other_formats_as_text() -> None:
+    document = {
+        "type": "document",
+        "title": "Notes",
+        "source": {"type": "content", "content": [
+            {"type": "text", "text": "first note"}, {"type": "text", "text": "second note"}]},
+    }  # fmt: skip
+    chat = _render("anthropic", "openai-chat", _anthropic(document))
+    expected = "Document: Notes\n\nfirst note\n\nsecond note"
+    assert chat["messages"][-1]["content"] == expected  # one text: a plain string
+    again = _render("anthropic", "anthropic", _anthropic(document))
+    assert again["messages"][-1]["content"] == [document]
+
+
+def test_a_document_with_an_image_inside_is_an_error_for_other_formats() -> None:
+    document = {"type": "document", "source": {"type": "content", "content": [
+        {"type": "image", "source": {"type": "url", "url": "https://x.example/a.png"}}]}}
+    with pytest.raises(TranslationError) as caught:
+        _render("anthropic", "gemini", _anthropic(document))
+    assert caught.value.path == "messages[2].content[0].source.content[0]"
+
+
+@pytest.mark.parametrize("block", ["image", "document"])
+def test_an_unknown_source_type_is_an_error_for_other_formats(block: str) -> None:
+    unknown = {"type": block, "source": {"type": "hologram", "ref": "h1"}}
+    with pytest.raises(TranslationError) as caught:
+        _render("anthropic", "openai-responses", _anthropic({"type": "text", "text": "x"}, unknown))
+    assert caught.value.path == "messages[2].content[1].source.type"
+    assert "'hologram'" in str(caught.value)
+    again = _render("anthropic", "anthropic", _anthropic(unknown))
+    assert again["messages"][-1]["content"] == [unknown]
+
+
+def test_a_file_id_is_still_left_out_for_other_formats() -> None:
+    image = {"type": "image", "source": {"type": "file", "file_id": "file_1"}}
+    chat = _render("anthropic", "openai-chat", _anthropic({"type": "text", "text": "x"}, image))
+    assert "file_1" not in str(chat)

@@ -113,7 +113,15 @@ def _image(block: dict[str, Any], path: str) -> Part:
     if source.get("type") == "url" and isinstance(source.get("url"), str):
         url = source["url"]
         return Media(guess_image_type(url), url=url, cache_control=cache)
-    return Opaque(NAME, block)  # file ids and future sources
+    return _other_source(block, source, path)  # file ids, or a source we do not know
+
+
+def _other_source(block: dict[str, Any], source: dict[str, Any], path: str) -> Part:
+    """A file id means something only to Anthropic; a source type Anthropic
+    does not document cannot be translated."""
+    kind = source.get("type")
+    unknown = None if kind == "file" else (f"{path}.source.type", str(kind))
+    return Opaque(NAME, block, unknown=unknown)
 
 
 def _document(block: dict[str, Any], path: str) -> Part:
@@ -127,14 +135,38 @@ def _document(block: dict[str, Any], path: str) -> Part:
     elif kind == "text" and isinstance(data, str):
         encoded = base64.b64encode(data.encode()).decode("ascii")
         media = Media(source.get("media_type") or "text/plain", data=encoded)
+    elif kind == "content":
+        return _content_document(block, source, path)
     if media is None:
-        return Opaque(NAME, block)
+        return _other_source(block, source, path)
     media.filename = block.get("title")
     media.cache_control = block.get("cache_control")
     extras = {key: block[key] for key in _DOCUMENT_EXTRAS if block.get(key) is not None}
     if extras:
         media.meta[NAME] = extras
     return media
+
+
+def _content_document(block: dict[str, Any], source: dict[str, Any], path: str) -> Part:
+    """A document of text the client wrote itself: other formats read it as
+    text under its title; Anthropic gets the block back."""
+    content = source.get("content")
+    items = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    if not isinstance(items, list):
+        raise TranslationError(f"{path}.source.content", "content must be a string or a list")
+    texts: list[str] = []
+    for i, item in enumerate(items):
+        where = f"{path}.source.content[{i}]"
+        if isinstance(item, dict) and item.get("type") == "image":
+            # an image inside a document: no other format has the like
+            return Opaque(NAME, block, unknown=(where, "image in a document"))
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise TranslationError(where, "expected a text or image block")
+        texts.append(item["text"])
+    title = block.get("title")
+    head = [f"Document: {title}"] if isinstance(title, str) and title else []
+    text = "\n\n".join([*head, *texts])
+    return Text(text, cache_control=block.get("cache_control"), meta={NAME: {"block": block}})
 
 
 def _tool_use(block: dict[str, Any], path: str) -> Part:
