@@ -254,3 +254,13 @@ def test_a_file_id_is_still_left_out_for_other_formats() -> None:
     image = {"type": "image", "source": {"type": "file", "file_id": "file_1"}}
     chat = _render("anthropic", "openai-chat", _anthropic({"type": "text", "text": "x"}, image))
     assert "file_1" not in str(chat)
+
+
+def test_a_compaction_summary_reaches_other_formats_as_text() -> None:
+    body = _anthropic({"type": "text", "text": "go on"})
+    compaction = {"type": "compaction", "content": "We fixed the parser; tests pass."}
+    body["messages"][1]["content"] = [compaction]
+    chat = _render("anthropic", "openai-chat", body)
+    assert chat["messages"][1] == {"role": "assistant", "content": compaction["content"]}
+    again = _render("anthropic", "anthropic", body)
+    assert again["messages"][1]["content"] == [compaction]

@@ -48,6 +48,7 @@ ANTHROPIC_ONLY = frozenset(
         "bash_code_execution_tool_result",
         "text_editor_code_execution_tool_result",
         "tool_search_tool_result",
+        "advisor_tool_result",
         "tool_reference",
         "mcp_tool_use",
         "mcp_tool_result",
@@ -169,6 +170,15 @@ def _content_document(block: dict[str, Any], source: dict[str, Any], path: str) 
     return Text(text, cache_control=block.get("cache_control"), meta={NAME: {"block": block}})
 
 
+def _compaction(block: dict[str, Any], path: str) -> Part:
+    """The summary Anthropic's context management wrote of earlier turns:
+    other formats read the summary as text; Anthropic gets the block back."""
+    content = block.get("content")
+    if not isinstance(content, str) or not content:
+        return Opaque(NAME, block)  # a failed compaction: nothing to read
+    return Text(content, cache_control=block.get("cache_control"), meta={NAME: {"block": block}})
+
+
 def _tool_use(block: dict[str, Any], path: str) -> Part:
     call_id, name = block.get("id"), block.get("name")
     if not isinstance(call_id, str) or not isinstance(name, str):
@@ -254,6 +264,7 @@ _PARSERS = {
     "thinking": _thinking,
     "redacted_thinking": _redacted,
     "search_result": _search_result,
+    "compaction": _compaction,
 }
 
 
