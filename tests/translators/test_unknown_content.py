@@ -264,3 +264,17 @@ def test_a_compaction_summary_reaches_other_formats_as_text() -> None:
     assert chat["messages"][1] == {"role": "assistant", "content": compaction["content"]}
     again = _render("anthropic", "anthropic", body)
     assert again["messages"][1]["content"] == [compaction]
+
+
+def test_an_unknown_part_in_a_gemini_function_response_is_an_error() -> None:
+    body = {"contents": [
+        {"role": "user", "parts": [{"text": "weather?"}]},
+        {"role": "model", "parts": [{"functionCall": {"name": "weather", "args": {}}}]},
+        {"role": "user", "parts": [{"functionResponse": {
+            "name": "weather", "response": {"output": "sunny"},
+            "parts": [{"hologramData": {"x": 1}}]}}]},
+    ]}  # fmt: skip
+    with pytest.raises(TranslationError) as caught:
+        get_format("gemini").parse_request(body, model="m")
+    assert caught.value.path == "contents[2].parts[0].functionResponse.parts[0]"
+    assert "'hologramData'" in str(caught.value)

@@ -154,7 +154,8 @@ class _Contents:
                 raise TranslationError(f"contents[{ci}].parts[{pi}]", "must be an object")
             response = field(raw, "functionResponse")
             if isinstance(response, dict):
-                out.append(self._result(response, f"call_gemini_{ci}_{pi}"))
+                path = f"contents[{ci}].parts[{pi}].functionResponse"
+                out.append(self._result(response, f"call_gemini_{ci}_{pi}", path))
             elif isinstance(raw.get("text"), str):
                 if raw["text"]:
                     out.append(Text(raw["text"]))
@@ -165,15 +166,20 @@ class _Contents:
                 out.append(Opaque(NAME, raw, unknown=unknown_part(raw, path)))
         return out
 
-    def _result(self, response: dict[str, Any], fallback_id: str) -> ToolResult:
+    def _result(self, response: dict[str, Any], fallback_id: str, path: str) -> ToolResult:
         name = response.get("name")
         call_id = self._pair(response.get("id"), name) or fallback_id
         is_error, text = _response_text(response.get("response"))
         content: list[Text | Media] = [Text(text)] if text else []
-        for extra in as_list(response.get("parts")):
+        for i, extra in enumerate(as_list(response.get("parts"))):
             media = parse_media(extra) if isinstance(extra, dict) else None
             if media is not None:
                 content.append(media)
+            elif isinstance(extra, dict) and isinstance(extra.get("text"), str):
+                content.append(Text(extra["text"]))  # (not documented there, but readable)
+            elif isinstance(extra, dict) and (unknown := unknown_part(extra, f"{path}.parts[{i}]")):
+                # a result holds only text and media: nothing could carry it
+                raise TranslationError(unknown[0], f"unknown gemini content type {unknown[1]!r}")
         return ToolResult(call_id, content, is_error, name=str(name) if name else None)
 
     def _pair(self, given: Any, name: Any) -> str | None:
