@@ -137,6 +137,24 @@ class Opaque:
     format: FormatName
     data: dict[str, Any]
     meta: Meta = field(default_factory=dict)
+    unknown: tuple[str, str] | None = None
+    """``(path, type)`` when ``format`` itself does not document this item
+    (a client's typo, a block type newer than this translator): it cannot be
+    translated, so rendering it into another format is an error
+    (:func:`reject_unknown`), never a silent drop."""
+
+
+def reject_unknown(request: Request, target: FormatName) -> None:
+    """Raise for the first item of an unknown type that would have to be
+    translated into ``target``: dropping it could leave the model a prompt
+    the client did not send (a message whose only block it was)."""
+    for message in request.messages:
+        for part in message.parts:
+            if isinstance(part, Opaque) and part.unknown and part.format != target:
+                path, kind = part.unknown
+                raise TranslationError(
+                    path, f"unknown {part.format} content type {kind!r} cannot be sent to {target}"
+                )
 
 
 Part = Text | Media | Reasoning | Refusal | ToolCall | ToolResult | Opaque

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mitmproxy import addonmanager, contentviews, ctx, exceptions, http
+from mitmproxy import addonmanager, connection, contentviews, ctx, exceptions, http
 from mitmproxy.options import CONF_DIR
 from omniroute_mitm.engine.core import (
     access,
@@ -44,6 +44,7 @@ from omniroute_mitm.engine.core.calls import (
 )
 from omniroute_mitm.engine.core.config import Config
 from omniroute_mitm.engine.core.headers import (
+    ENGINE_PREFIX,
     FRONT_PORT_ENV,
     ORIGINAL_URL_HEADER,
     RECORD_HEADER,
@@ -51,6 +52,7 @@ from omniroute_mitm.engine.core.headers import (
     SECRET_HEADER,
 )
 
+from .headwatch import HeadWatch
 from .host import EngineHost
 from .offline import offline_answer
 from .record_pages import RecordClient
@@ -100,6 +102,9 @@ OPTIONS: list[tuple[str, type, object, str]] = [
      "Keep a copy of each routed, streamed body (its first MiB) on the flow: 'auto' when "
      "something shows or saves flows (mitmweb, the console, save_stream_file, hardump, "
      "flow_detail 3+), 'on', 'off'."),
+    ("omniroute_header_timeout", int, 30,
+     "Seconds a client connection gets to send its first complete request head (a CONNECT or "
+     "a request); then it is closed. 0: no limit (mitmproxy's tcp_timeout still applies)."),
     ("omniroute_store", str, database.DEFAULT_URL,
      "The engine's database: sqlite:///FILE (relative: under omniroute_data_dir), "
      "or none."),
@@ -135,6 +140,9 @@ class OmniRoute:
         self._copies: dict[str, CappedCopy | None] = {}
         """Routed flows streaming now, with their body copy (None: not kept)."""
         self._records = RecordClient()
+        self._sent: dict[str, http.HTTPFlow] = {}
+        """Flows sent to the engine and not answered yet (shown as called at exit)."""
+        self._heads = HeadWatch()
         self._defaults_set = False
         self._rebind = False
         self._origins: tuple[int | None, list[str]] = (-1, [])
@@ -242,8 +250,24 @@ class OmniRoute:
     def done(self) -> None:
         # Sync: a script reload calls done() from sync code (async raises there).
         os.environ.pop(FRONT_PORT_ENV, None)
+        self._heads.done()
+        for flow in self._sent.values():  # `mitmdump -w` saves them next (its done())
+            _as_called(flow)
+        self._sent.clear()
         self.stopping = self.backend.stop()
         self._records.close()
+
+    def client_connected(self, client: connection.Client) -> None:
+        self._heads.client_connected(client)
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self._heads.client_disconnected(client)
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        self._heads.head(flow)
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        self._heads.head(flow)
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
@@ -338,6 +362,7 @@ class OmniRoute:
         if "omniroute_path" in flow.metadata:
             req.path = flow.metadata.pop("omniroute_path")
         flow.metadata["omniroute"] = original
+        self._sent[flow.id] = flow
 
     def _page(self, flow: http.HTTPFlow) -> None:
         """The engine's pages (dashboard, records), authenticated by the front."""
@@ -347,23 +372,22 @@ class OmniRoute:
             flow.response = http.Response.make(503, body, {"content-type": "text/plain"})
             return
         req, target = flow.request, urlsplit(destination[0])
+        flow.metadata["omniroute_page"] = req.url  # restored once answered (_as_called)
         rest = req.path.lstrip("/")
         req.scheme = target.scheme
         req.host = target.hostname or "127.0.0.1"
         req.port = target.port or 80
         req.path = "/omniroute/" + rest
         req.headers[SECRET_HEADER] = destination[1]
-        flow.metadata["omniroute_page"] = True
+        self._sent[flow.id] = flow
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         original = flow.metadata.get("omniroute")
         if original is None or flow.response is None:
             return
-        flow.request.headers.pop(SECRET_HEADER, None)
-        flow.request.headers.pop(ORIGINAL_URL_HEADER, None)
-        flow.request.url = original  # the log and mitmweb show what the client called
-        route = flow.response.headers.pop(ROUTE_HEADER, None) or "(engine gave no route)"
-        record_id = flow.response.headers.pop(RECORD_HEADER, "")
+        route = flow.response.headers.get(ROUTE_HEADER) or "(engine gave no route)"
+        record_id = flow.response.headers.get(RECORD_HEADER, "")
+        _as_called(flow)  # the log and mitmweb show what the client called
         if record_id.isdigit():
             flow.metadata["omniroute_record"] = int(record_id)
         flow.comment = f"{original} : {route}"
@@ -372,14 +396,14 @@ class OmniRoute:
         flow.response.stream = copy or True
 
     async def response(self, flow: http.HTTPFlow) -> None:
-        if flow.metadata.pop("omniroute_page", None):
-            flow.request.headers.pop(SECRET_HEADER, None)
-            return
+        self._sent.pop(flow.id, None)
+        if _as_called(flow):
+            return  # a page: nothing more to do
         await self._finish(flow)
 
     async def error(self, flow: http.HTTPFlow) -> None:
-        if "omniroute" in flow.metadata or flow.metadata.pop("omniroute_page", None):
-            flow.request.headers.pop(SECRET_HEADER, None)
+        self._sent.pop(flow.id, None)
+        _as_called(flow)  # (a flow saved with -w must not show the engine either)
         # e.g. the client hung up after the last event, before the end of the body:
         # the flow still shows what was sent, its tokens and cost
         await self._finish(flow)
@@ -412,6 +436,23 @@ class OmniRoute:
     def _destination(self) -> tuple[str, str] | None:
         """The engine's URL and secret; None while no engine runs."""
         return self.backend.destination()
+
+
+def _as_called(flow: http.HTTPFlow) -> bool:
+    """A flow the front sent to the engine, made to show what the client
+    called again: its URL, and no ``x-omniroute-*`` header (the engine's
+    secret must not reach saved flows, ``mitmdump -w``, nor the log).
+    True for the engine's own pages (http://omniroute/...)."""
+    page = flow.metadata.pop("omniroute_page", None)
+    original = page or flow.metadata.get("omniroute")
+    if original is None:
+        return False
+    for headers in (flow.request.headers, flow.response.headers if flow.response else None):
+        for name in [n for n in headers or () if n.lower().startswith(ENGINE_PREFIX)]:
+            del headers[name]
+    if flow.request.url != original:
+        flow.request.url = original
+    return page is not None
 
 
 async def _rebind_servers(then: Callable[[], None]) -> None:

@@ -7,13 +7,16 @@ import io
 import json
 import sqlite3
 import subprocess
+import time
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+from omniroute_mitm.engine.core.database import open_store
 from omniroute_mitm.engine.ops import usage_cli
-from omniroute_mitm.engine.record.usage import COLUMNS
-from usage_seed import seed
+from omniroute_mitm.engine.record.usage import COLUMNS, INSERT, UsageLog, row
+from omniroute_mitm.engine.serve import dashboard
+from usage_seed import record, seed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,6 +94,8 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     for copy in range(40):  # ~1,000 rows: more than a pipe's buffer holds
         seed(tmp_path / str(copy))
         if copy:
+            # closing(): a connection's own `with` commits but never closes it (the
+            # unclosed ones fail a later test of the worker as ResourceWarnings)
             with closing(sqlite3.connect(tmp_path / "0" / "omniroute.sqlite")) as db, db:
                 db.execute("ATTACH ? AS other", (str(tmp_path / str(copy) / "omniroute.sqlite"),))
                 names = ", ".join(COLUMNS)
@@ -123,3 +128,22 @@ def test_plot_with_nothing_priced_has_no_negative_axis_and_a_clear_legend():
     legend = tok_ax.get_legend().get_window_extent()
     assert legend.x0 >= tok_ax.get_window_extent().x1  # beside the bars, not over them
     plt.close(fig)
+
+
+def test_target_health_leaves_out_requests_that_reached_no_target(tmp_path):
+    now = time.time()
+    log = UsageLog(open_store("sqlite:///omniroute.sqlite", base=tmp_path))
+    log.store.write(INSERT, row(record(1, now - 60, "ds", "deepseek-chat", "claude-cli")))
+    for n, error, status in ((2, "bad JSON", 400), (3, "client disconnected", 499)):
+        gone = record(n, now - 50 + n, "", "", "codex", status=status, error=error,
+                      attempts=[], tokens=None, cost=None)
+        log.store.write(INSERT, row(gone))
+    log.close()
+    store = open_store("sqlite:///omniroute.sqlite", base=tmp_path)
+    page = dashboard.render(store, now).decode()
+    store.close()
+    recent, health = page.split("<h2>Target health (last hour)</h2>", 1)
+    assert "bad JSON" in recent  # still listed among the requests
+    assert "<td>ds/deepseek-chat</td>" in health
+    assert "<td>/</td>" not in health and "bad JSON" not in health
+    assert "client disconnected" not in health

@@ -38,6 +38,25 @@ _IMAGE_TYPES = {
     "webp": "image/webp",
 }
 _DOCUMENT_EXTRAS = ("context", "citations")
+ANTHROPIC_ONLY = frozenset(
+    {
+        # Anthropic's server tools: their calls and results, run by Anthropic.
+        "server_tool_use",
+        "web_search_tool_result",
+        "web_fetch_tool_result",
+        "code_execution_tool_result",
+        "bash_code_execution_tool_result",
+        "text_editor_code_execution_tool_result",
+        "tool_search_tool_result",
+        "advisor_tool_result",
+        "tool_reference",
+        "mcp_tool_use",
+        "mcp_tool_result",
+        "container_upload",
+    }
+)
+"""Documented block types with no meaning outside Anthropic: carried whole
+and sent back only to Anthropic (other formats leave them out)."""
 
 
 def guess_image_type(url: str) -> str:
@@ -63,7 +82,9 @@ def parse_block(block: Any, path: str) -> Part:
     if parser is None:
         # server_tool_use, web_search_tool_result, container_upload, ...:
         # meaningful only to Anthropic, so carried whole and sent back only there.
-        return Opaque(NAME, block)
+        # A type Anthropic does not document cannot go anywhere else.
+        unknown = None if kind in ANTHROPIC_ONLY else (path, kind)
+        return Opaque(NAME, block, unknown=unknown)
     return parser(block, path)
 
 
@@ -93,7 +114,15 @@ def _image(block: dict[str, Any], path: str) -> Part:
     if source.get("type") == "url" and isinstance(source.get("url"), str):
         url = source["url"]
         return Media(guess_image_type(url), url=url, cache_control=cache)
-    return Opaque(NAME, block)  # file ids and future sources
+    return _other_source(block, source, path)  # file ids, or a source we do not know
+
+
+def _other_source(block: dict[str, Any], source: dict[str, Any], path: str) -> Part:
+    """A file id means something only to Anthropic; a source type Anthropic
+    does not document cannot be translated."""
+    kind = source.get("type")
+    unknown = None if kind == "file" else (f"{path}.source.type", str(kind))
+    return Opaque(NAME, block, unknown=unknown)
 
 
 def _document(block: dict[str, Any], path: str) -> Part:
@@ -107,14 +136,47 @@ def _document(block: dict[str, Any], path: str) -> Part:
     elif kind == "text" and isinstance(data, str):
         encoded = base64.b64encode(data.encode()).decode("ascii")
         media = Media(source.get("media_type") or "text/plain", data=encoded)
+    elif kind == "content":
+        return _content_document(block, source, path)
     if media is None:
-        return Opaque(NAME, block)
+        return _other_source(block, source, path)
     media.filename = block.get("title")
     media.cache_control = block.get("cache_control")
     extras = {key: block[key] for key in _DOCUMENT_EXTRAS if block.get(key) is not None}
     if extras:
         media.meta[NAME] = extras
     return media
+
+
+def _content_document(block: dict[str, Any], source: dict[str, Any], path: str) -> Part:
+    """A document of text the client wrote itself: other formats read it as
+    text under its title; Anthropic gets the block back."""
+    content = source.get("content")
+    items = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    if not isinstance(items, list):
+        raise TranslationError(f"{path}.source.content", "content must be a string or a list")
+    texts: list[str] = []
+    for i, item in enumerate(items):
+        where = f"{path}.source.content[{i}]"
+        if isinstance(item, dict) and item.get("type") == "image":
+            # an image inside a document: no other format has the like
+            return Opaque(NAME, block, unknown=(where, "image in a document"))
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise TranslationError(where, "expected a text or image block")
+        texts.append(item["text"])
+    title = block.get("title")
+    head = [f"Document: {title}"] if isinstance(title, str) and title else []
+    text = "\n\n".join([*head, *texts])
+    return Text(text, cache_control=block.get("cache_control"), meta={NAME: {"block": block}})
+
+
+def _compaction(block: dict[str, Any], path: str) -> Part:
+    """The summary Anthropic's context management wrote of earlier turns:
+    other formats read the summary as text; Anthropic gets the block back."""
+    content = block.get("content")
+    if not isinstance(content, str) or not content:
+        return Opaque(NAME, block)  # a failed compaction: nothing to read
+    return Text(content, cache_control=block.get("cache_control"), meta={NAME: {"block": block}})
 
 
 def _tool_use(block: dict[str, Any], path: str) -> Part:
@@ -150,8 +212,28 @@ def _result_part(item: Any, path: str) -> Text | Media:
     part = parse_block(item, path)
     if isinstance(part, Text | Media):
         return part
-    # search_result and similar: no canonical shape, but the model must still see them.
+    # No canonical shape, but the model must still see them.
     return Text(dumps(item))
+
+
+def _search_result(block: dict[str, Any], path: str) -> Part:
+    """A search result (RAG content the client supplies): other formats read
+    it as text with its source and title; Anthropic gets the block back."""
+    source, title = block.get("source"), block.get("title")
+    if not isinstance(source, str) or not isinstance(title, str):
+        raise TranslationError(path, "search_result needs a string source and title")
+    content = block.get("content")
+    if not isinstance(content, list):
+        raise TranslationError(f"{path}.content", "search_result content must be a list")
+    texts: list[str] = []
+    for i, item in enumerate(content):
+        if not isinstance(item, dict) or item.get("type") != "text":
+            raise TranslationError(f"{path}.content[{i}]", "search_result content is text blocks")
+        if not isinstance(item.get("text"), str):
+            raise TranslationError(f"{path}.content[{i}].text", "text must be a string")
+        texts.append(item["text"])
+    text = "\n\n".join([f"Search result: {title}\nSource: {source}", *texts])
+    return Text(text, cache_control=block.get("cache_control"), meta={NAME: {"block": block}})
 
 
 def _thinking(block: dict[str, Any], path: str) -> Part:
@@ -181,6 +263,8 @@ _PARSERS = {
     "tool_result": _tool_result,
     "thinking": _thinking,
     "redacted_thinking": _redacted,
+    "search_result": _search_result,
+    "compaction": _compaction,
 }
 
 

@@ -16,10 +16,13 @@ from .common import NAME, anthropic_meta, arguments_to_input, custom_input, fore
 
 def text_block(part: Text) -> dict[str, Any] | None:
     """Anthropic rejects empty and whitespace-only text blocks."""
+    own = anthropic_meta(part.meta)
+    if isinstance(own.get("block"), dict):  # a search_result, sent back as it came
+        return dict(own["block"])
     if not part.text.strip():
         return None
     block: dict[str, Any] = {"type": "text", "text": part.text}
-    citations = anthropic_meta(part.meta).get("citations")
+    citations = own.get("citations")
     if citations:
         block["citations"] = citations
     if part.cache_control:

@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import freeform
-from ..canonical import Env, Request, Tool, effort_to_budget
+from ..canonical import Env, Request, Tool, effort_to_budget, reject_unknown
 from ..sse import dumps
 from .common import NAME
 from .turns import Turn, render_messages
@@ -45,6 +45,7 @@ _CHOICES = {"auto": "auto", "required": "any", "none": "none", "tool": "tool"}
 
 
 def render_request(request: Request, env: Env) -> dict[str, Any]:
+    reject_unknown(request, NAME)
     warnings = request.warnings
     body: dict[str, Any] = {
         "model": request.model,

@@ -67,6 +67,40 @@ def _system(value: Any) -> list[Text]:
     ]
 
 
+_PART_FIELDS = frozenset(
+    {
+        "text",
+        "inlineData",
+        "fileData",
+        "functionCall",
+        "functionResponse",
+        "executableCode",
+        "codeExecutionResult",
+        "thought",
+        "thoughtSignature",
+        "partMetadata",
+        "videoMetadata",
+        "mediaResolution",
+    }
+)
+"""A Part's documented fields (``executableCode`` and ``codeExecutionResult``,
+Gemini's own code execution, mean nothing to other formats: they are left out
+there)."""
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+def unknown_part(raw: dict[str, Any], path: str) -> tuple[str, str] | None:
+    """``(path, field)`` for a part with a field Gemini does not document."""
+    for key in raw:
+        if _camel(key) not in _PART_FIELDS:
+            return path, key
+    return None
+
+
 class _Contents:
     """contents[] -> messages, pairing each functionResponse with its call."""
 
@@ -103,6 +137,10 @@ class _Contents:
         # Ids are positional when Gemini gave none: the client resends the
         # same history every turn, so the same call keeps the same id.
         out = parse_model_parts(parts, lambda pi: f"call_gemini_{ci}_{pi}")
+        for part in out:
+            if isinstance(part, Opaque):
+                pi = next(i for i, raw in enumerate(parts) if raw is part.data)
+                part.unknown = unknown_part(part.data, f"contents[{ci}].parts[{pi}]")
         calls = [p for p in out if isinstance(p, ToolCall)]
         if calls:
             self._unanswered = calls
@@ -116,25 +154,32 @@ class _Contents:
                 raise TranslationError(f"contents[{ci}].parts[{pi}]", "must be an object")
             response = field(raw, "functionResponse")
             if isinstance(response, dict):
-                out.append(self._result(response, f"call_gemini_{ci}_{pi}"))
+                path = f"contents[{ci}].parts[{pi}].functionResponse"
+                out.append(self._result(response, f"call_gemini_{ci}_{pi}", path))
             elif isinstance(raw.get("text"), str):
                 if raw["text"]:
                     out.append(Text(raw["text"]))
             elif (media := parse_media(raw)) is not None:
                 out.append(media)
             elif raw:
-                out.append(Opaque(NAME, raw))
+                path = f"contents[{ci}].parts[{pi}]"
+                out.append(Opaque(NAME, raw, unknown=unknown_part(raw, path)))
         return out
 
-    def _result(self, response: dict[str, Any], fallback_id: str) -> ToolResult:
+    def _result(self, response: dict[str, Any], fallback_id: str, path: str) -> ToolResult:
         name = response.get("name")
         call_id = self._pair(response.get("id"), name) or fallback_id
         is_error, text = _response_text(response.get("response"))
         content: list[Text | Media] = [Text(text)] if text else []
-        for extra in as_list(response.get("parts")):
+        for i, extra in enumerate(as_list(response.get("parts"))):
             media = parse_media(extra) if isinstance(extra, dict) else None
             if media is not None:
                 content.append(media)
+            elif isinstance(extra, dict) and isinstance(extra.get("text"), str):
+                content.append(Text(extra["text"]))  # (not documented there, but readable)
+            elif isinstance(extra, dict) and (unknown := unknown_part(extra, f"{path}.parts[{i}]")):
+                # a result holds only text and media: nothing could carry it
+                raise TranslationError(unknown[0], f"unknown gemini content type {unknown[1]!r}")
         return ToolResult(call_id, content, is_error, name=str(name) if name else None)
 
     def _pair(self, given: Any, name: Any) -> str | None:

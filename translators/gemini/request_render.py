@@ -27,6 +27,7 @@ from ..canonical import (
     Text,
     ToolCall,
     ToolResult,
+    reject_unknown,
 )
 from .common import DUMMY_SIGNATURE, NAME, own_signature
 from .options import generation_config, tool_config, tools
@@ -42,6 +43,7 @@ class _Turn:
 
 
 def render_request(request: Request, env: Env) -> dict[str, Any]:
+    reject_unknown(request, NAME)
     system = [t.text for t in request.system if t.text]
     builder = _History(request.warnings)
     for message in request.messages:

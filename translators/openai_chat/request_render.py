@@ -21,6 +21,7 @@ from ..canonical import (
     ToolCall,
     ToolResult,
     error_in_words,
+    reject_unknown,
 )
 from .common import NAME, REASONING_FIELDS, data_url
 from .options_render import native_custom, render_options
@@ -30,6 +31,7 @@ _AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/mpeg": "mp3",
 
 
 def render_request(request: Request, env: Env) -> dict[str, Any]:
+    reject_unknown(request, NAME)
     body: dict[str, Any] = {"model": request.model}
     body["messages"] = _MessagesRenderer(request, env).render()
     render_options(request, body)

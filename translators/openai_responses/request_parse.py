@@ -51,6 +51,40 @@ def parse_request(
     return request
 
 
+RESPONSES_ONLY = frozenset(
+    {
+        # OpenAI's hosted tools and references to stored items
+        "item_reference",
+        "web_search_call",
+        "file_search_call",
+        "computer_call",
+        "computer_call_output",
+        "image_generation_call",
+        "code_interpreter_call",
+        "local_shell_call",
+        "local_shell_call_output",
+        "shell_call",
+        "shell_call_output",
+        "apply_patch_call",
+        "apply_patch_call_output",
+        "mcp_list_tools",
+        "mcp_approval_request",
+        "mcp_approval_response",
+        "mcp_call",
+        "tool_search_call",
+        "tool_search_output",
+        # Codex: compaction and its local snapshots
+        "compaction",
+        "compaction_summary",
+        "compaction_trigger",
+        "ghost_snapshot",
+    }
+)
+"""Documented input items with no meaning outside OpenAI: carried whole and
+sent back only to a Responses target (other formats leave them out). An item
+of any other type cannot be translated."""
+
+
 class _InputParser:
     def __init__(self, request: Request) -> None:
         self.request = request
@@ -85,7 +119,7 @@ class _InputParser:
             if handler is not None:
                 handler(item, path)
             else:
-                self._opaque(item)
+                self._opaque(item, None if kind in RESPONSES_ONLY else (path, str(kind)))
         self._attach_carried()
 
     # -------------------------------------------------------------- grouping
@@ -222,8 +256,8 @@ class _InputParser:
                 known.add(tool.name)
                 self.request.tools.append(tool)
 
-    def _opaque(self, item: dict[str, Any]) -> None:
-        part = Opaque(NAME, dict(item))
+    def _opaque(self, item: dict[str, Any], unknown: tuple[str, str] | None) -> None:
+        part = Opaque(NAME, dict(item), unknown=unknown)
         kind = str(item.get("type") or "")
         if kind.endswith("_output"):
             self._user_parts([part], tool_result=False)

@@ -23,6 +23,7 @@ from ..canonical import (
     Text,
     ToolCall,
     ToolResult,
+    reject_unknown,
 )
 from .common import NAME, as_list, own_meta
 from .content import render_media, render_tool_output
@@ -39,6 +40,7 @@ ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
 
 def render_request(request: Request, env: Env) -> dict[str, Any]:
+    reject_unknown(request, NAME)
     body: dict[str, Any] = {"model": request.model}
     items: list[dict[str, Any]] = []
     if len(request.system) == 1:

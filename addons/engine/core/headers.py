@@ -5,6 +5,9 @@ FRONT_PORT_ENV = "OMNIROUTE_FRONT_PORT"
 """Set by the front in its environment (the engine child inherits it): the port
 it listens on, which the engine never takes as its own upstream proxy."""
 
+ENGINE_PREFIX = "x-omniroute-"
+"""Every header between the front and the engine starts so (none is left on a
+flow once it is answered: saved flows show what the client called)."""
 SECRET_HEADER = "x-omniroute-secret"
 """The engine's per-run secret, on every request from the front."""
 ORIGINAL_URL_HEADER = "x-omniroute-original-url"

@@ -89,6 +89,16 @@ class ProviderRun:
         """Names this provider on its signatures (they go back only here)."""
         self.usage: Usage | None = None
         self.chars = 0
+        self.sent = False
+        """The request went to the provider (it read the input, whatever follows)."""
+        self._progress: tuple[StreamTranslator, ContentWatch] | None = None
+
+    def so_far(self) -> tuple[Usage | None, int]:
+        """Usage and content characters seen until now (a stream cut short)."""
+        if self._progress is None:
+            return self.usage, self.chars
+        translator, watch = self._progress
+        return translator.usage, watch.chars
 
     async def run(self) -> Headers:
         job, attempt = self.job, self.attempt
@@ -112,6 +122,7 @@ class ProviderRun:
             self.attempt, shaped.body, stream=self.job.stream, extra=shaped.headers
         )
         custom, input_tokens = shaped.custom_tools, shaped.input_tokens
+        self.sent = True
         if not self.job.stream:
             return await self._unary(req, custom)
         watch = ContentWatch(self.rt.thoughts.observer(self.client.name, self.provider.name))
@@ -126,6 +137,7 @@ class ProviderRun:
             on_events=watch,
             issuer=self.attempt.provider_name,
         )
+        self._progress = (translator, watch)
         return await self._stream(req, translator, watch)
 
     async def _unary(self, req: httpx.Request, custom: frozenset[str]) -> Headers:
@@ -191,6 +203,15 @@ class NativeRun:
         self.label = attempt.label
         self.usage: Usage | None = None
         self.chars = 0
+        self.sent = False
+        """The request went to the destination (it read the input, whatever follows)."""
+        self._tap: UsageTap | None = None
+
+    def so_far(self) -> tuple[Usage | None, int]:
+        """Usage and content characters seen until now (an answer cut short)."""
+        if self._tap is None:
+            return self.usage, self.chars
+        return self._tap.usage, self._tap.chars
 
     async def run(self) -> Headers:
         inbound, reply = self.job.inbound, self.reply
@@ -208,6 +229,7 @@ class NativeRun:
                 headers = [h for h in headers if h[0].lower() != "content-encoding"]
         upstream = self.job.rt.upstream
         req = upstream.native_request(inbound.method, inbound.original_url, headers, body)
+        self.sent = True
         async with upstream.open(req, "native") as resp:
             seen = tuple((k.lower(), v) for k, v in resp.headers.multi_items())
             status = resp.status_code
@@ -218,7 +240,7 @@ class NativeRun:
                 await self._answer(status, resp.headers.multi_items(), err.body)
                 return seen
             raw = not reply.committed  # after pings: decoded bytes into our stream
-            tap = UsageTap(self.job.call.format, self.job.stream and self.job.call.sse)
+            tap = self._tap = UsageTap(self.job.call.format, self.job.stream and self.job.call.sse)
             readable = not (raw and resp.headers.get("content-encoding", "identity") != "identity")
             if raw:
                 reply.head(

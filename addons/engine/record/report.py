@@ -82,6 +82,13 @@ def group(found: Iterable[dict[str, Any]], by: str) -> list[dict[str, Any]]:
     return sorted(out, key=lambda g: (-g["cost"], -g["requests"], g[by]))
 
 
+def reached_target(row: dict[str, Any]) -> bool:
+    """A row of a request that a target answered (or began to answer): not
+    one refused before routing (a bad request) nor one whose every attempt
+    failed or that the client left before any attempt reached a target."""
+    return bool(row["provider"])
+
+
 def totals(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     ttfts = sorted(r["ttft_ms"] for r in items if r["ttft_ms"] is not None)
     n = len(items)

@@ -233,3 +233,28 @@ def answered(
         record.estimated = True
         base = record.tokens or prices.Tokens(input=estimate_input())
         record.tokens = dataclasses.replace(base, output=max(base.output, chars // 4))
+
+
+def cut_short(
+    record: Record,
+    attempt: Attempt,
+    usage: Usage | None,
+    *,
+    chars: int,
+    credential: str | None,
+    native_url: str | None,
+    estimate_input: Callable[[], int],
+) -> None:
+    """Fill ``record`` for a request the client left after it reached
+    ``attempt``: the provider read the whole input and wrote ``chars`` of
+    content so far. Always an estimate (the provider's count, if any, is
+    not final): its input count when it gave one, else the estimate."""
+    answered(
+        record, attempt, usage, (),
+        chars=chars, credential=credential, native_url=native_url, estimate_input=estimate_input,
+    )  # fmt: skip
+    tokens = record.tokens or prices.Tokens()
+    if tokens.input + tokens.cache_read + tokens.cache_write == 0:
+        tokens = dataclasses.replace(tokens, input=estimate_input())
+    record.tokens = dataclasses.replace(tokens, output=max(tokens.output, (chars + 3) // 4))
+    record.estimated = True

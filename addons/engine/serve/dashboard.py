@@ -125,7 +125,7 @@ def _quotas(store: Any) -> str:
 
 def _health(found: list[dict[str, Any]]) -> str:
     buckets: dict[str, list[dict[str, Any]]] = {}
-    for r in found:
+    for r in filter(report.reached_target, found):
         buckets.setdefault(f"{r['provider']}/{r['upstream_model']}", []).append(r)
     rows = []
     for target, items in sorted(buckets.items()):

@@ -256,8 +256,15 @@ class Exchange:
                 headers = getattr(err, "headers", ())
                 router.failed(self.config, decision, attempt, failure, headers)
                 raise
-            except BaseException:
+            except BaseException as exc:
                 router.ended(attempt)
+                if isinstance(exc, asyncio.CancelledError | ClientGone) and runner.sent:
+                    got, chars = runner.so_far()
+                    usage.cut_short(
+                        self.record, attempt, got,
+                        chars=chars, credential=credential(job.inbound),
+                        native_url=job.inbound.original_url, estimate_input=self._estimate,
+                    )  # fmt: skip
                 raise
             ttft = self.reply.first_byte_ms_since(started)
             router.succeeded(decision, attempt, ttft, headers)
