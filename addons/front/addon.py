@@ -22,21 +22,24 @@ from urllib.parse import urlsplit
 
 from mitmproxy import addonmanager, contentviews, ctx, exceptions, http
 from mitmproxy.options import CONF_DIR
-from omniroute_mitm.engine.core import database, paths, summary
+from omniroute_mitm.engine.core import database, limits, paths, summary
 from omniroute_mitm.engine.core.calls import (
     AI_HOSTS,
+    Call,
     classify,
     is_ai_host,
     is_websocket_upgrade,
 )
 from omniroute_mitm.engine.core.headers import (
     FRONT_PORT_ENV,
+    MAX_BODY_HEADER,
     ORIGINAL_URL_HEADER,
     RECORD_HEADER,
     ROUTE_HEADER,
     SECRET_HEADER,
 )
 
+from .answers import client_error
 from .host import EngineHost
 from .offline import offline_answer
 from .record_pages import RecordClient
@@ -82,6 +85,13 @@ OPTIONS: list[tuple[str, type, object, str]] = [
     ("omniroute_store", str, database.DEFAULT_URL,
      "The engine's database: sqlite:///FILE (relative: under omniroute_data_dir), "
      "or none."),
+    ("omniroute_max_body", str, "32m",
+     "A model call whose request body is over this size (e.g. 32m, 512k) gets a 413 in the "
+     "client's format; mitmdump streams it to the engine, which drops it, instead of "
+     "holding it whole."),
+    ("omniroute_body_memory", str, "256m",
+     "The request bodies the engine holds at once; a call whose body does not fit gets a "
+     "429 in the client's format (never a queue)."),
 ]  # fmt: skip
 MAGIC_HOST = "omniroute"
 """http://omniroute/<rest> through the proxy is the engine's /omniroute/<rest>."""
@@ -123,6 +133,12 @@ class OmniRoute:
         contentviews.add(ModelStreamView())  # streams as events + the assembled answer
 
     def configure(self, updated: set[str]) -> None:
+        for name in ("omniroute_max_body", "omniroute_body_memory"):
+            if name in updated:
+                try:
+                    limits.parse_size(getattr(ctx.options, name))
+                except ValueError as exc:
+                    raise exceptions.OptionsError(f"{name}: {exc}") from None
         self.backend.configure(updated)
         if ctx.options.omniroute_flow_bodies not in BODY_CHOICES:
             raise exceptions.OptionsError(
@@ -177,8 +193,32 @@ class OmniRoute:
         self.stopping = self.backend.stop()
         self._records.close()
 
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """Before the body: a header block too large for the engine gets a 431;
+        a body over ``omniroute_max_body`` (or of unknown size) is streamed to
+        the engine (which refuses one too large) instead of held by mitmdump."""
+        req = flow.request
+        if flow.response or not is_ai_host(req.pretty_host):
+            return
+        call = classify(req.method, req.path, req.pretty_host, req.headers)
+        if call is None or call.kind == "models":
+            return
+        if header_block(req) > limits.MAX_HEADER_BLOCK:
+            limit = limits.shown(limits.MAX_HEADER_BLOCK)
+            flow.response = client_error(
+                call, 431, f"omniroute: the request's headers are over {limit}")
+            return
+        length = req.headers.get("content-length", "")
+        chunked = "chunked" in req.headers.get("transfer-encoding", "").lower()
+        max_body = limits.parse_size(ctx.options.omniroute_max_body)
+        if not (chunked or (length.isdigit() and int(length) > max_body)):
+            return
+        req.stream = True  # to the engine as it comes: never whole in mitmdump
+        req.headers[MAX_BODY_HEADER] = str(max_body)
+        self._route(flow, call)
+
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
+        if flow.response or flow.error or not flow.live or "omniroute" in flow.metadata:
             return
         req = flow.request
         host = req.pretty_host
@@ -197,6 +237,10 @@ class OmniRoute:
             return
         if call is None or call.kind == "models":
             return
+        self._route(flow, call)
+
+    def _route(self, flow: http.HTTPFlow, call: Call) -> None:
+        """To the engine, now or once it has (re)started."""
         destination = self._destination()
         if destination is None and self.backend.starting:
             flow.intercept()  # the engine is (re)starting: this call waits for it
@@ -353,6 +397,12 @@ def _keep_bodies() -> bool:
     if getattr(options, "save_stream_file", None) or getattr(options, "hardump", None):
         return True
     return int(getattr(options, "flow_detail", 0)) >= 3  # mitmdump prints bodies
+
+
+def header_block(req: http.Request) -> int:
+    """The size of a request's head as it came (request line and headers)."""
+    size = len(req.method) + len(req.path) + 12
+    return size + sum(len(name) + len(value) + 4 for name, value in req.headers.fields)
 
 
 def annotate(flow: http.HTTPFlow, record: dict[str, Any]) -> None:

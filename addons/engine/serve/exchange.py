@@ -85,6 +85,8 @@ class Exchange:
             raise
         except TranslationError as exc:
             await self.reply.fail(BadRequest(str(exc)))
+        except RecursionError:  # JSON deep enough to pass the parser, not the translators
+            await self.reply.fail(BadRequest("request body is nested too deeply"))
         except EngineError as exc:
             await self.reply.fail(exc)
         except Exception as exc:  # a bug must still answer, never hang the client
