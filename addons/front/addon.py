@@ -39,8 +39,10 @@ from omniroute_mitm.engine.core.headers import (
     SECRET_HEADER,
 )
 
-from .answers import client_error
+from . import engine_loss
+from .answers import client_error, stream_error
 from .host import EngineHost
+from .lost import LostUsage
 from .offline import offline_answer
 from .record_pages import RecordClient
 from .sse_view import ModelStreamView
@@ -52,6 +54,10 @@ BODY_CHOICES = ("auto", "on", "off")
 PROJECT_CA = paths.certs_dir()
 ALLOW_AI_HOSTS = r"^(" + "|".join(h.replace(".", r"\.") for h in AI_HOSTS) + r"):\d+$"
 READY_TIMEOUT = 30.0  # how long a model call waits for a starting engine
+DEATH_WAIT = 2.0
+"""How long a cut engine connection waits to learn whether the engine died."""
+LOST_MESSAGE = ("omniroute: the engine stopped before this answer was complete (it restarts "
+                "by itself); try again")  # fmt: skip
 
 
 OPTIONS: list[tuple[str, type, object, str]] = [
@@ -124,12 +130,14 @@ class OmniRoute:
         self._copies: dict[str, CappedCopy | None] = {}
         """Routed flows streaming now, with their body copy (None: not kept)."""
         self._records = RecordClient()
+        self._lost = LostUsage()
         self._defaults_set = False
         self._rebind = False
 
     def load(self, loader: addonmanager.Loader) -> None:
         for name, typespec, default, help_text in OPTIONS:
             loader.add_option(name, typespec, default, help_text)
+        engine_loss.install()  # a call cut by the engine's death ends in its client's format
         contentviews.add(ModelStreamView())  # streams as events + the assembled answer
 
     def configure(self, updated: set[str]) -> None:
@@ -192,6 +200,7 @@ class OmniRoute:
         os.environ.pop(FRONT_PORT_ENV, None)
         self.stopping = self.backend.stop()
         self._records.close()
+        self._lost.close()
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         """Before the body: a header block too large for the engine gets a 431;
@@ -269,6 +278,62 @@ class OmniRoute:
         req.headers[SECRET_HEADER] = destination[1]
         req.headers[ORIGINAL_URL_HEADER] = original
         flow.metadata["omniroute"] = original
+        if (pid := self.backend.pid) is not None:
+            flow.metadata["omniroute_engine_pid"] = pid
+
+    def _repoint(self, flow: http.HTTPFlow, destination: tuple[str, str]) -> None:
+        """A routed flow to another engine (the one that replaced a dead one)."""
+        req, target = flow.request, urlsplit(destination[0])
+        req.scheme = target.scheme
+        req.host = target.hostname or "127.0.0.1"
+        req.port = target.port or 80
+        req.headers[SECRET_HEADER] = destination[1]
+        if (pid := self.backend.pid) is not None:
+            flow.metadata["omniroute_engine_pid"] = pid
+
+    async def omniroute_engine_lost(self, flow: http.HTTPFlow) -> None:
+        """The connection to the engine failed under a routed flow: leave a
+        verdict (see :mod:`.engine_loss`)."""
+        what = flow.metadata.pop(engine_loss.VERDICT, None)
+        original = urlsplit(flow.metadata.get("omniroute", ""))
+        path = original.path + (f"?{original.query}" if original.query else "")
+        call = classify(flow.request.method, path, original.hostname, flow.request.headers)
+        if call is None:
+            return
+        if what == "connect":
+            failed = f"{flow.request.scheme}://{flow.request.host}:{flow.request.port}"
+            if not flow.metadata.get(engine_loss.RETRIED):
+                destination = await self.backend.replaced(failed, READY_TIMEOUT)
+                if destination is not None:
+                    log.info("omniroute: %s waited for the engine's restart", original.geturl())
+                    self._repoint(flow, destination)
+                    flow.metadata[engine_loss.VERDICT] = "retry"
+                    return
+            flow.response = client_error(call, 502, f"omniroute: cannot reach the engine at "
+                                         f"{failed} (see the log)")  # fmt: skip
+            flow.metadata[engine_loss.VERDICT] = "answer"
+            return
+        pid = flow.metadata.get("omniroute_engine_pid")
+        if not isinstance(pid, int) or not await self.backend.died(pid, DEATH_WAIT):
+            return  # the engine is alive and cut it itself: mitmproxy's own handling
+        if what == "body":
+            assert flow.response is not None
+            sse = "event-stream" in flow.response.headers.get("content-type", "")
+            if not sse and not (call.format == "gemini" and call.stream):
+                return  # a JSON answer cut in two: nothing in its format can follow
+            flow.metadata[engine_loss.TAIL] = stream_error(
+                call.format, sse, 502, LOST_MESSAGE, opened=True)
+            flow.metadata[engine_loss.VERDICT] = "end"
+        else:
+            flow.response = client_error(call, 502, LOST_MESSAGE)
+            flow.metadata[engine_loss.VERDICT] = "answer"
+        flow.metadata.pop("omniroute_record", None)  # the new engine's ids start over
+        flow.comment = f"{flow.comment or original.geturl()} : engine lost (the front answered)"
+        flow.marked = ":x:"
+        log.warning("omniroute: the engine died under %s; the client got an error in its format",
+                    original.geturl())  # fmt: skip
+        self._lost.write(flow, call, ctx.options.omniroute_store,
+                         ctx.options.omniroute_data_dir or None)  # fmt: skip
 
     def _page(self, flow: http.HTTPFlow) -> None:
         """The engine's pages (dashboard, records), authenticated by the front."""

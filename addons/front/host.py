@@ -131,6 +131,33 @@ class EngineHost:
         child = self.child
         return child is not None and await child.wait_ready(timeout)
 
+    @property
+    def pid(self) -> int | None:
+        """The engine child's pid (process mode)."""
+        return self.child.pid if self.child is not None else None
+
+    async def died(self, pid: int, timeout: float) -> bool:
+        """Whether engine child ``pid`` is gone or goes within ``timeout`` s
+        (False for an engine that is no child of ours)."""
+        child = self.child
+        return child is not None and await child.exited(pid, timeout)
+
+    async def replaced(self, failed: str, timeout: float) -> tuple[str, str] | None:
+        """The destination of the engine child that replaces the one at URL
+        ``failed`` (which refused a connection): once the front has seen it
+        die and the new one listens. None when there is no child to wait for."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.child is not None and loop.time() < deadline:
+            destination = self.destination()
+            if destination is not None and destination[0] != failed:
+                return destination
+            if destination is None:
+                await self.wait_ready(max(0.0, deadline - loop.time()))
+            else:  # not seen dead yet (its stdout's end is on the way)
+                await asyncio.sleep(0.02)
+        return None
+
     def destination(self) -> tuple[str, str] | None:
         """The engine's URL and secret; None while no engine runs."""
         if self.engine_url:
