@@ -230,3 +230,22 @@ def test_bodies_past_the_engines_memory_budget_get_a_429_in_format(roomy, fake):
                          headers=headers("gemini"))
     assert resp.status_code == 200, resp.text[:300]
     no_traceback(roomy)
+
+
+def test_a_compressed_body_that_decodes_past_the_limit_gets_a_413_in_format(mitm, fake):
+    """Codex sends zstd: a few KB that decode to 100 MiB are refused as soon
+    as they pass the engine's limit, never decoded whole."""
+    import zstandard
+
+    engine = engine_pid(mitm)
+    before = peak_rss_mb(engine)
+    raw = body("openai-responses")
+    bomb = zstandard.ZstdCompressor().compress(raw[:-1] + b',"pad":"' + b"x" * (100 * MIB) + b'"}')
+    with client(mitm) as http:
+        resp = http.post(CALLS["openai-responses"], content=bomb,
+                         headers={**headers("openai-responses"), "content-encoding": "zstd"})
+    assert resp.status_code == 413, resp.text[:300]
+    assert "decoded (zstd) is over the limit of 64 MiB" in error_message("openai-responses", resp)
+    assert peak_rss_mb(engine) - before < 90  # decoding it whole: 100 MiB and more
+    assert not fake.model_calls()
+    no_traceback(mitm)

@@ -138,3 +138,26 @@ def test_model_and_stream():
     assert model_and_stream(Call("gemini", "generate", "g", True), {}) == ("g", True)
     with pytest.raises(BadRequest):
         model_and_stream(Call("openai-chat", "generate"), {"model": 3})
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("zstd", lambda b: zstandard.ZstdCompressor().compress(b)),
+        ("zstd", lambda b: zstandard.ZstdCompressor(write_content_size=False).compress(b)),
+    ],
+)
+def test_a_body_that_decodes_past_the_limit_is_refused_before_it_is_whole(encoding, encode):
+    bomb = encode(b"\0" * (8 * 1024 * 1024))  # a few KB that decode to 8 MiB
+    with pytest.raises(EngineError) as info:
+        decode_body(bomb, encoding, limit=1024 * 1024)
+    assert info.value.status == 413 and "over the limit of 1 MiB" in info.value.message
+    assert decode_body(bomb, encoding, limit=8 * 1024 * 1024) == b"\0" * (8 * 1024 * 1024)
+
+
+def test_gzip_members_one_after_the_other_decode_whole():
+    assert decode_body(gzip.compress(b"ab") + gzip.compress(b"cd"), "gzip") == b"abcd"
+    with pytest.raises(BadRequest):
+        decode_body(gzip.compress(b"abcdef")[:-12], "gzip")

@@ -94,6 +94,7 @@ class Engine:
         self.secret = secret or secrets.token_urlsafe(32)
         self.direct_token = direct_token or None
         self.runtime = Runtime(config, Upstream(transport), Records(), ping_interval)
+        self.runtime.max_body = max_body
         if responses is not None:
             self.runtime.responses = responses
         self.runtime.responses.limit(config.responses.max_age_days, config.responses.max_mb)
