@@ -295,9 +295,10 @@ class OmniRoute:
         """The connection to the engine failed under a routed flow: leave a
         verdict (see :mod:`.engine_loss`)."""
         what = flow.metadata.pop(engine_loss.VERDICT, None)
-        original = urlsplit(flow.metadata.get("omniroute", ""))
-        path = original.path + (f"?{original.query}" if original.query else "")
-        call = classify(flow.request.method, path, original.hostname, flow.request.headers)
+        original = str(flow.metadata.get("omniroute", ""))
+        parts = urlsplit(original)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        call = classify(flow.request.method, path, parts.hostname, flow.request.headers)
         if call is None:
             return
         if what == "connect":
@@ -305,17 +306,20 @@ class OmniRoute:
             if not flow.metadata.get(engine_loss.RETRIED):
                 destination = await self.backend.replaced(failed, READY_TIMEOUT)
                 if destination is not None:
-                    log.info("omniroute: %s waited for the engine's restart", original.geturl())
+                    log.info("omniroute: %s waited for the engine's restart", original)
                     self._repoint(flow, destination)
                     flow.metadata[engine_loss.VERDICT] = "retry"
                     return
-            flow.response = client_error(call, 502, f"omniroute: cannot reach the engine at "
-                                         f"{failed} (see the log)")  # fmt: skip
-            flow.metadata[engine_loss.VERDICT] = "answer"
+            self._answer(flow, client_error(
+                call, 502, f"omniroute: cannot reach the engine at {failed} (see the log)"))
             return
         pid = flow.metadata.get("omniroute_engine_pid")
-        if not isinstance(pid, int) or not await self.backend.died(pid, DEATH_WAIT):
-            return  # the engine is alive and cut it itself: mitmproxy's own handling
+        died = isinstance(pid, int) and await self.backend.died(pid, DEATH_WAIT)
+        if not died:  # alive: it closed the connection itself
+            if what == "headers":
+                self._answer(flow, client_error(call, 502, "omniroute: the engine closed the "
+                                                "connection without answering (see the log)"))
+            return  # a body cut on purpose (a native answer that broke): the client sees a cut
         if what == "body":
             assert flow.response is not None
             sse = "event-stream" in flow.response.headers.get("content-type", "")
@@ -324,16 +328,25 @@ class OmniRoute:
             flow.metadata[engine_loss.TAIL] = stream_error(
                 call.format, sse, 502, LOST_MESSAGE, opened=True)
             flow.metadata[engine_loss.VERDICT] = "end"
+            flow.marked = ":x:"
         else:
-            flow.response = client_error(call, 502, LOST_MESSAGE)
-            flow.metadata[engine_loss.VERDICT] = "answer"
+            self._answer(flow, client_error(call, 502, LOST_MESSAGE))
         flow.metadata.pop("omniroute_record", None)  # the new engine's ids start over
-        flow.comment = f"{flow.comment or original.geturl()} : engine lost (the front answered)"
-        flow.marked = ":x:"
+        flow.comment = f"{flow.comment or original} : engine lost (the front answered)"
         log.warning("omniroute: the engine died under %s; the client got an error in its format",
-                    original.geturl())  # fmt: skip
+                    original)  # fmt: skip
         self._lost.write(flow, call, ctx.options.omniroute_store,
                          ctx.options.omniroute_data_dir or None)  # fmt: skip
+
+    def _answer(self, flow: http.HTTPFlow, response: http.Response) -> None:
+        """The front's own answer to a routed flow the engine did not answer;
+        the flow shows what the client called (no engine URL, no secret)."""
+        flow.request.headers.pop(SECRET_HEADER, None)
+        flow.request.headers.pop(ORIGINAL_URL_HEADER, None)
+        flow.request.url = str(flow.metadata.get("omniroute", flow.request.url))
+        flow.response = response
+        flow.marked = ":x:"
+        flow.metadata[engine_loss.VERDICT] = "answer"
 
     def _page(self, flow: http.HTTPFlow) -> None:
         """The engine's pages (dashboard, records), authenticated by the front."""

@@ -22,8 +22,10 @@ from e2e_harness import (
     FORMATS,
     Mitmdump,
     client_ssl_context,
+    copy_confdir,
     e2e_config,
     start_mitmdump,
+    write_config,
 )
 from fakeprovider import DEFAULT_REPLY, Reply
 from fakeprovider.sdk import Conn, call
@@ -239,3 +241,26 @@ def test_a_call_sent_to_an_engine_that_just_died_waits_for_its_restart(
         assert "waited for the engine's restart" in mitm.output()  # the refused connection
     finally:
         mitm.stop()
+
+
+def test_an_engine_that_cannot_be_reached_is_an_error_in_the_clients_format(
+        tmp_path, ca_dir, e2e_provider, fake):
+    """An external engine that is down: a 502 in the client's format, not
+    mitmproxy's HTML page."""
+    secret = tmp_path / "engine.secret"
+    secret.write_text("s3cret\n")
+    mitm = Mitmdump(write_config(tmp_path / "config.yaml", e2e_config(e2e_provider.port)),
+                    copy_confdir(ca_dir, tmp_path / "confdir"),
+                    "--set", "omniroute_engine_url=http://127.0.0.1:9",  # discard: nothing there
+                    "--set", f"omniroute_engine_secret_file={secret}")
+    mitm.start(engine=False)  # an external engine logs no start of its own
+    try:
+        with proxied(mitm) as conn:
+            for fmt in FORMATS:
+                with pytest.raises(SDK_ERRORS) as info:
+                    call(conn, fmt, "to-openai-chat", stream=fmt != "gemini")
+                assert "cannot reach the engine at http://127.0.0.1:9" in str(info.value), fmt
+                assert getattr(info.value, "status_code", getattr(info.value, "code", 0)) == 502
+    finally:
+        mitm.stop()
+    assert "s3cret" not in mitm.output()
