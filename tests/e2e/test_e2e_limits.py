@@ -249,3 +249,27 @@ def test_a_compressed_body_that_decodes_past_the_limit_gets_a_413_in_format(mitm
     assert peak_rss_mb(engine) - before < 90  # decoding it whole: 100 MiB and more
     assert not fake.model_calls()
     no_traceback(mitm)
+
+
+def test_the_limits_hold_with_the_engine_in_mitmproxys_process(tmp_path, ca_dir, e2e_provider,
+                                                                fake):
+    mitm = start_mitmdump(tmp_path, ca_dir, e2e_config(e2e_provider.port),
+                          "--set", "omniroute_engine_mode=inprocess",
+                          "--set", "omniroute_max_body=1m")
+    try:
+        before = peak_rss_mb(mitm.proc.pid)
+        with client(mitm) as http:
+            resp = http.post(CALLS["anthropic"], content=body("anthropic", pad=40 * MIB),
+                             headers=headers("anthropic"))
+            assert resp.status_code == 413, resp.text[:300]
+            assert "over the limit of 1 MiB" in error_message("anthropic", resp)
+            fake.script([Reply(text="in one process")])
+            small = body("gemini")
+            resp = http.post(CALLS["gemini"], content=iter([small[:5], small[5:]]),
+                             headers=headers("gemini"))
+            assert resp.status_code == 200, resp.text[:300]
+            assert "in one process" in resp.text
+        assert peak_rss_mb(mitm.proc.pid) - before < 30  # the 40 MiB body never held
+        no_traceback(mitm)
+    finally:
+        mitm.stop()
