@@ -220,7 +220,9 @@ class OmniRoute:
         length = req.headers.get("content-length", "")
         chunked = "chunked" in req.headers.get("transfer-encoding", "").lower()
         max_body = limits.parse_size(ctx.options.omniroute_max_body)
-        if not (chunked or (length.isdigit() and int(length) > max_body)):
+        # mitmproxy streams a body over its stream_large_bodies (req.stream set
+        # already): to wherever the flow points now, so it must point at the engine
+        if not (chunked or req.stream or (length.isdigit() and int(length) > max_body)):
             return
         req.stream = True  # to the engine as it comes: never whole in mitmdump
         req.headers[MAX_BODY_HEADER] = str(max_body)

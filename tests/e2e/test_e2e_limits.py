@@ -273,3 +273,21 @@ def test_the_limits_hold_with_the_engine_in_mitmproxys_process(tmp_path, ca_dir,
         no_traceback(mitm)
     finally:
         mitm.stop()
+
+
+def test_with_stream_large_bodies_a_streamed_call_still_goes_to_the_engine(
+        tmp_path, ca_dir, e2e_provider, fake):
+    """mitmproxy's stream_large_bodies streams a body to where the flow points
+    when its headers arrive: that must be the engine, never the vendor."""
+    mitm = start_mitmdump(tmp_path, ca_dir, e2e_config(e2e_provider.port),
+                          "--set", "stream_large_bodies=1k")
+    try:
+        fake.script([Reply(text="streamed to the engine")])
+        with client(mitm) as http:
+            resp = http.post(CALLS["openai-chat"], content=body("openai-chat", pad=5000),
+                             headers=headers("openai-chat"))
+        assert resp.status_code == 200, resp.text[:300]
+        assert resp.json()["choices"][0]["message"]["content"] == "streamed to the engine"
+    finally:
+        mitm.stop()
+    assert not mitm.blocked(), mitm.blocked()
