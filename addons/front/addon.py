@@ -212,17 +212,17 @@ class OmniRoute:
         call = classify(req.method, req.path, req.pretty_host, req.headers)
         if call is None or call.kind == "models":
             return
-        if header_block(req) > limits.MAX_HEADER_BLOCK:
-            limit = limits.shown(limits.MAX_HEADER_BLOCK)
-            flow.response = client_error(
-                call, 431, f"omniroute: the request's headers are over {limit}")
+        too_long = header_block(req) > limits.MAX_HEADER_BLOCK
+        if too_long and not req.stream:
+            flow.response = client_error(call, 431, limits.HEADERS_TOO_LONG)
             return
+        # (mitmproxy streams this body already: it cannot answer it itself; the engine does)
         length = req.headers.get("content-length", "")
         chunked = "chunked" in req.headers.get("transfer-encoding", "").lower()
         max_body = limits.parse_size(ctx.options.omniroute_max_body)
         # mitmproxy streams a body over its stream_large_bodies (req.stream set
         # already): to wherever the flow points now, so it must point at the engine
-        if not (chunked or req.stream or (length.isdigit() and int(length) > max_body)):
+        if not (chunked or req.stream or too_long or (length.isdigit() and int(length) > max_body)):
             return
         req.stream = True  # to the engine as it comes: never whole in mitmdump
         req.headers[MAX_BODY_HEADER] = str(max_body)
@@ -268,6 +268,7 @@ class OmniRoute:
         else:
             body = b'{"error":{"message":"omniroute: the engine did not start (see the log)"}}'
             flow.response = http.Response.make(502, body, {"content-type": "application/json"})
+            flow.request.stream = False  # (mitmproxy cannot stream a body and answer itself)
         flow.resume()
 
     def _redirect(self, flow: http.HTTPFlow, destination: tuple[str, str]) -> None:
@@ -480,9 +481,8 @@ def _keep_bodies() -> bool:
 
 
 def header_block(req: http.Request) -> int:
-    """The size of a request's head as it came (request line and headers)."""
-    size = len(req.method) + len(req.path) + 12
-    return size + sum(len(name) + len(value) + 4 for name, value in req.headers.fields)
+    """The size of a request's head as it came (see :func:`limits.header_block`)."""
+    return limits.header_block(req.method, req.path, req.headers.fields)
 
 
 def annotate(flow: http.HTTPFlow, record: dict[str, Any]) -> None:

@@ -288,6 +288,12 @@ def test_with_stream_large_bodies_a_streamed_call_still_goes_to_the_engine(
                              headers=headers("openai-chat"))
         assert resp.status_code == 200, resp.text[:300]
         assert resp.json()["choices"][0]["message"]["content"] == "streamed to the engine"
+        with client(mitm) as http:  # refused by the front before its body, streamed or not
+            resp = http.post(CALLS["anthropic"], content=body("anthropic", pad=5000),
+                             headers={**headers("anthropic"), "x-huge": "h" * (70 * 1024)})
+        assert resp.status_code == 431, resp.text[:300]
+        assert "headers are over 64 KiB" in error_message("anthropic", resp)
+        no_traceback(mitm)
     finally:
         mitm.stop()
     assert not mitm.blocked(), mitm.blocked()

@@ -584,3 +584,15 @@ def test_sizes_and_the_body_budget():
     assert budget.take(60) and not budget.take(41) and budget.take(40)
     budget.give(60)
     assert budget.held == 40 and budget.take(60) and not budget.take(1)
+
+
+def test_the_header_block_is_measured_alike_by_the_front_and_the_engine():
+    from omniroute_mitm.engine.core.limits import header_block
+
+    client = [("host", "api.openai.com"), ("x-big", "h" * 100)]
+    ours = [("x-omniroute-secret", "s" * 43), ("X-Omniroute-Original-Url", "https://x/y")]
+    size = header_block("POST", "/v1/responses", client)
+    assert size == 4 + 13 + 12 + (4 + 14 + 4) + (5 + 100 + 4)
+    assert header_block("POST", "/v1/responses", client + ours) == size  # str (tornado)
+    as_bytes = [(k.encode(), v.encode()) for k, v in client + ours]  # bytes (mitmproxy)
+    assert header_block("POST", "/v1/responses", as_bytes) == size

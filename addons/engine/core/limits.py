@@ -12,12 +12,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Any
 
 MIB = 1024 * 1024
 MAX_BODY = 64 * MIB
 FRONT_MAX_BODY = 32 * MIB
 BODY_MEMORY = 256 * MIB
 MAX_HEADER_BLOCK = 64 * 1024
+
+HEADERS_TOO_LONG = f"omniroute: the request's headers are over {MAX_HEADER_BLOCK // 1024} KiB"
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": MIB, "g": 1024 * MIB}
@@ -39,3 +43,20 @@ def shown(size: int) -> str:
         return f"{size} bytes"
     unit, name = (MIB, "MiB") if size >= MIB else (1024, "KiB")
     return f"{size / unit:.1f}".removesuffix(".0") + " " + name
+
+
+def header_block(method: str, path: str, headers: Iterable[tuple[Any, Any]]) -> int:
+    """The size of a request's head (request line and headers) as the client
+    sent it: the front's own ``x-omniroute-*`` headers are not counted, so the
+    front and the engine measure the same."""
+    size = len(method) + len(path) + 12
+    for name, value in headers:
+        if not _ours(name):
+            size += len(name) + len(value) + 4
+    return size
+
+
+def _ours(name: str | bytes) -> bool:
+    if isinstance(name, bytes):
+        return name.lower().startswith(b"x-omniroute-")
+    return name.lower().startswith("x-omniroute-")

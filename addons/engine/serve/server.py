@@ -249,6 +249,12 @@ class EngineHandler(RequestHandler):
         front = headers.get(MAX_BODY_HEADER, "")
         if front.isdigit() and _same(headers.get(SECRET_HEADER), self.engine.secret):
             self._limit = min(self._limit, int(front))
+        request = self.request
+        if limits.header_block(request.method or "", request.uri or "", headers.get_all()) > (
+            limits.MAX_HEADER_BLOCK
+        ):
+            self._refuse_body(EngineError(431, limits.HEADERS_TOO_LONG, "invalid_request"))
+            return
         length = headers.get("content-length", "")
         if length.isdigit():
             self._take(int(length))
