@@ -265,6 +265,8 @@ class OmniRoute:
         destination = self._destination()
         if ready and destination is not None:
             self._redirect(flow, destination)
+        elif flow.request.stream and ctx.options.stream_large_bodies:
+            flow.kill()  # mitmproxy streams it whatever we say, and cannot answer it itself
         else:
             body = b'{"error":{"message":"omniroute: the engine did not start (see the log)"}}'
             flow.response = http.Response.make(502, body, {"content-type": "application/json"})
