@@ -25,7 +25,7 @@ import signal
 import sys
 from pathlib import Path
 
-from omniroute_mitm.engine.core import private
+from omniroute_mitm.engine.core import limits, private
 from omniroute_mitm.engine.core.config import ConfigError, load_config
 from omniroute_mitm.engine.core.database import (
     DATA_DIR_ENV,
@@ -34,6 +34,7 @@ from omniroute_mitm.engine.core.database import (
     data_dir,
     open_store,
 )
+from omniroute_mitm.engine.core.limits import parse_size
 from omniroute_mitm.engine.record.reqlog import RequestLog
 from omniroute_mitm.engine.serve.server import Engine
 from omniroute_mitm.engine.translate.responses import open_responses
@@ -86,6 +87,14 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--log-requests", action="store_true",
         help="write each request and response (keys masked) under DATA_DIR/requests",
     )
+    parser.add_argument(
+        "--max-body", type=parse_size, default=limits.MAX_BODY,
+        help="refuse a request body over this (413), e.g. 64m (default: 64m)",
+    )
+    parser.add_argument(
+        "--body-memory", type=parse_size, default=limits.BODY_MEMORY,
+        help="request bodies held at once; past it a 429 (default: 256m)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
@@ -112,7 +121,7 @@ async def serve(args: argparse.Namespace) -> int:
     request_log = RequestLog(data_dir(args.data_dir) / "requests") if args.log_requests else None
     engine = Engine(
         config, secret=secret, direct_token=direct, responses=responses, store=store,
-        request_log=request_log,
+        request_log=request_log, max_body=args.max_body, body_memory=args.body_memory,
     )  # fmt: skip
     port = engine.start(args.host, args.port)
     for warning in config.warnings if not args.parent else ():  # a front logged them

@@ -31,6 +31,7 @@ from omniroute_mitm.engine.core import (
     access,
     database,
     endpoints,
+    limits,
     paths,
     private,
     summary,
@@ -38,6 +39,7 @@ from omniroute_mitm.engine.core import (
 )
 from omniroute_mitm.engine.core.calls import (
     AI_HOSTS,
+    Call,
     classify,
     engine_path,
     is_websocket_upgrade,
@@ -46,14 +48,18 @@ from omniroute_mitm.engine.core.config import Config
 from omniroute_mitm.engine.core.headers import (
     ENGINE_PREFIX,
     FRONT_PORT_ENV,
+    MAX_BODY_HEADER,
     ORIGINAL_URL_HEADER,
     RECORD_HEADER,
     ROUTE_HEADER,
     SECRET_HEADER,
 )
 
+from . import engine_loss
+from .answers import client_error, stream_error
 from .headwatch import HeadWatch
 from .host import EngineHost
+from .lost import LostUsage
 from .offline import offline_answer
 from .record_pages import RecordClient
 from .sse_view import ModelStreamView
@@ -72,6 +78,10 @@ def allow_pattern(hosts: tuple[str, ...] | list[str]) -> str:
     """mitmproxy's allow_hosts regex for exactly ``hosts`` (any port)."""
     return r"^(" + "|".join(re.escape(h) for h in hosts) + r"):\d+$"
 READY_TIMEOUT = 30.0  # how long a model call waits for a starting engine
+DEATH_WAIT = 2.0
+"""How long a cut engine connection waits to learn whether the engine died."""
+LOST_MESSAGE = ("omniroute: the engine stopped before this answer was complete (it restarts "
+                "by itself); try again")  # fmt: skip
 
 
 OPTIONS: list[tuple[str, type, object, str]] = [
@@ -108,6 +118,13 @@ OPTIONS: list[tuple[str, type, object, str]] = [
     ("omniroute_store", str, database.DEFAULT_URL,
      "The engine's database: sqlite:///FILE (relative: under omniroute_data_dir), "
      "or none."),
+    ("omniroute_max_body", str, "32m",
+     "A model call whose request body is over this size (e.g. 32m, 512k) gets a 413 in the "
+     "client's format; mitmdump streams it to the engine, which drops it, instead of "
+     "holding it whole."),
+    ("omniroute_body_memory", str, "256m",
+     "The request bodies the engine holds at once; a call whose body does not fit gets a "
+     "429 in the client's format (never a queue)."),
 ]  # fmt: skip
 MAGIC_HOST = "omniroute"
 """http://omniroute/<rest> through the proxy is the engine's /omniroute/<rest>."""
@@ -143,6 +160,7 @@ class OmniRoute:
         self._sent: dict[str, http.HTTPFlow] = {}
         """Flows sent to the engine and not answered yet (shown as called at exit)."""
         self._heads = HeadWatch()
+        self._lost = LostUsage()
         self._defaults_set = False
         self._rebind = False
         self._origins: tuple[int | None, list[str]] = (-1, [])
@@ -160,9 +178,16 @@ class OmniRoute:
         private.narrow_umask()
         for name, typespec, default, help_text in OPTIONS:
             loader.add_option(name, typespec, default, help_text)
+        engine_loss.install()  # a call cut by the engine's death ends in its client's format
         contentviews.add(ModelStreamView())  # streams as events + the assembled answer
 
     def configure(self, updated: set[str]) -> None:
+        for name in ("omniroute_max_body", "omniroute_body_memory"):
+            if name in updated:
+                try:
+                    limits.parse_size(getattr(ctx.options, name))
+                except ValueError as exc:
+                    raise exceptions.OptionsError(f"{name}: {exc}") from None
         self.backend.configure(updated)
         if ctx.options.omniroute_flow_bodies not in BODY_CHOICES:
             raise exceptions.OptionsError(
@@ -256,6 +281,34 @@ class OmniRoute:
         self._sent.clear()
         self.stopping = self.backend.stop()
         self._records.close()
+        self._lost.close()
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """Before the body: a header block too large for the engine gets a 431;
+        a body over ``omniroute_max_body`` (or of unknown size) is streamed to
+        the engine (which refuses one too large) instead of held by mitmdump."""
+        self._heads.head(flow)
+        req = flow.request
+        if flow.response or req.pretty_host.lower() not in self.routable:
+            return
+        call = classify(req.method, req.path, req.pretty_host, req.headers, self.catalog)
+        if call is None or call.kind == "models":
+            return
+        too_long = header_block(req) > limits.MAX_HEADER_BLOCK
+        if too_long and not req.stream:
+            flow.response = client_error(call, 431, limits.HEADERS_TOO_LONG)
+            return
+        # (mitmproxy streams this body already: it cannot answer it itself; the engine does)
+        length = req.headers.get("content-length", "")
+        chunked = "chunked" in req.headers.get("transfer-encoding", "").lower()
+        max_body = limits.parse_size(ctx.options.omniroute_max_body)
+        # mitmproxy streams a body over its stream_large_bodies (req.stream set
+        # already): to wherever the flow points now, so it must point at the engine
+        if not (chunked or req.stream or too_long or (length.isdigit() and int(length) > max_body)):
+            return
+        req.stream = True  # to the engine as it comes: never whole in mitmdump
+        req.headers[MAX_BODY_HEADER] = str(max_body)
+        self._route(flow, call)
 
     def client_connected(self, client: connection.Client) -> None:
         self._heads.client_connected(client)
@@ -266,11 +319,8 @@ class OmniRoute:
     def http_connect(self, flow: http.HTTPFlow) -> None:
         self._heads.head(flow)
 
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
-        self._heads.head(flow)
-
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
+        if flow.response or flow.error or not flow.live or "omniroute" in flow.metadata:
             return
         req = flow.request
         host = req.pretty_host
@@ -291,8 +341,12 @@ class OmniRoute:
             return
         if call is None or call.kind == "models":
             return
-        if host.lower() not in AI_HOSTS:  # a catalogued vendor: the engine's own path
-            flow.metadata["omniroute_path"] = engine_path(call, req.path)
+        self._route(flow, call)
+
+    def _route(self, flow: http.HTTPFlow, call: Call) -> None:
+        """To the engine, now or once it has (re)started."""
+        if flow.request.pretty_host.lower() not in AI_HOSTS:  # a catalogued vendor
+            flow.metadata["omniroute_path"] = engine_path(call, flow.request.path)
         destination = self._destination()
         if destination is None and self.backend.starting:
             flow.intercept()  # the engine is (re)starting: this call waits for it
@@ -345,9 +399,12 @@ class OmniRoute:
         destination = self._destination()
         if ready and destination is not None:
             self._redirect(flow, destination)
+        elif flow.request.stream and ctx.options.stream_large_bodies:
+            flow.kill()  # mitmproxy streams it whatever we say, and cannot answer it itself
         else:
             body = b'{"error":{"message":"omniroute: the engine did not start (see the log)"}}'
             flow.response = http.Response.make(502, body, {"content-type": "application/json"})
+            flow.request.stream = False  # (mitmproxy cannot stream a body and answer itself)
         flow.resume()
 
     def _redirect(self, flow: http.HTTPFlow, destination: tuple[str, str]) -> None:
@@ -363,6 +420,76 @@ class OmniRoute:
             req.path = flow.metadata.pop("omniroute_path")
         flow.metadata["omniroute"] = original
         self._sent[flow.id] = flow
+        if (pid := self.backend.pid) is not None:
+            flow.metadata["omniroute_engine_pid"] = pid
+
+    def _repoint(self, flow: http.HTTPFlow, destination: tuple[str, str]) -> None:
+        """A routed flow to another engine (the one that replaced a dead one)."""
+        req, target = flow.request, urlsplit(destination[0])
+        req.scheme = target.scheme
+        req.host = target.hostname or "127.0.0.1"
+        req.port = target.port or 80
+        req.headers[SECRET_HEADER] = destination[1]
+        if (pid := self.backend.pid) is not None:
+            flow.metadata["omniroute_engine_pid"] = pid
+
+    async def omniroute_engine_lost(self, flow: http.HTTPFlow) -> None:
+        """The connection to the engine failed under a routed flow: leave a
+        verdict (see :mod:`.engine_loss`)."""
+        what = flow.metadata.pop(engine_loss.VERDICT, None)
+        original = str(flow.metadata.get("omniroute", ""))
+        parts = urlsplit(original)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        call = classify(flow.request.method, path, parts.hostname, flow.request.headers,
+                        self.catalog)  # fmt: skip
+        if call is None:
+            return
+        if what == "connect":
+            failed = f"{flow.request.scheme}://{flow.request.host}:{flow.request.port}"
+            if not flow.metadata.get(engine_loss.RETRIED):
+                destination = await self.backend.replaced(failed, READY_TIMEOUT)
+                if destination is not None:
+                    log.info("omniroute: %s waited for the engine's restart", original)
+                    self._repoint(flow, destination)
+                    flow.metadata[engine_loss.VERDICT] = "retry"
+                    return
+            self._answer(flow, client_error(
+                call, 502, f"omniroute: cannot reach the engine at {failed} (see the log)"))
+            return
+        pid = flow.metadata.get("omniroute_engine_pid")
+        died = isinstance(pid, int) and await self.backend.died(pid, DEATH_WAIT)
+        if not died:  # alive: it closed the connection itself
+            if what == "headers":
+                self._answer(flow, client_error(call, 502, "omniroute: the engine closed the "
+                                                "connection without answering (see the log)"))
+            return  # a body cut on purpose (a native answer that broke): the client sees a cut
+        if what == "body":
+            assert flow.response is not None
+            sse = "event-stream" in flow.response.headers.get("content-type", "")
+            if not sse and not (call.format == "gemini" and call.stream):
+                return  # a JSON answer cut in two: nothing in its format can follow
+            flow.metadata[engine_loss.TAIL] = stream_error(
+                call.format, sse, 502, LOST_MESSAGE, opened=True)
+            flow.metadata[engine_loss.VERDICT] = "end"
+            flow.marked = ":x:"
+        else:
+            self._answer(flow, client_error(call, 502, LOST_MESSAGE))
+        flow.metadata.pop("omniroute_record", None)  # the new engine's ids start over
+        flow.comment = f"{flow.comment or original} : engine lost (the front answered)"
+        log.warning("omniroute: the engine died under %s; the client got an error in its format",
+                    original)  # fmt: skip
+        self._lost.write(flow, call, ctx.options.omniroute_store,
+                         ctx.options.omniroute_data_dir or None)  # fmt: skip
+
+    def _answer(self, flow: http.HTTPFlow, response: http.Response) -> None:
+        """The front's own answer to a routed flow the engine did not answer;
+        the flow shows what the client called (no engine URL, no secret)."""
+        flow.request.headers.pop(SECRET_HEADER, None)
+        flow.request.headers.pop(ORIGINAL_URL_HEADER, None)
+        flow.request.url = str(flow.metadata.get("omniroute", flow.request.url))
+        flow.response = response
+        flow.marked = ":x:"
+        flow.metadata[engine_loss.VERDICT] = "answer"
 
     def _page(self, flow: http.HTTPFlow) -> None:
         """The engine's pages (dashboard, records), authenticated by the front."""
@@ -528,6 +655,11 @@ def _keep_bodies() -> bool:
     if getattr(options, "save_stream_file", None) or getattr(options, "hardump", None):
         return True
     return int(getattr(options, "flow_detail", 0)) >= 3  # mitmdump prints bodies
+
+
+def header_block(req: http.Request) -> int:
+    """The size of a request's head as it came (see :func:`limits.header_block`)."""
+    return limits.header_block(req.method, req.path, req.headers.fields)
 
 
 def annotate(flow: http.HTTPFlow, record: dict[str, Any]) -> None:

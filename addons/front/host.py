@@ -18,7 +18,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from mitmproxy import ctx, exceptions
-from omniroute_mitm.engine.core import database, summary
+from omniroute_mitm.engine.core import database, limits, summary
 from omniroute_mitm.engine.core.config import Config, ConfigError, load_config
 
 from .process import EngineProcess, can_spawn
@@ -27,8 +27,13 @@ log = logging.getLogger("omniroute")
 
 MODES = ("process", "inprocess")
 CHILD_OPTIONS = {"omniroute_config", "omniroute_engine_direct", "omniroute_engine_port",
-                 "omniroute_store", "omniroute_data_dir", "omniroute_log_requests"}  # fmt: skip
+                 "omniroute_store", "omniroute_data_dir", "omniroute_log_requests",
+                 "omniroute_body_memory"}  # fmt: skip
 """Options on the engine child's command line: changing one starts a new child."""
+
+
+class BodyBudget(Protocol):
+    limit: int
 
 
 class EmbeddedEngine(Protocol):
@@ -48,6 +53,9 @@ class EmbeddedEngine(Protocol):
     def watch(self, path: str) -> None: ...
     def set_config(self, config: Config) -> None: ...
     def log_requests(self, on: bool, data_dir: str | None) -> None: ...
+
+    @property
+    def bodies(self) -> BodyBudget: ...
 
 
 class EngineHost:
@@ -77,6 +85,8 @@ class EngineHost:
             self.engine.log_requests(
                 ctx.options.omniroute_log_requests, ctx.options.omniroute_data_dir or None
             )
+        if "omniroute_body_memory" in updated and self.engine is not None:
+            self.engine.bodies.limit = limits.parse_size(ctx.options.omniroute_body_memory)
         if "omniroute_engine_direct" in updated and self.loaded is not None:
             token = _direct_token()
             if self.engine is not None:
@@ -120,6 +130,33 @@ class EngineHost:
     async def wait_ready(self, timeout: float) -> bool:
         child = self.child
         return child is not None and await child.wait_ready(timeout)
+
+    @property
+    def pid(self) -> int | None:
+        """The engine child's pid (process mode)."""
+        return self.child.pid if self.child is not None else None
+
+    async def died(self, pid: int, timeout: float) -> bool:
+        """Whether engine child ``pid`` is gone or goes within ``timeout`` s
+        (False for an engine that is no child of ours)."""
+        child = self.child
+        return child is not None and await child.exited(pid, timeout)
+
+    async def replaced(self, failed: str, timeout: float) -> tuple[str, str] | None:
+        """The destination of the engine child that replaces the one at URL
+        ``failed`` (which refused a connection): once the front has seen it
+        die and the new one listens. None when there is no child to wait for."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.child is not None and loop.time() < deadline:
+            destination = self.destination()
+            if destination is not None and destination[0] != failed:
+                return destination
+            if destination is None:
+                await self.wait_ready(max(0.0, deadline - loop.time()))
+            else:  # not seen dead yet (its stdout's end is on the way)
+                await asyncio.sleep(0.02)
+        return None
 
     def destination(self) -> tuple[str, str] | None:
         """The engine's URL and secret; None while no engine runs."""
@@ -177,6 +214,7 @@ class EngineHost:
                 store=_store(),
                 data_dir=ctx.options.omniroute_data_dir or None,
             )
+            self.engine.bodies.limit = limits.parse_size(ctx.options.omniroute_body_memory)
         else:  # omniroute_config changed at runtime
             self.engine.set_config(config)
             log.info("%s", summary.block("omniroute:", summary.config_lines(config, path)))
@@ -216,6 +254,7 @@ class EngineHost:
             args.append("--log-requests")
         if ctx.options.omniroute_data_dir:
             args += ["--data-dir", ctx.options.omniroute_data_dir]
+        args += ["--body-memory", str(limits.parse_size(ctx.options.omniroute_body_memory))]
         self.child = EngineProcess(
             self.config_path,
             port=ctx.options.omniroute_engine_port,

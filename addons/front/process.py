@@ -74,6 +74,17 @@ class EngineProcess:
             return False
         return True
 
+    async def exited(self, pid: int, timeout: float) -> bool:
+        """Whether the child ``pid`` is gone, or goes within ``timeout`` s."""
+        proc = self.proc
+        if proc is None or proc.pid != pid or proc.returncode is not None:
+            return True
+        try:
+            await asyncio.wait_for(proc.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
     async def _supervise(self) -> None:
         failures = 0
         while not self._stopping:

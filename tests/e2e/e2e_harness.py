@@ -122,7 +122,8 @@ class Mitmdump:
         env["OMNIROUTE_DATA_DIR"] = str(self.confdir / "data")  # never the repo's data/
         return env
 
-    def start(self, timeout: float = 60.0) -> Mitmdump:
+    def start(self, timeout: float = 60.0, engine: bool = True) -> Mitmdump:
+        """Started: listening, and (``engine``) its engine too."""
         self.proc = subprocess.Popen(
             self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env=self.env(), cwd=ROOT, start_new_session=True,
@@ -130,7 +131,7 @@ class Mitmdump:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         deadline = time.monotonic() + timeout
-        while not (self._listening.wait(0.05) and self._engine.is_set()):
+        while not (self._listening.wait(0.05) and (self._engine.is_set() or not engine)):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError("mitmdump did not start:\n" + self.output())

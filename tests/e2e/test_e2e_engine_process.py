@@ -4,17 +4,32 @@ mode still serves the same calls."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import re
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anthropic
+import httpx
+import openai
 import pytest
-from e2e_harness import CLIENT_KEY, Mitmdump, client_ssl_context, e2e_config, start_mitmdump
-from fakeprovider import Reply
+from e2e_harness import (
+    CLIENT_KEY,
+    FORMATS,
+    Mitmdump,
+    client_ssl_context,
+    copy_confdir,
+    e2e_config,
+    start_mitmdump,
+    write_config,
+)
+from fakeprovider import DEFAULT_REPLY, Reply
 from fakeprovider.sdk import Conn, call
+from google.genai import errors as genai_errors
 
 pytestmark = pytest.mark.e2e
 
@@ -101,3 +116,151 @@ def test_in_process_mode_serves_the_same_calls(tmp_path, ca_dir, e2e_provider, f
         assert "omniroute engine listening at http://127.0.0.1:" in mitm.output()
     finally:
         mitm.stop()
+
+
+# --------------------------------------------------------------- the engine killed under load
+
+STREAM_URLS = {
+    "anthropic": "https://api.anthropic.com/v1/messages",
+    "openai-chat": "https://api.openai.com/v1/chat/completions",
+    "openai-responses": "https://api.openai.com/v1/responses",
+    "gemini": "https://generativelanguage.googleapis.com/v1beta/models/"
+              "to-openai-chat:streamGenerateContent?alt=sse",
+}
+SDK_ERRORS = (openai.APIError, anthropic.APIError, genai_errors.APIError)
+# what ends each format's stream once the front has added its error event
+ERROR_TAILS = {
+    "anthropic": b"event: error\ndata: ",
+    "openai-chat": b"data: [DONE]",
+    "openai-responses": b"event: response.failed\ndata: ",
+    "gemini": b'"code":502',
+}
+
+
+def stream_request(fmt: str) -> tuple[dict, dict]:
+    if fmt == "gemini":
+        return {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, {
+            "x-goog-api-key": CLIENT_KEY}
+    if fmt == "openai-responses":
+        body: dict = {"model": "to-openai-chat", "input": "hi", "stream": True}
+    else:
+        body = {"model": "to-openai-chat", "max_tokens": 500, "stream": True,
+                "messages": [{"role": "user", "content": "hi"}]}
+    if fmt == "anthropic":
+        return body, {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}
+    return body, {"authorization": f"Bearer {CLIENT_KEY}"}
+
+
+def test_a_killed_engine_ends_calls_in_their_format_and_new_calls_wait_for_its_restart(
+        own_mitm, fake):
+    """kill -9 of the engine under load: every stream in flight ends with its
+    format's error event (raw bytes, and the official SDKs raise their own
+    error), calls made right after the kill are answered by the restarted
+    engine, and every call that reached an engine has a usage row."""
+    [(pid, _)] = children(own_mitm)
+    deltas = [f"w{i} " for i in range(600)]
+    long = Reply(text="".join(deltas), text_deltas=deltas, delay_between=0.05)  # ~30 s
+    fake.script([long] * 8)
+    http = httpx.Client(proxy=own_mitm.url, verify=client_ssl_context(own_mitm.confdir),
+                        timeout=60)
+    streams = {}
+    for fmt, url in STREAM_URLS.items():
+        body, headers = stream_request(fmt)
+        resp = http.send(http.build_request("POST", url, json=body, headers=headers), stream=True)
+        assert resp.status_code == 200, resp.read()
+        chunks = resp.iter_raw()
+        streams[fmt] = (resp, chunks, next(chunks))  # content is flowing
+
+    def sdk_stream(fmt: str) -> object:
+        with proxied(own_mitm) as conn:
+            try:
+                return call(conn, fmt, "to-openai-chat", stream=True)
+            except SDK_ERRORS as exc:
+                return exc
+
+    pool = concurrent.futures.ThreadPoolExecutor(8)
+    sdk_calls = [pool.submit(sdk_stream, fmt) for fmt in FORMATS]
+    assert wait(lambda: len(fake.model_calls()) == 8, 30), own_mitm.output()
+
+    os.kill(pid, signal.SIGKILL)
+
+    def after_kill(fmt: str) -> str:
+        with proxied(own_mitm) as conn:  # max_retries=0: no SDK retry hides a failure
+            return call(conn, fmt, "to-openai-chat", stream=fmt != "gemini").text
+
+    after = [pool.submit(after_kill, fmt) for fmt in FORMATS]
+    for fmt, (resp, chunks, first) in streams.items():
+        rest = b"".join(chunks)  # a cut chunked body would raise here
+        whole = first + rest
+        assert b"the engine stopped before this answer was complete" in whole, (fmt, whole[-500:])
+        assert ERROR_TAILS[fmt] in whole[-2000:], (fmt, whole[-800:])
+        resp.close()
+    http.close()
+    for future in sdk_calls:  # an SDK error from the format's own error, never a cut
+        outcome = future.result(60)
+        assert isinstance(outcome, SDK_ERRORS), outcome
+        assert "the engine stopped" in str(outcome), outcome
+    assert [f.result(60) for f in after] == [DEFAULT_REPLY.text] * 4
+    assert len(children(own_mitm)) == 2, own_mitm.output()
+    pool.shutdown()
+
+    own_mitm.stop()  # the engine and the front flush their rows
+    database = own_mitm.confdir / "data" / "omniroute.sqlite"
+    db = sqlite3.connect(database)
+    try:
+        rows = db.execute("SELECT status, error_class, route FROM requests").fetchall()
+    finally:
+        db.close()
+    lost = [r for r in rows if r[1] == "engine_lost"]
+    answered = [r for r in rows if r[0] == 200]
+    assert len(lost) == 8 and all(r[0] == 502 and "engine lost" in r[2] for r in lost), rows
+    assert len(answered) == 4 and len(rows) == 12, rows
+
+
+KILLER = Path(__file__).resolve().parent / "engine_killer.py"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_call_sent_to_an_engine_that_just_died_waits_for_its_restart(
+        tmp_path, ca_dir, e2e_provider, fake, fmt):
+    """The front routed the call, then the engine died before mitmproxy
+    connected (the front had not seen it die): the refused connection sends
+    the call to the restarted engine, never mitmproxy's HTML 502."""
+    mitm = start_mitmdump(tmp_path, ca_dir, e2e_config(e2e_provider.port), "-s", str(KILLER))
+    try:
+        fake.script([Reply(text="from the new engine")])
+        body, headers = stream_request(fmt)
+        body.pop("stream", None)
+        url = STREAM_URLS[fmt].replace(":streamGenerateContent?alt=sse", ":generateContent")
+        with httpx.Client(proxy=mitm.url, verify=client_ssl_context(mitm.confdir),
+                          timeout=60) as http:
+            resp = http.post(url, json=body, headers={**headers, "x-test-kill-engine": "1"})
+        assert resp.status_code == 200, resp.text[:500]
+        assert "from the new engine" in resp.text
+        assert len(children(mitm)) == 2, mitm.output()
+        assert "waited for the engine's restart" in mitm.output()  # the refused connection
+    finally:
+        mitm.stop()
+
+
+def test_an_engine_that_cannot_be_reached_is_an_error_in_the_clients_format(
+        tmp_path, ca_dir, e2e_provider, fake):
+    """An external engine that is down: a 502 in the client's format, not
+    mitmproxy's HTML page."""
+    secret = tmp_path / "engine.secret"
+    secret.write_text("s3cret\n")
+    mitm = Mitmdump(write_config(tmp_path / "config.yaml", e2e_config(e2e_provider.port)),
+                    copy_confdir(ca_dir, tmp_path / "confdir"),
+                    "--set", "omniroute_engine_url=http://127.0.0.1:9",  # discard: nothing there
+                    "--set", f"omniroute_engine_secret_file={secret}")
+    mitm.start(engine=False)  # an external engine logs no start of its own
+    try:
+        with proxied(mitm) as conn:
+            for fmt in FORMATS:
+                with pytest.raises(SDK_ERRORS) as info:
+                    call(conn, fmt, "to-openai-chat", stream=fmt != "gemini")
+                assert "cannot reach the engine at http://127.0.0.1:9" in str(info.value), fmt
+                assert getattr(info.value, "status_code", getattr(info.value, "code", 0)) == 502
+    finally:
+        mitm.stop()
+    assert "s3cret" not in mitm.output()

@@ -149,3 +149,26 @@ def test_a_passed_through_body_keeps_its_numbers_when_the_model_is_renamed():
     out = passthrough_body("anthropic", Asked(body, raw, None, None, False), "b", None)
     assert out == b'{"model":"b","metadata":{"id":1180591620717411303424},"n":3}'
     assert dumps({"k": 2**70}) == b'{"k":1180591620717411303424}'
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("zstd", lambda b: zstandard.ZstdCompressor().compress(b)),
+        ("zstd", lambda b: zstandard.ZstdCompressor(write_content_size=False).compress(b)),
+    ],
+)
+def test_a_body_that_decodes_past_the_limit_is_refused_before_it_is_whole(encoding, encode):
+    bomb = encode(b"\0" * (8 * 1024 * 1024))  # a few KB that decode to 8 MiB
+    with pytest.raises(EngineError) as info:
+        decode_body(bomb, encoding, limit=1024 * 1024)
+    assert info.value.status == 413 and "over the limit of 1 MiB" in info.value.message
+    assert decode_body(bomb, encoding, limit=8 * 1024 * 1024) == b"\0" * (8 * 1024 * 1024)
+
+
+def test_gzip_members_one_after_the_other_decode_whole():
+    assert decode_body(gzip.compress(b"ab") + gzip.compress(b"cd"), "gzip") == b"abcd"
+    with pytest.raises(BadRequest):
+        decode_body(gzip.compress(b"abcdef")[:-12], "gzip")

@@ -567,3 +567,32 @@ async def test_provider_max_tokens_caps_a_passed_through_request(upstream, start
     sent = [json.loads(seen.body) for seen in upstream.seen]
     assert [s["max_tokens"] for s in sent] == [100, 4096]
     assert sent[1]["messages"] == big["messages"]
+
+
+def test_sizes_and_the_body_budget():
+    from omniroute_mitm.engine.core.limits import parse_size, shown
+    from omniroute_mitm.engine.serve.server import BodyBudget
+
+    assert parse_size("32m") == 32 * 1024 * 1024 and parse_size("512k") == 512 * 1024
+    assert parse_size("1g") == 1024**3 and parse_size("100") == 100 and parse_size("2MiB") > 0
+    for bad in ("", "0", "-1", "12x", "m"):
+        with pytest.raises(ValueError):
+            parse_size(bad)
+    assert shown(64 * 1024) == "64 KiB" and shown(32 * 1024 * 1024) == "32 MiB"
+    assert shown(1536 * 1024) == "1.5 MiB" and shown(800) == "800 bytes"
+    budget = BodyBudget(100)
+    assert budget.take(60) and not budget.take(41) and budget.take(40)
+    budget.give(60)
+    assert budget.held == 40 and budget.take(60) and not budget.take(1)
+
+
+def test_the_header_block_is_measured_alike_by_the_front_and_the_engine():
+    from omniroute_mitm.engine.core.limits import header_block
+
+    client = [("host", "api.openai.com"), ("x-big", "h" * 100)]
+    ours = [("x-omniroute-secret", "s" * 43), ("X-Omniroute-Original-Url", "https://x/y")]
+    size = header_block("POST", "/v1/responses", client)
+    assert size == 4 + 13 + 12 + (4 + 14 + 4) + (5 + 100 + 4)
+    assert header_block("POST", "/v1/responses", client + ours) == size  # str (tornado)
+    as_bytes = [(k.encode(), v.encode()) for k, v in client + ours]  # bytes (mitmproxy)
+    assert header_block("POST", "/v1/responses", as_bytes) == size

@@ -6,7 +6,6 @@ else; the front redirects only what it returns for, the engine serves it.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import zlib
@@ -18,8 +17,10 @@ import orjson
 import zstandard
 from omniroute_mitm.translators.sse import loads_exact
 
+from . import limits
 from .endpoints import DEFAULT, ENGINE_PATHS, Catalog
 from .errors import BadRequest, EngineError
+from .limits import MIB
 
 ANTHROPIC_HOST = "api.anthropic.com"
 OPENAI_HOST = "api.openai.com"
@@ -184,26 +185,56 @@ def is_websocket_upgrade(method: str, path: str, headers: Any) -> bool:
     return method == "GET" and route.endswith("/responses") and upgrade == "websocket"
 
 
-def decode_body(raw: bytes, encoding: str | None) -> bytes:
-    """A request body decoded by its content-encoding (Codex sends zstd)."""
+def decode_body(raw: bytes, encoding: str | None, limit: int = limits.MAX_BODY) -> bytes:
+    """A request body decoded by its content-encoding (Codex sends zstd); a
+    body that decodes to more than ``limit`` bytes is refused (413) as soon as
+    it does, never decoded whole."""
     for coding in reversed([c.strip().lower() for c in (encoding or "").split(",") if c.strip()]):
         try:
-            raw = _decode_one(raw, coding)
+            raw = _decode_one(raw, coding, limit)
         except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
             raise BadRequest(f"cannot decode the {coding} request body: {exc}") from None
+        if len(raw) > limit:
+            raise _too_large(coding, limit)
     return raw
 
 
-def _decode_one(raw: bytes, coding: str) -> bytes:
+def _too_large(coding: str, limit: int) -> EngineError:
+    message = f"the request body decoded ({coding}) is over the limit of {limits.shown(limit)}"
+    return EngineError(413, message, "request_too_large")
+
+
+def _decode_one(raw: bytes, coding: str, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of ``raw`` decoded."""
     if coding in ("identity", ""):
         return raw
     if coding in ("gzip", "x-gzip"):
-        return gzip.decompress(raw)
+        return _inflate(raw, 31, limit, members=True)
     if coding == "deflate":
-        return zlib.decompress(raw)
+        return _inflate(raw, 15, limit, members=False)
     if coding == "zstd":
-        return zstandard.ZstdDecompressor().decompressobj().decompress(raw)
+        if zstandard.frame_content_size(raw) > limit:  # said in its header (-1: not said)
+            raise _too_large(coding, limit)
+        reader = zstandard.ZstdDecompressor().stream_reader(raw)
+        out = bytearray()
+        while len(out) <= limit and (chunk := reader.read(min(MIB, limit + 1 - len(out)))):
+            out += chunk
+        return bytes(out)
     raise EngineError(415, f"unsupported content-encoding {coding!r}", "invalid_request")
+
+
+def _inflate(raw: bytes, wbits: int, limit: int, *, members: bool) -> bytes:
+    out = bytearray()
+    data = raw
+    while data and len(out) <= limit:
+        inflater = zlib.decompressobj(wbits)
+        out += inflater.decompress(data, limit + 1 - len(out))
+        if len(out) > limit:
+            break
+        if not inflater.eof:
+            raise EOFError("compressed body ended before the end-of-stream marker")
+        data = inflater.unused_data if members else b""
+    return bytes(out)
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
@@ -212,6 +243,8 @@ def parse_json(body: bytes) -> dict[str, Any]:
         data = loads_exact(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object")
     return data

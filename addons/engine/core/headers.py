@@ -16,3 +16,6 @@ ROUTE_HEADER = "x-omniroute-route"
 """On responses: ``model -> provider/model (fallback from ...)``."""
 RECORD_HEADER = "x-omniroute-id"
 """On responses: the id of the request's record (the flow comment reads it)."""
+MAX_BODY_HEADER = "x-omniroute-max-body"
+"""On a request the front streams (its body is over ``omniroute_max_body``, or
+chunked): the front's body limit in bytes, which the engine enforces."""

@@ -3,6 +3,8 @@ sink (the tornado handler) and the state every exchange shares."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
@@ -51,3 +53,27 @@ class Inbound:
         return urlsplit(self.original_url).hostname if self.original_url else None
 
 
+_APPS = (
+    (re.compile(r"claude-cli|claude-code", re.I), "claude-cli"),
+    (re.compile(r"codex", re.I), "codex"),
+    (re.compile(r"gemini-cli|GeminiCLI", re.I), "gemini-cli"),
+    (re.compile(r"^(OpenAI|AsyncOpenAI)/Python|openai-python", re.I), "openai-sdk"),
+    (re.compile(r"^Anthropic/Python|anthropic-sdk", re.I), "anthropic-sdk"),
+    (re.compile(r"google-genai-sdk|google-api-python|genai", re.I), "google-genai-sdk"),
+    (re.compile(r"^(OpenAI|Anthropic)/JS", re.I), "js-sdk"),
+)
+
+
+def client_app(user_agent: str | None) -> str:
+    """claude-cli, codex, gemini-cli, an SDK, or other."""
+    for pattern, name in _APPS:
+        if user_agent and pattern.search(user_agent):
+            return name
+    return "other"
+
+
+def key_id(secret: str | None) -> str:
+    """A short hash that tells keys apart and never shows one."""
+    if not secret:
+        return ""
+    return hashlib.sha256(secret.encode()).hexdigest()[:10]

@@ -222,7 +222,7 @@ class NativeRun:
         body = inbound.body
         if self.job.call.kind in ("generate", "count_tokens"):
             encoding = inbound.header("content-encoding")
-            decoded = decode_body(body, encoding) if encoding else body
+            decoded = decode_body(body, encoding, self.job.rt.max_body) if encoding else body
             out = thinking.outbound(self.job.call.format, NATIVE, decoded)
             if out is not decoded:  # rewritten: sent uncompressed
                 body = out

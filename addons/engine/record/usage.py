@@ -15,9 +15,7 @@ counts input with the cache in it (OpenAI's and Gemini's arithmetic), so
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,7 +23,8 @@ from typing import Any
 from omniroute_mitm.engine.core import prices, quota
 from omniroute_mitm.engine.core.config import Config
 from omniroute_mitm.engine.core.database import Store
-from omniroute_mitm.engine.core.inbound import Inbound
+from omniroute_mitm.engine.core.inbound import Inbound, key_id
+from omniroute_mitm.engine.core.inbound import client_app as client_app  # (moved to core)
 from omniroute_mitm.engine.core.prices import tokens_of
 from omniroute_mitm.engine.core.records import Record
 from omniroute_mitm.engine.route.plan import Attempt
@@ -91,32 +90,6 @@ COLUMNS = (
 INSERT = (
     f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 )
-
-_APPS = (
-    (re.compile(r"claude-cli|claude-code", re.I), "claude-cli"),
-    (re.compile(r"codex", re.I), "codex"),
-    (re.compile(r"gemini-cli|GeminiCLI", re.I), "gemini-cli"),
-    (re.compile(r"^(OpenAI|AsyncOpenAI)/Python|openai-python", re.I), "openai-sdk"),
-    (re.compile(r"^Anthropic/Python|anthropic-sdk", re.I), "anthropic-sdk"),
-    (re.compile(r"google-genai-sdk|google-api-python|genai", re.I), "google-genai-sdk"),
-    (re.compile(r"^(OpenAI|Anthropic)/JS", re.I), "js-sdk"),
-)
-
-
-def client_app(user_agent: str | None) -> str:
-    """claude-cli, codex, gemini-cli, an SDK, or other."""
-    for pattern, name in _APPS:
-        if user_agent and pattern.search(user_agent):
-            return name
-    return "other"
-
-
-def key_id(secret: str | None) -> str:
-    """A short hash that tells keys apart and never shows one."""
-    if not secret:
-        return ""
-    return hashlib.sha256(secret.encode()).hexdigest()[:10]
-
 
 KEY_HEADERS = {"bearer": "authorization", "x-api-key": "x-api-key", "api-key": "api-key",
                "x-goog-api-key": "x-goog-api-key"}  # fmt: skip

@@ -91,6 +91,8 @@ class Exchange:
             raise
         except TranslationError as exc:
             await self.reply.fail(BadRequest(str(exc)))
+        except RecursionError:  # JSON deep enough to pass the parser, not the translators
+            await self.reply.fail(BadRequest("request body is nested too deeply"))
         except EngineError as exc:
             await self.reply.fail(exc)
         except Exception as exc:  # a bug must still answer, never hang the client
@@ -117,7 +119,9 @@ class Exchange:
             return await self._local().models()
         if job.call.kind in STORED_KINDS:
             return await self._local().stored()
-        job.body_bytes = decode_body(job.inbound.body, job.inbound.header("content-encoding"))
+        job.body_bytes = decode_body(
+            job.inbound.body, job.inbound.header("content-encoding"), self.rt.max_body
+        )
         job.body = parse_json(job.body_bytes)
         conversation = conversation_id(job.call.format, job.inbound.headers, job.body)
         if job.call.envelope:  # Gemini CLI's Code Assist: the Gemini request inside
@@ -282,7 +286,7 @@ class Exchange:
         where = inbound.original_url or inbound.path
         entry.head("client request", f"{inbound.method} {where}", inbound.headers)
         try:
-            body = decode_body(inbound.body, inbound.header("content-encoding"))
+            body = decode_body(inbound.body, inbound.header("content-encoding"), self.rt.max_body)
         except EngineError:
             body = inbound.body
         entry.body("client request", body)

@@ -86,7 +86,8 @@ class LocalAnswers:
         inbound = self.job.inbound
         body: dict[str, Any] = {}
         if inbound.method == "POST" and inbound.body:
-            body = parse_json(decode_body(inbound.body, inbound.header("content-encoding")))
+            encoding = inbound.header("content-encoding")
+            body = parse_json(decode_body(inbound.body, encoding, self.rt.max_body))
         native = inbound.original_url is not None
         answer = responses.conversation_answer(
             self.rt.responses, self.rt.config, inbound.method, inbound.path, body, native

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from omniroute_mitm.engine.core import limits
 from omniroute_mitm.engine.core.config import Config
 from omniroute_mitm.engine.core.records import Records
 from omniroute_mitm.engine.execute.upstream import Upstream
@@ -38,3 +39,5 @@ class Runtime:
     """Where closed records go (None: not kept beyond memory)."""
     request_log: RequestLog | None = None
     """Full requests and responses as files (omniroute_log_requests)."""
+    max_body: int = limits.MAX_BODY
+    """The largest request body, also once decoded (``--max-body``)."""

@@ -20,12 +20,17 @@ import secrets
 from typing import Any
 
 import httpx
-from omniroute_mitm.engine.core import access, database, prices
+from omniroute_mitm.engine.core import access, database, limits, prices
 from omniroute_mitm.engine.core.calls import Call, classify, is_websocket_upgrade
 from omniroute_mitm.engine.core.config import Config
 from omniroute_mitm.engine.core.database import Store
 from omniroute_mitm.engine.core.errors import ClientGone, EngineError, Forbidden
-from omniroute_mitm.engine.core.headers import ORIGINAL_URL_HEADER, ROUTE_HEADER, SECRET_HEADER
+from omniroute_mitm.engine.core.headers import (
+    MAX_BODY_HEADER,
+    ORIGINAL_URL_HEADER,
+    ROUTE_HEADER,
+    SECRET_HEADER,
+)
 from omniroute_mitm.engine.core.inbound import Inbound
 from omniroute_mitm.engine.core.records import Records
 from omniroute_mitm.engine.execute.upstream import Upstream
@@ -36,7 +41,7 @@ from omniroute_mitm.translators import FORMAT_NAMES, get_format
 from tornado.httpserver import HTTPServer
 from tornado.iostream import StreamClosedError
 from tornado.netutil import bind_sockets
-from tornado.web import Application, RequestHandler
+from tornado.web import Application, RequestHandler, stream_request_body
 
 from . import pages
 from .confwatch import ConfigWatcher
@@ -45,7 +50,10 @@ from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 64 * 1024 * 1024
+MAX_HEADERS = 2 * limits.MAX_HEADER_BLOCK
+"""tornado's header block limit (the front answers a 431 from half of it)."""
+NO_LIMIT = 1 << 62
+"""tornado's own body limit: the handler enforces MAX_BODY itself, in the client's format."""
 EXPIRE_INTERVAL = 300.0
 
 
@@ -82,10 +90,15 @@ class Engine:
         responses: ResponseStore | None = None,
         store: Store | None = None,
         request_log: RequestLog | None = None,
+        max_body: int = limits.MAX_BODY,
+        body_memory: int = limits.BODY_MEMORY,
     ) -> None:
+        self.max_body = max_body
+        self.bodies = BodyBudget(body_memory)
         self.secret = secret or secrets.token_urlsafe(32)
         self.direct_token = direct_token or None
         self.runtime = Runtime(config, Upstream(transport), Records(), ping_interval)
+        self.runtime.max_body = max_body
         if responses is not None:
             self.runtime.responses = responses
         self.runtime.responses.limit(config.responses.max_age_days, config.responses.max_mb)
@@ -129,7 +142,9 @@ class Engine:
         """Listen (needs a running event loop); returns the port."""
         sockets = bind_sockets(port, host)
         app = Application([(r"/.*", EngineHandler, {"engine": self})], log_function=_no_log)
-        self._server = HTTPServer(app, max_body_size=MAX_BODY, idle_connection_timeout=300)
+        self._server = HTTPServer(
+            app, max_body_size=NO_LIMIT, max_header_size=MAX_HEADERS, idle_connection_timeout=300
+        )
         self._server.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
         self._expire_task = asyncio.ensure_future(self._expire_loop())
@@ -180,6 +195,24 @@ class Engine:
         return None
 
 
+class BodyBudget:
+    """A semaphore by bytes over the request bodies the engine holds: a body
+    that does not fit is refused at once (a 429), never queued."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, size: int) -> bool:
+        if self.held + size > self.limit:
+            return False
+        self.held += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.held = max(0, self.held - size)
+
+
 def warm_up() -> None:
     """Load now what the first request would (the formats, the price table:
     ~30-100 ms once), so the first call of a session does not wait for it."""
@@ -192,7 +225,13 @@ def _no_log(handler: RequestHandler) -> None:
     """The pipeline logs one line per request itself."""
 
 
+@stream_request_body
 class EngineHandler(RequestHandler):
+    """One request. Its body is read here as it arrives (``data_received``):
+    one over the limit is read to its end and dropped, then refused in the
+    client's format (413), as is one that does not fit the memory budget
+    of the bodies held at once (429)."""
+
     SUPPORTED_METHODS = ("GET", "POST", "DELETE")
 
     def initialize(self, engine: Engine) -> None:
@@ -203,11 +242,71 @@ class EngineHandler(RequestHandler):
         self._flushing: asyncio.Future[None] | None = None
         self._cors: list[tuple[str, str]] = []
         """CORS headers for a page on security.allowed_origins."""
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._held = 0  # bytes taken from the engine's body budget
+        self._limit = engine.max_body
+        self._refusal: EngineError | None = None
 
     def prepare(self) -> None:
         # Each SSE event is a small write: without TCP_NODELAY, Nagle and
         # delayed ACKs hold events back ~40 ms (tornado only sets it at finish).
         self.request.connection.stream.set_nodelay(True)  # type: ignore[union-attr]
+        headers = self.request.headers
+        front = headers.get(MAX_BODY_HEADER, "")
+        if front.isdigit() and _same(headers.get(SECRET_HEADER), self.engine.secret):
+            self._limit = min(self._limit, int(front))
+        request = self.request
+        if limits.header_block(request.method or "", request.uri or "", headers.get_all()) > (
+            limits.MAX_HEADER_BLOCK
+        ):
+            self._refuse_body(EngineError(431, limits.HEADERS_TOO_LONG, "invalid_request"))
+            return
+        length = headers.get("content-length", "")
+        if length.isdigit():
+            self._take(int(length))
+
+    def _take(self, size: int) -> None:
+        """Reserve ``size`` more bytes of body, or refuse the request."""
+        if self._refusal is not None:
+            return
+        if self._size + size > self._limit:
+            limit = limits.shown(self._limit)
+            self._refuse_body(EngineError(
+                413, f"omniroute: the request body is over the limit of {limit}",
+                "request_too_large"))  # fmt: skip
+        elif not self.engine.bodies.take(size):
+            budget = self.engine.bodies
+            self._refuse_body(EngineError(
+                429, f"omniroute: too many large requests at once ({limits.shown(budget.held)} of "
+                f"request bodies held, limit {limits.shown(budget.limit)}); retry shortly",
+                "rate_limit"))  # fmt: skip
+        else:
+            self._held += size
+
+    def _refuse_body(self, error: EngineError) -> None:
+        """The rest of the body is read and dropped: the answer follows its end."""
+        self._refusal = error
+        self._chunks.clear()
+        self._release()
+
+    def _release(self) -> None:
+        if self._held:
+            self.engine.bodies.give(self._held)
+            self._held = 0
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._refusal is not None:
+            return
+        if self._held < self._size + len(chunk):  # no content-length (chunked)
+            self._take(self._size + len(chunk) - self._held)
+            if self._refusal is not None:
+                return
+        self._size += len(chunk)
+        self._chunks.append(chunk)
+
+    def on_finish(self) -> None:
+        self._release()
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")
@@ -224,6 +323,7 @@ class EngineHandler(RequestHandler):
 
     def on_connection_close(self) -> None:
         self._gone = True
+        self._release()
         if self._task is not None:
             self._task.cancel()  # cancels the upstream call with it
 
@@ -247,11 +347,16 @@ class EngineHandler(RequestHandler):
             origin = req.headers.get("origin")
             if origin is not None:  # an allowed page: it may read the answer
                 self._cors = [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
+        if self._refusal is not None:
+            log.warning("%s %s: %s", call.format, call.kind, self._refusal.message)
+            return self._refuse(call, self._refusal)
+        body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks.clear()
         inbound = Inbound(
             method=req.method or "POST",
             path=req.uri or "/",
             headers=list(req.headers.get_all()),
-            body=req.body,
+            body=body,
             original_url=req.headers.get(ORIGINAL_URL_HEADER) if how == "front" else None,
         )
         self._task = asyncio.ensure_future(Exchange(self.engine.runtime, call, inbound, self).run())
@@ -286,8 +391,9 @@ class EngineHandler(RequestHandler):
         self.set_header(ROUTE_HEADER, f"refused ({error.status})")
         self.finish(body)
 
-    def _refuse(self, call: Call) -> None:
-        error = Forbidden("this engine only serves its own mitmproxy front (or a direct token)")
+    def _refuse(self, call: Call, error: EngineError | None = None) -> None:
+        if error is None:
+            error = Forbidden("this engine only serves its own mitmproxy front (or a direct token)")
         status, body = get_format(call.format).render_error(error.info())
         self.set_status(status)
         self.set_header("content-type", "application/json")
