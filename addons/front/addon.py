@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from mitmproxy import addonmanager, connection, contentviews, ctx, exceptions, http
 from mitmproxy.options import CONF_DIR
+from mitmproxy.utils import human
 from omniroute_mitm.engine.core import (
     access,
     database,
@@ -145,6 +146,18 @@ class CappedCopy:
             self.truncated = True
         if room > 0:
             self.data += data[:room]
+        return data
+
+
+class StreamCount:
+    """A stream callable that passes data through and counts it (the size
+    mitmdump's line shows when no copy is kept)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def __call__(self, data: bytes) -> bytes:
+        self.size += len(data)
         return data
 
 
@@ -520,7 +533,7 @@ class OmniRoute:
         flow.comment = f"{original} : {route}"
         copy = CappedCopy() if _keep_bodies() else None
         self._copies[flow.id] = copy
-        flow.response.stream = copy or True
+        flow.response.stream = copy or StreamCount()
 
     async def response(self, flow: http.HTTPFlow) -> None:
         self._sent.pop(flow.id, None)
@@ -542,13 +555,19 @@ class OmniRoute:
         copy = self._copies.pop(flow.id)
         if flow.response is None:
             return
-        if copy is not None:
+        if isinstance(copy, CappedCopy):
             flow.response.raw_content = bytes(copy.data)
             copy.data.clear()  # (finished flows can wait long for the cycle collector)
+        elif isinstance(flow.response.stream, StreamCount):
+            # Nothing keeps the body (plain mitmdump): its line says what happened
+            # instead of "(content missing)", which reads like an error.
+            sent = human.pretty_size(flow.response.stream.size)
+            flow.response.reason = f"{flow.response.reason} (streamed {sent}, body not kept)"
+            flow.response.raw_content = b""
         record = await self._record(flow.metadata.get("omniroute_record"))
         if record is not None:
             annotate(flow, record)
-        if copy is not None and copy.truncated:
+        if isinstance(copy, CappedCopy) and copy.truncated:
             flow.comment += f" [body shown: first {copy.cap} bytes]"
 
     async def _record(self, record_id: int | None) -> dict[str, Any] | None:

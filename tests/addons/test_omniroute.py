@@ -303,10 +303,14 @@ async def test_plain_mitmdump_keeps_no_body_copy_but_still_annotates(front):
     record.tokens, record.cost = Tokens(input=3, output=4), 0.0001
     record.settled.set()
     flow = routed_flow(addon, record.id)
-    assert flow.response.stream is True  # streamed, nothing kept
+    count = flow.response.stream
+    assert isinstance(count, front_addon.StreamCount)  # streamed, only counted
+    assert count(b"data: 1\n\n") == b"data: 1\n\n" and count(b"") == b""
     flow.response.raw_content = None  # as after streaming
     await addon.response(flow)
-    assert flow.response.raw_content is None
+    assert flow.response.raw_content == b""  # nothing kept
+    # mitmdump's line says what happened, not "(content missing)"
+    assert flow.response.reason == "OK (streamed 9b, body not kept)"
     assert flow.comment.endswith(" : m -> p/m [3 in / 4 out, $0.0001]")
     assert not addon._copies
 
@@ -336,7 +340,7 @@ async def test_off_keeps_no_copy_even_under_mitmweb_and_a_bad_choice_names_the_o
     addon, tctx = front
     tctx.master.addons.add(View())
     tctx.configure(addon, omniroute_flow_bodies="off")
-    assert routed_flow(addon, 1).response.stream is True
+    assert isinstance(routed_flow(addon, 1).response.stream, front_addon.StreamCount)
     with pytest.raises(exceptions.OptionsError, match="omniroute_flow_bodies: 'maybe' is not"):
         tctx.configure(addon, omniroute_flow_bodies="maybe")
 

@@ -7,8 +7,10 @@ import ssl
 import time
 from pathlib import Path
 
+import httpx
 import pytest
-from e2e_harness import Mitmdump, e2e_config, write_config
+from e2e_harness import CLIENT_KEY, Mitmdump, client_ssl_context, e2e_config, write_config
+from fakeprovider import Reply
 
 pytestmark = pytest.mark.e2e
 
@@ -60,3 +62,33 @@ def test_the_readme_command_listens_once_on_loopback(tmp_path, ca_dir, e2e_provi
         mitm.stop()
     assert len(listening) == 1 and "127.0.0.1:" in listening[0], listening
     assert not any("stopped" in line for line in mitm.lines if "proxy at" in line)
+
+
+def test_plain_mitmdump_lines_say_what_a_routed_stream_did(tmp_path, ca_dir, fake) -> None:
+    """mitmdump's response line says the body was streamed (not "content
+    missing", which reads like an error), and the engine's line carries the
+    tokens and the cost, or that the model is not priced."""
+    fake.script([Reply(text="Hello there.")])
+    config = write_config(tmp_path / "config.yaml", e2e_config(fake.port))
+    mitm = Mitmdump(config, ca_dir).start()
+    try:
+        with httpx.Client(proxy=mitm.url, verify=client_ssl_context(ca_dir), timeout=30) as c:
+            with c.stream("POST", "https://api.anthropic.com/v1/messages", json={
+                "model": "to-openai-chat", "max_tokens": 50, "stream": True,
+                "messages": [{"role": "user", "content": "hi"}],
+            }, headers={"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}) as resp:
+                assert resp.status_code == 200
+                body = b"".join(resp.iter_bytes())
+        assert b"message_stop" in body
+        deadline = time.monotonic() + 10
+        while not any("(streamed" in line for line in mitm.lines):
+            assert time.monotonic() < deadline, mitm.output()[-2000:]
+            time.sleep(0.05)
+    finally:
+        mitm.stop()
+    out = mitm.output()
+    assert "(content missing)" not in out
+    assert any("<< 200 OK (streamed " in line and "body not kept" in line for line in mitm.lines)
+    (engine_line,) = [line for line in mitm.lines if "anthropic generate" in line]
+    assert " in / " in engine_line
+    assert "not priced (no price for upstream-openai-chat)" in engine_line

@@ -147,3 +147,21 @@ def test_target_health_leaves_out_requests_that_reached_no_target(tmp_path):
     assert "<td>ds/deepseek-chat</td>" in health
     assert "<td>/</td>" not in health and "bad JSON" not in health
     assert "client disconnected" not in health
+
+
+def test_the_dashboard_says_not_priced_the_same_way_everywhere_and_names_the_models(tmp_path):
+    now = time.time()
+    log = UsageLog(open_store("sqlite:///omniroute.sqlite", base=tmp_path))
+    log.store.write(INSERT, row(record(1, now - 60, "ds", "deepseek-chat", "claude-cli",
+                                       cost=None)))  # fmt: skip
+    log.store.write(INSERT, row(record(2, now - 50, "gem", "gemini-2.5-flash", "codex",
+                                       cost=0.02)))  # fmt: skip
+    log.close()
+    store = open_store("sqlite:///omniroute.sqlite", base=tmp_path)
+    page = dashboard.render(store, now).decode()
+    store.close()
+    assert "$0.0000" not in page and "<td>-</td>" not in page
+    assert "Cost today<b>$0.0200 + 1 not priced</b>" in page
+    assert "not priced: ds/deepseek-chat" in page
+    recent = page.split("<h2>Recent requests</h2>", 1)[1].split("</table>", 1)[0]
+    assert recent.count("not priced") == 1 and "$0.0200" in recent

@@ -105,6 +105,8 @@ class Record:
             text += " (estimated)"
         if self.cost is not None:
             text += f", ${self.cost:.6f}".rstrip("0").rstrip(".")
+        else:
+            text += f", not priced (no price for {self.upstream_model or self.model})"
         return f"[{text}]"
 
     def public(self) -> dict[str, Any]:

@@ -40,6 +40,7 @@ def render(store: Store | None, now: float | None = None) -> bytes:
     hour = [r for r in month if r["time"] >= now - 3600]
     parts = [
         _cards(today, month),
+        _unpriced(month),
         "<h2>Today by provider and model</h2>",
         _by_model(today),
         "<h2>This month by provider and model</h2>",
@@ -68,8 +69,8 @@ def _page(body: str) -> bytes:
 def _cards(today: list[dict[str, Any]], month: list[dict[str, Any]]) -> str:
     t, m = report.totals(today), report.totals(month)
     cards = [
-        ("Cost today", _usd(t["cost"])),
-        ("Cost this month", _usd(m["cost"])),
+        ("Cost today", _cost(today, t)),
+        ("Cost this month", _cost(month, m)),
         ("Requests today", str(t["requests"])),
         ("Tokens today", f"{_tokens(t):,}"),
         ("Errors today", f"{t['error_rate']:.0%}"),
@@ -88,7 +89,7 @@ def _by_model(found: list[dict[str, Any]]) -> str:
         t = report.totals(items)
         rows.append((t["cost"], [provider, model, t["requests"], t["input_tokens"],
                                  t["cache_read_tokens"], t["cache_write_tokens"],
-                                 t["output_tokens"], t["reasoning_tokens"], _usd(t["cost"])]))
+                                 t["output_tokens"], t["reasoning_tokens"], _cost(items, t)]))
     rows.sort(key=lambda x: -x[0])
     head = ["provider", "model", "#requests", "#input", "#cache read", "#cache write",
             "#output", "#reasoning", "#cost"]  # fmt: skip
@@ -165,10 +166,40 @@ def _td(value: Any, numeric: bool) -> str:
     return f"<td class=n>{text}</td>" if numeric else f"<td>{text}</td>"
 
 
+NOT_PRICED = "not priced"
+
+
 def _usd(value: float | None) -> str:
     if value is None:
-        return "-"
+        return NOT_PRICED
     return f"${value:,.4f}" if value < 100 else f"${value:,.2f}"
+
+
+def _cost(items: list[dict[str, Any]], totals: dict[str, Any]) -> str:
+    """A total's cost, saying "not priced" the way a row does: for all of it,
+    or beside the sum of what was priced (requests with tokens but no price)."""
+    unpriced = sum(1 for r in items if r["cost"] is None and _used_tokens(r))
+    priced = sum(1 for r in items if r["cost"] is not None)
+    if unpriced and not priced:
+        return NOT_PRICED
+    if unpriced:
+        return f"{_usd(totals['cost'])} + {unpriced} {NOT_PRICED}"
+    return _usd(totals["cost"])
+
+
+def _used_tokens(row: dict[str, Any]) -> bool:
+    return bool((row["input_tokens"] or 0) + (row["output_tokens"] or 0))
+
+
+def _unpriced(found: list[dict[str, Any]]) -> str:
+    """Which models had no price this month (their cost is not in the totals)."""
+    models = sorted({f"{r['provider'] or 'native'}/{r['upstream_model'] or r['requested_model']}"
+                     for r in found if r["cost"] is None and _used_tokens(r)})  # fmt: skip
+    if not models:
+        return ""
+    names = ", ".join(html.escape(m) for m in models)
+    return (f"<p class=muted>{NOT_PRICED}: {names} (no price in the price data; a provider's "
+            "<code>price:</code> in config.yaml sets one)</p>")
 
 
 def _ms(value: float | None) -> str:

@@ -293,7 +293,7 @@ class Exchange:
 
     def _log(self) -> None:
         r = self.record
-        tokens = f" tokens {r.input_tokens}/{r.output_tokens}" if r.input_tokens is not None else ""
+        tokens = f" {r.summary()}" if r.tokens is not None else ""  # as the flow comment says
         ttft = f" first byte {r.first_byte_ms:.0f} ms" if r.first_byte_ms is not None else ""
         error = f" error: {r.error}" if r.error else ""
         if self._skipped:
