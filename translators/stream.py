@@ -70,6 +70,9 @@ class StreamTranslator:
         self._pending = b""
         """Continuable passthrough: the incomplete SSE event not yet passed on."""
         self._ids: dict[int, str] = {}
+        self._calls = HeldCalls() if continuable else None
+        """A tool call reaches the client only whole (a break never leaves
+        half its arguments there: the continuation makes it again)."""
         self._splice: Splice | None = None
         self._provider = provider.name
         self._issuer = issuer
@@ -154,6 +157,10 @@ class StreamTranslator:
                 self._encoder.feed(event)
             self._seen.clear()
             self.passthrough, self._stamper = False, None
+        if self._calls is not None and self._calls.holding:
+            before = None  # inside a held call: none of it reached the client
+        if self._calls is not None:
+            self._calls.drop()
         out = self._encode(list(before)) if before else b""
         self.broken = error
         return out
@@ -179,6 +186,7 @@ class StreamTranslator:
         nxt.passthrough = False
         nxt.continuable, nxt.broken, nxt.sent = True, None, self.sent
         nxt._seen, nxt._pending, nxt._ids = [], b"", {}
+        nxt._calls = HeldCalls()
         nxt._provider, nxt._issuer, nxt._stamper = provider.name, issuer, None
         nxt._custom = CustomCalls(custom_tools) if custom_tools else None
         nxt._decoder = provider.stream_decoder(env)
@@ -188,6 +196,20 @@ class StreamTranslator:
         nxt._on_events = on_events
         nxt._splice = Splice(self.sent, self.spent(), exact=exact, trimmed=trimmed)
         return nxt
+
+    def close_turn(self, stop_reason: StopReason) -> bytes:
+        """End a broken stream as a whole answer with what the client has
+        (whole tool calls: a turn that called tools), usage as spent."""
+        if self.finished:
+            return b""
+        self.finished, self.broken = True, None
+        usage = self.spent()
+        if usage is not None and self.sent is not None:
+            usage = Usage(usage.input_tokens, max(usage.output_tokens, self.sent.chars // 4),
+                          usage.cache_read_tokens, usage.cache_creation_tokens)  # fmt: skip
+        finish = Finish(stop_reason, usage)
+        self._observe([finish])
+        return self._encoder.feed(finish) + self._encoder.finish()
 
     def spent(self) -> Usage | None:
         """The usage of this stream's attempts so far (a continuation's
@@ -221,10 +243,13 @@ class StreamTranslator:
         if self._breaks(events):
             before = _ahead(tail, len(tail))
             return self.break_off(self._cut(events), before)
+        held = self._calls.release_frames() if self._calls is not None else []
+        out = b"".join(self._pass(f, e) for f, e in held)
         self._observe(events)
-        out = pending
         if self._stamper is not None:
-            out = (self._stamper.feed(pending) if pending else b"") + self._stamper.finish()
+            out += (self._stamper.feed(pending) if pending else b"") + self._stamper.finish()
+        else:
+            out += pending
         if self.error is not None and not self.finished:
             self.finished = True
             return out + self._encoder.feed(StreamError(self.error)) + self._encoder.finish()
@@ -267,12 +292,22 @@ class StreamTranslator:
                 before = _ahead(events, at)
                 out.append(self.break_off(self._cut(events), before))
                 return b"".join(out)
-            self._observe(events)
-            self._seen += events
-            if b"response.output_item.added" in frame:
-                self._note_id(frame)
-            out.append(frame if self._stamper is None else self._stamper.feed(frame))
+            calls = self._calls
+            if calls is not None and (calls.holding or calls.starts(events)):
+                calls.hold_frame(frame, events)
+                if not calls.holding:  # the call is whole: on to the client
+                    out += [self._pass(f, e) for f, e in calls.release_frames()]
+                continue
+            out.append(self._pass(frame, events))
         return b"".join(out)
+
+    def _pass(self, frame: bytes, events: list[StreamEvent]) -> bytes:
+        """A passed-through event (continuable): seen, then sent as it came."""
+        self._observe(events)
+        self._seen += events
+        if b"response.output_item.added" in frame:
+            self._note_id(frame)
+        return frame if self._stamper is None else self._stamper.feed(frame)
 
     def _observe(self, events: list[StreamEvent]) -> None:
         if self._on_events is not None and events:
@@ -302,6 +337,8 @@ class StreamTranslator:
         if self._breaks(events):
             at = next(i for i, e in enumerate(events) if isinstance(e, StreamError))
             error, events = self._cut(events), _ahead(events, at)
+        if self._calls is not None:
+            events = self._calls.feed(events)
         out: list[bytes] = []
         if events:
             self._observe(events)
@@ -312,6 +349,67 @@ class StreamTranslator:
         if error is not None:
             self.break_off(error)
         return b"".join(out)
+
+
+class HeldCalls:
+    """Tool calls held until whole (a continuable stream): their events, and
+    for a passed-through stream their bytes, go on when the call ends. A
+    stream's end or error lets what is held go first."""
+
+    def __init__(self) -> None:
+        self.index: int | None = None
+        self.held: list[StreamEvent] = []
+        self.frames: list[tuple[bytes, list[StreamEvent]]] = []
+
+    @property
+    def holding(self) -> bool:
+        return self.index is not None
+
+    def starts(self, events: list[StreamEvent]) -> bool:
+        return any(isinstance(e, BlockStart) and isinstance(e.part, ToolCall) for e in events)
+
+    def _track(self, event: StreamEvent) -> None:
+        if isinstance(event, BlockStart) and isinstance(event.part, ToolCall):
+            self.index = event.index
+        elif isinstance(event, BlockEnd) and event.index == self.index:
+            self.index = None
+
+    def feed(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for event in events:
+            if self.index is None and not (
+                isinstance(event, BlockStart) and isinstance(event.part, ToolCall)
+            ):
+                out += self.held
+                self.held = []
+                out.append(event)
+                continue
+            if isinstance(event, Finish | StreamError):
+                out += self.held
+                self.held, self.index = [], None
+                out.append(event)
+                continue
+            self.held.append(event)
+            self._track(event)
+            if self.index is None:  # the call is whole
+                out += self.held
+                self.held = []
+        if self.index is None and self.held:
+            out += self.held
+            self.held = []
+        return out
+
+    def hold_frame(self, frame: bytes, events: list[StreamEvent]) -> None:
+        self.frames.append((frame, events))
+        for event in events:
+            self._track(event)
+
+    def release_frames(self) -> list[tuple[bytes, list[StreamEvent]]]:
+        frames, self.frames, self.index = self.frames, [], None
+        return frames
+
+    def drop(self) -> None:
+        self.index, self.held, self.frames = None, [], []
 
 
 def _ahead(events: list[StreamEvent], at: int) -> list[StreamEvent]:

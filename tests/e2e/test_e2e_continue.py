@@ -17,6 +17,7 @@ repeat is trimmed).
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -52,6 +53,10 @@ def MITM_CONFIG(request) -> dict:  # noqa: N802 (the harness looks for this name
         f"cont-{fmt}": {"targets": [f"flaky-{fmt}/primary", f"fake-{other(fmt)}/backup"]}
         for fmt in FORMATS
     }
+    for fmt in ("openai-chat", "gemini"):  # another client on an Anthropic stream
+        combos[f"cont-via-anthropic-{fmt.split('-')[-1]}"] = {
+            "targets": ["flaky-anthropic/primary"]
+        }
     routes = [{"match": {"model": name}, "to": name} for name in combos]
     config = e2e_config(port, providers, combos, routes)
     config["resilience"] = {
@@ -145,3 +150,87 @@ def test_exact_continuation_of_a_prefill(conn, fake, mitm, client, combo):
     assert got.stop == "end"
     check_usage(got)
     wait_for_line(mitm, "continued on")
+
+
+def _sse(kind: str, payload: dict) -> str:
+    return f"event: {kind}\ndata: {json.dumps(payload)}\n\n"
+
+
+def _anthropic_cut_in_second_call() -> list[str]:
+    """Text, a whole get_weather call, then get_time with half its arguments:
+    the fake provider cuts at half the frames (the fillers after are never sent)."""
+    start = {"type": "message_start", "message": {
+        "id": "msg_cut", "type": "message", "role": "assistant", "model": "m", "content": [],
+        "stop_reason": None, "stop_sequence": None,
+        "usage": {"input_tokens": FIRST.input, "output_tokens": 1}}}  # fmt: skip
+
+    def block(i: int, content: dict) -> str:
+        return _sse("content_block_start",
+                    {"type": "content_block_start", "index": i, "content_block": content})
+
+    def delta(i: int, d: dict) -> str:
+        return _sse("content_block_delta", {"type": "content_block_delta", "index": i, "delta": d})
+
+    def stop(i: int) -> str:
+        return _sse("content_block_stop", {"type": "content_block_stop", "index": i})
+
+    sent = [
+        _sse("message_start", start),
+        block(0, {"type": "text", "text": ""}),
+        delta(0, {"type": "text_delta", "text": "Let me check."}),
+        stop(0),
+        block(1, {"type": "tool_use", "id": "toolu_w", "name": "get_weather", "input": {}}),
+        delta(1, {"type": "input_json_delta", "partial_json": '{"city": "Paris"}'}),
+        stop(1),
+        block(2, {"type": "tool_use", "id": "toolu_t", "name": "get_time", "input": {}}),
+        delta(2, {"type": "input_json_delta", "partial_json": '{"tz": "U'}),
+    ]
+    return sent + [_sse("ping", {"type": "ping"})] * len(sent)
+
+
+def test_a_call_cut_mid_arguments_is_held_back_and_the_whole_calls_end_the_turn(
+    conn, fake, mitm
+):
+    """The break comes inside the second tool call's arguments: the client never
+    sees half of it. A request cannot end on a call without its result, so
+    the turn ends there as a tool call turn with the whole call (the model
+    calls again what it still needs once it has the result)."""
+    fake.script([Reply(raw_events=_anthropic_cut_in_second_call(), drop_mid_stream=True),
+                 Reply(text="must not be used")])  # fmt: skip
+    got = call(conn, "anthropic", "cont-anthropic", stream=True, tools=True)
+    assert got.text == "Let me check."
+    assert got.tool_calls == [("get_weather", {"city": "Paris"})]
+    assert got.stop == "tool_use"
+    assert got.input_tokens == FIRST.input and got.output_tokens and got.output_tokens > 1
+    assert len(fake.model_calls()) == 1
+    wait_for_line(mitm, "ended with its whole tool calls after")
+
+
+@pytest.mark.parametrize("client", ["openai-chat", "gemini"])
+def test_a_cut_call_never_reaches_a_translated_client_half_done(conn, fake, client):
+    """Another client format on the same Anthropic stream (translated)."""
+    model = {"openai-chat": "cont-via-anthropic-chat", "gemini": "cont-via-anthropic-gemini"}
+    fake.script([Reply(raw_events=_anthropic_cut_in_second_call(), drop_mid_stream=True),
+                 Reply(text="must not be used")])  # fmt: skip
+    got = call(conn, client, model[client], stream=True, tools=True)
+    assert got.text == "Let me check."
+    assert got.tool_calls == [("get_weather", {"city": "Paris"})]
+    assert got.stop == "tool_use"
+    assert len(fake.model_calls()) == 1
+
+
+def test_thinking_cut_by_the_break_is_closed_unsigned_and_the_answer_goes_on(conn, fake, mitm):
+    """The break comes inside thinking: the client's thinking block is closed
+    without a signature; nothing of it goes back (it has none), and the
+    continuation answers."""
+    fake.script([Reply(reasoning="step one then step two then step three", text="never",
+                       signature="sig", drop_mid_stream=True),
+                 Reply(text="The answer.", usage=SECOND)])  # fmt: skip
+    got = call(conn, "anthropic", "cont-anthropic", stream=True)
+    assert got.text == "The answer."
+    assert got.reasoning and "step one then step two then step three".startswith(got.reasoning)
+    assert not got.signature  # closed without one
+    assert got.stop == "end"
+    retried = fake.model_calls()[-1].body
+    assert "step one" not in json.dumps(retried)  # unsigned thinking does not go back
+    wait_for_line(mitm, "continued on flaky-anthropic/primary after")

@@ -124,3 +124,17 @@ def test_a_non_transient_error_still_ends_the_stream() -> None:
     out = first.feed(ok + bad)
     assert first.broken is None and b"error" in out
     assert isinstance(first.fail(ErrorInfo(500, "server", "x")), bytes)
+
+
+def test_a_call_is_held_until_whole_and_the_next_one_too() -> None:
+    from omniroute_mitm.translators.stream import HeldCalls
+
+    calls = HeldCalls()
+    out = calls.feed([BlockStart(0, Text("")), BlockDelta(0, "x"), BlockEnd(0),
+                      BlockStart(1, ToolCall("a", "f")), BlockDelta(1, "{}")])  # fmt: skip
+    assert out == [BlockStart(0, Text("")), BlockDelta(0, "x"), BlockEnd(0)]
+    out = calls.feed([BlockEnd(1), BlockStart(2, ToolCall("b", "g")), BlockDelta(2, '{"')])
+    assert out == [BlockStart(1, ToolCall("a", "f")), BlockDelta(1, "{}"), BlockEnd(1)]
+    assert calls.holding
+    calls.drop()
+    assert calls.feed([Finish("stop")]) == [Finish("stop")]

@@ -44,7 +44,7 @@ from omniroute_mitm.translators import (
     TranslationError,
     get_format,
 )
-from omniroute_mitm.translators.canonical import Usage
+from omniroute_mitm.translators.canonical import ToolCall, Usage
 from omniroute_mitm.translators.provenance import NATIVE, stamp_bytes, stamp_parts
 from omniroute_mitm.translators.stream import restore_custom_calls
 
@@ -103,6 +103,11 @@ class Broken(UpstreamError):
         sent = self.translator.sent
         block = sent.open_block() if sent is not None else None
         return block is None or block.kind in ("text", "reasoning")
+
+    @property
+    def called(self) -> bool:
+        """Whole tool calls reached the client: the turn is a tool call turn."""
+        return any(isinstance(p, ToolCall) for p in self.partial)
 
     @property
     def partial(self) -> list[Any]:
@@ -246,6 +251,8 @@ class ProviderRun:
                 self.reply.record.error = err.message
                 await self.reply.sink.send(translator.fail(self.reply.error_info(err)))
             if translator.broken is not None:
+                if not self.reply.content_sent:  # only a held call came: fall back as before
+                    raise UpstreamStreamError(translator.broken)
                 raise Broken(UpstreamStreamError(translator.broken), self, translator)
             if not self.reply.content_sent:
                 raise empty_answer(self.label)  # ended (or cut) before any content

@@ -221,6 +221,8 @@ class Exchange:
         that cannot be continued ends the client's stream as it always did."""
         router, made = self.rt.router, 0
         while made < self.config.resilience.max_continuations and broken.continuable:
+            if broken.called:
+                return await self._close_calls(broken)
             made += 1
             same, *others = rest
             candidates = [same, *(a for a in others if not a.native and router.block(a) is None)]
@@ -243,6 +245,20 @@ class Exchange:
             else:
                 break
         await self._end_broken(broken)
+
+    async def _close_calls(self, broken: Broken) -> None:
+        """Whole tool calls reached the client before the break (a call cut
+        short was held back): a request cannot end on a tool call without
+        its result, so the turn ends here as a tool call turn; the model
+        sees the results and calls again what it still needs."""
+        note = f"ended with its whole tool calls after {broken.events} events ({broken.reason})"
+        self.record.continued.append(note)
+        await self.reply.sink.send(broken.translator.close_turn("tool_use"))
+        usage.answered(
+            self.record, broken.run.attempt, broken.translator.spent(), (),
+            chars=run_chars(broken), credential=credential(self.job.inbound, self.key_style),
+            native_url=None, estimate_input=self._estimate,
+        )  # fmt: skip
 
     def _continued(self, attempt: Attempt, broken: Broken) -> None:
         note = f"continued on {attempt.label} after {broken.events} events ({broken.reason})"
