@@ -20,11 +20,22 @@ from __future__ import annotations
 import json
 import time
 
+import anthropic
+import httpx
+import openai
 import pytest
-from e2e_harness import FORMATS, Mitmdump, base_url, e2e_config, provider_key
+from e2e_harness import (
+    FORMATS,
+    Mitmdump,
+    base_url,
+    client_ssl_context,
+    e2e_config,
+    provider_key,
+)
 from fakeprovider import Reply, Usage
 from fakeprovider.sdk import call
 from fakeprovider.upstream import last_user_text
+from google.genai import errors as genai_errors
 
 pytestmark = pytest.mark.e2e
 
@@ -65,6 +76,7 @@ def MITM_CONFIG(request) -> dict:  # noqa: N802 (the harness looks for this name
         "backoff": 0.001,
         "backoff_max": 0.001,
         "breaker_failures": 10000,
+        "stall_timeout": 1,  # a stream quiet this long after content is broken
     }
     return config
 
@@ -234,3 +246,45 @@ def test_thinking_cut_by_the_break_is_closed_unsigned_and_the_answer_goes_on(con
     retried = fake.model_calls()[-1].body
     assert "step one" not in json.dumps(retried)  # unsigned thinking does not go back
     wait_for_line(mitm, "continued on flaky-anthropic/primary after")
+
+
+SDK_ERRORS = (openai.APIError, anthropic.APIError, genai_errors.APIError)
+
+
+def records_with(mitm: Mitmdump, text: str) -> list[dict]:
+    """The records (http://omniroute/records/<id>) whose continuation note says ``text``."""
+    found = []
+    with httpx.Client(proxy=mitm.url, verify=client_ssl_context(mitm.confdir)) as http:
+        for record_id in range(1, 200):
+            resp = http.get(f"http://omniroute/records/{record_id}")
+            if resp.status_code != 200:
+                continue
+            record = resp.json()
+            if any(text in note for note in record.get("continued") or []):
+                found.append(record)
+    return found
+
+
+@pytest.mark.parametrize("client", ["anthropic", "openai-chat"])
+def test_a_stall_after_content_is_a_break_and_continued(conn, fake, mitm, client):
+    """``stall_timeout``: a stream quiet that long after content is continued
+    (the Anthropic client's same target fails, so its backup goes on by
+    instruction; the chat client's same target goes on)."""
+    stall = Reply(text=WORDS, usage=FIRST, fault="stall_mid_stream", stall=30)
+    same_fails = [Reply(status=503)] if client == "anthropic" else []
+    fake.script([stall, *same_fails, Reply(text=WORDS, usage=SECOND)])
+    got = call(conn, client, f"cont-{client}", stream=True)
+    assert got.text == WORDS
+    assert got.stop == "end"
+    check_usage(got)
+    wait_for_line(mitm, "no data for 1 s)]")  # the request's line: [continued on ...]
+    assert records_with(mitm, "no data for 1 s")  # the record says so too
+
+
+def test_one_continuation_per_request_then_the_break_ends_the_stream(conn, fake):
+    """``max_continuations`` (1): a continuation that breaks too ends the
+    client's stream with the error, as without continuations."""
+    fake.script([broken("drop"), broken("drop"), Reply(text="must not be used")])
+    with pytest.raises(SDK_ERRORS):
+        call(conn, "openai-chat", "cont-openai-chat", stream=True)
+    assert len(fake.model_calls()) == 2
