@@ -218,8 +218,8 @@ class StreamTranslator:
 
     def _breaks(self, events: list[StreamEvent]) -> bool:
         """A transient error after content, to be held for a continuation."""
-        if not self.continuable or self.sent is None:
-            return False
+        if not self.continuable or self.sent is None or self.stop_reason is not None:
+            return False  # (after a finish the answer is whole: nothing to go on with)
         at = next((i for i, e in enumerate(events) if isinstance(e, StreamError)), None)
         if at is None:
             return False

@@ -245,7 +245,9 @@ class ProviderRun:
             except UpstreamError as err:
                 if not self.reply.content_sent:
                     raise
-                if translator.continuable and translator.broken is None:
+                if translator.continuable and translator.broken is None and (
+                    translator.stop_reason is None  # after a finish: whole, ends as before
+                ):
                     translator.break_off(err.info())
                     raise Broken(err, self, translator) from None
                 self.reply.record.error = err.message

@@ -314,7 +314,9 @@ class Exchange:
             except UpstreamError as err:
                 cause = err.cause if isinstance(err, Broken) else err
                 failure = classify(cause) if not retried else classify(cause).again()
-                if failure.retry_same and not self.reply.content_sent:
+                # (a continuation has not sent anything of its own yet)
+                fresh = not self.reply.content_sent or resume is not None
+                if failure.retry_same and fresh and not isinstance(err, Broken):
                     retried = True
                     if failure.kind == "signature":
                         job = dataclasses.replace(job, body=without_thinking(job.body))
@@ -330,7 +332,8 @@ class Exchange:
             except BaseException:
                 router.ended(attempt)
                 raise
-            ttft = self.reply.first_byte_ms_since(started)
+            # a continuation's first byte went out before it began: no ttft of its own
+            ttft = self.reply.first_byte_ms_since(started) if resume is None else None
             router.succeeded(decision, attempt, ttft, headers)
             usage.answered(
                 self.record, attempt, runner.usage, headers,
