@@ -70,6 +70,9 @@ class StreamTranslator:
         self._pending = b""
         """Continuable passthrough: the incomplete SSE event not yet passed on."""
         self._ids: dict[int, str] = {}
+        self._ending = False
+        """A passed-through stream sent its stop reason (Anthropic
+        ``message_delta``, a chat ``finish_reason``) before its end."""
         self._calls = HeldCalls() if continuable else None
         """A tool call reaches the client only whole (a break never leaves
         half its arguments there: the continuation makes it again)."""
@@ -186,7 +189,7 @@ class StreamTranslator:
         nxt.passthrough = False
         nxt.continuable, nxt.broken, nxt.sent = True, None, self.sent
         nxt._seen, nxt._pending, nxt._ids = [], b"", {}
-        nxt._calls = HeldCalls()
+        nxt._calls, nxt._ending = HeldCalls(), False
         nxt._provider, nxt._issuer, nxt._stamper = provider.name, issuer, None
         nxt._custom = CustomCalls(custom_tools) if custom_tools else None
         nxt._decoder = provider.stream_decoder(env)
@@ -220,6 +223,8 @@ class StreamTranslator:
         """A transient error after content, to be held for a continuation."""
         if not self.continuable or self.sent is None or self.stop_reason is not None:
             return False  # (after a finish the answer is whole: nothing to go on with)
+        if self._ending:
+            return False  # a passed-through stop reason already reached the client
         at = next((i for i, e in enumerate(events) if isinstance(e, StreamError)), None)
         if at is None:
             return False
@@ -227,7 +232,8 @@ class StreamTranslator:
         assert isinstance(error, StreamError)
         if error.error.kind not in TRANSIENT:
             return False
-        content = any(isinstance(e, BlockDelta | BlockEnd | Finish) for e in events[:at])
+        ahead = _ahead(events, at)  # (not the block ends a decoder closes with)
+        content = any(isinstance(e, BlockDelta | BlockEnd | Finish) for e in ahead)
         return self.sent.content or content or self._splice is not None
 
     @staticmethod
@@ -307,6 +313,8 @@ class StreamTranslator:
         self._seen += events
         if b"response.output_item.added" in frame:
             self._note_id(frame)
+        if _STOP_SENT.search(frame):
+            self._ending = True
         return frame if self._stamper is None else self._stamper.feed(frame)
 
     def _observe(self, events: list[StreamEvent]) -> None:
@@ -424,6 +432,7 @@ def _ahead(events: list[StreamEvent], at: int) -> list[StreamEvent]:
 TRANSIENT = frozenset({"overloaded", "server", "timeout"})
 """In-stream error kinds a continuation may get past."""
 _FRAME_END = re.compile(rb"\r?\n\r?\n")
+_STOP_SENT = re.compile(rb'"type"\s*:\s*"message_delta"|"finish_reason"\s*:\s*"')
 WINDOW = 200
 """Characters of the text already sent a continuation's opening is compared with."""
 MIN_OVERLAP = 3

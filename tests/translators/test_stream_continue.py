@@ -138,3 +138,26 @@ def test_a_call_is_held_until_whole_and_the_next_one_too() -> None:
     assert calls.holding
     calls.drop()
     assert calls.feed([Finish("stop")]) == [Finish("stop")]
+
+
+def test_a_stream_cut_after_its_stop_reason_passed_is_not_held_for_a_continuation() -> None:
+    """The client has the stop reason (message_delta): more text would follow an end."""
+    anthropic = get_format("anthropic")
+    t = StreamTranslator(anthropic, anthropic, counting_env(), model="m", continuable=True)
+    finish = (
+        b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":'
+        b'"end_turn","stop_sequence":null},"usage":{"output_tokens":3}}\n\n'
+    )
+    out = t.feed(ANTHROPIC_HEAD + _delta("done") + finish)
+    assert out.endswith(finish)
+    tail = t.finish()
+    assert t.broken is None and t.error is not None and b"error" in tail  # as before
+
+
+def test_a_break_before_any_content_is_not_held() -> None:
+    chat = get_format("openai-chat")
+    t = StreamTranslator(chat, get_format("anthropic"), counting_env(), model="m",
+                         continuable=True)  # fmt: skip
+    t.feed(b'data: {"choices":[{"index":0,"delta":{"role":"assistant"}}]}\n\n')
+    t.finish()
+    assert t.broken is None and t.error is not None  # falls back as before
