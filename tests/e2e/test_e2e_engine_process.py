@@ -158,8 +158,10 @@ def test_a_killed_engine_ends_calls_in_their_format_and_new_calls_wait_for_its_r
     error), calls made right after the kill are answered by the restarted
     engine, and every call that reached an engine has a usage row."""
     [(pid, _)] = children(own_mitm)
-    deltas = [f"w{i} " for i in range(600)]
-    long = Reply(text="".join(deltas), text_deltas=deltas, delay_between=0.05)  # ~30 s
+    # ~90 s: no stream may end before the kill, however long a loaded machine
+    # takes to start all eight (the wait below allows 30 s)
+    deltas = [f"w{i} " for i in range(1800)]
+    long = Reply(text="".join(deltas), text_deltas=deltas, delay_between=0.05)
     fake.script([long] * 8)
     http = httpx.Client(proxy=own_mitm.url, verify=client_ssl_context(own_mitm.confdir),
                         timeout=60)
@@ -209,12 +211,14 @@ def test_a_killed_engine_ends_calls_in_their_format_and_new_calls_wait_for_its_r
     db = sqlite3.connect(database)
     try:
         rows = db.execute("SELECT status, error_class, route FROM requests").fetchall()
+        detail = db.execute("SELECT id, time, status, client_format, client_app, total_ms, "
+                            "error FROM requests").fetchall()
     finally:
         db.close()
     lost = [r for r in rows if r[1] == "engine_lost"]
     answered = [r for r in rows if r[0] == 200]
     assert len(lost) == 8 and all(r[0] == 502 and "engine lost" in r[2] for r in lost), rows
-    assert len(answered) == 4 and len(rows) == 12, rows
+    assert len(answered) == 4 and len(rows) == 12, detail
 
 
 KILLER = Path(__file__).resolve().parent / "engine_killer.py"

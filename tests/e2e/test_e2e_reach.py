@@ -186,7 +186,10 @@ def test_a_configured_endpoint_needs_a_regenerated_ca_then_is_routed(
         with vendor_conn(mitm, ep, "/v2/chat/completions") as c:
             with pytest.raises(openai.APIConnectionError):
                 call(c, "openai-chat", "to-anthropic", stream=False)
-        assert any(HOST in line for line in mitm.blocked()), mitm.output()
+        deadline = time.monotonic() + 10  # the guard's line may follow the client's error
+        while not any(HOST in line for line in mitm.blocked()):
+            assert time.monotonic() < deadline, mitm.output()
+            time.sleep(0.05)
         assert not fake.model_calls()
     finally:
         mitm.stop()
