@@ -24,10 +24,11 @@ from e2e_harness import (
     client_ssl_context,
     copy_confdir,
     e2e_config,
+    provider_key,
     start_mitmdump,
     write_config,
 )
-from fakeprovider import DEFAULT_REPLY, Reply
+from fakeprovider import DEFAULT_REPLY, FakeProvider, Reply
 from fakeprovider.sdk import Conn, call
 from google.genai import errors as genai_errors
 
@@ -151,8 +152,19 @@ def stream_request(fmt: str) -> tuple[dict, dict]:
     return body, {"authorization": f"Bearer {CLIENT_KEY}"}
 
 
-def test_a_killed_engine_ends_calls_in_their_format_and_new_calls_wait_for_its_restart(
-        own_mitm, fake):
+@pytest.fixture
+def lone(tmp_path, ca_dir) -> Iterator[tuple[Mitmdump, FakeProvider]]:
+    """A mitmdump and a fake provider of their own: no request of another test
+    (a late retry, a stream still ending) can reach this provider or its store."""
+    fp = FakeProvider(accept_keys=[provider_key(name) for name in FORMATS]).start()
+    proc = start_mitmdump(tmp_path, ca_dir, e2e_config(fp.port))
+    yield proc, fp
+    proc.stop()
+    fp.stop()
+
+
+def test_a_killed_engine_ends_calls_in_their_format_and_new_calls_wait_for_its_restart(lone):
+    own_mitm, fake = lone
     """kill -9 of the engine under load: every stream in flight ends with its
     format's error event (raw bytes, and the official SDKs raise their own
     error), calls made right after the kill are answered by the restarted
