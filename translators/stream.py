@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 
 from .base import StreamDecoder, StreamEncoder, WireFormat
 from .canonical import (
@@ -52,8 +54,29 @@ class StreamTranslator:
         custom_tools: Collection[str] = (),
         on_events: Callable[[list[StreamEvent]], None] | None = None,
         issuer: str | None = None,
+        continuable: bool = False,
     ) -> None:
         self.passthrough = provider.name == client.name and sse
+        self.continuable = continuable
+        """A transient break after content is held back (``broken``) for a
+        continuation instead of ending the client's stream."""
+        self.broken: ErrorInfo | None = None
+        """The break held back: the client's stream is still open."""
+        self.sent = Partial() if continuable else None
+        """What the client received so far (a continuation's partial turn)."""
+        self._seen: list[StreamEvent] = []
+        """Passed-through events (continuable passthrough): replayed into the
+        encoder when the stream switches to translated for a continuation."""
+        self._pending = b""
+        """Continuable passthrough: the incomplete SSE event not yet passed on."""
+        self._ids: dict[int, str] = {}
+        self._ending = False
+        """A passed-through stream sent its stop reason (Anthropic
+        ``message_delta``, a chat ``finish_reason``) before its end."""
+        self._calls = HeldCalls() if continuable else None
+        """A tool call reaches the client only whole (a break never leaves
+        half its arguments there: the continuation makes it again)."""
+        self._splice: Splice | None = None
         self._provider = provider.name
         self._issuer = issuer
         """Who issues this stream's signatures (see :mod:`translators.provenance`)."""
@@ -76,6 +99,10 @@ class StreamTranslator:
         """Sees the provider's canonical events as they pass (not to change them)."""
 
     def feed(self, chunk: bytes) -> bytes:
+        if self.broken is not None:
+            return b""
+        if self.passthrough and self.continuable:
+            return self._feed_frames(chunk)
         events = self._decoder.feed(chunk)
         if self.passthrough:
             self._observe(events)
@@ -85,7 +112,13 @@ class StreamTranslator:
     def finish(self) -> bytes:
         """The provider closed the stream. A stream cut before its end
         becomes an error event in the client's format."""
+        if self.broken is not None:
+            return b""
+        if self.passthrough and self.continuable:
+            return self._finish_frames()
         events = self._decoder.finish()
+        if self._breaks(events):
+            return self.break_off(self._cut(events))
         if self.passthrough:
             self._observe(events)
             tail = self._stamper.finish() if self._stamper is not None else b""
@@ -112,9 +145,183 @@ class StreamTranslator:
     def ping(self) -> bytes:
         return self._encoder.ping()
 
+    # ------------------------------------------------------------ continuation
+
+    def break_off(self, error: ErrorInfo, before: list[StreamEvent] | None = None) -> bytes:
+        """Hold the client's stream open after a break (``error``) for a
+        continuation: a passed-through stream switches to translated (its
+        events replayed into the encoder, output dropped). Returns the
+        client's bytes for ``before`` (events that came ahead of the break)."""
+        if self.passthrough:
+            known = getattr(self._encoder, "known_ids", None)
+            if isinstance(known, dict):
+                known.update(self._ids)
+            for event in self._seen:
+                self._encoder.feed(event)
+            self._seen.clear()
+            self.passthrough, self._stamper = False, None
+        if self._calls is not None and self._calls.holding:
+            before = None  # inside a held call: none of it reached the client
+        if self._calls is not None:
+            self._calls.drop()
+        out = self._encode(list(before)) if before else b""
+        self.broken = error
+        return out
+
+    def resume(
+        self,
+        provider: WireFormat,
+        env: Env,
+        *,
+        on_events: Callable[[list[StreamEvent]], None] | None = None,
+        issuer: str | None = None,
+        custom_tools: Collection[str] = (),
+        exact: bool = False,
+        trimmed: str = "",
+    ) -> StreamTranslator:
+        """A translator for the continuation's stream from ``provider`` that
+        writes into this client stream (its encoder), spliced: no second
+        start, block indexes continuing, the repeated opening trimmed, the
+        usage of both attempts added up. ``exact``: the target continues the
+        partial text itself (a prefill, less ``trimmed`` whitespace)."""
+        assert self.broken is not None and self.sent is not None
+        nxt = StreamTranslator.__new__(StreamTranslator)
+        nxt.passthrough = False
+        nxt.continuable, nxt.broken, nxt.sent = True, None, self.sent
+        nxt._seen, nxt._pending, nxt._ids = [], b"", {}
+        nxt._calls, nxt._ending = HeldCalls(), False
+        nxt._provider, nxt._issuer, nxt._stamper = provider.name, issuer, None
+        nxt._custom = CustomCalls(custom_tools) if custom_tools else None
+        nxt._decoder = provider.stream_decoder(env)
+        nxt._encoder = self._encoder
+        nxt.usage, nxt.stop_reason, nxt.error = None, None, None
+        nxt.started, nxt.finished = True, False
+        nxt._on_events = on_events
+        nxt._splice = Splice(self.sent, self.spent(), exact=exact, trimmed=trimmed)
+        return nxt
+
+    def close_turn(self, stop_reason: StopReason) -> bytes:
+        """End a broken stream as a whole answer with what the client has
+        (whole tool calls: a turn that called tools), usage as spent."""
+        if self.finished:
+            return b""
+        self.finished, self.broken = True, None
+        usage = self.spent()
+        if usage is not None and self.sent is not None:
+            usage = Usage(usage.input_tokens, max(usage.output_tokens, self.sent.chars // 4),
+                          usage.cache_read_tokens, usage.cache_creation_tokens)  # fmt: skip
+        finish = Finish(stop_reason, usage)
+        self._observe([finish])
+        return self._encoder.feed(finish) + self._encoder.finish()
+
+    def spent(self) -> Usage | None:
+        """The usage of this stream's attempts so far (a continuation's
+        includes the attempts it continues)."""
+        return self._splice.running(self.usage) if self._splice is not None else self.usage
+
+    def _breaks(self, events: list[StreamEvent]) -> bool:
+        """A transient error after content, to be held for a continuation."""
+        if not self.continuable or self.sent is None or self.stop_reason is not None:
+            return False  # (after a finish the answer is whole: nothing to go on with)
+        if self._ending:
+            return False  # a passed-through stop reason already reached the client
+        at = next((i for i, e in enumerate(events) if isinstance(e, StreamError)), None)
+        if at is None:
+            return False
+        error = events[at]
+        assert isinstance(error, StreamError)
+        if error.error.kind not in TRANSIENT:
+            return False
+        ahead = _ahead(events, at)  # (not the block ends a decoder closes with)
+        content = any(isinstance(e, BlockDelta | BlockEnd | Finish) for e in ahead)
+        return self.sent.content or content or self._splice is not None
+
+    @staticmethod
+    def _cut(events: list[StreamEvent]) -> ErrorInfo:
+        return next(e.error for e in events if isinstance(e, StreamError))
+
+    def _finish_frames(self) -> bytes:
+        """Continuable passthrough's end: the last (maybe unterminated) event
+        passes on unless the stream broke."""
+        pending, self._pending = self._pending, b""
+        tail = self._decoder.feed(pending) if pending else []
+        events = tail + self._decoder.finish()
+        if self._breaks(events):
+            before = _ahead(tail, len(tail))
+            return self.break_off(self._cut(events), before)
+        held = self._calls.release_frames() if self._calls is not None else []
+        out = b"".join(self._pass(f, e) for f, e in held)
+        self._observe(events)
+        if self._stamper is not None:
+            out += (self._stamper.feed(pending) if pending else b"") + self._stamper.finish()
+        else:
+            out += pending
+        if self.error is not None and not self.finished:
+            self.finished = True
+            return out + self._encoder.feed(StreamError(self.error)) + self._encoder.finish()
+        return out
+
+    def _note_id(self, frame: bytes) -> None:
+        """A passed-through Responses message item's id (the encoder that
+        goes on after a break must name the same item)."""
+        for line in frame.splitlines():
+            if not line.startswith(b"data:"):
+                continue
+            try:
+                data = json.loads(line[5:])
+            except ValueError:
+                return
+            item = data.get("item") if isinstance(data, dict) else None
+            if isinstance(item, dict) and item.get("type") == "message" and item.get("id"):
+                index = data.get("output_index")
+                if isinstance(index, int):
+                    self._ids[index] = str(item["id"])
+
+    def _feed_frames(self, chunk: bytes) -> bytes:
+        """Continuable passthrough: whole SSE events only, so a break can
+        switch the client's stream to translated between two events."""
+        data = self._pending + chunk
+        ends = list(_FRAME_END.finditer(data))
+        if not ends:
+            self._pending = data
+            return b""
+        cut = ends[-1].end()
+        self._pending = data[cut:]
+        out: list[bytes] = []
+        start = 0
+        for end in ends:
+            frame = data[start : end.end()]
+            start = end.end()
+            events = self._decoder.feed(frame)
+            if self._breaks(events):
+                at = next(i for i, e in enumerate(events) if isinstance(e, StreamError))
+                before = _ahead(events, at)
+                out.append(self.break_off(self._cut(events), before))
+                return b"".join(out)
+            calls = self._calls
+            if calls is not None and (calls.holding or calls.starts(events)):
+                calls.hold_frame(frame, events)
+                if not calls.holding:  # the call is whole: on to the client
+                    out += [self._pass(f, e) for f, e in calls.release_frames()]
+                continue
+            out.append(self._pass(frame, events))
+        return b"".join(out)
+
+    def _pass(self, frame: bytes, events: list[StreamEvent]) -> bytes:
+        """A passed-through event (continuable): seen, then sent as it came."""
+        self._observe(events)
+        self._seen += events
+        if b"response.output_item.added" in frame:
+            self._note_id(frame)
+        if _STOP_SENT.search(frame):
+            self._ending = True
+        return frame if self._stamper is None else self._stamper.feed(frame)
+
     def _observe(self, events: list[StreamEvent]) -> None:
         if self._on_events is not None and events:
             self._on_events(events)
+        if self.sent is not None:
+            self.sent.feed(events)
         for event in events:
             if isinstance(event, StreamStart):
                 self.started = True
@@ -132,14 +339,321 @@ class StreamTranslator:
             stamp_events(events, self._provider, self._issuer)
         if self._custom is not None and restore:
             events = self._custom.feed(events)
-        if not events:
-            return b""
-        self._observe(events)
-        out = [self._encoder.feed(event) for event in events]
-        if any(isinstance(event, StreamError) for event in events):
-            self.finished = True
-            out.append(self._encoder.finish())
+        if self._splice is not None and restore:
+            events = self._splice.feed(events)
+        error: ErrorInfo | None = None
+        if self._breaks(events):
+            at = next(i for i, e in enumerate(events) if isinstance(e, StreamError))
+            error, events = self._cut(events), _ahead(events, at)
+        if self._calls is not None:
+            events = self._calls.feed(events)
+        out: list[bytes] = []
+        if events:
+            self._observe(events)
+            out = [self._encoder.feed(event) for event in events]
+            if any(isinstance(event, StreamError) for event in events):
+                self.finished = True
+                out.append(self._encoder.finish())
+        if error is not None:
+            self.break_off(error)
         return b"".join(out)
+
+
+class HeldCalls:
+    """Tool calls held until whole (a continuable stream): their events, and
+    for a passed-through stream their bytes, go on when the call ends. A
+    stream's end or error lets what is held go first."""
+
+    def __init__(self) -> None:
+        self.index: int | None = None
+        self.held: list[StreamEvent] = []
+        self.frames: list[tuple[bytes, list[StreamEvent]]] = []
+
+    @property
+    def holding(self) -> bool:
+        return self.index is not None
+
+    def starts(self, events: list[StreamEvent]) -> bool:
+        return any(isinstance(e, BlockStart) and isinstance(e.part, ToolCall) for e in events)
+
+    def _track(self, event: StreamEvent) -> None:
+        if isinstance(event, BlockStart) and isinstance(event.part, ToolCall):
+            self.index = event.index
+        elif isinstance(event, BlockEnd) and event.index == self.index:
+            self.index = None
+
+    def feed(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for event in events:
+            if self.index is None and not (
+                isinstance(event, BlockStart) and isinstance(event.part, ToolCall)
+            ):
+                out += self.held
+                self.held = []
+                out.append(event)
+                continue
+            if isinstance(event, Finish | StreamError):
+                out += self.held
+                self.held, self.index = [], None
+                out.append(event)
+                continue
+            self.held.append(event)
+            self._track(event)
+            if self.index is None:  # the call is whole
+                out += self.held
+                self.held = []
+        if self.index is None and self.held:
+            out += self.held
+            self.held = []
+        return out
+
+    def hold_frame(self, frame: bytes, events: list[StreamEvent]) -> None:
+        self.frames.append((frame, events))
+        for event in events:
+            self._track(event)
+
+    def release_frames(self) -> list[tuple[bytes, list[StreamEvent]]]:
+        frames, self.frames, self.index = self.frames, [], None
+        return frames
+
+    def drop(self) -> None:
+        self.index, self.held, self.frames = None, [], []
+
+
+def _ahead(events: list[StreamEvent], at: int) -> list[StreamEvent]:
+    """The events before a break at ``at``, less the block ends a decoder
+    closes its open blocks with on an error (the continuation goes on in them)."""
+    kept: list[StreamEvent] = [e for e in events[:at] if not isinstance(e, StreamError)]
+    while kept and isinstance(kept[-1], BlockEnd):
+        kept.pop()
+    return kept
+
+
+TRANSIENT = frozenset({"overloaded", "server", "timeout"})
+"""In-stream error kinds a continuation may get past."""
+_FRAME_END = re.compile(rb"\r?\n\r?\n")
+_STOP_SENT = re.compile(rb'"type"\s*:\s*"message_delta"|"finish_reason"\s*:\s*"')
+WINDOW = 200
+"""Characters of the text already sent a continuation's opening is compared with."""
+MIN_OVERLAP = 3
+"""A shorter repeat (other than whitespace) may be a coincidence: kept."""
+
+
+@dataclass(slots=True)
+class SentBlock:
+    index: int
+    kind: str  # text | reasoning | refusal | tool | other
+    chunks: list[str] = field(default_factory=list)
+    open: bool = True
+    call: ToolCall | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+
+class Partial:
+    """What the client received of an answer, block by block."""
+
+    def __init__(self) -> None:
+        self.blocks: list[SentBlock] = []
+        self.content = False
+        self.events = 0
+        self.chars = 0
+
+    def feed(self, events: list[StreamEvent]) -> None:
+        for event in events:
+            self.events += 1
+            if isinstance(event, BlockStart):
+                self._start(event)
+            elif isinstance(event, BlockDelta):
+                self.content = True
+                block = self.block(event.index)
+                if block is not None and event.text:
+                    block.chunks.append(event.text)
+                    self.chars += len(event.text)
+            elif isinstance(event, BlockEnd):
+                self.content = True
+                block = self.block(event.index)
+                if block is not None:
+                    block.open = False
+            elif isinstance(event, Finish):
+                self.content = True
+
+    def _start(self, event: BlockStart) -> None:
+        part = event.part
+        kind, first, call = "other", "", None
+        if isinstance(part, Text):
+            kind, first = "text", part.text
+        elif isinstance(part, Reasoning):
+            kind, first = "reasoning", part.text
+        elif isinstance(part, Refusal):
+            kind, first = "refusal", part.text
+        elif isinstance(part, ToolCall):
+            kind, first = "tool", part.arguments
+            call = ToolCall(part.id, part.name, "", part.kind)
+        block = SentBlock(event.index, kind, [first] if first else [], call=call)
+        self.chars += len(first)
+        self.blocks.append(block)
+
+    def block(self, index: int) -> SentBlock | None:
+        for block in reversed(self.blocks):
+            if block.index == index:
+                return block
+        return None
+
+    def open_block(self) -> SentBlock | None:
+        last = self.blocks[-1] if self.blocks else None
+        return last if last is not None and last.open else None
+
+    @property
+    def next_index(self) -> int:
+        return max((b.index for b in self.blocks), default=-1) + 1
+
+    def parts(self) -> list[Part]:
+        """The partial assistant turn: its text and complete tool calls
+        (thinking has no signature to go back with; a call cut short is
+        left for the continuation to make again)."""
+        parts: list[Part] = []
+        for block in self.blocks:
+            if block.kind == "text" and block.text:
+                if parts and isinstance(parts[-1], Text):
+                    parts[-1].text += block.text
+                else:
+                    parts.append(Text(block.text))
+            elif block.kind == "tool" and block.call is not None and not block.open:
+                call = block.call
+                parts.append(ToolCall(call.id, call.name, block.text, call.kind))
+        return parts
+
+
+def _add(a: Usage, b: Usage) -> Usage:
+    return Usage(
+        a.input_tokens + b.input_tokens,
+        a.output_tokens + b.output_tokens,
+        a.cache_read_tokens + b.cache_read_tokens,
+        a.cache_creation_tokens + b.cache_creation_tokens,
+        a.reasoning_tokens + b.reasoning_tokens,
+        a.cache_creation_1h_tokens + b.cache_creation_1h_tokens,
+    )
+
+
+class Splice:
+    """A continuation's canonical events made to follow what the client got:
+    its start dropped, its first text block merged into the text block left
+    open at the break (the repeated opening trimmed), its other blocks
+    numbered on, its usage added to the attempts before it."""
+
+    def __init__(self, sent: Partial, spent: Usage | None, *, exact: bool, trimmed: str) -> None:
+        self.sent, self.exact, self.trimmed = sent, exact, trimmed
+        self.spent = spent or Usage()
+        self.spent_chars = sent.chars
+        self.spent.output_tokens = max(self.spent.output_tokens, sent.chars // 4)
+        self.started_usage: Usage | None = None
+        self.map: dict[int, int] = {}
+        self.next = sent.next_index
+        self.first = True
+        self.merging: int | None = None
+        open_block = sent.open_block()
+        self.tail = open_block.text[-WINDOW:] if open_block and open_block.kind == "text" else ""
+        self.buffer: list[str] | None = None
+
+    def running(self, usage: Usage | None) -> Usage:
+        """What the attempts so far used (this one's usage as last known)."""
+        own = usage or self.started_usage or Usage()
+        chars = self.sent.chars - self.spent_chars
+        own = Usage(own.input_tokens, max(own.output_tokens, chars // 4))
+        if own.input_tokens <= 0:
+            own.input_tokens = self.spent.input_tokens
+        return _add(self.spent, own)
+
+    def feed(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for event in events:
+            if isinstance(event, StreamStart):
+                self.started_usage = event.usage
+            elif isinstance(event, BlockStart):
+                self._start(event, out)
+            elif isinstance(event, BlockDelta):
+                index = self.map.get(event.index)
+                if index is None:
+                    continue
+                if event.index == self.merging and self.buffer is not None:
+                    self.buffer.append(event.text)
+                    self._release(out, done=False)
+                else:
+                    out.append(BlockDelta(index, event.text))
+            elif isinstance(event, BlockEnd):
+                index = self.map.get(event.index)
+                if index is None:
+                    continue
+                if event.index == self.merging:
+                    self._release(out, done=True)
+                out.append(BlockEnd(index, event.meta))
+            elif isinstance(event, Finish):
+                self._release(out, done=True)
+                cont = event.usage or self.started_usage or Usage()
+                spent = self.spent
+                if spent.input_tokens <= 0:  # cut before its usage: its prompt is about this one's
+                    spent = _add(spent, Usage(input_tokens=cont.input_tokens))
+                if cont.input_tokens <= 0:
+                    cont = _add(cont, Usage(input_tokens=spent.input_tokens))
+                event = Finish(event.stop_reason, _add(spent, cont), event.stop_sequence)
+                out.append(event)
+            else:
+                self._release(out, done=True)
+                out.append(event)
+        return out
+
+    def _start(self, event: BlockStart, out: list[StreamEvent]) -> None:
+        if self.first:
+            self.first = False
+            open_block = self.sent.open_block()
+            if open_block is not None:
+                if open_block.kind == "text" and isinstance(event.part, Text):
+                    self.map[event.index] = open_block.index
+                    self.merging, self.buffer = event.index, []
+                    if event.part.text:
+                        self.buffer.append(event.part.text)
+                        self._release(out, done=False)
+                    return
+                out.append(BlockEnd(open_block.index))  # thinking cut: closed unsigned
+        self._release(out, done=True)
+        self.map[event.index] = self.next
+        self.next += 1
+        out.append(BlockStart(self.map[event.index], event.part))
+
+    def _release(self, out: list[StreamEvent], *, done: bool) -> None:
+        """The buffered opening of the merged text, once it can be compared."""
+        if self.buffer is None or self.merging is None:
+            return
+        text = "".join(self.buffer)
+        if not done:
+            if self.exact and not text.strip():
+                return
+            if not self.exact and len(text) < len(self.tail):
+                return
+        self.buffer = None
+        text = self._trim(text)
+        if text:
+            out.append(BlockDelta(self.map[self.merging], text))
+
+    def _trim(self, text: str) -> str:
+        tail = self.tail
+        if self.exact:  # a prefill: the model goes on from the trimmed text
+            if self.trimmed and text[:1].isspace():
+                return text.lstrip()
+            return text
+        best = 0
+        for k in range(min(len(tail), len(text)), 0, -1):
+            if tail.endswith(text[:k]):
+                best = k
+                break
+        if best >= MIN_OVERLAP or (best and text[:best].isspace()):
+            text = text[best:]
+        if tail[-1:].isspace() and text[:1].isspace():
+            text = text.lstrip()
+        return text
 
 
 class CustomCalls:

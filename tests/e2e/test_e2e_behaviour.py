@@ -52,7 +52,10 @@ def MITM_CONFIG(request) -> dict:  # noqa: N802 (the harness looks for this name
     # tests (cooldowns and breakers have their own suite, test_e2e_faults).
     config["resilience"] = {"rate_limit_cooldown": 0.001, "rate_limit_max": 0.001,
                             "backoff": 0.001, "backoff_max": 0.001,
-                            "breaker_failures": 1000}
+                            "breaker_failures": 1000,
+                            # a break after the first byte ends the stream here
+                            # (its continuation: test_e2e_continue.py)
+                            "continue": False}
     return config
 
 

@@ -64,6 +64,9 @@ def MITM_CONFIG(request) -> dict:  # noqa: N802 (the harness looks for this name
         "backoff": 0.001,
         "backoff_max": 0.001,
         "breaker_failures": 10000,
+        # after content a fault ends the client's stream here: the
+        # continuation of a broken stream has its own tests (test_e2e_continue.py)
+        "continue": False,
     }
     return config
 

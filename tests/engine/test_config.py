@@ -290,3 +290,13 @@ def test_security_allowed_origins_default_empty_and_validated():
     assert config.security.allowed_origins == ["https://app.example", "http://localhost:3000"]
     (line,) = lines("security:\n  allowed_origins: ['https://app.example/path']\n")
     assert line.startswith("config.yaml: security.allowed_origins") and "no origin" in line
+
+
+def test_continuation_limits_in_resilience():
+    default = parse_config("", env={}).resilience
+    assert (default.continue_, default.max_continuations, default.stall_timeout) == (True, 1, None)
+    text = "resilience: {continue: false, max_continuations: 2, stall_timeout: 5}"
+    res = parse_config(text, env={}).resilience
+    assert (res.continue_, res.max_continuations, res.stall_timeout) == (False, 2, 5)
+    with pytest.raises(ConfigError):
+        parse_config("resilience: {stall_timeout: 0}", env={})

@@ -40,6 +40,8 @@ def engine_config(fake_url: str):
     lines.append("  twice: {targets: [p-openai-chat/a, p-anthropic/b]}")
     lines.append("routes:")
     lines += [f"  - {{match: {{model: via-{fmt}}}, to: p-{fmt}/up-model}}" for fmt in FORMATS]
+    # A break after content ends the stream here (continuations: test_e2e_continue.py).
+    lines.append("resilience: {continue: false}")
     return parse_config("\n".join(lines), env={})
 
 

@@ -87,6 +87,9 @@ class ResponsesStreamEncoder:
         self._message_index = 0
         self._block: _Block | None = None
         self._refused = False  # a refusal part was sent
+        self.known_ids: dict[int, str] = {}
+        """Message ids by output index the client already has (a passed-through
+        stream this encoder goes on with: see ``StreamTranslator.break_off``)."""
 
     # ------------------------------------------------------------ interface
 
@@ -180,7 +183,8 @@ class ResponsesStreamEncoder:
     def _text_start(self, part: Text | Refusal, out: list[bytes]) -> None:
         self._refused |= isinstance(part, Refusal)
         if self._message is None:
-            self._message = message_item(self._env.new_id("msg_"), [], "in_progress")
+            item_id = self.known_ids.get(self._items) or self._env.new_id("msg_")
+            self._message = message_item(item_id, [], "in_progress")
             self._message_index = self._new_item(dict(self._message), out)
         block = _Block(part, self._message, self._message_index)
         block.content_index = len(self._message["content"])

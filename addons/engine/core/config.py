@@ -164,6 +164,16 @@ class Resilience(_Model):
     quota_threshold: float = Field(default=0.95, gt=0, le=1)
     """Used fraction of a key's window past which it goes to the end of the order."""
     affinity_ttl: float = Field(default=3600.0, gt=0)
+    continue_: bool = Field(default=True, alias="continue")
+    """A stream that breaks after content reached the client (a dropped
+    connection, a stall, a cut body, an overloaded or server error event) is
+    continued: asked again with what the client got as the assistant's
+    partial turn, the continuation spliced into the client's open stream."""
+    max_continuations: int = Field(default=1, ge=0)
+    """Continuations per request."""
+    stall_timeout: float | None = Field(default=None, gt=0)
+    """Seconds without a byte from a stream that has sent content after
+    which it counts as broken (None: the provider's read timeout)."""
 
 
 class Match(_Model):

@@ -28,6 +28,9 @@ class Record:
     """Labels of the attempts made, in order; the last is the one that answered."""
     failures: list[str] = field(default_factory=list)
     """``label: status`` of each attempt that failed over."""
+    continued: list[str] = field(default_factory=list)
+    """``continued on X after N events (reason)``: a stream that broke after
+    content and was continued (see engine.serve.exchange)."""
     status: int = 0
     stream: bool = False
     input_tokens: int | None = None
@@ -117,6 +120,7 @@ class Record:
             "route": self.route,
             "status": self.status,
             "error": self.error,
+            "continued": self.continued,
             "fell_back": self.fell_back,
             "failed": self.failed,
             "summary": self.summary(),

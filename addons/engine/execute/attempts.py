@@ -12,15 +12,22 @@ a finish arrives, so a 200 that fails before any content still falls back.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
 from omniroute_mitm.engine.core import prices
 from omniroute_mitm.engine.core.calls import Call, decode_body, dumps
-from omniroute_mitm.engine.core.errors import NotFound, UpstreamError
+from omniroute_mitm.engine.core.errors import (
+    NotFound,
+    UpstreamError,
+    UpstreamStreamError,
+    UpstreamTimeout,
+)
 from omniroute_mitm.engine.core.inbound import Inbound
 from omniroute_mitm.engine.record import reqlog
 from omniroute_mitm.engine.route.failures import classify, empty_answer
@@ -30,14 +37,14 @@ from omniroute_mitm.engine.stream.reply import ClientReply
 from omniroute_mitm.engine.stream.tap import UsageTap
 from omniroute_mitm.engine.translate import thinking
 from omniroute_mitm.engine.translate.codeassist import CodeAssistStream
-from omniroute_mitm.engine.translate.shaping import Asked, shape_request
+from omniroute_mitm.engine.translate.shaping import EXACT, Asked, shape_request
 from omniroute_mitm.engine.translate.thinking import ThoughtCache, needs_cache
 from omniroute_mitm.translators import (
     StreamTranslator,
     TranslationError,
     get_format,
 )
-from omniroute_mitm.translators.canonical import Usage
+from omniroute_mitm.translators.canonical import ToolCall, Usage
 from omniroute_mitm.translators.provenance import NATIVE, stamp_bytes, stamp_parts
 from omniroute_mitm.translators.stream import restore_custom_calls
 
@@ -76,10 +83,60 @@ class Job:
 
 
 
+class Broken(UpstreamError):
+    """A stream broke after content reached the client, which still has it
+    open: the exchange may continue it (:meth:`StreamTranslator.resume`) or
+    end it with ``cause`` (:meth:`end`)."""
+
+    def __init__(
+        self, cause: UpstreamError, run: ProviderRun, translator: StreamTranslator
+    ) -> None:
+        super().__init__(cause.status, cause.message, cause.kind)
+        self.cause, self.run, self.translator = cause, run, translator
+        sent = translator.sent
+        self.events = sent.events if sent is not None else 0
+        self.reason = f"{cause.status} {cause.kind}: {cause.message}"
+
+    @property
+    def continuable(self) -> bool:
+        """Not inside a tool call: its arguments were cut (the client has part of them)."""
+        sent = self.translator.sent
+        block = sent.open_block() if sent is not None else None
+        return block is None or block.kind in ("text", "reasoning")
+
+    @property
+    def called(self) -> bool:
+        """Whole tool calls reached the client: the turn is a tool call turn."""
+        return any(isinstance(p, ToolCall) for p in self.partial)
+
+    @property
+    def partial(self) -> list[Any]:
+        return self.translator.sent.parts() if self.translator.sent is not None else []
+
+    async def end(self, reply: ClientReply) -> None:
+        """As without a continuation: the client's stream ends with the error."""
+        reply.record.error = self.cause.message
+        await reply.sink.send(self.translator.fail(reply.error_info(self.cause)))
+
+
 class ProviderRun:
-    def __init__(self, job: Job, attempt: Attempt, reply: ClientReply) -> None:
+    def __init__(
+        self,
+        job: Job,
+        attempt: Attempt,
+        reply: ClientReply,
+        *,
+        continuable: bool = False,
+        resume: Broken | None = None,
+        stall: float | None = None,
+    ) -> None:
         assert attempt.provider is not None and attempt.model is not None
         self.job, self.attempt, self.reply = job, attempt, reply
+        self.continuable = continuable and job.stream and not reply.wrapped
+        """A break after content raises :class:`Broken` (the client's stream kept open)."""
+        self.resume = resume
+        """The break this run continues (its request carries the partial turn)."""
+        self.stall = stall
         self.rt = job.rt
         self.label = attempt.label
         self.provider = get_format(attempt.provider.format)
@@ -115,6 +172,7 @@ class ProviderRun:
             thoughts=self.rt.thoughts,
             env=self.reply.env,
             beta=job.inbound.header("anthropic-beta"),
+            partial=self.resume.partial if self.resume is not None else None,
         )
         for warning in shaped.warnings:
             log.debug("%s: %s", self.label, warning)
@@ -126,6 +184,17 @@ class ProviderRun:
         if not self.job.stream:
             return await self._unary(req, custom)
         watch = ContentWatch(self.rt.thoughts.observer(self.client.name, self.provider.name))
+        if self.resume is not None:
+            translator = self.resume.translator.resume(
+                self.provider,
+                self.reply.env,
+                on_events=watch,
+                issuer=self.attempt.provider_name,
+                custom_tools=custom,
+                exact=self.provider.name in EXACT,
+                trimmed=shaped.trimmed,
+            )
+            return await self._stream(req, translator, watch)
         translator = (CodeAssistStream if self.reply.wrapped else StreamTranslator)(
             self.provider,
             self.client,
@@ -136,6 +205,7 @@ class ProviderRun:
             custom_tools=custom,
             on_events=watch,
             issuer=self.attempt.provider_name,
+            **({"continuable": True} if self.continuable else {}),
         )
         self._progress = (translator, watch)
         return await self._stream(req, translator, watch)
@@ -178,14 +248,26 @@ class ProviderRun:
             if resp.status_code >= 400:
                 raise await upstream.error_body(resp, self.label, self.provider.name)
             try:
-                async for chunk in upstream.chunks(resp, self.label):
+                async for chunk in self._chunks(resp):
                     await held.emit(_feed(translator, chunk, self.label))
-                await held.emit(_feed(translator, None, self.label))
+                    if translator.broken is not None:
+                        break
+                else:
+                    await held.emit(_feed(translator, None, self.label))
             except UpstreamError as err:
                 if not self.reply.content_sent:
                     raise
+                if translator.continuable and translator.broken is None and (
+                    translator.stop_reason is None  # after a finish: whole, ends as before
+                ):
+                    translator.break_off(err.info())
+                    raise Broken(err, self, translator) from None
                 self.reply.record.error = err.message
                 await self.reply.sink.send(translator.fail(self.reply.error_info(err)))
+            if translator.broken is not None:
+                if not self.reply.content_sent:  # only a held call came: fall back as before
+                    raise UpstreamStreamError(translator.broken)
+                raise Broken(UpstreamStreamError(translator.broken), self, translator)
             if not self.reply.content_sent:
                 raise empty_answer(self.label)  # ended (or cut) before any content
             headers = tuple((k.lower(), v) for k, v in resp.headers.multi_items())
@@ -193,6 +275,26 @@ class ProviderRun:
         if translator.error is not None:
             self.reply.record.error = translator.error.message
         return headers
+
+
+    async def _chunks(self, resp: httpx.Response) -> AsyncIterator[bytes]:
+        """The body's chunks; with a stall timeout, a continuable stream that
+        sent content and then goes quiet that long is a break."""
+        chunks = self.rt.upstream.chunks(resp, self.label)
+        if self.stall is None or not self.continuable and self.resume is None:
+            async for chunk in chunks:
+                yield chunk
+            return
+        it = aiter(chunks)
+        while True:
+            wait = self.stall if self.reply.content_sent else None
+            try:
+                chunk = await asyncio.wait_for(anext(it), wait)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise UpstreamTimeout(f"{self.label}: no data for {self.stall:g} s") from None
+            yield chunk
 
 
 class NativeRun:

@@ -28,7 +28,7 @@ from omniroute_mitm.engine.core.errors import BadRequest, ClientGone, EngineErro
 from omniroute_mitm.engine.core.headers import RECORD_HEADER, ROUTE_HEADER
 from omniroute_mitm.engine.core.inbound import Inbound, Sink
 from omniroute_mitm.engine.core.records import Record
-from omniroute_mitm.engine.execute.attempts import Job, NativeRun, ProviderRun
+from omniroute_mitm.engine.execute.attempts import Broken, Job, NativeRun, ProviderRun
 from omniroute_mitm.engine.record import reqlog, usage
 from omniroute_mitm.engine.record.usage import credential
 from omniroute_mitm.engine.route.affinity import conversation_id
@@ -204,6 +204,8 @@ class Exchange:
             wait -= await self._wait_for(attempt, wait)
             try:
                 return await self._attempt(decision, attempt, i == len(decision.attempts) - 1)
+            except Broken as broken:
+                return await self._continue(decision, decision.attempts[i:], broken)
             except UpstreamError as err:
                 if self.reply.content_sent or not err.falls_back:
                     raise
@@ -215,6 +217,66 @@ class Exchange:
             why = ", ".join(decision.skipped)
             raise EngineError(503, f"no target available for {decision.target!r} ({why})")
         raise last or EngineError(503, f"no usable target for {decision.target!r}", "overloaded")
+
+    async def _continue(self, decision: Decision, rest: list[Attempt], broken: Broken) -> None:
+        """A stream broke after content: ask again (the same target once,
+        else the combo's next targets the router lets through) with what the
+        client got as the partial turn, spliced into its open stream. A break
+        that cannot be continued ends the client's stream as it always did."""
+        router, made = self.rt.router, 0
+        while made < self.config.resilience.max_continuations and broken.continuable:
+            if broken.called:
+                return await self._close_calls(broken)
+            made += 1
+            same, *others = rest
+            candidates = [same, *(a for a in others if not a.native and router.block(a) is None)]
+            for attempt in candidates:  # a client gone cancels the exchange: never continued
+                log.info(
+                    "%s broke after %d events (%s): continuing on %s",
+                    broken.run.label, broken.events, broken.reason, attempt.label,
+                )  # fmt: skip
+                try:
+                    await self._attempt(decision, attempt, False, resume=broken)
+                except Broken as again:
+                    self._continued(attempt, broken)
+                    broken, rest = again, rest[rest.index(attempt) :]
+                    break
+                except UpstreamError as err:
+                    log.info("continuing on %s failed (%s)", attempt.label, err.status)
+                    continue
+                self._continued(attempt, broken)
+                return
+            else:
+                break
+        await self._end_broken(broken)
+
+    async def _close_calls(self, broken: Broken) -> None:
+        """Whole tool calls reached the client before the break (a call cut
+        short was held back): a request cannot end on a tool call without
+        its result, so the turn ends here as a tool call turn; the model
+        sees the results and calls again what it still needs."""
+        note = f"ended with its whole tool calls after {broken.events} events ({broken.reason})"
+        self.record.continued.append(note)
+        await self.reply.sink.send(broken.translator.close_turn("tool_use"))
+        usage.answered(
+            self.record, broken.run.attempt, broken.translator.spent(), (),
+            chars=run_chars(broken), credential=credential(self.job.inbound, self.key_style),
+            native_url=None, estimate_input=self._estimate,
+        )  # fmt: skip
+
+    def _continued(self, attempt: Attempt, broken: Broken) -> None:
+        note = f"continued on {attempt.label} after {broken.events} events ({broken.reason})"
+        self.record.continued.append(note)
+
+    async def _end_broken(self, broken: Broken) -> None:
+        """No continuation: the error ends the client's stream; what was
+        answered is recorded as without continuations."""
+        await broken.end(self.reply)
+        usage.answered(
+            self.record, broken.run.attempt, broken.translator.spent(), (),
+            chars=run_chars(broken), credential=credential(self.job.inbound, self.key_style),
+            native_url=None, estimate_input=self._estimate,
+        )  # fmt: skip
 
     async def _wait_for(self, attempt: Attempt, budget: float) -> float:
         """Only cooling attempts are left: wait for this one when its cooldown
@@ -229,25 +291,36 @@ class Exchange:
         await asyncio.sleep(seconds)
         return seconds
 
-    async def _attempt(self, decision: Decision, attempt: Attempt, is_last: bool) -> None:
+    async def _attempt(
+        self, decision: Decision, attempt: Attempt, is_last: bool, resume: Broken | None = None
+    ) -> None:
         """Run one attempt (once more on the same target for a stale
-        connection or a refused thinking signature) and report how it went."""
+        connection or a refused thinking signature) and report how it went.
+        ``resume``: the attempt continues a broken stream."""
         router, job = self.rt.router, self.job
         self.record.attempts.append(attempt.label)
         router.started(attempt)
         started = time.monotonic()
         retried = False
+        resilience = self.config.resilience
+        continuable = resilience.continue_ and resilience.max_continuations > 0
         while True:
             runner = (
                 NativeRun(job, attempt, self.reply, is_last)
                 if attempt.native
-                else ProviderRun(job, attempt, self.reply)
-            )
+                else ProviderRun(
+                    job, attempt, self.reply, continuable=continuable, resume=resume,
+                    stall=resilience.stall_timeout,
+                )
+            )  # fmt: skip
             try:
                 headers = await runner.run()
             except UpstreamError as err:
-                failure = classify(err) if not retried else classify(err).again()
-                if failure.retry_same and not self.reply.content_sent:
+                cause = err.cause if isinstance(err, Broken) else err
+                failure = classify(cause) if not retried else classify(cause).again()
+                # (a continuation has not sent anything of its own yet)
+                fresh = not self.reply.content_sent or resume is not None
+                if failure.retry_same and fresh and not isinstance(err, Broken):
                     retried = True
                     if failure.kind == "signature":
                         job = dataclasses.replace(job, body=without_thinking(job.body))
@@ -270,7 +343,8 @@ class Exchange:
                         native_url=job.inbound.original_url, estimate_input=self._estimate,
                     )  # fmt: skip
                 raise
-            ttft = self.reply.first_byte_ms_since(started)
+            # a continuation's first byte went out before it began: no ttft of its own
+            ttft = self.reply.first_byte_ms_since(started) if resume is None else None
             router.succeeded(decision, attempt, ttft, headers)
             usage.answered(
                 self.record, attempt, runner.usage, headers,
@@ -296,6 +370,8 @@ class Exchange:
         tokens = f" {r.summary()}" if r.tokens is not None else ""  # as the flow comment says
         ttft = f" first byte {r.first_byte_ms:.0f} ms" if r.first_byte_ms is not None else ""
         error = f" error: {r.error}" if r.error else ""
+        if r.continued:
+            error += f" [{'; '.join(r.continued)}]"
         if self._skipped:
             error += f" [skipped {', '.join(self._skipped)}]"
         log.info(
@@ -310,3 +386,8 @@ class Exchange:
             tokens,
             error,
         )
+
+
+def run_chars(broken: Broken) -> int:
+    sent = broken.translator.sent
+    return sent.chars if sent is not None else 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from omniroute_mitm.engine.core.calls import dumps
 from omniroute_mitm.translators import Env, WireFormat, estimate_tokens
+from omniroute_mitm.translators.canonical import Message, Part, Request, Text
 from omniroute_mitm.translators.stream import custom_tool_names
 
 from . import thinking
@@ -41,6 +42,8 @@ class Shaped:
     custom_tools: frozenset[str] = frozenset()
     """Freeform tools the provider sees as functions."""
     warnings: list[str] = field(default_factory=list)
+    trimmed: str = ""
+    """Whitespace trimmed off the end of a continuation's prefill."""
 
 
 def shape_request(
@@ -54,11 +57,13 @@ def shape_request(
     thoughts: ThoughtCache,
     env: Env,
     beta: str | None,
+    partial: list[Part] | None = None,
 ) -> Shaped:
     """The body for ``provider``: the client's own bytes with only what must
     change when both speak one format, else translated (signatures only go
-    back to their ``issuer``)."""
-    if provider.name == client.name:
+    back to their ``issuer``). ``partial``: a continuation's request, the
+    conversation plus what the client already received (always translated)."""
+    if provider.name == client.name and partial is None:
         body = passthrough_body(client.name, asked, model, cap)
         body = thinking.outbound(client.name, issuer, body)
         return Shaped(body, {"anthropic-beta": beta} if beta else {})
@@ -71,8 +76,46 @@ def shape_request(
     if needs_cache(client.name, provider.name):
         thoughts.restore(provider.name, request.messages)
     thinking.keep_own(request.messages, provider.name, issuer)
+    trimmed = with_partial_turn(request, provider.name, partial) if partial is not None else ""
     rendered = provider.render_request(request, env)
-    return Shaped(dumps(rendered), {}, input_tokens, custom, list(request.warnings))
+    headers = {"anthropic-beta": beta} if beta and provider.name == client.name else {}
+    return Shaped(
+        dumps(rendered), headers, input_tokens, custom, list(request.warnings), trimmed=trimmed
+    )
+
+
+CONTINUE_INSTRUCTION = (
+    "Your previous answer was cut off. Continue it exactly where it stopped: do not "
+    "repeat anything already written and do not comment on the interruption."
+)
+EXACT = frozenset({"anthropic"})
+"""Targets that continue a partial answer exactly (an assistant prefill); the
+others are asked by instruction, and a repeated opening is trimmed."""
+
+
+def with_partial_turn(request: Request, provider: str, partial: list[Part]) -> str:
+    """Append what the client already received as the assistant's partial
+    turn. Anthropic continues a prefill (which may not end in whitespace: the
+    whitespace trimmed off is returned); the others get the partial turn and
+    an instruction to go on."""
+    parts = list(partial)
+    trimmed = ""
+    if provider in EXACT:
+        if parts and isinstance(parts[-1], Text):
+            text = parts[-1].text
+            kept = text.rstrip()
+            trimmed = text[len(kept) :]
+            parts[-1] = Text(kept)
+            if not kept:
+                parts.pop()
+        request.reasoning = None  # a prefill cannot follow thinking it has no signature for
+        if parts:
+            request.messages.append(Message("assistant", parts))
+        return trimmed
+    if parts:
+        request.messages.append(Message("assistant", parts))
+    request.messages.append(Message("user", [Text(CONTINUE_INSTRUCTION)]))
+    return trimmed
 
 
 

@@ -1,0 +1,290 @@
+"""A stream that breaks after its first tokens is continued, not lost.
+
+Through mitmdump, with each official SDK as the client: the provider's
+stream breaks after some content (a dropped connection, an overloaded
+error event); the engine asks again with what the client already got as the
+assistant's partial turn and splices the continuation into the client's
+open stream. Each SDK's accumulator ends with one coherent message: the
+text once (no repeat, no gap), one stop reason, usage of both attempts.
+
+Each client's combo is ``[flaky-<client>/primary, fake-<other>/backup]``:
+the same target continues first (same format: the passed-through stream
+switches to translated); when it fails, the next target does (another
+format). An Anthropic target continues a prefill exactly; the others are
+asked by instruction and repeat the answer from its start here (the
+repeat is trimmed).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import anthropic
+import httpx
+import openai
+import pytest
+from e2e_harness import (
+    FORMATS,
+    Mitmdump,
+    base_url,
+    client_ssl_context,
+    e2e_config,
+    provider_key,
+)
+from fakeprovider import Reply, Usage
+from fakeprovider.sdk import call
+from fakeprovider.upstream import last_user_text
+from google.genai import errors as genai_errors
+
+pytestmark = pytest.mark.e2e
+
+WORDS = " ".join(f"w{i}" for i in range(1, 25))
+"""The whole answer (split into one delta a word by the fake provider)."""
+FIRST = Usage(input=100, output=50)
+SECOND = Usage(input=120, output=30)
+
+
+def other(fmt: str) -> str:
+    return FORMATS[(FORMATS.index(fmt) + 1) % len(FORMATS)]
+
+
+def MITM_CONFIG(request) -> dict:  # noqa: N802 (the harness looks for this name)
+    port = request.getfixturevalue("e2e_provider").port
+    providers = {
+        f"flaky-{fmt}": {
+            "format": fmt,
+            "base_url": base_url(fmt, port),
+            "keys": [provider_key(fmt)],
+            "timeout": 5,
+        }
+        for fmt in FORMATS
+    }
+    combos = {
+        f"cont-{fmt}": {"targets": [f"flaky-{fmt}/primary", f"fake-{other(fmt)}/backup"]}
+        for fmt in FORMATS
+    }
+    for fmt in ("openai-chat", "gemini"):  # another client on an Anthropic stream
+        combos[f"cont-via-anthropic-{fmt.split('-')[-1]}"] = {
+            "targets": ["flaky-anthropic/primary"]
+        }
+    routes = [{"match": {"model": name}, "to": name} for name in combos]
+    config = e2e_config(port, providers, combos, routes)
+    config["resilience"] = {
+        "rate_limit_cooldown": 0.001,
+        "rate_limit_max": 0.001,
+        "backoff": 0.001,
+        "backoff_max": 0.001,
+        "breaker_failures": 10000,
+        "stall_timeout": 1,  # a stream quiet this long after content is broken
+    }
+    return config
+
+
+def broken(fault: str) -> Reply:
+    if fault == "drop":
+        return Reply(text=WORDS, usage=FIRST, drop_mid_stream=True)
+    return Reply(text=WORDS, usage=FIRST, error_mid_stream=True, error_message="Overloaded")
+
+
+def continuation(target: str) -> tuple[list[Reply], str]:
+    """What the continuing target answers, and the text the client must end with."""
+    if target == "anthropic":  # a prefill: the model goes on exactly (scripted below)
+        raise AssertionError("anthropic targets are scripted by test_exact_continuation")
+    return [Reply(text=WORDS, usage=SECOND)], WORDS  # repeats from the start: trimmed
+
+
+def wait_for_line(mitm: Mitmdump, text: str) -> str:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for line in mitm.lines:
+            if text in line:
+                return line
+        time.sleep(0.05)
+    raise AssertionError(f"no log line with {text!r}; last lines:\n" + "\n".join(mitm.lines[-20:]))
+
+
+def check_usage(got) -> None:
+    # both attempts: the first's input (reported or, when cut before its
+    # usage, the continuation's) and output (reported or estimated) added
+    assert got.input_tokens is not None and got.input_tokens >= 2 * FIRST.input
+    assert got.output_tokens is not None and got.output_tokens > SECOND.output
+
+
+@pytest.mark.parametrize("fault", ["drop", "overloaded"])
+@pytest.mark.parametrize("client", [f for f in FORMATS if f != "anthropic"])
+def test_continued_on_the_same_target_by_instruction(conn, fake, mitm, client, fault):
+    replies, expected = continuation(client)
+    fake.script([broken(fault), *replies])
+    got = call(conn, client, f"cont-{client}", stream=True)
+    assert got.text == expected  # first part + continuation, the repeat trimmed
+    assert got.stop == "end"
+    check_usage(got)
+    first, second = fake.model_calls()
+    assert first.format == second.format == client
+    assert last_user_text(client, second.body).startswith("Your previous answer was cut off")
+    wait_for_line(mitm, f"continued on flaky-{client}/primary after")
+
+
+@pytest.mark.parametrize("client", [f for f in FORMATS if f != "openai-responses"])
+def test_continued_on_another_target_by_instruction(conn, fake, mitm, client):
+    """The same target fails before the continuation's content: the next
+    target of the combo (another format) continues."""
+    target = other(client)
+    replies, expected = continuation(target)
+    fake.script([broken("drop"), Reply(status=500), *replies])
+    got = call(conn, client, f"cont-{client}", stream=True)
+    assert got.text == expected
+    assert got.stop == "end"
+    check_usage(got)
+    assert [r.format for r in fake.model_calls()] == [client, client, target]
+    wait_for_line(mitm, f"continued on fake-{target}/backup after")
+
+
+@pytest.mark.parametrize(("client", "combo"), [("anthropic", "cont-anthropic"),
+                                               ("openai-responses", "cont-openai-responses")])
+def test_exact_continuation_of_a_prefill(conn, fake, mitm, client, combo):
+    """An Anthropic target continues the partial answer as a prefill: the
+    prefill may not end in whitespace, so it is trimmed and the model's
+    opening whitespace is not doubled. (Same target for the Anthropic client;
+    the Responses client's backup is Anthropic.)"""
+    first = Reply(text_deltas=["la "] * 24, text="la " * 24, usage=FIRST, drop_mid_stream=True)
+    rest = Reply(text_deltas=[" fin", "ished."], text=" finished.", usage=SECOND)
+    fake.script([first, Reply(status=500), rest] if client != "anthropic" else [first, rest])
+    got = call(conn, client, combo, stream=True)
+    calls = fake.model_calls()
+    prefill = calls[-1].body["messages"][-1]
+    assert calls[-1].format == "anthropic" and prefill["role"] == "assistant"
+    content = prefill["content"]
+    text = content if isinstance(content, str) else "".join(b["text"] for b in content)
+    assert text.startswith("la la") and not text.endswith(" ")  # trimmed prefill
+    assert got.text == text + " finished."  # the client got text + " " then "finished."
+    assert got.stop == "end"
+    check_usage(got)
+    wait_for_line(mitm, "continued on")
+
+
+def _sse(kind: str, payload: dict) -> str:
+    return f"event: {kind}\ndata: {json.dumps(payload)}\n\n"
+
+
+def _anthropic_cut_in_second_call() -> list[str]:
+    """Text, a whole get_weather call, then get_time with half its arguments:
+    the fake provider cuts at half the frames (the fillers after are never sent)."""
+    start = {"type": "message_start", "message": {
+        "id": "msg_cut", "type": "message", "role": "assistant", "model": "m", "content": [],
+        "stop_reason": None, "stop_sequence": None,
+        "usage": {"input_tokens": FIRST.input, "output_tokens": 1}}}  # fmt: skip
+
+    def block(i: int, content: dict) -> str:
+        return _sse("content_block_start",
+                    {"type": "content_block_start", "index": i, "content_block": content})
+
+    def delta(i: int, d: dict) -> str:
+        return _sse("content_block_delta", {"type": "content_block_delta", "index": i, "delta": d})
+
+    def stop(i: int) -> str:
+        return _sse("content_block_stop", {"type": "content_block_stop", "index": i})
+
+    sent = [
+        _sse("message_start", start),
+        block(0, {"type": "text", "text": ""}),
+        delta(0, {"type": "text_delta", "text": "Let me check."}),
+        stop(0),
+        block(1, {"type": "tool_use", "id": "toolu_w", "name": "get_weather", "input": {}}),
+        delta(1, {"type": "input_json_delta", "partial_json": '{"city": "Paris"}'}),
+        stop(1),
+        block(2, {"type": "tool_use", "id": "toolu_t", "name": "get_time", "input": {}}),
+        delta(2, {"type": "input_json_delta", "partial_json": '{"tz": "U'}),
+    ]
+    return sent + [_sse("ping", {"type": "ping"})] * len(sent)
+
+
+def test_a_call_cut_mid_arguments_is_held_back_and_the_whole_calls_end_the_turn(
+    conn, fake, mitm
+):
+    """The break comes inside the second tool call's arguments: the client never
+    sees half of it. A request cannot end on a call without its result, so
+    the turn ends there as a tool call turn with the whole call (the model
+    calls again what it still needs once it has the result)."""
+    fake.script([Reply(raw_events=_anthropic_cut_in_second_call(), drop_mid_stream=True),
+                 Reply(text="must not be used")])  # fmt: skip
+    got = call(conn, "anthropic", "cont-anthropic", stream=True, tools=True)
+    assert got.text == "Let me check."
+    assert got.tool_calls == [("get_weather", {"city": "Paris"})]
+    assert got.stop == "tool_use"
+    assert got.input_tokens == FIRST.input and got.output_tokens and got.output_tokens > 1
+    assert len(fake.model_calls()) == 1
+    wait_for_line(mitm, "ended with its whole tool calls after")
+
+
+@pytest.mark.parametrize("client", ["openai-chat", "gemini"])
+def test_a_cut_call_never_reaches_a_translated_client_half_done(conn, fake, client):
+    """Another client format on the same Anthropic stream (translated)."""
+    model = {"openai-chat": "cont-via-anthropic-chat", "gemini": "cont-via-anthropic-gemini"}
+    fake.script([Reply(raw_events=_anthropic_cut_in_second_call(), drop_mid_stream=True),
+                 Reply(text="must not be used")])  # fmt: skip
+    got = call(conn, client, model[client], stream=True, tools=True)
+    assert got.text == "Let me check."
+    assert got.tool_calls == [("get_weather", {"city": "Paris"})]
+    assert got.stop == "tool_use"
+    assert len(fake.model_calls()) == 1
+
+
+def test_thinking_cut_by_the_break_is_closed_unsigned_and_the_answer_goes_on(conn, fake, mitm):
+    """The break comes inside thinking: the client's thinking block is closed
+    without a signature; nothing of it goes back (it has none), and the
+    continuation answers."""
+    fake.script([Reply(reasoning="step one then step two then step three", text="never",
+                       signature="sig", drop_mid_stream=True),
+                 Reply(text="The answer.", usage=SECOND)])  # fmt: skip
+    got = call(conn, "anthropic", "cont-anthropic", stream=True)
+    assert got.text == "The answer."
+    assert got.reasoning and "step one then step two then step three".startswith(got.reasoning)
+    assert not got.signature  # closed without one
+    assert got.stop == "end"
+    retried = fake.model_calls()[-1].body
+    assert "step one" not in json.dumps(retried)  # unsigned thinking does not go back
+    wait_for_line(mitm, "continued on flaky-anthropic/primary after")
+
+
+SDK_ERRORS = (openai.APIError, anthropic.APIError, genai_errors.APIError)
+
+
+def records_with(mitm: Mitmdump, text: str) -> list[dict]:
+    """The records (http://omniroute/records/<id>) whose continuation note says ``text``."""
+    found = []
+    with httpx.Client(proxy=mitm.url, verify=client_ssl_context(mitm.confdir)) as http:
+        for record_id in range(1, 200):
+            resp = http.get(f"http://omniroute/records/{record_id}")
+            if resp.status_code != 200:
+                continue
+            record = resp.json()
+            if any(text in note for note in record.get("continued") or []):
+                found.append(record)
+    return found
+
+
+@pytest.mark.parametrize("client", ["anthropic", "openai-chat"])
+def test_a_stall_after_content_is_a_break_and_continued(conn, fake, mitm, client):
+    """``stall_timeout``: a stream quiet that long after content is continued
+    (the Anthropic client's same target fails, so its backup goes on by
+    instruction; the chat client's same target goes on)."""
+    stall = Reply(text=WORDS, usage=FIRST, fault="stall_mid_stream", stall=30)
+    same_fails = [Reply(status=503)] if client == "anthropic" else []
+    fake.script([stall, *same_fails, Reply(text=WORDS, usage=SECOND)])
+    got = call(conn, client, f"cont-{client}", stream=True)
+    assert got.text == WORDS
+    assert got.stop == "end"
+    check_usage(got)
+    wait_for_line(mitm, "no data for 1 s)]")  # the request's line: [continued on ...]
+    assert records_with(mitm, "no data for 1 s")  # the record says so too
+
+
+def test_one_continuation_per_request_then_the_break_ends_the_stream(conn, fake):
+    """``max_continuations`` (1): a continuation that breaks too ends the
+    client's stream with the error, as without continuations."""
+    fake.script([broken("drop"), broken("drop"), Reply(text="must not be used")])
+    with pytest.raises(SDK_ERRORS):
+        call(conn, "openai-chat", "cont-openai-chat", stream=True)
+    assert len(fake.model_calls()) == 2

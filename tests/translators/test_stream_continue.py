@@ -1,0 +1,163 @@
+"""A broken stream continued into the same client stream (StreamTranslator.resume)."""
+
+from __future__ import annotations
+
+import json
+
+from omniroute_mitm.translators import StreamTranslator, get_format
+from omniroute_mitm.translators.canonical import (
+    BlockDelta,
+    BlockEnd,
+    BlockStart,
+    ErrorInfo,
+    Finish,
+    Reasoning,
+    StreamEvent,
+    StreamStart,
+    Text,
+    ToolCall,
+    Usage,
+    counting_env,
+)
+from omniroute_mitm.translators.stream import Partial, Splice
+
+ANTHROPIC_HEAD = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":'
+    b'"message","role":"assistant","model":"m","content":[],"stop_reason":null,'
+    b'"usage":{"input_tokens":40,"output_tokens":1}}}\n\n'
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+    b'"content_block":{"type":"text","text":""}}\n\n'
+)
+
+
+def _delta(text: str) -> bytes:
+    payload = {"type": "content_block_delta", "index": 0,
+               "delta": {"type": "text_delta", "text": text}}  # fmt: skip
+    return b"event: content_block_delta\ndata: " + json.dumps(payload).encode() + b"\n\n"
+
+
+def _events(raw: bytes) -> list[dict]:
+    return [
+        json.loads(line[5:])
+        for line in raw.splitlines()
+        if line.startswith(b"data:") and line[5:].strip() != b"[DONE]"
+    ]
+
+
+def test_a_passthrough_stream_cut_in_a_text_block_goes_on_in_it() -> None:
+    anthropic = get_format("anthropic")
+    first = StreamTranslator(anthropic, anthropic, counting_env(), model="m", continuable=True)
+    out = first.feed(ANTHROPIC_HEAD + _delta("Hello") + _delta(" wor") + b"event: content_bl")
+    assert out == ANTHROPIC_HEAD + _delta("Hello") + _delta(" wor")  # whole events only
+    assert first.finish() == b""  # cut: held for a continuation
+    assert first.broken is not None and first.sent is not None
+    assert [type(p) for p in first.sent.parts()] == [Text]
+    # the continuation comes from a chat target that repeats the end of the text
+    nxt = first.resume(get_format("openai-chat"), counting_env())
+    chunks = [
+        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+        {"choices": [{"index": 0, "delta": {"content": "Hello wor"}}]},
+        {"choices": [{"index": 0, "delta": {"content": "ld!"}}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {"choices": [], "usage": {"prompt_tokens": 50, "completion_tokens": 3}},
+    ]
+    raw = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
+    out = nxt.feed(raw + b"data: [DONE]\n\n") + nxt.finish()
+    events = _events(out)
+    kinds = [e["type"] for e in events]
+    assert "message_start" not in kinds  # one start: the first attempt's
+    texts = [e["delta"]["text"] for e in events if e["type"] == "content_block_delta"]
+    assert texts == ["ld!"]  # the repeated "Hello wor" trimmed
+    assert all(e.get("index", 0) == 0 for e in events)  # the same block
+    assert kinds[-3:] == ["content_block_stop", "message_delta", "message_stop"]
+    usage = next(e for e in events if e["type"] == "message_delta")["usage"]
+    assert usage["input_tokens"] == 40 + 50 and usage["output_tokens"] >= 3 + 1
+
+
+def splice(sent_events: list[StreamEvent], *, exact: bool = False, trimmed: str = "") -> Splice:
+    sent = Partial()
+    sent.feed(sent_events)
+    return Splice(sent, Usage(10, 2), exact=exact, trimmed=trimmed)
+
+
+def texts(events: list[StreamEvent]) -> str:
+    return "".join(e.text for e in events if isinstance(e, BlockDelta))
+
+
+def test_a_prefill_continuation_drops_the_whitespace_the_client_has() -> None:
+    s = splice([BlockStart(0, Text("")), BlockDelta(0, "one two ")], exact=True, trimmed=" ")
+    out = s.feed([StreamStart("x", "m"), BlockStart(0, Text("")), BlockDelta(0, " "),
+                  BlockDelta(0, " three"), BlockEnd(0), Finish("stop", Usage(20, 5))])  # fmt: skip
+    assert texts(out) == "three"
+    assert isinstance(out[-1], Finish) and out[-1].usage == Usage(30, 7)
+
+
+def test_no_overlap_shorter_than_three_characters_is_trimmed() -> None:
+    s = splice([BlockStart(0, Text("")), BlockDelta(0, "a b")])
+    out = s.feed([BlockStart(0, Text("")), BlockDelta(0, "b c"), Finish("stop")])
+    assert texts(out) == "b c"
+
+
+def test_thinking_cut_is_closed_and_later_blocks_numbered_on() -> None:
+    s = splice([BlockStart(0, Text("")), BlockDelta(0, "x"), BlockEnd(0),
+                BlockStart(1, Reasoning("")), BlockDelta(1, "hmm")])  # fmt: skip
+    out = s.feed([BlockStart(0, Text("")), BlockDelta(0, "y"), BlockEnd(0), Finish("stop")])
+    assert out[0] == BlockEnd(1)  # closed without a signature
+    assert out[1] == BlockStart(2, Text(""))
+    assert [e.index for e in out if isinstance(e, BlockDelta | BlockEnd)][1:] == [2, 2]
+
+
+def test_the_partial_turn_keeps_complete_calls_only() -> None:
+    sent = Partial()
+    sent.feed([BlockStart(0, Text("")), BlockDelta(0, "calling"), BlockEnd(0),
+               BlockStart(1, ToolCall("c1", "f")), BlockDelta(1, '{"a": 1}'), BlockEnd(1),
+               BlockStart(2, ToolCall("c2", "g")), BlockDelta(2, '{"b"')])  # fmt: skip
+    assert sent.parts() == [Text("calling"), ToolCall("c1", "f", '{"a": 1}')]
+
+
+def test_a_non_transient_error_still_ends_the_stream() -> None:
+    chat = get_format("openai-chat")
+    first = StreamTranslator(chat, get_format("anthropic"), counting_env(), model="m",
+                             continuable=True)  # fmt: skip
+    ok = b'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+    bad = b'data: {"error":{"message":"no","type":"invalid_request_error"}}\n\n'
+    out = first.feed(ok + bad)
+    assert first.broken is None and b"error" in out
+    assert isinstance(first.fail(ErrorInfo(500, "server", "x")), bytes)
+
+
+def test_a_call_is_held_until_whole_and_the_next_one_too() -> None:
+    from omniroute_mitm.translators.stream import HeldCalls
+
+    calls = HeldCalls()
+    out = calls.feed([BlockStart(0, Text("")), BlockDelta(0, "x"), BlockEnd(0),
+                      BlockStart(1, ToolCall("a", "f")), BlockDelta(1, "{}")])  # fmt: skip
+    assert out == [BlockStart(0, Text("")), BlockDelta(0, "x"), BlockEnd(0)]
+    out = calls.feed([BlockEnd(1), BlockStart(2, ToolCall("b", "g")), BlockDelta(2, '{"')])
+    assert out == [BlockStart(1, ToolCall("a", "f")), BlockDelta(1, "{}"), BlockEnd(1)]
+    assert calls.holding
+    calls.drop()
+    assert calls.feed([Finish("stop")]) == [Finish("stop")]
+
+
+def test_a_stream_cut_after_its_stop_reason_passed_is_not_held_for_a_continuation() -> None:
+    """The client has the stop reason (message_delta): more text would follow an end."""
+    anthropic = get_format("anthropic")
+    t = StreamTranslator(anthropic, anthropic, counting_env(), model="m", continuable=True)
+    finish = (
+        b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":'
+        b'"end_turn","stop_sequence":null},"usage":{"output_tokens":3}}\n\n'
+    )
+    out = t.feed(ANTHROPIC_HEAD + _delta("done") + finish)
+    assert out.endswith(finish)
+    tail = t.finish()
+    assert t.broken is None and t.error is not None and b"error" in tail  # as before
+
+
+def test_a_break_before_any_content_is_not_held() -> None:
+    chat = get_format("openai-chat")
+    t = StreamTranslator(chat, get_format("anthropic"), counting_env(), model="m",
+                         continuable=True)  # fmt: skip
+    t.feed(b'data: {"choices":[{"index":0,"delta":{"role":"assistant"}}]}\n\n')
+    t.finish()
+    assert t.broken is None and t.error is not None  # falls back as before
