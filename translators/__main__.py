@@ -1,6 +1,6 @@
 """Command line: convert one request, response or stream between wire formats.
 
-    python -m translators FROM TO [--kind request|response|stream|error] < in > out
+    python -m omniroute_mitm.translators FROM TO [--kind request|response|stream|error] < in > out
 
 FROM is the format of the input, TO the format wanted. A request goes from a
 client format to a provider format; a response, error or stream goes from a
@@ -49,7 +49,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
-        prog="python -m translators",
+        prog="python -m omniroute_mitm.translators",
         description="Convert one request body, response body or raw SSE stream "
         "between AI API wire formats (stdin to stdout).",
     )

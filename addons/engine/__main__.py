@@ -1,6 +1,7 @@
 """Run the engine as its own process (uses a second core):
 
-    python -m engine --config config.yaml --port 8765 --secret-file certs/engine.secret
+    python -m omniroute_mitm.engine --config config.yaml --port 8765 \
+        --secret-file certs/engine.secret
 
 then ``mitmdump -s addons/omniroute.py --set omniroute_engine_url=http://127.0.0.1:8765
 --set omniroute_engine_secret_file=certs/engine.secret``. The secret file is
@@ -62,7 +63,9 @@ def read_secret(path: Path) -> str:
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m omniroute_mitm.engine", description=__doc__.split("\n")[0]
+    )
     parser.add_argument(
         "--config", default="config.yaml", help="the config file (default: %(default)s)"
     )
