@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pytest
 from fakeprovider import FakeProvider
 
+pytest_plugins = ["team.servers_postgres"]  # postgres_server, pg_url: a real PostgreSQL
+
 
 @pytest.fixture(scope="session", autouse=True)
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
