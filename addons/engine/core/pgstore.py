@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .spool import Spool, Write
@@ -51,6 +52,12 @@ STORE_MIGRATIONS = [
 """The store's own table: ids of the batches applied (pruned after a week)."""
 KEEP_BATCH_IDS = 7 * 86400
 PRUNE_EVERY = 3600.0
+NOT_READY = (pgerrors.UndefinedTable, pgerrors.UndefinedColumn)
+"""A spooled batch naming a table the database lacks: its component may not
+have migrated yet (a restart opens the store, then its components migrate)."""
+NOT_READY_WAIT = 60.0
+"""How long such a batch waits before it is written statement by statement
+(what still fails is dropped, as a bad statement always is)."""
 UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
 
@@ -134,6 +141,7 @@ class PgStore:
         self._down = False
         self._next_try = 0.0
         self._pruned = 0.0
+        self._blocked: float | None = None  # since when the spool's head is not ready
         self._spooling = self.spool.count() > 0
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"store:{self.name}", daemon=True)
@@ -162,7 +170,11 @@ class PgStore:
         self.flush()
         try:
             with psycopg.connect(self.url, **self._connect) as conn:  # type: ignore[arg-type]
-                return _migrate(conn, component, migrations)
+                version = _migrate(conn, component, migrations)
+            if self._blocked is not None:
+                self._next_try = 0.0
+                self._work.set()  # spooled writes may have waited for these tables
+            return version
         except UNREACHABLE as exc:
             self._mark_down(exc)
             with self._lock:
@@ -310,7 +322,7 @@ class PgStore:
             self._run_deferred(conn)
             while head := self.spool.head():
                 for seq, batch_id, batch in head:
-                    _apply(conn, batch_id, batch)
+                    self._replay(conn, batch_id, batch)
                     self.spool.remove(seq)
                     written += 1
                     if (ticket := self._mine.pop(seq, None)) is not None:
@@ -320,7 +332,20 @@ class PgStore:
             self._drop_conn()
             self._mark_down(exc)
             return
+        except NOT_READY as exc:
+            with self._state:
+                self._next_try = time.monotonic() + self.retry
+            if self._blocked is None:
+                self._blocked = time.monotonic()
+                log.warning("store %s: spooled writes wait for their table (%s)",
+                            self.name, _one_line(exc))  # fmt: skip
+            return
         self._mark_up(written)
+
+    def _replay(self, conn: psycopg.Connection[Any], batch_id: str, batch: list[Write]) -> None:
+        waited = self._blocked is not None and time.monotonic() - self._blocked > NOT_READY_WAIT
+        _apply(conn, batch_id, batch, wait_for_tables=not waited)
+        self._blocked = None
 
     def _run_deferred(self, conn: psycopg.Connection[Any]) -> None:
         while self._deferred:
@@ -370,9 +395,13 @@ def _migrate(conn: psycopg.Connection[Any], component: str, migrations: Sequence
     return version
 
 
-def _apply(conn: psycopg.Connection[Any], batch_id: str, batch: list[Write]) -> None:
+def _apply(
+    conn: psycopg.Connection[Any], batch_id: str, batch: list[Write], *,
+    wait_for_tables: bool = False,
+) -> None:  # fmt: skip
     """One batch in one transaction, unless the server already has it. A bad
-    statement costs only itself (a savepoint each, on a second pass)."""
+    statement costs only itself (a savepoint each, on a second pass);
+    ``wait_for_tables``: a missing table raises instead (see NOT_READY)."""
     try:
         with conn.transaction():
             if _mark(conn, batch_id):
@@ -380,6 +409,10 @@ def _apply(conn: psycopg.Connection[Any], batch_id: str, batch: list[Write]) -> 
         return
     except UNREACHABLE:
         raise
+    except NOT_READY:
+        if wait_for_tables:
+            raise
+        log.error("store: a batch of %d names a missing table; writing one by one", len(batch))
     except (psycopg.Error, Unsupported) as exc:
         log.error("store: a batch of %d failed (%s); writing one by one", len(batch),
                   _one_line(exc))  # fmt: skip
