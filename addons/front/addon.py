@@ -118,7 +118,8 @@ OPTIONS: list[tuple[str, type, object, str]] = [
      "a request); then it is closed. 0: no limit (mitmproxy's tcp_timeout still applies)."),
     ("omniroute_store", str, database.DEFAULT_URL,
      "The engine's database: sqlite:///FILE (relative: under omniroute_data_dir), "
-     "or none."),
+     "postgresql://USER@HOST:PORT/DB (instances sharing usage and stored responses; "
+     "needs the team extra), or none."),
     ("omniroute_max_body", str, "32m",
      "A model call whose request body is over this size (e.g. 32m, 512k) gets a 413 in the "
      "client's format; mitmdump streams it to the engine, which drops it, instead of "

@@ -24,6 +24,7 @@ from omniroute_mitm.engine.core.database import (
     DEFAULT_URL,
     StoreError,
     data_dir,
+    is_server,
     open_store,
     sqlite_path,
 )
@@ -43,7 +44,9 @@ SHOWN = (
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="omniroute-usage", description=__doc__.split("\n")[0])
-    p.add_argument("--store", default=DEFAULT_URL, help="store URL (default: %(default)s)")
+    p.add_argument("--store", default=DEFAULT_URL,
+                   help="store URL: sqlite:///FILE or postgresql://USER@HOST/DB "
+                        "(default: %(default)s)")  # fmt: skip
     p.add_argument("--data-dir", help="default: $OMNIROUTE_DATA_DIR, else data/ in the repo")
     p.add_argument("--by", choices=sorted(report.GROUPS), default="day", help="group by")
     p.add_argument("--since", help="YYYY-MM-DD (default: the 1st of this month)")
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     base = data_dir(args.data_dir)
     try:
-        if not sqlite_path(args.store, base).exists():
+        if not is_server(args.store) and not sqlite_path(args.store, base).exists():
             print(f"omniroute-usage: no usage store at {sqlite_path(args.store, base)}",
                   file=sys.stderr)  # fmt: skip
             return 1
@@ -93,6 +96,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         return 1
     try:
         found = report.rows(store, filters(args, time.time()))
+    except StoreError as exc:  # the server is unreachable
+        print(f"omniroute-usage: {exc}", file=sys.stderr)
+        return 1
     finally:
         store.close()
     if args.plot:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from omniroute_mitm.engine.core.database import Store
+from omniroute_mitm.engine.core.database import Store, StoreUnavailable
 from omniroute_mitm.engine.record import report
 
 RECENT = 20
@@ -34,6 +34,14 @@ def render(store: Store | None, now: float | None = None) -> bytes:
     if store is None:
         body = "<p>No usage store: the engine runs without one (omniroute_store=none).</p>"
         return _page(body)
+    try:
+        return _render(store, now)
+    except StoreUnavailable:
+        return _page("<p>The usage store is unreachable (its PostgreSQL server is down). "
+                     "Usage rows wait in the local spool and appear here when it is back.</p>")
+
+
+def _render(store: Store, now: float) -> bytes:
     month = report.rows(store, report.Filters(since=report.start_of_month(now)))
     today = [r for r in month if r["time"] >= report.start_of_day(now)]
     recent = report.rows(store, limit=RECENT)
@@ -113,10 +121,11 @@ def _recent(found: list[dict[str, Any]]) -> str:
 
 
 def _quotas(store: Any) -> str:
-    found = store.read(
-        "SELECT provider, key_id, quota_window, quota_used, quota_reset, MAX(time) AS seen "
-        "FROM requests WHERE quota_window IS NOT NULL GROUP BY provider, key_id, quota_window "
-        "ORDER BY seen DESC LIMIT 20"
+    found = store.read(  # the newest row of each window (portable: no bare columns)
+        "SELECT r.provider, r.key_id, r.quota_window, r.quota_used, r.quota_reset, "
+        "r.time AS seen FROM requests r JOIN (SELECT MAX(id) AS id FROM requests "
+        "WHERE quota_window IS NOT NULL GROUP BY provider, key_id, quota_window) newest "
+        "ON r.id = newest.id ORDER BY seen DESC LIMIT 20"
     )
     rows = [[r["provider"], r["key_id"], r["quota_window"], f"{r['quota_used']:.0%}",
              _when(r["quota_reset"]), time.strftime("%H:%M:%S", time.localtime(r["seen"]))]
