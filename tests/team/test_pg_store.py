@@ -5,7 +5,6 @@ in tests/engine/test_db.py and test_history_store.py.)"""
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import subprocess
@@ -16,10 +15,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-import pytest
 from omniroute_mitm.engine.core.database import open_store
-from omniroute_mitm.engine.translate.responses import ResponseStore
-from omniroute_mitm.engine.translate.responses.sqlite import DbBacking
 
 ADDONS = Path(__file__).resolve().parents[2] / "addons"
 T = "CREATE TABLE t (a INTEGER NOT NULL)"
@@ -141,9 +137,3 @@ def _wait(ready, what: str, seconds: float = 60) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
-
-
-# -------------------------------------------------------- two engines, one db
-
-
-pytestmark_anyio = pytest.mark.anyio

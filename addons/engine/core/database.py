@@ -55,6 +55,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from . import paths, private
+from .storeerrors import StoreError as StoreError  # (re-exported: the store's one face)
+from .storeerrors import StoreUnavailable as StoreUnavailable
 
 if TYPE_CHECKING:
     from .pgstore import PgStore
@@ -66,14 +68,6 @@ DEFAULT_URL = "sqlite:///omniroute.sqlite"
 
 Migration = str | Callable[[sqlite3.Connection], None]
 _Write = tuple[str, Sequence[Any] | dict[str, Any]]
-
-
-class StoreError(Exception):
-    """A bad store URL or a store that cannot be opened (message is one line)."""
-
-
-class StoreUnavailable(StoreError):
-    """The store's server cannot be reached now (writes wait in the spool)."""
 
 
 SERVER_SCHEMES = ("postgresql", "postgres")

@@ -40,6 +40,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .spool import Spool, Write
 from .sqldialect import Unsupported, postgres, statements
+from .storeerrors import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # its retries: we log the outage once
@@ -187,8 +188,6 @@ class PgStore:
     def write(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Queue one statement; returns its ticket (see :attr:`applied`)."""
         if self._closed:
-            from .database import StoreError
-
             raise StoreError(f"store {self.name} is closed")
         return self._put((sql, params))
 
@@ -204,8 +203,6 @@ class PgStore:
             raise self._unavailable() from exc
 
     def _unavailable(self) -> Exception:
-        from .database import StoreUnavailable
-
         return StoreUnavailable(f"the store {self.name} is unreachable (PostgreSQL)")
 
     def flush(self, timeout: float = 30.0) -> None:

@@ -103,7 +103,8 @@ class Watch:
     async def _json(self, data: bytes) -> None:
         self.body += data
         parsed = _parsed(self.body) if bytes(data).rstrip().endswith(b"}") else None
-        response = parsed if isinstance(parsed, dict) and parsed.get("object") == "response" else None
+        is_response = isinstance(parsed, dict) and parsed.get("object") == "response"
+        response = parsed if is_response else None
         if not self.conv.compacting:
             if response is not None:  # kept before the client has it (any instance finds it)
                 self.conv.completed(response)
