@@ -219,3 +219,20 @@ def test_a_wider_existing_store_is_kept_and_warned_about_once(tmp_path, caplog):
     assert "chmod 700" in warned[0] and "chmod 600" in warned[1]
     assert (base.stat().st_mode & 0o777, (base / "omniroute.sqlite").stat().st_mode & 0o777) == (
         0o755, 0o644)  # the user's choice stays
+
+
+def test_one_migration_list_serves_both_backends(url: str, tmp_path: Path) -> None:
+    """Timestamps keep their fraction, 64-bit counts fit, ``user`` is a column
+    (PostgreSQL reserves the word), ``%`` is a plain character."""
+    store = open_store(url, base=tmp_path)
+    store.migrate("usage", [
+        "CREATE TABLE r (id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, n INTEGER)",
+        "ALTER TABLE r ADD COLUMN user TEXT; ALTER TABLE r ADD COLUMN note TEXT DEFAULT '5%'",
+    ])  # fmt: skip
+    store.write("INSERT INTO r (time, n, user) VALUES (?, ?, ?)", (1765112345.678901, 2**40, "al"))
+    store.write("INSERT INTO r (time, n, user) VALUES (?, ?, ?)", (1765112346.5, 1, "bo"))
+    store.flush()
+    found = [dict(r) for r in store.read("SELECT * FROM r WHERE user = ? ORDER BY id", ("al",))]
+    store.close()
+    assert found == [{"id": 1, "time": 1765112345.678901, "n": 2**40, "user": "al",
+                      "note": "5%"}]  # fmt: skip

@@ -119,7 +119,8 @@ def open_store(
 
 def _open_server(url: str, base: Path, interval: float) -> PgStore:
     try:
-        from .pgstore import PgStore, redact
+        from .pgsql import redact
+        from .pgstore import PgStore
     except ImportError as exc:
         raise StoreError(
             f"Cannot open store {url.split('@')[-1]!r}: PostgreSQL needs psycopg "

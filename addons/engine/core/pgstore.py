@@ -32,80 +32,38 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from psycopg import errors as pgerrors
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool
 
+from .pgsql import (
+    NOT_READY,
+    STORE_MIGRATIONS,
+    UNREACHABLE,
+    apply,
+    migrate,
+    one_line,
+    prune,
+    redact,
+    rows,
+)
 from .spool import Spool, Write
-from .sqldialect import Unsupported, postgres, statements
+from .sqldialect import postgres
 from .storeerrors import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # its retries: we log the outage once
 
-MIGRATION_LOCK = 0x6F6D6E69726F7574  # pg_advisory_xact_lock key ("omnirout")
-STORE_MIGRATIONS = [
-    "CREATE TABLE store_batches (id TEXT PRIMARY KEY, at REAL NOT NULL);"
-    "CREATE INDEX store_batches_at ON store_batches (at)"
-]
-"""The store's own table: ids of the batches applied (pruned after a week)."""
-KEEP_BATCH_IDS = 7 * 86400
 PRUNE_EVERY = 3600.0
-NOT_READY = (pgerrors.UndefinedTable, pgerrors.UndefinedColumn)
-"""A spooled batch naming a table the database lacks: its component may not
-have migrated yet (a restart opens the store, then its components migrate)."""
 NOT_READY_WAIT = 60.0
-"""How long such a batch waits before it is written statement by statement
-(what still fails is dropped, as a bad statement always is)."""
-UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
-
-
-class Unavailable(Exception):
-    pass
-
-
-def redact(url: str) -> str:
-    """``url`` without its password (for logs and errors)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+"""How long a spooled batch naming a missing table waits (its component may
+not have migrated yet) before it is written statement by statement (what
+still fails is dropped, as a bad statement always is)."""
 
 
 def spool_name(url: str) -> str:
     """One spool per database URL (the next start of the same store finds it)."""
     return f"spool-{hashlib.sha256(redact(url).encode()).hexdigest()[:12]}.sqlite"
-
-
-class _Row(tuple[Any, ...]):
-    """A row read by index, by column name, or as a dict (like sqlite3.Row)."""
-
-    _names: tuple[str, ...]
-
-    def __new__(cls, values: Sequence[Any], names: tuple[str, ...]) -> _Row:
-        row = super().__new__(cls, values)
-        row._names = names
-        return row
-
-    def keys(self) -> list[str]:
-        return list(self._names)
-
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
-        if isinstance(key, str):
-            return tuple.__getitem__(self, self._names.index(key))
-        return tuple.__getitem__(self, key)
-
-
-def _rows(cursor: Any) -> Any:
-    names = tuple(c.name for c in cursor.description or ())
-    return lambda values: _Row(values, names)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 class PgStore:
@@ -123,7 +81,7 @@ class PgStore:
         self._connect = {"autocommit": True, "connect_timeout": max(1, round(connect_timeout))}
         self._pool = ConnectionPool(
             url, min_size=1, max_size=4, open=False, timeout=connect_timeout,
-            kwargs={**self._connect, "row_factory": _rows}, check=ConnectionPool.check_connection,
+            kwargs={**self._connect, "row_factory": rows}, check=ConnectionPool.check_connection,
             name=f"store:{self.name}",
         )  # fmt: skip
         self._pool.open(wait=False)
@@ -142,6 +100,7 @@ class PgStore:
         self._down = False
         self._next_try = 0.0
         self._pruned = 0.0
+        self._full = False  # the spool refused a batch (logged once)
         self._blocked: float | None = None  # since when the spool's head is not ready
         self._spooling = self.spool.count() > 0
         self._closed = False
@@ -171,7 +130,7 @@ class PgStore:
         self.flush()
         try:
             with psycopg.connect(self.url, **self._connect) as conn:  # type: ignore[arg-type]
-                version = _migrate(conn, component, migrations)
+                version = migrate(conn, component, migrations)
             if self._blocked is not None:
                 self._next_try = 0.0
                 self._work.set()  # spooled writes may have waited for these tables
@@ -248,7 +207,7 @@ class PgStore:
             self._down = True
         log.warning(
             "store %s: PostgreSQL unreachable (%s); writes wait in %s until it is back",
-            self.name, _one_line(exc), self.spool.path,
+            self.name, one_line(exc), self.spool.path,
         )  # fmt: skip
 
     def _mark_up(self, written: int) -> None:
@@ -289,19 +248,22 @@ class PgStore:
         if not self._backlog():
             try:
                 conn = self._connection()
-                _apply(conn, batch_id, batch)
+                apply(conn, batch_id, batch)
                 self.applied = last
                 if time.monotonic() - self._pruned > PRUNE_EVERY:
                     self._pruned = time.monotonic()
-                    _prune(conn)
+                    prune(conn)
                 return
             except UNREACHABLE as exc:
                 self._drop_conn()
                 self._mark_down(exc)
         seq = self.spool.add(batch_id, batch)
         if seq is None:
-            log.error("store %s: the spool %s is full: %d writes dropped",
-                      self.name, self.spool.path, len(batch))  # fmt: skip
+            if not self._full:
+                self._full = True
+                log.error("store %s: the spool %s is full (%d MB): writes are dropped until "
+                          "PostgreSQL is back", self.name, self.spool.path,
+                          self.spool.max_bytes >> 20)  # fmt: skip
         else:
             self._mine[seq] = last
             self._spooling = True
@@ -325,6 +287,10 @@ class PgStore:
                     if (ticket := self._mine.pop(seq, None)) is not None:
                         self.applied = max(self.applied, ticket)
             self._spooling = False
+            if self._full:
+                self._full = False
+                log.error("store %s: %d writes were dropped while the spool was full",
+                          self.name, self.spool.dropped)  # fmt: skip
         except UNREACHABLE as exc:
             self._drop_conn()
             self._mark_down(exc)
@@ -335,19 +301,19 @@ class PgStore:
             if self._blocked is None:
                 self._blocked = time.monotonic()
                 log.warning("store %s: spooled writes wait for their table (%s)",
-                            self.name, _one_line(exc))  # fmt: skip
+                            self.name, one_line(exc))  # fmt: skip
             return
         self._mark_up(written)
 
     def _replay(self, conn: psycopg.Connection[Any], batch_id: str, batch: list[Write]) -> None:
         waited = self._blocked is not None and time.monotonic() - self._blocked > NOT_READY_WAIT
-        _apply(conn, batch_id, batch, wait_for_tables=not waited)
+        apply(conn, batch_id, batch, wait_for_tables=not waited)
         self._blocked = None
 
     def _run_deferred(self, conn: psycopg.Connection[Any]) -> None:
         while self._deferred:
             component, migrations = self._deferred[0]
-            _migrate(conn, component, migrations)
+            migrate(conn, component, migrations)
             with self._lock:
                 self._deferred.pop(0)
 
@@ -364,88 +330,3 @@ class PgStore:
             except psycopg.Error:
                 pass  # already broken
             self._conn = None
-
-
-def _migrate(conn: psycopg.Connection[Any], component: str, migrations: Sequence[Any]) -> int:
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version "
-            "(component TEXT PRIMARY KEY, version BIGINT NOT NULL)"
-        )
-        row = conn.execute(
-            "SELECT version FROM schema_version WHERE component = %s", (component,)
-        ).fetchone()
-        done = int(row[0]) if row else 0
-        for step in migrations[done:]:
-            if callable(step):
-                step(conn)
-                continue
-            for statement in statements(step):
-                conn.execute(postgres(statement), ())  # type: ignore[arg-type]
-        version = max(done, len(migrations))
-        conn.execute(
-            "INSERT INTO schema_version VALUES (%s, %s) ON CONFLICT (component) "
-            "DO UPDATE SET version = excluded.version",
-            (component, version),
-        )
-    return version
-
-
-def _apply(
-    conn: psycopg.Connection[Any], batch_id: str, batch: list[Write], *,
-    wait_for_tables: bool = False,
-) -> None:  # fmt: skip
-    """One batch in one transaction, unless the server already has it. A bad
-    statement costs only itself (a savepoint each, on a second pass);
-    ``wait_for_tables``: a missing table raises instead (see NOT_READY)."""
-    try:
-        with conn.transaction():
-            if _mark(conn, batch_id):
-                _execute(conn, batch)
-        return
-    except UNREACHABLE:
-        raise
-    except NOT_READY:
-        if wait_for_tables:
-            raise
-        log.error("store: a batch of %d names a missing table; writing one by one", len(batch))
-    except (psycopg.Error, Unsupported) as exc:
-        log.error("store: a batch of %d failed (%s); writing one by one", len(batch),
-                  _one_line(exc))  # fmt: skip
-    with conn.transaction():
-        if not _mark(conn, batch_id):
-            return
-        for sql, params in batch:
-            try:
-                with conn.transaction():
-                    conn.execute(postgres(sql), params)  # type: ignore[arg-type]
-            except UNREACHABLE:
-                raise
-            except (psycopg.Error, Unsupported) as exc:
-                log.error("store: dropped a write: %s", _one_line(exc))
-
-
-def _mark(conn: psycopg.Connection[Any], batch_id: str) -> bool:
-    cur = conn.execute(
-        "INSERT INTO store_batches (id, at) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-        (batch_id, time.time()),
-    )
-    return cur.rowcount == 1
-
-
-def _execute(conn: psycopg.Connection[Any], batch: list[Write]) -> None:
-    """Runs of the same statement go in one ``executemany`` (pipelined)."""
-    with conn.cursor() as cur:
-        start = 0
-        while start < len(batch):
-            sql = batch[start][0]
-            end = start
-            while end < len(batch) and batch[end][0] == sql:
-                end += 1
-            cur.executemany(postgres(sql), [params for _, params in batch[start:end]])
-            start = end
-
-
-def _prune(conn: psycopg.Connection[Any]) -> None:
-    conn.execute("DELETE FROM store_batches WHERE at < %s", (time.time() - KEEP_BATCH_IDS,))
