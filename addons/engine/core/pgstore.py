@@ -128,6 +128,10 @@ class PgStore:
         """Run what ``component`` lacks of ``migrations``; returns its version.
         The server unreachable: they run before anything is written to it."""
         self.flush()
+        if self._down:  # known down: do not wait for a connection timeout
+            with self._lock:
+                self._deferred.append((component, list(migrations)))
+            return len(migrations)
         try:
             with psycopg.connect(self.url, **self._connect) as conn:  # type: ignore[arg-type]
                 version = migrate(conn, component, migrations)
@@ -233,10 +237,13 @@ class PgStore:
                 self._work.clear()
                 self._urgent.clear()
             batch = [item for item in items if isinstance(item, tuple)]
-            if batch:
-                self._take(batch, last)
-            elif self._backlog():
-                self._recover()
+            try:
+                if batch:
+                    self._take(batch, last)
+                elif self._backlog():
+                    self._recover()
+            except Exception:  # the spool's disk, a bug: the writer must live on
+                log.exception("store %s: a batch of %d is lost", self.name, len(batch))
             for item in items:
                 if isinstance(item, threading.Event):
                     item.set()
@@ -271,8 +278,7 @@ class PgStore:
 
     def _recover(self) -> None:
         """Run deferred migrations, then write the spool out, oldest first (a
-    restart's components migrate before its writer's first round: a batch
-    spooled before the tables existed finds them)."""
+        batch naming a table not there yet waits: see NOT_READY)."""
         if self._down and time.monotonic() < self._next_try:
             return
         written = 0
@@ -313,7 +319,13 @@ class PgStore:
     def _run_deferred(self, conn: psycopg.Connection[Any]) -> None:
         while self._deferred:
             component, migrations = self._deferred[0]
-            migrate(conn, component, migrations)
+            try:
+                migrate(conn, component, migrations)
+            except UNREACHABLE:
+                raise
+            except psycopg.Error as exc:  # (at start-up it would have stopped the instance)
+                log.error("store %s: migration of %s failed: %s", self.name, component,
+                          one_line(exc))  # fmt: skip
             with self._lock:
                 self._deferred.pop(0)
 
