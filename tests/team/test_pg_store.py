@@ -137,3 +137,25 @@ def _wait(ready, what: str, seconds: float = 60) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+def test_a_connection_the_server_dropped_is_not_an_outage(pg_url, tmp_path, caplog):
+    """An idle connection killed (a proxy's timeout, a failover): the writer
+    and the readers reconnect; nothing is spooled, nothing logged."""
+    import psycopg
+
+    store = open_store(pg_url, base=tmp_path, interval=0.05)
+    store.migrate("usage", [T])
+    store.write("INSERT INTO t (a) VALUES (?)", (0,))
+    store.flush()
+    assert store.read("SELECT COUNT(*) FROM t")[0][0] == 1
+    with caplog.at_level(logging.WARNING, logger="omniroute_mitm.engine.core.pgstore"):
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        store.write("INSERT INTO t (a) VALUES (?)", (1,))
+        store.flush()
+        assert store.read("SELECT COUNT(*) FROM t")[0][0] == 2
+    assert store.spool.count() == 0 and not store.down
+    assert not [r for r in caplog.records if "unreachable" in r.getMessage()]
+    store.close()

@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # its retries: we log the outage once
 
 PRUNE_EVERY = 3600.0
+READ_TIMEOUT = 1.0
+"""Seconds a read waits for a pooled connection: reads of stored responses
+run on the engine's event loop, so the first read after the server went
+away must not hold it long (later ones fail at once until it is back)."""
 NOT_READY_WAIT = 60.0
 """How long a spooled batch naming a missing table waits (its component may
 not have migrated yet) before it is written statement by statement (what
@@ -158,7 +162,7 @@ class PgStore:
         if self._down:
             raise self._unavailable()
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection(timeout=READ_TIMEOUT) as conn:
                 return conn.execute(postgres(sql), params).fetchall()  # type: ignore[arg-type]
         except UNREACHABLE as exc:
             self._mark_down(exc)
@@ -252,18 +256,9 @@ class PgStore:
 
     def _take(self, batch: list[Write], last: int) -> None:
         batch_id = uuid.uuid4().hex
-        if not self._backlog():
-            try:
-                conn = self._connection()
-                apply(conn, batch_id, batch)
-                self.applied = last
-                if time.monotonic() - self._pruned > PRUNE_EVERY:
-                    self._pruned = time.monotonic()
-                    prune(conn)
-                return
-            except UNREACHABLE as exc:
-                self._drop_conn()
-                self._mark_down(exc)
+        if not self._backlog() and self._commit(batch_id, batch):
+            self.applied = last
+            return
         seq = self.spool.add(batch_id, batch)
         if seq is None:
             if not self._full:
@@ -275,6 +270,25 @@ class PgStore:
             self._mine[seq] = last
             self._spooling = True
         self._recover()
+
+    def _commit(self, batch_id: str, batch: list[Write]) -> bool:
+        """Whether the batch is in; an old connection that broke (idle, the
+        server restarted) gets one retry on a new one (the id makes it safe)."""
+        for again in (True, False):
+            fresh = self._conn is None
+            try:
+                conn = self._connection()
+                apply(conn, batch_id, batch)
+                if time.monotonic() - self._pruned > PRUNE_EVERY:
+                    self._pruned = time.monotonic()
+                    prune(conn)
+                return True
+            except UNREACHABLE as exc:
+                self._drop_conn()
+                if not (again and not fresh):
+                    self._mark_down(exc)
+                    return False
+        return False
 
     def _recover(self) -> None:
         """Run deferred migrations, then write the spool out, oldest first (a
