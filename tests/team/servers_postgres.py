@@ -63,6 +63,7 @@ class PostgresServer:
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.port = free_port()
+        self.running = False
         self._user: dict[str, Any] = {}
         if os.geteuid() == 0:
             pw = pwd.getpwnam("postgres")  # (checked by the fixture)
@@ -80,12 +81,18 @@ class PostgresServer:
             raise RuntimeError(f"{tool} failed: {done.stderr.strip() or done.stdout.strip()}")
 
     def start(self) -> None:
+        if self.running:
+            return
         options = f"-p {self.port} -h 127.0.0.1 -k {self.root} -c fsync=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options,
                   "-w", "-t", "60", "start")  # fmt: skip
+        self.running = True
 
     def stop(self) -> None:
+        if not self.running:
+            return
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
+        self.running = False
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -115,14 +122,13 @@ def postgres_server() -> Iterator[PostgresServer]:
         server.start()
         yield server
     finally:
-        try:
-            server.stop()
-        except RuntimeError:
-            pass  # already stopped (an outage test's last step failed)
+        server.stop()
         server.remove()
 
 
 @pytest.fixture
-def pg_url(postgres_server: PostgresServer) -> str:
-    """A fresh database on the session's server."""
-    return postgres_server.url(postgres_server.create_database())
+def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh database on the session's server (running again after the
+    test, whatever an outage test left)."""
+    yield postgres_server.url(postgres_server.create_database())
+    postgres_server.start()
