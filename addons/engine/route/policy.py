@@ -102,8 +102,9 @@ class Policy:
         now = self.clock()
         t = record.tokens
         tokens = t.input + t.cache_read + t.cache_write + t.output if t is not None else 0
-        for scope in who.scopes:
-            base = f"{scope.kind}:{scope.name}"
+        counted = dict.fromkeys([("user", who.user), *((s.kind, s.name) for s in who.scopes)])
+        for kind, name in counted:  # (a user without limits too: the status page shows it)
+            base = f"{kind}:{name}"
             if record.cost:
                 self.store.add(f"spend:{base}:d:{_day(now)}", record.cost, DAY_TTL)
                 self.store.add(f"spend:{base}:m:{_month(now)}", record.cost, MONTH_TTL)
