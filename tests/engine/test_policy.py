@@ -110,6 +110,16 @@ def test_the_request_that_crosses_the_budget_is_the_last_one_let_through(setup):
     policy.admit(alice, "fast", "fast", legs(config))
 
 
+def test_native_calls_cost_the_team_nothing(setup):
+    config, _, policy = setup
+    alice = member(config, "alice")
+    record = Record(1, "anthropic", "generate")
+    record.cost, record.native = 3.0, True  # the client's own subscription paid
+    policy.settle(alice, record)
+    policy.admit(alice, "claude-sonnet-4", "native", legs(config, "native"))
+    assert policy.spent("user", "alice") == {"today": 0.0, "month": 0.0}
+
+
 def test_the_monthly_budget_holds_across_days(setup):
     config, clock, policy = setup
     alice = member(config, "alice")

@@ -7,7 +7,8 @@ reached is a 429 naming the limit and when it resets. :meth:`Policy.settle`
 adds a request's cost and tokens once its usage is recorded.
 
 Budget semantics: a request is admitted while the spend so far is under the
-budget, so the request that crosses it is the last one let through. Windows
+budget, so the request that crosses it is the last one let through. Native
+calls (the client's own credentials) cost the team nothing: not counted. Windows
 are UTC: days, calendar months, minutes. The counters go through the
 router's :class:`StateStore` (shared when the store is).
 """
@@ -105,7 +106,7 @@ class Policy:
         counted = dict.fromkeys([("user", who.user), *((s.kind, s.name) for s in who.scopes)])
         for kind, name in counted:  # (a user without limits too: the status page shows it)
             base = f"{kind}:{name}"
-            if record.cost:
+            if record.cost and not record.native:  # (native: the client's own key paid)
                 self.store.add(f"spend:{base}:d:{_day(now)}", record.cost, DAY_TTL)
                 self.store.add(f"spend:{base}:m:{_month(now)}", record.cost, MONTH_TTL)
             if tokens:

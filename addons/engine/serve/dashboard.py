@@ -249,8 +249,8 @@ def _team(store: Store, now: float, config: Config | None) -> str:
 def _line(kind: str, name: str, group: str, rows: list[dict[str, Any]], day_start: float,
           limits: Limits | None) -> list[Any]:
     today = [r for r in rows if r["time"] >= day_start]
-    spent_day = sum(r["cost"] or 0.0 for r in today)
-    spent_month = sum(r["cost"] or 0.0 for r in rows)
+    spent_day = sum(r["cost"] or 0.0 for r in today if not r["native"])  # (as budgets count)
+    spent_month = sum(r["cost"] or 0.0 for r in rows if not r["native"])
     day_budget = limits.usd_per_day if limits else None
     month_budget = limits.usd_per_month if limits else None
     return [kind, name, group, len(today), _against(spent_day, day_budget),
