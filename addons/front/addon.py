@@ -223,7 +223,7 @@ class OmniRoute:
                 if not ctx.options.listen_host:  # only loopback unless the user says so
                     defaults["listen_host"] = listening.LOOPBACK
                     self._rebind = True
-                    self._guard.to_loopback = not _custom_hosts()
+                    self._guard.to_loopback = not listening.custom_hosts(ctx.options.mode)
             if "web_columns" in ctx.options and "comment" not in ctx.options.web_columns:
                 if ctx.options.web_columns == ctx.options.default("web_columns"):
                     # mitmweb, columns not chosen: show route, tokens and cost
@@ -243,13 +243,15 @@ class OmniRoute:
     def _exposure_ok(self, updated: set[str]) -> bool:
         """Listening beyond loopback needs proxyauth (or omniroute_open_proxy):
         refused at start-up (one line, mitmdump exits), refused as a change later."""
-        if "listen_host" not in ctx.options or self._guard.refuse:
-            return not self._guard.refuse
+        if self._guard.refuse:
+            return False
+        if "listen_host" not in ctx.options:  # no proxyserver (tests)
+            return True
         watched = {"listen_host", "mode", "proxyauth", "omniroute_open_proxy", "listen_port"}
         if self._defaults_set and not updated & watched:
             return True
         host = ctx.options.listen_host or listening.LOOPBACK  # (our default, if none given)
-        hosts = listening.exposed(ctx.options.mode, host, ctx.options.listen_port or 8080)
+        hosts = listening.exposed(ctx.options.mode, host, ctx.options.listen_port)
         if not hosts or getattr(ctx.options, "proxyauth", None) or ctx.options.omniroute_open_proxy:
             return True
         if self._defaults_set:
@@ -648,17 +650,6 @@ async def _rebind_servers(then: Callable[[], None]) -> None:
         await proxyserver.servers.update([])
         await proxyserver.setup_servers()
     then()
-
-
-def _custom_hosts() -> bool:
-    """A mode names its own listen host (``--mode regular@0.0.0.0:8080``)."""
-    for spec in ctx.options.mode:
-        try:
-            if listening.mode_specs.ProxyMode.parse(spec).custom_listen_host is not None:
-                return True
-        except ValueError:
-            continue
-    return False
 
 
 def _proxy_address() -> str | None:

@@ -40,7 +40,7 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve anywhere
 
 
-def exposed(modes: Iterable[str], listen_host: str, listen_port: int) -> list[str]:
+def exposed(modes: Iterable[str], listen_host: str, listen_port: int | None) -> list[str]:
     """The listen addresses of ``modes`` beyond loopback (``*`` for all)."""
     out = []
     for spec in modes:
@@ -54,6 +54,17 @@ def exposed(modes: Iterable[str], listen_host: str, listen_port: int) -> list[st
         if not is_loopback(host):
             out.append(host or "*")
     return out
+
+
+def custom_hosts(modes: Iterable[str]) -> bool:
+    """A mode names its own listen host (``--mode regular@0.0.0.0:8080``)."""
+    for spec in modes:
+        try:
+            if mode_specs.ProxyMode.parse(spec).custom_listen_host is not None:
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def refusal(hosts: list[str]) -> str:
