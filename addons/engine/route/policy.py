@@ -16,6 +16,7 @@ router's :class:`StateStore` (shared when the store is).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -101,23 +102,24 @@ class Policy:
     def settle(self, who: Member, record: Record) -> None:
         """Count what an admitted request spent (once its usage is final)."""
         now = self.clock()
+        w = windows(now)
         t = record.tokens
         tokens = t.input + t.cache_read + t.cache_write + t.output if t is not None else 0
         counted = dict.fromkeys([("user", who.user), *((s.kind, s.name) for s in who.scopes)])
         for kind, name in counted:  # (a user without limits too: the status page shows it)
             base = f"{kind}:{name}"
             if record.cost and not record.native:  # (native: the client's own key paid)
-                self.store.add(f"spend:{base}:d:{_day(now)}", record.cost, DAY_TTL)
-                self.store.add(f"spend:{base}:m:{_month(now)}", record.cost, MONTH_TTL)
+                self.store.add(f"spend:{base}:d:{w.day}", record.cost, DAY_TTL)
+                self.store.add(f"spend:{base}:m:{w.month}", record.cost, MONTH_TTL)
             if tokens:
                 self.store.add(f"tpm:{base}:{int(now // 60)}", tokens, MINUTE_TTL)
 
     def spent(self, kind: str, name: str) -> dict[str, float]:
         """US dollars this UTC day and month so far."""
-        now, base = self.clock(), f"spend:{kind}:{name}"
+        w, base = windows(self.clock()), f"spend:{kind}:{name}"
         return {
-            "today": _float(self.store.get(f"{base}:d:{_day(now)}")),
-            "month": _float(self.store.get(f"{base}:m:{_month(now)}")),
+            "today": _float(self.store.get(f"{base}:d:{w.day}")),
+            "month": _float(self.store.get(f"{base}:m:{w.month}")),
         }
 
     def _saw(self, who: Member) -> None:
@@ -127,10 +129,10 @@ class Policy:
             self.seen.popitem(last=False)
 
     def _budgets(self, scope: Scope, now: float) -> None:
-        base = f"spend:{scope.kind}:{scope.name}"
+        base, w = f"spend:{scope.kind}:{scope.name}", windows(now)
         for per, budget, key, reset in (
-            ("day", scope.limits.usd_per_day, f"{base}:d:{_day(now)}", _next_day(now)),
-            ("month", scope.limits.usd_per_month, f"{base}:m:{_month(now)}", _next_month(now)),
+            ("day", scope.limits.usd_per_day, f"{base}:d:{w.day}", w.next_day),
+            ("month", scope.limits.usd_per_month, f"{base}:m:{w.month}", w.next_month),
         ):
             if budget is None:
                 continue
@@ -196,24 +198,28 @@ def _utc(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
-def _day(ts: float) -> str:
-    return _utc(ts).strftime("%Y-%m-%d")
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """The UTC day and month a moment falls in, and when each ends."""
+
+    day: str
+    month: str
+    next_day: float
+    next_month: float
 
 
-def _month(ts: float) -> str:
-    return _utc(ts).strftime("%Y-%m")
+@functools.lru_cache(maxsize=4)
+def _windows_of(day_number: int) -> Windows:
+    start = _utc(day_number * 86400.0)
+    first = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1,
+                          day=1)  # fmt: skip
+    return Windows(start.strftime("%Y-%m-%d"), start.strftime("%Y-%m"),
+                   (start + dt.timedelta(days=1)).timestamp(), first.timestamp())  # fmt: skip
 
 
-def _next_day(ts: float) -> float:
-    day = _utc(ts).replace(hour=0, minute=0, second=0, microsecond=0)
-    return (day + dt.timedelta(days=1)).timestamp()
-
-
-def _next_month(ts: float) -> float:
-    d = _utc(ts)
-    first = d.replace(year=d.year + (d.month == 12), month=d.month % 12 + 1, day=1,
-                      hour=0, minute=0, second=0, microsecond=0)  # fmt: skip
-    return first.timestamp()
+def windows(ts: float) -> Windows:
+    """(Computed once a day: strftime costs ~10 us a call.)"""
+    return _windows_of(int(ts // 86400))
 
 
 def _iso(ts: float) -> str:
