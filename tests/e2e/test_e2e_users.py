@@ -23,6 +23,8 @@ from e2e_harness import ROOT, client_ssl_context, e2e_config, start_mitmdump
 from fakeprovider import Reply, Usage
 from fakeprovider.sdk import Conn, call
 from google.genai import errors as genai_errors
+from omniroute_mitm.engine.ops.doctor import Context, run
+from omniroute_mitm.engine.ops.doctor.proxy_check import check_proxy
 
 pytestmark = pytest.mark.e2e
 
@@ -194,6 +196,14 @@ def test_a_rate_limit_is_a_429_with_retry_after(conns, fake, mitm):
     assert refused is not None
     assert f"the limit is {RPM} (users.dan.requests_per_minute)" in str(refused)
     assert 1 <= int(refused.response.headers["retry-after"]) <= 60
+
+
+def test_the_doctor_recognizes_a_proxy_with_proxyauth(mitm):
+    out: list[str] = []
+    run(Context(port=mitm.port, timeout=5), [check_proxy], out.append)
+    assert out[0] == (f"ok      proxy: a proxy asking for proxy credentials answers at "
+                      f"127.0.0.1:{mitm.port} (proxyauth: clients use "
+                      "HTTPS_PROXY=http://USER:PASSWORD@host:port)")  # fmt: skip
 
 
 def test_a_wrong_proxy_password_gets_407(mitm):
