@@ -236,7 +236,7 @@ def _team(store: Store, now: float, config: Config | None) -> str:
     for name in dict.fromkeys(names):
         mine = [r for r in rows if r.get("user") == name]
         limits = entry(users, name)
-        group = limits.group if limits else None
+        group = limits.group if limits else (mine[-1]["group"] if mine else None)
         lines.append(_line("user", name, group or "", mine, day_start, limits))
     for name, limits in groups.items():
         mine = [r for r in rows if r.get("group") == name]
