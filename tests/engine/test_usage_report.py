@@ -107,7 +107,7 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
             # unclosed ones fail a later test of the worker as ResourceWarnings)
             with closing(sqlite3.connect(tmp_path / "0" / "omniroute.sqlite")) as db, db:
                 db.execute("ATTACH ? AS other", (str(tmp_path / str(copy) / "omniroute.sqlite"),))
-                names = ", ".join(COLUMNS)
+                names = ", ".join(f'"{c}"' for c in COLUMNS)  # ("user", "group": keywords)
                 db.execute(f"INSERT INTO requests ({names}) SELECT {names} FROM other.requests")
     tmp_path = tmp_path / "0"
     usage = subprocess.Popen([str(ROOT / "scripts/usage"), "--data-dir", str(tmp_path), "--rows",

@@ -1,5 +1,6 @@
 """What every stage shares. Public modules: ``errors`` (the one exception
-hierarchy), ``config`` (config.yaml, validated), ``headers`` (the front/engine
+hierarchy), ``config`` (config.yaml, validated), ``team`` (its ``users:`` and
+``groups:``), ``headers`` (the front/engine
 header contract), ``calls`` (which native call a request is; body decoding),
 ``endpoints`` (the endpoint catalog: hosts, paths, formats, the CA's names),
 ``inbound`` (the request as received, the response sink), ``records`` (what

@@ -27,6 +27,9 @@ from pydantic import (
     field_validator,
 )
 
+from .team import Group, Limits, User
+from .team import problems as team_problems
+
 FormatName = Literal["openai-chat", "openai-responses", "anthropic", "gemini"]
 NATIVE = "native"
 
@@ -264,6 +267,9 @@ class Config(_Model):
     security: Security = Field(default_factory=Security)
     endpoints: list[EndpointEntry] = Field(default_factory=list)
     """More hosts to intercept (the shipped catalog is engine.core.endpoints)."""
+    users: dict[str, User] = Field(default_factory=dict)
+    """Proxy users (mitmproxy's proxyauth names): group and limits (core.team)."""
+    groups: dict[str, Group] = Field(default_factory=dict)
     _warnings: list[str] = PrivateAttr(default_factory=list)
     _disabled: dict[str, str] = PrivateAttr(default_factory=dict)
     _digest: str = PrivateAttr(default="")
@@ -375,7 +381,7 @@ def _known_keys() -> list[str]:
         model = pending.pop()
         keys.update(model.model_fields)
         pending.extend(model.__subclasses__())
-    for sub in _Model.__subclasses__():
+    for sub in (*_Model.__subclasses__(), Limits, User):
         keys.update(sub.model_fields)
     return sorted(keys)
 
@@ -445,7 +451,10 @@ def _check_references(config: Config) -> list[str]:
     for i, route in enumerate(config.routes):
         if problem := _target_problem(config, route.to, allow_combo=True):
             problems.append(f"routes[{i}].to: {problem}")
-    return problems
+    for name in config.groups:
+        if not _NAME.match(name):
+            problems.append(f"groups.{name}: invalid name (letters, digits, _ . -)")
+    return problems + team_problems(config.users, config.groups)
 
 
 def _used_providers(config: Config) -> set[str]:

@@ -4,6 +4,8 @@
     omniroute-usage --by provider --since 2026-12-01 --until 2026-12-08
     omniroute-usage --by model --provider ds --csv > usage.csv
     omniroute-usage --rows --json            # every request as a JSON object
+    omniroute-usage --by user                # per proxy user (--by group: per group)
+    omniroute-usage --user alice --rows      # one user's requests
     omniroute-usage --plot usage.png         # cost and tokens per day (matplotlib)
 """
 
@@ -55,6 +57,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--provider")
     p.add_argument("--model")
     p.add_argument("--app", help="client app: claude-cli, codex, gemini-cli, ...")
+    p.add_argument("--user", help="one proxy user (mitmproxy's proxyauth name)")
+    p.add_argument("--group", help="one group (config.yaml's users:)")
     p.add_argument("--rows", action="store_true", help="every request instead of groups")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--csv", action="store_true")
@@ -78,6 +82,8 @@ def filters(args: argparse.Namespace, now: float) -> report.Filters:
         provider=args.provider,
         model=args.model,
         app=args.app,
+        user=args.user,
+        group=args.group,
     )
 
 
@@ -136,7 +142,8 @@ def show(table: list[dict[str, Any]], args: argparse.Namespace, out: TextIO) -> 
         console.print("no requests in this range")
         return
     if args.rows:
-        keys = ["time", "client_app", "route", "status", "input_tokens", "output_tokens", "cost"]
+        keys = ["time", "user", "client_app", "route", "status", "input_tokens",
+                "output_tokens", "cost"]  # fmt: skip
         grid = Table(*keys, title="requests")
         for r in table:
             r = {**r, "time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["time"]))}

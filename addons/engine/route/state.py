@@ -3,8 +3,9 @@
 Everything the router must remember between requests (cooldowns, breakers,
 failure counts, rotation counters, conversation affinity, quota headers) is
 kept through :class:`StateStore`: ``get``, ``set`` with a time to live,
-``incr`` and ``delete`` on string keys, the same operations Redis offers
-(GET, SET EX, INCR + EXPIRE, DEL), so a shared backend can implement it later.
+``incr``, ``add`` and ``delete`` on string keys, the same operations Redis
+offers (GET, SET EX, INCR + EXPIRE, INCRBYFLOAT + EXPIRE, DEL), so a shared
+backend can implement it later.
 :class:`MemoryStore` is the one used today: bounded, expired keys dropped.
 """
 
@@ -27,6 +28,11 @@ class StateStore(Protocol):
 
     def incr(self, key: str, ttl: float | None = None) -> int:
         """Add one and return the new count; ``ttl`` applies when the key is new."""
+        ...
+
+    def add(self, key: str, amount: float, ttl: float | None = None) -> float:
+        """Add ``amount`` (INCRBYFLOAT) and return the new total; ``ttl``
+        applies when the key is new."""
         ...
 
     def delete(self, key: str) -> None: ...
@@ -69,6 +75,16 @@ class MemoryStore:
         expires = self._data[key][1]
         self._data[key] = (str(count), expires)
         return count
+
+    def add(self, key: str, amount: float, ttl: float | None = None) -> float:
+        current = self.get(key)
+        if current is None:
+            self.set(key, repr(float(amount)), ttl)
+            return float(amount)
+        total = float(current) + amount
+        self._data[key] = (repr(total), self._data[key][1])
+        self._data.move_to_end(key)
+        return total
 
     def delete(self, key: str) -> None:
         self._data.pop(key, None)
