@@ -39,13 +39,13 @@ def render(store: Store | None, now: float | None = None, config: Config | None 
         body = "<p>No usage store: the engine runs without one (omniroute_store=none).</p>"
         return _page(body)
     try:
-        return _render(store, now)
+        return _render(store, now, config)
     except StoreUnavailable:
         return _page("<p>The usage store is unreachable (its PostgreSQL server is down). "
                      "Usage rows wait in the local spool and appear here when it is back.</p>")
 
 
-def _render(store: Store, now: float) -> bytes:
+def _render(store: Store, now: float, config: Config | None) -> bytes:
     month = report.rows(store, report.Filters(since=report.start_of_month(now)))
     today = [r for r in month if r["time"] >= report.start_of_day(now)]
     recent = report.rows(store, limit=RECENT)
