@@ -28,6 +28,8 @@ class Record:
     """Labels of the attempts made, in order; the last is the one that answered."""
     failures: list[str] = field(default_factory=list)
     """``label: status`` of each attempt that failed over."""
+    failure_kinds: list[str] = field(default_factory=list)
+    """The failure class of each of ``failures`` (engine.route.failures), for metrics."""
     continued: list[str] = field(default_factory=list)
     """``continued on X after N events (reason)``: a stream that broke after
     content and was continued (see engine.serve.exchange)."""

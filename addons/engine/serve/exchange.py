@@ -78,6 +78,8 @@ class Exchange:
         self._token_estimate: int | None = None
         self._skipped: list[str] = []
         """Attempts the router left out (open breakers), for the log line."""
+        self._streaming = False
+        """Counted in ``rt.streams`` (the in-flight streams gauge)."""
 
     def _client(self) -> WireFormat:
         if self._format is None:
@@ -113,9 +115,12 @@ class Exchange:
             reqlog.current.reset(token)
             if self.log_entry is not None:
                 self.log_entry.close()
+            if self._streaming:
+                self.rt.streams -= 1
             usage.price_record(self.record, self.config)
             if self._admitted and self.member is not None:
                 self.rt.router.policy.settle(self.member, self.record)
+            self._observe()
             self.record.settled.set()
             if self.rt.usage is not None:
                 self.rt.usage.add(self.record, self.config)
@@ -138,6 +143,9 @@ class Exchange:
         job.model, job.stream = model_and_stream(job.call, job.body)
         self.reply.model = job.model
         self.record.model, self.record.stream = job.model, job.stream
+        if job.stream:
+            self.rt.streams += 1  # (down again where the record is closed)
+            self._streaming = True
         request = RouteRequest(
             job.call.format, job.model, job.inbound.host, conversation, self._tokens
         )
@@ -343,6 +351,7 @@ class Exchange:
                 err.falls_back = failure.falls_back
                 if failure.falls_back and not self.reply.content_sent:
                     self.record.failures.append(f"{attempt.label}: {err.status}")
+                    self.record.failure_kinds.append(failure.kind)
                 headers = getattr(err, "headers", ())
                 router.failed(self.config, decision, attempt, failure, headers)
                 raise
@@ -367,6 +376,12 @@ class Exchange:
             return
 
     # --------------------------------------------------------------- helpers
+
+    def _observe(self) -> None:
+        try:
+            self.rt.metrics.observe(self.record, self.config)
+        except Exception:  # metrics must never break a request
+            log.exception("metrics: cannot count request %d", self.record.id)
 
     def _log_inbound(self, entry: reqlog.ExchangeLog) -> None:
         inbound = self.job.inbound

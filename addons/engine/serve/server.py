@@ -37,6 +37,7 @@ from omniroute_mitm.engine.core.inbound import Inbound
 from omniroute_mitm.engine.core.records import Records
 from omniroute_mitm.engine.execute.upstream import Upstream
 from omniroute_mitm.engine.record.reqlog import RequestLog
+from omniroute_mitm.engine.record.router_metrics import RouterCollector
 from omniroute_mitm.engine.record.usage import UsageLog
 from omniroute_mitm.engine.translate.responses import ResponseStore
 from omniroute_mitm.translators import FORMAT_NAMES, get_format
@@ -109,6 +110,9 @@ class Engine:
         if store is not None:
             self.runtime.usage = UsageLog(store)
         self.runtime.request_log = request_log
+        self.runtime.metrics.watch(
+            RouterCollector(lambda: self.runtime.config, self.runtime.router, self._live)
+        )
         self.port: int | None = None
         self.watcher: ConfigWatcher | None = None
         self._server: HTTPServer | None = None
@@ -121,6 +125,12 @@ class Engine:
     @property
     def config(self) -> Config:
         return self.runtime.config
+
+    def _live(self) -> dict[str, float]:
+        """In-flight counts for the metrics, read when scraped."""
+        rt = self.runtime
+        return {"requests": rt.exchanges, "streams": rt.streams,
+                "upstream": rt.upstream.open_requests}  # fmt: skip
 
     def set_config(self, config: Config) -> None:
         """New requests use ``config``; requests in flight keep theirs."""
@@ -338,6 +348,8 @@ class EngineHandler(RequestHandler):
         req = self.request
         if (req.path or "").startswith(pages.PREFIX):
             return await self._page()
+        if req.path == "/metrics" and req.method == "GET":
+            return self._metrics()
         if is_websocket_upgrade(req.method or "", req.uri or "", req.headers):
             return self._plain(426, "use HTTP streaming (SSE), not WebSocket")
         call = classify(req.method or "", req.uri or "", None, req.headers)
@@ -382,8 +394,21 @@ class EngineHandler(RequestHandler):
         if self.engine.authenticate(self) != "front":
             return self._plain(403, "only the omniroute front may read these pages")
         status, media, body = await pages.serve(
-            self.engine.runtime, self.engine.store, self.request.path or "/"
-        )
+            self.engine.runtime, self.engine.store, self.request.path or "/",
+            self.request.headers.get("accept"),
+        )  # fmt: skip
+        self._send_page(status, media, body)
+
+    def _metrics(self) -> None:
+        """``GET /metrics``: the front (its secret), or a scraper holding the
+        direct token (``Authorization: Bearer``); the engine's other pages
+        are the front's only."""
+        if self.engine.authenticate(self) is None:
+            why = "metrics: scrape http://omniroute/metrics through the proxy, or send the "
+            return self._plain(403, why + "direct token as a bearer token")
+        self._send_page(*pages.metrics(self.engine.runtime, self.request.headers.get("accept")))
+
+    def _send_page(self, status: int, media: str, body: bytes) -> None:
         self.set_status(status)
         self.set_header("content-type", media)
         self.set_header("cache-control", "no-store")

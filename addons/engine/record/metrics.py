@@ -1,0 +1,275 @@
+"""Prometheus metrics: one closed record updates a few counters, once.
+
+:class:`Metrics` owns a registry of its own (not prometheus_client's global
+one): two engines in one process, or the tests, never share a series.
+:meth:`Metrics.observe` runs where a request's record is closed
+(``serve.exchange``): the label values go through :class:`Labels`, which
+keeps only names the config gives (providers, combos, route targets, their
+models) and buckets the rest, so a client cannot grow the label sets with
+its own model names. Request ids, errors' texts and keys are never labels.
+
+What changes without a request (cooldowns, breakers, requests in flight) is
+read when scraped, by a collector given to :meth:`Metrics.watch`
+(:mod:`.router_metrics`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, get_args
+
+from omniroute_mitm.engine.core.config import NATIVE, Config
+from omniroute_mitm.engine.core.records import Record
+from omniroute_mitm.engine.route.failures import FailureClass
+from omniroute_mitm.translators import FORMAT_NAMES
+from omniroute_mitm.translators.canonical import ErrorKind, kind_for_status
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+
+OTHER = "other"
+"""The bucket for a value the config does not name."""
+NONE = "-"
+"""No value: not routed, nothing answered, no proxy user."""
+MAX_USERS = 500
+"""Proxy users the config does not list get a label of their own up to this
+many (first seen); the rest share ``other``."""
+
+TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
+"""Seconds to the first content byte: a model answers in 0.3-2 s, a long
+thinking one or a cold start in tens of seconds."""
+TOTAL_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 600.0)
+"""Seconds to the end of the answer: agents' turns run for minutes."""
+
+TOKEN_CLASSES = ("input", "output", "cache_read", "cache_write", "reasoning")
+KINDS = frozenset(("generate", "count_tokens", "models", "retrieve", "delete", "input_items",
+                   "conversation"))  # fmt: skip
+ERROR_CLASSES: frozenset[str] = frozenset(get_args(ErrorKind))
+FAILURE_CLASSES: frozenset[str] = frozenset(get_args(FailureClass))
+_CONTINUED = re.compile(r"continued on (\S+) ")
+
+
+def outcome(record: Record) -> str:
+    """ok, client_error (4xx), error (5xx), or cancelled (the client left)."""
+    if record.error == "client disconnected" or record.status == 499:
+        return "cancelled"
+    if record.status >= 500 or (record.error is not None and record.status < 400):
+        return "error"
+    if record.status >= 400:
+        return "client_error"
+    return "ok"
+
+
+class Labels:
+    """Label values bounded by one config: recomputed when the config changes."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.providers = frozenset(config.providers)
+        self.routes = frozenset({*config.combos, *(r.to for r in config.routes), NATIVE})
+        models: set[str] = set()
+        for target in {*self.routes, *(t for c in config.combos.values() for t in c.names)}:
+            if "/" in target:
+                models.add(target.partition("/")[2])
+        for provider in config.providers.values():
+            models.update(provider.models or ())
+        self.models = frozenset(models)
+        self.users = frozenset(getattr(config, "users", None) or ())
+        self.groups = frozenset(getattr(config, "groups", None) or ())
+
+    def route(self, target: str) -> str:
+        """A combo, a route's target or native; else ``provider/other``."""
+        if not target:
+            return NONE
+        if target in self.routes:
+            return target
+        provider, _, model = target.partition("/")
+        if provider in self.providers:
+            return target if model in self.models else f"{provider}/{OTHER}"
+        return OTHER
+
+    def provider(self, name: str) -> str:
+        if not name:
+            return NONE
+        if name in self.providers:
+            return name
+        if name.startswith("native/"):  # native/<vendor>: the price table's names
+            vendor = name[7:]
+            return name if vendor.isidentifier() and len(vendor) <= 24 else "native/other"
+        return OTHER
+
+    def provider_of(self, label: str) -> str:
+        """The provider of an attempt's label (``provider/model#n`` or native)."""
+        return NATIVE if label == NATIVE else self.provider(label.partition("/")[0])
+
+    def model(self, name: str) -> str:
+        return name if name in self.models else (NONE if not name else OTHER)
+
+
+class Users:
+    """Proxy users and groups as labels: the config's names, then the first
+    :data:`MAX_USERS` others seen (names proxyauth vouched for, not free text)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def label(self, name: Any, known: frozenset[str]) -> str:
+        if not isinstance(name, str) or not name:
+            return NONE
+        if name in known or name in self.seen:
+            return name
+        if len(self.seen) < MAX_USERS:
+            self.seen.add(name)
+            return name
+        return OTHER
+
+
+def user_of(record: Record, field: str) -> Any:
+    """``record.user`` (or ``group``): the proxy user the front vouched for,
+    once records carry one; None before."""
+    return getattr(record, field, None)
+
+
+class Metrics:
+    """The engine's metrics; ``observe`` each closed record, ``render`` to scrape."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._labels: Labels | None = None
+        self._users = Users()
+        self._groups = Users()
+        self._children: dict[tuple[Any, ...], Any] = {}
+        r = self.registry
+        self.requests = Counter(
+            "omniroute_requests", "Requests answered, by client format, call kind, route "
+            "(combo or target), provider that answered and outcome class",
+            ["client", "kind", "route", "provider", "outcome"], registry=r)  # fmt: skip
+        self.errors = Counter(
+            "omniroute_errors", "Requests that ended in an error, by the class of the "
+            "error the client got", ["client", "route", "class"], registry=r)  # fmt: skip
+        self.tokens = Counter(
+            "omniroute_tokens", "Tokens by class (input: fresh input without cache; output "
+            "includes reasoning)", ["provider", "model", "class"], registry=r)  # fmt: skip
+        self.estimated = Counter(
+            "omniroute_estimated_requests", "Requests whose tokens are estimates (the "
+            "provider reported no usage)", ["provider"], registry=r)  # fmt: skip
+        self.cost = Counter(
+            "omniroute_cost_usd", "Cost in US dollars of the priced requests",
+            ["provider", "model"], registry=r)  # fmt: skip
+        self.ttft = Histogram(
+            "omniroute_time_to_first_token_seconds", "Seconds from the request to the first "
+            "content byte sent to the client (streamed answers)", ["route", "provider"],
+            buckets=TTFT_BUCKETS, registry=r)  # fmt: skip
+        self.duration = Histogram(
+            "omniroute_request_duration_seconds", "Seconds from the request to the end of "
+            "the answer", ["route", "provider", "stream"], buckets=TOTAL_BUCKETS,
+            registry=r)  # fmt: skip
+        self.fallbacks = Counter(
+            "omniroute_fallbacks", "Attempts that failed over to the next target, by the "
+            "provider that failed, the one tried next and the failure class",
+            ["from_provider", "to_provider", "class"], registry=r)  # fmt: skip
+        self.continuations = Counter(
+            "omniroute_continuations", "Streams that broke after content and were "
+            "continued (on the provider named) or ended with their whole tool calls",
+            ["provider", "how"], registry=r)  # fmt: skip
+        self.user_requests = Counter(
+            "omniroute_user_requests", "Requests per proxy user ('-': no user)",
+            ["user", "group"], registry=r)  # fmt: skip
+        self.user_tokens = Counter(
+            "omniroute_user_tokens", "Tokens (input, cached and output) per proxy user",
+            ["user", "group"], registry=r)  # fmt: skip
+        self.user_cost = Counter(
+            "omniroute_user_cost_usd", "Cost in US dollars per proxy user (budget use)",
+            ["user", "group"], registry=r)  # fmt: skip
+
+    def watch(self, collector: Collector) -> None:
+        """Add a collector read at scrape time (router state, in-flight counts)."""
+        self.registry.register(collector)
+
+    def render(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The exposition for a scraper's Accept header: (body, content type)."""
+        encoder, media = choose_encoder(accept or "")
+        return encoder(self.registry), media
+
+    def labels_for(self, config: Config) -> Labels:
+        if self._labels is None or self._labels.config is not config:
+            self._labels = Labels(config)
+        return self._labels
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, cached: a hot path's dict lookup."""
+        key = (id(metric), *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
+    def observe(self, record: Record, config: Config) -> None:
+        """Count one closed record (never raises into the request)."""
+        labels = self.labels_for(config)
+        route = labels.route(record.target)
+        provider = labels.provider(record.provider)
+        client = record.client if record.client in FORMAT_NAMES else OTHER
+        kind = record.kind if record.kind in KINDS else OTHER
+        result = outcome(record)
+        self._child(self.requests, client, kind, route, provider, result).inc()
+        if result != "ok" and result != "cancelled":
+            error = record.error_class or kind_for_status(record.status)
+            error = error if error in ERROR_CLASSES else OTHER
+            self._child(self.errors, client, route, error).inc()
+        if record.failures:
+            self._fallbacks(record, labels)
+        if record.continued:
+            self._continuations(record, labels)
+        if record.kind != "generate":
+            return
+        self._timing(record, route, provider, result)
+        self._usage(record, labels, provider)
+
+    def _timing(self, record: Record, route: str, provider: str, result: str) -> None:
+        if record.stream and result == "ok" and record.first_byte_ms is not None:
+            self._child(self.ttft, route, provider).observe(record.first_byte_ms / 1000)
+        if record.duration_ms is not None:
+            stream = "true" if record.stream else "false"
+            self._child(self.duration, route, provider, stream).observe(
+                record.duration_ms / 1000
+            )
+
+    def _usage(self, record: Record, labels: Labels, provider: str) -> None:
+        t = record.tokens
+        user = self._users.label(user_of(record, "user"), labels.users)
+        group = self._groups.label(user_of(record, "group"), labels.groups)
+        self._child(self.user_requests, user, group).inc()
+        if t is None:
+            return
+        model = labels.model(record.upstream_model or record.model)
+        for name, count in zip(
+            TOKEN_CLASSES, (t.input, t.output, t.cache_read, t.cache_write, t.reasoning),
+            strict=True,
+        ):
+            if count:
+                self._child(self.tokens, provider, model, name).inc(count)
+        self._child(self.user_tokens, user, group).inc(
+            t.input + t.output + t.cache_read + t.cache_write
+        )
+        if record.estimated:
+            self._child(self.estimated, provider).inc()
+        if record.cost:
+            self._child(self.cost, provider, model).inc(record.cost)
+            self._child(self.user_cost, user, group).inc(record.cost)
+
+    def _fallbacks(self, record: Record, labels: Labels) -> None:
+        """Each failed-over attempt ``i``: from its provider to attempt ``i+1``'s."""
+        attempts, kinds = record.attempts, record.failure_kinds
+        for i in range(len(record.failures)):
+            source = labels.provider_of(attempts[i]) if i < len(attempts) else OTHER
+            to = labels.provider_of(attempts[i + 1]) if i + 1 < len(attempts) else NONE
+            kind = kinds[i] if i < len(kinds) and kinds[i] in FAILURE_CLASSES else OTHER
+            self._child(self.fallbacks, source, to, kind).inc()
+
+    def _continuations(self, record: Record, labels: Labels) -> None:
+        for note in record.continued:
+            if m := _CONTINUED.match(note):
+                self._child(self.continuations, labels.provider_of(m.group(1)), "continued").inc()
+            else:
+                self._child(self.continuations, NONE, "ended_with_tool_calls").inc()

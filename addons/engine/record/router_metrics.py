@@ -1,0 +1,101 @@
+"""What the router knows, as gauges read when scraped (never per request):
+each configured key's cooldown, each target's breaker, requests in flight.
+
+The targets are the config's (every combo entry and route target, one key
+each: ``provider#n``), the same the status page lists; native is left out
+(it has no keys of ours).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from omniroute_mitm.engine.core.config import Config
+from omniroute_mitm.engine.route.plan import Attempt, expand
+from omniroute_mitm.engine.route.router import Router
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+BREAKER_VALUES = {"closed": 0.0, "half-open": 1.0, "open": 2.0}
+
+
+def configured_attempts(config: Config) -> list[Attempt]:
+    """Every key of every target the config routes to, once each."""
+    targets = {t for c in config.combos.values() for t in c.names}
+    targets.update(r.to for r in config.routes if r.to not in config.combos)
+    seen: dict[tuple[str, str], Attempt] = {}
+    for target in sorted(targets):
+        for attempt in expand(config, target):
+            if not attempt.native:
+                seen.setdefault((attempt.target, attempt.key_id), attempt)
+    return list(seen.values())
+
+
+class RouterCollector:
+    """A prometheus_client collector over the router's state and the engine's
+    in-flight counts (``live()``: name -> value)."""
+
+    def __init__(
+        self,
+        config: Callable[[], Config],
+        router: Router,
+        live: Callable[[], dict[str, float]],
+    ) -> None:
+        self.config, self.router, self.live = config, router, live
+        self._attempts: tuple[Config | None, list[Attempt]] = (None, [])
+
+    def describe(self) -> Iterator[Metric]:
+        """Names only (registering must not read the state)."""
+        yield from self._families()
+
+    def collect(self) -> Iterator[Metric]:
+        families = self._families()
+        in_flight, streams, upstream, cooldown, cooling, breaker = families
+        now = self.router.clock()
+        live = self.live()
+        in_flight.add_metric([], live.get("requests", 0))
+        streams.add_metric([], live.get("streams", 0))
+        upstream.add_metric([], live.get("upstream", 0))
+        breakers: dict[str, str] = {}
+        for attempt in self._configured():
+            block = self.router.block(attempt)
+            left = max(0.0, block.until - now) if block is not None else 0.0
+            cooldown.add_metric([attempt.target, attempt.key_id], left)
+            if block is not None:
+                cooling.add_metric([attempt.target, attempt.key_id, block.reason], 1.0)
+            if attempt.target not in breakers:
+                breakers[attempt.target] = self.router.health.breaker(attempt.target)[0]
+        for target, state in breakers.items():
+            breaker.add_metric([target], BREAKER_VALUES.get(state, 0.0))
+        yield from families
+
+    def _configured(self) -> list[Attempt]:
+        config = self.config()
+        if self._attempts[0] is not config:
+            self._attempts = (config, configured_attempts(config))
+        return self._attempts[1]
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily("omniroute_in_flight_requests", "Requests being answered now"),
+            GaugeMetricFamily("omniroute_in_flight_streams",
+                              "Streamed requests being answered now"),  # fmt: skip
+            GaugeMetricFamily("omniroute_upstream_in_flight_requests",
+                              "Calls to providers open now"),  # fmt: skip
+            GaugeMetricFamily(
+                "omniroute_cooldown_seconds",
+                "Seconds until a key may be used again on a target (0: usable)",
+                labels=["target", "key"],
+            ),
+            GaugeMetricFamily(
+                "omniroute_cooling_down",
+                "1 for each key cooling down now, with the reason (rate_limited, auth, "
+                "model, transient, unreachable, quota)",
+                labels=["target", "key", "reason"],
+            ),
+            GaugeMetricFamily(
+                "omniroute_breaker_state",
+                "A target's circuit breaker: 0 closed, 1 half-open, 2 open",
+                labels=["target"],
+            ),
+        ]
