@@ -1,0 +1,118 @@
+"""Metrics end to end: official SDK clients through a real mitmdump, then
+``http://omniroute/metrics`` through the same proxy, parsed with
+prometheus_client's text parser: the counters match what the requests did
+and what the usage store holds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import httpx
+import pytest
+from e2e_harness import ROOT, e2e_config, start_mitmdump
+from fakeprovider import Reply, Usage
+from fakeprovider.sdk import call
+from prometheus_client.parser import text_string_to_metric_families
+
+pytestmark = pytest.mark.e2e
+
+PRICED = "claude-sonnet-4-5"  # in the price snapshot
+TOKEN_COLUMNS = {"input": "input_tokens", "output": "output_tokens",
+                 "cache_read": "cache_read_tokens", "cache_write": "cache_write_tokens",
+                 "reasoning": "reasoning_tokens"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def mitm(tmp_path_factory, ca_dir, e2e_provider):
+    """A mitmdump of this module's own: its counters start at zero."""
+    combos = {"fallback": {"strategy": "priority",
+                           "targets": ["fake-openai-chat/primary", f"fake-anthropic/{PRICED}"]}}
+    routes = [{"match": {"model": "fallback"}, "to": "fallback"},
+              {"match": {"model": "priced"}, "to": f"fake-anthropic/{PRICED}"}]  # fmt: skip
+    config = e2e_config(e2e_provider.port, extra_combos=combos, extra_routes=routes)
+    config["resilience"] = {"rate_limit_cooldown": 300, "rate_limit_max": 600}
+    proc = start_mitmdump(tmp_path_factory.mktemp("metrics"), ca_dir, config)
+    yield proc
+    proc.stop()
+    assert not proc.blocked()
+
+
+def usage_rows(mitm, count: int) -> list[dict]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if (mitm.confdir / "data" / "omniroute.sqlite").exists():
+            out = subprocess.run(
+                [str(ROOT / "scripts/usage"), "--data-dir", str(mitm.confdir / "data"),
+                 "--json", "--rows"],
+                capture_output=True, text=True, timeout=60, check=True,
+            )  # fmt: skip
+            rows = json.loads(out.stdout)
+            if len(rows) >= count:
+                return rows
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {count} usage rows after 30 s")
+
+
+def scrape(mitm) -> dict[tuple[str, frozenset], float]:
+    with httpx.Client(proxy=mitm.url, trust_env=False, timeout=10) as client:
+        page = client.get("http://omniroute/metrics")
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(page.text)
+        for s in family.samples
+    }
+
+
+def total(found: dict, name: str, **labels: str) -> float:
+    """The sum of ``name`` over the series whose labels include ``labels``."""
+    return sum(v for (n, key), v in found.items()
+               if n == name and labels.items() <= dict(key).items())  # fmt: skip
+
+
+def test_the_metrics_page_counts_what_the_requests_did(conn, fake, mitm):
+    fake.script([
+        Reply(text="plain answer", usage=Usage(120, 30, cached=20)),
+        Reply(status=429),
+        Reply(text="from the backup", usage=Usage(50, 9)),
+        Reply(text="streamed answer", usage=Usage(200, 40)),
+    ])  # fmt: skip
+    assert call(conn, "openai-chat", "priced", stream=False).text == "plain answer"
+    assert call(conn, "anthropic", "fallback", stream=False).text == "from the backup"
+    assert call(conn, "gemini", "priced", stream=True).text == "streamed answer"
+    rows = usage_rows(mitm, 3)
+    found = scrape(mitm)
+
+    requests = {(dict(k)["client"], dict(k)["route"], dict(k)["provider"], dict(k)["outcome"]): v
+                for (n, k), v in found.items() if n == "omniroute_requests_total"}  # fmt: skip
+    assert requests == {
+        ("openai-chat", f"fake-anthropic/{PRICED}", "fake-anthropic", "ok"): 1,
+        ("anthropic", "fallback", "fake-anthropic", "ok"): 1,
+        ("gemini", f"fake-anthropic/{PRICED}", "fake-anthropic", "ok"): 1,
+    }
+    # the tokens of each class are the usage store's
+    for name, column in TOKEN_COLUMNS.items():
+        assert total(found, "omniroute_tokens_total", **{"class": name}) == sum(
+            r[column] for r in rows), name
+    assert total(found, "omniroute_tokens_total", **{"class": "cache_read"}) == 20
+    assert total(found, "omniroute_tokens_total", **{"class": "output"}) == 30 + 9 + 40
+    assert total(found, "omniroute_cost_usd_total") == pytest.approx(sum(r["cost"] for r in rows))
+    # the 429: one fallback, and the primary's key cooling down
+    assert found[("omniroute_fallbacks_total", frozenset({
+        "from_provider": "fake-openai-chat", "to_provider": "fake-anthropic",
+        "class": "rate_limited"}.items()))] == 1  # fmt: skip
+    primary = {"target": "fake-openai-chat/primary", "key": "fake-openai-chat#1"}
+    assert 200 < found[("omniroute_cooldown_seconds", frozenset(primary.items()))] <= 300
+    assert found[("omniroute_cooling_down",
+                  frozenset({**primary, "reason": "rate_limited"}.items()))] == 1  # fmt: skip
+    # one stream: one time to first token; three request durations
+    assert total(found, "omniroute_time_to_first_token_seconds_count") == 1
+    durations = "omniroute_request_duration_seconds_count"
+    assert (total(found, durations, stream="true"), total(found, durations, stream="false")) == (
+        1, 2)
+    assert total(found, "omniroute_in_flight_streams") == 0
+    assert total(found, "omniroute_breaker_state", target="fake-openai-chat/primary") == 0
+    assert total(found, "omniroute_errors_total") == 0
