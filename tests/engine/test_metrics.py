@@ -158,6 +158,21 @@ def test_a_thousand_made_up_models_make_one_series_not_a_thousand():
                  route="one/other", provider="one", outcome="ok") == 1000  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("asked", "label"),
+    [
+        ("claude-sonnet-4-5", "claude-sonnet-4-5"),  # in the price table
+        ("claude-sonnet-4-5-20250101", "claude-sonnet-4-5"),  # any date: the alias
+        ("claude-made-up-9", "other"),
+    ],
+)
+def test_native_models_are_the_price_tables_names_else_other(asked, label):
+    metrics = Metrics()
+    metrics.observe(record(target="native", provider="native/anthropic", attempts=["native"],
+                           upstream_model=asked, model=asked), CONFIG)  # fmt: skip
+    assert names(samples(metrics), "omniroute_tokens_total", "model") == {label}
+
+
 def test_native_traffic_keeps_its_vendor_and_odd_names_are_bucketed():
     metrics = Metrics()
     metrics.observe(record(target="native", provider="native/anthropic", attempts=["native"],

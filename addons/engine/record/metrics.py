@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any, get_args
 
+from omniroute_mitm.engine.core import prices
 from omniroute_mitm.engine.core.config import NATIVE, Config
 from omniroute_mitm.engine.core.records import Record
 from omniroute_mitm.engine.route.failures import FailureClass
@@ -47,6 +48,9 @@ KINDS = frozenset(("generate", "count_tokens", "models", "retrieve", "delete", "
 ERROR_CLASSES: frozenset[str] = frozenset(get_args(ErrorKind))
 FAILURE_CLASSES: frozenset[str] = frozenset(get_args(FailureClass))
 _CONTINUED = re.compile(r"continued on (\S+) ")
+_DATED = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2})$")
+MAX_MODELS = 4096
+"""Model names remembered per config (each maps to a bounded label)."""
 
 
 def outcome(record: Record) -> str:
@@ -58,6 +62,10 @@ def outcome(record: Record) -> str:
     if record.status >= 400:
         return "client_error"
     return "ok"
+
+
+def requests_client(record: Record) -> str:
+    return record.client if record.client in FORMAT_NAMES else OTHER
 
 
 class Labels:
@@ -74,6 +82,7 @@ class Labels:
         for provider in config.providers.values():
             models.update(provider.models or ())
         self.models = frozenset(models)
+        self._priced: dict[str, str] = {}
         self.users = frozenset(getattr(config, "users", None) or ())
         self.groups = frozenset(getattr(config, "groups", None) or ())
 
@@ -103,7 +112,27 @@ class Labels:
         return NATIVE if label == NATIVE else self.provider(label.partition("/")[0])
 
     def model(self, name: str) -> str:
-        return name if name in self.models else (NONE if not name else OTHER)
+        """A model the config names, or one the price table knows (native
+        traffic: the client's model); a dated name as its alias; else other."""
+        if name in self.models:
+            return name
+        if not name:
+            return NONE
+        label = self._priced.get(name)
+        if label is None:
+            label = _priced_name(name)
+            if len(self._priced) < MAX_MODELS:
+                self._priced[name] = label
+        return label
+
+
+def _priced_name(name: str) -> str:
+    """``name`` (or its undated alias) if the price snapshot has it, else other."""
+    models: dict[str, Any] = prices.snapshot()["models"]
+    for candidate in dict.fromkeys((name, _DATED.sub("", name))):
+        if any(f"{vendor}/{candidate}" in models for vendor in prices.FIRST_PARTY):
+            return candidate
+    return OTHER
 
 
 class Users:
@@ -205,58 +234,79 @@ class Metrics:
         return child
 
     def observe(self, record: Record, config: Config) -> None:
-        """Count one closed record (never raises into the request)."""
+        """Count one closed record: a few dict lookups and increments."""
         labels = self.labels_for(config)
         route = labels.route(record.target)
         provider = labels.provider(record.provider)
-        client = record.client if record.client in FORMAT_NAMES else OTHER
-        kind = record.kind if record.kind in KINDS else OTHER
         result = outcome(record)
-        self._child(self.requests, client, kind, route, provider, result).inc()
+        generate = record.kind == "generate"
+        requests, duration, ttft = self._request_series(record, route, provider, result)
+        requests.inc()
         if result != "ok" and result != "cancelled":
             error = record.error_class or kind_for_status(record.status)
             error = error if error in ERROR_CLASSES else OTHER
-            self._child(self.errors, client, route, error).inc()
+            self._child(self.errors, requests_client(record), route, error).inc()
         if record.failures:
             self._fallbacks(record, labels)
         if record.continued:
             self._continuations(record, labels)
-        if record.kind != "generate":
+        if not generate:
             return
-        self._timing(record, route, provider, result)
+        if ttft is not None and record.first_byte_ms is not None:
+            ttft.observe(record.first_byte_ms / 1000)
+        if record.duration_ms is not None:
+            duration.observe(record.duration_ms / 1000)
         self._usage(record, labels, provider)
 
-    def _timing(self, record: Record, route: str, provider: str, result: str) -> None:
-        if record.stream and result == "ok" and record.first_byte_ms is not None:
-            self._child(self.ttft, route, provider).observe(record.first_byte_ms / 1000)
-        if record.duration_ms is not None:
-            stream = "true" if record.stream else "false"
-            self._child(self.duration, route, provider, stream).observe(
-                record.duration_ms / 1000
-            )
+    def _request_series(
+        self, record: Record, route: str, provider: str, result: str
+    ) -> tuple[Any, Any, Any]:
+        """(requests, duration, time to first token or None) for these labels."""
+        client = requests_client(record)
+        kind = record.kind if record.kind in KINDS else OTHER
+        stream = "true" if record.stream else "false"
+        key = ("request", client, kind, route, provider, result, stream)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = (
+                self.requests.labels(client, kind, route, provider, result),
+                self.duration.labels(route, provider, stream) if kind == "generate" else None,
+                self.ttft.labels(route, provider)
+                if kind == "generate" and record.stream and result == "ok"
+                else None,
+            )  # fmt: skip
+        return found  # type: ignore[no-any-return]
 
     def _usage(self, record: Record, labels: Labels, provider: str) -> None:
-        t = record.tokens
         user = self._users.label(user_of(record, "user"), labels.users)
         group = self._groups.label(user_of(record, "group"), labels.groups)
-        self._child(self.user_requests, user, group).inc()
+        key = ("user", user, group)
+        per_user = self._children.get(key)
+        if per_user is None:
+            per_user = self._children[key] = tuple(
+                m.labels(user, group) for m in (self.user_requests, self.user_tokens,
+                                                self.user_cost))  # fmt: skip
+        per_user[0].inc()
+        t = record.tokens
         if t is None:
             return
         model = labels.model(record.upstream_model or record.model)
-        for name, count in zip(
-            TOKEN_CLASSES, (t.input, t.output, t.cache_read, t.cache_write, t.reasoning),
-            strict=True,
-        ):
+        key = ("tokens", provider, model)
+        series = self._children.get(key)
+        if series is None:
+            series = self._children[key] = tuple(
+                self.tokens.labels(provider, model, name) for name in TOKEN_CLASSES
+            )
+        counts = (t.input, t.output, t.cache_read, t.cache_write, t.reasoning)
+        for child, count in zip(series, counts, strict=True):
             if count:
-                self._child(self.tokens, provider, model, name).inc(count)
-        self._child(self.user_tokens, user, group).inc(
-            t.input + t.output + t.cache_read + t.cache_write
-        )
+                child.inc(count)
+        per_user[1].inc(t.input + t.output + t.cache_read + t.cache_write)
         if record.estimated:
             self._child(self.estimated, provider).inc()
-        if record.cost:
+        if record.cost:  # (an unpriced model has no cost series, rather than 0)
             self._child(self.cost, provider, model).inc(record.cost)
-            self._child(self.user_cost, user, group).inc(record.cost)
+            per_user[2].inc(record.cost)
 
     def _fallbacks(self, record: Record, labels: Labels) -> None:
         """Each failed-over attempt ``i``: from its provider to attempt ``i+1``'s."""
