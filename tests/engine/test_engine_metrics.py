@@ -4,6 +4,7 @@ counting what requests to the real engine did."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -85,3 +86,33 @@ async def test_the_engines_own_metrics_need_the_secret_or_the_direct_token(engin
     page = await engine.client.get("/omniroute/metrics",
                                    headers={"authorization": f"Bearer {TOKEN}"})  # fmt: skip
     assert page.status_code == 403
+
+
+CHUNK = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+         "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hel"},
+                      "finish_reason": None}]}  # fmt: skip
+
+
+async def test_a_stream_in_flight_shows_on_the_gauges_until_it_ends(engine, upstream):
+    sse = {"content-type": "text/event-stream"}
+    upstream.script("/one/v1/chat/completions",
+                    Reply(200, [f"data: {json.dumps(CHUNK)}\n\n".encode()], sse, hang=True))
+    headers = engine.headers()
+
+    async def gauges() -> tuple[float | None, float | None]:
+        page = await engine.client.get("/omniroute/metrics", headers=headers)
+        found = parse(page.text)
+        return (found.get(("omniroute_in_flight_streams", frozenset())),
+                found.get(("omniroute_in_flight_requests", frozenset())))  # fmt: skip
+
+    async with engine.client.stream("POST", "/v1/chat/completions", headers=headers,
+                                    json={**BODY, "stream": True}) as resp:  # fmt: skip
+        async for chunk in resp.aiter_bytes():
+            assert b"hel" in chunk
+            break
+        assert await gauges() == (1, 1)
+    for _ in range(100):  # the engine sees the client go at its next turn
+        if await gauges() == (0, 0):
+            break
+        await asyncio.sleep(0.05)
+    assert await gauges() == (0, 0)

@@ -49,6 +49,7 @@ ERROR_CLASSES: frozenset[str] = frozenset(get_args(ErrorKind))
 FAILURE_CLASSES: frozenset[str] = frozenset(get_args(FailureClass))
 _CONTINUED = re.compile(r"continued on (\S+) ")
 _DATED = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2})$")
+NATIVE_VENDORS = frozenset({*prices.HOSTS.values(), "unknown"})
 MAX_MODELS = 4096
 """Model names remembered per config (each maps to a bounded label)."""
 
@@ -102,9 +103,8 @@ class Labels:
             return NONE
         if name in self.providers:
             return name
-        if name.startswith("native/"):  # native/<vendor>: the price table's names
-            vendor = name[7:]
-            return name if vendor.isidentifier() and len(vendor) <= 24 else "native/other"
+        if name.startswith("native/"):  # native/<vendor>: the host table's names
+            return name if name[7:] in NATIVE_VENDORS else "native/other"
         return OTHER
 
     def provider_of(self, label: str) -> str:
