@@ -11,9 +11,9 @@ import time
 
 import httpx
 import pytest
-from e2e_harness import ROOT, e2e_config, start_mitmdump
+from e2e_harness import CLIENT_KEY, ROOT, client_ssl_context, e2e_config, start_mitmdump
 from fakeprovider import Reply, Usage
-from fakeprovider.sdk import call
+from fakeprovider.sdk import Conn, call
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.e2e
@@ -116,3 +116,26 @@ def test_the_metrics_page_counts_what_the_requests_did(conn, fake, mitm):
     assert total(found, "omniroute_in_flight_streams") == 0
     assert total(found, "omniroute_breaker_state", target="fake-openai-chat/primary") == 0
     assert total(found, "omniroute_errors_total") == 0
+
+
+def test_a_continued_stream_is_counted_on_the_provider_that_continued(
+    fake, tmp_path, ca_dir, e2e_provider
+):
+    combos = {"cont": {"targets": ["fake-gemini/cont-primary", "fake-anthropic/cont-backup"]}}
+    config = e2e_config(e2e_provider.port, extra_combos=combos,
+                        extra_routes=[{"match": {"model": "cont"}, "to": "cont"}])  # fmt: skip
+    proc = start_mitmdump(tmp_path, ca_dir, config)  # its own: counters at zero
+    words = " ".join(f"w{i}" for i in range(1, 25))
+    fake.script([Reply(text=words, drop_mid_stream=True), Reply(text=words)])
+    try:
+        with Conn(proxy=proc.url, verify=client_ssl_context(proc.confdir),
+                  api_key=CLIENT_KEY) as conn:  # fmt: skip
+            assert call(conn, "openai-chat", "cont", stream=True).text == words
+        usage_rows(proc, 1)
+        found = scrape(proc)
+    finally:
+        proc.stop()
+    assert found[("omniroute_continuations_total",
+                  frozenset({"provider": "fake-gemini", "how": "continued"}.items()))] == 1
+    assert total(found, "omniroute_requests_total", route="cont", outcome="ok") == 1
+    assert total(found, "omniroute_fallbacks_total") == 0

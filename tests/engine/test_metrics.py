@@ -120,6 +120,19 @@ def test_an_error_counts_by_its_class_and_a_combo_that_all_failed_falls_back_to_
                                              "omniroute_time_to_first_token_seconds_count")]
 
 
+def test_continued_streams_count_where_they_were_continued():
+    metrics = Metrics()
+    metrics.observe(record(continued=["continued on two/m2 after 12 events (stalled)"]), CONFIG)
+    metrics.observe(record(continued=["continued on one/m1#2 after 3 events (cut)",
+                                      "ended with its whole tool calls after 9 events (cut)"]),
+                    CONFIG)  # fmt: skip
+    found = samples(metrics)
+    assert value(found, "omniroute_continuations_total", provider="two", how="continued") == 1
+    assert value(found, "omniroute_continuations_total", provider="one", how="continued") == 1
+    assert value(found, "omniroute_continuations_total", provider="-",
+                 how="ended_with_tool_calls") == 1  # fmt: skip
+
+
 def test_a_client_that_left_is_cancelled_not_an_error():
     metrics = Metrics()
     metrics.observe(record(status=499, error="client disconnected"), CONFIG)
