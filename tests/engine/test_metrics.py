@@ -229,6 +229,16 @@ def test_users_beyond_the_cap_share_one_bucket():
     assert value(found, "omniroute_user_requests_total", user="other", group="-") == 50
 
 
+def test_users_the_config_names_keep_their_label_past_the_cap():
+    config = CONFIG.model_copy(update={"users": {"alice": {}}, "groups": {"dev": {}}})
+    metrics = Metrics()
+    for i in range(MAX_USERS + 1):
+        metrics.observe(WithUser(record(), f"user{i}", "ops"), config)  # type: ignore[arg-type]
+    metrics.observe(WithUser(record(cost=2.0), "alice", "dev"), config)  # type: ignore[arg-type]
+    found = samples(metrics)
+    assert value(found, "omniroute_user_cost_usd_total", user="alice", group="dev") == 2.0
+
+
 def test_two_engines_in_one_process_count_apart():
     first, second = Metrics(), Metrics()
     first.observe(record(), CONFIG)

@@ -84,8 +84,8 @@ class Labels:
             models.update(provider.models or ())
         self.models = frozenset(models)
         self._priced: dict[str, str] = {}
-        self.users = frozenset(getattr(config, "users", None) or ())
-        self.groups = frozenset(getattr(config, "groups", None) or ())
+        self.users = _names(getattr(config, "users", None))
+        self.groups = _names(getattr(config, "groups", None))
 
     def route(self, target: str) -> str:
         """A combo, a route's target or native; else ``provider/other``."""
@@ -124,6 +124,16 @@ class Labels:
             if len(self._priced) < MAX_MODELS:
                 self._priced[name] = label
         return label
+
+
+def _names(section: Any) -> frozenset[str]:
+    """The names a config section (``users:``, ``groups:``) gives, keyed or listed."""
+    if isinstance(section, dict):
+        return frozenset(k for k in section if isinstance(k, str))
+    if isinstance(section, list | tuple):
+        found = (getattr(item, "name", item) for item in section)
+        return frozenset(name for name in found if isinstance(name, str))
+    return frozenset()
 
 
 def _priced_name(name: str) -> str:
