@@ -83,6 +83,7 @@ def test_one_answered_stream_counts_its_request_tokens_cost_and_times():
     assert value(found, "omniroute_user_requests_total", user="-", group="-") == 1
     assert value(found, "omniroute_user_cost_usd_total", user="-", group="-") == 0.0123
     assert not any(n == "omniroute_errors_total" for n, _ in found)
+    assert not any(n.endswith("_created") for n, _ in found)  # no start time per series
 
 
 def test_a_fallback_counts_from_and_to_with_the_failure_class():

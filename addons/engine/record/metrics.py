@@ -24,7 +24,7 @@ from omniroute_mitm.engine.core.records import Record
 from omniroute_mitm.engine.route.failures import FailureClass
 from omniroute_mitm.translators import FORMAT_NAMES
 from omniroute_mitm.translators.canonical import ErrorKind, kind_for_status
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
@@ -173,6 +173,10 @@ class Metrics:
     """The engine's metrics; ``observe`` each closed record, ``render`` to scrape."""
 
     def __init__(self) -> None:
+        # No ``*_created`` series (a start time beside each counter, which the
+        # text format turns into as many gauges); the library has one switch,
+        # for the process, which only the engine's metrics use.
+        disable_created_metrics()
         self.registry = CollectorRegistry(auto_describe=True)
         self._labels: Labels | None = None
         self._users = Users()
