@@ -19,6 +19,7 @@ import re
 from typing import Any, get_args
 
 from omniroute_mitm.engine.core import prices
+from omniroute_mitm.engine.core.calls import Kind
 from omniroute_mitm.engine.core.config import NATIVE, Config
 from omniroute_mitm.engine.core.records import Record
 from omniroute_mitm.engine.route.failures import FailureClass
@@ -43,8 +44,7 @@ TOTAL_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 3
 """Seconds to the end of the answer: agents' turns run for minutes."""
 
 TOKEN_CLASSES = ("input", "output", "cache_read", "cache_write", "reasoning")
-KINDS = frozenset(("generate", "count_tokens", "models", "retrieve", "delete", "input_items",
-                   "conversation"))  # fmt: skip
+KINDS: frozenset[str] = frozenset(get_args(Kind))
 ERROR_CLASSES: frozenset[str] = frozenset(get_args(ErrorKind))
 FAILURE_CLASSES: frozenset[str] = frozenset(get_args(FailureClass))
 _CONTINUED = re.compile(r"continued on (\S+) ")
