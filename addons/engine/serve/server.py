@@ -7,6 +7,11 @@ API key instead. A model call from the front must also carry its client's
 own credential and come from no web page outside ``security.allowed_origins``
 (:mod:`..core.access`), else it is refused in the client's format before it
 is routed: no provider key is spent for it.
+
+``GET /metrics`` (Prometheus) takes the front's secret or the direct token
+as a bearer token: a scraper can hold a configured token, never the per-run
+secret; without either it is refused like the pages under ``/omniroute/``
+(a web page in a local browser must not read the engine's state).
 """
 
 from __future__ import annotations
