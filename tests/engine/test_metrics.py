@@ -269,7 +269,7 @@ class Clock:
 
 def collector(router: Router, live: dict | None = None) -> Metrics:
     metrics = Metrics()
-    metrics.watch(RouterCollector(lambda: CONFIG, router, lambda: live or {}))
+    metrics.watch(RouterCollector(lambda: CONFIG, lambda: router, lambda: live or {}))
     return metrics
 
 

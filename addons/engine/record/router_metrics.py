@@ -32,12 +32,14 @@ def configured_attempts(config: Config) -> list[Attempt]:
 
 class RouterCollector:
     """A prometheus_client collector over the router's state and the engine's
-    in-flight counts (``live()``: name -> value)."""
+    in-flight counts (``live()``: name -> value). ``config`` and ``router``
+    are asked for at each scrape (a reload, or a router on shared state,
+    replaces them)."""
 
     def __init__(
         self,
         config: Callable[[], Config],
-        router: Router,
+        router: Callable[[], Router],
         live: Callable[[], dict[str, float]],
     ) -> None:
         self.config, self.router, self.live = config, router, live
@@ -50,20 +52,21 @@ class RouterCollector:
     def collect(self) -> Iterator[Metric]:
         families = self._families()
         in_flight, streams, upstream, cooldown, cooling, breaker = families
-        now = self.router.clock()
+        router = self.router()
+        now = router.clock()
         live = self.live()
         in_flight.add_metric([], live.get("requests", 0))
         streams.add_metric([], live.get("streams", 0))
         upstream.add_metric([], live.get("upstream", 0))
         breakers: dict[str, str] = {}
         for attempt in self._configured():
-            block = self.router.block(attempt)
+            block = router.block(attempt)
             left = max(0.0, block.until - now) if block is not None else 0.0
             cooldown.add_metric([attempt.target, attempt.key_id], left)
             if block is not None:
                 cooling.add_metric([attempt.target, attempt.key_id, block.reason], 1.0)
             if attempt.target not in breakers:
-                breakers[attempt.target] = self.router.health.breaker(attempt.target)[0]
+                breakers[attempt.target] = router.health.breaker(attempt.target)[0]
         for target, state in breakers.items():
             breaker.add_metric([target], BREAKER_VALUES.get(state, 0.0))
         yield from families

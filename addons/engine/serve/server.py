@@ -116,7 +116,7 @@ class Engine:
             self.runtime.usage = UsageLog(store)
         self.runtime.request_log = request_log
         self.runtime.metrics.watch(
-            RouterCollector(lambda: self.runtime.config, self.runtime.router, self._live)
+            RouterCollector(lambda: self.runtime.config, lambda: self.runtime.router, self._live)
         )
         self.port: int | None = None
         self.watcher: ConfigWatcher | None = None
