@@ -10,9 +10,11 @@ import pytest
 from omniroute_mitm.engine.core.config import parse_config
 from omniroute_mitm.engine.core.prices import Tokens
 from omniroute_mitm.engine.core.records import Record
+from omniroute_mitm.engine.core.team import Group, User
 from omniroute_mitm.engine.record.metrics import MAX_USERS, Metrics
 from omniroute_mitm.engine.record.router_metrics import RouterCollector
 from omniroute_mitm.engine.route.failures import Failure
+from omniroute_mitm.engine.route.policy import member
 from omniroute_mitm.engine.route.router import Router
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -198,21 +200,11 @@ def test_native_traffic_keeps_its_vendor_and_odd_names_are_bucketed():
         "native/anthropic", "native/other"}  # fmt: skip
 
 
-class WithUser:
-    """A record as the users branch makes them: ``user`` and ``group`` fields."""
-
-    def __init__(self, base: Record, user: str | None, group: str | None) -> None:
-        self._base, self.user, self.group = base, user, group
-
-    def __getattr__(self, name: str):
-        return getattr(self._base, name)
-
-
-def test_budget_use_per_user_and_group_when_records_carry_them():
+def test_use_per_user_and_group():
     metrics = Metrics()
-    metrics.observe(WithUser(record(cost=0.5), "alice", "dev"), CONFIG)  # type: ignore[arg-type]
-    metrics.observe(WithUser(record(cost=0.25), "alice", "dev"), CONFIG)  # type: ignore[arg-type]
-    metrics.observe(WithUser(record(cost=1.0), "bob", None), CONFIG)  # type: ignore[arg-type]
+    metrics.observe(record(cost=0.5, user="alice", group="dev"), CONFIG)
+    metrics.observe(record(cost=0.25, user="alice", group="dev"), CONFIG)
+    metrics.observe(record(cost=1.0, user="bob"), CONFIG)
     found = samples(metrics)
     assert value(found, "omniroute_user_cost_usd_total", user="alice", group="dev") == 0.75
     assert value(found, "omniroute_user_requests_total", user="alice", group="dev") == 2
@@ -223,7 +215,7 @@ def test_budget_use_per_user_and_group_when_records_carry_them():
 def test_users_beyond_the_cap_share_one_bucket():
     metrics = Metrics()
     for i in range(MAX_USERS + 50):
-        metrics.observe(WithUser(record(), f"user{i}", None), CONFIG)  # type: ignore[arg-type]
+        metrics.observe(record(user=f"user{i}"), CONFIG)
     found = samples(metrics)
     users = names(found, "omniroute_user_requests_total", "user")
     assert len(users) == MAX_USERS + 1 and "other" in users
@@ -231,11 +223,12 @@ def test_users_beyond_the_cap_share_one_bucket():
 
 
 def test_users_the_config_names_keep_their_label_past_the_cap():
-    config = CONFIG.model_copy(update={"users": {"alice": {}}, "groups": {"dev": {}}})
+    config = CONFIG.model_copy(update={"users": {"alice": User(group="dev")},
+                                       "groups": {"dev": Group()}})
     metrics = Metrics()
     for i in range(MAX_USERS + 1):
-        metrics.observe(WithUser(record(), f"user{i}", "ops"), config)  # type: ignore[arg-type]
-    metrics.observe(WithUser(record(cost=2.0), "alice", "dev"), config)  # type: ignore[arg-type]
+        metrics.observe(record(user=f"user{i}", group="ops"), config)
+    metrics.observe(record(cost=2.0, user="alice", group="dev"), config)
     found = samples(metrics)
     assert value(found, "omniroute_user_cost_usd_total", user="alice", group="dev") == 2.0
 
@@ -310,3 +303,39 @@ def test_cooldowns_and_breakers_are_read_when_scraped():
     assert value(found, "omniroute_cooldown_seconds", target="one/m1", key="one#1") == 0
     assert not any(n == "omniroute_cooling_down" for n, _ in found)
     assert value(found, "omniroute_breaker_state", target="two/m2") == 1
+
+
+TEAM = parse_config(dedent("""
+    providers:
+      one: {format: openai-chat, base_url: "http://127.0.0.1:9/v1", keys: [k1]}
+    routes:
+      - match: {model: "*"}
+        to: one/m1
+    users:
+      alice: {group: dev, usd_per_day: 5}
+      "*": {usd_per_month: 100}
+    groups:
+      dev: {usd_per_month: 50}
+    """), env={})  # fmt: skip
+
+
+def test_budget_use_per_user_and_group_is_read_when_scraped():
+    router = Router(clock=Clock())
+    metrics = Metrics()
+    metrics.watch(RouterCollector(lambda: TEAM, lambda: router, dict))
+    alice, bob = member(TEAM, "alice"), member(TEAM, "bob")
+    assert alice is not None and bob is not None
+    router.policy.admit(bob, "m1", "one/m1", [])  # seen: listed with the "*" budget
+    router.policy.settle(alice, record(cost=1.25, user="alice", group="dev"))
+    router.policy.settle(alice, record(cost=0.5, user="alice", group="dev"))
+    router.policy.settle(bob, record(cost=2.0, user="bob"))
+    found = samples(metrics)
+    spent = {(dict(k)["scope"], dict(k)["name"], dict(k)["window"]): v
+             for (n, k), v in found.items() if n == "omniroute_budget_spent_usd"}  # fmt: skip
+    assert spent == {("user", "alice", "day"): 1.75, ("user", "alice", "month"): 1.75,
+                     ("user", "bob", "day"): 2.0, ("user", "bob", "month"): 2.0,
+                     ("group", "dev", "day"): 1.75, ("group", "dev", "month"): 1.75}  # fmt: skip
+    budgets = {(dict(k)["scope"], dict(k)["name"], dict(k)["window"]): v
+               for (n, k), v in found.items() if n == "omniroute_budget_usd"}  # fmt: skip
+    assert budgets == {("user", "alice", "day"): 5, ("user", "bob", "month"): 100,
+                       ("group", "dev", "month"): 50}  # fmt: skip

@@ -164,8 +164,8 @@ class Users:
 
 
 def user_of(record: Record, field: str) -> Any:
-    """``record.user`` (or ``group``): the proxy user the front vouched for,
-    once records carry one; None before."""
+    """``record.user`` (or ``group``): the proxy user the front vouched for
+    (None: no proxyauth)."""
     return getattr(record, field, None)
 
 

@@ -1,5 +1,7 @@
 """What the router knows, as gauges read when scraped (never per request):
-each configured key's cooldown, each target's breaker, requests in flight.
+each configured key's cooldown, each target's breaker, requests in flight,
+and each proxy user's and group's spend against its budgets (the policy's
+counters: this UTC day and month).
 
 The targets are the config's (every combo entry and route target, one key
 each: ``provider#n``), the same the status page lists; native is left out
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from omniroute_mitm.engine.core.config import Config
+from omniroute_mitm.engine.core.team import DEFAULT_USER, Limits, entry
 from omniroute_mitm.engine.route.plan import Attempt, expand
 from omniroute_mitm.engine.route.router import Router
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -48,6 +51,7 @@ class RouterCollector:
     def describe(self) -> Iterator[Metric]:
         """Names only (registering must not read the state)."""
         yield from self._families()
+        yield from self._budget_families()
 
     def collect(self) -> Iterator[Metric]:
         families = self._families()
@@ -70,6 +74,38 @@ class RouterCollector:
         for target, state in breakers.items():
             breaker.add_metric([target], BREAKER_VALUES.get(state, 0.0))
         yield from families
+        yield from self._budgets(router)
+
+    def _budgets(self, router: Router) -> Iterator[Metric]:
+        """Spend per user (those config.yaml names, then those this engine
+        saw: at most the policy's last 1000) and per group, and the budgets."""
+        config = self.config()
+        spent_family, budget_family = self._budget_families()
+        users = [n for n in config.users if n != DEFAULT_USER] + list(router.policy.seen)
+        scopes: list[tuple[str, str, Limits | None]] = [
+            ("user", name, entry(config.users, name)) for name in dict.fromkeys(users)
+        ]
+        scopes += [("group", name, group) for name, group in config.groups.items()]
+        for kind, name, limits in scopes:
+            spent = router.policy.spent(kind, name)
+            for window, key, budget in (("day", "today", "usd_per_day"),
+                                        ("month", "month", "usd_per_month")):  # fmt: skip
+                spent_family.add_metric([kind, name, window], spent[key])
+                limit = getattr(limits, budget, None) if limits is not None else None
+                if limit is not None:
+                    budget_family.add_metric([kind, name, window], float(limit))
+        yield spent_family
+        yield budget_family
+
+    @staticmethod
+    def _budget_families() -> list[GaugeMetricFamily]:
+        labels = ["scope", "name", "window"]
+        return [
+            GaugeMetricFamily("omniroute_budget_spent_usd", "US dollars a proxy user or "
+                              "group spent this UTC day or month", labels=labels),  # fmt: skip
+            GaugeMetricFamily("omniroute_budget_usd", "A proxy user's or group's budget per "
+                              "day or month (config.yaml)", labels=labels),  # fmt: skip
+        ]
 
     def _configured(self) -> list[Attempt]:
         config = self.config()
