@@ -67,10 +67,10 @@ def scrape(mitm) -> dict[tuple[str, frozenset], float]:
     }
 
 
-def total(found: dict, name: str, **labels: str) -> float:
-    """The sum of ``name`` over the series whose labels include ``labels``."""
+def total(found: dict, metric: str, /, **labels: str) -> float:
+    """The sum of ``metric`` over the series whose labels include ``labels``."""
     return sum(v for (n, key), v in found.items()
-               if n == name and labels.items() <= dict(key).items())  # fmt: skip
+               if n == metric and labels.items() <= dict(key).items())  # fmt: skip
 
 
 def test_the_metrics_page_counts_what_the_requests_did(conn, fake, mitm):
@@ -139,3 +139,42 @@ def test_a_continued_stream_is_counted_on_the_provider_that_continued(
                   frozenset({"provider": "fake-gemini", "how": "continued"}.items()))] == 1
     assert total(found, "omniroute_requests_total", route="cont", outcome="ok") == 1
     assert total(found, "omniroute_fallbacks_total") == 0
+
+
+def test_use_and_budget_per_proxy_user(fake, tmp_path, ca_dir, e2e_provider):
+    """With proxyauth: the user's requests and cost, and its spend against its
+    budget, on the metrics page the user reads through the proxy."""
+    paid = {"paid": {"format": "openai-chat", "keys": ["pk-openai-chat-injected"],
+                     "base_url": f"http://127.0.0.1:{e2e_provider.port}/v1",
+                     "price": {"input": 100.0, "output": 100.0}}}  # fmt: skip
+    config = e2e_config(e2e_provider.port, extra_providers=paid,
+                        extra_routes=[{"match": {"model": "paid"}, "to": "paid/m"}])  # fmt: skip
+    config["users"] = {"alice": {"group": "dev", "usd_per_day": 10}}
+    config["groups"] = {"dev": {"usd_per_month": 50}}
+    proc = start_mitmdump(tmp_path, ca_dir, config, "--set", "proxyauth=alice:alice-pw")
+    proxy = f"http://alice:alice-pw@127.0.0.1:{proc.port}"
+    fake.script([Reply(text="one", usage=Usage(1000, 500)),
+                 Reply(text="two", usage=Usage(300, 200))])
+    try:
+        with Conn(proxy=proxy, verify=client_ssl_context(proc.confdir),
+                  api_key=CLIENT_KEY) as conn:  # fmt: skip
+            assert call(conn, "anthropic", "paid", stream=True).text == "one"
+            assert call(conn, "openai-chat", "paid", stream=False).text == "two"
+        rows = usage_rows(proc, 2)
+        with httpx.Client(proxy=proxy, trust_env=False, timeout=10) as client:
+            page = client.get("http://omniroute/metrics")
+    finally:
+        proc.stop()
+    found = {(s.name, frozenset(s.labels.items())): s.value
+             for family in text_string_to_metric_families(page.text)
+             for s in family.samples}  # fmt: skip
+    cost = sum(r["cost"] for r in rows)
+    assert cost == pytest.approx(2000 * 100 / 1e6)
+    assert total(found, "omniroute_user_requests_total", user="alice", group="dev") == 2
+    assert total(found, "omniroute_user_cost_usd_total", user="alice") == pytest.approx(cost)
+    assert total(found, "omniroute_budget_spent_usd", scope="user", name="alice",
+                 window="day") == pytest.approx(cost)  # fmt: skip
+    assert total(found, "omniroute_budget_usd", scope="user", name="alice", window="day") == 10
+    assert total(found, "omniroute_budget_spent_usd", scope="group", name="dev",
+                 window="month") == pytest.approx(cost)  # fmt: skip
+    assert total(found, "omniroute_budget_usd", scope="group", name="dev", window="month") == 50
