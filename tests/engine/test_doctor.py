@@ -281,11 +281,15 @@ def test_clients_beyond_the_three_installed_by_the_project_are_found(tmp_path, c
     reach, aider = tmp_path / "reach-bin", tmp_path / "aider-bin"
     fake_cli(reach, "opencode")
     fake_cli(aider, "aider")
+    (aider / "activate").write_text("")  # Aider's own venv
     context = Context(confdir=confdir, env={"PATH": str(tmp_path / "no-bin")}, home=tmp_path,
                       client_bin=None, client_bins=(reach, aider))  # fmt: skip
     _, lines = lines_of(context, check_clients)
     assert line_for(lines, "qwen") == "ok      qwen: not installed"
-    for name, where in (("opencode", reach), ("aider", aider)):
-        found = [line for line in lines if line.split()[1] == f"{name}:"]
-        assert found[0].startswith(f"ok      {name}: installed by scripts/install_clients.sh")
-        assert f'export PATH="{where}:$PATH"' in found[0]
+    opencode, aider_line = (next(line for line in lines if line.split()[1] == f"{name}:")
+                            for name in ("opencode", "aider"))  # fmt: skip
+    for line in (opencode, aider_line):
+        assert " installed by scripts/install_clients.sh in " in line and line.startswith("ok ")
+    assert f'export PATH="{reach}:$PATH"' in opencode
+    # a venv's bin on PATH would shadow the user's python: an alias instead
+    assert f'alias aider="{aider / "aider"}"' in aider_line

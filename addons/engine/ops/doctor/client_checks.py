@@ -59,7 +59,7 @@ def check_clients(ctx: Context) -> Iterator[Result]:
                 yield Result("ok", client, "not installed")
                 continue
             yield Result("ok", client, f"installed by scripts/install_clients.sh in {show(own)}, "
-                         "not on PATH", f'export PATH="{own}:$PATH" to run it by hand')  # fmt: skip
+                         "not on PATH", _by_hand(own, client))  # fmt: skip
         env = client_env(ctx, client)
         problems = [p for p in (_proxy_problem(env, ctx.port),
                                 _ca_problem(env, client, cert)) if p]
@@ -68,6 +68,12 @@ def check_clients(ctx: Context) -> Iterator[Result]:
         else:
             yield Result("ok", client, f"uses the proxy at 127.0.0.1:{ctx.port} and trusts the CA")
         yield from _endpoint_problems(ctx, env, client)
+
+
+def _by_hand(own: Path, client: str) -> str:
+    if (own / "activate").exists():  # a venv's bin (Aider's): its python must not shadow yours
+        return f'alias {client}="{own / client}" to run it by hand'
+    return f'export PATH="{own}:$PATH" to run it by hand'
 
 
 def _own_install(ctx: Context, client: str) -> Path | None:
