@@ -281,16 +281,21 @@ def _saved_flows(mitm: Mitmdump) -> list[ClientRequest]:
     return out
 
 
-def usage_endpoints(mitm: Mitmdump, count: int) -> list[str]:
-    """The usage rows' client endpoints (``scripts/usage --rows``), once
-    ``count`` are written (the store commits in batches) or after 20 s."""
+def usage_rows(mitm: Mitmdump, count: int) -> list[dict[str, Any]]:
+    """The usage rows (``scripts/usage --rows``), once ``count`` are written
+    (the store commits in batches) or after 20 s."""
     deadline = time.monotonic() + 20
-    found: list[str] = []
+    found: list[dict[str, Any]] = []
     while time.monotonic() < deadline and len(found) < count:
         if (mitm.confdir / "data" / "omniroute.sqlite").exists():
             out = subprocess.run(
                 [str(ROOT / "scripts/usage"), "--data-dir", str(mitm.confdir / "data"),
                  "--json", "--rows"], capture_output=True, text=True, timeout=60, check=True)
-            found = [r["client_endpoint"] for r in json.loads(out.stdout)]
+            found = json.loads(out.stdout)
         time.sleep(0.2)
     return found
+
+
+def usage_endpoints(mitm: Mitmdump, count: int) -> list[str]:
+    """The usage rows' client endpoints (see :func:`usage_rows`)."""
+    return [row["client_endpoint"] for row in usage_rows(mitm, count)]

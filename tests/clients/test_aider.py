@@ -24,7 +24,7 @@ from cli_harness import (
     env_line,
     proxy_env,
     run_cli,
-    usage_endpoints,
+    usage_rows,
 )
 from e2e_harness import Mitmdump, provider_key
 from fakeprovider import Reply
@@ -116,4 +116,5 @@ def test_aider_applies_an_edit_streamed_from_another_format_at_mistral(
     assert sent.url == f"{BASE_URL}/chat/completions"
     assert sent.headers["authorization"] == f"Bearer {CLIENT_KEY}"
     assert sent.body["stream"] is True and sent.status == 200
-    assert usage_endpoints(mitm, 1)[-1:] == ["mistral"]
+    (row,) = usage_rows(mitm, 1)[-1:]
+    assert (row["client_endpoint"], row["client_app"]) == ("mistral", "litellm"), sent.headers

@@ -26,7 +26,7 @@ from cli_harness import (
     run_cli,
     tool_exchanges,
     tool_names,
-    usage_endpoints,
+    usage_rows,
 )
 from e2e_harness import Mitmdump, provider_key
 from fakeprovider import Reply, ToolCall
@@ -112,4 +112,5 @@ def test_opencode_bash_round_trip_at_moonshot_anthropic(opencode_bin, proxy_to, 
     assert [r.url for r in sent] == [f"{BASE_URL}/messages"] * 2
     assert all(r.headers["x-api-key"] == CLIENT_KEY for r in sent)
     assert all(r.status == 200 for r in sent)
-    assert usage_endpoints(mitm, 2)[-2:] == ["moonshot", "moonshot"]
+    rows = usage_rows(mitm, 2)[-2:]
+    assert [(r["client_endpoint"], r["client_app"]) for r in rows] == [("moonshot", "opencode")] * 2

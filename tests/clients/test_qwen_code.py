@@ -26,7 +26,7 @@ from cli_harness import (
     run_cli,
     tool_exchanges,
     tool_names,
-    usage_endpoints,
+    usage_rows,
 )
 from e2e_harness import Mitmdump, provider_key
 from fakeprovider import Reply, ToolCall
@@ -99,4 +99,6 @@ def test_qwen_code_shell_round_trip_at_dashscope(qwen_bin, proxy_to, fake, tmp_p
     assert [r.url for r in chat] == [f"{BASE_URL}/chat/completions"] * 2
     assert all(r.headers["authorization"] == f"Bearer {CLIENT_KEY}" for r in chat)
     assert all(r.status == 200 for r in chat)
-    assert usage_endpoints(mitm, 2)[-2:] == ["dashscope", "dashscope"]
+    rows = usage_rows(mitm, 2)[-2:]
+    apps = [(r["client_endpoint"], r["client_app"]) for r in rows]
+    assert apps == [("dashscope", "qwen-code")] * 2
