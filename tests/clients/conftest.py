@@ -1,5 +1,6 @@
 """Fixtures of the CLI suite: the real Claude Code, Codex and Gemini CLIs
-(installed from npm by scripts/install_clients.sh), each run through its own
+(installed from npm by scripts/install_clients.sh; Qwen Code, OpenCode and
+Aider by its ``reach`` and ``aider`` sets, in their test files), each run through its own
 ``mitmdump -s addons/omniroute.py`` with ``omniroute_offline_clients`` on,
 its model calls routed to the fake provider speaking another format.
 

@@ -189,7 +189,10 @@ class Mitmdump:
 
 
 def copy_confdir(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst, dirs_exist_ok=True)
+    """The CA of ``src`` alone: never the usage store (``data/``) a mitmdump
+    run on ``src`` itself left there, whose rows a test counting its own would
+    find (the kill test did, after test_e2e_defaults ran in the same worker)."""
+    shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("data"))
     return dst
 
 
