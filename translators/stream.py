@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from .base import StreamDecoder, StreamEncoder, WireFormat
 from .canonical import (
+    BlockCitation,
     BlockDelta,
     BlockEnd,
     BlockStart,
@@ -29,6 +30,9 @@ from .canonical import (
     ToolCall,
     ToolResult,
     Usage,
+    WebFetchResult,
+    WebSearchCall,
+    WebSearchResults,
     merge_meta,
 )
 from .provenance import SignatureStamper, stamp_events
@@ -764,6 +768,10 @@ class Accumulator:
             resp.parts.append(event.part)
         elif isinstance(event, BlockDelta):
             self._chunks[event.index].append(event.text)
+        elif isinstance(event, BlockCitation):
+            part = self._open.get(event.index)
+            if isinstance(part, Text):
+                part.citations.append(event.citation)
         elif isinstance(event, BlockEnd):
             part = self._open.pop(event.index)
             _append_text(part, "".join(self._chunks.pop(event.index)))
@@ -814,4 +822,13 @@ def _part_chars(part: Part) -> int:
         return sum(_part_chars(p) for p in part.content)
     if isinstance(part, Opaque):
         return len(json.dumps(part.data))
+    if isinstance(part, WebSearchCall):
+        return len(part.query or part.url or "")
+    if isinstance(part, WebSearchResults):
+        return sum(
+            len(r.url) + len(r.title or "") + len(r.snippet or r.encrypted_content or "")
+            for r in part.results
+        )
+    if isinstance(part, WebFetchResult):
+        return len(part.text)
     return 4 * 1200  # an image costs roughly 1,200 tokens

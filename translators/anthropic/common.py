@@ -49,8 +49,6 @@ ERROR_KINDS["billing_error"] = "permission"
 ERROR_KINDS["gateway_timeout_error"] = "timeout"
 
 
-
-
 def stop_from_wire(value: Any) -> StopReason:
     if isinstance(value, str):
         return STOP_FROM_WIRE.get(value, "stop")

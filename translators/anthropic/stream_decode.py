@@ -246,4 +246,3 @@ def _opaque(block: _Block) -> Opaque:
         except ValueError:
             data["input"] = {}
     return Opaque(NAME, data)
-

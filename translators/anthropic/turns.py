@@ -98,7 +98,10 @@ class _Renderer:
             if block is None:
                 self.dropped_thinking += 1
             return block
-        return self.opaque(part)
+        if isinstance(part, Opaque):
+            return self.opaque(part)
+        self.warnings.append(f"{type(part).__name__} dropped")
+        return None
 
     def media(self, part: Media, role: str) -> Block | None:
         if role != "user":

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..canonical import (
+    BlockCitation,
     BlockDelta,
     BlockEnd,
     BlockStart,
@@ -73,6 +74,8 @@ class GeminiStreamEncoder:
             return b""
         if isinstance(event, Finish):
             return self._finish(event)
+        if isinstance(event, BlockCitation):
+            return b""
         return self._error(event)
 
     def finish(self) -> bytes:

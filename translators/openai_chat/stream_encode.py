@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..canonical import (
+    BlockCitation,
     BlockDelta,
     BlockEnd,
     BlockStart,
@@ -64,6 +65,8 @@ class ChatStreamEncoder:
             return self._start(event.created)
         if isinstance(event, Finish):
             return self._finish(event)
+        if isinstance(event, BlockCitation):
+            return b""
         return self._error(event)
 
     def finish(self) -> bytes:
