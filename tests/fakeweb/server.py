@@ -43,6 +43,9 @@ class _State:
     searxng_status: int = 200
 
     def hits_for(self, query: str) -> list[Hit]:
+        """Scripted for the query without its ``site:`` operators, else made up."""
+        words = query.split()
+        query = " ".join(w for w in words if w != "OR" and not w.lstrip("-").startswith("site:"))
         with self.lock:
             scripted = self.results.get(query)
         if scripted is not None:
