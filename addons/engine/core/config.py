@@ -217,6 +217,53 @@ class Security(_Model):
         return value
 
 
+class WebSearchConfig(_Model):
+    """The engine's own web search, for targets without one (a plain chat
+    provider): the backend it asks. Off until ``backend`` is set."""
+
+    backend: Literal["searxng", "brave"] | None = None
+    url: str | None = None
+    """SearXNG: the instance (``http://127.0.0.1:8888``; its settings must
+    allow the ``json`` format). Brave: another base URL than the API's."""
+    api_key_env: str | None = None
+    """Brave: the environment variable holding the API key (never the key)."""
+    max_results: int = Field(default=8, ge=1, le=20)
+    """Results per search handed to the model."""
+    timeout: float = Field(default=15.0, gt=0)
+    """Seconds a search may take."""
+    _api_key: SecretStr | None = PrivateAttr(default=None)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/") if value else value
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+            raise ValueError(f"expected the name of an environment variable, got {value!r}")
+        return value
+
+    @property
+    def api_key(self) -> str | None:
+        return self._api_key.get_secret_value() if self._api_key is not None else None
+
+    def problems(self, env: Mapping[str, str]) -> list[str]:
+        """What keeps the backend from working; resolves the key."""
+        if self.backend == "searxng" and not self.url:
+            return ["web_search.url: the SearXNG instance's URL is required"]
+        if self.backend == "brave":
+            if not self.api_key_env:
+                return ["web_search.api_key_env: name the variable that holds the Brave key"]
+            if not env.get(self.api_key_env):
+                return [f"web_search.api_key_env: {env_problem(self.api_key_env, env)}"]
+            self._api_key = SecretStr(env[self.api_key_env])
+        return []
+
+
 _LABEL = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
 _HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+$")
 
@@ -264,6 +311,7 @@ class Config(_Model):
     security: Security = Field(default_factory=Security)
     endpoints: list[EndpointEntry] = Field(default_factory=list)
     """More hosts to intercept (the shipped catalog is engine.core.endpoints)."""
+    web_search: WebSearchConfig = Field(default_factory=WebSearchConfig)
     _warnings: list[str] = PrivateAttr(default_factory=list)
     _disabled: dict[str, str] = PrivateAttr(default_factory=dict)
     _digest: str = PrivateAttr(default="")
@@ -307,6 +355,7 @@ def parse_config(
     problems = _check_references(config)
     config, env_problems, disabled = _resolve_env(config, os.environ if env is None else env)
     problems += env_problems
+    problems += config.web_search.problems(os.environ if env is None else env)
     if problems:
         raise ConfigError([f"{source}: {line}" for line in problems])
     config._disabled.update((name, var) for name, (_, var) in disabled.items())

@@ -29,6 +29,8 @@ from omniroute_mitm.engine.core.headers import RECORD_HEADER, ROUTE_HEADER
 from omniroute_mitm.engine.core.inbound import Inbound, Sink
 from omniroute_mitm.engine.core.records import Record
 from omniroute_mitm.engine.execute.attempts import Broken, Job, NativeRun, ProviderRun
+from omniroute_mitm.engine.execute.webtools import loop as webloop
+from omniroute_mitm.engine.execute.webtools.loop import WebToolsRun
 from omniroute_mitm.engine.record import reqlog, usage
 from omniroute_mitm.engine.record.usage import credential
 from omniroute_mitm.engine.route.affinity import conversation_id
@@ -305,14 +307,16 @@ class Exchange:
         resilience = self.config.resilience
         continuable = resilience.continue_ and resilience.max_continuations > 0
         while True:
-            runner = (
-                NativeRun(job, attempt, self.reply, is_last)
-                if attempt.native
-                else ProviderRun(
+            runner: NativeRun | ProviderRun | WebToolsRun
+            if attempt.native:
+                runner = NativeRun(job, attempt, self.reply, is_last)
+            elif resume is None and webloop.engine_runs(job, attempt, self.rt):
+                runner = WebToolsRun(job, attempt, self.reply, self.rt)
+            else:
+                runner = ProviderRun(
                     job, attempt, self.reply, continuable=continuable, resume=resume,
                     stall=resilience.stall_timeout,
-                )
-            )  # fmt: skip
+                )  # fmt: skip
             try:
                 headers = await runner.run()
             except UpstreamError as err:

@@ -73,15 +73,23 @@ def shape_request(
         request.max_tokens = min(request.max_tokens or cap, cap)
     input_tokens = estimate_tokens(request) if asked.stream else None
     custom = custom_tool_names(request)
-    if needs_cache(client.name, provider.name):
-        thoughts.restore(provider.name, request.messages)
-    thinking.keep_own(request.messages, provider.name, issuer)
+    for_target(request, client, provider, issuer, thoughts)
     trimmed = with_partial_turn(request, provider.name, partial) if partial is not None else ""
     rendered = provider.render_request(request, env)
     headers = {"anthropic-beta": beta} if beta and provider.name == client.name else {}
     return Shaped(
         dumps(rendered), headers, input_tokens, custom, list(request.warnings), trimmed=trimmed
     )
+
+
+def for_target(
+    request: Request, client: WireFormat, provider: WireFormat, issuer: str, thoughts: ThoughtCache
+) -> None:
+    """Thinking the client could not carry put back (from the cache), and
+    signatures only where they go back to their ``issuer`` (in place)."""
+    if needs_cache(client.name, provider.name):
+        thoughts.restore(provider.name, request.messages)
+    thinking.keep_own(request.messages, provider.name, issuer)
 
 
 CONTINUE_INSTRUCTION = (
