@@ -40,6 +40,7 @@ from .content import (
     tool_result_block,
     tool_use_block,
 )
+from .web import history_block
 
 Block = dict[str, Any]
 Turn = dict[str, Any]
@@ -100,8 +101,7 @@ class _Renderer:
             return block
         if isinstance(part, Opaque):
             return self.opaque(part)
-        self.warnings.append(f"{type(part).__name__} dropped")
-        return None
+        return history_block(part)
 
     def media(self, part: Media, role: str) -> Block | None:
         if role != "user":
