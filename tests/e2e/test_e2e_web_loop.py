@@ -30,6 +30,8 @@ HITS = [
     Hit("https://doc.rust-lang.org/edition-guide/rust-2024/", "Rust 2024 - The Edition Guide",
         "The 2024 edition is available since Rust 1.85."),
 ]  # fmt: skip
+QUERY = "rust 2024 edition"
+ASK = "When did the 2024 edition ship?"
 ANSWER = "The 2024 edition shipped with Rust 1.85 (blog.rust-lang.org)."
 
 
@@ -56,7 +58,7 @@ def web(web_server: FakeWeb) -> Iterator[FakeWeb]:
 
 def search_then_answer(fake: FakeProvider) -> None:
     fake.script([
-        Reply(text="Let me look that up.", tool_calls=[("web_search", {"query": "rust 2024 edition"})]),
+        Reply(text="Let me look that up.", tool_calls=[("web_search", {"query": QUERY})]),
         Reply(text=ANSWER),
     ])  # fmt: skip
 
@@ -100,7 +102,7 @@ def test_anthropic_sdk_gets_search_blocks_from_a_chat_target(
     search_then_answer(fake)
     client = conn.anthropic()
     args = {"model": MODEL, "max_tokens": 256, "tools": [SEARCH],
-            "messages": [{"role": "user", "content": "When did the 2024 edition ship?"}]}  # fmt: skip
+            "messages": [{"role": "user", "content": ASK}]}  # fmt: skip
     if stream:
         with client.messages.stream(**args) as events:
             message = events.get_final_message()
