@@ -83,6 +83,8 @@ def engine_runs(job: Job, attempt: Attempt, rt: WebServices) -> bool:
         return False
     if not any(word in job.body_bytes for word in _MARKERS):
         return False
+    if job.call.format == attempt.provider.format:
+        return False  # a passed-through body: the target's own options apply
     client = get_format(job.call.format)
     try:
         request = client.parse_request(job.body, model=job.call.model, stream=job.call.stream)
