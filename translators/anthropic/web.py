@@ -35,6 +35,7 @@ from ..canonical import (
     unwrap_meta,
     wrap_meta,
 )
+from ..web import note
 from .common import NAME
 
 SEARCH_TYPE = re.compile(r"web_search_\d{8}$")
@@ -283,30 +284,6 @@ def _carries_foreign(block: dict[str, Any]) -> bool:
     return any(
         isinstance(r, dict) and unwrap_meta(r.get("encrypted_content")) is not None for r in content
     )
-
-
-def note(part: Part) -> str:
-    """Words for a past web search or fetch, for a model that did not run
-    it (every format renders history this way when it cannot carry it)."""
-    if isinstance(part, WebSearchCall):
-        if part.name == WEB_FETCH:
-            return f"[web fetch: {part.url or ''}]"
-        return f'[web search: "{part.query or ""}"]'
-    if isinstance(part, WebSearchResults):
-        if part.error:
-            return f"[web search failed: {part.error}]"
-        lines = ["[web search results]"]
-        for i, r in enumerate(part.results, 1):
-            line = f"{i}. {r.title or r.url} <{r.url}>"
-            if r.snippet:
-                line += f"\n{r.snippet}"
-            lines.append(line)
-        return "\n".join(lines)
-    if isinstance(part, WebFetchResult):
-        if part.error:
-            return f"[web fetch failed: {part.error}]"
-        return f"[fetched {part.url}]\n{part.text}"
-    return ""
 
 
 # ------------------------------------------------------------------ citations

@@ -23,9 +23,13 @@ from ..canonical import (
     Text,
     ToolCall,
     ToolResult,
+    WebFetchResult,
+    WebSearchCall,
+    WebSearchResults,
     reject_unknown,
 )
-from .common import NAME, as_list, own_meta
+from ..web import note
+from .common import NAME, as_dict, as_list, own_meta
 from .content import render_media, render_tool_output
 from .options_render import (
     render_passthrough,
@@ -141,8 +145,19 @@ class _ItemRenderer:
             self._reasoning(part)
         elif isinstance(part, Opaque) and part.format == NAME:
             self._item(dict(part.data))
+        elif isinstance(part, WebSearchCall | WebSearchResults | WebFetchResult):
+            self._web(part)
         elif isinstance(part, Media):
             self.warnings.append("media in an assistant turn cannot be sent to Responses")
+
+    def _web(self, part: WebSearchCall | WebSearchResults | WebFetchResult) -> None:
+        """A search Responses ran goes back as its item; another provider's
+        (or its results) as words the model can read."""
+        own = as_dict(part.meta.get(NAME))
+        if isinstance(own.get("item"), dict):
+            self._item(dict(own["item"]))
+        elif not own.get("in_item"):  # (sources already in their call's item)
+            self._content.append({"type": "output_text", "text": note(part)})
 
     def _reasoning(self, part: Reasoning) -> None:
         own = own_meta(part.meta)
