@@ -272,13 +272,13 @@ class WebToolsRun:
         backend = self.rt.web.backend(self.rt.config.web_search)
         limit = (tool.max_uses if tool else None) or DEFAULT_MAX_USES
         if query is None:
-            error, text = "invalid_input", "Error: give the search a non-empty `query` string."
+            error, text = "invalid_input", "Give the search a non-empty `query` string."
         elif self.uses.searches >= limit:
             error = "max_uses_exceeded"
-            text = (f"Error: the limit of {limit} searches for this request is reached. "
+            text = (f"The limit of {limit} searches for this request is reached. "
                     "Answer now from the results you have.")  # fmt: skip
         elif backend is None:
-            error, text = "unavailable", "Error: web search is not available."
+            error, text = "unavailable", "Web search is not available."
         else:
             self.uses.searches += 1
             rounds.count(searches=1)
@@ -287,10 +287,10 @@ class WebToolsRun:
                 results = WebSearchResults(made.id, found)
                 text = search_text(results)
                 self._known.append(text)
-                log.info("%s: web search %r: %d results", self.label, query, len(found))
+                log.debug("%s: web search %r: %d results", self.label, query, len(found))
                 return [made, results], text, False
             except SearchError as exc:
-                error, text = exc.code, f"Error: the search failed ({exc.message})."
+                error, text = exc.code, f"The search failed ({exc.message})."
                 log.warning("%s: web search failed: %s", self.label, exc.message)
         return [made, WebSearchResults(made.id, error=error)], text, True
 
@@ -313,11 +313,11 @@ class WebToolsRun:
                 result = WebFetchResult(made.id, page.final_url, page.text[:cap], page.title,
                                         page.media_type, _now_iso())  # fmt: skip
                 self._known.append(page.text[:cap])
-                log.info("%s: web fetch %s: %d characters", self.label, url, len(result.text))
+                log.debug("%s: web fetch %s: %d characters", self.label, url, len(result.text))
                 return [made, result], fetch_text(result), False
-        log.info("%s: web fetch %s refused: %s", self.label, url, why)
+        log.debug("%s: web fetch %s refused: %s", self.label, url, why)
         result = WebFetchResult(made.id, url or "", error=error)
-        return [made, result], f"Error: the page was not fetched ({why}).", True
+        return [made, result], f"The page was not fetched ({why}).", True
 
     def _fetch_refusal(self, url: str | None, limit: int, tool: Any) -> tuple[str | None, str]:
         if url is None:

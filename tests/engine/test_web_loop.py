@@ -1,0 +1,88 @@
+"""The web tool loop in the engine (in process): a page fetched for an
+Anthropic client on a chat target (the fetcher allowed to reach the test's
+own loopback server), and a search backend that is down."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fakeprovider import FakeProvider, Reply
+from fakeweb import FakeWeb
+from omniroute_mitm.engine.core.config import parse_config
+from omniroute_mitm.engine.execute.webtools.fetch import Fetcher
+
+pytestmark = pytest.mark.anyio
+
+PAGE = """<html><head><title>Release notes</title></head><body>
+<h1>Version 2.0</h1><p>Version 2.0 adds streaming.</p></body></html>"""
+
+
+@pytest.fixture(scope="module")
+def web_server() -> Iterator[FakeWeb]:
+    with FakeWeb() as web:
+        yield web
+
+
+def config(fake: FakeProvider, search_url: str) -> object:
+    return parse_config(f"""
+providers:
+  chat: {{format: openai-chat, base_url: "{fake.url}/v1"}}
+routes:
+  - to: chat/m
+web_search: {{backend: searxng, url: "{search_url}"}}
+""", env={})  # fmt: skip
+
+
+def tool_messages(body: dict) -> list[str]:
+    return [m["content"] for m in body["messages"] if m.get("role") == "tool"]
+
+
+async def test_a_fetched_page_reaches_model_and_client(start_engine, fake_provider, web_server):
+    url = web_server.page("notes", PAGE)
+    fake_provider.script([
+        Reply(tool_calls=[("web_fetch", {"url": url})]),
+        Reply(text="Version 2.0 adds streaming."),
+    ])  # fmt: skip
+    harness = start_engine(config(fake_provider, web_server.url))
+    harness.engine.runtime.web._fetcher = Fetcher(allow_for_tests=[("127.0.0.1", web_server.port)])
+    response = await harness.post("/v1/messages", {
+        "model": "claude-x", "max_tokens": 100,
+        "tools": [{"type": "web_fetch_20250910", "name": "web_fetch", "max_content_tokens": 5}],
+        "messages": [{"role": "user", "content": f"What is new in {url}?"}],
+    })  # fmt: skip
+    assert response.status_code == 200, response.text
+    body = response.json()
+    kinds = [block["type"] for block in body["content"]]
+    assert kinds == ["server_tool_use", "web_fetch_tool_result", "text"], body
+    fetched = body["content"][1]["content"]
+    assert fetched["url"] == url and fetched["content"]["title"] == "Release notes"
+    document = fetched["content"]["source"]["data"]
+    assert document == "Version 2.0\n\nVersion 2.0 adds streaming."[:20]  # 5 tokens: 20 chars
+    assert body["usage"]["server_tool_use"]["web_fetch_requests"] == 1
+    (told,) = tool_messages(fake_provider.model_calls()[-1].body)
+    assert "Title: Release notes" in told and document in told
+
+
+async def test_a_backend_that_is_down_is_an_error_block_and_the_model_is_told(
+    start_engine, fake_provider, web_server
+):
+    web_server.state.searxng_status = 503
+    fake_provider.script([
+        Reply(tool_calls=[("web_search", {"query": "news"})]),
+        Reply(text="Search is unavailable right now."),
+    ])  # fmt: skip
+    harness = start_engine(config(fake_provider, web_server.url))
+    response = await harness.post("/v1/messages", {
+        "model": "claude-x", "max_tokens": 100,
+        "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+        "messages": [{"role": "user", "content": "Any news?"}],
+    })  # fmt: skip
+    web_server.state.searxng_status = 200
+    body = response.json()
+    assert [block["type"] for block in body["content"]] == [
+        "server_tool_use", "web_search_tool_result", "text"
+    ]  # fmt: skip
+    assert body["content"][1]["content"]["error_code"] == "unavailable"
+    (told,) = tool_messages(fake_provider.model_calls()[-1].body)
+    assert told == "Error: The search failed (searxng: answered HTTP 503)."
