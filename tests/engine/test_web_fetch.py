@@ -4,12 +4,19 @@ unless a test explicitly allows its own server, and caps size and time."""
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import ipaddress
 import json
+import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from fakeweb import FakeWeb
 from omniroute_mitm.engine.execute.webtools.addresses import IPAddress
 from omniroute_mitm.engine.execute.webtools.fetch import Fetcher, FetchError, system_resolve
@@ -213,3 +220,61 @@ async def test_an_error_status_is_an_error(web: FakeWeb) -> None:
     url = web.page("gone", "not here", status=404)
     error = await refused(allowed(web), url)
     assert error.code == "url_not_accessible" and "HTTP 404" in error.message
+
+
+def tls_pair(tmp_path: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context whose certificate names ``name`` (from a throwaway CA),
+    and a client context that trusts only that CA."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fetch test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(1)
+          .not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
+                         critical=False)
+          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
+                                       key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                       encipher_only=False, decipher_only=False), critical=True)
+          .sign(ca_key, hashes.SHA256()))  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))  # fmt: skip
+    pem = serialization.Encoding.PEM
+    (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(tmp_path / "leaf.pem", tmp_path / "key.pem")
+    client = ssl.create_default_context(cadata=ca.public_bytes(pem).decode())
+    return server, client
+
+
+async def test_https_goes_to_the_checked_address_with_the_names_sni_and_certificate(
+    tmp_path: Path,
+) -> None:
+    server, client = tls_pair(tmp_path, "pages.test")
+    with FakeWeb(tls=server) as web:
+        web.page("doc", "over TLS", content_type="text/plain")
+        names = Names({"pages.test": ["127.0.0.1"], "wrong.test": ["127.0.0.1"]})
+        fetcher = Fetcher(allow_for_tests=[("127.0.0.1", web.port)], resolve=names, verify=client)
+        page = await fetcher.fetch(f"https://pages.test:{web.port}/p/doc")
+        assert page.text == "over TLS"
+        assert web.hits[-1][1]["host"] == f"pages.test:{web.port}"
+        # the certificate is checked against the name asked for, not the address
+        with pytest.raises(FetchError) as info:
+            await fetcher.fetch(f"https://wrong.test:{web.port}/p/doc")
+        await fetcher.aclose()
+        assert info.value.code == "url_not_accessible"
+        assert "certificate" in info.value.message.lower()
+        assert len(web.hits) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import ssl
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,8 +130,15 @@ class PageHandler(_Base):
 
 
 class FakeWeb:
-    def __init__(self, brave_keys: list[str] | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        brave_keys: list[str] | None = None,
+        host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.host = host
+        self.tls = tls
+        """Serve HTTPS with this server context."""
         self.port = 0
         self.state = _State(set(brave_keys or []))
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -152,7 +160,7 @@ class FakeWeb:
                 (r"/res/v1/web/search", BraveHandler, args),
                 (r"/p/(.+)", PageHandler, args),
             ])  # fmt: skip
-            server = tornado.httpserver.HTTPServer(app)
+            server = tornado.httpserver.HTTPServer(app, ssl_options=self.tls)
             server.add_sockets(sockets)
             self._loop.call_soon(ready.set)
             self._loop.run_forever()
@@ -181,7 +189,7 @@ class FakeWeb:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def results(self) -> dict[str, list[Hit]]:

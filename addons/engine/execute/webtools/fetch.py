@@ -92,7 +92,7 @@ class Fetcher:
     """Fetches pages' text (see the module doc). ``allow_for_tests`` lists
     ``(address, port)`` pairs let through although the policy refuses them:
     for tests against loopback servers only; nothing in the engine or the
-    config sets it."""
+    config sets it. ``verify``: the TLS roots (default: httpx's, certifi)."""
 
     def __init__(
         self,
@@ -102,6 +102,7 @@ class Fetcher:
         max_redirects: int = MAX_REDIRECTS,
         resolve: Resolver = system_resolve,
         allow_for_tests: Iterable[tuple[str, int]] = (),
+        verify: ssl.SSLContext | None = None,
     ) -> None:
         self.max_bytes = max_bytes
         self.timeout = timeout
@@ -110,7 +111,7 @@ class Fetcher:
         self._allowed = {(str(ipaddress.ip_address(a)), int(p)) for a, p in allow_for_tests}
         self._client = httpx.AsyncClient(
             trust_env=False,  # a proxy would resolve the name itself, unchecked
-            verify=_ssl_context(),
+            verify=verify or _ssl_context(),
             follow_redirects=False,
             limits=httpx.Limits(max_keepalive_connections=0),
             timeout=httpx.Timeout(timeout),
