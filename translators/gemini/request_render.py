@@ -27,8 +27,12 @@ from ..canonical import (
     Text,
     ToolCall,
     ToolResult,
+    WebFetchResult,
+    WebSearchCall,
+    WebSearchResults,
     reject_unknown,
 )
+from ..web import note
 from .common import DUMMY_SIGNATURE, NAME, own_signature
 from .options import generation_config, tool_config, tools
 from .parts import function_call, render_media, text_part, thought
@@ -113,6 +117,8 @@ class _History:
                 turn.parts.append(render_media(part))
             elif isinstance(part, Opaque):
                 self._opaque(part, turn)
+            elif isinstance(part, WebSearchCall | WebSearchResults | WebFetchResult):
+                turn.parts.append({"text": note(part)})  # Gemini has no search history
         return turn
 
     def _reasoning(self, part: Reasoning, turn: _Turn) -> None:
