@@ -198,3 +198,30 @@ def test_fetch_refuses_loopback_and_urls_the_conversation_never_named(
     assert web.hits == []  # the loopback page was never fetched
     told = tool_results(fake.model_calls()[-1].body)
     assert "loopback" in told[0] and "only URLs from the conversation" in told[1]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_gemini_sdk_gets_grounding_metadata_from_a_chat_target(
+    conn: Conn, fake: FakeProvider, web: FakeWeb, stream: bool
+) -> None:
+    from google.genai import types
+
+    search_then_answer(fake)
+    client = conn.gemini()
+    config = types.GenerateContentConfig(tools=[types.Tool(google_search=types.GoogleSearch())])
+    if stream:
+        chunks = list(client.models.generate_content_stream(
+            model=MODEL, contents=ASK, config=config))  # fmt: skip
+    else:
+        chunks = [client.models.generate_content(model=MODEL, contents=ASK, config=config)]
+    text = "".join(c.text or "" for c in chunks)
+    assert text.endswith(ANSWER)
+    grounded = [c.candidates[0].grounding_metadata for c in chunks
+                if c.candidates and c.candidates[0].grounding_metadata]  # fmt: skip
+    assert grounded, chunks
+    metadata = grounded[-1]
+    assert metadata.web_search_queries == [QUERY]
+    assert [(g.web.uri, g.web.title) for g in metadata.grounding_chunks] == [
+        (h.url, h.title) for h in HITS
+    ]
+    assert_provider_saw_the_loop(fake)
