@@ -33,9 +33,11 @@ from omniroute_mitm.translators import (
     WireFormat,
     estimate_tokens,
     get_format,
+    web,
 )
 from omniroute_mitm.translators.canonical import (
     WEB_FETCH,
+    WEB_SEARCH,
     Env,
     Message,
     Part,
@@ -71,33 +73,18 @@ class WebServices(Services, Protocol):
     def web(self) -> Web: ...
 
 
-NATIVE_SEARCH = frozenset({"anthropic", "openai-responses", "gemini"})
-"""Target formats with a web search of their own (the translators carry it)."""
-
-
 def engine_runs(job: Job, attempt: Attempt, rt: WebServices) -> bool:
     """Whether the engine runs the client's web tools on this attempt: the
-    request has some, the target has none, and what they need is there (a
-    search backend for a search; the fetcher is always)."""
-    if attempt.native or attempt.provider is None or attempt.provider.format in NATIVE_SEARCH:
+    request has some, the target does not run them all itself (a target of
+    the client's own format gets the body as sent), and the engine has what
+    they need (a search backend for a search; the fetcher is always there)."""
+    if attempt.native or attempt.provider is None or job.call.kind != "generate":
         return False
-    if not any(word in job.body_bytes for word in _MARKERS):
+    client, target = job.call.format, attempt.provider.format
+    tools = web.requested(client, job.body)
+    if not tools or all(web.honours(target, client, tool) for tool in tools):
         return False
-    if job.call.format == attempt.provider.format:
-        return False  # a passed-through body: the target's own options apply
-    client = get_format(job.call.format)
-    try:
-        request = client.parse_request(job.body, model=job.call.model, stream=job.call.stream)
-    except TranslationError:
-        return False
-    tools = web_tools(request)
-    if tools is None:
-        return False
-    return tools.search is None or rt.web.backend(rt.config.web_search) is not None
-
-
-_MARKERS = (b"web_search", b"web_fetch", b"googleSearch", b"google_search", b"urlContext",
-            b"url_context")  # fmt: skip
+    return WEB_SEARCH not in tools or rt.web.backend(rt.config.web_search) is not None
 
 
 @dataclass(slots=True)
