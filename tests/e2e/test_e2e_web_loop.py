@@ -44,7 +44,10 @@ def web_server() -> Iterator[FakeWeb]:
 def MITM_CONFIG(request) -> dict:  # noqa: N802 (the harness looks for this name)
     port = request.getfixturevalue("e2e_provider").port
     web = request.getfixturevalue("web_server")
-    config = e2e_config(port)
+    combos = {"dead-first": {"targets": ["dead/catch-all", "fake-openai-chat/upstream"]}}
+    config = e2e_config(
+        port, None, combos, [{"match": {"model": "dead-first"}, "to": "dead-first"}]
+    )
     config["web_search"] = {"backend": "searxng", "url": web.url}
     return config
 
@@ -224,4 +227,15 @@ def test_gemini_sdk_gets_grounding_metadata_from_a_chat_target(
     assert [(g.web.uri, g.web.title) for g in metadata.grounding_chunks] == [
         (h.url, h.title) for h in HITS
     ]
+    assert_provider_saw_the_loop(fake)
+
+
+def test_a_target_that_fails_before_content_falls_back(conn: Conn, fake: FakeProvider, web):
+    search_then_answer(fake)
+    with conn.anthropic().messages.stream(
+        model="dead-first", max_tokens=256, tools=[SEARCH],
+        messages=[{"role": "user", "content": ASK}],
+    ) as events:  # fmt: skip
+        message = events.get_final_message()
+    assert_anthropic_blocks(message)
     assert_provider_saw_the_loop(fake)

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from omniroute_mitm.engine.core.calls import dumps
 from omniroute_mitm.engine.core.config import Config
 from omniroute_mitm.engine.core.errors import UpstreamError, UpstreamStreamError
+from omniroute_mitm.engine.route.failures import empty_answer
 from omniroute_mitm.engine.route.plan import Attempt
 from omniroute_mitm.engine.stream.holdback import ContentWatch, HoldBack
 from omniroute_mitm.engine.stream.reply import ClientReply
@@ -168,6 +169,8 @@ class WebToolsRun:
             self.reply.record.error = err.message
             await self.reply.sink.send(translator.fail(self.reply.error_info(err)))
             headers = ()
+        if not self.reply.content_sent:
+            raise empty_answer(self.label)  # nothing at all came: another target may answer
         self.usage, self.chars = rounds.usage, watch.chars
         if translator.error is not None:
             self.reply.record.error = translator.error.message
@@ -183,6 +186,8 @@ class WebToolsRun:
         if rounds.error is not None:
             raise UpstreamStreamError(rounds.error)
         response = answer.response
+        if not response.parts and not rounds.started:
+            raise empty_answer(self.label)
         response.model, response.usage = self.job.model, rounds.usage
         restore_custom_calls(response, self._custom)
         self.usage = rounds.usage
