@@ -57,6 +57,8 @@ class PriceOverride(_Model):
     cache_write: float | None = Field(default=None, ge=0)
     reasoning: float | None = Field(default=None, ge=0)
     cache_write_1h: float | None = Field(default=None, ge=0)
+    search: float | None = Field(default=None, ge=0)
+    """US dollars per 1,000 server-side web searches."""
 
 
 class Provider(_Model):
@@ -255,6 +257,19 @@ class EndpointEntry(_Model):
         return out
 
 
+class WebSearchSettings(_Model):
+    """Server-side web tools (web_search, web_fetch) a client sends: routed
+    to targets whose provider runs them (route.web)."""
+
+    backend: dict[str, Any] | None = None
+    """A search backend the engine runs for targets without their own
+    search (its keys belong to the engine-run search; None: off)."""
+    unsupported: Literal["error", "drop"] = "error"
+    """No target can run the tool: ``error`` refuses the request in the
+    client's format; ``drop`` sends it without the tool (the model answers
+    without searching)."""
+
+
 class Config(_Model):
     providers: dict[str, Provider] = Field(default_factory=dict)
     combos: dict[str, Combo] = Field(default_factory=dict)
@@ -264,6 +279,7 @@ class Config(_Model):
     security: Security = Field(default_factory=Security)
     endpoints: list[EndpointEntry] = Field(default_factory=list)
     """More hosts to intercept (the shipped catalog is engine.core.endpoints)."""
+    web_search: WebSearchSettings = Field(default_factory=WebSearchSettings)
     _warnings: list[str] = PrivateAttr(default_factory=list)
     _disabled: dict[str, str] = PrivateAttr(default_factory=dict)
     _digest: str = PrivateAttr(default="")
