@@ -539,6 +539,8 @@ def _add(a: Usage, b: Usage) -> Usage:
         a.cache_creation_tokens + b.cache_creation_tokens,
         a.reasoning_tokens + b.reasoning_tokens,
         a.cache_creation_1h_tokens + b.cache_creation_1h_tokens,
+        a.web_search_requests + b.web_search_requests,
+        a.web_fetch_requests + b.web_fetch_requests,
     )
 
 

@@ -57,6 +57,8 @@ class PriceOverride(_Model):
     cache_write: float | None = Field(default=None, ge=0)
     reasoning: float | None = Field(default=None, ge=0)
     cache_write_1h: float | None = Field(default=None, ge=0)
+    search: float | None = Field(default=None, ge=0)
+    """US dollars per 1,000 server-side web searches."""
 
 
 class Provider(_Model):
@@ -218,8 +220,10 @@ class Security(_Model):
 
 
 class WebSearchConfig(_Model):
-    """The engine's own web search, for targets without one (a plain chat
-    provider): the backend it asks. Off until ``backend`` is set."""
+    """Clients' server-side web tools (web_search, web_fetch): routed to
+    targets that run them (route.web), else run by the engine
+    (execute.webtools) with the search backend named here (off until
+    ``backend`` is set)."""
 
     backend: Literal["searxng", "brave"] | None = None
     url: str | None = None
@@ -231,6 +235,10 @@ class WebSearchConfig(_Model):
     """Results per search handed to the model."""
     timeout: float = Field(default=15.0, gt=0)
     """Seconds a search may take."""
+    unsupported: Literal["error", "drop"] = "error"
+    """A web tool no target can run (no backend, no target of its own):
+    ``error`` refuses the request in the client's format naming the tool;
+    ``drop`` sends it without the tool (the model answers without it)."""
     _api_key: SecretStr | None = PrivateAttr(default=None)
 
     @field_validator("url")

@@ -76,7 +76,10 @@ ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0
 V4 = """
 ALTER TABLE requests ADD COLUMN client_endpoint TEXT
 """
-MIGRATIONS = [V1, V2, V3, V4]
+V5 = """
+ALTER TABLE requests ADD COLUMN web_searches INTEGER NOT NULL DEFAULT 0
+"""
+MIGRATIONS = [V1, V2, V3, V4, V5]
 """Append only: a shipped migration never changes."""
 
 COLUMNS = (
@@ -85,7 +88,7 @@ COLUMNS = (
     "status", "error_class", "error", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "reasoning_tokens", "estimated", "ttft_ms", "total_ms", "cost",
     "quota_window", "quota_used", "quota_reset", "quota_headers", "cache_write_1h_tokens",
-    "client_endpoint",
+    "client_endpoint", "web_searches",
 )  # fmt: skip
 INSERT = (
     f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -115,7 +118,8 @@ def price_for(config: Config, provider: str, model: str) -> prices.Price | None:
         settings = config.providers[provider]
         override = settings.prices.get(model) or settings.price
         if override is not None:
-            return prices.Price(**override.model_dump())
+            family = prices.provider_for_url(settings.base_url)
+            return prices.with_search_fee(prices.Price(**override.model_dump()), family, model)
         info = prices.lookup(prices.provider_for_url(settings.base_url), model)
     else:
         return None
@@ -163,7 +167,7 @@ def row(record: Record) -> tuple[Any, ...]:
         record.cost,
         q.window if q else None, q.utilization if q else None,
         q.reset if q else None, _headers(q.headers) if q else None, t.cache_write_1h,
-        record.endpoint or None,
+        record.endpoint or None, t.searches,
     )  # fmt: skip
 
 

@@ -33,6 +33,7 @@ from omniroute_mitm.engine.execute.webtools import loop as webloop
 from omniroute_mitm.engine.execute.webtools.loop import WebToolsRun
 from omniroute_mitm.engine.record import reqlog, usage
 from omniroute_mitm.engine.record.usage import credential
+from omniroute_mitm.engine.route import web as web_route
 from omniroute_mitm.engine.route.affinity import conversation_id
 from omniroute_mitm.engine.route.failures import classify
 from omniroute_mitm.engine.route.plan import Attempt
@@ -41,7 +42,13 @@ from omniroute_mitm.engine.stream.reply import ClientReply
 from omniroute_mitm.engine.translate import responses
 from omniroute_mitm.engine.translate.codeassist import unwrap_code_assist
 from omniroute_mitm.engine.translate.thinking import without_thinking
-from omniroute_mitm.translators import TranslationError, WireFormat, estimate_tokens, get_format
+from omniroute_mitm.translators import (
+    TranslationError,
+    WireFormat,
+    estimate_tokens,
+    get_format,
+    web,
+)
 
 from .local import LocalAnswers
 from .runtime import Runtime
@@ -136,6 +143,12 @@ class Exchange:
             job.call.format, job.model, job.inbound.host, conversation, self._tokens
         )
         decision = self.rt.router.decide(self.config, request)
+        if job.call.kind == "generate":
+            tools = web.requested(job.call.format, job.body)
+            decision.attempts, skipped = web_route.filter_attempts(
+                self.config, job.call.format, tools, decision.attempts
+            )
+            decision.skipped.extend(skipped)
         self._skipped = decision.skipped
         self.record.target = decision.target
         if job.call.format == "openai-responses" and job.call.kind == "generate":
