@@ -6,11 +6,13 @@ client's SDK parses its vendor's own search blocks, then the answer."""
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_harness import e2e_config
+from e2e_harness import ROOT, e2e_config
 from fakeprovider import FakeProvider, Reply
 from fakeprovider.sdk import Conn
 from fakeweb import FakeWeb, Hit
@@ -239,3 +241,29 @@ def test_a_target_that_fails_before_content_falls_back(conn: Conn, fake: FakePro
         message = events.get_final_message()
     assert_anthropic_blocks(message)
     assert_provider_saw_the_loop(fake)
+
+
+def test_the_engines_searches_are_in_the_usage_record(conn: Conn, fake: FakeProvider, web, mitm):
+    fake.script([
+        Reply(tool_calls=[("web_search", {"query": QUERY})]),
+        Reply(tool_calls=[("web_search", {"query": "rust 1.85"})]),
+        Reply(text=ANSWER),
+    ])  # fmt: skip
+    message = conn.anthropic().messages.create(
+        model=MODEL, max_tokens=256, tools=[SEARCH], metadata={"user_id": "usage-probe"},
+        messages=[{"role": "user", "content": ASK}],
+    )  # fmt: skip
+    assert message.usage.server_tool_use.web_search_requests == 2
+    data = mitm.confdir / "data"
+    deadline = time.monotonic() + 20
+    found: list[dict] = []
+    while not found and time.monotonic() < deadline:
+        if (data / "omniroute.sqlite").exists():
+            out = subprocess.run(
+                [str(ROOT / "scripts/usage"), "--data-dir", str(data), "--json", "--rows"],
+                capture_output=True, text=True, timeout=60, check=True,
+            )  # fmt: skip
+            found = [r for r in json.loads(out.stdout) if r["web_searches"] == 2]
+        time.sleep(0.2)
+    assert found, "no usage row with the two searches"
+    assert found[-1]["provider"] == "fake-openai-chat" and found[-1]["input_tokens"] > 0
