@@ -86,3 +86,40 @@ async def test_a_backend_that_is_down_is_an_error_block_and_the_model_is_told(
     assert body["content"][1]["content"]["error_code"] == "unavailable"
     (told,) = tool_messages(fake_provider.model_calls()[-1].body)
     assert told == "Error: The search failed (searxng: answered HTTP 503)."
+
+
+async def test_without_a_backend_search_is_refused_and_fetch_still_runs(
+    start_engine, fake_provider, web_server
+):
+    plain = parse_config(f"""
+providers:
+  chat: {{format: openai-chat, base_url: "{fake_provider.url}/v1"}}
+routes:
+  - to: chat/m
+""", env={})  # fmt: skip
+    harness = start_engine(plain)
+    search = await harness.post("/v1/messages", {
+        "model": "claude-x", "max_tokens": 100,
+        "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+        "messages": [{"role": "user", "content": "Any news?"}],
+    })  # fmt: skip
+    assert search.status_code == 400
+    error = search.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert "web_search_20250305" in error["message"] and "web_search: {backend" in error["message"]
+    assert fake_provider.model_calls() == []
+
+    fake_provider.script([
+        Reply(tool_calls=[("web_fetch", {"url": "http://169.254.169.254/latest/meta-data/"})]),
+        Reply(text="Not allowed."),
+    ])  # fmt: skip
+    fetch = await harness.post("/v1/messages", {
+        "model": "claude-x", "max_tokens": 100,
+        "tools": [{"type": "web_fetch_20250910", "name": "web_fetch"}],
+        "messages": [{"role": "user", "content": "Read http://169.254.169.254/latest/meta-data/"}],
+    })  # fmt: skip
+    body = fetch.json()
+    assert [b["type"] for b in body["content"]] == [
+        "server_tool_use", "web_fetch_tool_result", "text"
+    ]  # fmt: skip
+    assert body["content"][1]["content"]["error_code"] == "url_not_allowed"
