@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from fakeprovider import FakeProvider, Reply
-from fakeweb import FakeWeb
+from fakeweb import FakeWeb, Hit
 from omniroute_mitm.engine.core.config import parse_config
 from omniroute_mitm.engine.execute.webtools.fetch import Fetcher
 
@@ -123,3 +123,32 @@ routes:
         "server_tool_use", "web_fetch_tool_result", "text"
     ]  # fmt: skip
     assert body["content"][1]["content"]["error_code"] == "url_not_allowed"
+
+
+async def test_the_brave_backend_gets_its_key_and_nobody_else_does(start_engine, fake_provider):
+    key = "bk-loop-secret-9876"
+    with FakeWeb(brave_keys=[key]) as brave:
+        brave.results["weather paris"] = [Hit("https://meteo.example/paris", "Paris", "Rain.")]
+        settings = parse_config(f"""
+providers:
+  chat: {{format: openai-chat, base_url: "{fake_provider.url}/v1"}}
+routes:
+  - to: chat/m
+web_search: {{backend: brave, url: "{brave.url}", api_key_env: BRAVE_TEST_KEY}}
+""", env={"BRAVE_TEST_KEY": key})  # fmt: skip
+        fake_provider.script([
+            Reply(tool_calls=[("web_search", {"query": "weather paris"})]),
+            Reply(text="Rain in Paris."),
+        ])  # fmt: skip
+        harness = start_engine(settings)
+        response = await harness.post("/v1/messages", {
+            "model": "claude-x", "max_tokens": 100, "stream": True,
+            "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+            "messages": [{"role": "user", "content": "Weather in Paris?"}],
+        })  # fmt: skip
+        assert response.status_code == 200
+        assert '"url":"https://meteo.example/paris"' in response.text
+        assert '"server_tool_use":{"web_search_requests":1' in response.text
+        assert brave.hits[-1][1]["x-subscription-token"] == key
+    assert all(not call.carries(key) for call in fake_provider.model_calls())
+    assert key not in response.text
