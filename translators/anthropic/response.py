@@ -31,7 +31,7 @@ from .common import (
     usage_to_wire,
 )
 from .content import carried_signature, carrier_block, signed_thinking, tool_use_block
-from .web import render_citation, split_cited, web_blocks
+from .web import empty_result, render_citation, split_cited, web_blocks
 
 
 def parse_response(body: dict[str, Any]) -> Response:
@@ -56,8 +56,10 @@ def parse_response(body: dict[str, Any]) -> Response:
 
 def render_response(response: Response, env: Env) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
-    for part in response.parts:
+    for i, part in enumerate(response.parts):
         content.extend(response_blocks(part, env))
+        if isinstance(part, WebSearchCall) and not _answered(part, response.parts[i + 1 :]):
+            content.append(empty_result(part, content[-1]["id"]))
     has_tool_use = any(block["type"] == "tool_use" for block in content)
     has_refusal = any(isinstance(p, Refusal) for p in response.parts)
     body: dict[str, Any] = {
@@ -102,6 +104,11 @@ def response_blocks(part: Part, env: Env) -> list[dict[str, Any]]:
     if isinstance(part, Opaque) and part.format == NAME:
         return [part.data]
     return []
+
+
+def _answered(call: WebSearchCall, rest: list[Part]) -> bool:
+    following = rest[0] if rest else None
+    return isinstance(following, WebSearchResults | WebFetchResult) and following.call_id == call.id
 
 
 def cited_blocks(part: Text) -> list[dict[str, Any]]:

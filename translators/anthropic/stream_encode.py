@@ -24,6 +24,7 @@ from ..canonical import (
     Finish,
     Meta,
     Opaque,
+    Part,
     Reasoning,
     Refusal,
     StreamError,
@@ -41,7 +42,7 @@ from ..sse import dumps, encode_event
 from .common import NAME, anthropic_meta, foreign_meta, stop_to_wire, usage_to_wire
 from .content import carried_signature, carrier_block
 from .errors import error_event
-from .web import render_citation, web_blocks
+from .web import empty_result, render_citation, web_blocks
 
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 _CUSTOM_OPEN = '{"input":"'
@@ -103,6 +104,7 @@ class AnthropicStreamEncoder:
         self._refusal = False
         self._chars = 0
         self._start_usage: dict[str, Any] = {}
+        self._call: tuple[WebSearchCall, str] | None = None  # a search awaiting its result
 
     def ping(self) -> bytes:
         return PING
@@ -119,7 +121,8 @@ class AnthropicStreamEncoder:
         if isinstance(event, BlockDelta):
             return self._delta(event)
         if isinstance(event, BlockStart):
-            return self._start_message(None) + self._close() + self._open_block(event)
+            out = self._start_message(None) + self._close() + self._unanswered(event.part)
+            return out + self._open_block(event)
         if isinstance(event, BlockEnd):
             return self._end_block(event)
         if isinstance(event, BlockCitation):
@@ -127,7 +130,8 @@ class AnthropicStreamEncoder:
         if isinstance(event, StreamStart):
             return self._start_message(event)
         if isinstance(event, Finish):
-            return self._start_message(None) + self._close() + self._end(event)
+            out = self._start_message(None) + self._close() + self._unanswered(None)
+            return out + self._end(event)
         if isinstance(event, StreamError):
             self._finished = True
             return error_event(event.error)
@@ -222,11 +226,24 @@ class AnthropicStreamEncoder:
         one JSON delta after an empty start, a result whole."""
         block = self._open = _Open(index, "opaque", {})
         content = web_blocks(part, self._env)[0]
+        if isinstance(part, WebSearchCall):
+            self._call = (part, content["id"])
         if content["type"] != "server_tool_use":
             return self._wire_start(block, content)
         given = content.get("input") or {}
         out = self._wire_start(block, {**content, "input": {}})
         return out + _json_delta(block.wire or 0, dumps(given))
+
+    def _unanswered(self, part: Part | None) -> bytes:
+        """An empty result for a search whose provider sent none (the next
+        block is not its result)."""
+        if self._call is None:
+            return b""
+        (call, call_id), self._call = self._call, None
+        if isinstance(part, WebSearchResults | WebFetchResult) and part.call_id == call.id:
+            return b""
+        block = _Open(-1, "opaque", {})
+        return self._wire_start(block, empty_result(call, call_id)) + _block_stop(block.wire or 0)
 
     def _cite(self, event: BlockCitation) -> bytes:
         block = self._open

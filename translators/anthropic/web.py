@@ -253,6 +253,18 @@ def web_blocks(
     return [{"type": "web_fetch_tool_result", "tool_use_id": part.call_id, "content": content}]
 
 
+def empty_result(call: WebSearchCall, call_id: str) -> dict[str, Any]:
+    """The result block of a search whose provider sent no results (an
+    Anthropic client expects one after every server tool call)."""
+    kind = "web_fetch_tool_result" if call.name == WEB_FETCH else "web_search_tool_result"
+    content: Any = (
+        []
+        if call.name != WEB_FETCH
+        else {"type": "web_fetch_tool_result_error", "error_code": "unavailable"}
+    )
+    return {"type": kind, "tool_use_id": call_id, "content": content}
+
+
 def _render_result(result: WebSearchResult) -> dict[str, Any]:
     encrypted = result.encrypted_content
     if encrypted is None:

@@ -71,8 +71,23 @@ def render_request(request: Request, env: Env) -> dict[str, Any]:
     render_passthrough(request, body)
     body["store"] = request.store is True
     _include_encrypted(request, body, renderer.sent_reasoning)
+    _include_sources(request, body)
     body["stream"] = request.stream
     return body
+
+
+SOURCES = "web_search_call.action.sources"
+
+
+def _include_sources(request: Request, body: dict[str, Any]) -> None:
+    """Another format's search tool: ask for the searches' sources, which
+    its client reads as search results (Responses sends none otherwise)."""
+    if not any(t.server is not None and NAME not in t.meta for t in request.tools):
+        return
+    include = [str(x) for x in as_list(body.get("include"))]
+    if SOURCES not in include:
+        include.append(SOURCES)
+    body["include"] = include
 
 
 def _include_encrypted(request: Request, body: dict[str, Any], sent_reasoning: bool) -> None:

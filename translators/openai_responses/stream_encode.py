@@ -18,6 +18,7 @@ from ..canonical import (
     BlockDelta,
     BlockEnd,
     BlockStart,
+    Citation,
     Env,
     ErrorInfo,
     Finish,
@@ -65,6 +66,7 @@ class _Block:
     __slots__ = (
         "annotations",
         "chunks",
+        "whole",
         "content_index",
         "item",
         "output_index",
@@ -80,6 +82,7 @@ class _Block:
         self.chunks: list[str] = []
         self.summary_open = False
         self.annotations: list[dict[str, Any]] = []
+        self.whole: list[Citation] = []  # citations of the whole text, known at its end
 
 
 class ResponsesStreamEncoder:
@@ -226,7 +229,13 @@ class ResponsesStreamEncoder:
         block = self._block
         if block is None or not isinstance(block.part, Text):
             return
-        note = render_annotation(event.citation, sum(len(c) for c in block.chunks))
+        if event.citation.start is None:  # Anthropic's: the block's text, still to come
+            block.whole.append(event.citation)
+            return
+        self._annotate(block, event.citation, out)
+
+    def _annotate(self, block: _Block, citation: Citation, out: list[bytes]) -> None:
+        note = render_annotation(citation, sum(len(c) for c in block.chunks))
         fields = {**self._where(block), "annotation_index": len(block.annotations)}
         block.annotations.append(note)
         self._emit(out, "response.output_text.annotation.added", {**fields, "annotation": note})
@@ -300,6 +309,8 @@ class ResponsesStreamEncoder:
 
     def _text_end(self, block: _Block, text: str, out: list[bytes]) -> None:
         where = self._where(block)
+        for citation in block.whole:
+            self._annotate(block, citation, out)
         if isinstance(block.part, Text):
             done = text_part(text)
             done["annotations"] = block.annotations
