@@ -57,6 +57,6 @@ def refusal(client: FormatName, tools: frozenset[str], attempts: list[Attempt]) 
         f"the {names} tool needs a target whose provider runs it, and none of the "
         f"targets this request was routed to can ({targets}). Route it to such a target "
         "(anthropic, openai-responses or gemini format), configure a search backend "
-        "(web_search: {backend: searxng, url: ...} in config.yaml), or set "
+        "(web_search: {backend: ...} in config.yaml), or set "
         "web_search: {unsupported: drop} to send it without the tool"
     )
