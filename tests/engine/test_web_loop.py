@@ -152,3 +152,22 @@ web_search: {{backend: brave, url: "{brave.url}", api_key_env: BRAVE_TEST_KEY}}
         assert brave.hits[-1][1]["x-subscription-token"] == key
     assert all(not call.carries(key) for call in fake_provider.model_calls())
     assert key not in response.text
+
+
+async def test_a_forced_search_is_forced_once(start_engine, fake_provider, web_server):
+    fake_provider.script([
+        Reply(tool_calls=[("web_search", {"query": "news"})]),
+        Reply(text="Here is the news."),
+    ])  # fmt: skip
+    harness = start_engine(config(fake_provider, web_server.url))
+    response = await harness.post("/v1/messages", {
+        "model": "claude-x", "max_tokens": 100,
+        "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+        "tool_choice": {"type": "tool", "name": "web_search"},
+        "messages": [{"role": "user", "content": "Any news?"}],
+    })  # fmt: skip
+    assert response.status_code == 200, response.text
+    first, second = (c.body for c in fake_provider.model_calls())
+    assert first["tool_choice"] == {"type": "function", "function": {"name": "web_search"}}
+    assert second.get("tool_choice", "auto") == "auto"
+    assert response.json()["content"][-1]["text"] == "Here is the news."

@@ -216,6 +216,8 @@ class WebToolsRun:
                 Message("assistant", rounds.said.response.parts),
                 Message("user", list(results)),
             ]
+            if request.tool_choice is not None and request.tool_choice.mode != "none":
+                request.tool_choice = None  # a forced call was made: the model may answer now
         await out(None)
         return headers
 
