@@ -152,7 +152,7 @@ class Fetcher:
         """The page, or the URL a redirect points to."""
         location = response.headers.get("location")
         if response.status_code in _REDIRECTS and location:
-            return urljoin(current, location.strip())
+            return urljoin(current, str(location).strip())
         if response.status_code >= 300:
             status = response.status_code
             raise FetchError("url_not_accessible", f"{current}: answered HTTP {status}")

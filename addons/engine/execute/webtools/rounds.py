@@ -17,6 +17,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+from omniroute_mitm.translators.base import StreamDecoder
 from omniroute_mitm.translators.canonical import (
     WEB_FETCH,
     WEB_SEARCH,
@@ -154,7 +155,7 @@ class Rounds:
         """All rounds' usage so far, searches and fetches included."""
         self.error: ErrorInfo | None = None
         self.stop_reason: StopReason = "stop"
-        self._decoder: object | None = None
+        self._decoder: StreamDecoder | None = None
         self._next = 0
         self._queue: list[StreamEvent] = []
         self._begin_round()
@@ -170,7 +171,7 @@ class Rounds:
         self._held: dict[int, ToolCall] = {}
         self._round_usage: Usage | None = None
 
-    def next_round(self, decoder: object) -> None:
+    def next_round(self, decoder: StreamDecoder) -> None:
         """The next round's provider stream decoder (``feed``/``finish``)."""
         self._decoder = decoder
         self._begin_round()
@@ -178,8 +179,8 @@ class Rounds:
     # the StreamDecoder protocol, for StreamTranslator
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         out, self._queue = self._queue, []
-        if chunk:
-            out += self._splice(self._decoder.feed(chunk))  # type: ignore[attr-defined]
+        if chunk and self._decoder is not None:
+            out += self._splice(self._decoder.feed(chunk))
         return out
 
     def finish(self) -> list[StreamEvent]:
@@ -191,7 +192,8 @@ class Rounds:
 
     def end_round(self) -> None:
         """The round's provider stream ended: its last events queued."""
-        self._queue += self._splice(self._decoder.finish())  # type: ignore[attr-defined]
+        if self._decoder is not None:
+            self._queue += self._splice(self._decoder.finish())
         self._held.clear()  # a call cut off mid-arguments is not run
         self.usage = add_usage(self.usage, self._round_usage)
 
