@@ -155,7 +155,7 @@ def test_web_searches_are_counted_and_priced(conn, fake, mitm):
     """The provider's searches (Anthropic's server_tool_use.web_search_requests)
     land in the row and its cost: $10 per 1,000 searches on top of tokens."""
     fake.script([Reply(text="searched answer", usage=Usage(1000, 100))])
-    before = row_count(mitm)
+    before, flows = row_count(mitm), flow_count(mitm)
     message = conn.anthropic().messages.create(
         model="priced", max_tokens=100, messages=[{"role": "user", "content": "news?"}],
         tools=[{"type": "web_search_20250305", "name": "web_search"}],
@@ -163,4 +163,5 @@ def test_web_searches_are_counted_and_priced(conn, fake, mitm):
     assert message.usage.server_tool_use.web_search_requests == 1
     row = wait_rows(mitm, before + 1)[-1]
     assert row["web_searches"] == 1
+    assert next_flow(mitm, flows)["comment"].endswith("/ 100 out, 1 web search, $0.0145]")
     assert row["cost"] == pytest.approx((1000 * 3 + 100 * 15) / 1e6 + 10 / 1000)
