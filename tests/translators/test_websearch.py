@@ -131,6 +131,12 @@ def test_newer_dated_versions_and_web_fetch_are_recognised() -> None:
     assert any("web_fetch" in w for w in warnings)
 
 
+def test_web_fetch_for_anthropic_names_its_beta() -> None:
+    body, _ = _translate("gemini", "anthropic", _request("gemini", {"urlContext": {}}))
+    assert body["tools"] == [{"type": "web_fetch_20250910", "name": "web_fetch"}]
+    assert web.anthropic_betas(body) == ["web-fetch-2025-09-10"]
+
+
 def test_a_plain_chat_target_gets_no_foreign_search_tool() -> None:
     """Only with ``web_search: {unsupported: drop}`` does such a request
     reach a chat target: the tool is dropped there, and said."""
