@@ -378,3 +378,18 @@ def test_a_chat_client_sees_the_citations_of_a_search() -> None:
     content = done.choices[0].message.content or ""
     assert notes and all(0 <= n.url_citation.start_index < n.url_citation.end_index
                          <= len(content) for n in notes)  # fmt: skip
+
+
+@pytest.mark.parametrize("source", SEARCHING)
+def test_streamed_search_citations_reach_a_chat_client(source: str) -> None:
+    """As OpenAI's search models stream them: an annotations-only delta
+    before the finish, spans over the whole content."""
+    chunks = [openai.types.chat.ChatCompletionChunk.model_validate(e)
+              for e in _events(_stream(source, "openai-chat"))]  # fmt: skip
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    notes = [a for c in chunks if c.choices
+             for a in (c.choices[0].delta.model_extra or {}).get("annotations", [])]  # fmt: skip
+    assert notes and all(n["type"] == "url_citation" for n in notes)
+    for note in notes:
+        span = note["url_citation"]
+        assert 0 <= span["start_index"] < span["end_index"] <= len(content)
