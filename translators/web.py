@@ -97,6 +97,20 @@ def honours(target: FormatName, client: FormatName, tool: str) -> bool:
     return target == client or tool in NATIVE.get(target, frozenset())
 
 
+ANTHROPIC_BETAS = {"web_fetch_20250910": "web-fetch-2025-09-10"}
+"""Anthropic tool versions that need a beta header."""
+
+
+def anthropic_betas(body: dict[str, Any]) -> list[str]:
+    """The ``anthropic-beta`` values a translated Anthropic body needs (web
+    fetch rendered for another format's fetch tool)."""
+    tools = body.get("tools")
+    kinds = (
+        {t.get("type") for t in tools if isinstance(t, dict)} if isinstance(tools, list) else set()
+    )
+    return [beta for kind, beta in ANTHROPIC_BETAS.items() if kind in kinds]
+
+
 def client_name(client: FormatName, tool: str) -> str:
     """The tool as the client's format names it."""
     return CLIENT_TOOL.get((client, tool), tool)

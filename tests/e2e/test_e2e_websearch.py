@@ -163,6 +163,24 @@ def test_chat_client_search_options_get_url_citations(conn, fake, target):
     check_upstream_tool(fake, target)
 
 
+@pytest.mark.parametrize("target", SEARCHING)
+def test_chat_client_streamed_search_gets_an_annotations_delta(conn, fake, target):
+    fake.script([ANSWER])
+    client = conn.openai("openai-chat")
+    with client.chat.completions.stream(
+        model=f"to-{target}", messages=[{"role": "user", "content": PROMPT}],
+        web_search_options={},
+    ) as stream:  # fmt: skip
+        chunks = [event.chunk for event in stream if event.type == "chunk"]
+        done = stream.get_final_completion()
+    assert done.choices[0].message.content == ANSWER.text
+    notes = [a for c in chunks if c.choices
+             for a in (c.choices[0].delta.model_extra or {}).get("annotations", [])]  # fmt: skip
+    assert notes and notes[0]["url_citation"]["url"] == URL
+    assert notes[0]["url_citation"]["end_index"] == len(ANSWER.text)
+    check_upstream_tool(fake, target)
+
+
 def test_a_target_without_search_is_skipped_for_one_that_has_it(conn, fake):
     fake.script([ANSWER])
     message = ask_anthropic(conn, "mixed", stream=False)

@@ -54,7 +54,7 @@ def _conversation() -> list[Message]:
                 Text("Checking the weather too."),
                 ToolCall("toolu_1", "weather", '{"city":"Paris"}'),
                 ToolCall("toolu_2", "weather", '{"city":"Oslo"}'),
-                WebSearchCall("srv_1", meta={"anthropic": {"block": SERVER_CALL}}),
+                WebSearchCall("srvtoolu_1", meta={"anthropic": {"block": SERVER_CALL}}),
             ],
         ),
         Message(
@@ -72,7 +72,7 @@ def _conversation() -> list[Message]:
     ]
 
 
-SERVER_CALL = {"type": "server_tool_use", "id": "srv_1", "name": "web_search", "input": {}}
+SERVER_CALL = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}
 
 REQUESTS = {
     "conversation": Request(

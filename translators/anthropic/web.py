@@ -283,10 +283,19 @@ def history_block(part: Part) -> dict[str, Any] | None:
     Anthropic issued it, else a text note of what was searched or found
     (Anthropic would reject a result it cannot decrypt)."""
     own = own_block(part)
-    if own is not None and not _carries_foreign(own):
+    if own is not None and _issued_by_anthropic(own):
         return own
     text = note(part)
     return {"type": "text", "text": text} if text else None
+
+
+def _issued_by_anthropic(block: dict[str, Any]) -> bool:
+    """Anthropic's own ids (``srvtoolu_``) and results it can decrypt; what
+    this proxy showed a client for another provider's search is neither."""
+    call_id = (
+        block.get("id") if block.get("type") == "server_tool_use" else block.get("tool_use_id")
+    )
+    return str(call_id).startswith("srvtoolu_") and not _carries_foreign(block)
 
 
 def _carries_foreign(block: dict[str, Any]) -> bool:

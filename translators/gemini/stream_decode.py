@@ -81,6 +81,7 @@ class GeminiStreamDecoder(DecoderSkeleton):
         self._block_text: list[str] = []  # the open text block's text
         self._block_from = 0  # where the open text block starts, in bytes
         self._web: list[Part] = []  # searches, sent after the text they ground
+        self._cited: set[tuple[int, int, str]] = set()  # supports already sent
 
     def _at_end(self, events: list[StreamEvent]) -> None:
         if self._pending is not None:  # finished, and no usage came after
@@ -143,8 +144,10 @@ class GeminiStreamDecoder(DecoderSkeleton):
         text = "".join(self._block_text)
         size = len(text.encode())
         for _, start, end, citation in supports(grounding):
+            seen = (start, end, citation.url)
             start, end = start - self._block_from, min(end - self._block_from, size)
-            if 0 <= start < end:
+            if 0 <= start < end and seen not in self._cited:
+                self._cited.add(seen)
                 citation.start, citation.end = char_offset(text, start), char_offset(text, end)
                 self._blocks.cite(self._keys, citation, events)
 

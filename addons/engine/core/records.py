@@ -106,6 +106,8 @@ class Record:
             text += f" ({t.reasoning} reasoning)"
         if self.estimated:
             text += " (estimated)"
+        if t.searches:
+            text += f", {t.searches} web search{'es' if t.searches > 1 else ''}"
         if self.cost is not None:
             text += f", ${self.cost:.6f}".rstrip("0").rstrip(".")
         else:

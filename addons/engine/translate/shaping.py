@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omniroute_mitm.engine.core.calls import dumps
-from omniroute_mitm.translators import Env, WireFormat, estimate_tokens
+from omniroute_mitm.translators import Env, WireFormat, estimate_tokens, web
 from omniroute_mitm.translators.canonical import Message, Part, Request, Text
 from omniroute_mitm.translators.stream import custom_tool_names
 
@@ -77,6 +77,10 @@ def shape_request(
     trimmed = with_partial_turn(request, provider.name, partial) if partial is not None else ""
     rendered = provider.render_request(request, env)
     headers = {"anthropic-beta": beta} if beta and provider.name == client.name else {}
+    if provider.name == "anthropic" and client.name != "anthropic":
+        betas = web.anthropic_betas(rendered)
+        if betas:
+            headers["anthropic-beta"] = ",".join(betas)
     return Shaped(
         dumps(rendered), headers, input_tokens, custom, list(request.warnings), trimmed=trimmed
     )
