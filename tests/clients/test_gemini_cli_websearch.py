@@ -1,6 +1,10 @@
 """Gemini CLI's google_web_search routed to a plain chat provider: the engine
 runs the search on a fake SearXNG (loopback) and Gemini CLI reads the
-results as Gemini's groundingMetadata (its sources list)."""
+results as Gemini's groundingMetadata (its sources list).
+
+With an API key only: logged in with Google (Code Assist), Gemini CLI 0.61
+sends its search request with no tool at all (the service grounds it
+itself), so nothing in it asks for a search."""
 
 from __future__ import annotations
 
