@@ -95,6 +95,11 @@ def test_responses_search_tool_is_anthropics_with_domains_and_location() -> None
     ]
 
 
+def test_responses_search_tool_is_google_search_in_gemini() -> None:
+    body, _ = _translate("openai-responses", "gemini", _request("openai-responses", None))
+    assert body["tools"] == [{"googleSearch": {}}]  # Gemini's tool takes no options
+
+
 def test_gemini_google_search_becomes_each_search_tool() -> None:
     body, _ = _translate("gemini", "anthropic", _request("gemini", None))
     assert body["tools"] == [{"type": "web_search_20250305", "name": "web_search"}]
