@@ -136,6 +136,17 @@ def test_newer_dated_versions_and_web_fetch_are_recognised() -> None:
     assert any("web_fetch" in w for w in warnings)
 
 
+def test_forcing_the_search_tool_is_left_to_gemini() -> None:
+    """Gemini's functionCallingConfig names functions only: forcing its
+    search would be an invalid request."""
+    body = _request("anthropic", None, tool_choice={"type": "tool", "name": "web_search"})
+    gemini, warnings = _translate("anthropic", "gemini", body)
+    assert "toolConfig" not in gemini and gemini["tools"] == [{"googleSearch": {}}]
+    assert any("tool_choice" in w for w in warnings)
+    responses, _ = _translate("anthropic", "openai-responses", body)
+    assert responses["tool_choice"] == {"type": "web_search"}
+
+
 def test_web_fetch_for_anthropic_names_its_beta() -> None:
     body, _ = _translate("gemini", "anthropic", _request("gemini", {"urlContext": {}}))
     assert body["tools"] == [{"type": "web_fetch_20250910", "name": "web_fetch"}]
