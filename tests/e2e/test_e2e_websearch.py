@@ -124,6 +124,8 @@ def test_responses_client_gets_web_search_call_and_url_citations(conn, fake, tar
     searches = [i for i in response.output if i.type == "web_search_call"]
     assert searches and searches[0].status == "completed"
     assert searches[0].action.query.startswith("search:")
+    if target != "openai-responses":  # (the client asked for no sources from its own vendor)
+        assert [s.url for s in searches[0].action.sources] == [u for u, _, _ in RESULTS]
     assert response.output_text == ANSWER.text
     notes = [a for i in response.output if i.type == "message" for p in i.content
              for a in p.annotations]  # fmt: skip

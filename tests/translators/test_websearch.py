@@ -369,7 +369,9 @@ def test_streamed_search_reaches_a_responses_client(source: str) -> None:
     assert notes and notes[0]["type"] == "url_citation"
     final = events[-1]["response"]
     openai.types.responses.Response.model_validate(final)
-    assert any(i["type"] == "web_search_call" and i["action"]["query"] for i in final["output"])
+    searches = [i for i in final["output"] if i["type"] == "web_search_call"]
+    assert searches and all(s["action"]["query"] for s in searches)
+    assert searches[0]["action"]["sources"][0]["url"].startswith("https://")  # the results
 
 
 @pytest.mark.parametrize("source", ["anthropic", "openai-responses"])
