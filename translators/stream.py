@@ -596,6 +596,10 @@ class Splice:
                 if event.index == self.merging:
                     self._release(out, done=True)
                 out.append(BlockEnd(index, event.meta))
+            elif isinstance(event, BlockCitation):
+                index = self.map.get(event.index)
+                if index is not None:  # (a span in merged text counts from the continuation)
+                    out.append(BlockCitation(index, event.citation))
             elif isinstance(event, Finish):
                 self._release(out, done=True)
                 cont = event.usage or self.started_usage or Usage()

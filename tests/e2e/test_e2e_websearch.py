@@ -17,6 +17,7 @@ from google.genai import types as gtypes
 pytestmark = pytest.mark.e2e
 
 SEARCHING = ("anthropic", "openai-responses", "gemini")  # formats with a search tool
+CHAT_TARGETS = (*SEARCHING, "openai-chat")  # a chat client's own search model: as sent
 PROMPT = "What is the weather in Paris today?"
 ANSWER = Reply(text="Paris is sunny today, 21 degrees.", usage=Usage(input=120, output=45))
 URL, TITLE, _ = RESULTS[0]
@@ -123,6 +124,8 @@ def test_responses_client_gets_web_search_call_and_url_citations(conn, fake, tar
     searches = [i for i in response.output if i.type == "web_search_call"]
     assert searches and searches[0].status == "completed"
     assert searches[0].action.query.startswith("search:")
+    if target != "openai-responses":  # (the client asked for no sources from its own vendor)
+        assert [s.url for s in searches[0].action.sources] == [u for u, _, _ in RESULTS]
     assert response.output_text == ANSWER.text
     notes = [a for i in response.output if i.type == "message" for p in i.content
              for a in p.annotations]  # fmt: skip
@@ -147,7 +150,14 @@ def test_gemini_client_gets_grounding_metadata(conn, fake, target, stream):
     check_upstream_tool(fake, target)
 
 
-@pytest.mark.parametrize("target", SEARCHING)
+def check_chat_upstream(fake, target: str) -> None:
+    if target != "openai-chat":
+        return check_upstream_tool(fake, target)
+    (call,) = fake.model_calls()
+    assert call.body["web_search_options"] == {"search_context_size": "low"}
+
+
+@pytest.mark.parametrize("target", CHAT_TARGETS)
 def test_chat_client_search_options_get_url_citations(conn, fake, target):
     """A chat client's web_search_options (the search models' switch) reach a
     target's search tool; its answer's citations come back as annotations."""
@@ -160,16 +170,16 @@ def test_chat_client_search_options_get_url_citations(conn, fake, target):
     message = done.choices[0].message
     assert message.content == ANSWER.text
     assert message.annotations and message.annotations[0].url_citation.url == URL
-    check_upstream_tool(fake, target)
+    check_chat_upstream(fake, target)
 
 
-@pytest.mark.parametrize("target", SEARCHING)
+@pytest.mark.parametrize("target", CHAT_TARGETS)
 def test_chat_client_streamed_search_gets_an_annotations_delta(conn, fake, target):
     fake.script([ANSWER])
     client = conn.openai("openai-chat")
     with client.chat.completions.stream(
         model=f"to-{target}", messages=[{"role": "user", "content": PROMPT}],
-        web_search_options={},
+        web_search_options={"search_context_size": "low"},
     ) as stream:  # fmt: skip
         chunks = [event.chunk for event in stream if event.type == "chunk"]
         done = stream.get_final_completion()
@@ -178,7 +188,7 @@ def test_chat_client_streamed_search_gets_an_annotations_delta(conn, fake, targe
              for a in (c.choices[0].delta.model_extra or {}).get("annotations", [])]  # fmt: skip
     assert notes and notes[0]["url_citation"]["url"] == URL
     assert notes[0]["url_citation"]["end_index"] == len(ANSWER.text)
-    check_upstream_tool(fake, target)
+    check_chat_upstream(fake, target)
 
 
 def test_a_target_without_search_is_skipped_for_one_that_has_it(conn, fake):

@@ -25,7 +25,10 @@ _GEMINI = {"googleSearch", "google_search"}
 
 
 def wanted(fmt: str, body: dict[str, Any]) -> bool:
-    """The request carries this vendor's search tool."""
+    """The request carries this vendor's search tool (Chat: the search
+    models' ``web_search_options``)."""
+    if fmt == "openai-chat":
+        return isinstance(body.get("web_search_options"), dict)
     tools = body.get("tools") if isinstance(body.get("tools"), list) else []
     for tool in tools:
         if not isinstance(tool, dict):
@@ -82,6 +85,12 @@ def responses_annotations(text: str) -> list[dict[str, Any]]:
     url, title, _ = RESULTS[0]
     return [{"type": "url_citation", "end_index": len(text), "start_index": 0,
              "title": title, "url": url}]  # fmt: skip
+
+
+def chat_annotations(text: str) -> list[dict[str, Any]]:
+    url, title, _ = RESULTS[0]
+    span = {"end_index": len(text), "start_index": 0, "title": title, "url": url}
+    return [{"type": "url_citation", "url_citation": span}]
 
 
 # -------------------------------------------------------------------- gemini

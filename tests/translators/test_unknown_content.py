@@ -232,15 +232,8 @@ def test_a_document_of_the_clients_own_text_reaches_other_formats_as_text() -> N
 
 
 def test_a_document_with_an_image_inside_is_an_error_for_other_formats() -> None:
-    document = {
-        "type": "document",
-        "source": {
-            "type": "content",
-            "content": [
-                {"type": "image", "source": {"type": "url", "url": "https://x.example/a.png"}}
-            ],
-        },
-    }
+    document = {"type": "document", "source": {"type": "content", "content": [
+        {"type": "image", "source": {"type": "url", "url": "https://x.example/a.png"}}]}}
     with pytest.raises(TranslationError) as caught:
         _render("anthropic", "gemini", _anthropic(document))
     assert caught.value.path == "messages[2].content[0].source.content[0]"

@@ -95,6 +95,11 @@ def test_responses_search_tool_is_anthropics_with_domains_and_location() -> None
     ]
 
 
+def test_responses_search_tool_is_google_search_in_gemini() -> None:
+    body, _ = _translate("openai-responses", "gemini", _request("openai-responses", None))
+    assert body["tools"] == [{"googleSearch": {}}]  # Gemini's tool takes no options
+
+
 def test_gemini_google_search_becomes_each_search_tool() -> None:
     body, _ = _translate("gemini", "anthropic", _request("gemini", None))
     assert body["tools"] == [{"type": "web_search_20250305", "name": "web_search"}]
@@ -129,6 +134,17 @@ def test_newer_dated_versions_and_web_fetch_are_recognised() -> None:
     assert body["tools"] == [{"type": "web_search"}]  # no fetch tool in Responses, nor blocking
     assert any("blocked_domains" in w for w in warnings)
     assert any("web_fetch" in w for w in warnings)
+
+
+def test_forcing_the_search_tool_is_left_to_gemini() -> None:
+    """Gemini's functionCallingConfig names functions only: forcing its
+    search would be an invalid request."""
+    body = _request("anthropic", None, tool_choice={"type": "tool", "name": "web_search"})
+    gemini, warnings = _translate("anthropic", "gemini", body)
+    assert "toolConfig" not in gemini and gemini["tools"] == [{"googleSearch": {}}]
+    assert any("tool_choice" in w for w in warnings)
+    responses, _ = _translate("anthropic", "openai-responses", body)
+    assert responses["tool_choice"] == {"type": "web_search"}
 
 
 def test_web_fetch_for_anthropic_names_its_beta() -> None:
@@ -353,7 +369,9 @@ def test_streamed_search_reaches_a_responses_client(source: str) -> None:
     assert notes and notes[0]["type"] == "url_citation"
     final = events[-1]["response"]
     openai.types.responses.Response.model_validate(final)
-    assert any(i["type"] == "web_search_call" and i["action"]["query"] for i in final["output"])
+    searches = [i for i in final["output"] if i["type"] == "web_search_call"]
+    assert searches and all(s["action"]["query"] for s in searches)
+    assert searches[0]["action"]["sources"][0]["url"].startswith("https://")  # the results
 
 
 @pytest.mark.parametrize("source", ["anthropic", "openai-responses"])

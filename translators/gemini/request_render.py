@@ -61,7 +61,15 @@ def render_request(request: Request, env: Env) -> dict[str, Any]:
     declared = tools(request)
     if declared:
         body["tools"] = declared
-    choice = tool_config(request.tool_choice)
+    forced = request.tool_choice
+    if forced is not None and forced.mode == "tool":
+        named = next((t for t in request.tools if t.name == forced.name), None)
+        if named is not None and named.kind == "builtin":
+            # Gemini cannot force its built-in tools (functionCallingConfig
+            # names functions only): the model decides.
+            request.warnings.append(f"gemini: tool_choice {forced.name!r} left to the model")
+            forced = None
+    choice = tool_config(forced)
     if choice:
         body["toolConfig"] = choice
     config = generation_config(request)

@@ -103,7 +103,9 @@ class ResponsesStreamEncoder:
         self._message_index = 0
         self._block: _Block | None = None
         self._refused = False  # a refusal part was sent
-        self._search: tuple[int, WebSearchCall] | None = None  # its item waits for sources
+        self._search: tuple[int, WebSearchCall, str] | None = None
+        """A search whose item waits for its sources: output index, the call
+        under its item id, the call id its results name."""
         self.known_ids: dict[int, str] = {}
         """Message ids by output index the client already has (a passed-through
         stream this encoder goes on with: see ``StreamTranslator.break_off``)."""
@@ -176,7 +178,7 @@ class ResponsesStreamEncoder:
         if self._block is not None:
             self._block_end({}, out)
         if isinstance(part, WebSearchResults) and self._search is not None:
-            if part.call_id == self._search[1].id:
+            if part.call_id == self._search[2]:
                 self._search_done(part, out)
                 return
         self._search_done(None, out)
@@ -214,15 +216,13 @@ class ResponsesStreamEncoder:
         where = {"item_id": item["id"], "output_index": index}
         for step in ("in_progress", "searching", "completed"):
             self._emit(out, f"response.web_search_call.{step}", where)
-        self._search = (
-            index,
-            WebSearchCall(item["id"], part.name, part.query, part.url, meta=part.meta),
-        )
+        call = WebSearchCall(item["id"], part.name, part.query, part.url, meta=part.meta)
+        self._search = (index, call, part.id)
 
     def _search_done(self, found: WebSearchResults | None, out: list[bytes]) -> None:
         if self._search is None:
             return
-        (index, call), self._search = self._search, None
+        (index, call, _), self._search = self._search, None
         self._item_done(index, call_item(call, found, self._env), out)
 
     def _cite(self, event: BlockCitation, out: list[bytes]) -> None:

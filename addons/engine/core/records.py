@@ -131,7 +131,7 @@ class Record:
             "tokens": None if t is None else {
                 "input": t.input, "output": t.output, "cache_read": t.cache_read,
                 "cache_write": t.cache_write, "cache_write_1h": t.cache_write_1h,
-                "reasoning": t.reasoning,
+                "reasoning": t.reasoning, "web_searches": t.searches,
             },
             "estimated": self.estimated,
             "cost": self.cost,
