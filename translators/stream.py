@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from .base import StreamDecoder, StreamEncoder, WireFormat
 from .canonical import (
+    BlockCitation,
     BlockDelta,
     BlockEnd,
     BlockStart,
@@ -29,6 +30,9 @@ from .canonical import (
     ToolCall,
     ToolResult,
     Usage,
+    WebFetchResult,
+    WebSearchCall,
+    WebSearchResults,
     merge_meta,
 )
 from .provenance import SignatureStamper, stamp_events
@@ -535,6 +539,8 @@ def _add(a: Usage, b: Usage) -> Usage:
         a.cache_creation_tokens + b.cache_creation_tokens,
         a.reasoning_tokens + b.reasoning_tokens,
         a.cache_creation_1h_tokens + b.cache_creation_1h_tokens,
+        a.web_search_requests + b.web_search_requests,
+        a.web_fetch_requests + b.web_fetch_requests,
     )
 
 
@@ -590,6 +596,10 @@ class Splice:
                 if event.index == self.merging:
                     self._release(out, done=True)
                 out.append(BlockEnd(index, event.meta))
+            elif isinstance(event, BlockCitation):
+                index = self.map.get(event.index)
+                if index is not None:  # (a span in merged text counts from the continuation)
+                    out.append(BlockCitation(index, event.citation))
             elif isinstance(event, Finish):
                 self._release(out, done=True)
                 cont = event.usage or self.started_usage or Usage()
@@ -764,6 +774,10 @@ class Accumulator:
             resp.parts.append(event.part)
         elif isinstance(event, BlockDelta):
             self._chunks[event.index].append(event.text)
+        elif isinstance(event, BlockCitation):
+            part = self._open.get(event.index)
+            if isinstance(part, Text):
+                part.citations.append(event.citation)
         elif isinstance(event, BlockEnd):
             part = self._open.pop(event.index)
             _append_text(part, "".join(self._chunks.pop(event.index)))
@@ -814,4 +828,13 @@ def _part_chars(part: Part) -> int:
         return sum(_part_chars(p) for p in part.content)
     if isinstance(part, Opaque):
         return len(json.dumps(part.data))
+    if isinstance(part, WebSearchCall):
+        return len(part.query or part.url or "")
+    if isinstance(part, WebSearchResults):
+        return sum(
+            len(r.url) + len(r.title or "") + len(r.snippet or r.encrypted_content or "")
+            for r in part.results
+        )
+    if isinstance(part, WebFetchResult):
+        return len(part.text)
     return 4 * 1200  # an image costs roughly 1,200 tokens

@@ -196,6 +196,7 @@ class Engine:
             await self._server.close_all_connections()
             self._server = None
         await self.runtime.upstream.aclose()
+        await self.runtime.web.aclose()
         self.runtime.responses.close()
         if self.store is not None:
             self.store.close()  # writes what is queued: nothing lost on a clean stop
