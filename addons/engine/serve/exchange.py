@@ -141,6 +141,7 @@ class Exchange:
             job.call.format, job.model, job.inbound.host, conversation, self._tokens
         )
         decision = self.rt.router.decide(self.config, request)
+        self.record.target = decision.target
         if job.call.kind == "generate":
             tools = web.requested(job.call.format, job.body)
             decision.attempts, skipped = web_route.filter_attempts(
@@ -148,7 +149,6 @@ class Exchange:
             )
             decision.skipped.extend(skipped)
         self._skipped = decision.skipped
-        self.record.target = decision.target
         if job.call.format == "openai-responses" and job.call.kind == "generate":
             self._responses_state(decision)
         if job.call.kind == "count_tokens":
