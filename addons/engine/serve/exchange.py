@@ -159,6 +159,7 @@ class Exchange:
             job.call.format, job.model, job.inbound.host, conversation, self._tokens
         )
         decision = self.rt.router.decide(self.config, request)
+        self.record.target = decision.target
         if job.call.kind == "generate":
             tools = web.requested(job.call.format, job.body)
             decision.attempts, skipped = web_route.filter_attempts(
@@ -166,7 +167,6 @@ class Exchange:
             )
             decision.skipped.extend(skipped)
         self._skipped = decision.skipped
-        self.record.target = decision.target
         if self.member is not None and job.call.kind == "generate":  # before any provider call
             decision.attempts = self.rt.router.policy.admit(
                 self.member, job.model, decision.target, decision.attempts
