@@ -24,14 +24,7 @@ import anthropic
 import httpx
 import openai
 import pytest
-from e2e_harness import (
-    FORMATS,
-    Mitmdump,
-    base_url,
-    client_ssl_context,
-    e2e_config,
-    provider_key,
-)
+from e2e_harness import FORMATS, Mitmdump, client_ssl_context, flaky_config, other
 from fakeprovider import Reply, Usage
 from fakeprovider.sdk import call
 from fakeprovider.upstream import last_user_text
@@ -45,40 +38,17 @@ FIRST = Usage(input=100, output=50)
 SECOND = Usage(input=120, output=30)
 
 
-def other(fmt: str) -> str:
-    return FORMATS[(FORMATS.index(fmt) + 1) % len(FORMATS)]
-
-
 def MITM_CONFIG(request) -> dict:  # noqa: N802 (the harness looks for this name)
     port = request.getfixturevalue("e2e_provider").port
-    providers = {
-        f"flaky-{fmt}": {
-            "format": fmt,
-            "base_url": base_url(fmt, port),
-            "keys": [provider_key(fmt)],
-            "timeout": 5,
-        }
-        for fmt in FORMATS
+    combos = {  # another client on an Anthropic stream
+        f"cont-via-anthropic-{fmt.split('-')[-1]}": {"targets": ["flaky-anthropic/primary"]}
+        for fmt in ("openai-chat", "gemini")
     }
-    combos = {
-        f"cont-{fmt}": {"targets": [f"flaky-{fmt}/primary", f"fake-{other(fmt)}/backup"]}
-        for fmt in FORMATS
-    }
-    for fmt in ("openai-chat", "gemini"):  # another client on an Anthropic stream
-        combos[f"cont-via-anthropic-{fmt.split('-')[-1]}"] = {
-            "targets": ["flaky-anthropic/primary"]
-        }
-    routes = [{"match": {"model": name}, "to": name} for name in combos]
-    config = e2e_config(port, providers, combos, routes)
-    config["resilience"] = {
-        "rate_limit_cooldown": 0.001,
-        "rate_limit_max": 0.001,
-        "backoff": 0.001,
-        "backoff_max": 0.001,
-        "breaker_failures": 10000,
-        "stall_timeout": 1,  # a stream quiet this long after content is broken
-    }
-    return config
+    for fmt in FORMATS:  # a first leg in any format, its backup in the next
+        combos[f"via-{fmt}"] = {"targets": [f"flaky-{fmt}/primary", f"fake-{other(fmt)}/backup"]}
+        combos[f"twice-{fmt}"] = {"targets": [f"flaky-{fmt}/primary"]}
+    # a stream quiet this long after content is broken
+    return flaky_config(port, "cont", 5, combos, stall_timeout=1)
 
 
 def broken(fault: str) -> Reply:
