@@ -208,7 +208,7 @@ class StreamTranslator:
         self.finished, self.broken = True, None
         usage = self.spent()
         if usage is not None and self.sent is not None:
-            usage = Usage(usage.input_tokens, max(usage.output_tokens, self.sent.chars // 4),
+            usage = Usage(usage.input_tokens, max(usage.output_tokens, (self.sent.chars + 3) // 4),
                           usage.cache_read_tokens, usage.cache_creation_tokens)  # fmt: skip
         finish = Finish(stop_reason, usage)
         self._observe([finish])
@@ -262,8 +262,8 @@ class StreamTranslator:
         return out
 
     def _note_id(self, frame: bytes) -> None:
-        """A passed-through Responses message item's id (the encoder that
-        goes on after a break must name the same item)."""
+        """A passed-through Responses item's id (the encoder that goes on
+        after a break must name the same item: a message, reasoning, a call)."""
         for line in frame.splitlines():
             if not line.startswith(b"data:"):
                 continue
@@ -272,7 +272,7 @@ class StreamTranslator:
             except ValueError:
                 return
             item = data.get("item") if isinstance(data, dict) else None
-            if isinstance(item, dict) and item.get("type") == "message" and item.get("id"):
+            if isinstance(item, dict) and item.get("id"):
                 index = data.get("output_index")
                 if isinstance(index, int):
                     self._ids[index] = str(item["id"])
@@ -548,7 +548,7 @@ class Splice:
         self.sent, self.exact, self.trimmed = sent, exact, trimmed
         self.spent = spent or Usage()
         self.spent_chars = sent.chars
-        self.spent.output_tokens = max(self.spent.output_tokens, sent.chars // 4)
+        self.spent.output_tokens = max(self.spent.output_tokens, (sent.chars + 3) // 4)
         self.started_usage: Usage | None = None
         self.map: dict[int, int] = {}
         self.next = sent.next_index
@@ -562,7 +562,7 @@ class Splice:
         """What the attempts so far used (this one's usage as last known)."""
         own = usage or self.started_usage or Usage()
         chars = self.sent.chars - self.spent_chars
-        own = Usage(own.input_tokens, max(own.output_tokens, chars // 4))
+        own = Usage(own.input_tokens, max(own.output_tokens, (chars + 3) // 4))
         if own.input_tokens <= 0:
             own.input_tokens = self.spent.input_tokens
         return _add(self.spent, own)

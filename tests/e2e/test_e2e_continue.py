@@ -24,9 +24,11 @@ import anthropic
 import httpx
 import openai
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from e2e_harness import FORMATS, Mitmdump, client_ssl_context, flaky_config, other
-from fakeprovider import Reply, Usage
-from fakeprovider.sdk import call
+from fakeprovider import Reply, Usage, frames
+from fakeprovider.sdk import Result, call
 from fakeprovider.upstream import last_user_text
 from google.genai import errors as genai_errors
 
@@ -258,3 +260,139 @@ def test_one_continuation_per_request_then_the_break_ends_the_stream(conn, fake)
     with pytest.raises(SDK_ERRORS):
         call(conn, "openai-chat", "cont-openai-chat", stream=True)
     assert len(fake.model_calls()) == 2
+
+
+# ------------------------------------------------------------------ acceptance
+# Each case: the first leg (``via-<provider>``: the client's format passed
+# through, or another translated) cut at a chosen frame; the continuation on
+# the same target, or (``Reply(status=500)`` for the same) on the backup of
+# the next format. The continuing model goes on exactly (``continues``: only
+# what follows the partial turn it is sent), so the client's text must be the
+# answer once: the first part plus the continuation, no overlap, no gap.
+
+CALL_TEXT = "Let me check."
+WEATHER = ("get_weather", {"city": "Paris"})
+CLOCK = ("get_time", {"tz": "UTC"})
+THOUGHT = "step one then step two then step three"
+
+
+def at(fmt: str, reply: Reply, marker: bytes, after: int = 0) -> int:
+    """The index of the first of ``reply``'s frames in ``fmt`` holding ``marker``, plus ``after``."""
+    found = [i for i, frame in enumerate(frames(fmt, reply)) if marker in frame]
+    assert found, f"no frame with {marker!r} in {fmt}"
+    return found[0] + after
+
+
+def first_content(fmt: str) -> int:
+    return at(fmt, Reply(text=WORDS), b'"w1"')
+
+
+def cut(provider: str, case: str) -> tuple[Reply, Reply]:
+    """The broken first answer and the continuing one, for ``case``."""
+    if case in ("text", "error event", "stall"):
+        first = Reply(text=WORDS, usage=FIRST)
+        first.cut_at = at(provider, first, b" w12")  # w1..w11 sent
+        first.drop_mid_stream = case == "text"
+        first.error_mid_stream = case == "error event"
+        if case == "stall":
+            first.fault, first.stall = "stall_mid_stream", 30
+        return first, Reply(text=WORDS, usage=SECOND, continues=True)
+    if case == "tool arguments":
+        first = Reply(text=CALL_TEXT, tool_calls=[WEATHER], usage=FIRST, drop_mid_stream=True)
+        # after the first piece of the arguments (Gemini sends a call whole: before it)
+        first.cut_at = (at(provider, first, b"functionCall") if provider == "gemini"
+                        else at(provider, first, b'cit', after=1))  # fmt: skip
+        return first, Reply(text=CALL_TEXT, tool_calls=[WEATHER], usage=SECOND, continues=True)
+    if case == "thinking":
+        first = Reply(reasoning=THOUGHT, signature="sig-cut", text=WORDS, usage=FIRST,
+                      drop_mid_stream=True)  # fmt: skip
+        first.cut_at = at(provider, first, b"step", after=1)  # its first piece sent
+        return first, Reply(reasoning="again", text=WORDS, usage=SECOND, continues=True)
+    raise AssertionError(case)
+
+
+def expect(got: Result, case: str) -> None:
+    if case == "tool arguments":
+        assert (got.text, got.tool_calls, got.stop) == (CALL_TEXT, [WEATHER], "tool_use")
+        assert all(got.tool_ids) and len(set(got.tool_ids)) == len(got.tool_ids)
+    else:
+        assert (got.text, got.tool_calls, got.stop) == (WORDS, [], "end")
+    check_usage(got)
+
+
+CASES = ["text", "tool arguments", "thinking", "error event", "stall"]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("client", FORMATS)
+def test_a_break_is_continued_on_the_same_target(conn, fake, mitm, client, case):
+    first, rest = cut(client, case)
+    fake.script([first, rest])
+    got = call(conn, client, f"via-{client}", stream=True, tools=True)
+    expect(got, case)
+    calls = fake.model_calls()
+    assert [c.format for c in calls] == [client, client]
+    if case == "thinking":
+        assert "step one" not in calls[1].raw.decode()  # the cut thinking is not sent back
+        assert got.signature != "sig-cut"
+    wait_for_line(mitm, f"continued on flaky-{client}/primary after")
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("client", FORMATS)
+def test_a_break_is_continued_on_a_target_of_another_format(conn, fake, client, case):
+    """The first leg is translated (its provider in another format than the
+    client's) and the continuation comes from a third target in yet another."""
+    provider = other(client)
+    first, rest = cut(provider, case)
+    fake.script([first, Reply(status=500), rest])
+    got = call(conn, client, f"via-{provider}", stream=True, tools=True)
+    expect(got, case)
+    assert [c.format for c in fake.model_calls()] == [provider, provider, other(provider)]
+
+
+@pytest.mark.parametrize("provider", [f for f in FORMATS if f != "gemini"])  # its calls come whole
+@pytest.mark.parametrize("client", FORMATS)
+def test_a_break_between_two_parallel_calls(conn, fake, client, provider):
+    """Anthropic and Responses end a call with an event of its own: the whole
+    first call reached the client, so the turn ends on it (the model calls
+    again what it still needs). A Chat call ends only when the next begins:
+    cut right there, it is held back and the continuation makes both."""
+    first = Reply(text=CALL_TEXT, tool_calls=[WEATHER, CLOCK], usage=FIRST, drop_mid_stream=True)
+    first.cut_at = at(provider, first, b"get_time")  # the first call's arguments all sent
+    fake.script([first, Reply(text=CALL_TEXT, tool_calls=[WEATHER, CLOCK], usage=SECOND,
+                              continues=True)])  # fmt: skip
+    got = call(conn, client, f"via-{provider}", stream=True, tools=True)
+    assert (got.text, got.stop) == (CALL_TEXT, "tool_use")
+    assert all(got.tool_ids) and len(set(got.tool_ids)) == len(got.tool_ids)
+    if provider == "openai-chat":
+        assert got.tool_calls == [WEATHER, CLOCK]
+        assert len(fake.model_calls()) == 2
+        check_usage(got)
+    else:
+        assert got.tool_calls == [WEATHER]
+        assert len(fake.model_calls()) == 1
+
+
+@pytest.mark.parametrize("client", FORMATS)
+@given(provider=st.sampled_from(FORMATS), data=st.data())
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_break_after_any_number_of_events(conn, e2e_provider, client, provider, data):
+    """Cut after N frames, N drawn (before content a fault falls back as it
+    always did; after, the answer is continued): one whole answer either way."""
+    fake = e2e_provider
+    fake.reset()
+    fault = data.draw(st.sampled_from(["drop", "error"]), label="fault")
+    first = broken(fault)
+    last = len(frames(provider, first)) - 2  # the last content frame or before
+    first.cut_at = data.draw(st.integers(1, last), label="cut_at")
+    fake.script([first, Reply(text=WORDS, usage=SECOND, continues=True)])
+    got = call(conn, client, f"via-{provider}", stream=True)
+    assert (got.text, got.stop) == (WORDS, "end")
+    calls = fake.model_calls()
+    assert len(calls) == 2
+    if first.cut_at > first_content(provider):  # content went out: continued
+        assert calls[1].format == provider  # on the same target
+        check_usage(got)
+    else:  # nothing of it went out: the backup answered the question anew
+        assert got.input_tokens == SECOND.input and got.output_tokens == SECOND.output

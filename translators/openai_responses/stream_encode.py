@@ -88,7 +88,7 @@ class ResponsesStreamEncoder:
         self._block: _Block | None = None
         self._refused = False  # a refusal part was sent
         self.known_ids: dict[int, str] = {}
-        """Message ids by output index the client already has (a passed-through
+        """Item ids by output index the client already has (a passed-through
         stream this encoder goes on with: see ``StreamTranslator.break_off``)."""
 
     # ------------------------------------------------------------ interface
@@ -177,6 +177,9 @@ class ResponsesStreamEncoder:
             self._block_delta(initial, out)
 
     def _item_id(self, meta: Meta, prefix: str) -> str:
+        known = self.known_ids.get(self._items)  # the item the client already has open
+        if known is not None:
+            return known
         value = own_meta(meta).get("id")
         return value if isinstance(value, str) and value else self._env.new_id(prefix)
 
