@@ -197,7 +197,9 @@ class StreamTranslator:
         nxt.usage, nxt.stop_reason, nxt.error = None, None, None
         nxt.started, nxt.finished = True, False
         nxt._on_events = on_events
-        nxt._splice = Splice(self.sent, self.spent(), exact=exact, trimmed=trimmed)
+        unknown = 1 if self._splice is None else self._splice.unknown + 1
+        nxt._splice = Splice(self.sent, self.spent(), exact=exact, trimmed=trimmed,
+                             unknown=unknown)  # fmt: skip
         return nxt
 
     def close_turn(self, stop_reason: StopReason) -> bytes:
@@ -544,9 +546,13 @@ class Splice:
     open at the break (the repeated opening trimmed), its other blocks
     numbered on, its usage added to the attempts before it."""
 
-    def __init__(self, sent: Partial, spent: Usage | None, *, exact: bool, trimmed: str) -> None:
+    def __init__(
+        self, sent: Partial, spent: Usage | None, *, exact: bool, trimmed: str, unknown: int = 1
+    ) -> None:
         self.sent, self.exact, self.trimmed = sent, exact, trimmed
         self.spent = spent or Usage()
+        self.unknown = unknown if self.spent.input_tokens <= 0 else 0
+        """Attempts before this one cut before any input count (each read about this one's)."""
         self.spent_chars = sent.chars
         self.spent.output_tokens = max(self.spent.output_tokens, (sent.chars + 3) // 4)
         self.started_usage: Usage | None = None
@@ -594,8 +600,8 @@ class Splice:
                 self._release(out, done=True)
                 cont = event.usage or self.started_usage or Usage()
                 spent = self.spent
-                if spent.input_tokens <= 0:  # cut before its usage: its prompt is about this one's
-                    spent = _add(spent, Usage(input_tokens=cont.input_tokens))
+                if spent.input_tokens <= 0:  # cut before their usage: each prompt about this one's
+                    spent = _add(spent, Usage(input_tokens=cont.input_tokens * self.unknown))
                 if cont.input_tokens <= 0:
                     cont = _add(cont, Usage(input_tokens=spent.input_tokens))
                 event = Finish(event.stop_reason, _add(spent, cont), event.stop_sequence)

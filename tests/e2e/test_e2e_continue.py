@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from e2e_harness import FORMATS, Mitmdump, client_ssl_context, flaky_config, other
 from fakeprovider import Reply, Usage, frames
 from fakeprovider.sdk import Result, call
-from fakeprovider.upstream import last_user_text
+from fakeprovider.upstream import last_assistant_text, last_user_text
 from google.genai import errors as genai_errors
 
 pytestmark = pytest.mark.e2e
@@ -50,7 +50,7 @@ def MITM_CONFIG(request) -> dict:  # noqa: N802 (the harness looks for this name
         combos[f"via-{fmt}"] = {"targets": [f"flaky-{fmt}/primary", f"fake-{other(fmt)}/backup"]}
         combos[f"twice-{fmt}"] = {"targets": [f"flaky-{fmt}/primary"]}
     # a stream quiet this long after content is broken
-    return flaky_config(port, "cont", 5, combos, stall_timeout=1)
+    return flaky_config(port, "cont", 5, combos, stall_timeout=1, max_continuations=2)
 
 
 def broken(fault: str) -> Reply:
@@ -253,13 +253,47 @@ def test_a_stall_after_content_is_a_break_and_continued(conn, fake, mitm, client
     assert records_with(mitm, "no data for 1 s")  # the record says so too
 
 
-def test_one_continuation_per_request_then_the_break_ends_the_stream(conn, fake):
-    """``max_continuations`` (1): a continuation that breaks too ends the
-    client's stream with the error, as without continuations."""
-    fake.script([broken("drop"), broken("drop"), Reply(text="must not be used")])
+@pytest.mark.parametrize("client", FORMATS)
+def test_a_continuation_that_breaks_too_is_continued(conn, fake, mitm, client):
+    """``max_continuations`` (2 here): the continuation breaks after content
+    of its own; the next continuation goes on after both parts."""
+    first, second = broken("drop"), Reply(text=WORDS, usage=SECOND, drop_mid_stream=True,
+                                          continues=True)  # fmt: skip
+    first.cut_at = at(client, first, b" w6")
+    fake.script([first, second, Reply(text=WORDS, usage=SECOND, continues=True)])
+    got = call(conn, client, f"twice-{client}", stream=True)
+    assert (got.text, got.stop) == (WORDS, "end")
+    calls = fake.model_calls()
+    assert len(calls) == 3
+    partials = [last_assistant_text(client, c.body) for c in calls[1:]]
+    assert len(partials[1]) > len(partials[0]) > 0  # each went on from what the client had
+    assert got.input_tokens is not None and got.input_tokens >= FIRST.input + 2 * SECOND.input
+    line = wait_for_line(mitm, f"[continued on flaky-{client}/primary after")
+    assert line.count(f"continued on flaky-{client}/primary after") == 2, line
+
+
+def test_the_limit_of_continuations_then_the_break_ends_the_stream(conn, fake):
+    """``max_continuations`` (2): a third break ends the client's stream
+    with the error, as without continuations."""
+    fake.script([broken("drop"), broken("drop"), broken("drop"), Reply(text="must not be used")])
     with pytest.raises(SDK_ERRORS):
-        call(conn, "openai-chat", "cont-openai-chat", stream=True)
-    assert len(fake.model_calls()) == 2
+        call(conn, "openai-chat", "twice-openai-chat", stream=True)
+    assert len(fake.model_calls()) == 3
+
+
+@pytest.mark.parametrize("client", FORMATS)
+def test_a_non_streamed_answer_cut_mid_body_is_asked_again(conn, fake, mitm, client):
+    """Nothing of a non-streamed answer reached the client when its body is
+    cut: there is nothing to continue, the question is asked again (the
+    same target's retry or the combo's next) and the client gets one whole
+    answer."""
+    fake.script([Reply(text="never whole " * 20, drop_mid_stream=True),
+                 Reply(text=WORDS, usage=SECOND)])  # fmt: skip
+    got = call(conn, client, f"cont-{client}", stream=False)
+    assert (got.text, got.stop) == (WORDS, "end")
+    assert (got.input_tokens, got.output_tokens) == (SECOND.input, SECOND.output)
+    first, second = fake.model_calls()
+    assert first.dropped and not second.body.get("messages", [{}])[-1].get("role") == "assistant"
 
 
 # ------------------------------------------------------------------ acceptance
