@@ -78,6 +78,8 @@ class StreamTranslator:
         half its arguments there: the continuation makes it again)."""
         self._splice: Splice | None = None
         self._provider = provider.name
+        self._responses = provider.name == "openai-responses"
+        """Passed-through Responses items' ids are noted (see :meth:`_note_id`)."""
         self._issuer = issuer
         """Who issues this stream's signatures (see :mod:`translators.provenance`)."""
         self._stamper = (
@@ -191,6 +193,7 @@ class StreamTranslator:
         nxt._seen, nxt._pending, nxt._ids = [], b"", {}
         nxt._calls, nxt._ending = HeldCalls(), False
         nxt._provider, nxt._issuer, nxt._stamper = provider.name, issuer, None
+        nxt._responses = False
         nxt._custom = CustomCalls(custom_tools) if custom_tools else None
         nxt._decoder = provider.stream_decoder(env)
         nxt._encoder = self._encoder
@@ -227,7 +230,7 @@ class StreamTranslator:
             return False  # (after a finish the answer is whole: nothing to go on with)
         if self._ending:
             return False  # a passed-through stop reason already reached the client
-        at = next((i for i, e in enumerate(events) if isinstance(e, StreamError)), None)
+        at = _error_at(events)
         if at is None:
             return False
         error = events[at]
@@ -282,6 +285,9 @@ class StreamTranslator:
     def _feed_frames(self, chunk: bytes) -> bytes:
         """Continuable passthrough: whole SSE events only, so a break can
         switch the client's stream to translated between two events."""
+        if not self._pending and _one_frame(chunk):  # the common case
+            out = self._frame(chunk)
+            return b"" if out is None else out
         data = self._pending + chunk
         ends = list(_FRAME_END.finditer(data))
         if not ends:
@@ -289,33 +295,41 @@ class StreamTranslator:
             return b""
         cut = ends[-1].end()
         self._pending = data[cut:]
-        out: list[bytes] = []
+        parts: list[bytes] = []
         start = 0
         for end in ends:
             frame = data[start : end.end()]
             start = end.end()
-            events = self._decoder.feed(frame)
-            if self._breaks(events):
-                at = next(i for i, e in enumerate(events) if isinstance(e, StreamError))
-                before = _ahead(events, at)
-                out.append(self.break_off(self._cut(events), before))
-                return b"".join(out)
-            calls = self._calls
-            if calls is not None and (calls.holding or calls.starts(events)):
-                calls.hold_frame(frame, events)
-                if not calls.holding:  # the call is whole: on to the client
-                    out += [self._pass(f, e) for f, e in calls.release_frames()]
+            out = self._frame(frame)
+            if out is None:  # on hold (a tool call not yet whole)
                 continue
-            out.append(self._pass(frame, events))
-        return b"".join(out)
+            parts.append(out)
+            if self.broken is not None:
+                break
+        return b"".join(parts)
+
+    def _frame(self, frame: bytes) -> bytes | None:
+        """One whole passed-through event: what goes to the client (None: held)."""
+        events = self._decoder.feed(frame)
+        if self._breaks(events):
+            at = next(i for i, e in enumerate(events) if isinstance(e, StreamError))
+            return self.break_off(self._cut(events), _ahead(events, at))
+        calls = self._calls
+        if calls is not None and (calls.holding or calls.starts(events)):
+            calls.hold_frame(frame, events)
+            if calls.holding:
+                return None
+            # the call is whole: on to the client
+            return b"".join([self._pass(f, e) for f, e in calls.release_frames()])
+        return self._pass(frame, events)
 
     def _pass(self, frame: bytes, events: list[StreamEvent]) -> bytes:
         """A passed-through event (continuable): seen, then sent as it came."""
         self._observe(events)
         self._seen += events
-        if b"response.output_item.added" in frame:
+        if self._responses and b"response.output_item.added" in frame:
             self._note_id(frame)
-        if _STOP_SENT.search(frame):
+        if not self._ending and _stop_sent(frame):
             self._ending = True
         return frame if self._stamper is None else self._stamper.feed(frame)
 
@@ -376,7 +390,10 @@ class HeldCalls:
         return self.index is not None
 
     def starts(self, events: list[StreamEvent]) -> bool:
-        return any(isinstance(e, BlockStart) and isinstance(e.part, ToolCall) for e in events)
+        for e in events:
+            if isinstance(e, BlockStart) and isinstance(e.part, ToolCall):
+                return True
+        return False
 
     def _track(self, event: StreamEvent) -> None:
         if isinstance(event, BlockStart) and isinstance(event.part, ToolCall):
@@ -420,6 +437,34 @@ class HeldCalls:
 
     def drop(self) -> None:
         self.index, self.held, self.frames = None, [], []
+
+
+def _one_frame(chunk: bytes) -> bool:
+    """``chunk`` is one whole SSE event: its only blank line ends it."""
+    n = len(chunk)  # (memchr and find: a regex would cost a tenth of the event)
+    if chunk.endswith(b"\r\n\r\n"):  # every frame end holds "\n\n" or "\n\r\n"
+        return chunk.find(b"\n\r\n") == n - 3 and b"\n\n" not in chunk
+    if b"\r" not in chunk:
+        return n >= 2 and chunk.find(b"\n\n") == n - 2
+    end = _FRAME_END.search(chunk)
+    return end is not None and end.end() == len(chunk)
+
+
+def _stop_sent(frame: bytes) -> bool:
+    """A passed-through event that tells the client the stop reason."""
+    if b"message_delta" in frame or (
+        b"finish_reason" in frame and b'"finish_reason":null' not in frame
+    ):  # (cheap tests first: every chat chunk names its finish_reason)
+        return _STOP_SENT.search(frame) is not None
+    return False
+
+
+def _error_at(events: list[StreamEvent]) -> int | None:
+    """Where the stream's error is among ``events`` (a decoder's is its last)."""
+    for i in range(len(events) - 1, -1, -1):
+        if isinstance(events[i], StreamError):
+            return i
+    return None
 
 
 def _ahead(events: list[StreamEvent], at: int) -> list[StreamEvent]:
