@@ -268,8 +268,11 @@ def test_a_continuation_that_breaks_too_is_continued(conn, fake, mitm, client):
     partials = [last_assistant_text(client, c.body) for c in calls[1:]]
     assert len(partials[1]) > len(partials[0]) > 0  # each went on from what the client had
     assert got.input_tokens is not None and got.input_tokens >= FIRST.input + 2 * SECOND.input
-    line = wait_for_line(mitm, f"[continued on flaky-{client}/primary after")
-    assert line.count(f"continued on flaky-{client}/primary after") == 2, line
+    note = f"continued on flaky-{client}/primary after"
+    deadline = time.monotonic() + 10  # the request's log line: both continuations
+    while not any(f" twice-{client} -> " in x and x.count(note) == 2 for x in mitm.lines):
+        assert time.monotonic() < deadline, "\n".join(mitm.lines[-20:])
+        time.sleep(0.05)
 
 
 def test_the_limit_of_continuations_then_the_break_ends_the_stream(conn, fake):
