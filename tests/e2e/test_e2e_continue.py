@@ -12,7 +12,9 @@ the same target continues first (same format: the passed-through stream
 switches to translated); when it fails, the next target does (another
 format). An Anthropic target continues a prefill exactly; the others are
 asked by instruction and repeat the answer from its start here (the
-repeat is trimmed).
+repeat is trimmed). ``via-<format>``: a first leg in any format (passed
+through or translated), its backup in the next; ``twice-<format>``: one
+target, continued up to ``max_continuations`` (2 here).
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ import anthropic
 import httpx
 import openai
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from e2e_harness import FORMATS, Mitmdump, client_ssl_context, flaky_config, other
 from fakeprovider import Reply, Usage, frames
 from fakeprovider.sdk import Result, call
 from fakeprovider.upstream import last_assistant_text, last_user_text
 from google.genai import errors as genai_errors
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.e2e
 
@@ -287,16 +289,17 @@ def test_the_limit_of_continuations_then_the_break_ends_the_stream(conn, fake):
 @pytest.mark.parametrize("client", FORMATS)
 def test_a_non_streamed_answer_cut_mid_body_is_asked_again(conn, fake, mitm, client):
     """Nothing of a non-streamed answer reached the client when its body is
-    cut: there is nothing to continue, the question is asked again (the
-    same target's retry or the combo's next) and the client gets one whole
-    answer."""
+    cut: there is nothing to continue, it fails over like any failure before
+    content (the combo's next target, another format, answers anew) and the
+    client gets one whole answer."""
     fake.script([Reply(text="never whole " * 20, drop_mid_stream=True),
                  Reply(text=WORDS, usage=SECOND)])  # fmt: skip
     got = call(conn, client, f"cont-{client}", stream=False)
     assert (got.text, got.stop) == (WORDS, "end")
     assert (got.input_tokens, got.output_tokens) == (SECOND.input, SECOND.output)
     first, second = fake.model_calls()
-    assert first.dropped and not second.body.get("messages", [{}])[-1].get("role") == "assistant"
+    assert first.dropped and (first.format, second.format) == (client, other(client))
+    assert not last_assistant_text(second.format, second.body)  # asked anew, no partial turn
 
 
 # ------------------------------------------------------------------ acceptance
@@ -314,7 +317,7 @@ THOUGHT = "step one then step two then step three"
 
 
 def at(fmt: str, reply: Reply, marker: bytes, after: int = 0) -> int:
-    """The index of the first of ``reply``'s frames in ``fmt`` holding ``marker``, plus ``after``."""
+    """The first of ``reply``'s frames in ``fmt`` holding ``marker`` (its index), plus ``after``."""
     found = [i for i, frame in enumerate(frames(fmt, reply)) if marker in frame]
     assert found, f"no frame with {marker!r} in {fmt}"
     return found[0] + after
@@ -413,7 +416,8 @@ def test_a_break_between_two_parallel_calls(conn, fake, client, provider):
 
 @pytest.mark.parametrize("client", FORMATS)
 @given(provider=st.sampled_from(FORMATS), data=st.data())
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=4, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 def test_a_break_after_any_number_of_events(conn, e2e_provider, client, provider, data):
     """Cut after N frames, N drawn (before content a fault falls back as it
     always did; after, the answer is continued): one whole answer either way."""

@@ -6,7 +6,6 @@ import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from omniroute_mitm.translators import StreamTranslator, get_format
 from omniroute_mitm.translators.canonical import (
     BlockDelta,
