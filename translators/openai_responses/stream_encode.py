@@ -107,7 +107,7 @@ class ResponsesStreamEncoder:
         """A search whose item waits for its sources: output index, the call
         under its item id, the call id its results name."""
         self.known_ids: dict[int, str] = {}
-        """Message ids by output index the client already has (a passed-through
+        """Item ids by output index the client already has (a passed-through
         stream this encoder goes on with: see ``StreamTranslator.break_off``)."""
 
     # ------------------------------------------------------------ interface
@@ -241,6 +241,9 @@ class ResponsesStreamEncoder:
         self._emit(out, "response.output_text.annotation.added", {**fields, "annotation": note})
 
     def _item_id(self, meta: Meta, prefix: str) -> str:
+        known = self.known_ids.get(self._items)  # the item the client already has open
+        if known is not None:
+            return known
         value = own_meta(meta).get("id")
         return value if isinstance(value, str) and value else self._env.new_id(prefix)
 
