@@ -163,7 +163,8 @@ class Exchange:
         if job.call.kind == "generate":
             tools = web.requested(job.call.format, job.body)
             decision.attempts, skipped = web_route.filter_attempts(
-                self.config, job.call.format, tools, decision.attempts
+                self.config, job.call.format, tools, decision.attempts,
+                offered=bool(tools) and web.offered(job.call.format, job.body),
             )
             decision.skipped.extend(skipped)
         self._skipped = decision.skipped
