@@ -38,6 +38,7 @@ from omniroute_mitm.engine.core.database import (
 from omniroute_mitm.engine.core.limits import parse_size
 from omniroute_mitm.engine.record.reqlog import RequestLog
 from omniroute_mitm.engine.serve.server import Engine
+from omniroute_mitm.engine.serve.sharing import StateError, chosen, open_state
 from omniroute_mitm.engine.translate.responses import open_responses
 
 DIRECT_TOKEN_ENV = "OMNIROUTE_DIRECT_TOKEN"
@@ -81,6 +82,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--store", default=DEFAULT_URL, help="the database URL, or none (default: %(default)s)"
     )
     parser.add_argument(
+        "--state",
+        help="the router's state: memory or redis://HOST:PORT/DB, shared by instances "
+        "(default: config.yaml's state:, else memory)",
+    )
+    parser.add_argument(
         "--data-dir", help=f"where the database lives (default: ${DATA_DIR_ENV}, else data/)"
     )
     parser.add_argument(
@@ -119,12 +125,18 @@ async def serve(args: argparse.Namespace) -> int:
         except StoreError as exc:
             print(exc, file=sys.stderr)
             return 1
+    try:
+        state = open_state(chosen(args.state, config.state), "--state" if args.state else "state")
+    except StateError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     secret = read_secret(Path(args.secret_file))
     responses = open_responses(args.data_dir, store, persist=args.store.lower() != "none")
     request_log = RequestLog(data_dir(args.data_dir) / "requests") if args.log_requests else None
     engine = Engine(
         config, secret=secret, direct_token=direct, responses=responses, store=store,
         request_log=request_log, max_body=args.max_body, body_memory=args.body_memory,
+        state=state,
     )  # fmt: skip
     port = engine.start(args.host, args.port)
     for warning in config.warnings if not args.parent else ():  # a front logged them

@@ -35,6 +35,7 @@ from omniroute_mitm.engine.core import (
     limits,
     paths,
     private,
+    stateurl,
     summary,
     trust,
 )
@@ -119,6 +120,10 @@ OPTIONS: list[tuple[str, type, object, str]] = [
     ("omniroute_store", str, database.DEFAULT_URL,
      "The engine's database: sqlite:///FILE (relative: under omniroute_data_dir), "
      "or none."),
+    ("omniroute_state", str, stateurl.MEMORY,
+     "The router's state (cooldowns, breakers, affinity, counters): memory (this instance; "
+     "or config.yaml's state:), or redis://HOST:PORT/DB, a Redis or Valkey server shared "
+     "by several instances."),
     ("omniroute_max_body", str, "32m",
      "A model call whose request body is over this size (e.g. 32m, 512k) gets a 413 in the "
      "client's format; mitmdump streams it to the engine, which drops it, instead of "
@@ -201,6 +206,11 @@ class OmniRoute:
                     limits.parse_size(getattr(ctx.options, name))
                 except ValueError as exc:
                     raise exceptions.OptionsError(f"{name}: {exc}") from None
+        if "omniroute_state" in updated:
+            try:
+                stateurl.parse_state_url(ctx.options.omniroute_state)
+            except ValueError as exc:
+                raise exceptions.OptionsError(f"omniroute_state: {exc}") from None
         self.backend.configure(updated)
         if ctx.options.omniroute_flow_bodies not in BODY_CHOICES:
             raise exceptions.OptionsError(

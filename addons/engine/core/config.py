@@ -27,6 +27,8 @@ from pydantic import (
     field_validator,
 )
 
+from .stateurl import MEMORY, parse_state_url
+
 FormatName = Literal["openai-chat", "openai-responses", "anthropic", "gemini"]
 NATIVE = "native"
 
@@ -263,6 +265,16 @@ class Config(_Model):
     responses: ResponsesStore = Field(default_factory=ResponsesStore)
     security: Security = Field(default_factory=Security)
     endpoints: list[EndpointEntry] = Field(default_factory=list)
+    state: str = MEMORY
+    """Where the router's state lives: ``memory`` or ``redis://host:port/db``
+    (Valkey, Redis), shared by instances (see engine.core.stateurl); read at
+    start, and only when ``omniroute_state``/``--state`` are not given."""
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, value: str) -> str:
+        parse_state_url(value)
+        return value.strip()
     """More hosts to intercept (the shipped catalog is engine.core.endpoints)."""
     _warnings: list[str] = PrivateAttr(default_factory=list)
     _disabled: dict[str, str] = PrivateAttr(default_factory=dict)

@@ -84,6 +84,19 @@ class Health:
 
     # ------------------------------------------------------------ reading
 
+    @staticmethod
+    def keys(scopes: Scopes) -> list[str]:
+        """The store keys reading and reporting on these scopes touch."""
+        names = (scopes.key_model, scopes.key, scopes.target, scopes.provider)
+        return [
+            *(f"cool:{name}" for name in names),
+            f"strikes:{scopes.key_model}",
+            f"strikes:{scopes.provider}",
+            f"breaker:{scopes.target}",
+            f"probe:{scopes.target}",
+            f"fails:{scopes.target}",
+        ]
+
     def blocked(self, scopes: Scopes) -> Block | None:
         """The latest-ending cooldown on any scope of this attempt."""
         blocks = [

@@ -4,8 +4,9 @@ Everything the router must remember between requests (cooldowns, breakers,
 failure counts, rotation counters, conversation affinity, quota headers) is
 kept through :class:`StateStore`: ``get``, ``set`` with a time to live,
 ``incr`` and ``delete`` on string keys, the same operations Redis offers
-(GET, SET EX, INCR + EXPIRE, DEL), so a shared backend can implement it later.
-:class:`MemoryStore` is the one used today: bounded, expired keys dropped.
+(GET, SET EX, INCR + EXPIRE, INCRBYFLOAT, DEL), so a shared backend
+implements it too (:mod:`.shared`: Redis or Valkey, ``omniroute_state``).
+:class:`MemoryStore` is the default: bounded, expired keys dropped.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ class StateStore(Protocol):
 
     def incr(self, key: str, ttl: float | None = None) -> int:
         """Add one and return the new count; ``ttl`` applies when the key is new."""
+        ...
+
+    def add(self, key: str, amount: float, ttl: float | None = None) -> float:
+        """Add ``amount`` (INCRBYFLOAT) and return the new total; ``ttl`` applies
+        when the key is new (budgets in USD, token counts)."""
         ...
 
     def delete(self, key: str) -> None: ...
@@ -70,5 +76,29 @@ class MemoryStore:
         self._data[key] = (str(count), expires)
         return count
 
+    def add(self, key: str, amount: float, ttl: float | None = None) -> float:
+        current = self.get(key)
+        if current is None:
+            self.set(key, _number(amount), ttl)
+            return float(amount)
+        total = float(current) + amount
+        self._data[key] = (_number(total), self._data[key][1])
+        return total
+
     def delete(self, key: str) -> None:
         self._data.pop(key, None)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+    def expiry(self, key: str) -> float | None:
+        """Seconds ``key`` has left (None: no expiry, or no such key)."""
+        item = self._data.get(key)
+        if item is None or item[1] is None:
+            return None
+        return max(0.0, item[1] - self.clock())
+
+
+def _number(value: float) -> str:
+    """As Redis writes an INCRBYFLOAT result: no trailing ``.0``."""
+    return repr(int(value)) if float(value).is_integer() else repr(float(value))

@@ -133,6 +133,7 @@ class Exchange:
         request = RouteRequest(
             job.call.format, job.model, job.inbound.host, conversation, self._tokens
         )
+        await self.rt.router.prefetch(self.config, request)
         decision = self.rt.router.decide(self.config, request)
         self._skipped = decision.skipped
         self.record.target = decision.target
