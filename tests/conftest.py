@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pytest
 from fakeprovider import FakeProvider
 
+pytest_plugins = ["servers_valkey"]  # a real Redis/Valkey server: redis_server, redis_url
+
 
 @pytest.fixture(scope="session", autouse=True)
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

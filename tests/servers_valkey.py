@@ -66,8 +66,8 @@ def command(port: int, *args: str) -> bytes:
 class RedisServer:
     """One server process; ``stop`` and ``start`` keep its port."""
 
-    def __init__(self, binary: str, folder: Path) -> None:
-        self.binary, self.folder = binary, folder
+    def __init__(self, binary: str, folder: Path, *options: str) -> None:
+        self.binary, self.folder, self.options = binary, folder, options
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -82,7 +82,7 @@ class RedisServer:
             [
                 self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", str(self.folder), "--save", "", "--appendonly", "no",
-                "--protected-mode", "yes", "--daemonize", "no",
+                "--protected-mode", "yes", "--daemonize", "no", *self.options,
             ],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
@@ -115,12 +115,13 @@ class RedisServer:
         return path.read_text("utf-8", "replace")[-4000:] if path.exists() else ""
 
 
-def _start(folder: Path) -> RedisServer:
+def start_server(folder: Path, *options: str) -> RedisServer:
+    """A started server (the test is skipped when there is no binary)."""
     binary = server_binary()
     if binary is None:
         pytest.skip(NO_SERVER)
     for _ in range(3):  # a free port can be taken between looking and binding
-        server = RedisServer(binary, folder)
+        server = RedisServer(binary, folder, *options)
         try:
             return server.start()
         except RuntimeError:
@@ -131,7 +132,7 @@ def _start(folder: Path) -> RedisServer:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = _start(tmp_path_factory.mktemp("redis"))
+    server = start_server(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
 
@@ -144,6 +145,6 @@ def redis_url(redis_server: RedisServer) -> str:
 
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = _start(tmp_path / "redis")
+    server = start_server(tmp_path / "redis")
     yield server
     server.stop()

@@ -12,7 +12,6 @@ import pytest
 from omniroute_mitm.engine.core.config import parse_config
 from omniroute_mitm.engine.route.failures import Failure
 from omniroute_mitm.engine.route.router import Router, RouteRequest
-from servers_valkey import redis_server, redis_url  # noqa: F401 (fixtures)
 from shared_sync import SyncedRouter
 
 CONFIG = parse_config(
