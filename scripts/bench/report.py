@@ -140,14 +140,32 @@ def target_lines(rows: list[Row], levels: tuple[int, ...]) -> list[str]:
         checks.append((f"engine vs LiteLLM: added TTFB ratio @{lvl} (<= 0.2)",
                        _ratio(_added(eng, direct, lvl, "ttfb"),
                               _added(lite, direct, lvl, "ttfb")), 0.2, False))
+    checks += state_checks(rows, levels)
     rss = max((mb for r in rows if not r.name.startswith("LiteLLM") for mb in r.rss.values()),
               default=None)
     checks.append(("peak RSS of our processes, MB (< 150)", rss, 150, False))
-    out = ["", "Targets (issue 9):"]
+    out = ["", "Targets (issues 9, 18):"]
     for text, value, bound, at_least in checks:
         ok = value is not None and (value >= bound if at_least else value <= bound)
         out.append(f"- {text}: {_f(value, '{:.2f}')} {'ok' if ok else 'MISSED'}")
     return out
+
+
+def state_checks(rows: list[Row], levels: tuple[int, ...]) -> list[tuple[str, float | None,
+                                                                         float, bool]]:
+    """The shared state (issue 18): Redis against memory, default mode, cross-format."""
+    by = {r.name: r for r in rows}
+    memory = by.get("omniroute default, cross-format")
+    shared = by.get("omniroute default+redis, cross-format")
+    if memory is None or shared is None:
+        return []
+    checks: list[tuple[str, float | None, float, bool]] = []
+    for level in levels:
+        checks.append((f"redis state: streams/s x memory state @{level} (>= 0.9)",
+                       _ratio(shared.rate(level), memory.rate(level)), 0.9, True))
+        checks.append((f"redis state: median TTFB ms minus memory state's @{level} (<= 1.0)",
+                       _added(shared, memory, level, "ttfb"), 1.0, False))
+    return checks
 
 
 def render(rows: list[Row], levels: tuple[int, ...], head: str) -> tuple[str, bool]:
