@@ -32,6 +32,8 @@ CONFIG = parse_config(
           smart: {targets: [a/m1, b/m2, c/m3]}
           rr: {strategy: round-robin, targets: [a/m1, b/m2, c/m3]}
           plain: {strategy: round-robin, affinity: none, targets: [b/m2, c/m3, a/m1]}
+          lkgp: {strategy: lkgp, targets: [a/m1, b/m2, c/m3]}
+          least: {strategy: least-used, affinity: none, targets: [b/m2, c/m3]}
         routes:
           - match: {model: "claude-*"}
             to: smart
@@ -66,6 +68,16 @@ class Instance:
         self.router.succeeded(decision, first, 10.0)
         await self.store.flush()
         return first.label
+
+    async def answer_with(self, combo: str, label: str) -> None:
+        """One turn answered by ``label`` (the others before it did not answer)."""
+        req = RouteRequest("anthropic", combo, None, None)
+        await self.router.prefetch(CONFIG, req)
+        decision = self.router.decide(CONFIG, req)
+        attempt = next(a for a in decision.attempts if a.label == label)
+        self.router.started(attempt)
+        self.router.succeeded(decision, attempt, 10.0)
+        await self.store.flush()
 
     async def fail(self, label: str, failure: Failure, req: RouteRequest = REQ) -> None:
         await self.router.prefetch(CONFIG, req)
@@ -117,6 +129,17 @@ async def test_round_robin_turns_one_ring_for_all_instances(instances):
     a, b = instances(), instances()
     picks = [await inst.answer("plain") for inst in (a, b, a, b, b, a)]
     assert picks == ["b/m2", "c/m3", "a/m1", "b/m2", "c/m3", "a/m1"]
+
+
+async def test_the_last_known_good_and_use_counts_are_shared(instances):
+    a, b = instances(), instances()
+    await a.answer_with("lkgp", "c/m3")
+    assert (await b.labels(RouteRequest("anthropic", "lkgp")))[0] == "c/m3"
+    await a.answer_with("least", "b/m2")
+    await a.answer_with("least", "b/m2")
+    assert await b.labels(RouteRequest("anthropic", "least")) == ["c/m3", "b/m2"]
+    status = b.router.health.stat("c/m3")
+    assert (status.success_rate, status.median_ttft_ms) == (1.0, 10.0)  # measured on a
 
 
 async def test_a_quota_window_near_its_limit_on_one_is_avoided_by_the_other(instances):

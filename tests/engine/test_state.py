@@ -231,3 +231,18 @@ async def test_a_server_slower_than_the_timeout_is_an_outage_not_a_wait(tmp_path
 def _int(reply: bytes) -> int:
     assert reply.startswith(b":"), reply
     return int(reply[1:].strip())
+
+
+async def test_a_key_of_the_wrong_type_is_no_outage(redis_url, caplog):
+    a, b = shared(redis_url), shared(redis_url)
+    b.set("n", "not a number")  # another deployment's key, say
+    await b.flush()
+    a.incr("n")  # the server refuses this one command
+    a.set("cool:k", "still sent")
+    await a.flush()
+    assert a.up
+    assert any("incr n" in r.getMessage() for r in caplog.records)
+    await b.refresh(["cool:k"])
+    assert b.get("cool:k") == "still sent"
+    await a.close()
+    await b.close()

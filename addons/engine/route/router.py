@@ -103,7 +103,7 @@ class Router:
             if len(attempts) > 1 and attempts[0].provider is not None:
                 keys.append(f"keys:{attempts[0].provider_name}")
             for attempt in attempts:
-                keys += self.health.keys(self.scopes(attempt))
+                keys += self.health.keys(attempt.label, self.scopes(attempt))
                 keys.append(f"quota:{self.quota_scope(attempt, req)}")
         return keys
 

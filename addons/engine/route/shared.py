@@ -265,7 +265,7 @@ class SharedStore:
                 pipe = self.redis.pipeline(transaction=True)
                 for op in batch:
                     self._queue_op(pipe, op)
-                results = await pipe.execute()
+                results = await pipe.execute(raise_on_error=False)
         except FAILURES as exc:
             for op in batch:
                 self._pending[op.key] -= 1
@@ -280,7 +280,9 @@ class SharedStore:
             if op.kind in ("incr", "add") and op.ttl is not None:
                 next(counts)  # the SET NX
             result = next(counts)
-            if op.kind in ("incr", "add") and self._written.get(op.key) == op.seq:
+            if isinstance(result, Exception):  # the key's own problem (not a number)
+                log.warning("shared state: %s %s: %s", op.kind, op.key, result)
+            elif op.kind in ("incr", "add") and self._written.get(op.key) == op.seq:
                 self._merge(op, result)
         self._clean(batch)
 
@@ -346,7 +348,7 @@ class SharedStore:
             log.warning("shared state at %s answers again: sharing resumes", self.where.shown)
         task = asyncio.current_task()
         if task in self._tasks:
-            self._tasks.remove(task)  # type: ignore[arg-type]
+            self._tasks.remove(task)
 
     async def _resync(self) -> None:
         """Send what this instance learned while the server was away."""
