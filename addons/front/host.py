@@ -85,6 +85,9 @@ class EngineHost:
             self.engine.log_requests(
                 ctx.options.omniroute_log_requests, ctx.options.omniroute_data_dir or None
             )
+        if "omniroute_state" in updated and self.engine is not None:
+            log.warning("omniroute_state: the in-process engine keeps its state store until "
+                        "mitmproxy restarts")  # fmt: skip
         if "omniroute_body_memory" in updated and self.engine is not None:
             self.engine.bodies.limit = limits.parse_size(ctx.options.omniroute_body_memory)
         if "omniroute_engine_direct" in updated and self.loaded is not None:

@@ -17,6 +17,7 @@ from omniroute_mitm.engine.route.failures import Failure
 from omniroute_mitm.engine.route.router import Router, RouteRequest
 from omniroute_mitm.engine.route.shared import SharedStore
 from omniroute_mitm.engine.route.state import MemoryStore
+from omniroute_mitm.engine.serve.status import status
 from shared_sync import shared_url
 
 pytestmark = pytest.mark.anyio
@@ -176,12 +177,15 @@ async def test_requests_go_on_through_an_outage_and_sharing_resumes(own_redis):
     assert await a.labels() == ["a/m1#2", "b/m2", "c/m3", "a/m1"]
     assert await b.labels() == ["a/m1", "a/m1#2", "b/m2", "c/m3"]
     assert not a.store.up and not b.store.up
+    assert status(CONFIG, a.router)["state"] == {"shared": own_redis.url, "reachable": False}
 
     own_redis.start()  # empty: it kept nothing
     deadline = time.monotonic() + 30
     while not (a.store.up and b.store.up):
         assert time.monotonic() < deadline, "the instances never went back to the server"
         await asyncio.sleep(0.02)
+    assert status(CONFIG, a.router)["state"] == {"shared": own_redis.url, "reachable": True}
+    assert status(CONFIG, Router())["state"] == {"shared": None}
     # What a learned alone is shared now, and new lessons are shared again.
     assert await b.labels() == ["a/m1#2", "b/m2", "c/m3", "a/m1"]
     await b.fail("b/m2", Failure("auth", 401))

@@ -242,7 +242,10 @@ async def test_a_key_of_the_wrong_type_is_no_outage(redis_url, caplog):
     await a.flush()
     assert a.up
     assert any("incr n" in r.getMessage() for r in caplog.records)
-    await b.refresh(["cool:k"])
-    assert b.get("cool:k") == "still sent"
+    port = int(redis_url.split(":")[2].split("/")[0])
+    command(port, "HSET", "omniroute:h", "field", "1")  # not a string at all
+    await b.refresh(["cool:k", "h"])
+    assert b.up
+    assert (b.get("cool:k"), b.get("h")) == ("still sent", None)
     await a.close()
     await b.close()

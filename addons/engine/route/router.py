@@ -199,10 +199,9 @@ class Router:
         raw = self.store.get(f"quota:{self.quota_scope(attempt, req)}")
         if raw is None:
             return False
-        seen = json.loads(raw)
-        if seen["reset"] is not None and self.clock() >= seen["reset"]:
-            return False  # the window has reset since
-        return bool(seen["rejected"]) or seen["used"] >= config.resilience.quota_threshold
+        shared = json.loads(raw)  # as _take_quota wrote it, maybe on another instance
+        seen = quota.Quota(shared["used"], shared["reset"], shared["rejected"], "")
+        return seen.over(config.resilience.quota_threshold, self.clock())
 
     # ------------------------------------------------------------ report
 

@@ -65,7 +65,9 @@ FAILURES = (RedisError, OSError, TimeoutError)
 _READ = """
 local out = {}
 for i, key in ipairs(KEYS) do
-  out[2 * i - 1] = redis.call('GET', key)
+  local value = redis.pcall('GET', key)
+  if type(value) == 'table' then value = false end  -- not a string: as if absent
+  out[2 * i - 1] = value
   out[2 * i] = redis.call('PTTL', key)
 end
 return out
@@ -207,6 +209,9 @@ class SharedStore:
                 raw = await self._read(keys=[self.prefix + k for k in wanted])
         except FAILURES as exc:
             self._down(exc)
+            return
+        except Exception:  # a bug here must not fail the request: it goes on locally
+            log.exception("shared state: reading %d keys failed", len(wanted))
             return
         finally:
             self._reading[start] -= 1

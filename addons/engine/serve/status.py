@@ -38,9 +38,18 @@ def status(config: Config, router: Router) -> dict[str, Any]:
     }
     return {
         "time": _iso(router.clock()),
+        "state": _state(router),
         "combos": combos,
         "native": natives,
     }
+
+
+def _state(router: Router) -> dict[str, Any]:
+    """Where the router's state lives (omniroute_state), and whether it answers."""
+    where = getattr(router.store, "where", None)
+    if where is None:
+        return {"shared": None}
+    return {"shared": where.shown, "reachable": bool(getattr(router.store, "up", False))}
 
 
 def _target(config: Config, router: Router, target: str) -> dict[str, Any]:
