@@ -140,11 +140,14 @@ def target_lines(rows: list[Row], levels: tuple[int, ...]) -> list[str]:
         checks.append((f"engine vs LiteLLM: added TTFB ratio @{lvl} (<= 0.2)",
                        _ratio(_added(eng, direct, lvl, "ttfb"),
                               _added(lite, direct, lvl, "ttfb")), 0.2, False))
-    checks += state_checks(rows, levels)
     rss = max((mb for r in rows if not r.name.startswith("LiteLLM") for mb in r.rss.values()),
               default=None)
     checks.append(("peak RSS of our processes, MB (< 150)", rss, 150, False))
-    out = ["", "Targets (issues 9, 18):"]
+    return ["", "Targets (issue 9):", *_checked(checks)]
+
+
+def _checked(checks: list[tuple[str, float | None, float, bool]]) -> list[str]:
+    out = []
     for text, value, bound, at_least in checks:
         ok = value is not None and (value >= bound if at_least else value <= bound)
         out.append(f"- {text}: {_f(value, '{:.2f}')} {'ok' if ok else 'MISSED'}")
@@ -172,6 +175,8 @@ def render(rows: list[Row], levels: tuple[int, ...], head: str) -> tuple[str, bo
     level = 16 if 16 in levels else levels[-1]
     lines = [head, "", *main_table(rows, level), *levels_table(rows, levels),
              *resources_table(rows), *failover_lines(rows), *target_lines(rows, levels)]
+    if shared := state_checks(rows, levels):
+        lines += ["", "Targets (issue 18, the shared state):", *_checked(shared)]
     bad = [r for r in rows if r.error_count() or not r.results]
     if direct_is_bottleneck(rows, level):
         lines.append(f"- WARNING: direct is not well above every proxied path @{level}: "
