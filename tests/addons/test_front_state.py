@@ -62,3 +62,26 @@ def test_the_engine_refuses_a_bad_state_in_one_line(tmp_path: Path):
     )  # fmt: skip
     assert run.returncode == 1
     assert run.stderr.strip() == "--state: 'redis://h:port/0': the port is not a number 1-65535"
+
+
+def test_the_standalone_engine_takes_the_state_from_config_yaml(tmp_path: Path, redis_url: str):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"providers: {{}}\nstate: \"{redis_url}?prefix=team-a:\"\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "omniroute_mitm.engine", "--config", str(config),
+         "--secret-file", str(tmp_path / "secret"), "--store", "none"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "engine listening at" in line:
+                break
+    finally:
+        proc.terminate()
+        rest, _ = proc.communicate(timeout=30)
+    out = "".join(lines) + rest
+    assert f"router state shared at {redis_url} (keys team-a:*)" in out
+    assert "unreachable" not in out and "Traceback" not in out
