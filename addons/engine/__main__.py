@@ -36,6 +36,7 @@ from omniroute_mitm.engine.core.database import (
     open_store,
 )
 from omniroute_mitm.engine.core.limits import parse_size
+from omniroute_mitm.engine.core.stateurl import STATE_ENV
 from omniroute_mitm.engine.record.reqlog import RequestLog
 from omniroute_mitm.engine.serve.server import Engine
 from omniroute_mitm.engine.serve.sharing import StateError, chosen, open_state
@@ -83,8 +84,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--state",
+        default=os.environ.get(STATE_ENV),
         help="the router's state: memory or redis://HOST:PORT/DB, shared by instances "
-        "(default: config.yaml's state:, else memory)",
+        f"(default: ${STATE_ENV}, else config.yaml's state:, else memory)",
     )
     parser.add_argument(
         "--data-dir", help=f"where the database lives (default: ${DATA_DIR_ENV}, else data/)"
@@ -126,7 +128,7 @@ async def serve(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             return 1
     try:
-        state = open_state(chosen(args.state, config.state), "--state" if args.state else "state")
+        state = open_state(chosen(args.state, config.state), _state_name(args.state))
     except StateError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -153,6 +155,13 @@ async def serve(args: argparse.Namespace) -> int:
     finally:
         await engine.stop()
     return 0
+
+
+def _state_name(given: str | None) -> str:
+    """What a bad state URL's error names."""
+    if not given:
+        return "state"
+    return STATE_ENV if given == os.environ.get(STATE_ENV) else "--state"
 
 
 def watch_parent(parent: int, stop: asyncio.Event) -> None:

@@ -258,8 +258,8 @@ class EngineHost:
         if self.child is not None:  # its command line changed: a new one
             asyncio.ensure_future(self.child.stop())
         args = ["--store", ctx.options.omniroute_store or "none"]
-        if ctx.options.omniroute_state.strip().lower() != stateurl.MEMORY:
-            args += ["--state", ctx.options.omniroute_state.strip()]
+        # memory: config.yaml's state: (as in-process); a URL's password stays out of ps
+        env = {stateurl.STATE_ENV: ctx.options.omniroute_state.strip() or stateurl.MEMORY}
         if ctx.options.omniroute_log_requests:
             args.append("--log-requests")
         if ctx.options.omniroute_data_dir:
@@ -270,6 +270,7 @@ class EngineHost:
             port=ctx.options.omniroute_engine_port,
             direct=bool(_direct_token()),
             args=args,
+            env=env,
         )
         self.child.start()
         atexit.register(self.child.kill_now)

@@ -4,9 +4,11 @@ fails no request, and sharing resumes when it is back."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from e2e_harness import CLIENT_KEY, Mitmdump, client_ssl_context, e2e_config, provider_key
@@ -109,3 +111,13 @@ def test_the_state_server_down_fails_no_request_and_sharing_resumes(team, fake):
         "A went straight to key 2"
     )
     assert keys_used(fake) == [KEY2]
+
+
+def test_the_state_url_stays_out_of_the_process_list(team):
+    """It may hold the server's password: the engine child gets it in its environment."""
+    found = re.search(r"omniroute engine \(pid (\d+)\) listening", team.a.output())
+    assert found is not None, team.a.output()
+    cmdline = Path(f"/proc/{found.group(1)}/cmdline")
+    if not cmdline.exists():
+        pytest.skip("no /proc here")
+    assert b"redis://" not in cmdline.read_bytes()

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MEMORY = "memory"
+STATE_ENV = "OMNIROUTE_STATE"
+"""The engine's ``--state`` when not given (how a front hands it to its engine
+child: a URL with a password stays out of the process list)."""
 SCHEMES = ("redis", "rediss", "valkey", "valkeys", "unix")
 DEFAULT_PREFIX = "omniroute:"
 DEFAULT_TIMEOUT = 0.1
