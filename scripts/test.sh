@@ -18,6 +18,18 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
         echo "test: no chromium; the dashboard's browser test will be skipped" >&2
     fi
 fi
+# The store on PostgreSQL is tested against a real server (tests/team): install
+# it where we may, else those tests say they skipped and why.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test: installing postgresql (apt) for the PostgreSQL store's tests" >&2
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } \
+            >/dev/null 2>&1 || echo "test: postgresql could not be installed" >&2
+    else
+        echo "test: no PostgreSQL; the PostgreSQL store's tests will be skipped" >&2
+    fi
+fi
+# The shared state is tested against a real Redis (or Valkey) server (tests/team).
 if ! command -v redis-server >/dev/null 2>&1 && ! command -v valkey-server >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "test: installing redis-server (apt) for the shared state's tests" >&2

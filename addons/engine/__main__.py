@@ -80,7 +80,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--direct", action="store_true", help=f"accept clients with ${DIRECT_TOKEN_ENV} as API key"
     )
     parser.add_argument(
-        "--store", default=DEFAULT_URL, help="the database URL, or none (default: %(default)s)"
+        "--store", default=DEFAULT_URL,
+        help="the database URL: sqlite:///FILE, postgresql://USER@HOST/DB or none "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--state",

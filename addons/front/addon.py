@@ -57,7 +57,7 @@ from omniroute_mitm.engine.core.headers import (
     SECRET_HEADER,
 )
 
-from . import engine_loss
+from . import engine_loss, identity, listening
 from .answers import client_error, stream_error
 from .headwatch import HeadWatch
 from .host import EngineHost
@@ -119,21 +119,37 @@ OPTIONS: list[tuple[str, type, object, str]] = [
      "a request); then it is closed. 0: no limit (mitmproxy's tcp_timeout still applies)."),
     ("omniroute_store", str, database.DEFAULT_URL,
      "The engine's database: sqlite:///FILE (relative: under omniroute_data_dir), "
-     "or none."),
+     "postgresql://USER@HOST:PORT/DB (instances sharing usage and stored responses; "
+     "needs the team extra), or none."),
     ("omniroute_state", str, stateurl.MEMORY,
-     "The router's state (cooldowns, breakers, affinity, counters): memory (this instance; "
-     "or config.yaml's state:), or redis://HOST:PORT/DB, a Redis or Valkey server shared "
-     "by several instances."),
+     "The router's state (cooldowns, breakers, affinity, counters, budgets): memory (this "
+     "instance; or config.yaml's state:), or redis://HOST:PORT/DB, a Redis or Valkey server "
+     "shared by several instances (needs the team extra)."),
     ("omniroute_max_body", str, "32m",
      "A model call whose request body is over this size (e.g. 32m, 512k) gets a 413 in the "
      "client's format; mitmdump streams it to the engine, which drops it, instead of "
      "holding it whole."),
+    ("omniroute_open_proxy", bool, False,
+     "Listen beyond loopback without proxyauth (a trusted network only: whoever reaches the "
+     "port spends the providers' keys)."),
     ("omniroute_body_memory", str, "256m",
      "The request bodies the engine holds at once; a call whose body does not fit gets a "
      "429 in the client's format (never a queue)."),
 ]  # fmt: skip
 MAGIC_HOST = "omniroute"
 """http://omniroute/<rest> through the proxy is the engine's /omniroute/<rest>."""
+
+
+def _check_values(updated: set[str]) -> None:
+    """Options whose value must parse: one OptionsError naming the option."""
+    checks = {"omniroute_max_body": limits.parse_size, "omniroute_body_memory": limits.parse_size,
+              "omniroute_state": stateurl.parse_state_url}  # fmt: skip
+    for name, parse in checks.items():
+        if name in updated:
+            try:
+                parse(getattr(ctx.options, name))
+            except ValueError as exc:
+                raise exceptions.OptionsError(f"{name}: {exc}") from None
 
 
 class CappedCopy:
@@ -188,29 +204,24 @@ class OmniRoute:
         self.routable: frozenset[str] = frozenset(AI_HOSTS)
         """The catalog's hosts the CA can sign for: the only ones decrypted and routed."""
         self._own_allow = False
+        self._guard = listening.BindGuard()
+        """Keeps mitmdump's first listeners off addresses it was not told to."""
 
     def load(self, loader: addonmanager.Loader) -> None:
         # What mitmproxy writes from now on (mitmdump -w, save_stream_file, hardump)
         # holds whole prompts and answers: the user's alone, whatever the umask.
         # (mitmproxy opens those files after the scripts load.)
         private.narrow_umask()
+        self._guard.install()  # mitmdump's listeners are binding now: before they listen
         for name, typespec, default, help_text in OPTIONS:
             loader.add_option(name, typespec, default, help_text)
         engine_loss.install()  # a call cut by the engine's death ends in its client's format
         contentviews.add(ModelStreamView())  # streams as events + the assembled answer
 
     def configure(self, updated: set[str]) -> None:
-        for name in ("omniroute_max_body", "omniroute_body_memory"):
-            if name in updated:
-                try:
-                    limits.parse_size(getattr(ctx.options, name))
-                except ValueError as exc:
-                    raise exceptions.OptionsError(f"{name}: {exc}") from None
-        if "omniroute_state" in updated:
-            try:
-                stateurl.parse_state_url(ctx.options.omniroute_state)
-            except ValueError as exc:
-                raise exceptions.OptionsError(f"omniroute_state: {exc}") from None
+        if not self._exposure_ok(updated):
+            return  # refused at start-up: nothing starts, mitmdump exits
+        _check_values(updated)
         self.backend.configure(updated)
         if ctx.options.omniroute_flow_bodies not in BODY_CHOICES:
             raise exceptions.OptionsError(
@@ -223,8 +234,9 @@ class OmniRoute:
             if "connection_strategy" in ctx.options:  # proxyserver's option
                 defaults["connection_strategy"] = "lazy"
                 if not ctx.options.listen_host:  # only loopback unless the user says so
-                    defaults["listen_host"] = "127.0.0.1"
+                    defaults["listen_host"] = listening.LOOPBACK
                     self._rebind = True
+                    self._guard.to_loopback = not listening.custom_hosts(ctx.options.mode)
             if "web_columns" in ctx.options and "comment" not in ctx.options.web_columns:
                 if ctx.options.web_columns == ctx.options.default("web_columns"):
                     # mitmweb, columns not chosen: show route, tokens and cost
@@ -240,6 +252,26 @@ class OmniRoute:
             self._take_hosts(ctx.options.confdir)
             if self._own_allow:
                 ctx.options.update(allow_hosts=[allow_pattern(sorted(self.routable))])
+
+    def _exposure_ok(self, updated: set[str]) -> bool:
+        """Listening beyond loopback needs proxyauth (or omniroute_open_proxy):
+        refused at start-up (one line, mitmdump exits), refused as a change later."""
+        if self._guard.refuse:
+            return False
+        if "listen_host" not in ctx.options:  # no proxyserver (tests)
+            return True
+        watched = {"listen_host", "mode", "proxyauth", "omniroute_open_proxy", "listen_port"}
+        if self._defaults_set and not updated & watched:
+            return True
+        host = ctx.options.listen_host or listening.LOOPBACK  # (our default, if none given)
+        hosts = listening.exposed(ctx.options.mode, host, ctx.options.listen_port)
+        if not hosts or getattr(ctx.options, "proxyauth", None) or ctx.options.omniroute_open_proxy:
+            return True
+        if self._defaults_set:
+            raise exceptions.OptionsError(listening.refusal(hosts))
+        log.error("%s", listening.refusal(hosts))
+        self._guard.refuse = True
+        return False
 
     def _take_hosts(self, confdir: str) -> None:
         """The catalog with the config's endpoints, less the hosts the CA in
@@ -276,6 +308,9 @@ class OmniRoute:
         if port:
             os.environ[FRONT_PORT_ENV] = str(port)
         _private_save_file()
+        self._guard.remove()
+        if self._guard.moved:  # the listeners bound to loopback from the start
+            self._rebind = False
         self.backend.start_running()
         if self._rebind:
             self._rebind = False
@@ -298,6 +333,7 @@ class OmniRoute:
     def done(self) -> None:
         # Sync: a script reload calls done() from sync code (async raises there).
         os.environ.pop(FRONT_PORT_ENV, None)
+        self._guard.remove()
         self._heads.done()
         for flow in self._sent.values():  # `mitmdump -w` saves them next (its done())
             _as_called(flow)
@@ -311,6 +347,7 @@ class OmniRoute:
         a body over ``omniroute_max_body`` (or of unknown size) is streamed to
         the engine (which refuses one too large) instead of held by mitmdump."""
         self._heads.head(flow)
+        identity.drop_claims(flow.request.headers)  # only the front speaks to the engine
         req = flow.request
         if flow.response or req.pretty_host.lower() not in self.routable:
             return
@@ -334,6 +371,9 @@ class OmniRoute:
         self._route(flow, call)
 
     def client_connected(self, client: connection.Client) -> None:
+        if self._guard.refuse:  # (a listener on an IP address binds before the script loads)
+            client.error = "omniroute: refused (an open proxy); mitmdump is exiting"
+            return
         self._heads.client_connected(client)
 
     def client_disconnected(self, client: connection.Client) -> None:
@@ -439,6 +479,7 @@ class OmniRoute:
         req.port = target.port or 80
         req.headers[SECRET_HEADER] = destination[1]
         req.headers[ORIGINAL_URL_HEADER] = original
+        identity.tell(flow)
         if "omniroute_path" in flow.metadata:
             req.path = flow.metadata.pop("omniroute_path")
         flow.metadata["omniroute"] = original
@@ -540,7 +581,7 @@ class OmniRoute:
         _as_called(flow)  # the log and mitmweb show what the client called
         if record_id.isdigit():
             flow.metadata["omniroute_record"] = int(record_id)
-        flow.comment = f"{original} : {route}"
+        flow.comment = f"{original} : {route}{identity.shown(flow)}"
         copy = CappedCopy() if _keep_bodies() else None
         self._copies[flow.id] = copy
         flow.response.stream = copy or StreamCount()

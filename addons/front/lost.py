@@ -26,6 +26,9 @@ COLUMNS = (
 )  # fmt: skip
 """The usage table's columns (its first version: they never change)."""
 INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+INSERT_USER = (f"INSERT INTO requests ({', '.join(COLUMNS)}, \"user\") "
+               f"VALUES ({', '.join('?' * (len(COLUMNS) + 1))})")  # fmt: skip
+"""With the proxy user (a column the engine's store added in its 5th version)."""
 ERROR_CLASS = "engine_lost"
 MESSAGE = "the engine stopped under this call (row written by the front: tokens unknown)"
 
@@ -81,7 +84,11 @@ class LostUsage:
                 self.close()
                 self._store = database.open_store(url, base=database.data_dir(base))
                 self._url = url
-            self._store.write(INSERT, row(flow, call))
+            auth = flow.metadata.get("proxyauth")
+            if isinstance(auth, tuple) and auth and auth[0]:
+                self._store.write(INSERT_USER, (*row(flow, call), str(auth[0])))
+            else:
+                self._store.write(INSERT, row(flow, call))
         except database.StoreError as exc:
             log.error("omniroute: no usage row for a call the engine lost: %s", exc)
 

@@ -15,7 +15,7 @@ from e2e_harness import CLIENT_KEY, Mitmdump, client_ssl_context, e2e_config, pr
 from e2e_harness import start_mitmdump as start_one
 from fakeprovider import FakeProvider, Reply
 from fakeprovider.sdk import Conn, call
-from servers_valkey import RedisServer, command, start_server
+from team.servers_valkey import RedisServer, command, start_server
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,5 @@
-"""The store opener: URLs, migrations per component, one batching writer."""
+"""The store opener: URLs, migrations per component, one batching writer,
+on both backends (SQLite, and PostgreSQL on a real server: tests/team)."""
 
 from __future__ import annotations
 
@@ -20,15 +21,32 @@ V1 = "CREATE TABLE t (a INTEGER, b TEXT)"
 V2 = "ALTER TABLE t ADD COLUMN c TEXT DEFAULT 'x'; CREATE INDEX t_a ON t(a)"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest) -> str:
+    """The store URL of a fresh store on each backend."""
+    if request.param == "sqlite":
+        return "sqlite:///s.sqlite"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def _error(url: str) -> type[Exception]:
+    """What a bad statement raises on the backend of ``url``."""
+    if url.startswith("sqlite"):
+        return sqlite3.Error
+    import psycopg
+
+    return psycopg.Error
+
+
 def test_url_relative_to_base_and_absolute(tmp_path: Path) -> None:
     assert sqlite_path("sqlite:///u.sqlite", tmp_path) == tmp_path / "u.sqlite"
     assert sqlite_path(f"sqlite:///{tmp_path}/abs.sqlite", Path("/x")) == tmp_path / "abs.sqlite"
 
 
-@pytest.mark.parametrize("url", ["postgres://h/db", "sqlite://", "sqlite://host/x", "u.sqlite"])
-def test_bad_url_names_it(url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("bad", ["mysql://h/db", "sqlite://", "sqlite://host/x", "u.sqlite"])
+def test_bad_url_names_it(bad: str, tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="Cannot open store"):
-        open_store(url, base=tmp_path)
+        open_store(bad, base=tmp_path)
 
 
 def test_data_dir_option_then_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -39,32 +57,40 @@ def test_data_dir_option_then_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert data_dir(None).name == "data"
 
 
-def test_migrations_run_once_in_order_per_component(tmp_path: Path) -> None:
-    store = open_store("sqlite:///s.sqlite", base=tmp_path)
+def test_migrations_run_once_in_order_per_component(url: str, tmp_path: Path) -> None:
+    store = open_store(url, base=tmp_path)
     assert store.migrate("usage", [V1]) == 1
     store.write("INSERT INTO t (a, b) VALUES (?, ?)", (1, "old"))
     store.close()
-    store = open_store("sqlite:///s.sqlite", base=tmp_path)  # a later release adds V2
+    store = open_store(url, base=tmp_path)  # a later release adds V2
     assert store.migrate("usage", [V1, V2]) == 2
     assert store.migrate("usage", [V1, V2]) == 2
-    assert store.migrate("other", ["CREATE TABLE o (x)"]) == 1
+    assert store.migrate("other", ["CREATE TABLE o (x TEXT)"]) == 1
     assert [tuple(r) for r in store.read("SELECT a, b, c FROM t")] == [(1, "old", "x")]
+    assert [dict(r) for r in store.read("SELECT a, c FROM t WHERE a = ?", (1,))] == [
+        {"a": 1, "c": "x"}]  # fmt: skip
     assert store.version("usage") == 2 and store.version("other") == 1
+    store.close()
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    store = open_store("sqlite:///s.sqlite", base=tmp_path)
     assert store.read("PRAGMA journal_mode")[0][0] == "wal"
     store.close()
 
 
-def test_a_failed_migration_leaves_the_version(tmp_path: Path) -> None:
-    store = open_store("sqlite:///s.sqlite", base=tmp_path)
+def test_a_failed_migration_leaves_the_version(url: str, tmp_path: Path) -> None:
+    store = open_store(url, base=tmp_path)
     store.migrate("usage", [V1])
-    with pytest.raises(sqlite3.OperationalError):
-        store.migrate("usage", [V1, "ALTER TABLE nope ADD COLUMN z"])
+    with pytest.raises(_error(url)):
+        store.migrate("usage", [V1, "CREATE TABLE half (a TEXT); ALTER TABLE nope ADD COLUMN z"])
     assert store.version("usage") == 1
+    assert store.migrate("usage", [V1, "CREATE TABLE half (a TEXT)"]) == 2  # nothing half done
     store.close()
 
 
-def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
-    store = open_store("sqlite:///s.sqlite", base=tmp_path, interval=0.05)
+def test_concurrent_writers_lose_nothing(url: str, tmp_path: Path) -> None:
+    store = open_store(url, base=tmp_path, interval=0.05)
     store.migrate("usage", [V1])
 
     def writer(n: int) -> None:
@@ -77,13 +103,14 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     store.close()  # a clean shutdown writes everything queued
-    with closing(sqlite3.connect(tmp_path / "s.sqlite")) as conn:
-        counts = dict(conn.execute("SELECT a, COUNT(*) FROM t GROUP BY a").fetchall())
+    store = open_store(url, base=tmp_path)
+    counts = {r[0]: r[1] for r in store.read("SELECT a, COUNT(*) FROM t GROUP BY a")}
+    store.close()
     assert counts == {n: 200 for n in range(8)}
 
 
-def test_a_bad_write_does_not_drop_its_batch(tmp_path: Path) -> None:
-    store = open_store("sqlite:///s.sqlite", base=tmp_path, interval=5)
+def test_a_bad_write_does_not_drop_its_batch(url: str, tmp_path: Path) -> None:
+    store = open_store(url, base=tmp_path, interval=5)
     store.migrate("usage", [V1])
     store.write("INSERT INTO t (a) VALUES (1)")
     store.write("INSERT INTO nope VALUES (1)")
@@ -98,7 +125,7 @@ CHILD = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from omniroute_mitm.engine.core.database import open_store
-    store = open_store("sqlite:///k.sqlite", base=Path(sys.argv[1]), interval=0.1)
+    store = open_store(sys.argv[2], base=Path(sys.argv[1]), interval=0.1)
     store.migrate("usage", ["CREATE TABLE t (a INTEGER)"])
     i = 0
     while True:
@@ -109,35 +136,47 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_kill_9_keeps_what_was_committed(tmp_path: Path) -> None:
+def test_kill_9_keeps_what_was_committed(url: str, tmp_path: Path) -> None:
+    url = url.replace("s.sqlite", "k.sqlite")
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(tmp_path)],
+        [sys.executable, "-c", CHILD, str(tmp_path), url],
         cwd=Path(__file__).resolve().parents[2] / "addons",
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    reader = tmp_path / "reader"
     try:
-        seen = _wait_rows(tmp_path / "k.sqlite", at_least=200)
+        seen = _wait_rows(url, reader, at_least=200)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    with closing(sqlite3.connect(tmp_path / "k.sqlite")) as conn:
-        (count,) = conn.execute("SELECT COUNT(*) FROM t").fetchone()
-        (last,) = conn.execute("SELECT MAX(a) FROM t").fetchone()
+    count, last = _count(url, reader)
     assert count >= seen  # nothing a reader saw committed is lost
     assert last == count - 1  # no gaps: whole batches or nothing
 
 
-def _wait_rows(path: Path, at_least: int) -> int:
+def _count(url: str, base: Path) -> tuple[int, int]:
+    if url.startswith("sqlite"):
+        with closing(sqlite3.connect(sqlite_path(url, base.parent))) as conn:
+            count, last = conn.execute("SELECT COUNT(*), MAX(a) FROM t").fetchone()
+            return int(count), int(last if last is not None else -1)
+    store = open_store(url, base=base)  # (its own spool folder: not the writer's)
+    try:
+        count, last = store.read("SELECT COUNT(*), MAX(a) FROM t")[0]
+    finally:
+        store.close()
+    return int(count), int(last if last is not None else -1)
+
+
+def _wait_rows(url: str, base: Path, at_least: int) -> int:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            with closing(sqlite3.connect(path)) as conn:
-                (count,) = conn.execute("SELECT COUNT(*) FROM t").fetchone()
-        except sqlite3.Error:
+            count, _ = _count(url, base)
+        except Exception:  # noqa: BLE001 (the table is not there yet)
             count = 0
         if count >= at_least:
-            return int(count)
+            return count
         time.sleep(0.05)
     raise AssertionError(f"the writer committed fewer than {at_least} rows in 30 s")
 
@@ -180,3 +219,20 @@ def test_a_wider_existing_store_is_kept_and_warned_about_once(tmp_path, caplog):
     assert "chmod 700" in warned[0] and "chmod 600" in warned[1]
     assert (base.stat().st_mode & 0o777, (base / "omniroute.sqlite").stat().st_mode & 0o777) == (
         0o755, 0o644)  # the user's choice stays
+
+
+def test_one_migration_list_serves_both_backends(url: str, tmp_path: Path) -> None:
+    """Timestamps keep their fraction, 64-bit counts fit, ``user`` is a column
+    (PostgreSQL reserves the word), ``%`` is a plain character."""
+    store = open_store(url, base=tmp_path)
+    store.migrate("usage", [
+        "CREATE TABLE r (id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, n INTEGER)",
+        "ALTER TABLE r ADD COLUMN user TEXT; ALTER TABLE r ADD COLUMN note TEXT DEFAULT '5%'",
+    ])  # fmt: skip
+    store.write("INSERT INTO r (time, n, user) VALUES (?, ?, ?)", (1765112345.678901, 2**40, "al"))
+    store.write("INSERT INTO r (time, n, user) VALUES (?, ?, ?)", (1765112346.5, 1, "bo"))
+    store.flush()
+    found = [dict(r) for r in store.read("SELECT * FROM r WHERE user = ? ORDER BY id", ("al",))]
+    store.close()
+    assert found == [{"id": 1, "time": 1765112345.678901, "n": 2**40, "user": "al",
+                      "note": "5%"}]  # fmt: skip

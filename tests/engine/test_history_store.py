@@ -35,13 +35,16 @@ def turn(n: int, previous: str | None = None, size: int = 0) -> Stored:
                   previous)  # fmt: skip
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def make_store(request, tmp_path):
     made: list[ResponseStore] = []
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
 
     def make(clock: Clock, **limits) -> ResponseStore:
         if request.param == "memory":
             backing = MemoryBacking()
+        elif url is not None:
+            backing = DbBacking(database.open_store(url, base=tmp_path))
         else:
             backing = DbBacking(database.open_store("sqlite:///t.sqlite", base=tmp_path))
         made.append(ResponseStore(backing, clock=clock, **limits))

@@ -14,8 +14,8 @@ import pytest
 from omniroute_mitm.engine.core.stateurl import parse_state_url
 from omniroute_mitm.engine.route.shared import SharedStore
 from omniroute_mitm.engine.route.state import MemoryStore, StateStore
-from servers_valkey import command, ping, start_server
 from shared_sync import shared_url
+from team.servers_valkey import command, ping, start_server
 
 pytestmark = pytest.mark.anyio
 

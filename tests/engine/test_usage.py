@@ -224,10 +224,10 @@ def test_a_v1_database_is_migrated_and_keeps_its_rows(tmp_path):
     from omniroute_mitm.engine.record.usage import UsageLog
 
     log = UsageLog(open_store(f"sqlite:///{path}"))
-    assert log.store.version("usage") == 4
-    (row,) = log.store.read(
-        "SELECT cost, quota_window, cache_write_1h_tokens, client_endpoint FROM requests")
-    assert tuple(row) == (0.5, None, 0, None)
+    assert log.store.version("usage") == 5
+    (row,) = log.store.read('SELECT cost, quota_window, cache_write_1h_tokens, client_endpoint, '
+                            '"user", "group" FROM requests')
+    assert tuple(row) == (0.5, None, 0, None, None, None)
     log.close()
 
 

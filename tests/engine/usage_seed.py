@@ -27,9 +27,9 @@ def record(n: int, when: float, provider: str, model: str, app: str, **kw) -> Re
     return r
 
 
-def seed(base: Path) -> Path:
+def seed(base: Path, url: str = "sqlite:///omniroute.sqlite") -> Path:
     """24 rows: 3 days x (ds 4 + gem 3 + native 1); one error, one fallback a day."""
-    log = UsageLog(open_store("sqlite:///omniroute.sqlite", base=base))
+    log = UsageLog(open_store(url, base=base))
     n = 0
     for day in DAYS:
         start = dt.datetime.fromisoformat(day + "T09:00").timestamp()

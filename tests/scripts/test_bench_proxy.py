@@ -36,7 +36,7 @@ def test_quick_proxy_benchmark_streams_through_every_path() -> None:
 
 def test_quick_benchmark_with_the_shared_state_streams_and_checks_its_targets() -> None:
     pytest.importorskip("redis")
-    from servers_valkey import NO_SERVER, server_binary
+    from team.servers_valkey import NO_SERVER, server_binary
 
     if server_binary() is None:
         pytest.skip(NO_SERVER)

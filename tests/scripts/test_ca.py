@@ -207,3 +207,17 @@ def test_cli_generate_and_env(tmp_path):
     assert "SSL_CERT_FILE=" in codex and "NODE_EXTRA_CA_CERTS" not in codex
     bad = subprocess.run(run + ["env", "--client", "cursor"], capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice: 'cursor'" in bad.stderr
+
+
+def test_env_lines_for_a_proxy_user_take_the_password_from_the_environment(confdir):
+    """`ca.py env --user alice` for a team's gateway: the line names the user,
+    the password comes from $OMNIROUTE_PROXY_PASSWORD when the shell runs it
+    (never printed, never in the shell's history)."""
+    lines = ca.env_lines(confdir, port=8080, host="gateway.example", client="sdk",
+                         user="alice o'neil")
+    assert all(line.startswith(("export ", "# ")) for line in lines)
+    assert not any("pw-secret" in line for line in lines)
+    script = "\n".join(lines) + '\nprintf %s "$HTTPS_PROXY"'
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True,
+                         env={"OMNIROUTE_PROXY_PASSWORD": "pw-secret", "PATH": "/usr/bin:/bin"})
+    assert out.stdout == "http://alice%20o%27neil:pw-secret@gateway.example:8080"

@@ -28,6 +28,8 @@ from pydantic import (
 )
 
 from .stateurl import MEMORY, parse_state_url
+from .team import Group, Limits, User
+from .team import problems as team_problems
 
 FormatName = Literal["openai-chat", "openai-responses", "anthropic", "gemini"]
 NATIVE = "native"
@@ -265,6 +267,10 @@ class Config(_Model):
     responses: ResponsesStore = Field(default_factory=ResponsesStore)
     security: Security = Field(default_factory=Security)
     endpoints: list[EndpointEntry] = Field(default_factory=list)
+    """More hosts to intercept (the shipped catalog is engine.core.endpoints)."""
+    users: dict[str, User] = Field(default_factory=dict)
+    """Proxy users (mitmproxy's proxyauth names): group and limits (core.team)."""
+    groups: dict[str, Group] = Field(default_factory=dict)
     state: str = MEMORY
     """Where the router's state lives: ``memory`` or ``redis://host:port/db``
     (Valkey, Redis), shared by instances (see engine.core.stateurl); read at
@@ -275,7 +281,7 @@ class Config(_Model):
     def _state(cls, value: str) -> str:
         parse_state_url(value)
         return value.strip()
-    """More hosts to intercept (the shipped catalog is engine.core.endpoints)."""
+
     _warnings: list[str] = PrivateAttr(default_factory=list)
     _disabled: dict[str, str] = PrivateAttr(default_factory=dict)
     _digest: str = PrivateAttr(default="")
@@ -387,7 +393,7 @@ def _known_keys() -> list[str]:
         model = pending.pop()
         keys.update(model.model_fields)
         pending.extend(model.__subclasses__())
-    for sub in _Model.__subclasses__():
+    for sub in (*_Model.__subclasses__(), Limits, User):
         keys.update(sub.model_fields)
     return sorted(keys)
 
@@ -457,7 +463,10 @@ def _check_references(config: Config) -> list[str]:
     for i, route in enumerate(config.routes):
         if problem := _target_problem(config, route.to, allow_combo=True):
             problems.append(f"routes[{i}].to: {problem}")
-    return problems
+    for name in config.groups:
+        if not _NAME.match(name):
+            problems.append(f"groups.{name}: invalid name (letters, digits, _ . -)")
+    return problems + team_problems(config.users, config.groups)
 
 
 def _used_providers(config: Config) -> set[str]:

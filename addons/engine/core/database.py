@@ -31,8 +31,15 @@ Interface (all a component needs)::
 - Reads use their own connection (WAL: readers never wait for the writer);
   call them off the event loop (``asyncio.to_thread``) when they may be slow.
 
-The URL leaves room for a server database later without touching callers;
-only ``sqlite`` is known today.
+- ``write`` returns a ticket; ``applied`` is the last ticket the database
+  has (readers elsewhere see it). ``shared`` says whether other instances
+  read this store (PostgreSQL): their readers see a write only once it is
+  applied, so a write another instance may need at once is flushed first.
+
+``postgresql://`` (or ``postgres://``) URLs open the store on PostgreSQL
+(:mod:`.pgstore`, the ``team`` extra): the same interface and migrations; a
+local spool under the data dir while the server is unreachable, and
+:class:`StoreUnavailable` from ``read`` meanwhile.
 """
 
 from __future__ import annotations
@@ -44,10 +51,15 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from . import paths, private
+from .storeerrors import StoreError as StoreError  # (re-exported: the store's one face)
+from .storeerrors import StoreUnavailable as StoreUnavailable
+
+if TYPE_CHECKING:
+    from .pgstore import PgStore
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +70,7 @@ Migration = str | Callable[[sqlite3.Connection], None]
 _Write = tuple[str, Sequence[Any] | dict[str, Any]]
 
 
-class StoreError(Exception):
-    """A bad store URL or a store that cannot be opened (message is one line)."""
+SERVER_SCHEMES = ("postgresql", "postgres")
 
 
 def data_dir(option: str | None = None) -> Path:
@@ -72,18 +83,27 @@ def sqlite_path(url: str, base: Path) -> Path:
     """The file a ``sqlite:///`` URL names; relative paths are under ``base``."""
     parts = urlsplit(url)
     if parts.scheme != "sqlite":
-        raise StoreError(f"Cannot open store {url!r}: only sqlite:///PATH is supported")
+        raise StoreError(
+            f"Cannot open store {url!r}: want sqlite:///PATH or postgresql://USER@HOST/DB"
+        )
     if parts.netloc or not parts.path.strip("/"):
         raise StoreError(f"Cannot open store {url!r}: want sqlite:///FILE or sqlite:////ABS/FILE")
     path = unquote(parts.path[1:])  # sqlite:///x -> "x", sqlite:////abs -> "/abs"
     return Path(path) if os.path.isabs(path) else base / path
 
 
+def is_server(url: str) -> bool:
+    """Whether ``url`` names a database server (not a local file)."""
+    return urlsplit(url).scheme.lower() in SERVER_SCHEMES
+
+
 def open_store(
     url: str = DEFAULT_URL, *, base: Path | None = None, interval: float = 0.5
-) -> Store:
+) -> Store | PgStore:
     """Open (creating if needed) the store at ``url``."""
     base = base if base is not None else data_dir()
+    if is_server(url):
+        return _open_server(url, base, interval)
     path = sqlite_path(url, base)
     try:
         folder = path.parent
@@ -97,6 +117,21 @@ def open_store(
         raise StoreError(f"Cannot open store {url!r}: {exc}") from exc
 
 
+def _open_server(url: str, base: Path, interval: float) -> PgStore:
+    try:
+        from .pgsql import redact
+        from .pgstore import PgStore
+    except ImportError as exc:
+        raise StoreError(
+            f"Cannot open store {url.split('@')[-1]!r}: PostgreSQL needs psycopg "
+            f"(pip install 'omniroute-mitm[team]'): {exc}"
+        ) from exc
+    try:
+        return PgStore(url, spool_dir=base, interval=interval)
+    except Exception as exc:  # a malformed URL (psycopg's ProgrammingError), a bad folder
+        raise StoreError(f"Cannot open store {redact(url)!r}: {exc}") from exc
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
     conn.row_factory = sqlite3.Row
@@ -106,6 +141,9 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class Store:
+    shared = False
+    """One process reads what it writes (see :attr:`applied`)."""
+
     def __init__(self, path: Path, *, interval: float = 0.5) -> None:
         self.path = path
         self.interval = interval
@@ -122,6 +160,9 @@ class Store:
         self._urgent = threading.Event()  # a flush or close waits: commit now
         self._thread = threading.Thread(target=self._run, name=f"store:{path.name}", daemon=True)
         self._closed = False
+        self._ticket = 0
+        self.applied = 0
+        """The last write (by :meth:`write`'s ticket) committed."""
         self._thread.start()
         atexit.register(self.close)
 
@@ -159,11 +200,12 @@ class Store:
 
     # ------------------------------------------------------------ I/O
 
-    def write(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
-        """Queue one statement; the writer thread commits it within ``interval``."""
+    def write(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """Queue one statement; the writer thread commits it within ``interval``.
+        Returns its ticket (see :attr:`applied`)."""
         if self._closed:
             raise StoreError(f"store {self.path} is closed")
-        self._put((sql, params))
+        return self._put((sql, params))
 
     def read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         with self._read_lock:
@@ -189,13 +231,16 @@ class Store:
 
     # ------------------------------------------------------------ writer
 
-    def _put(self, item: _Write | threading.Event | None, urgent: bool = False) -> None:
+    def _put(self, item: _Write | threading.Event | None, urgent: bool = False) -> int:
         with self._lock:
             self._pending.append(item)
+            if isinstance(item, tuple):
+                self._ticket += 1
             if len(self._pending) == 1:
                 self._work.set()  # the first of a batch wakes the writer
             if urgent:
                 self._urgent.set()
+            return self._ticket
 
     def _run(self) -> None:
         while True:
@@ -203,11 +248,13 @@ class Store:
             self._urgent.wait(self.interval)  # gather a batch (a flush or close ends it)
             with self._lock:
                 items, self._pending = self._pending, []
+                last = self._ticket
                 self._work.clear()
                 self._urgent.clear()
             batch = [item for item in items if isinstance(item, tuple)]
             if batch:
                 self._commit(batch)
+                self.applied = last
             for item in items:
                 if isinstance(item, threading.Event):
                     item.set()

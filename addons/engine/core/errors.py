@@ -7,6 +7,8 @@ mapped into it in exactly one place (:func:`engine.upstream.mapped_errors`).
 
 from __future__ import annotations
 
+import math
+
 from omniroute_mitm.translators import ErrorInfo
 from omniroute_mitm.translators.canonical import ErrorKind, kind_for_status
 
@@ -42,6 +44,20 @@ class Unauthenticated(EngineError):
 class Forbidden(EngineError):
     def __init__(self, message: str) -> None:
         super().__init__(403, message, "permission")
+
+
+class LimitReached(EngineError):
+    """A proxy user's (or group's) budget or rate limit: a 429 whose
+    Retry-After says when it resets (engine.route.policy)."""
+
+    def __init__(self, message: str, retry_after: float, *, retry: bool = True) -> None:
+        super().__init__(429, message, "rate_limit")
+        self.reply_headers: tuple[tuple[str, str], ...] = (
+            ("retry-after", str(max(1, math.ceil(retry_after)))),
+        )
+        """Headers on the client's error response."""
+        if not retry:  # a budget resets at midnight: the SDKs need not retry now
+            self.reply_headers += (("x-should-retry", "false"),)
 
 
 class UpstreamError(EngineError):

@@ -16,6 +16,10 @@ ROUTE_HEADER = "x-omniroute-route"
 """On responses: ``model -> provider/model (fallback from ...)``."""
 RECORD_HEADER = "x-omniroute-id"
 """On responses: the id of the request's record (the flow comment reads it)."""
+USER_HEADER = "x-omniroute-user"
+"""The proxy user mitmproxy's ``proxyauth`` authenticated (never the
+password); the engine takes it only with the secret, and the front drops
+every ``x-omniroute-*`` header a client sent."""
 MAX_BODY_HEADER = "x-omniroute-max-body"
 """On a request the front streams (its body is over ``omniroute_max_body``, or
 chunked): the front's body limit in bytes, which the engine enforces."""

@@ -43,6 +43,8 @@ class Inbound:
     original_url: str | None = None
     """What the client called, told by the front; None for direct clients
     (authenticated by the direct token), which have no native destination."""
+    user: str | None = None
+    """The proxy user, told by the front (mitmproxy's proxyauth); None: none."""
 
     def header(self, name: str) -> str | None:
         name = name.lower()

@@ -59,6 +59,10 @@ class Record:
     quota: Quota | None = None
     """The rate-limit windows seen on the answer (native traffic mostly)."""
     error_class: str | None = None
+    user: str | None = None
+    """The proxy user (mitmproxy's proxyauth), None without one."""
+    group: str | None = None
+    """The user's group in config.yaml's ``users:``."""
     settled: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     """Set once the request is over and its tokens and cost are final."""
 
@@ -133,6 +137,8 @@ class Record:
             },
             "estimated": self.estimated,
             "cost": self.cost,
+            "user": self.user,
+            "group": self.group,
         }  # fmt: skip
 
 

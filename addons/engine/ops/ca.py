@@ -29,6 +29,7 @@ import ssl
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -279,11 +280,21 @@ KEY_HINTS = {
 }
 
 
+PASSWORD_VAR = "OMNIROUTE_PROXY_PASSWORD"
+
+
 def env_lines(confdir: Path = CERTS, port: int = 8080, host: str = "127.0.0.1",
-              client: str | None = None) -> list[str]:
-    """Shell lines for one client (or, with ``client=None``, for all of them)."""
+              client: str | None = None, user: str | None = None) -> list[str]:
+    """Shell lines for one client (or, with ``client=None``, for all of them);
+    ``user``: a proxy user's (their password from $OMNIROUTE_PROXY_PASSWORD)."""
     files = ca_files(confdir.resolve())
-    lines = [f"export HTTPS_PROXY=http://{host}:{port}", "export NO_PROXY=localhost,127.0.0.1"]
+    proxy = f"export HTTPS_PROXY=http://{host}:{port}"
+    if user is not None:
+        proxy = (f'export HTTPS_PROXY="http://{quote(user, safe="")}:${{{PASSWORD_VAR}}}'
+                 f'@{host}:{port}"')  # fmt: skip
+    lines = [proxy, "export NO_PROXY=localhost,127.0.0.1"]
+    if user is not None:
+        lines.insert(0, f"# your proxy password in ${PASSWORD_VAR} (percent-encode : @ / %)")
     if client is None:
         return lines + [
             "# Node clients (Claude Code, Gemini CLI): added to the built-in roots",
@@ -320,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     env = sub.add_parser("env", help="print the environment lines for clients")
     env.add_argument("--port", type=int, default=8080)
     env.add_argument("--host", default="127.0.0.1")
+    env.add_argument("--user", help="a proxy user's name (the gateway's proxyauth); the "
+                     f"password is read from ${PASSWORD_VAR} when the line runs")
     env.add_argument("--client", choices=CLIENTS,
                      help="only what this client needs (default: every client's lines)")
     args = p.parse_args(argv)
@@ -338,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     if _current(args.dir) is None:
         print(f"# ca: no CA in {args.dir} yet: run `python scripts/ca.py generate`",
               file=sys.stderr)
-    print("\n".join(env_lines(args.dir, args.port, args.host, args.client)))
+    print("\n".join(env_lines(args.dir, args.port, args.host, args.client, args.user)))
     return 0
 
 

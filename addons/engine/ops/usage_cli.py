@@ -4,6 +4,8 @@
     omniroute-usage --by provider --since 2026-12-01 --until 2026-12-08
     omniroute-usage --by model --provider ds --csv > usage.csv
     omniroute-usage --rows --json            # every request as a JSON object
+    omniroute-usage --by user                # per proxy user (--by group: per group)
+    omniroute-usage --user alice --rows      # one user's requests
     omniroute-usage --plot usage.png         # cost and tokens per day (matplotlib)
 """
 
@@ -24,6 +26,7 @@ from omniroute_mitm.engine.core.database import (
     DEFAULT_URL,
     StoreError,
     data_dir,
+    is_server,
     open_store,
     sqlite_path,
 )
@@ -43,7 +46,9 @@ SHOWN = (
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="omniroute-usage", description=__doc__.split("\n")[0])
-    p.add_argument("--store", default=DEFAULT_URL, help="store URL (default: %(default)s)")
+    p.add_argument("--store", default=DEFAULT_URL,
+                   help="store URL: sqlite:///FILE or postgresql://USER@HOST/DB "
+                        "(default: %(default)s)")  # fmt: skip
     p.add_argument("--data-dir", help="default: $OMNIROUTE_DATA_DIR, else data/ in the repo")
     p.add_argument("--by", choices=sorted(report.GROUPS), default="day", help="group by")
     p.add_argument("--since", help="YYYY-MM-DD (default: the 1st of this month)")
@@ -52,6 +57,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--provider")
     p.add_argument("--model")
     p.add_argument("--app", help="client app: claude-cli, codex, gemini-cli, ...")
+    p.add_argument("--user", help="one proxy user (mitmproxy's proxyauth name)")
+    p.add_argument("--group", help="one group (config.yaml's users:)")
     p.add_argument("--rows", action="store_true", help="every request instead of groups")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--csv", action="store_true")
@@ -75,6 +82,8 @@ def filters(args: argparse.Namespace, now: float) -> report.Filters:
         provider=args.provider,
         model=args.model,
         app=args.app,
+        user=args.user,
+        group=args.group,
     )
 
 
@@ -83,7 +92,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     base = data_dir(args.data_dir)
     try:
-        if not sqlite_path(args.store, base).exists():
+        if not is_server(args.store) and not sqlite_path(args.store, base).exists():
             print(f"omniroute-usage: no usage store at {sqlite_path(args.store, base)}",
                   file=sys.stderr)  # fmt: skip
             return 1
@@ -93,6 +102,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         return 1
     try:
         found = report.rows(store, filters(args, time.time()))
+    except StoreError as exc:  # the server is unreachable
+        print(f"omniroute-usage: {exc}", file=sys.stderr)
+        return 1
     finally:
         store.close()
     if args.plot:
@@ -130,7 +142,8 @@ def show(table: list[dict[str, Any]], args: argparse.Namespace, out: TextIO) -> 
         console.print("no requests in this range")
         return
     if args.rows:
-        keys = ["time", "client_app", "route", "status", "input_tokens", "output_tokens", "cost"]
+        keys = ["time", "user", "client_app", "route", "status", "input_tokens",
+                "output_tokens", "cost"]  # fmt: skip
         grid = Table(*keys, title="requests")
         for r in table:
             r = {**r, "time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["time"]))}

@@ -22,6 +22,8 @@ GROUPS = {
     "app": lambda r: r["client_app"],
     "route": lambda r: r["target"],
     "endpoint": lambda r: r.get("client_endpoint") or "(direct)",
+    "user": lambda r: r.get("user") or "(none)",
+    "group": lambda r: r.get("group") or "(none)",
 }
 TOKEN_CLASSES = ("input", "cache_read", "cache_write", "cache_write_1h", "output", "reasoning")
 
@@ -34,6 +36,8 @@ class Filters:
     provider: str | None = None
     model: str | None = None
     app: str | None = None
+    user: str | None = None
+    group: str | None = None
 
 
 def day(ts: float) -> str:
@@ -62,6 +66,8 @@ def _where(f: Filters) -> tuple[str, list[Any]]:
         ("provider = ?", f.provider),
         ("(upstream_model = ? OR requested_model = ?)", f.model),
         ("client_app = ?", f.app),
+        ('"user" = ?', f.user),
+        ('"group" = ?', f.group),
     ):
         if value is not None:
             clauses.append(sql)

@@ -76,7 +76,13 @@ ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0
 V4 = """
 ALTER TABLE requests ADD COLUMN client_endpoint TEXT
 """
-MIGRATIONS = [V1, V2, V3, V4]
+V5 = """
+ALTER TABLE requests ADD COLUMN "user" TEXT;
+ALTER TABLE requests ADD COLUMN "group" TEXT
+"""
+"""The proxy user (mitmproxy's proxyauth) and their group (config.yaml's
+``users:``); quoted: both are SQL keywords."""
+MIGRATIONS = [V1, V2, V3, V4, V5]
 """Append only: a shipped migration never changes."""
 
 COLUMNS = (
@@ -85,11 +91,10 @@ COLUMNS = (
     "status", "error_class", "error", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "reasoning_tokens", "estimated", "ttft_ms", "total_ms", "cost",
     "quota_window", "quota_used", "quota_reset", "quota_headers", "cache_write_1h_tokens",
-    "client_endpoint",
+    "client_endpoint", "user", "group",
 )  # fmt: skip
-INSERT = (
-    f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-)
+_QUOTED = ", ".join(f'"{c}"' for c in COLUMNS)
+INSERT = f"INSERT INTO requests ({_QUOTED}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 KEY_HEADERS = {"bearer": "authorization", "x-api-key": "x-api-key", "api-key": "api-key",
                "x-goog-api-key": "x-goog-api-key"}  # fmt: skip
@@ -163,7 +168,7 @@ def row(record: Record) -> tuple[Any, ...]:
         record.cost,
         q.window if q else None, q.utilization if q else None,
         q.reset if q else None, _headers(q.headers) if q else None, t.cache_write_1h,
-        record.endpoint or None,
+        record.endpoint or None, record.user, record.group,
     )  # fmt: skip
 
 

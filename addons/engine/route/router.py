@@ -25,6 +25,7 @@ from . import strategies
 from .failures import Failure
 from .health import Block, Health, Scopes
 from .plan import Attempt, expand, route_target
+from .policy import Policy
 from .state import Clock, MemoryStore, StateStore
 
 QUOTA_TTL = 24 * 3600.0
@@ -76,6 +77,8 @@ class Router:
         self.clock = clock
         self.store: StateStore = store or MemoryStore(clock=clock)
         self.health = Health(self.store, clock)
+        self.policy = Policy(self.store, clock)
+        """Proxy users' allowlists, budgets and rate limits (same store)."""
         self.rng = rng or random.Random()
         self.quota: dict[str, quota.Quota] = {}
         """Last quota seen per key (this process; the status page shows it)."""

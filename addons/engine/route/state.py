@@ -3,9 +3,9 @@
 Everything the router must remember between requests (cooldowns, breakers,
 failure counts, rotation counters, conversation affinity, quota headers) is
 kept through :class:`StateStore`: ``get``, ``set`` with a time to live,
-``incr`` and ``delete`` on string keys, the same operations Redis offers
-(GET, SET EX, INCR + EXPIRE, INCRBYFLOAT, DEL), so a shared backend
-implements it too (:mod:`.shared`: Redis or Valkey, ``omniroute_state``).
+``incr``, ``add`` and ``delete`` on string keys, the same operations Redis
+offers (GET, SET EX, INCR + EXPIRE, INCRBYFLOAT + EXPIRE, DEL), so a shared
+backend implements it too (:mod:`.shared`: Redis or Valkey, ``omniroute_state``).
 :class:`MemoryStore` is the default: bounded, expired keys dropped.
 """
 
@@ -83,6 +83,7 @@ class MemoryStore:
             return float(amount)
         total = float(current) + amount
         self._data[key] = (_number(total), self._data[key][1])
+        self._data.move_to_end(key)
         return total
 
     def delete(self, key: str) -> None:

@@ -3,17 +3,21 @@
 No script, no external asset: it works offline and in any browser. It shows
 today's and this month's cost and tokens per provider and model, the recent
 requests with their route, the quota windows seen on native traffic, and
-each target's health over the last hour (from the store).
+each target's health over the last hour (from the store); with proxy users,
+each user's and group's spend this UTC day and month against their budgets.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from omniroute_mitm.engine.core.database import Store
+from omniroute_mitm.engine.core.config import Config
+from omniroute_mitm.engine.core.database import Store, StoreUnavailable
+from omniroute_mitm.engine.core.team import DEFAULT_USER, Limits, entry
 from omniroute_mitm.engine.record import report
 
 RECENT = 20
@@ -29,11 +33,19 @@ box-shadow:0 1px 2px #0002;min-width:12em}.card b{font-size:1.5em;display:block}
 """
 
 
-def render(store: Store | None, now: float | None = None) -> bytes:
+def render(store: Store | None, now: float | None = None, config: Config | None = None) -> bytes:
     now = time.time() if now is None else now
     if store is None:
         body = "<p>No usage store: the engine runs without one (omniroute_store=none).</p>"
         return _page(body)
+    try:
+        return _render(store, now, config)
+    except StoreUnavailable:
+        return _page("<p>The usage store is unreachable (its PostgreSQL server is down). "
+                     "Usage rows wait in the local spool and appear here when it is back.</p>")
+
+
+def _render(store: Store, now: float, config: Config | None) -> bytes:
     month = report.rows(store, report.Filters(since=report.start_of_month(now)))
     today = [r for r in month if r["time"] >= report.start_of_day(now)]
     recent = report.rows(store, limit=RECENT)
@@ -41,6 +53,7 @@ def render(store: Store | None, now: float | None = None) -> bytes:
     parts = [
         _cards(today, month),
         _unpriced(month),
+        _team(store, now, config),
         "<h2>Today by provider and model</h2>",
         _by_model(today),
         "<h2>This month by provider and model</h2>",
@@ -113,10 +126,11 @@ def _recent(found: list[dict[str, Any]]) -> str:
 
 
 def _quotas(store: Any) -> str:
-    found = store.read(
-        "SELECT provider, key_id, quota_window, quota_used, quota_reset, MAX(time) AS seen "
-        "FROM requests WHERE quota_window IS NOT NULL GROUP BY provider, key_id, quota_window "
-        "ORDER BY seen DESC LIMIT 20"
+    found = store.read(  # the newest row of each window (portable: no bare columns)
+        "SELECT r.provider, r.key_id, r.quota_window, r.quota_used, r.quota_reset, "
+        "r.time AS seen FROM requests r JOIN (SELECT MAX(id) AS id FROM requests "
+        "WHERE quota_window IS NOT NULL GROUP BY provider, key_id, quota_window) newest "
+        "ON r.id = newest.id ORDER BY seen DESC LIMIT 20"
     )
     rows = [[r["provider"], r["key_id"], r["quota_window"], f"{r['quota_used']:.0%}",
              _when(r["quota_reset"]), time.strftime("%H:%M:%S", time.localtime(r["seen"]))]
@@ -212,3 +226,51 @@ def _when(ts: float | None) -> str:
 
 def _tokens(t: dict[str, Any]) -> int:
     return sum(t[f"{c}_tokens"] for c in ("input", "cache_read", "cache_write", "output"))
+
+
+def _team(store: Store, now: float, config: Config | None) -> str:
+    """Spend per user and per group this UTC day and month (the budgets'
+    windows) against their budgets; nothing when no row has a user and
+    config.yaml names none."""
+    start = dt.datetime.fromtimestamp(now, dt.UTC)
+    month_start = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    day_start = start.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    rows = report.rows(store, report.Filters(since=month_start.timestamp()))
+    users = config.users if config else {}
+    groups = config.groups if config else {}
+    names = [n for n in users if n != DEFAULT_USER] + [r["user"] for r in rows if r.get("user")]
+    if not names and not groups:
+        return ""
+    lines = []
+    for name in dict.fromkeys(names):
+        mine = [r for r in rows if r.get("user") == name]
+        limits = entry(users, name)
+        group = limits.group if limits else (mine[-1]["group"] if mine else None)
+        lines.append(_line("user", name, group or "", mine, day_start, limits))
+    for name, limits in groups.items():
+        mine = [r for r in rows if r.get("group") == name]
+        lines.append(_line("group", name, "", mine, day_start, limits))
+    head = ["", "name", "group", "#requests today", "#today", "#budget/day", "#this month",
+            "#budget/month"]  # fmt: skip
+    return "<h2>Spend per user and group (UTC day and month)</h2>" + _table(head, lines)
+
+
+def _line(kind: str, name: str, group: str, rows: list[dict[str, Any]], day_start: float,
+          limits: Limits | None) -> list[Any]:
+    today = [r for r in rows if r["time"] >= day_start]
+    spent_day = sum(r["cost"] or 0.0 for r in today if not r["native"])  # (as budgets count)
+    spent_month = sum(r["cost"] or 0.0 for r in rows if not r["native"])
+    day_budget = limits.usd_per_day if limits else None
+    month_budget = limits.usd_per_month if limits else None
+    return [kind, name, group, len(today), _against(spent_day, day_budget),
+            _usd(day_budget) if day_budget is not None else "-",
+            _against(spent_month, month_budget),
+            _usd(month_budget) if month_budget is not None else "-"]  # fmt: skip
+
+
+def _against(spent: float, budget: float | None) -> str:
+    if budget is None:
+        return _usd(spent)
+    mark = "bad" if spent >= budget else "muted"
+    return _raw(f"{_usd(spent)} <span class={mark}>({spent / budget:.0%})</span>"
+               if budget else f"<span class=bad>{_usd(spent)}</span>")  # fmt: skip

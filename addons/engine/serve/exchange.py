@@ -34,6 +34,7 @@ from omniroute_mitm.engine.record.usage import credential
 from omniroute_mitm.engine.route.affinity import conversation_id
 from omniroute_mitm.engine.route.failures import classify
 from omniroute_mitm.engine.route.plan import Attempt
+from omniroute_mitm.engine.route.policy import Member, member
 from omniroute_mitm.engine.route.router import Decision, RouteRequest
 from omniroute_mitm.engine.stream.reply import ClientReply
 from omniroute_mitm.engine.translate import responses
@@ -55,6 +56,11 @@ class Exchange:
         self.config = rt.config
         self.record: Record = rt.records.new(call.format, call.kind)
         self.record.client_app = usage.client_app(inbound.header("user-agent"))
+        self.member: Member | None = member(rt.config, inbound.user)
+        if self.member is not None:
+            self.record.user, self.record.group = self.member.user, self.member.group
+        self._admitted = False
+        """The policy let this request through: its cost counts (settle)."""
         catalog = endpoints.catalog(rt.config)
         self.record.endpoint = catalog.vendor(inbound.host) or inbound.host or ""
         self.key_style = catalog.key_style(inbound.host)
@@ -108,6 +114,8 @@ class Exchange:
             if self.log_entry is not None:
                 self.log_entry.close()
             usage.price_record(self.record, self.config)
+            if self._admitted and self.member is not None:
+                self.rt.router.policy.settle(self.member, self.record)
             self.record.settled.set()
             if self.rt.usage is not None:
                 self.rt.usage.add(self.record, self.config)
@@ -133,10 +141,16 @@ class Exchange:
         request = RouteRequest(
             job.call.format, job.model, job.inbound.host, conversation, self._tokens
         )
-        await self.rt.router.prefetch(self.config, request)
+        counters = self.rt.router.policy.keys(self.member) if self.member is not None else []
+        await self.rt.router.prefetch(self.config, request, counters)  # one round trip
         decision = self.rt.router.decide(self.config, request)
         self._skipped = decision.skipped
         self.record.target = decision.target
+        if self.member is not None and job.call.kind == "generate":  # before any provider call
+            decision.attempts = self.rt.router.policy.admit(
+                self.member, job.model, decision.target, decision.attempts
+            )
+            self._admitted = True
         if job.call.format == "openai-responses" and job.call.kind == "generate":
             self._responses_state(decision)
         if job.call.kind == "count_tokens":
@@ -375,11 +389,13 @@ class Exchange:
             error += f" [{'; '.join(r.continued)}]"
         if self._skipped:
             error += f" [skipped {', '.join(self._skipped)}]"
+        who = f" user {r.user}" if r.user else ""
         log.info(
-            "%s %s %s: %s %d%s in %.0f ms%s%s",
+            "%s %s %s%s: %s %d%s in %.0f ms%s%s",
             r.client,
             r.kind,
             r.id,
+            who,
             r.route,
             r.status,
             ttft,

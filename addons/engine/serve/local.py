@@ -69,6 +69,7 @@ class LocalAnswers:
         if stored is None or (issuer_holds and stored.origin.startswith("native:")):
             if stored is not None:
                 store.delete(response_id)  # and the issuer deletes its own copy
+                await store.settle()
             self.record.attempts.append("native")
             await NativeRun(self.job, Attempt(), self.reply, is_last=True).run()
             return
@@ -77,6 +78,7 @@ class LocalAnswers:
             return await self.reply.respond(200, dumps(stored.response))
         if call.kind == "delete":
             store.delete(response_id)
+            await store.settle()  # another instance asked next must not find it
             return await self.reply.respond(200, dumps(responses.deleted(response_id)))
         page = responses.input_items_page(store, stored, inbound.path)
         await self.reply.respond(200, dumps(page))
@@ -97,6 +99,8 @@ class LocalAnswers:
             await NativeRun(self.job, Attempt(), self.reply, is_last=True).run()
             return
         self.record.attempts.append("store")
+        if inbound.method != "GET":
+            await self.rt.responses.settle()
         await self.reply.respond(200, dumps(answer))
 
     async def models(self) -> None:

@@ -46,7 +46,7 @@ async def serve(rt: Runtime, store: Store | None, path: str) -> Page:
     if path == "/omniroute/status":
         return 200, JSON, json.dumps(_status(rt), indent=2).encode()  # read by people
     if path in ("/omniroute/", "/omniroute/index.html"):
-        page = await asyncio.to_thread(dashboard.render, store)
+        page = await asyncio.to_thread(dashboard.render, store, None, rt.config)
         return 200, "text/html; charset=utf-8", page
     return _json(404, {"error": {"message": f"no page at {path}"}})
 

@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import httpx
 from omniroute_mitm.engine.core import access, database, limits, prices
@@ -30,6 +31,7 @@ from omniroute_mitm.engine.core.headers import (
     ORIGINAL_URL_HEADER,
     ROUTE_HEADER,
     SECRET_HEADER,
+    USER_HEADER,
 )
 from omniroute_mitm.engine.core.inbound import Inbound
 from omniroute_mitm.engine.core.records import Records
@@ -230,6 +232,11 @@ class BodyBudget:
         self.held = max(0, self.held - size)
 
 
+def _user(value: str | None) -> str | None:
+    """The proxy user the front names (percent-encoded; see front.identity)."""
+    return unquote(value) if value else None
+
+
 def warm_up() -> None:
     """Load now what the first request would (the formats, the price table:
     ~30-100 ms once), so the first call of a session does not wait for it."""
@@ -375,6 +382,7 @@ class EngineHandler(RequestHandler):
             headers=list(req.headers.get_all()),
             body=body,
             original_url=req.headers.get(ORIGINAL_URL_HEADER) if how == "front" else None,
+            user=_user(req.headers.get(USER_HEADER)) if how == "front" else None,
         )
         self._task = asyncio.ensure_future(Exchange(self.engine.runtime, call, inbound, self).run())
         try:

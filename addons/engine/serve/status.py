@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from omniroute_mitm.engine.core.config import NATIVE, Config
+from omniroute_mitm.engine.core.team import DEFAULT_USER, Limits, entry
 from omniroute_mitm.engine.route.plan import Attempt, expand
 from omniroute_mitm.engine.route.router import Router
 
@@ -41,6 +42,10 @@ def status(config: Config, router: Router) -> dict[str, Any]:
         "state": _state(router),
         "combos": combos,
         "native": natives,
+        "users": _users(config, router),
+        "groups": {
+            name: _spend(router, "group", name, group) for name, group in config.groups.items()
+        },
     }
 
 
@@ -50,6 +55,29 @@ def _state(router: Router) -> dict[str, Any]:
     if where is None:
         return {"shared": None}
     return {"shared": where.shown, "reachable": bool(getattr(router.store, "up", False))}
+
+
+def _users(config: Config, router: Router) -> dict[str, Any]:
+    """Each user config.yaml names or this engine saw: group, spend and limits
+    (the policy's counters: UTC day and month)."""
+    names = [n for n in config.users if n != DEFAULT_USER] + list(router.policy.seen)
+    out: dict[str, Any] = {}
+    for name in dict.fromkeys(names):
+        mine = entry(config.users, name)
+        out[name] = {"group": mine.group if mine else None,
+                     **_spend(router, "user", name, mine)}  # fmt: skip
+    return out
+
+
+def _spend(router: Router, kind: str, name: str, limits: Limits | None) -> dict[str, Any]:
+    spent = router.policy.spent(kind, name)
+    out: dict[str, Any] = {"usd_today": round(spent["today"], 6),
+                           "usd_month": round(spent["month"], 6)}  # fmt: skip
+    if limits is not None:
+        for key in ("usd_per_day", "usd_per_month", "requests_per_minute", "tokens_per_minute"):
+            if (value := getattr(limits, key)) is not None:
+                out[key] = value
+    return out
 
 
 def _target(config: Config, router: Router, target: str) -> dict[str, Any]:

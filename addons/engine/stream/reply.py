@@ -121,7 +121,8 @@ class ClientReply:
             await self.sink.send(self._translator().fail(info))
             return
         status, body = self.client.render_error(info)
-        self.head(status, [("content-type", "application/json"), *self.route_headers()])
+        extra = getattr(err, "reply_headers", ())  # (a user's limit: Retry-After)
+        self.head(status, [("content-type", "application/json"), *self.route_headers(), *extra])
         await self.sink.send(json.dumps(body, separators=(",", ":")).encode())
 
     def abort(self) -> None:

@@ -15,7 +15,7 @@ from .capture import Watch
 from .conversation import Conversation, PreviousNotFound, begin, held_response, with_history
 from .conversations import answer as conversation_answer
 from .retrieval import deleted, input_items_page, not_found
-from .store import MemoryBacking, ResponseStore, Stored
+from .store import MemoryBacking, ResponseStore, Stored, StoreUnreachable
 
 if TYPE_CHECKING:
     from omniroute_mitm.engine.core.database import Store
@@ -53,6 +53,7 @@ __all__ = [
     "PreviousNotFound",
     "ResponseStore",
     "Stored",
+    "StoreUnreachable",
     "Watch",
     "begin",
     "conversation_answer",

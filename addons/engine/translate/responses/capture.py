@@ -60,11 +60,12 @@ class Watch:
     async def _stream(self, data: bytes) -> None:
         events = self.decoder.feed(data)
         if not self.conv.compacting:
-            await self.sink.send(data)
-            for event in events:
-                if event.event in FINAL:
-                    self.conv.completed(_response(event))
-            return
+            final = [event for event in events if event.event in FINAL]
+            for event in final:  # kept before the client sees the end (any instance finds it)
+                self.conv.completed(_response(event))
+            if final:
+                await self.conv.settled()
+            return await self.sink.send(data)
         if not events and data.lstrip().startswith(b":"):
             return await self.sink.send(data)  # a keep-alive comment
         out = b"".join(self._compacting(event) for event in events)
@@ -101,20 +102,18 @@ class Watch:
 
     async def _json(self, data: bytes) -> None:
         self.body += data
+        parsed = _parsed(self.body) if bytes(data).rstrip().endswith(b"}") else None
+        is_response = isinstance(parsed, dict) and parsed.get("object") == "response"
+        response = parsed if is_response else None
         if not self.conv.compacting:
-            await self.sink.send(data)
-        if not bytes(data).rstrip().endswith(b"}"):
+            if response is not None:  # kept before the client has it (any instance finds it)
+                self.conv.completed(response)
+                await self.conv.settled()
+            return await self.sink.send(data)
+        if parsed is None:
             return
-        try:
-            response = json.loads(self.body)
-        except ValueError:
-            return
-        if not isinstance(response, dict) or response.get("object") != "response":
-            if self.conv.compacting:
-                await self.sink.send(bytes(self.body))
-            return
-        if not self.conv.compacting:
-            return self.conv.completed(response)
+        if response is None:
+            return await self.sink.send(bytes(self.body))
         item = compaction_item(summary_text(response.get("output") or []) or NO_SUMMARY)
         response["output"] = [item]
         if self.conv.compact_endpoint:
@@ -132,6 +131,13 @@ def compacted(response: dict[str, Any], output: list[dict[str, Any]]) -> dict[st
         "output": output,
         "usage": response.get("usage"),
     }
+
+
+def _parsed(body: bytearray) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
 
 
 def _response(event: SSEEvent) -> dict[str, Any]:

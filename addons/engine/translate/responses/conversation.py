@@ -123,6 +123,8 @@ class Conversation:
     """The user messages a compacted response lists before its compaction item."""
     conversation: Stored | None = None
     """The held conversation (Conversations API) the answer is appended to."""
+    kept: bool = False
+    """Something was written to the store (see :meth:`settled`)."""
 
     @property
     def watching(self) -> bool:
@@ -141,9 +143,15 @@ class Conversation:
         own = with_ids(input_items(self.raw_input))
         output = response.get("output") if isinstance(response.get("output"), list) else []
         try:
+            self.kept = True
             self._keep(response, own, output)
         except Exception:  # the client has its answer; a full disk must not fail it
             log.exception("response store: cannot keep %s", response.get("id"))
+
+    async def settled(self) -> None:
+        """What :meth:`completed` wrote is where any instance reads it."""
+        if self.kept:
+            await self.store.settle()
 
     def _keep(self, response: dict[str, Any], own: list[Item], output: list[Item]) -> None:
         if self.conversation is not None:

@@ -9,12 +9,13 @@ descendants. Bounded by age and by total size (both configurable), expired
 in the background. Nothing of a request's headers is kept: no key, no auth.
 
 :class:`ResponseStore` works over a :class:`Backing`: :class:`MemoryBacking`
-(tests, or when no database is configured) or the SQLite one in
-:mod:`engine.history.sqlite`.
+(tests, or when no database is configured) or the database one (SQLite or
+PostgreSQL) in :mod:`.sqlite`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -22,11 +23,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from omniroute_mitm.engine.core.errors import EngineError
+from omniroute_mitm.translators import ErrorInfo
+
 from .items import Item, output_as_input
 
 log = logging.getLogger(__name__)
 
 MAX_CHAIN = 100_000  # a chain longer than this is a loop (or an attack)
+
+
+class StoreUnreachable(EngineError):
+    """A stored response cannot be read: the store's server is unreachable
+    (PostgreSQL down). Not a "not found": the conversation is not lost."""
+
+    def __init__(self, response_id: str) -> None:
+        super().__init__(
+            503,
+            f"The response store is unreachable (its database is down): response "
+            f"'{response_id}' cannot be read now. Retry in a moment.",
+            "server",
+        )
+
+    def info(self) -> ErrorInfo:
+        return ErrorInfo(503, "server", self.message, code="store_unavailable")
 
 
 @dataclass(slots=True)
@@ -197,6 +217,13 @@ class ResponseStore:
         if dropped:
             log.info("response store: %d expired responses dropped", dropped)
         return dropped
+
+    async def settle(self) -> None:
+        """On a store other instances read (PostgreSQL): wait until what was
+        written is in it (or spooled, the server being down), so that the
+        client's next call through any instance finds it."""
+        if getattr(self.backing, "shared", False):
+            await asyncio.to_thread(self.backing.flush)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self.backing.close()
