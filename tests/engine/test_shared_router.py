@@ -12,8 +12,12 @@ from textwrap import dedent
 
 import pytest
 from omniroute_mitm.engine.core.config import Config, parse_config
+from omniroute_mitm.engine.core.errors import EngineError
+from omniroute_mitm.engine.core.prices import Tokens
+from omniroute_mitm.engine.core.records import Record
 from omniroute_mitm.engine.core.stateurl import parse_state_url
 from omniroute_mitm.engine.route.failures import Failure
+from omniroute_mitm.engine.route.policy import member
 from omniroute_mitm.engine.route.router import Router, RouteRequest
 from omniroute_mitm.engine.route.shared import SharedStore
 from omniroute_mitm.engine.route.state import MemoryStore
@@ -192,3 +196,39 @@ async def test_requests_go_on_through_an_outage_and_sharing_resumes(own_redis):
     assert await a.labels() == ["a/m1#2", "c/m3", "a/m1", "b/m2"]
     for instance in (a, b):
         await instance.store.close()
+
+
+async def test_a_budget_is_held_across_instances(instances):
+    """Spend settled on one instance counts on the other's next admission."""
+    config = parse_config(
+        dedent(
+            """
+            providers:
+              a: {format: openai-chat, base_url: "http://a/v1", keys: [ka1]}
+            users:
+              alice: {usd_per_day: 0.5}
+            """
+        ),
+        env={},
+    )
+    alice = member(config, "alice")
+    assert alice is not None
+    req = RouteRequest("openai-chat", "a/m1")
+    admitted = 0
+    for instance in [a := instances(), b := instances()] * 3:
+        policy = instance.router.policy
+        await instance.router.prefetch(config, req, policy.keys(alice))
+        attempts = instance.router.decide(config, req).attempts
+        try:
+            policy.admit(alice, "a/m1", "a/m1", attempts)
+        except EngineError as exc:
+            assert exc.status == 429 and "user alice has spent $0.6000" in exc.message
+            break
+        admitted += 1
+        record = Record(1, "openai-chat", "generate")
+        record.cost, record.tokens = 0.2, Tokens(input=10)
+        policy.settle(alice, record)  # 0.2, 0.4, 0.6: the third crosses the budget
+        await instance.store.flush()
+    assert admitted == 3
+    assert (a.router.policy.spent("user", "alice")["today"],
+            b.router.policy.spent("user", "alice")["today"]) == (pytest.approx(0.6),) * 2
