@@ -481,3 +481,88 @@ def provider_stream(fmt: str, n_events: int = 2000) -> list[bytes]:
         text_deltas = max(1, text_deltas + n_events - len(stream))
         stream = encode(fmt, stream_events(fmt, text_deltas))
     return stream
+
+
+# ------------------------------------------------- Codex- and Gemini CLI-shaped
+
+
+def _with_reasoning(rng: random.Random, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Responses input items as Codex sends them with ``store: false``: a
+    reasoning item (summary + encrypted_content) before each run of calls."""
+    out: list[dict[str, Any]] = []
+    previous = ""
+    for n, item in enumerate(items):
+        if item.get("type") == "function_call" and previous != "function_call":
+            out.append({"type": "reasoning", "id": f"rs_{n:05d}",
+                        "summary": [{"type": "summary_text", "text": _prose(rng, 40)}],
+                        "encrypted_content": _signature(rng) * 3})
+        out.append(item)
+        previous = str(item.get("type", ""))
+    return out
+
+
+def _sized(build: Any, kb: int, seed: int) -> dict[str, Any]:
+    """``build(kb_of_source, seed)`` scaled once so its JSON is about ``kb`` KB
+    (within a few per cent: the shapes add or drop bytes per turn)."""
+    body: dict[str, Any] = build(kb, seed)
+    size = len(json.dumps(body)) / 1024
+    if abs(size - kb) > kb * 0.03:
+        body = build(max(int(kb * kb / size), 1), seed)
+    return body
+
+
+def long_codex_request(kb: int, seed: int = 7) -> dict[str, Any]:
+    """An OpenAI Responses body shaped like Codex CLI's after a long session
+    (``store: false``, so the whole history every turn): long instructions,
+    function tools, message / reasoning (encrypted) / function_call /
+    function_call_output items, about ``kb`` KB of JSON."""
+    return _sized(_codex, kb, seed)
+
+
+def _codex(kb: int, seed: int) -> dict[str, Any]:
+    from omniroute_mitm.translators import translate_request
+
+    rng = random.Random(seed + 1)
+    source = long_claude_code_request(kb, seed)
+    body = translate_request("anthropic", "openai-responses", source)
+    body["input"] = _with_reasoning(rng, list(body.get("input", [])))
+    body.update(
+        model=MODEL, stream=True, store=False, parallel_tool_calls=True,
+        instructions=_paragraphs(rng, 12_000),
+        reasoning={"effort": "medium", "summary": "auto"},
+        include=["reasoning.encrypted_content"], prompt_cache_key="bench-session-1",
+        tool_choice="auto",
+    )
+    return body
+
+
+def long_gemini_request(kb: int, seed: int = 7) -> dict[str, Any]:
+    """A Gemini ``streamGenerateContent`` body shaped like Gemini CLI's after
+    a long session: systemInstruction, functionDeclarations, contents with
+    thought summaries, functionCall parts carrying a thoughtSignature and
+    functionResponse parts, about ``kb`` KB of JSON."""
+    return _sized(_gemini, kb, seed)
+
+
+def _gemini(kb: int, seed: int) -> dict[str, Any]:
+    from omniroute_mitm.translators import translate_request
+
+    rng = random.Random(seed + 2)
+    source = long_claude_code_request(kb, seed)
+    body = translate_request("anthropic", "gemini", source)
+    for content in body.get("contents", []):
+        first_call = True
+        for part in content.get("parts", []):
+            if "functionCall" in part and first_call:
+                part["thoughtSignature"] = _signature(rng)
+                first_call = False
+    body["generationConfig"] = {**body.get("generationConfig", {}),
+                                "thinkingConfig": {"includeThoughts": True, "thinkingBudget": -1},
+                                "temperature": 0, "topP": 1}
+    body.pop("model", None)
+    return body
+
+
+LONG_REQUESTS = {"claude": long_claude_code_request, "codex": long_codex_request,
+                 "gemini": long_gemini_request}
+"""The long-session request of each client shape, by name (scripts/bench --client)."""

@@ -216,7 +216,7 @@ class OmniRoute:
         for name, typespec, default, help_text in OPTIONS:
             loader.add_option(name, typespec, default, help_text)
         engine_loss.install()  # a call cut by the engine's death ends in its client's format
-        contentviews.add(ModelStreamView())  # streams as events + the assembled answer
+        contentviews.add(ModelStreamView(lambda: self.catalog))  # events + the assembled answer
 
     def configure(self, updated: set[str]) -> None:
         if not self._exposure_ok(updated):

@@ -6,14 +6,19 @@ the stop reason and the usage. Registered by the omniroute addon; mitmweb
 and mitmproxy pick it by priority for ``text/event-stream`` bodies, and for
 Gemini's ``streamGenerateContent`` without ``alt=sse``, whose body is one
 JSON array of GenerateContentResponse chunks (each chunk is an event).
+The format comes from the endpoint the flow called, through the front's
+endpoint catalog (the shipped vendors and config.yaml's ``endpoints:``), else
+from the events themselves.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from mitmproxy import contentviews, http
+from omniroute_mitm.engine.core import endpoints
 from omniroute_mitm.engine.core.calls import classify
 from omniroute_mitm.engine.core.prices import tokens_of
 from omniroute_mitm.translators import Env, TranslationError, get_format
@@ -34,6 +39,12 @@ SNIFF = (  # (format, a marker in its events), checked in order
 class ModelStreamView(contentviews.Contentview):
     name = "Model stream"
 
+    def __init__(
+        self, catalog: Callable[[], endpoints.Catalog] = lambda: endpoints.DEFAULT
+    ) -> None:
+        self.catalog = catalog
+        """The front's catalog as it is now (config.yaml may add hosts)."""
+
     def render_priority(self, data: bytes, metadata: contentviews.Metadata) -> float:
         if (metadata.content_type or "").startswith("text/event-stream"):
             return 2  # above the raw and text views
@@ -48,7 +59,7 @@ class ModelStreamView(contentviews.Contentview):
             found = chunks(data)
             lines = [f"{len(found)} events (gemini, JSON array)"]
         else:
-            fmt = _format(metadata) or sniff(text)
+            fmt = _format(metadata, self.catalog()) or sniff(text)
             found = events(text)
             lines = [f"{len(found)} events" + (f" ({fmt})" if fmt else "")]
         lines += [_event_line(name, payload) for name, payload in found]
@@ -141,11 +152,11 @@ def _event_line(name: str, payload: str) -> str:
     return line if len(line) <= EVENT_WIDTH else line[: EVENT_WIDTH - 1] + "…"
 
 
-def _format(metadata: contentviews.Metadata) -> str | None:
+def _format(metadata: contentviews.Metadata, catalog: endpoints.Catalog) -> str | None:
     """The client's format, from the endpoint the flow called."""
     flow = metadata.flow
     if not isinstance(flow, http.HTTPFlow):
         return None
     req = flow.request
-    call = classify(req.method, req.path, req.pretty_host, req.headers)
+    call = classify(req.method, req.path, req.pretty_host, req.headers, catalog)
     return call.format if call is not None else None

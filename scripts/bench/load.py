@@ -16,6 +16,10 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+TAIL = 4096
+"""Bytes of a stream's end kept to check its last event (Responses' final
+event carries the whole response, so its name is well before the end)."""
+
 
 @dataclass
 class Target:
@@ -91,7 +95,7 @@ class _Exchange(asyncio.Protocol):
                 return
         if self.first is None and data:
             self.first = time.perf_counter()
-        self.tail = (self.tail + data)[-256:]
+        self.tail = (self.tail + data)[-TAIL:]
         if self.chunked:
             if self.tail.endswith(b"0\r\n\r\n") and (
                     self.tail.endswith(b"\r\n0\r\n\r\n") or self.tail == b"0\r\n\r\n"):

@@ -171,10 +171,43 @@ def state_checks(rows: list[Row], levels: tuple[int, ...]) -> list[tuple[str, fl
     return checks
 
 
-def render(rows: list[Row], levels: tuple[int, ...], head: str) -> tuple[str, bool]:
+def _cpu_per_stream(row: Row | None) -> float | None:
+    if row is None or row.cpu is None or not row.streams:
+        return None
+    return row.cpu * 1000 / row.streams
+
+
+def long_target_lines(rows: list[Row], levels: tuple[int, ...]) -> list[str]:
+    """Issue 20's targets for long requests: added TTFB at most 1.3x bare
+    mitmproxy's at every level, same and cross format; CPU per request (all
+    of the path's processes) at most 1.5x bare mitmproxy's."""
+    by = {r.name: r for r in rows}
+    direct, bare = by.get(DIRECT), by.get(BARE)
+    checks: list[tuple[str, float | None, float]] = []
+    for row in rows:
+        if not row.name.startswith("omniroute default, ") or "429" in row.name:
+            continue
+        kind = row.name.removeprefix("omniroute default, ")
+        for level in levels:
+            checks.append((f"{kind}: added TTFB x bare @{level} (<= 1.3)",
+                           _ratio(_added(row, direct, level, "ttfb"),
+                                  _added(bare, direct, level, "ttfb") if bare else None), 1.3))
+        checks.append((f"{kind}: CPU per request x bare (<= 1.5)",
+                       _ratio(_cpu_per_stream(row), _cpu_per_stream(bare)), 1.5))
+    out = ["", "Targets (issue 20, long requests):"]
+    for text, value, bound in checks:
+        ok = value is not None and value <= bound
+        out.append(f"- {text}: {_f(value, '{:.2f}')} {'ok' if ok else 'MISSED'}")
+    return out
+
+
+def render(rows: list[Row], levels: tuple[int, ...], head: str,
+           long: bool = False) -> tuple[str, bool]:
     level = 16 if 16 in levels else levels[-1]
-    lines = [head, "", *main_table(rows, level), *levels_table(rows, levels),
-             *resources_table(rows), *failover_lines(rows), *target_lines(rows, levels)]
+    mains = [line for n in (levels if long else (level,)) for line in [*main_table(rows, n), ""]]
+    targets = long_target_lines(rows, levels) if long else target_lines(rows, levels)
+    lines = [head, "", *mains[:-1], *levels_table(rows, levels),
+             *resources_table(rows), *failover_lines(rows), *targets]
     if shared := state_checks(rows, levels):
         lines += ["", "Targets (issue 18, the shared state):", *_checked(shared)]
     bad = [r for r in rows if r.error_count() or not r.results]

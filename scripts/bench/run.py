@@ -23,8 +23,10 @@ from procs import Proc, cpu_seconds, peak_rss_mb
 from report import Row, render
 from setups import (
     BIN,
+    CLIENTS,
     HERE,
     ROOT,
+    Client,
     Env,
     Setup,
     bare,
@@ -55,6 +57,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--body-kb", default="0",
                    help="request bodies shaped like Claude Code's after a long session, of "
                    "these sizes in KB, one table each (0: a short prompt; default 0)")
+    p.add_argument("--client", default="claude",
+                   help="the client formats whose requests are sent, one table each: claude "
+                   "(Anthropic Messages), codex (OpenAI Responses), gemini (Gemini); "
+                   "comma-separated (claude)")
     p.add_argument("--long", action="store_true",
                    help="the long-conversation workload: 100, 500 and 1000 KB requests, "
                    "20-event answers, 1 and 4 clients")
@@ -71,6 +77,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.events, args.levels, args.body_kb = 20, "1,4", "100,500,1000"
     args.levels = tuple(int(n) for n in args.levels.split(","))
     args.body_kb = tuple(int(n) for n in args.body_kb.split(","))
+    args.client = tuple(name.strip() for name in args.client.split(",") if name.strip())
+    unknown = [name for name in args.client if name not in CLIENTS]
+    if unknown:
+        p.error(f"--client: unknown {', '.join(unknown)} (one of: {', '.join(CLIENTS)})")
     args.modes = tuple(m for m in args.modes.split(",") if m)
     return args
 
@@ -131,23 +141,24 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     failed = 0
-    for kb in args.body_kb:
-        failed |= run_once(args, kb)
+    for client in args.client:
+        for kb in args.body_kb:
+            failed |= run_once(args, kb, CLIENTS[client])
     return failed
 
 
-def long_request(kb: int) -> dict[str, Any]:
-    """scripts/bench_inputs.py's long Claude Code request (a sibling folder's module)."""
+def long_request(kb: int, client: Client) -> dict[str, Any]:
+    """scripts/bench_inputs.py's long request of the client's shape (a sibling folder's module)."""
     spec = importlib.util.spec_from_file_location("bench_inputs", HERE.parent / "bench_inputs.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    request: dict[str, Any] = module.long_claude_code_request(kb)
+    request: dict[str, Any] = module.LONG_REQUESTS[client.name](kb)
     return request
 
 
-def run_once(args: argparse.Namespace, kb: int) -> int:
-    template = long_request(kb) if kb else None
+def run_once(args: argparse.Namespace, kb: int, client: Client) -> int:
+    template = long_request(kb, client) if kb else None
     with tempfile.TemporaryDirectory(prefix="omniroute-bench-") as name:
         tmp = Path(name)
         provider = Proc("provider", [str(BIN / "python"), str(HERE / "provider.py"),
@@ -159,7 +170,8 @@ def run_once(args: argparse.Namespace, kb: int) -> int:
                 server, state = redis_server(tmp)
             confdir, ssl_context = make_confdir(tmp / "confdir")
             assert provider.match is not None
-            env = Env(provider.match.group(1), tmp, confdir, ssl_context, args.events, template)
+            env = Env(provider.match.group(1), tmp, confdir, ssl_context, args.events, template,
+                      client)
             rows: list[Row] = []
             started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             for setup in setups(env, args, tmp, state):
@@ -170,10 +182,11 @@ def run_once(args: argparse.Namespace, kb: int) -> int:
             provider.stop()
             if server is not None:
                 server.stop()
-    request = f"{kb} KB Claude Code-shaped requests" if kb else "short prompts"
+    shape = {"claude": "Claude Code", "codex": "Codex CLI", "gemini": "Gemini CLI"}[client.name]
+    request = f"{kb} KB {shape}-shaped requests" if kb else f"short prompts ({shape} format)"
     head = (f"{started}, {machine()}; {request}, {args.events}-event streams, pacing "
             f"{args.pacing} s; provider peak RSS {rss:.0f} MB")
-    text, failed = render(rows, args.levels, head)
+    text, failed = render(rows, args.levels, head, long=bool(kb))
     print(text)
     return 1 if failed else 0
 

@@ -27,19 +27,65 @@ CLIENT_KEY = "sk-bench-client"
 DIRECT_TOKEN = "bench-direct-token"
 MASTER_KEY = "sk-bench-master"
 LISTENING = r"proxy listening at .*?:(\d+)"
-ANTHROPIC = "https://api.anthropic.com/v1/messages"
+
+
+@dataclass(frozen=True)
+class Client:
+    """The client format a run's requests are in (``--client``): the native
+    URL a client of that kind calls, how it sends its key, its short prompt,
+    and the last event of a complete stream."""
+
+    name: str
+    host: str
+    path: str  # {model} is replaced for Gemini, whose model is in the path
+    done_marker: bytes
+    same_model: str  # routed to a provider of the client's own format
+
+    def url(self, model: str, base: str | None = None) -> str:
+        return (base or self.host) + self.path.format(model=model)
+
+    def headers(self, key: str) -> dict[str, str]:
+        if self.name == "claude":
+            return {"x-api-key": key, "anthropic-version": "2023-06-01"}
+        if self.name == "gemini":
+            return {"x-goog-api-key": key}
+        return {"authorization": f"Bearer {key}"}
+
+    def short(self, model: str) -> dict[str, Any]:
+        prompt = "count to a few hundred"
+        if self.name == "gemini":
+            return {"contents": [{"role": "user", "parts": [{"text": prompt}]}]}
+        if self.name == "codex":
+            return {"model": model, "stream": True, "input": prompt}
+        return {"model": model, "max_tokens": 1000, "stream": True,
+                "messages": [{"role": "user", "content": prompt}]}
+
+
+CLIENTS = {
+    "claude": Client("claude", "https://api.anthropic.com", "/v1/messages", b"message_stop",
+                     "bench-same"),
+    "codex": Client("codex", "https://api.openai.com", "/v1/responses", b"response.completed",
+                    "bench-same-responses"),
+    "gemini": Client("gemini", "https://generativelanguage.googleapis.com",
+                     "/v1beta/models/{model}:streamGenerateContent?alt=sse", b'"finishReason"',
+                     "bench-same-gemini"),
+}
 
 
 def body(env: Env, model: str) -> dict[str, Any]:
-    """A short prompt, or the run's long Claude Code-shaped request (``--body-kb``)."""
-    if env.template is not None:
-        return {**env.template, "model": model, "stream": True}
-    return {"model": model, "max_tokens": 1000, "stream": True,
-            "messages": [{"role": "user", "content": "count to a few hundred"}]}
+    """A short prompt, or the run's long request of the client's shape (``--body-kb``)."""
+    if env.template is None:
+        return env.client.short(model)
+    if env.client.name == "gemini":
+        return env.template
+    return {**env.template, "model": model, "stream": True}
 
 
-def anthropic_headers(key: str) -> dict[str, str]:
-    return {"x-api-key": key, "anthropic-version": "2023-06-01"}
+def target(env: Env, model: str, key: str, base: str | None = None, **kw: Any) -> Target:
+    """The request of a path: the client's URL (on ``base`` instead of the
+    vendor's host when given), key, body and end-of-stream marker."""
+    return Target(env.client.url(model, base), env.client.headers(key), body(env, model),
+                  done_marker=env.client.done_marker, **kw)
 
 
 @dataclass
@@ -75,6 +121,7 @@ class Env:
     events: int
     template: dict[str, Any] | None = None
     """The request every path sends (None: a short prompt)."""
+    client: Client = CLIENTS["claude"]
 
 
 def child_env() -> dict[str, str]:
@@ -100,6 +147,10 @@ def omniroute_config(env: Env) -> Path:
     base = env.provider_url + "/v1"
     providers = {
         "bench-anthropic": {"format": "anthropic", "base_url": base, "keys": ["pk-anthropic"]},
+        "bench-responses": {"format": "openai-responses", "base_url": base,
+                            "keys": ["pk-responses"]},
+        "bench-gemini": {"format": "gemini", "base_url": env.provider_url + "/v1beta",
+                         "keys": ["pk-gemini"]},
         "bench-chat": {"format": "openai-chat", "base_url": base, "keys": ["pk-chat"]},
         "bench-429": {"format": "openai-chat", "base_url": base, "keys": ["fail429"]},
         "dead": {"format": "openai-chat", "base_url": "http://127.0.0.1:9/v1", "keys": ["x"]},
@@ -109,6 +160,8 @@ def omniroute_config(env: Env) -> Path:
         "combos": {"failover": {"targets": ["bench-429/first", "bench-chat/upstream-chat"]}},
         "routes": [
             {"match": {"model": "bench-same"}, "to": "bench-anthropic/bench-same"},
+            {"match": {"model": "bench-same-responses"}, "to": "bench-responses/bench-same"},
+            {"match": {"model": "bench-same-gemini"}, "to": "bench-gemini/bench-same"},
             {"match": {"model": "bench-cross"}, "to": "bench-chat/upstream-chat"},
             {"match": {"model": "bench-failover"}, "to": "failover"},
             {"match": {}, "to": "dead/catch-all"},  # never native: never the internet
@@ -135,14 +188,13 @@ def wait_for_line(proc: Proc, text: str, timeout: float = 60.0) -> None:
 
 def proxied(env: Env, proc: Proc, model: str) -> Target:
     assert proc.match is not None
-    return Target(ANTHROPIC, anthropic_headers(CLIENT_KEY), body(env, model),
-                  proxy=f"http://127.0.0.1:{proc.match.group(1)}", ssl_context=env.ssl_context)
+    return target(env, model, CLIENT_KEY, proxy=f"http://127.0.0.1:{proc.match.group(1)}",
+                  ssl_context=env.ssl_context)
 
 
 def direct(env: Env) -> Callable[[Setup], list[Path_]]:
     def start(setup: Setup) -> list[Path_]:
-        target = Target(env.provider_url + "/v1/messages", anthropic_headers("pk"), body(env, "m"))
-        return [Path_("direct to the provider", target)]
+        return [Path_("direct to the provider", target(env, "m", "pk", env.provider_url))]
     return start
 
 
@@ -171,7 +223,8 @@ def omniroute(env: Env, mode: str, same: bool, failover: bool,
         wait_for_line(proc, "omniroute engine ")  # either mode: measured from its start
         paths = []
         if same:
-            paths.append(Path_(f"omniroute {name}, same format", proxied(env, proc, "bench-same")))
+            paths.append(Path_(f"omniroute {name}, same format",
+                               proxied(env, proc, env.client.same_model)))
         paths.append(Path_(f"omniroute {name}, cross-format", proxied(env, proc, "bench-cross")))
         if failover:
             paths.append(Path_(f"omniroute {name}, 429 then next",
@@ -207,9 +260,8 @@ def engine_direct(env: Env) -> Callable[[Setup], list[Path_]]:
                     cwd=ROOT).start()
         setup.procs.append(proc)
         assert proc.match is not None
-        url = proc.match.group(1) + "/v1/messages"
-        target = Target(url, anthropic_headers(DIRECT_TOKEN), body(env, "bench-cross"))
-        return [Path_("engine as base URL, cross-format", target)]
+        path = target(env, "bench-cross", DIRECT_TOKEN, proc.match.group(1))
+        return [Path_("engine as base URL, cross-format", path)]
     return start
 
 
@@ -253,7 +305,6 @@ def litellm(env: Env, exe: Path) -> Callable[[Setup], list[Path_]]:
         proc = Proc(f"litellm {LITELLM_VERSION}", argv, r"Uvicorn running on", env=proc_env,
                     cwd=env.tmp).start(timeout=180)
         setup.procs.append(proc)
-        target = Target(f"http://127.0.0.1:{port}/v1/messages", anthropic_headers(MASTER_KEY),
-                        body(env, "bench-cross"))
-        return [Path_(f"LiteLLM {LITELLM_VERSION} proxy, cross-format", target)]
+        path = target(env, "bench-cross", MASTER_KEY, f"http://127.0.0.1:{port}")
+        return [Path_(f"LiteLLM {LITELLM_VERSION} proxy, cross-format", path)]
     return start

@@ -9,7 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
-from mitmproxy.test import taddons
+from mitmproxy import contentviews, http
+from mitmproxy.test import taddons, tflow, tutils
 from omniroute_mitm.engine.core import endpoints
 from omniroute_mitm.engine.core.headers import ORIGINAL_URL_HEADER, SECRET_HEADER
 from omniroute_mitm.engine.ops import ca
@@ -117,3 +118,16 @@ async def test_hosts_the_ca_cannot_sign_for_stay_tunnelled(tmp_path, caplog):
     assert "api.deepseek.com" in line and "llm.internal.example" in line
     assert "api.openai.com" not in line
     assert "scripts/ca.py generate --force" in line
+
+
+async def test_the_stream_view_knows_the_configured_hosts(reach):
+    """mitmweb's model-stream view reads the front's catalog: a stream from a
+    host of config.yaml's ``endpoints:`` is decoded in that endpoint's format."""
+    bare_chat = (b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"Hi there"}}]}\n\n'
+                 b"data: [DONE]\n\n")  # no chat.completion.chunk marker to sniff
+    req = http.Request.make("POST", "https://llm.internal.example/v2/chat/completions", b"{}")
+    flow = tflow.tflow(req=req, resp=tutils.tresp(content=bare_chat))
+    flow.response.headers["content-type"] = "text/event-stream"
+    result = contentviews.prettify_message(flow.response, flow)
+    assert result.view_name == "Model stream"
+    assert result.text.splitlines()[0] == "2 events (openai-chat)" and "Hi there" in result.text

@@ -13,6 +13,8 @@ from fakeprovider.common import Ctx
 from fakeprovider.gemini import array_events
 from mitmproxy import contentviews, http
 from mitmproxy.test import taddons, tflow, tutils
+from omniroute_mitm.engine.core import endpoints
+from omniroute_mitm.engine.core.config import parse_config
 from omniroute_mitm.front.sse_view import ModelStreamView
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "translators"))
@@ -79,6 +81,35 @@ def test_the_format_is_sniffed_without_a_known_endpoint():
     body = fixture("anthropic/stream-text.sse")
     result = shown("https://example.com/somewhere", body)
     assert "(anthropic)" in result.text.splitlines()[0] and "[text]" in result.text
+
+
+# a chat stream without the "object": "chat.completion.chunk" marker (vendors
+# leave it out): only the endpoint tells its format
+BARE_CHAT = (b'data: {"id":"c1","choices":[{"index":0,"delta":{"role":"assistant",'
+             b'"content":"Hi there"}}]}\n\n'
+             b'data: {"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+             b"data: [DONE]\n\n")  # fmt: skip
+CONFIG_HOST = "https://llm.internal.example/v2/chat/completions"
+
+
+def test_a_catalogued_vendors_stream_is_assembled_by_its_endpoints_format():
+    result = shown("https://api.deepseek.com/chat/completions", BARE_CHAT)
+    assert result.text.splitlines()[0] == "3 events (openai-chat)"
+    assert "[text]\nHi there\nstop: stop" in result.text
+
+
+def test_a_host_added_by_config_endpoints_is_known_to_the_view():
+    assert "(openai-chat)" not in shown(CONFIG_HOST, BARE_CHAT).text  # not catalogued: sniffed
+    config = parse_config(
+        "endpoints:\n  - {host: llm.internal.example, paths: [/v2/chat/completions],"
+        " format: openai-chat, key: bearer, vendor: internal}\n", env={})  # fmt: skip
+    contentviews.add(ModelStreamView(lambda: endpoints.catalog(config)))  # as the front does
+    try:
+        result = shown(CONFIG_HOST, BARE_CHAT)
+    finally:
+        contentviews.add(ModelStreamView())
+    assert result.text.splitlines()[0] == "3 events (openai-chat)"
+    assert "[text]\nHi there" in result.text
 
 
 def test_long_events_are_cut_and_json_bodies_keep_their_view():

@@ -22,6 +22,7 @@ from typing import Any
 from e2e_harness import ROOT, Mitmdump, load_ca_script
 
 BIN = ROOT / ".cache" / "clients" / "node_modules" / ".bin"
+REACH_BIN = ROOT / ".cache" / "clients-reach" / "node_modules" / ".bin"
 INSTALL = ROOT / "scripts" / "install_clients.sh"
 CLI_TIMEOUT = 150.0
 CLIENT_KEY = "sk-cli-client-key-never-forwarded"
@@ -278,3 +279,23 @@ def _saved_flows(mitm: Mitmdump) -> list[ClientRequest]:
             headers = {k.lower(): v for k, v in req.headers.items()}
             out.append(ClientRequest(req.method, url, headers, body, status))
     return out
+
+
+def usage_rows(mitm: Mitmdump, count: int) -> list[dict[str, Any]]:
+    """The usage rows (``scripts/usage --rows``), once ``count`` are written
+    (the store commits in batches) or after 20 s."""
+    deadline = time.monotonic() + 20
+    found: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and len(found) < count:
+        if (mitm.confdir / "data" / "omniroute.sqlite").exists():
+            out = subprocess.run(
+                [str(ROOT / "scripts/usage"), "--data-dir", str(mitm.confdir / "data"),
+                 "--json", "--rows"], capture_output=True, text=True, timeout=60, check=True)
+            found = json.loads(out.stdout)
+        time.sleep(0.2)
+    return found
+
+
+def usage_endpoints(mitm: Mitmdump, count: int) -> list[str]:
+    """The usage rows' client endpoints (see :func:`usage_rows`)."""
+    return [row["client_endpoint"] for row in usage_rows(mitm, count)]

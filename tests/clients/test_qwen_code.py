@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from cli_harness import (
     CLIENT_KEY,
     FINAL_TEXT,
     PROOF_TEXT,
+    REACH_BIN,
     ROOT,
     TOOL_OUTPUT,
     CliResult,
@@ -26,13 +26,13 @@ from cli_harness import (
     run_cli,
     tool_exchanges,
     tool_names,
+    usage_rows,
 )
 from e2e_harness import Mitmdump, provider_key
 from fakeprovider import Reply, ToolCall
 
 pytestmark = pytest.mark.cli
 
-REACH_BIN = ROOT / ".cache" / "clients-reach" / "node_modules" / ".bin"
 BASE_URL = "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"
 PROMPT = "Write the proof file with one shell command, then say you are done."
 CALL_IDS = {"anthropic": "toolu_01QwenCodeShell", "gemini": "call_qwen_code_0001"}
@@ -68,19 +68,6 @@ def run_qwen(qwen: Path, mitm: Mitmdump, tmp_path: Path) -> CliResult:
     return run_cli(argv, env, tmp_path / "work")
 
 
-def usage_endpoints(mitm: Mitmdump, count: int) -> list[str]:
-    deadline = time.monotonic() + 20
-    found: list[str] = []
-    while time.monotonic() < deadline and len(found) < count:
-        if (mitm.confdir / "data" / "omniroute.sqlite").exists():
-            out = subprocess.run(
-                [str(ROOT / "scripts/usage"), "--data-dir", str(mitm.confdir / "data"),
-                 "--json", "--rows"], capture_output=True, text=True, timeout=60, check=True)
-            found = [r["client_endpoint"] for r in json.loads(out.stdout)]
-        time.sleep(0.2)
-    return found
-
-
 @pytest.mark.parametrize("target", ["anthropic", "gemini"])
 def test_qwen_code_shell_round_trip_at_dashscope(qwen_bin, proxy_to, fake, tmp_path, target):
     work = tmp_path / "work"
@@ -112,4 +99,6 @@ def test_qwen_code_shell_round_trip_at_dashscope(qwen_bin, proxy_to, fake, tmp_p
     assert [r.url for r in chat] == [f"{BASE_URL}/chat/completions"] * 2
     assert all(r.headers["authorization"] == f"Bearer {CLIENT_KEY}" for r in chat)
     assert all(r.status == 200 for r in chat)
-    assert usage_endpoints(mitm, 2)[-2:] == ["dashscope", "dashscope"]
+    rows = usage_rows(mitm, 2)[-2:]
+    apps = [(r["client_endpoint"], r["client_app"]) for r in rows]
+    assert apps == [("dashscope", "qwen-code")] * 2

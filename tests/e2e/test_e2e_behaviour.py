@@ -19,6 +19,7 @@ from e2e_harness import (
     Mitmdump,
     base_url,
     client_ssl_context,
+    copy_confdir,
     e2e_config,
     provider_key,
     write_config,
@@ -329,7 +330,8 @@ def test_invalid_config_exits_1_with_one_line(tmp_path, ca_dir, e2e_provider):
     config = e2e_config(e2e_provider.port, extra_combos={
         "smart": {"strategy": "priority", "targets": ["deepseak/deepseek-chat"]}})
     path = write_config(tmp_path / "broken.yaml", config)
-    status, out = Mitmdump(path, ca_dir).run_to_exit(timeout=60)
+    confdir = copy_confdir(ca_dir, tmp_path / "confdir")
+    status, out = Mitmdump(path, confdir).run_to_exit(timeout=60)
     assert status == 1, out
     lines = [line for line in out.splitlines() if "combos.smart.targets[0]" in line]
     assert len(lines) == 1, out
@@ -340,7 +342,8 @@ def test_invalid_config_exits_1_with_one_line(tmp_path, ca_dir, e2e_provider):
 def test_invalid_yaml_exits_1(tmp_path, ca_dir):
     path = tmp_path / "config.yaml"
     path.write_text("providers: {fake: {format: openai-chat\n")
-    status, out = Mitmdump(path, ca_dir).run_to_exit(timeout=60)
+    confdir = copy_confdir(ca_dir, tmp_path / "confdir")
+    status, out = Mitmdump(path, confdir).run_to_exit(timeout=60)
     assert status == 1, out
     assert "config.yaml" in out and "Traceback" not in out
 

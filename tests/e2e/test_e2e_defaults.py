@@ -9,7 +9,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from e2e_harness import CLIENT_KEY, Mitmdump, client_ssl_context, e2e_config, write_config
+from e2e_harness import (
+    CLIENT_KEY,
+    Mitmdump,
+    client_ssl_context,
+    copy_confdir,
+    e2e_config,
+    write_config,
+)
 from fakeprovider import Reply
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +46,7 @@ def _listening_addresses(port: int) -> set[str]:
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net")
 def test_listens_on_loopback_only_unless_told(tmp_path, ca_dir, e2e_provider) -> None:
     config = write_config(tmp_path / "config.yaml", e2e_config(e2e_provider.port))
-    mitm = BareMitmdump(config, ca_dir).start()
+    mitm = BareMitmdump(config, copy_confdir(ca_dir, tmp_path / "confdir")).start()
     try:
         assert mitm.port is not None
         deadline = time.monotonic() + 10
@@ -55,7 +62,7 @@ def test_the_readme_command_listens_once_on_loopback(tmp_path, ca_dir, e2e_provi
     """With --listen-host 127.0.0.1 (the README's command) there is one listen line and
     no moment on every interface."""
     config = write_config(tmp_path / "config.yaml", e2e_config(e2e_provider.port))
-    mitm = Mitmdump(config, ca_dir).start()
+    mitm = Mitmdump(config, copy_confdir(ca_dir, tmp_path / "confdir")).start()
     try:
         listening = [line for line in mitm.lines if "proxy listening at" in line]
     finally:
@@ -70,7 +77,7 @@ def test_plain_mitmdump_lines_say_what_a_routed_stream_did(tmp_path, ca_dir, fak
     tokens and the cost, or that the model is not priced."""
     fake.script([Reply(text="Hello there.")])
     config = write_config(tmp_path / "config.yaml", e2e_config(fake.port))
-    mitm = Mitmdump(config, ca_dir).start()
+    mitm = Mitmdump(config, copy_confdir(ca_dir, tmp_path / "confdir")).start()
     try:
         with httpx.Client(proxy=mitm.url, verify=client_ssl_context(ca_dir), timeout=30) as c:
             with c.stream("POST", "https://api.anthropic.com/v1/messages", json={

@@ -20,6 +20,7 @@ from e2e_harness import (
     ROOT,
     Mitmdump,
     client_ssl_context,
+    copy_confdir,
     e2e_config,
     write_config,
 )
@@ -139,7 +140,7 @@ def test_mitmdump_from_the_wheel_routes_a_request(
     wheel_venv, tmp_path, ca_dir, e2e_provider
 ) -> None:
     config = write_config(tmp_path / "config.yaml", e2e_config(e2e_provider.port))
-    mitm = WheelMitmdump(config, ca_dir)
+    mitm = WheelMitmdump(config, copy_confdir(ca_dir, tmp_path / "confdir"))
     mitm.bin_dir = wheel_venv / "bin"
     assert mitm.command()[2] == str(ROOT / "addons" / "omniroute.py") and GUARD.exists()
     mitm.start()

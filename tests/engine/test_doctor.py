@@ -234,3 +234,62 @@ def test_clis_installed_by_the_project_are_found_off_the_path(tmp_path, confdir)
     assert f'export PATH="{own}:$PATH"' in found[0]
     assert any("codex:" in line and "HTTPS_PROXY is not set" in line for line in found)
     assert line_for(lines, "claude") == "ok      claude: not installed"
+
+
+def test_qwen_opencode_and_aider_are_checked_from_their_own_files(tmp_path, confdir):
+    for name in ("qwen", "opencode", "aider"):
+        fake_cli(tmp_path / "bin", name)
+    cert, bundle = confdir / "mitmproxy-ca-cert.pem", confdir / "ca-bundle.pem"
+    (tmp_path / ".qwen").mkdir()
+    (tmp_path / ".qwen" / ".env").write_text(
+        f"HTTPS_PROXY=http://127.0.0.1:8123\nNODE_EXTRA_CA_CERTS={cert}\n"
+        "OPENAI_BASE_URL=https://llm.internal.example/v1\n")
+    (tmp_path / ".config" / "opencode").mkdir(parents=True)
+    (tmp_path / ".config" / "opencode" / "opencode.json").write_text(json.dumps({"provider": {
+        "kimi": {"options": {"baseURL": "https://api.moonshot.ai/anthropic/v1"}},
+        "mine": {"options": {"baseURL": "https://gpu.internal.example/v1"}}}}))
+    (tmp_path / ".aider.conf.yml").write_text("openai-api-base: https://api.deepseek.com/v1\n")
+    env = {"PATH": str(tmp_path / "bin"), "HTTPS_PROXY": "http://127.0.0.1:8123",
+           "NODE_EXTRA_CA_CERTS": str(cert)}
+    context = Context(confdir=confdir, env=env, home=tmp_path, port=8123, client_bin=None,
+                      client_bins=())  # fmt: skip
+    _, lines = lines_of(context, check_clients)
+
+    qwen = [line for line in lines if " qwen:" in line]
+    assert qwen[0].startswith("ok ") and "trusts the CA" in qwen[0]
+    assert "calls llm.internal.example (OPENAI_BASE_URL)" in qwen[1]
+    assert "add llm.internal.example to config.yaml endpoints:" in qwen[1]
+    opencode = [line for line in lines if " opencode:" in line]
+    assert opencode[0].startswith("ok ") and len(opencode) == 2  # the catalogued one is fine
+    assert "calls gpu.internal.example" in opencode[1]
+    assert "provider.mine.options.baseURL" in opencode[1]
+    # Aider's httpx reads SSL_CERT_FILE (or certifi), never NODE_EXTRA_CA_CERTS
+    aider = line_for(lines, "aider")
+    assert aider.startswith("warning ") and "SSL_CERT_FILE does not hold it" in aider
+    assert aider.endswith("env --port 8123 --client aider)\"")
+
+    (tmp_path / ".env").write_text(f"SSL_CERT_FILE={bundle}\n")  # Aider's own .env
+    (tmp_path / ".aider.conf.yml").write_text("openai-api-base: https://llm.internal.example\n")
+    _, lines = lines_of(context, check_clients)
+    aider = [line for line in lines if " aider:" in line]
+    assert aider[0].startswith("ok ") and "trusts the CA" in aider[0]
+    assert "calls llm.internal.example" in aider[1]
+    assert ".aider.conf.yml openai-api-base" in aider[1]
+
+
+def test_clients_beyond_the_three_installed_by_the_project_are_found(tmp_path, confdir):
+    reach, aider = tmp_path / "reach-bin", tmp_path / "aider-bin"
+    fake_cli(reach, "opencode")
+    fake_cli(aider, "aider")
+    (aider / "activate").write_text("")  # Aider's own venv
+    context = Context(confdir=confdir, env={"PATH": str(tmp_path / "no-bin")}, home=tmp_path,
+                      client_bin=None, client_bins=(reach, aider))  # fmt: skip
+    _, lines = lines_of(context, check_clients)
+    assert line_for(lines, "qwen") == "ok      qwen: not installed"
+    opencode, aider_line = (next(line for line in lines if line.split()[1] == f"{name}:")
+                            for name in ("opencode", "aider"))  # fmt: skip
+    for line in (opencode, aider_line):
+        assert " installed by scripts/install_clients.sh in " in line and line.startswith("ok ")
+    assert f'export PATH="{reach}:$PATH"' in opencode
+    # a venv's bin on PATH would shadow the user's python: an alias instead
+    assert f'alias aider="{aider / "aider"}"' in aider_line

@@ -16,7 +16,7 @@ from omniroute_mitm.engine.core.config import parse_config
 from omniroute_mitm.engine.core.database import open_store
 from omniroute_mitm.engine.core.headers import ORIGINAL_URL_HEADER
 from omniroute_mitm.engine.core.prices import Price, Tokens, cost, lookup
-from omniroute_mitm.engine.record.usage import V1, client_app, price_for
+from omniroute_mitm.engine.record.usage import MIGRATIONS, V1, client_app, price_for
 
 pytestmark = pytest.mark.anyio
 
@@ -196,6 +196,9 @@ def test_native_is_priced_by_its_host():
         ("claude-cli/2.0.14 (external, cli)", "claude-cli"),
         ("codex_cli_rs/0.46.0 (Debian 12; x86_64)", "codex"),
         ("GeminiCLI/0.9.0 (linux; x64)", "gemini-cli"),
+        ("QwenCode/0.24.4 (linux; x64)", "qwen-code"),
+        ("opencode/1.18.33 ai-sdk/provider-utils/4.0.46 runtime/bun/1.3.14", "opencode"),
+        ("litellm/1.81.10", "litellm"),
         ("Anthropic/Python 0.69.0", "anthropic-sdk"),
         ("google-genai-sdk/1.40.0 gl-python/3.13.0", "google-genai-sdk"),
         ("Mozilla/5.0", "other"),
@@ -224,10 +227,10 @@ def test_a_v1_database_is_migrated_and_keeps_its_rows(tmp_path):
     from omniroute_mitm.engine.record.usage import UsageLog
 
     log = UsageLog(open_store(f"sqlite:///{path}"))
-    assert log.store.version("usage") == 5
+    assert log.store.version("usage") == len(MIGRATIONS)
     (row,) = log.store.read('SELECT cost, quota_window, cache_write_1h_tokens, client_endpoint, '
-                            '"user", "group" FROM requests')
-    assert tuple(row) == (0.5, None, 0, None, None, None)
+                            '"user", "group", web_searches FROM requests')
+    assert tuple(row) == (0.5, None, 0, None, None, None, 0)
     log.close()
 
 

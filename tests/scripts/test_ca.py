@@ -160,9 +160,13 @@ def test_env_lines_per_client_are_only_what_that_client_reads(confdir):
         "claude": proxy | {"NODE_EXTRA_CA_CERTS": cert},
         "gemini": proxy | {"NODE_EXTRA_CA_CERTS": cert},
         "codex": proxy | {"SSL_CERT_FILE": bundle},
+        "qwen": proxy | {"NODE_EXTRA_CA_CERTS": cert},
+        "opencode": proxy | {"NODE_EXTRA_CA_CERTS": cert},
+        "aider": proxy | {"SSL_CERT_FILE": bundle, "REQUESTS_CA_BUNDLE": bundle},
         "sdk": proxy | {"SSL_CERT_FILE": bundle, "REQUESTS_CA_BUNDLE": bundle,
                         "NODE_EXTRA_CA_CERTS": cert},
     }
+    assert set(expected) == set(ca.CLIENTS)
     for client, env in expected.items():
         lines = ca.env_lines(confdir, port=8123, client=client)
         assert parse_env(lines) == env, client

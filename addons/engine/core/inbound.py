@@ -59,6 +59,9 @@ _APPS = (
     (re.compile(r"claude-cli|claude-code", re.I), "claude-cli"),
     (re.compile(r"codex", re.I), "codex"),
     (re.compile(r"gemini-cli|GeminiCLI", re.I), "gemini-cli"),
+    (re.compile(r"QwenCode/|qwen-code", re.I), "qwen-code"),
+    (re.compile(r"^opencode/", re.I), "opencode"),
+    (re.compile(r"^litellm/", re.I), "litellm"),  # Aider and other LiteLLM-based clients
     (re.compile(r"^(OpenAI|AsyncOpenAI)/Python|openai-python", re.I), "openai-sdk"),
     (re.compile(r"^Anthropic/Python|anthropic-sdk", re.I), "anthropic-sdk"),
     (re.compile(r"google-genai-sdk|google-api-python|genai", re.I), "google-genai-sdk"),
@@ -67,7 +70,7 @@ _APPS = (
 
 
 def client_app(user_agent: str | None) -> str:
-    """claude-cli, codex, gemini-cli, an SDK, or other."""
+    """claude-cli, codex, gemini-cli, qwen-code, opencode, litellm, an SDK, or other."""
     for pattern, name in _APPS:
         if user_agent and pattern.search(user_agent):
             return name

@@ -70,6 +70,18 @@ def client_bin() -> Path | None:
     return root / ".cache" / "clients" / "node_modules" / ".bin" if root is not None else None
 
 
+def more_client_bins() -> tuple[Path, ...]:
+    """Where ``scripts/install_clients.sh reach`` and ``... aider`` put the
+    other clients (a checkout's ``.cache``); none when ``$OMNIROUTE_CLIENT_BIN``
+    is set."""
+    root = checkout()
+    if root is None or os.environ.get("OMNIROUTE_CLIENT_BIN") is not None:
+        return ()
+    cache = root / ".cache"
+    return (cache / "clients-reach" / "node_modules" / ".bin",
+            cache / "clients-aider" / "venv" / "bin")  # fmt: skip
+
+
 def ca_command() -> str:
     """The shell command that runs the CA tool: the script in a checkout, else
     the installed ``omniroute ca``."""

@@ -8,7 +8,7 @@ this CA instead of generating its own unconstrained one. The folder is made
 0700 and the key files 0600 whatever the umask.
 
     python scripts/ca.py generate [--force]     # idempotent; --force rotates
-    python scripts/ca.py env [--port 8080] [--client claude|codex|gemini|qwen|sdk]
+    python scripts/ca.py env [--port 8080] [--client claude|codex|gemini|qwen|opencode|aider|sdk]
                                                 # lines to eval in the client's shell
     sudo python scripts/ca.py install           # system trust store (Linux, macOS)
     sudo python scripts/ca.py uninstall
@@ -258,7 +258,7 @@ def run_install(confdir: Path, remove: bool, dry_run: bool) -> int:
 # ----------------------------------------------------------------------------- env
 
 
-CLIENTS = ("claude", "codex", "gemini", "qwen", "sdk")
+CLIENTS = ("claude", "codex", "gemini", "qwen", "opencode", "aider", "sdk")
 # What each client reads: (variable, file, why). "cert" is the CA alone (added to
 # the built-in roots); "bundle" is system roots + the CA (the variable replaces roots).
 CLIENT_VARS: dict[str, list[tuple[str, str, str]]] = {
@@ -267,6 +267,9 @@ CLIENT_VARS: dict[str, list[tuple[str, str, str]]] = {
     "gemini": [("NODE_EXTRA_CA_CERTS", "cert", "Node: added to the built-in roots "
                 "(SSL_CERT_FILE is not honoured)")],
     "qwen": [("NODE_EXTRA_CA_CERTS", "cert", "Node (Qwen Code): added to the built-in roots")],
+    "opencode": [("NODE_EXTRA_CA_CERTS", "cert", "OpenCode (Bun): added to the built-in roots")],
+    "aider": [("SSL_CERT_FILE", "bundle", "Aider (LiteLLM, httpx): system roots + this CA"),
+              ("REQUESTS_CA_BUNDLE", "bundle", "Aider's requests-based calls")],
     "sdk": [("SSL_CERT_FILE", "bundle", "Python SDKs (httpx): system roots + this CA"),
             ("REQUESTS_CA_BUNDLE", "bundle", "requests-based code"),
             ("NODE_EXTRA_CA_CERTS", "cert", "Node SDKs")],
@@ -277,6 +280,10 @@ KEY_HINTS = {
     "gemini": "GEMINI_API_KEY=anything (a routed call gets the provider's key)",
     "qwen": "OPENAI_API_KEY=anything OPENAI_BASE_URL=https://dashscope-intl.aliyuncs.com/"
             "compatible-mode/v1 (a routed call gets the provider's key)",
+    "opencode": "MOONSHOT_API_KEY=anything (the README's opencode.json provider at "
+                "api.moonshot.ai reads it; a routed call gets the provider's key)",
+    "aider": "MISTRAL_API_KEY=anything, then aider --model mistral/<model> (a routed call "
+             "gets the provider's key)",
 }
 
 

@@ -29,8 +29,11 @@ from omniroute_mitm.engine.core.headers import RECORD_HEADER, ROUTE_HEADER
 from omniroute_mitm.engine.core.inbound import Inbound, Sink
 from omniroute_mitm.engine.core.records import Record
 from omniroute_mitm.engine.execute.attempts import Broken, Job, NativeRun, ProviderRun
+from omniroute_mitm.engine.execute.webtools import loop as webloop
+from omniroute_mitm.engine.execute.webtools.loop import WebToolsRun
 from omniroute_mitm.engine.record import reqlog, usage
 from omniroute_mitm.engine.record.usage import credential
+from omniroute_mitm.engine.route import web as web_route
 from omniroute_mitm.engine.route.affinity import conversation_id
 from omniroute_mitm.engine.route.failures import classify
 from omniroute_mitm.engine.route.plan import Attempt
@@ -40,7 +43,13 @@ from omniroute_mitm.engine.stream.reply import ClientReply
 from omniroute_mitm.engine.translate import responses
 from omniroute_mitm.engine.translate.codeassist import unwrap_code_assist
 from omniroute_mitm.engine.translate.thinking import without_thinking
-from omniroute_mitm.translators import TranslationError, WireFormat, estimate_tokens, get_format
+from omniroute_mitm.translators import (
+    TranslationError,
+    WireFormat,
+    estimate_tokens,
+    get_format,
+    web,
+)
 
 from .local import LocalAnswers
 from .runtime import Runtime
@@ -78,6 +87,8 @@ class Exchange:
         self._token_estimate: int | None = None
         self._skipped: list[str] = []
         """Attempts the router left out (open breakers), for the log line."""
+        self._streaming = False
+        """Counted in ``rt.streams`` (the in-flight streams gauge)."""
 
     def _client(self) -> WireFormat:
         if self._format is None:
@@ -113,9 +124,12 @@ class Exchange:
             reqlog.current.reset(token)
             if self.log_entry is not None:
                 self.log_entry.close()
+            if self._streaming:
+                self.rt.streams -= 1
             usage.price_record(self.record, self.config)
             if self._admitted and self.member is not None:
                 self.rt.router.policy.settle(self.member, self.record)
+            self._observe()
             self.record.settled.set()
             if self.rt.usage is not None:
                 self.rt.usage.add(self.record, self.config)
@@ -138,14 +152,23 @@ class Exchange:
         job.model, job.stream = model_and_stream(job.call, job.body)
         self.reply.model = job.model
         self.record.model, self.record.stream = job.model, job.stream
+        if job.stream:
+            self.rt.streams += 1  # (down again where the record is closed)
+            self._streaming = True
         request = RouteRequest(
             job.call.format, job.model, job.inbound.host, conversation, self._tokens
         )
         counters = self.rt.router.policy.keys(self.member) if self.member is not None else []
         await self.rt.router.prefetch(self.config, request, counters)  # one round trip
         decision = self.rt.router.decide(self.config, request)
-        self._skipped = decision.skipped
         self.record.target = decision.target
+        if job.call.kind == "generate":
+            tools = web.requested(job.call.format, job.body)
+            decision.attempts, skipped = web_route.filter_attempts(
+                self.config, job.call.format, tools, decision.attempts
+            )
+            decision.skipped.extend(skipped)
+        self._skipped = decision.skipped
         if self.member is not None and job.call.kind == "generate":  # before any provider call
             decision.attempts = self.rt.router.policy.admit(
                 self.member, job.model, decision.target, decision.attempts
@@ -320,14 +343,16 @@ class Exchange:
         resilience = self.config.resilience
         continuable = resilience.continue_ and resilience.max_continuations > 0
         while True:
-            runner = (
-                NativeRun(job, attempt, self.reply, is_last)
-                if attempt.native
-                else ProviderRun(
+            runner: NativeRun | ProviderRun | WebToolsRun
+            if attempt.native:
+                runner = NativeRun(job, attempt, self.reply, is_last)
+            elif resume is None and webloop.engine_runs(job, attempt, self.rt):
+                runner = WebToolsRun(job, attempt, self.reply, self.rt)
+            else:
+                runner = ProviderRun(
                     job, attempt, self.reply, continuable=continuable, resume=resume,
                     stall=resilience.stall_timeout,
-                )
-            )  # fmt: skip
+                )  # fmt: skip
             try:
                 headers = await runner.run()
             except UpstreamError as err:
@@ -345,6 +370,7 @@ class Exchange:
                 err.falls_back = failure.falls_back
                 if failure.falls_back and not self.reply.content_sent:
                     self.record.failures.append(f"{attempt.label}: {err.status}")
+                    self.record.failure_kinds.append(failure.kind)
                 headers = getattr(err, "headers", ())
                 router.failed(self.config, decision, attempt, failure, headers)
                 raise
@@ -369,6 +395,12 @@ class Exchange:
             return
 
     # --------------------------------------------------------------- helpers
+
+    def _observe(self) -> None:
+        try:
+            self.rt.metrics.observe(self.record, self.config)
+        except Exception:  # metrics must never break a request
+            log.exception("metrics: cannot count request %d", self.record.id)
 
     def _log_inbound(self, entry: reqlog.ExchangeLog) -> None:
         inbound = self.job.inbound

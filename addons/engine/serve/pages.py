@@ -7,6 +7,8 @@ proxy) to the engine's ``/omniroute/<rest>`` with its secret:
   cost, fell back, failed); the front builds the flow comment from it.
 - ``/omniroute/``: the usage dashboard (one offline HTML page).
 - ``/omniroute/status``: the router's state (JSON, see :mod:`.status`).
+- ``/omniroute/metrics``: Prometheus metrics (the text format, or OpenMetrics
+  when the scraper asks for it; see :mod:`..record.metrics`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .runtime import Runtime
 from .status import status
 
 PREFIX = "/omniroute/"
+METRICS = "/omniroute/metrics"
 JSON = "application/json"
 _RECORD = re.compile(r"^/omniroute/records/(\d+)$")
 
@@ -31,7 +34,7 @@ SETTLE_WAIT = 2.0
 """Seconds a record page waits for its request to end (tokens and cost final)."""
 
 
-async def serve(rt: Runtime, store: Store | None, path: str) -> Page:
+async def serve(rt: Runtime, store: Store | None, path: str, accept: str | None = None) -> Page:
     if m := _RECORD.match(path):
         record = rt.records.get(int(m.group(1)))
         if record is None:
@@ -43,12 +46,19 @@ async def serve(rt: Runtime, store: Store | None, path: str) -> Page:
             except TimeoutError:
                 pass  # still running (read by hand): what is known so far
         return _json(200, record.public())
+    if path == METRICS:
+        return metrics(rt, accept)
     if path == "/omniroute/status":
         return 200, JSON, json.dumps(_status(rt), indent=2).encode()  # read by people
     if path in ("/omniroute/", "/omniroute/index.html"):
         page = await asyncio.to_thread(dashboard.render, store, None, rt.config)
         return 200, "text/html; charset=utf-8", page
     return _json(404, {"error": {"message": f"no page at {path}"}})
+
+
+def metrics(rt: Runtime, accept: str | None) -> Page:
+    body, media = rt.metrics.render(accept)
+    return 200, media, body
 
 
 def _status(rt: Runtime) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from omniroute_mitm.engine.core import limits
 from omniroute_mitm.engine.core.config import Config
 from omniroute_mitm.engine.core.records import Records
 from omniroute_mitm.engine.execute.upstream import Upstream
+from omniroute_mitm.engine.execute.webtools.service import Web
+from omniroute_mitm.engine.record.metrics import Metrics
 from omniroute_mitm.engine.record.reqlog import RequestLog
 from omniroute_mitm.engine.record.usage import UsageLog
 from omniroute_mitm.engine.route.router import Router
@@ -41,3 +43,9 @@ class Runtime:
     """Full requests and responses as files (omniroute_log_requests)."""
     max_body: int = limits.MAX_BODY
     """The largest request body, also once decoded (``--max-body``)."""
+    metrics: Metrics = field(default_factory=Metrics)
+    """Prometheus counters of this engine (its own registry), fed by each closed record."""
+    streams: int = 0
+    """Streamed requests being answered right now."""
+    web: Web = field(default_factory=Web)
+    """The web search backend and fetcher for targets without their own."""

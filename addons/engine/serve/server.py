@@ -7,6 +7,11 @@ API key instead. A model call from the front must also carry its client's
 own credential and come from no web page outside ``security.allowed_origins``
 (:mod:`..core.access`), else it is refused in the client's format before it
 is routed: no provider key is spent for it.
+
+``GET /metrics`` (Prometheus) takes the front's secret or the direct token
+as a bearer token: a scraper can hold a configured token, never the per-run
+secret; without either it is refused like the pages under ``/omniroute/``
+(a web page in a local browser must not read the engine's state).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from omniroute_mitm.engine.core.inbound import Inbound
 from omniroute_mitm.engine.core.records import Records
 from omniroute_mitm.engine.execute.upstream import Upstream
 from omniroute_mitm.engine.record.reqlog import RequestLog
+from omniroute_mitm.engine.record.router_metrics import RouterCollector
 from omniroute_mitm.engine.record.usage import UsageLog
 from omniroute_mitm.engine.route.router import Router
 from omniroute_mitm.engine.translate.responses import ResponseStore
@@ -118,6 +124,9 @@ class Engine:
         """The router's shared state (None: this process's memory)."""
         if state is not None:
             self.runtime.router = Router(store=state)
+        self.runtime.metrics.watch(
+            RouterCollector(lambda: self.runtime.config, lambda: self.runtime.router, self._live)
+        )
         self.port: int | None = None
         self.watcher: ConfigWatcher | None = None
         self._server: HTTPServer | None = None
@@ -131,6 +140,12 @@ class Engine:
     @property
     def config(self) -> Config:
         return self.runtime.config
+
+    def _live(self) -> dict[str, float]:
+        """In-flight counts for the metrics, read when scraped."""
+        rt = self.runtime
+        return {"requests": rt.exchanges, "streams": rt.streams,
+                "upstream": rt.upstream.open_requests}  # fmt: skip
 
     def set_config(self, config: Config) -> None:
         """New requests use ``config``; requests in flight keep theirs."""
@@ -196,6 +211,7 @@ class Engine:
             await self._server.close_all_connections()
             self._server = None
         await self.runtime.upstream.aclose()
+        await self.runtime.web.aclose()
         if self.state is not None:
             await self.state.close()  # sends what is queued, if the server answers
         self.runtime.responses.close()
@@ -355,6 +371,8 @@ class EngineHandler(RequestHandler):
         req = self.request
         if (req.path or "").startswith(pages.PREFIX):
             return await self._page()
+        if req.path == "/metrics" and req.method == "GET":
+            return self._metrics()
         if is_websocket_upgrade(req.method or "", req.uri or "", req.headers):
             return self._plain(426, "use HTTP streaming (SSE), not WebSocket")
         call = classify(req.method or "", req.uri or "", None, req.headers)
@@ -399,8 +417,21 @@ class EngineHandler(RequestHandler):
         if self.engine.authenticate(self) != "front":
             return self._plain(403, "only the omniroute front may read these pages")
         status, media, body = await pages.serve(
-            self.engine.runtime, self.engine.store, self.request.path or "/"
-        )
+            self.engine.runtime, self.engine.store, self.request.path or "/",
+            self.request.headers.get("accept"),
+        )  # fmt: skip
+        self._send_page(status, media, body)
+
+    def _metrics(self) -> None:
+        """``GET /metrics``: the front (its secret), or a scraper holding the
+        direct token (``Authorization: Bearer``); the engine's other pages
+        are the front's only."""
+        if self.engine.authenticate(self) is None:
+            why = "metrics: scrape http://omniroute/metrics through the proxy, or send the "
+            return self._plain(403, why + "direct token as a bearer token")
+        self._send_page(*pages.metrics(self.engine.runtime, self.request.headers.get("accept")))
+
+    def _send_page(self, status: int, media: str, body: bytes) -> None:
         self.set_status(status)
         self.set_header("content-type", media)
         self.set_header("cache-control", "no-store")

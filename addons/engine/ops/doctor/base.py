@@ -37,6 +37,8 @@ class Context:
     home: Path = field(default_factory=Path.home)
     client_bin: Path | None = field(default_factory=paths.client_bin)
     """The project's own install of the CLIs (scripts/install_clients.sh), if any."""
+    client_bins: tuple[Path, ...] = field(default_factory=paths.more_client_bins)
+    """Its installs of the clients beyond the three CLIs (Qwen Code, OpenCode, Aider)."""
     timeout: float = 5.0
     """Seconds for each network check (provider list-models, TLS probes)."""
     config: Config | None = None
