@@ -149,6 +149,8 @@ class Exchange:
         request = RouteRequest(
             job.call.format, job.model, job.inbound.host, conversation, self._tokens
         )
+        counters = self.rt.router.policy.keys(self.member) if self.member is not None else []
+        await self.rt.router.prefetch(self.config, request, counters)  # one round trip
         decision = self.rt.router.decide(self.config, request)
         self._skipped = decision.skipped
         self.record.target = decision.target
