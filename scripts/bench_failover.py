@@ -16,6 +16,20 @@ fault, medians over the runs of:
 
 The router is told to forget (tiny cooldowns) so that every run fails over:
 the point is the time of one failover, not the router's memory.
+
+Then a stream that breaks after content (the connection dropped after 11 of
+24 words) and is continued on the same target. Medians over the runs of:
+
+- break to continued byte: the client receiving the continuation's first
+  byte minus the fake provider dropping the connection;
+- failover: the continuation's request reaching the fake provider minus the
+  drop (the engine's time to see the break and send the continuation);
+- provider TTFB: the fake provider's time to first byte, asked directly;
+- bound: failover + provider TTFB (what the ratio compares with); the
+  break-to-byte time also holds the engine's handling of the continuation's
+  first events and the hop to the client, which the bound does not count;
+- TTFB through the engine: a fresh call's time to first byte through the
+  engine (the next target alone), for comparison.
 """
 
 from __future__ import annotations
@@ -33,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT / "tests"))  # the test suite's fake provider (a harness, not the product)
 
 import httpx  # noqa: E402
-from fakeprovider import FakeProvider, Reply  # noqa: E402
+from fakeprovider import FakeProvider, Reply, frames  # noqa: E402
 from omniroute_mitm.engine.core.config import parse_config  # noqa: E402
 from omniroute_mitm.engine.core.headers import SECRET_HEADER  # noqa: E402
 from omniroute_mitm.engine.serve.server import Engine  # noqa: E402
@@ -118,6 +132,50 @@ def measure(fp: FakeProvider, client: httpx.Client, fault: Reply, runs: int) -> 
     }
 
 
+WORDS = " ".join(f"w{i}" for i in range(1, 25))
+CONTINUED = b" w12"  # the continuation's first text (w1..w11 went out before the break)
+
+
+def provider_ttfb(http: httpx.Client, fp: FakeProvider) -> float:
+    fp.script([Reply(text=WORDS)])
+    start = time.monotonic()
+    with http.stream("POST", f"{fp.url}/v1/messages", json={**BODY, "model": "m"},
+                     headers={"x-api-key": "pk-backup-0000"}) as resp:  # fmt: skip
+        for _ in resp.iter_raw():
+            return time.monotonic() - start
+    raise RuntimeError("no body")
+
+
+def measure_break(fp: FakeProvider, client: httpx.Client, runs: int) -> dict[str, float]:
+    first = Reply(text=WORDS, drop_mid_stream=True)
+    first.cut_at = next(i for i, f in enumerate(frames("anthropic", first)) if CONTINUED in f)
+    to_byte, failover, ttfb, via = [], [], [], []
+    with httpx.Client(timeout=10) as direct:
+        for _ in range(runs):
+            fp.reset()
+            ttfb.append(provider_ttfb(direct, fp))
+            fp.reset()
+            fp.script([Reply(text=WORDS)])
+            via.append(first_byte(client, "backup"))
+            fp.reset()
+            fp.script([first, Reply(text=WORDS, continues=True)])
+            seen, at = b"", None
+            with client.stream("POST", "/v1/messages", json={**BODY, "model": "backup"}) as resp:
+                for chunk in resp.iter_raw():
+                    seen += chunk
+                    if at is None and CONTINUED in seen:
+                        at = time.monotonic()
+            calls = fp.model_calls()
+            if len(calls) != 2 or at is None or calls[0].broke_at is None:
+                raise RuntimeError(f"expected a continuation, saw {len(calls)} calls")
+            to_byte.append(at - calls[0].broke_at)
+            failover.append(calls[1].received_at - calls[0].broke_at)
+    med = {k: statistics.median(v) * 1000
+           for k, v in (("to_byte", to_byte), ("failover", failover), ("ttfb", ttfb),
+                        ("via", via))}  # fmt: skip
+    return med
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100)
@@ -138,6 +196,13 @@ def main(argv: list[str] | None = None) -> None:
                 f"{name:<42} {r['failover_ms']:>8.2f} ms {r['added_ms']:>11.2f} ms"
                 f" {r['ttfb_alone_ms']:>8.2f} ms"
             )
+        r = measure_break(fp, client, args.runs)
+        bound = r["failover"] + r["ttfb"]
+        print(f"\n{'stream broken after content, continued':<42} {'break->byte':>11}"
+              f" {'failover':>10} {'provider TTFB':>14} {'bound':>9} {'TTFB via engine':>16}")
+        print(f"{'(same target, Anthropic prefill)':<42} {r['to_byte']:>8.2f} ms"
+              f" {r['failover']:>7.2f} ms {r['ttfb']:>11.2f} ms {bound:>6.2f} ms"
+              f" {r['via']:>13.2f} ms  ({r['to_byte'] / bound:.2f} of the bound)")
         print(f"medians of {args.runs} runs each; engine in-process, loopback, fake provider")
     finally:
         client.close()

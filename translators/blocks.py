@@ -17,13 +17,23 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
-from .canonical import BlockDelta, BlockEnd, BlockStart, Meta, Part, StreamEvent
+from .canonical import (
+    BlockCitation,
+    BlockDelta,
+    BlockEnd,
+    BlockStart,
+    Citation,
+    Meta,
+    Part,
+    StreamEvent,
+)
 
 
 @dataclass(slots=True)
 class _Held:
     part: Part
     deltas: list[str] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
     ended: bool = False
     meta: Meta = field(default_factory=dict)
 
@@ -67,6 +77,15 @@ class Blocks:
             if held is not None and not held.ended:
                 held.deltas.append(text)
 
+    def cite(self, key: Hashable, citation: Citation, events: list[StreamEvent]) -> None:
+        """Add a citation to text block ``key`` (its span counts the text so far)."""
+        if key == self.open_key:
+            events.append(BlockCitation(self._index, citation))
+        else:
+            held = self._held.get(key)
+            if held is not None and not held.ended:
+                held.citations.append(citation)
+
     def end(self, key: Hashable, events: list[StreamEvent], meta: Meta | None = None) -> None:
         """End block ``key``; the next held block (if any) is emitted."""
         if key == self.open_key:
@@ -91,6 +110,7 @@ class Blocks:
             self._emit_start(key, held.part, events)
             if held.deltas:
                 events.append(BlockDelta(self._index, "".join(held.deltas)))
+            events.extend(BlockCitation(self._index, c) for c in held.citations)
             if held.ended:
                 events.append(BlockEnd(self._index, held.meta))
                 self.open_key, self.part = None, None

@@ -16,7 +16,7 @@ format knows only itself and the hub. Conventions the spokes rely on:
   ``system`` message inside ``messages`` is a mid-conversation instruction
   (Claude Code's ``role: "system"``, Responses developer messages).
 * A stream is a sequence of :data:`StreamEvent`: ``StreamStart``, then
-  blocks (``BlockStart``, ``BlockDelta``..., ``BlockEnd``) with unique,
+  blocks (``BlockStart``, ``BlockDelta``/``BlockCitation``..., ``BlockEnd``) with unique,
   increasing indexes and at most one block open at a time, then ``Finish``;
   ``StreamError`` may replace ``Finish``.
 """
@@ -43,10 +43,34 @@ Meta = dict[str, dict[str, Any]]
 
 
 @dataclass(slots=True)
+class Citation:
+    """A source the text around it rests on (web search or fetch results).
+
+    ``start``/``end`` are character offsets (Python ``str`` indexes) into the
+    text of the :class:`Text` that holds the citation, end exclusive, when
+    the format locates the span (Responses ``start_index``/``end_index``,
+    Gemini ``segment`` byte offsets converted at the Gemini edge); ``None``
+    when it does not (Anthropic: the whole text block is the cited span).
+    ``cited_text`` is the quoted source passage (Anthropic), ``None`` when
+    the format gives none. ``meta`` keeps format-only fields (Anthropic's
+    ``encrypted_index``).
+    """
+
+    url: str
+    title: str | None = None
+    cited_text: str | None = None
+    start: int | None = None
+    end: int | None = None
+    meta: Meta = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class Text:
     text: str
     cache_control: dict[str, Any] | None = None
     meta: Meta = field(default_factory=dict)
+    citations: list[Citation] = field(default_factory=list)
+    """Web sources of this text (see :class:`Citation`); empty for most."""
 
 
 @dataclass(slots=True)
@@ -157,7 +181,149 @@ def reject_unknown(request: Request, target: FormatName) -> None:
                 )
 
 
-Part = Text | Media | Reasoning | Refusal | ToolCall | ToolResult | Opaque
+# ------------------------------------------------------------ web search and fetch
+#
+# Server-side web tools, in one shape for every format. A provider runs them
+# (Anthropic ``web_search``/``web_fetch``, Responses ``web_search``, Gemini
+# ``googleSearch``/``urlContext``) or, for a target with none, the engine does.
+# In a request they are a :class:`Tool` with ``kind="builtin"`` and ``server``
+# set; in a response, :class:`WebSearchCall` (the search or fetch the model
+# made) followed by :class:`WebSearchResults` or :class:`WebFetchResult`
+# (what it found, linked by ``call_id``), and :class:`Citation` on the text
+# that uses them. Each is one complete stream block (``BlockStart`` carries
+# it whole, no deltas). Formats without a slot for a field lose it; the
+# renderers say which in a comment.
+
+WebStatus = Literal["in_progress", "searching", "completed", "failed"]
+
+
+@dataclass(slots=True)
+class UserLocation:
+    """Approximate location to localise search results (all optional)."""
+
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    """Two-letter ISO country code."""
+    timezone: str | None = None
+    """IANA time zone, ``America/New_York``."""
+
+
+@dataclass(slots=True)
+class WebSearch:
+    """The web search server tool's options.
+
+    ``max_uses``: searches allowed per request (Anthropic; the engine's loop
+    honours it too). ``context_size``: Responses ``search_context_size``
+    (``low``/``medium``/``high``). Domains are bare host names
+    (``example.com``), a subdomain matching its parent.
+    """
+
+    allowed_domains: list[str] = field(default_factory=list)
+    blocked_domains: list[str] = field(default_factory=list)
+    user_location: UserLocation | None = None
+    max_uses: int | None = None
+    context_size: str | None = None
+    meta: Meta = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class WebFetch:
+    """The web fetch server tool's options (Anthropic ``web_fetch_*``,
+    Gemini ``urlContext``). ``max_content_tokens`` caps a fetched page;
+    ``citations`` asks for citations into fetched documents."""
+
+    allowed_domains: list[str] = field(default_factory=list)
+    blocked_domains: list[str] = field(default_factory=list)
+    max_uses: int | None = None
+    max_content_tokens: int | None = None
+    citations: bool | None = None
+    meta: Meta = field(default_factory=dict)
+
+
+ServerTool = WebSearch | WebFetch
+
+WEB_SEARCH = "web_search"
+WEB_FETCH = "web_fetch"
+
+
+@dataclass(slots=True)
+class WebSearchCall:
+    """A web search (``name="web_search"``, ``query``) or fetch
+    (``name="web_fetch"``, ``url``) the model made, run server-side.
+    ``id`` links it to its result's ``call_id``."""
+
+    id: str
+    name: str = WEB_SEARCH
+    query: str | None = None
+    url: str | None = None
+    status: WebStatus = "completed"
+    meta: Meta = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class WebSearchResult:
+    """One hit. ``snippet`` is readable text (engine backends); Anthropic's
+    ``encrypted_content`` is opaque and only Anthropic can read it back.
+    ``page_age`` is the provider's free-form age (``"2 days ago"``)."""
+
+    url: str
+    title: str | None = None
+    snippet: str | None = None
+    encrypted_content: str | None = None
+    page_age: str | None = None
+
+
+@dataclass(slots=True)
+class WebSearchResults:
+    """What search ``call_id`` found; ``error`` is an error code
+    (``max_uses_exceeded``, ``unavailable``, ...) when it failed."""
+
+    call_id: str
+    results: list[WebSearchResult] = field(default_factory=list)
+    error: str | None = None
+    meta: Meta = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class WebFetchResult:
+    """The page fetch ``call_id`` retrieved: text only (``media_type`` as
+    served), or ``error`` (``url_not_allowed``, ``unavailable``, ...)."""
+
+    call_id: str
+    url: str
+    text: str = ""
+    title: str | None = None
+    media_type: str = "text/plain"
+    retrieved_at: str | None = None
+    error: str | None = None
+    meta: Meta = field(default_factory=dict)
+
+
+WebPart = WebSearchCall | WebSearchResults | WebFetchResult
+
+
+def server_tool(request: Request, kind: type[WebSearch] | type[WebFetch]) -> Tool | None:
+    """The request's server tool of ``kind`` (a :class:`Tool` whose
+    ``server`` is an instance of it), or None."""
+    for tool in request.tools:
+        if isinstance(tool.server, kind):
+            return tool
+    return None
+
+
+Part = (
+    Text
+    | Media
+    | Reasoning
+    | Refusal
+    | ToolCall
+    | ToolResult
+    | Opaque
+    | WebSearchCall
+    | WebSearchResults
+    | WebFetchResult
+)
 
 Role = Literal["system", "user", "assistant"]
 
@@ -175,7 +341,10 @@ class Message:
 @dataclass(slots=True)
 class Tool:
     """A tool definition. ``kind="builtin"`` is a provider's own tool (web
-    search, code execution): ``meta[format]`` holds its raw definition."""
+    search, code execution): ``meta[format]`` holds its raw definition.
+    ``server`` is set for the web tools every format can express
+    (``name`` is then :data:`WEB_SEARCH` or :data:`WEB_FETCH`); a builtin
+    without it goes back only to its own format."""
 
     name: str
     description: str | None = None
@@ -185,6 +354,7 @@ class Tool:
     custom_format: dict[str, Any] | None = None
     cache_control: dict[str, Any] | None = None
     meta: Meta = field(default_factory=dict)
+    server: ServerTool | None = None
 
 
 @dataclass(slots=True)
@@ -306,6 +476,12 @@ class Usage:
     cache_creation_1h_tokens: int = 0
     """The part of ``cache_creation_tokens`` cached for one hour (Anthropic's
     ``ephemeral_1h_input_tokens``, priced above the 5-minute writes)."""
+    web_search_requests: int = 0
+    """Server-side web searches run for this response (Anthropic
+    ``server_tool_use.web_search_requests``; Responses ``web_search_call``
+    items; Gemini ``webSearchQueries``), priced per search."""
+    web_fetch_requests: int = 0
+    """Server-side page fetches (Anthropic ``web_fetch_requests``)."""
 
     @property
     def total_tokens(self) -> int:
@@ -423,10 +599,20 @@ class StreamStart:
 class BlockStart:
     """Opens block ``index``. ``part`` is the block's kind with its fixed fields
     (a ``ToolCall`` with id and name, empty ``Text``/``Reasoning``/``Refusal``,
-    or a complete ``Opaque``); its text grows through ``BlockDelta``."""
+    or a complete ``Opaque`` or web part); its text grows through ``BlockDelta``."""
 
     index: int
     part: Part
+
+
+@dataclass(slots=True)
+class BlockCitation:
+    """Adds ``citation`` to the open text block ``index`` (Anthropic
+    ``citations_delta``, Responses ``output_text.annotation.added``). Its
+    ``start``/``end`` index the block's text as streamed so far."""
+
+    index: int
+    citation: Citation
 
 
 @dataclass(slots=True)
@@ -459,7 +645,9 @@ class StreamError:
     error: ErrorInfo
 
 
-StreamEvent = StreamStart | BlockStart | BlockDelta | BlockEnd | Finish | StreamError
+StreamEvent = (
+    StreamStart | BlockStart | BlockDelta | BlockCitation | BlockEnd | Finish | StreamError
+)
 
 
 # -------------------------------------------------------------------- environment

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from .base import StreamDecoder, StreamEncoder, WireFormat
 from .canonical import (
+    BlockCitation,
     BlockDelta,
     BlockEnd,
     BlockStart,
@@ -29,6 +30,9 @@ from .canonical import (
     ToolCall,
     ToolResult,
     Usage,
+    WebFetchResult,
+    WebSearchCall,
+    WebSearchResults,
     merge_meta,
 )
 from .provenance import SignatureStamper, stamp_events
@@ -78,6 +82,8 @@ class StreamTranslator:
         half its arguments there: the continuation makes it again)."""
         self._splice: Splice | None = None
         self._provider = provider.name
+        self._responses = provider.name == "openai-responses"
+        """Passed-through Responses items' ids are noted (see :meth:`_note_id`)."""
         self._issuer = issuer
         """Who issues this stream's signatures (see :mod:`translators.provenance`)."""
         self._stamper = (
@@ -191,13 +197,16 @@ class StreamTranslator:
         nxt._seen, nxt._pending, nxt._ids = [], b"", {}
         nxt._calls, nxt._ending = HeldCalls(), False
         nxt._provider, nxt._issuer, nxt._stamper = provider.name, issuer, None
+        nxt._responses = False
         nxt._custom = CustomCalls(custom_tools) if custom_tools else None
         nxt._decoder = provider.stream_decoder(env)
         nxt._encoder = self._encoder
         nxt.usage, nxt.stop_reason, nxt.error = None, None, None
         nxt.started, nxt.finished = True, False
         nxt._on_events = on_events
-        nxt._splice = Splice(self.sent, self.spent(), exact=exact, trimmed=trimmed)
+        unknown = 1 if self._splice is None else self._splice.unknown + 1
+        nxt._splice = Splice(self.sent, self.spent(), exact=exact, trimmed=trimmed,
+                             unknown=unknown)  # fmt: skip
         return nxt
 
     def close_turn(self, stop_reason: StopReason) -> bytes:
@@ -208,7 +217,7 @@ class StreamTranslator:
         self.finished, self.broken = True, None
         usage = self.spent()
         if usage is not None and self.sent is not None:
-            usage = Usage(usage.input_tokens, max(usage.output_tokens, self.sent.chars // 4),
+            usage = Usage(usage.input_tokens, max(usage.output_tokens, (self.sent.chars + 3) // 4),
                           usage.cache_read_tokens, usage.cache_creation_tokens)  # fmt: skip
         finish = Finish(stop_reason, usage)
         self._observe([finish])
@@ -225,7 +234,7 @@ class StreamTranslator:
             return False  # (after a finish the answer is whole: nothing to go on with)
         if self._ending:
             return False  # a passed-through stop reason already reached the client
-        at = next((i for i, e in enumerate(events) if isinstance(e, StreamError)), None)
+        at = _error_at(events)
         if at is None:
             return False
         error = events[at]
@@ -262,8 +271,8 @@ class StreamTranslator:
         return out
 
     def _note_id(self, frame: bytes) -> None:
-        """A passed-through Responses message item's id (the encoder that
-        goes on after a break must name the same item)."""
+        """A passed-through Responses item's id (the encoder that goes on
+        after a break must name the same item: a message, reasoning, a call)."""
         for line in frame.splitlines():
             if not line.startswith(b"data:"):
                 continue
@@ -272,7 +281,7 @@ class StreamTranslator:
             except ValueError:
                 return
             item = data.get("item") if isinstance(data, dict) else None
-            if isinstance(item, dict) and item.get("type") == "message" and item.get("id"):
+            if isinstance(item, dict) and item.get("id"):
                 index = data.get("output_index")
                 if isinstance(index, int):
                     self._ids[index] = str(item["id"])
@@ -280,6 +289,9 @@ class StreamTranslator:
     def _feed_frames(self, chunk: bytes) -> bytes:
         """Continuable passthrough: whole SSE events only, so a break can
         switch the client's stream to translated between two events."""
+        if not self._pending and _one_frame(chunk):  # the common case
+            out = self._frame(chunk)
+            return b"" if out is None else out
         data = self._pending + chunk
         ends = list(_FRAME_END.finditer(data))
         if not ends:
@@ -287,33 +299,41 @@ class StreamTranslator:
             return b""
         cut = ends[-1].end()
         self._pending = data[cut:]
-        out: list[bytes] = []
+        parts: list[bytes] = []
         start = 0
         for end in ends:
             frame = data[start : end.end()]
             start = end.end()
-            events = self._decoder.feed(frame)
-            if self._breaks(events):
-                at = next(i for i, e in enumerate(events) if isinstance(e, StreamError))
-                before = _ahead(events, at)
-                out.append(self.break_off(self._cut(events), before))
-                return b"".join(out)
-            calls = self._calls
-            if calls is not None and (calls.holding or calls.starts(events)):
-                calls.hold_frame(frame, events)
-                if not calls.holding:  # the call is whole: on to the client
-                    out += [self._pass(f, e) for f, e in calls.release_frames()]
+            out = self._frame(frame)
+            if out is None:  # on hold (a tool call not yet whole)
                 continue
-            out.append(self._pass(frame, events))
-        return b"".join(out)
+            parts.append(out)
+            if self.broken is not None:
+                break
+        return b"".join(parts)
+
+    def _frame(self, frame: bytes) -> bytes | None:
+        """One whole passed-through event: what goes to the client (None: held)."""
+        events = self._decoder.feed(frame)
+        if self._breaks(events):
+            at = next(i for i, e in enumerate(events) if isinstance(e, StreamError))
+            return self.break_off(self._cut(events), _ahead(events, at))
+        calls = self._calls
+        if calls is not None and (calls.holding or calls.starts(events)):
+            calls.hold_frame(frame, events)
+            if calls.holding:
+                return None
+            # the call is whole: on to the client
+            return b"".join([self._pass(f, e) for f, e in calls.release_frames()])
+        return self._pass(frame, events)
 
     def _pass(self, frame: bytes, events: list[StreamEvent]) -> bytes:
         """A passed-through event (continuable): seen, then sent as it came."""
         self._observe(events)
         self._seen += events
-        if b"response.output_item.added" in frame:
+        if self._responses and b"response.output_item.added" in frame:
             self._note_id(frame)
-        if _STOP_SENT.search(frame):
+        if not self._ending and _stop_sent(frame):
             self._ending = True
         return frame if self._stamper is None else self._stamper.feed(frame)
 
@@ -374,7 +394,10 @@ class HeldCalls:
         return self.index is not None
 
     def starts(self, events: list[StreamEvent]) -> bool:
-        return any(isinstance(e, BlockStart) and isinstance(e.part, ToolCall) for e in events)
+        for e in events:
+            if isinstance(e, BlockStart) and isinstance(e.part, ToolCall):
+                return True
+        return False
 
     def _track(self, event: StreamEvent) -> None:
         if isinstance(event, BlockStart) and isinstance(event.part, ToolCall):
@@ -418,6 +441,34 @@ class HeldCalls:
 
     def drop(self) -> None:
         self.index, self.held, self.frames = None, [], []
+
+
+def _one_frame(chunk: bytes) -> bool:
+    """``chunk`` is one whole SSE event: its only blank line ends it."""
+    n = len(chunk)  # (memchr and find: a regex would cost a tenth of the event)
+    if chunk.endswith(b"\r\n\r\n"):  # every frame end holds "\n\n" or "\n\r\n"
+        return chunk.find(b"\n\r\n") == n - 3 and b"\n\n" not in chunk
+    if b"\r" not in chunk:
+        return n >= 2 and chunk.find(b"\n\n") == n - 2
+    end = _FRAME_END.search(chunk)
+    return end is not None and end.end() == len(chunk)
+
+
+def _stop_sent(frame: bytes) -> bool:
+    """A passed-through event that tells the client the stop reason."""
+    if b"message_delta" in frame or (
+        b"finish_reason" in frame and b'"finish_reason":null' not in frame
+    ):  # (cheap tests first: every chat chunk names its finish_reason)
+        return _STOP_SENT.search(frame) is not None
+    return False
+
+
+def _error_at(events: list[StreamEvent]) -> int | None:
+    """Where the stream's error is among ``events`` (a decoder's is its last)."""
+    for i in range(len(events) - 1, -1, -1):
+        if isinstance(events[i], StreamError):
+            return i
+    return None
 
 
 def _ahead(events: list[StreamEvent], at: int) -> list[StreamEvent]:
@@ -535,6 +586,8 @@ def _add(a: Usage, b: Usage) -> Usage:
         a.cache_creation_tokens + b.cache_creation_tokens,
         a.reasoning_tokens + b.reasoning_tokens,
         a.cache_creation_1h_tokens + b.cache_creation_1h_tokens,
+        a.web_search_requests + b.web_search_requests,
+        a.web_fetch_requests + b.web_fetch_requests,
     )
 
 
@@ -544,11 +597,15 @@ class Splice:
     open at the break (the repeated opening trimmed), its other blocks
     numbered on, its usage added to the attempts before it."""
 
-    def __init__(self, sent: Partial, spent: Usage | None, *, exact: bool, trimmed: str) -> None:
+    def __init__(
+        self, sent: Partial, spent: Usage | None, *, exact: bool, trimmed: str, unknown: int = 1
+    ) -> None:
         self.sent, self.exact, self.trimmed = sent, exact, trimmed
         self.spent = spent or Usage()
+        self.unknown = unknown if self.spent.input_tokens <= 0 else 0
+        """Attempts before this one cut before any input count (each read about this one's)."""
         self.spent_chars = sent.chars
-        self.spent.output_tokens = max(self.spent.output_tokens, sent.chars // 4)
+        self.spent.output_tokens = max(self.spent.output_tokens, (sent.chars + 3) // 4)
         self.started_usage: Usage | None = None
         self.map: dict[int, int] = {}
         self.next = sent.next_index
@@ -562,7 +619,7 @@ class Splice:
         """What the attempts so far used (this one's usage as last known)."""
         own = usage or self.started_usage or Usage()
         chars = self.sent.chars - self.spent_chars
-        own = Usage(own.input_tokens, max(own.output_tokens, chars // 4))
+        own = Usage(own.input_tokens, max(own.output_tokens, (chars + 3) // 4))
         if own.input_tokens <= 0:
             own.input_tokens = self.spent.input_tokens
         return _add(self.spent, own)
@@ -590,12 +647,16 @@ class Splice:
                 if event.index == self.merging:
                     self._release(out, done=True)
                 out.append(BlockEnd(index, event.meta))
+            elif isinstance(event, BlockCitation):
+                index = self.map.get(event.index)
+                if index is not None:  # (a span in merged text counts from the continuation)
+                    out.append(BlockCitation(index, event.citation))
             elif isinstance(event, Finish):
                 self._release(out, done=True)
                 cont = event.usage or self.started_usage or Usage()
                 spent = self.spent
-                if spent.input_tokens <= 0:  # cut before its usage: its prompt is about this one's
-                    spent = _add(spent, Usage(input_tokens=cont.input_tokens))
+                if spent.input_tokens <= 0:  # cut before their usage: each prompt about this one's
+                    spent = _add(spent, Usage(input_tokens=cont.input_tokens * self.unknown))
                 if cont.input_tokens <= 0:
                     cont = _add(cont, Usage(input_tokens=spent.input_tokens))
                 event = Finish(event.stop_reason, _add(spent, cont), event.stop_sequence)
@@ -764,6 +825,10 @@ class Accumulator:
             resp.parts.append(event.part)
         elif isinstance(event, BlockDelta):
             self._chunks[event.index].append(event.text)
+        elif isinstance(event, BlockCitation):
+            part = self._open.get(event.index)
+            if isinstance(part, Text):
+                part.citations.append(event.citation)
         elif isinstance(event, BlockEnd):
             part = self._open.pop(event.index)
             _append_text(part, "".join(self._chunks.pop(event.index)))
@@ -814,4 +879,13 @@ def _part_chars(part: Part) -> int:
         return sum(_part_chars(p) for p in part.content)
     if isinstance(part, Opaque):
         return len(json.dumps(part.data))
+    if isinstance(part, WebSearchCall):
+        return len(part.query or part.url or "")
+    if isinstance(part, WebSearchResults):
+        return sum(
+            len(r.url) + len(r.title or "") + len(r.snippet or r.encrypted_content or "")
+            for r in part.results
+        )
+    if isinstance(part, WebFetchResult):
+        return len(part.text)
     return 4 * 1200  # an image costs roughly 1,200 tokens

@@ -154,6 +154,23 @@ def _checked(checks: list[tuple[str, float | None, float, bool]]) -> list[str]:
     return out
 
 
+def state_checks(rows: list[Row], levels: tuple[int, ...]) -> list[tuple[str, float | None,
+                                                                         float, bool]]:
+    """The shared state (issue 18): Redis against memory, default mode, cross-format."""
+    by = {r.name: r for r in rows}
+    memory = by.get("omniroute default, cross-format")
+    shared = by.get("omniroute default+redis, cross-format")
+    if memory is None or shared is None:
+        return []
+    checks: list[tuple[str, float | None, float, bool]] = []
+    for level in levels:
+        checks.append((f"redis state: streams/s x memory state @{level} (>= 0.9)",
+                       _ratio(shared.rate(level), memory.rate(level)), 0.9, True))
+        checks.append((f"redis state: median TTFB ms minus memory state's @{level} (<= 1.0)",
+                       _added(shared, memory, level, "ttfb"), 1.0, False))
+    return checks
+
+
 def _cpu_per_stream(row: Row | None) -> float | None:
     if row is None or row.cpu is None or not row.streams:
         return None
@@ -182,23 +199,6 @@ def long_target_lines(rows: list[Row], levels: tuple[int, ...]) -> list[str]:
         ok = value is not None and value <= bound
         out.append(f"- {text}: {_f(value, '{:.2f}')} {'ok' if ok else 'MISSED'}")
     return out
-
-
-def state_checks(rows: list[Row], levels: tuple[int, ...]) -> list[tuple[str, float | None,
-                                                                         float, bool]]:
-    """The shared state (issue 18): Redis against memory, default mode, cross-format."""
-    by = {r.name: r for r in rows}
-    memory = by.get("omniroute default, cross-format")
-    shared = by.get("omniroute default+redis, cross-format")
-    if memory is None or shared is None:
-        return []
-    checks: list[tuple[str, float | None, float, bool]] = []
-    for level in levels:
-        checks.append((f"redis state: streams/s x memory state @{level} (>= 0.9)",
-                       _ratio(shared.rate(level), memory.rate(level)), 0.9, True))
-        checks.append((f"redis state: median TTFB ms minus memory state's @{level} (<= 1.0)",
-                       _added(shared, memory, level, "ttfb"), 1.0, False))
-    return checks
 
 
 def render(rows: list[Row], levels: tuple[int, ...], head: str,

@@ -90,14 +90,17 @@ ProxyFactory = Callable[..., Mitmdump]
 def proxy_to(
     tmp_path: Path, cli_ca: Path, cli_provider: FakeProvider, cli_side_provider: FakeProvider
 ) -> Iterator[ProxyFactory]:
-    """``proxy_to(client_format, target_format, side_models=None)``: a mitmdump
+    """``proxy_to(client_format, target_format, side_models=None, extra=None)``: a mitmdump
     whose config routes every model call of that client format to
     ``fake-<target>/cli-upstream``, except models matching the glob
     ``side_models``, which go to the side provider in the same format.
-    Its flows are saved to ``<confdir>/flows`` (the client's own requests)."""
+    ``extra``: more top-level config sections. Its flows are saved to
+    ``<confdir>/flows`` (the client's own requests)."""
     started: list[Mitmdump] = []
 
-    def start(client: str, target: str, side_models: str | None = None) -> Mitmdump:
+    def start(
+        client: str, target: str, side_models: str | None = None, extra: dict | None = None
+    ) -> Mitmdump:
         routes = [{"match": {"client": client}, "to": f"fake-{target}/{UPSTREAM_MODEL}"}]
         providers = {}
         if side_models:
@@ -113,7 +116,7 @@ def proxy_to(
                     "to": f"side-{target}/{SIDE_MODEL}",
                 },
             )
-        config = e2e_config(cli_provider.port, providers, extra_routes=routes)
+        config = e2e_config(cli_provider.port, providers, extra_routes=routes) | (extra or {})
         confdir = copy_confdir(cli_ca, tmp_path / "confdir")
         mitm = Mitmdump(
             write_config(tmp_path / "config.yaml", config),

@@ -86,6 +86,45 @@ def e2e_config(port: int, extra_providers: dict[str, Any] | None = None,
     return {"providers": providers, "combos": dict(extra_combos or {}), "routes": routes}
 
 
+def other(fmt: str) -> str:
+    """The next format after ``fmt`` (a backup that must translate)."""
+    return FORMATS[(FORMATS.index(fmt) + 1) % len(FORMATS)]
+
+
+QUICK_ROUTER = {
+    "rate_limit_cooldown": 0.001,
+    "rate_limit_max": 0.001,
+    "backoff": 0.001,
+    "backoff_max": 0.001,
+    "breaker_failures": 10000,
+}
+"""One test, one request's fault: cooldowns that other tests would meet are
+kept tiny (the router's memory has its own tests)."""
+
+
+def flaky_config(port: int, prefix: str, timeout: float,
+                 extra_combos: dict[str, Any] | None = None,
+                 **resilience: Any) -> dict[str, Any]:
+    """The fault suites' config: providers ``flaky-<format>`` (timeout
+    ``timeout``) next to ``fake-<format>``; combos ``<prefix>-<format>`` =
+    ``[flaky-<format>/primary, fake-<other format>/backup]`` (the first leg
+    passes the client's format through, the backup translates) and
+    ``extra_combos``, each routed by its own name; a router that forgets at
+    once, and ``resilience`` on top."""
+    providers = {
+        f"flaky-{fmt}": {"format": fmt, "base_url": base_url(fmt, port),
+                         "keys": [provider_key(fmt)], "timeout": timeout}
+        for fmt in FORMATS
+    }
+    combos = {f"{prefix}-{fmt}": {"targets": [f"flaky-{fmt}/primary", f"fake-{other(fmt)}/backup"]}
+              for fmt in FORMATS}
+    combos.update(extra_combos or {})
+    routes = [{"match": {"model": name}, "to": name} for name in combos]
+    config = e2e_config(port, providers, combos, routes)
+    config["resilience"] = {**QUICK_ROUTER, **resilience}
+    return config
+
+
 def write_config(path: Path, config: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

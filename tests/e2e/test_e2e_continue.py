@@ -12,7 +12,9 @@ the same target continues first (same format: the passed-through stream
 switches to translated); when it fails, the next target does (another
 format). An Anthropic target continues a prefill exactly; the others are
 asked by instruction and repeat the answer from its start here (the
-repeat is trimmed).
+repeat is trimmed). ``via-<format>``: a first leg in any format (passed
+through or translated), its backup in the next; ``twice-<format>``: one
+target, continued up to ``max_continuations`` (2 here).
 """
 
 from __future__ import annotations
@@ -24,18 +26,13 @@ import anthropic
 import httpx
 import openai
 import pytest
-from e2e_harness import (
-    FORMATS,
-    Mitmdump,
-    base_url,
-    client_ssl_context,
-    e2e_config,
-    provider_key,
-)
-from fakeprovider import Reply, Usage
-from fakeprovider.sdk import call
-from fakeprovider.upstream import last_user_text
+from e2e_harness import FORMATS, Mitmdump, client_ssl_context, flaky_config, other
+from fakeprovider import Reply, Usage, frames
+from fakeprovider.sdk import Result, call
+from fakeprovider.upstream import last_assistant_text, last_user_text
 from google.genai import errors as genai_errors
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.e2e
 
@@ -45,40 +42,17 @@ FIRST = Usage(input=100, output=50)
 SECOND = Usage(input=120, output=30)
 
 
-def other(fmt: str) -> str:
-    return FORMATS[(FORMATS.index(fmt) + 1) % len(FORMATS)]
-
-
 def MITM_CONFIG(request) -> dict:  # noqa: N802 (the harness looks for this name)
     port = request.getfixturevalue("e2e_provider").port
-    providers = {
-        f"flaky-{fmt}": {
-            "format": fmt,
-            "base_url": base_url(fmt, port),
-            "keys": [provider_key(fmt)],
-            "timeout": 5,
-        }
-        for fmt in FORMATS
+    combos = {  # another client on an Anthropic stream
+        f"cont-via-anthropic-{fmt.split('-')[-1]}": {"targets": ["flaky-anthropic/primary"]}
+        for fmt in ("openai-chat", "gemini")
     }
-    combos = {
-        f"cont-{fmt}": {"targets": [f"flaky-{fmt}/primary", f"fake-{other(fmt)}/backup"]}
-        for fmt in FORMATS
-    }
-    for fmt in ("openai-chat", "gemini"):  # another client on an Anthropic stream
-        combos[f"cont-via-anthropic-{fmt.split('-')[-1]}"] = {
-            "targets": ["flaky-anthropic/primary"]
-        }
-    routes = [{"match": {"model": name}, "to": name} for name in combos]
-    config = e2e_config(port, providers, combos, routes)
-    config["resilience"] = {
-        "rate_limit_cooldown": 0.001,
-        "rate_limit_max": 0.001,
-        "backoff": 0.001,
-        "backoff_max": 0.001,
-        "breaker_failures": 10000,
-        "stall_timeout": 1,  # a stream quiet this long after content is broken
-    }
-    return config
+    for fmt in FORMATS:  # a first leg in any format, its backup in the next
+        combos[f"via-{fmt}"] = {"targets": [f"flaky-{fmt}/primary", f"fake-{other(fmt)}/backup"]}
+        combos[f"twice-{fmt}"] = {"targets": [f"flaky-{fmt}/primary"]}
+    # a stream quiet this long after content is broken
+    return flaky_config(port, "cont", 5, combos, stall_timeout=1, max_continuations=2)
 
 
 def broken(fault: str) -> Reply:
@@ -281,10 +255,185 @@ def test_a_stall_after_content_is_a_break_and_continued(conn, fake, mitm, client
     assert records_with(mitm, "no data for 1 s")  # the record says so too
 
 
-def test_one_continuation_per_request_then_the_break_ends_the_stream(conn, fake):
-    """``max_continuations`` (1): a continuation that breaks too ends the
-    client's stream with the error, as without continuations."""
-    fake.script([broken("drop"), broken("drop"), Reply(text="must not be used")])
+@pytest.mark.parametrize("client", FORMATS)
+def test_a_continuation_that_breaks_too_is_continued(conn, fake, mitm, client):
+    """``max_continuations`` (2 here): the continuation breaks after content
+    of its own; the next continuation goes on after both parts."""
+    first, second = broken("drop"), Reply(text=WORDS, usage=SECOND, drop_mid_stream=True,
+                                          continues=True)  # fmt: skip
+    first.cut_at = at(client, first, b" w6")
+    fake.script([first, second, Reply(text=WORDS, usage=SECOND, continues=True)])
+    got = call(conn, client, f"twice-{client}", stream=True)
+    assert (got.text, got.stop) == (WORDS, "end")
+    calls = fake.model_calls()
+    assert len(calls) == 3
+    partials = [last_assistant_text(client, c.body) for c in calls[1:]]
+    assert len(partials[1]) > len(partials[0]) > 0  # each went on from what the client had
+    assert got.input_tokens is not None and got.input_tokens >= FIRST.input + 2 * SECOND.input
+    note = f"continued on flaky-{client}/primary after"
+    deadline = time.monotonic() + 10  # the request's log line: both continuations
+    while not any(f" twice-{client} -> " in x and x.count(note) == 2 for x in mitm.lines):
+        assert time.monotonic() < deadline, "\n".join(mitm.lines[-20:])
+        time.sleep(0.05)
+
+
+def test_the_limit_of_continuations_then_the_break_ends_the_stream(conn, fake):
+    """``max_continuations`` (2): a third break ends the client's stream
+    with the error, as without continuations."""
+    fake.script([broken("drop"), broken("drop"), broken("drop"), Reply(text="must not be used")])
     with pytest.raises(SDK_ERRORS):
-        call(conn, "openai-chat", "cont-openai-chat", stream=True)
-    assert len(fake.model_calls()) == 2
+        call(conn, "openai-chat", "twice-openai-chat", stream=True)
+    assert len(fake.model_calls()) == 3
+
+
+@pytest.mark.parametrize("client", FORMATS)
+def test_a_non_streamed_answer_cut_mid_body_is_asked_again(conn, fake, mitm, client):
+    """Nothing of a non-streamed answer reached the client when its body is
+    cut: there is nothing to continue, it fails over like any failure before
+    content (the combo's next target, another format, answers anew) and the
+    client gets one whole answer."""
+    fake.script([Reply(text="never whole " * 20, drop_mid_stream=True),
+                 Reply(text=WORDS, usage=SECOND)])  # fmt: skip
+    got = call(conn, client, f"cont-{client}", stream=False)
+    assert (got.text, got.stop) == (WORDS, "end")
+    assert (got.input_tokens, got.output_tokens) == (SECOND.input, SECOND.output)
+    first, second = fake.model_calls()
+    assert first.dropped and (first.format, second.format) == (client, other(client))
+    assert not last_assistant_text(second.format, second.body)  # asked anew, no partial turn
+
+
+# ------------------------------------------------------------------ acceptance
+# Each case: the first leg (``via-<provider>``: the client's format passed
+# through, or another translated) cut at a chosen frame; the continuation on
+# the same target, or (``Reply(status=500)`` for the same) on the backup of
+# the next format. The continuing model goes on exactly (``continues``: only
+# what follows the partial turn it is sent), so the client's text must be the
+# answer once: the first part plus the continuation, no overlap, no gap.
+
+CALL_TEXT = "Let me check."
+WEATHER = ("get_weather", {"city": "Paris"})
+CLOCK = ("get_time", {"tz": "UTC"})
+THOUGHT = "step one then step two then step three"
+
+
+def at(fmt: str, reply: Reply, marker: bytes, after: int = 0) -> int:
+    """The first of ``reply``'s frames in ``fmt`` holding ``marker`` (its index), plus ``after``."""
+    found = [i for i, frame in enumerate(frames(fmt, reply)) if marker in frame]
+    assert found, f"no frame with {marker!r} in {fmt}"
+    return found[0] + after
+
+
+def first_content(fmt: str) -> int:
+    return at(fmt, Reply(text=WORDS), b'"w1"')
+
+
+def cut(provider: str, case: str) -> tuple[Reply, Reply]:
+    """The broken first answer and the continuing one, for ``case``."""
+    if case in ("text", "error event", "stall"):
+        first = Reply(text=WORDS, usage=FIRST)
+        first.cut_at = at(provider, first, b" w12")  # w1..w11 sent
+        first.drop_mid_stream = case == "text"
+        first.error_mid_stream = case == "error event"
+        if case == "stall":
+            first.fault, first.stall = "stall_mid_stream", 30
+        return first, Reply(text=WORDS, usage=SECOND, continues=True)
+    if case == "tool arguments":
+        first = Reply(text=CALL_TEXT, tool_calls=[WEATHER], usage=FIRST, drop_mid_stream=True)
+        # after the first piece of the arguments (Gemini sends a call whole: before it)
+        first.cut_at = (at(provider, first, b"functionCall") if provider == "gemini"
+                        else at(provider, first, b'cit', after=1))  # fmt: skip
+        return first, Reply(text=CALL_TEXT, tool_calls=[WEATHER], usage=SECOND, continues=True)
+    if case == "thinking":
+        first = Reply(reasoning=THOUGHT, signature="sig-cut", text=WORDS, usage=FIRST,
+                      drop_mid_stream=True)  # fmt: skip
+        first.cut_at = at(provider, first, b"step", after=1)  # its first piece sent
+        return first, Reply(reasoning="again", text=WORDS, usage=SECOND, continues=True)
+    raise AssertionError(case)
+
+
+def expect(got: Result, case: str) -> None:
+    if case == "tool arguments":
+        assert (got.text, got.tool_calls, got.stop) == (CALL_TEXT, [WEATHER], "tool_use")
+        assert all(got.tool_ids) and len(set(got.tool_ids)) == len(got.tool_ids)
+    else:
+        assert (got.text, got.tool_calls, got.stop) == (WORDS, [], "end")
+    check_usage(got)
+
+
+CASES = ["text", "tool arguments", "thinking", "error event", "stall"]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("client", FORMATS)
+def test_a_break_is_continued_on_the_same_target(conn, fake, mitm, client, case):
+    first, rest = cut(client, case)
+    fake.script([first, rest])
+    got = call(conn, client, f"via-{client}", stream=True, tools=True)
+    expect(got, case)
+    calls = fake.model_calls()
+    assert [c.format for c in calls] == [client, client]
+    if case == "thinking":
+        assert "step one" not in calls[1].raw.decode()  # the cut thinking is not sent back
+        assert got.signature != "sig-cut"
+    wait_for_line(mitm, f"continued on flaky-{client}/primary after")
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("client", FORMATS)
+def test_a_break_is_continued_on_a_target_of_another_format(conn, fake, client, case):
+    """The first leg is translated (its provider in another format than the
+    client's) and the continuation comes from a third target in yet another."""
+    provider = other(client)
+    first, rest = cut(provider, case)
+    fake.script([first, Reply(status=500), rest])
+    got = call(conn, client, f"via-{provider}", stream=True, tools=True)
+    expect(got, case)
+    assert [c.format for c in fake.model_calls()] == [provider, provider, other(provider)]
+
+
+@pytest.mark.parametrize("provider", [f for f in FORMATS if f != "gemini"])  # its calls come whole
+@pytest.mark.parametrize("client", FORMATS)
+def test_a_break_between_two_parallel_calls(conn, fake, client, provider):
+    """Anthropic and Responses end a call with an event of its own: the whole
+    first call reached the client, so the turn ends on it (the model calls
+    again what it still needs). A Chat call ends only when the next begins:
+    cut right there, it is held back and the continuation makes both."""
+    first = Reply(text=CALL_TEXT, tool_calls=[WEATHER, CLOCK], usage=FIRST, drop_mid_stream=True)
+    first.cut_at = at(provider, first, b"get_time")  # the first call's arguments all sent
+    fake.script([first, Reply(text=CALL_TEXT, tool_calls=[WEATHER, CLOCK], usage=SECOND,
+                              continues=True)])  # fmt: skip
+    got = call(conn, client, f"via-{provider}", stream=True, tools=True)
+    assert (got.text, got.stop) == (CALL_TEXT, "tool_use")
+    assert all(got.tool_ids) and len(set(got.tool_ids)) == len(got.tool_ids)
+    if provider == "openai-chat":
+        assert got.tool_calls == [WEATHER, CLOCK]
+        assert len(fake.model_calls()) == 2
+        check_usage(got)
+    else:
+        assert got.tool_calls == [WEATHER]
+        assert len(fake.model_calls()) == 1
+
+
+@pytest.mark.parametrize("client", FORMATS)
+@given(provider=st.sampled_from(FORMATS), data=st.data())
+@settings(max_examples=4, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+def test_a_break_after_any_number_of_events(conn, e2e_provider, client, provider, data):
+    """Cut after N frames, N drawn (before content a fault falls back as it
+    always did; after, the answer is continued): one whole answer either way."""
+    fake = e2e_provider
+    fake.reset()
+    fault = data.draw(st.sampled_from(["drop", "error"]), label="fault")
+    first = broken(fault)
+    last = len(frames(provider, first)) - 2  # the last content frame or before
+    first.cut_at = data.draw(st.integers(1, last), label="cut_at")
+    fake.script([first, Reply(text=WORDS, usage=SECOND, continues=True)])
+    got = call(conn, client, f"via-{provider}", stream=True)
+    assert (got.text, got.stop) == (WORDS, "end")
+    calls = fake.model_calls()
+    assert len(calls) == 2
+    if first.cut_at > first_content(provider):  # content went out: continued
+        assert calls[1].format == provider  # on the same target
+        check_usage(got)
+    else:  # nothing of it went out: the backup answered the question anew
+        assert got.input_tokens == SECOND.input and got.output_tokens == SECOND.output

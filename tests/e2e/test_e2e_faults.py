@@ -16,14 +16,7 @@ import anthropic
 import httpx
 import openai
 import pytest
-from e2e_harness import (
-    FORMATS,
-    Mitmdump,
-    base_url,
-    client_ssl_context,
-    e2e_config,
-    provider_key,
-)
+from e2e_harness import FORMATS, Mitmdump, client_ssl_context, flaky_config, other
 from fakeprovider import Reply
 from fakeprovider.sdk import Result, call, user_turn
 from google.genai import errors as genai_errors
@@ -35,40 +28,13 @@ TIMEOUT = 1  # the flaky providers' timeout (seconds)
 BACKUP = "from the backup"
 
 
-def other(fmt: str) -> str:
-    return FORMATS[(FORMATS.index(fmt) + 1) % len(FORMATS)]
-
-
 def MITM_CONFIG(request) -> dict:  # noqa: N802 (the harness looks for this name)
     port = request.getfixturevalue("e2e_provider").port
-    providers = {
-        f"flaky-{fmt}": {
-            "format": fmt,
-            "base_url": base_url(fmt, port),
-            "keys": [provider_key(fmt)],
-            "timeout": TIMEOUT,
-        }
-        for fmt in FORMATS
-    }
-    combos = {}
-    for fmt in FORMATS:
-        combos[f"faults-{fmt}"] = {"targets": [f"flaky-{fmt}/primary", f"fake-{other(fmt)}/backup"]}
-        combos[f"refused-{fmt}"] = {"targets": ["dead/x", f"fake-{other(fmt)}/backup"]}
-    routes = [{"match": {"model": name}, "to": name} for name in combos]
-    config = e2e_config(port, providers, combos, routes)
-    # One test, one request's fault: cooldowns that other tests would meet are
-    # kept tiny here (the router's memory has its own tests).
-    config["resilience"] = {
-        "rate_limit_cooldown": 0.001,
-        "rate_limit_max": 0.001,
-        "backoff": 0.001,
-        "backoff_max": 0.001,
-        "breaker_failures": 10000,
-        # after content a fault ends the client's stream here: the
-        # continuation of a broken stream has its own tests (test_e2e_continue.py)
-        "continue": False,
-    }
-    return config
+    refused = {f"refused-{fmt}": {"targets": ["dead/x", f"fake-{other(fmt)}/backup"]}
+               for fmt in FORMATS}
+    # after content a fault ends the client's stream here: the continuation
+    # of a broken stream has its own tests (test_e2e_continue.py)
+    return flaky_config(port, "faults", TIMEOUT, refused, **{"continue": False})
 
 
 # fault -> what the flaky primary does (one reply per try of it)

@@ -149,3 +149,19 @@ def test_dashboard_in_headless_chromium(conn, fake, mitm, tmp_path, ca_dir, e2e_
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
     left = {line.split()[-1] for line in browser_proxy.blocked()}
     assert all(re.search(r"\.(google|googleapis|gvt1)\.com:\d+$", h) for h in left), left
+
+
+def test_web_searches_are_counted_and_priced(conn, fake, mitm):
+    """The provider's searches (Anthropic's server_tool_use.web_search_requests)
+    land in the row and its cost: $10 per 1,000 searches on top of tokens."""
+    fake.script([Reply(text="searched answer", usage=Usage(1000, 100))])
+    before, flows = row_count(mitm), flow_count(mitm)
+    message = conn.anthropic().messages.create(
+        model="priced", max_tokens=100, messages=[{"role": "user", "content": "news?"}],
+        tools=[{"type": "web_search_20250305", "name": "web_search"}],
+    )  # fmt: skip
+    assert message.usage.server_tool_use.web_search_requests == 1
+    row = wait_rows(mitm, before + 1)[-1]
+    assert row["web_searches"] == 1
+    assert next_flow(mitm, flows)["comment"].endswith("/ 100 out, 1 web search, $0.0145]")
+    assert row["cost"] == pytest.approx((1000 * 3 + 100 * 15) / 1e6 + 10 / 1000)

@@ -300,3 +300,18 @@ def test_continuation_limits_in_resilience():
     assert (res.continue_, res.max_continuations, res.stall_timeout) == (False, 2, 5)
     with pytest.raises(ConfigError):
         parse_config("resilience: {stall_timeout: 0}", env={})
+
+
+def test_web_search_switches_and_their_one_line_errors():
+    assert parse_config("", env={}).web_search.unsupported == "error"
+    dropping = parse_config("web_search: {unsupported: drop}\n", env={})
+    assert dropping.web_search.unsupported == "drop"
+    with pytest.raises(ConfigError) as info:
+        parse_config("web_search: {unsupported: ignore}\n", env={})
+    (line,) = info.value.lines
+    assert line.startswith("config.yaml: web_search.unsupported: ") and "\n" not in line
+    with pytest.raises(ConfigError) as info:
+        parse_config("web_search: {backnd: {}}\n", env={})
+    assert info.value.lines == [
+        "config.yaml: web_search: unknown key 'backnd' (did you mean 'backend'?)"
+    ]

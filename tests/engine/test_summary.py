@@ -96,3 +96,9 @@ def test_watcher_logs_the_diff_on_reload(tmp_path, caplog):
     assert message.startswith(f"config reloaded from {path}:")
     assert "\n  - no routes: every model call goes native" in message
     assert "\n  + route */gpt-* -> native" in message
+
+
+def test_summary_names_the_web_search_backend_when_one_is_set():
+    searx = CONFIG + "web_search: {backend: searxng, url: 'http://127.0.0.1:8888'}\n"
+    assert "web search on targets without one: searxng at http://127.0.0.1:8888" in lines(searx)
+    assert not any(line.startswith("web search") for line in lines())

@@ -16,7 +16,7 @@ from omniroute_mitm.engine.core.config import parse_config
 from omniroute_mitm.engine.core.database import open_store
 from omniroute_mitm.engine.core.headers import ORIGINAL_URL_HEADER
 from omniroute_mitm.engine.core.prices import Price, Tokens, cost, lookup
-from omniroute_mitm.engine.record.usage import V1, client_app, price_for
+from omniroute_mitm.engine.record.usage import MIGRATIONS, V1, client_app, price_for
 
 pytestmark = pytest.mark.anyio
 
@@ -227,10 +227,10 @@ def test_a_v1_database_is_migrated_and_keeps_its_rows(tmp_path):
     from omniroute_mitm.engine.record.usage import UsageLog
 
     log = UsageLog(open_store(f"sqlite:///{path}"))
-    assert log.store.version("usage") == 5
+    assert log.store.version("usage") == len(MIGRATIONS)
     (row,) = log.store.read('SELECT cost, quota_window, cache_write_1h_tokens, client_endpoint, '
-                            '"user", "group" FROM requests')
-    assert tuple(row) == (0.5, None, 0, None, None, None)
+                            '"user", "group", web_searches FROM requests')
+    assert tuple(row) == (0.5, None, 0, None, None, None, 0)
     log.close()
 
 

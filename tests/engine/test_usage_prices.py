@@ -73,14 +73,15 @@ def test_a_recorded_answer_with_one_hour_writes_is_priced_at_the_hour_rate():
     body = json.loads(file.read_bytes())
     assert SONNET is not None and SONNET.price is not None
     as_recorded = tokens_of(_usage_of(json.dumps(body).encode(), stream=False))
-    five_min = (2081 * 3 + 28289 * 0.3 + 8239 * 3.75 + 561 * 15) / 1e6
+    searches = 3 * 10 / 1000  # its three web searches at $10 per 1,000
+    five_min = (2081 * 3 + 28289 * 0.3 + 8239 * 3.75 + 561 * 15) / 1e6 + searches
     assert cost(SONNET.price, as_recorded) == pytest.approx(five_min)
     body["usage"]["cache_creation"] = {"ephemeral_5m_input_tokens": 239,
                                        "ephemeral_1h_input_tokens": 8000}  # fmt: skip
     hour = tokens_of(_usage_of(json.dumps(body).encode(), stream=False))
     assert (hour.input, hour.cache_read, hour.cache_write, hour.cache_write_1h) == (
         2081, 28289, 8239, 8000)
-    expected = (2081 * 3 + 28289 * 0.3 + 239 * 3.75 + 8000 * 6 + 561 * 15) / 1e6
+    expected = (2081 * 3 + 28289 * 0.3 + 239 * 3.75 + 8000 * 6 + 561 * 15) / 1e6 + searches
     assert cost(SONNET.price, hour) == pytest.approx(expected)
 
 

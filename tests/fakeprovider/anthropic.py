@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from . import websearch
 from .common import Ctx, sse
 from .replies import Reply, Usage, split_json, split_text
 
@@ -75,8 +76,18 @@ def _message(reply: Reply, ctx: Ctx, content: list[dict[str, Any]], stop: str | 
     }
 
 
+def _searching(reply: Reply, ctx: Ctx) -> bool:
+    return reply.text is not None and not reply.calls and websearch.wanted("anthropic", ctx.body)
+
+
 def body(reply: Reply, ctx: Ctx) -> dict[str, Any]:
-    return _message(reply, ctx, _content(reply, ctx), STOP[reply.stop_kind], usage_obj(reply.usage))
+    content = _content(reply, ctx)
+    usage = usage_obj(reply.usage)
+    if _searching(reply, ctx):
+        content = [b for b in content if b["type"] != "text"]
+        content += websearch.anthropic_blocks(ctx, ctx.body, reply.text or "")
+        usage["server_tool_use"] = {"web_search_requests": 1, "web_fetch_requests": 0}
+    return _message(reply, ctx, content, STOP[reply.stop_kind], usage)
 
 
 def _blocks(reply: Reply, ctx: Ctx) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
@@ -86,7 +97,17 @@ def _blocks(reply: Reply, ctx: Ctx) -> list[tuple[dict[str, Any], list[dict[str,
         deltas = [{"type": "thinking_delta", "thinking": p} for p in split_text(reply.reasoning)]
         deltas.append({"type": "signature_delta", "signature": reply.signature or ""})
         blocks.append(({"type": "thinking", "thinking": "", "signature": ""}, deltas))
-    if reply.text is not None:
+    if _searching(reply, ctx):
+        call, found, cited = websearch.anthropic_blocks(ctx, ctx.body, reply.text or "")
+        given = json.dumps(call.pop("input"))
+        frags = [""] + split_json(given)
+        blocks.append(({**call, "input": {}},
+                       [{"type": "input_json_delta", "partial_json": f} for f in frags]))
+        blocks.append((found, []))
+        deltas = [{"type": "citations_delta", "citation": c} for c in cited["citations"]]
+        deltas += [{"type": "text_delta", "text": p} for p in reply.deltas()]
+        blocks.append(({"citations": [], "type": "text", "text": ""}, deltas))
+    elif reply.text is not None:
         deltas = [{"type": "text_delta", "text": p} for p in reply.deltas()]
         blocks.append(({"type": "text", "text": ""}, deltas))
     for i, tc in enumerate(reply.calls):
@@ -119,6 +140,8 @@ def events(reply: Reply, ctx: Ctx) -> Iterator[bytes]:
                 "cache_creation_input_tokens": u.written,
                 "cache_read_input_tokens": u.cached,
                 "output_tokens": u.output,
+                **({"server_tool_use": {"web_search_requests": 1}}
+                   if _searching(reply, ctx) else {}),
             },
         },
         event="message_delta",

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from . import websearch
 from .common import Ctx, dumps, sse
 from .replies import Reply, Usage, split_text
 
@@ -65,6 +66,9 @@ def _chunk(reply: Reply, ctx: Ctx, parts: list[dict[str, Any]], final: bool) -> 
     if final:
         cand["finishReason"] = FINISH[reply.stop_kind]
     cand["index"] = 0
+    if reply.text is not None and websearch.wanted("gemini", ctx.body):
+        # as recorded: {} on every chunk, the metadata on the last
+        cand["groundingMetadata"] = websearch.grounding(ctx.body, reply.text) if final else {}
     if final and reply.calls:
         cand["finishMessage"] = "Model generated function call(s)."
     return {

@@ -4,10 +4,12 @@ state (script queue, request log) and the application that routes to them."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +20,7 @@ from . import anthropic, gemini, openai_chat, openai_responses
 from .common import Ctx, dumps
 from .record import Recorded, collect_headers
 from .replies import DEFAULT_REPLY, Reply
+from .upstream import last_assistant_text
 
 DEFAULT_MODELS = ["fake-model", "gpt-4o", "claude-test-1", "gemini-2.5-flash"]
 
@@ -135,6 +138,8 @@ class ModelCall(Base):
         if not self.key_ok():
             return self.send_json(self.error_body(401, "Invalid API key (fake provider)."), 401)
         reply = self.state.next_reply()
+        if reply.continues:
+            reply = self.continued(reply)
         self.rec.reply = reply
         if reply.drop_connection:
             return self.drop()
@@ -156,9 +161,26 @@ class ModelCall(Base):
             return self.finish()
         if self.rec.stream:
             await self.stream(reply, ctx)
+        elif reply.drop_mid_stream:  # half the body, then the connection closes
+            data = dumps(self.renderer.body(reply, ctx)).encode()
+            cut = len(data) // 2 if reply.cut_at is None else reply.cut_at
+            self.set_header("content-type", "application/json")
+            self.set_header("content-length", str(len(data)))
+            self.write(data[:cut])
+            await self.flush()
+            self.drop()
         else:
             self.done()  # before the last write: the client may look at once
             self.send_json(self.renderer.body(reply, ctx))
+
+    def continued(self, reply: Reply) -> Reply:
+        """``Reply.continues``: only what follows the partial turn the request carries."""
+        assert self.rec is not None and isinstance(self.rec.body, dict)
+        partial = last_assistant_text(self.fmt, self.rec.body)
+        text = reply.text or ""
+        if partial and text.startswith(partial):
+            text = text[len(partial):]
+        return dataclasses.replace(reply, text=text or None, text_deltas=None, continues=False)
 
     preamble = 1
     """Frames this format sends before any content (message_start, a role chunk...)."""
@@ -181,6 +203,10 @@ class ModelCall(Base):
             self.rec.closed_early = True
             self.state.changed()
 
+    def broke(self) -> None:
+        if self.rec:
+            self.rec.broke_at = time.monotonic()
+
     def done(self) -> None:
         if self.rec:
             self.rec.completed = True
@@ -189,6 +215,7 @@ class ModelCall(Base):
     def drop(self, reset: bool = False) -> None:
         if self.rec:  # before closing: the client may look at once
             self.rec.dropped = True
+            self.rec.broke_at = time.monotonic()
             self.state.changed()
         self._auto_finish = False
         stream = self.request.connection.stream  # type: ignore[attr-defined]
@@ -208,7 +235,7 @@ class ModelCall(Base):
         cut = -1
         if reply.error_mid_stream or reply.drop_mid_stream or reply.fault:
             frames = list(frames)
-            cut = max(2, len(frames) // 2)
+            cut = max(2, len(frames) // 2) if reply.cut_at is None else reply.cut_at
             if reply.fault not in (None, "stall_mid_stream"):
                 cut = self.preamble
         try:
@@ -216,6 +243,7 @@ class ModelCall(Base):
                 await self.flush()  # the head alone
             for i, frame in enumerate(frames):
                 if i == cut:
+                    self.broke()
                     if reply.fault == "stall_mid_stream":
                         await self.stall(reply.stall)
                         return
@@ -382,3 +410,15 @@ def make_app(state: State, gzip: bool = False, verbose: bool = False) -> tornado
         decompress_request=True,
         **({} if verbose else {"log_function": _quiet}),
     )
+
+
+RENDERERS: dict[str, Any] = {
+    "openai-chat": openai_chat, "openai-responses": openai_responses,
+    "anthropic": anthropic, "gemini": gemini,
+}  # fmt: skip
+
+
+def frames(fmt: str, reply: Reply) -> list[bytes]:
+    """The frames a streamed ``reply`` is sent as in ``fmt`` (Gemini: ``alt=sse``):
+    what a test counts to put ``Reply.cut_at`` at a chosen place."""
+    return list(RENDERERS[fmt].events(reply, Ctx(model="m", body={"stream": True})))

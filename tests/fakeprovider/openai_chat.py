@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from . import websearch
 from .common import Ctx, sse
 from .replies import Reply, Usage, split_json
 
@@ -57,7 +58,8 @@ def body(reply: Reply, ctx: Ctx) -> dict[str, Any]:
             for i, tc in enumerate(reply.calls)
         ]
     message["refusal"] = None
-    message["annotations"] = []
+    searched = reply.text is not None and websearch.wanted("openai-chat", ctx.body)
+    message["annotations"] = websearch.chat_annotations(reply.text or "") if searched else []
     return {
         "id": ctx.id("chatcmpl-"),
         "object": "chat.completion",
@@ -118,6 +120,9 @@ def events(reply: Reply, ctx: Ctx) -> Iterator[bytes]:
         yield c.chunk({"tool_calls": [{**head, "function": {"name": tc.name, "arguments": ""}}]})
         for frag in split_json(tc.arguments_json):
             yield c.chunk({"tool_calls": [{"index": i, "function": {"arguments": frag}}]})
+    if reply.text is not None and websearch.wanted("openai-chat", ctx.body):
+        # the search models' last delta: annotations alone
+        yield c.chunk({"annotations": websearch.chat_annotations(reply.text)})
     yield c.chunk({}, FINISH[reply.stop_kind])
     if c.include_usage:
         yield c.usage(reply.usage)

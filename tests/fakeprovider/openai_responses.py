@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from . import websearch
 from .common import Ctx, sse
 from .openai_chat import error_body as error_body  # same error envelope as Chat
 from .replies import Reply, Usage, split_json, split_text
@@ -74,8 +75,13 @@ def _reasoning_item(reply: Reply, ctx: Ctx, done: bool) -> dict[str, Any]:
     return item
 
 
-def _text_part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
+def _text_part(text: str, cited: bool = False) -> dict[str, Any]:
+    notes = websearch.responses_annotations(text) if cited else []
+    return {"type": "output_text", "annotations": notes, "logprobs": [], "text": text}
+
+
+def _searching(reply: Reply, ctx: Ctx) -> bool:
+    return reply.text is not None and websearch.wanted("openai-responses", ctx.body)
 
 
 def _message_item(reply: Reply, ctx: Ctx, done: bool) -> dict[str, Any]:
@@ -83,7 +89,7 @@ def _message_item(reply: Reply, ctx: Ctx, done: bool) -> dict[str, Any]:
         "id": ctx.id("msg_"),
         "type": "message",
         "status": "completed" if done else "in_progress",
-        "content": [_text_part(reply.text or "")] if done else [],
+        "content": [_text_part(reply.text or "", _searching(reply, ctx))] if done else [],
         "role": "assistant",
     }
 
@@ -104,6 +110,8 @@ def _output(reply: Reply, ctx: Ctx) -> list[dict[str, Any]]:
     out = []
     if reply.reasoning is not None or reply.signature is not None:
         out.append(_reasoning_item(reply, ctx, True))
+    if _searching(reply, ctx):
+        out.append(websearch.responses_call(ctx, ctx.body, True))
     if reply.text is not None:
         out.append(_message_item(reply, ctx, True))
     out += [_call_item(reply, ctx, i, True) for i in range(len(reply.calls))]
@@ -148,8 +156,13 @@ def _message_events(reply: Reply, ctx: Ctx, ev: _Seq, idx: int) -> Iterator[byte
     yield ev("response.content_part.added", **where, part=_text_part(""))
     for piece in reply.deltas():
         yield ev("response.output_text.delta", **where, delta=piece, logprobs=[])
+    cited = _searching(reply, ctx)
+    if cited:
+        for i, note in enumerate(websearch.responses_annotations(reply.text or "")):
+            yield ev("response.output_text.annotation.added", annotation=note,
+                     annotation_index=i, **where)
     yield ev("response.output_text.done", **where, text=reply.text or "", logprobs=[])
-    yield ev("response.content_part.done", **where, part=_text_part(reply.text or ""))
+    yield ev("response.content_part.done", **where, part=_text_part(reply.text or "", cited))
     yield ev("response.output_item.done", output_index=idx, item=_message_item(reply, ctx, True))
 
 
@@ -170,6 +183,14 @@ def events(reply: Reply, ctx: Ctx) -> Iterator[bytes]:
     idx = 0
     if reply.reasoning is not None or reply.signature is not None:
         yield from _reasoning_events(reply, ctx, ev, idx)
+        idx += 1
+    if _searching(reply, ctx):
+        added = websearch.responses_call(ctx, ctx.body, False)
+        yield ev("response.output_item.added", item=added, output_index=idx)
+        for step in ("in_progress", "searching", "completed"):
+            yield ev(f"response.web_search_call.{step}", item_id=added["id"], output_index=idx)
+        done = websearch.responses_call(ctx, ctx.body, True)
+        yield ev("response.output_item.done", item=done, output_index=idx)
         idx += 1
     if reply.text is not None:
         yield from _message_events(reply, ctx, ev, idx)

@@ -35,6 +35,7 @@ class Recorded:
     closed_early: bool = False  # the client went away before the end
     dropped: bool = False  # we closed the connection on purpose (scripted)
     received_at: float = field(default_factory=time.monotonic)
+    broke_at: float | None = None  # when a scripted break (drop, error event, stall) struck
 
     @property
     def api_key(self) -> str | None:

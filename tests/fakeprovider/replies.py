@@ -90,6 +90,13 @@ class Reply:
     delay_between: float = 0.0  # seconds between stream events
     fault: Fault | None = None  # a misbehaviour on demand (see FAULTS)
     stall: float = 30.0  # seconds the "stall_mid_stream" fault waits (or until the client leaves)
+    cut_at: int | None = None
+    """The frame at which ``drop_mid_stream`` / ``error_mid_stream`` / ``stall_mid_stream``
+    strike (0 = before the first); None: half the frames. Without a stream,
+    ``drop_mid_stream`` sends half the body, then closes."""
+    continues: bool = False
+    """A model that continues exactly: the answer is only what follows the
+    request's partial assistant turn (``text`` minus that prefix, when it is one)."""
     raw_events: list[str] | None = None
     """A streamed answer's events exactly as given, instead of rendered from the
     fields above: a provider's legal but unusual stream (its own framing included)."""

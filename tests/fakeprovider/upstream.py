@@ -132,3 +132,23 @@ def reasoning_echo(fmt: str, body: dict[str, Any]) -> list[tuple[str, str | None
             if m.get("role") == "assistant" and m.get("reasoning_content"):
                 out.append((m["reasoning_content"], None))
     return out
+
+
+def last_assistant_text(fmt: str, body: dict[str, Any]) -> str:
+    """The visible text of the last assistant turn (a partial answer sent back
+    to be continued: an Anthropic prefill, an assistant message), thinking left out."""
+    if fmt == "gemini":
+        turns = [c for c in body.get("contents", []) if c.get("role") == "model"]
+        parts = turns[-1].get("parts", []) if turns else []
+        return "".join(p.get("text", "") for p in parts if not p.get("thought"))
+    key = "input" if fmt == "openai-responses" else "messages"
+    items = body.get(key)
+    turns = [m for m in items if m.get("role") == "assistant"] if isinstance(items, list) else []
+    if not turns:
+        return ""
+    content = turns[-1].get("content")
+    if isinstance(content, str):
+        return content
+    return "".join(
+        b.get("text", "") for b in content or [] if b.get("type") in ("text", "output_text")
+    )

@@ -17,6 +17,7 @@ from omniroute_mitm.translators.canonical import (
     ToolChoice,
     ToolResult,
     TranslationError,
+    WebSearchCall,
 )
 
 # -------------------------------------------------------------------- parsing
@@ -98,13 +99,19 @@ def test_claude_code_request_survives_a_round_trip() -> None:
                 "name": "web_search",
                 "input": {"query": "q"},
             },
-            Opaque(
-                "anthropic",
-                {
-                    "type": "server_tool_use",
-                    "id": "srvtoolu_1",
-                    "name": "web_search",
-                    "input": {"query": "q"},
+            WebSearchCall(
+                "srvtoolu_1",
+                "web_search",
+                query="q",
+                meta={
+                    "anthropic": {
+                        "block": {
+                            "type": "server_tool_use",
+                            "id": "srvtoolu_1",
+                            "name": "web_search",
+                            "input": {"query": "q"},
+                        }
+                    }
                 },
             ),
         ),

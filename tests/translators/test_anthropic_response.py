@@ -13,13 +13,14 @@ from omniroute_mitm.translators.anthropic import FORMAT
 from omniroute_mitm.translators.canonical import (
     ErrorInfo,
     Media,
-    Opaque,
     Reasoning,
     Response,
     StopReason,
     Text,
     ToolCall,
     Usage,
+    WebSearchCall,
+    WebSearchResults,
     counting_env,
     unwrap_meta,
 )
@@ -93,8 +94,9 @@ def test_message_fixture_renders_back_identically_for_the_sdk(name: str, fixture
     body = _load(fixture, name)
     again = FORMAT.render_response(FORMAT.parse_response(body), counting_env())
     # The 2025 recording lacks usage.server_tool_use.web_fetch_requests, which
-    # SDK 2.11 requires; server tool counts have no canonical field anyway.
-    body["usage"].pop("server_tool_use", None)
+    # SDK 2.11 requires; the rendering adds it (0).
+    if "server_tool_use" in body["usage"]:
+        body["usage"]["server_tool_use"].setdefault("web_fetch_requests", 0)
     want = anthropic.types.Message.model_validate(body)
     got = anthropic.types.Message.model_validate(again)
     assert sdk_view(got) == sdk_view(want)
@@ -102,13 +104,19 @@ def test_message_fixture_renders_back_identically_for_the_sdk(name: str, fixture
     assert got.id == want.id and got.model == want.model
 
 
-def test_web_search_blocks_are_opaque_and_citations_kept(fixture: Reader) -> None:
+def test_web_search_blocks_become_web_parts_and_citations_kept(fixture: Reader) -> None:
     response = FORMAT.parse_response(_load(fixture, "message-web-search-citations.json"))
-    opaque = [p.data["type"] for p in response.parts if isinstance(p, Opaque)]
-    assert "server_tool_use" in opaque and "web_search_tool_result" in opaque
-    assert any(
-        isinstance(p, Text) and p.meta.get("anthropic", {}).get("citations") for p in response.parts
-    )
+    calls = [p for p in response.parts if isinstance(p, WebSearchCall)]
+    results = [p for p in response.parts if isinstance(p, WebSearchResults)]
+    assert [c.query for c in calls][0] == "bitcoin price January 1 2026"
+    assert len(calls) == 3 and [r.call_id for r in results] == [c.id for c in calls]
+    assert results[0].results[0].url == "https://finance.yahoo.com/quote/BTC-USD/history/"
+    assert results[0].results[0].encrypted_content
+    assert response.usage is not None and response.usage.web_search_requests == 3
+    cited = [p for p in response.parts if isinstance(p, Text) and p.citations]
+    assert cited and cited[0].meta["anthropic"]["citations"]
+    assert cited[0].citations[0].url.startswith("https://")
+    assert cited[0].citations[0].cited_text
 
 
 def _render(

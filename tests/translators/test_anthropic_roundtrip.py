@@ -14,7 +14,6 @@ from omniroute_mitm.translators.canonical import (
     Finish,
     Media,
     Message,
-    Opaque,
     Reasoning,
     ReasoningConfig,
     Request,
@@ -27,6 +26,8 @@ from omniroute_mitm.translators.canonical import (
     ToolChoice,
     ToolResult,
     Usage,
+    WebSearch,
+    WebSearchCall,
     counting_env,
 )
 
@@ -53,10 +54,7 @@ def _conversation() -> list[Message]:
                 Text("Checking the weather too."),
                 ToolCall("toolu_1", "weather", '{"city":"Paris"}'),
                 ToolCall("toolu_2", "weather", '{"city":"Oslo"}'),
-                Opaque(
-                    "anthropic",
-                    {"type": "server_tool_use", "id": "srv_1", "name": "web_search", "input": {}},
-                ),
+                WebSearchCall("srvtoolu_1", meta={"anthropic": {"block": SERVER_CALL}}),
             ],
         ),
         Message(
@@ -74,6 +72,8 @@ def _conversation() -> list[Message]:
     ]
 
 
+SERVER_CALL = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}
+
 REQUESTS = {
     "conversation": Request(
         "claude-x",
@@ -85,6 +85,7 @@ REQUESTS = {
                 "web_search",
                 kind="builtin",
                 meta={"anthropic": {"type": "web_search_20250305", "name": "web_search"}},
+                server=WebSearch(),
             ),
         ],
         tool_choice=ToolChoice("tool", "weather"),

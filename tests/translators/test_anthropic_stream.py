@@ -19,12 +19,13 @@ from anthropic_helpers import (
     sdk_view,
 )
 from omniroute_mitm.translators.canonical import (
-    Opaque,
     Reasoning,
     StreamError,
     Text,
     ToolCall,
     Usage,
+    WebSearchCall,
+    WebSearchResults,
 )
 
 
@@ -135,17 +136,19 @@ def test_redacted_thinking_keeps_its_data(fixture: Reader) -> None:
     assert all(p.text == "" and p.meta["anthropic"]["data"] for p in redacted)
 
 
-def test_server_tool_blocks_become_complete_opaque_parts(fixture: Reader) -> None:
+def test_web_search_blocks_become_complete_web_parts(fixture: Reader) -> None:
     response = accumulate(decode(fixture("stream-web-search-citations.sse"))).response
     search, result = response.parts[0], response.parts[1]
-    assert isinstance(search, Opaque) and isinstance(result, Opaque)
-    assert search.data["type"] == "server_tool_use"
-    assert search.data["input"] == {"query": "San Francisco weather today"}
-    assert result.data["type"] == "web_search_tool_result"
+    assert isinstance(search, WebSearchCall) and isinstance(result, WebSearchResults)
+    assert search.query == "San Francisco weather today"
+    assert result.call_id == search.id
+    assert result.results[0].title == "San Francisco, CA Weather Forecast | AccuWeather"
     cited = [p for p in response.parts if isinstance(p, Text) and "anthropic" in p.meta]
     assert cited and cited[0].meta["anthropic"]["citations"][0]["type"] == (
         "web_search_result_location"
     )
+    assert cited[0].citations[0].url == "https://www.wunderground.com/hourly/us/ca/san-francisco"
+    assert response.usage is not None and response.usage.web_search_requests == 1
 
 
 def test_block_indexes_are_unique_and_increasing(fixture: Reader) -> None:

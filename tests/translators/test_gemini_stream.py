@@ -132,7 +132,11 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "stop": "stop",
     },
     "stream-max-tokens.sse": {"kinds": ["Text"], "text": "Here are all 50 U.S.", "stop": "length"},
-    "stream-grounding-google-search.sse": {"kinds": ["Text"], "calls": [], "stop": "stop"},
+    "stream-grounding-google-search.sse": {
+        "kinds": ["Text", "WebSearchCall", "WebSearchResults"],
+        "calls": [],
+        "stop": "stop",
+    },
     "stream-vertex-partial-args-parallel.sse": {
         "kinds": ["Reasoning", "ToolCall", "ToolCall", "ToolCall", "ToolCall"],
         "calls": [

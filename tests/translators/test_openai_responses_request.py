@@ -21,6 +21,10 @@ from omniroute_mitm.translators.canonical import (
     ToolChoice,
     ToolResult,
     TranslationError,
+    WebSearch,
+    WebSearchCall,
+    WebSearchResults,
+    counting_env,
 )
 from omniroute_mitm.translators.openai_responses import FORMAT
 
@@ -200,9 +204,28 @@ def test_reasoning_item_keeps_what_is_needed_to_send_it_back() -> None:
 
 def test_unknown_items_are_kept_opaque_for_this_format() -> None:
     ref = {"type": "item_reference", "id": "msg_1"}
-    search = {"type": "web_search_call", "id": "ws_1", "status": "completed"}
+    search = {"type": "file_search_call", "id": "fs_1", "status": "completed", "queries": []}
     request = parse(input=[user("q"), search, ref])
     assert request.messages[1].parts == [Opaque(NAME, search), Opaque(NAME, ref)]
+
+
+def test_web_search_call_items_become_web_parts_and_go_back_as_sent() -> None:
+    search = {
+        "type": "web_search_call",
+        "id": "ws_1",
+        "status": "completed",
+        "action": {
+            "type": "search",
+            "query": "q",
+            "sources": [{"type": "url", "url": "https://a"}],
+        },
+    }
+    request = parse(input=[user("q"), search])
+    call, found = request.messages[1].parts
+    assert isinstance(call, WebSearchCall) and call.query == "q" and call.id == "ws_1"
+    assert isinstance(found, WebSearchResults) and found.results[0].url == "https://a"
+    again = FORMAT.render_request(request, counting_env())
+    assert again["input"][1] == search and len(again["input"]) == 2
 
 
 def test_codex_responses_lite_tools_are_flattened() -> None:
@@ -270,6 +293,7 @@ def test_codex_responses_lite_tools_are_flattened() -> None:
                 "web_search",
                 kind="builtin",
                 meta={NAME: {"type": "web_search", "search_context_size": "low"}},
+                server=WebSearch(context_size="low"),
             ),
         ),
     ],

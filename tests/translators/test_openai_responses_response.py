@@ -64,7 +64,7 @@ def sdk(body: dict[str, Any]) -> SDKResponse:
         ),
         ("response-refusal.json", ["Refusal"], "refusal", Usage(54, 13)),
         ("response-incomplete-max-output-tokens.json", ["Text"], "length", Usage(14, 50)),
-        ("response-web-search-url-citation.json", ["Opaque", "Text"], "stop", None),
+        ("response-web-search-url-citation.json", ["WebSearchCall", "Text"], "stop", None),
         ("response-cached-tokens.json", ["Text"], "stop", Usage(4020, 5, cache_read_tokens=4012)),
     ],
 )

@@ -45,14 +45,14 @@ EXPECTED: dict[str, tuple[list[str], str | int, Usage | None]] = {
     ),
     "stream-refusal.sse": (["Refusal"], "refusal", Usage(54, 11)),
     "stream-web-search-cached-tokens.sse": (
-        ["Reasoning", "Opaque", "Reasoning", "Text"],
+        ["Reasoning", "WebSearchCall", "Reasoning", "Text"],
         "stop",
-        Usage(9463, 582, cache_read_tokens=8320, reasoning_tokens=512),
+        Usage(9463, 582, cache_read_tokens=8320, reasoning_tokens=512, web_search_requests=1),
     ),
     "stream-web-search-url-citation.sse": (
-        ["Opaque", "Opaque", "Text"],
+        ["WebSearchCall", "WebSearchCall", "Text"],
         "stop",
-        Usage(12243, 140, reasoning_tokens=100),
+        Usage(12243, 140, reasoning_tokens=100, web_search_requests=2),
     ),
     "stream-error-insufficient-quota.sse": ([], 429, None),
 }
@@ -329,10 +329,10 @@ def test_an_event_that_is_not_json_fails_the_stream_as_in_every_format() -> None
 
 def test_opaque_items_are_complete_blocks() -> None:
     search = {
-        "type": "web_search_call",
-        "id": "ws_1",
+        "type": "image_generation_call",
+        "id": "ig_1",
         "status": "completed",
-        "action": {"type": "search"},
+        "result": "aGk=",
     }
     events = run(
         CREATED,
@@ -341,7 +341,7 @@ def test_opaque_items_are_complete_blocks() -> None:
             "output_index": 0,
             "item": {**search, "status": "in_progress"},
         },
-        {"type": "response.web_search_call.searching", "output_index": 0},
+        {"type": "response.image_generation_call.generating", "output_index": 0},
         {"type": "response.output_item.done", "output_index": 0, "item": search},
         COMPLETED,
     )

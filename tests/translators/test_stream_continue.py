@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from omniroute_mitm.translators import StreamTranslator, get_format
 from omniroute_mitm.translators.canonical import (
     BlockDelta,
@@ -161,3 +163,33 @@ def test_a_break_before_any_content_is_not_held() -> None:
     t.feed(b'data: {"choices":[{"index":0,"delta":{"role":"assistant"}}]}\n\n')
     t.finish()
     assert t.broken is None and t.error is not None  # falls back as before
+
+
+def _sse_stream(crlf: bool) -> bytes:
+    raw = ANTHROPIC_HEAD + b"".join(_delta(f" w{i}") for i in range(12)) + (
+        b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+        b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":'
+        b'"end_turn"},"usage":{"output_tokens":12}}\n\n'
+        b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+    )
+    return raw.replace(b"\n", b"\r\n") if crlf else raw
+
+
+@given(crlf=st.booleans(), cuts=st.lists(st.integers(0, 2000), max_size=12))
+@settings(max_examples=60, deadline=None)
+def test_a_continuable_passthrough_passes_every_chunking_on_unchanged(crlf, cuts) -> None:
+    """Whole events only, however the provider's bytes are chunked (one event
+    a chunk, several, a frame end split across two): the client gets the
+    provider's bytes as they came, and the same answer is seen."""
+    raw = _sse_stream(crlf)
+    bounds = sorted({min(c, len(raw)) for c in cuts} | {0, len(raw)})
+    anthropic = get_format("anthropic")
+    translator = StreamTranslator(anthropic, anthropic, counting_env(), model="m",
+                                  continuable=True)  # fmt: skip
+    pieces = [translator.feed(raw[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    assert all(p.endswith((b"\n\n", b"\r\n\r\n")) for p in pieces if p)  # whole events
+    out = b"".join(pieces) + translator.finish()
+    assert out == raw
+    assert translator.stop_reason == "stop" and translator.broken is None
+    assert translator.sent is not None
+    assert "".join(b.text for b in translator.sent.blocks) == "".join(f" w{i}" for i in range(12))

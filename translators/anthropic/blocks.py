@@ -15,6 +15,7 @@ import base64
 from typing import Any
 
 from ..canonical import (
+    Citation,
     Media,
     Message,
     Meta,
@@ -29,6 +30,7 @@ from ..canonical import (
 )
 from ..sse import dumps
 from .common import NAME
+from .web import parse_citation, parse_web_block
 
 _IMAGE_TYPES = {
     "png": "image/png",
@@ -83,6 +85,9 @@ def parse_block(block: Any, path: str) -> Part:
         # server_tool_use, web_search_tool_result, container_upload, ...:
         # meaningful only to Anthropic, so carried whole and sent back only there.
         # A type Anthropic does not document cannot go anywhere else.
+        web = parse_web_block(block)
+        if web is not None:
+            return web
         unknown = None if kind in ANTHROPIC_ONLY else (path, kind)
         return Opaque(NAME, block, unknown=unknown)
     return parser(block, path)
@@ -93,9 +98,13 @@ def _text(block: dict[str, Any], path: str) -> Part:
     if not isinstance(text, str):
         raise TranslationError(f"{path}.text", "text must be a string")
     meta: Meta = {}
+    citations: list[Citation] = []
     if block.get("citations"):
         meta[NAME] = {"citations": block["citations"]}
-    return Text(text, cache_control=block.get("cache_control"), meta=meta)
+        if isinstance(block["citations"], list):
+            found = (parse_citation(c) for c in block["citations"])
+            citations = [c for c in found if c is not None]
+    return Text(text, cache_control=block.get("cache_control"), meta=meta, citations=citations)
 
 
 def _source(block: dict[str, Any], path: str) -> dict[str, Any]:

@@ -49,8 +49,6 @@ ERROR_KINDS["billing_error"] = "permission"
 ERROR_KINDS["gateway_timeout_error"] = "timeout"
 
 
-
-
 def stop_from_wire(value: Any) -> StopReason:
     if isinstance(value, str):
         return STOP_FROM_WIRE.get(value, "stop")
@@ -86,6 +84,8 @@ def usage_from_wire(raw: Any) -> Usage | None:
     thinking = _int(details.get("thinking_tokens")) if isinstance(details, dict) else 0
     split = raw.get("cache_creation")  # {ephemeral_5m_input_tokens, ephemeral_1h_input_tokens}
     hour = _int(split.get("ephemeral_1h_input_tokens")) if isinstance(split, dict) else 0
+    server = raw.get("server_tool_use")
+    server = server if isinstance(server, dict) else {}
     return Usage(
         input_tokens=_int(raw.get("input_tokens")) + cache_read + cache_write,
         output_tokens=_int(raw.get("output_tokens")),
@@ -93,6 +93,8 @@ def usage_from_wire(raw: Any) -> Usage | None:
         cache_creation_tokens=cache_write,
         reasoning_tokens=thinking,
         cache_creation_1h_tokens=min(hour, cache_write),
+        web_search_requests=_int(server.get("web_search_requests")),
+        web_fetch_requests=_int(server.get("web_fetch_requests")),
     )
 
 
@@ -112,6 +114,11 @@ def usage_to_wire(usage: Usage) -> dict[str, Any]:
         }
     if usage.reasoning_tokens:
         out["output_tokens_details"] = {"thinking_tokens": usage.reasoning_tokens}
+    if usage.web_search_requests or usage.web_fetch_requests:
+        out["server_tool_use"] = {
+            "web_search_requests": usage.web_search_requests,
+            "web_fetch_requests": usage.web_fetch_requests,  # the SDK requires both
+        }
     return out
 
 

@@ -28,6 +28,7 @@ from ..canonical import (
 )
 from .blocks import attach_carriers, parse_content
 from .common import NAME
+from .web import parse_tool as parse_web_tool
 
 _ROLES: tuple[Role, ...] = ("user", "assistant", "system")
 _EFFORTS = ("low", "medium", "high", "xhigh", "max")
@@ -114,6 +115,9 @@ def _tool(raw: Any, path: str) -> Tool:
     if not isinstance(raw, dict):
         raise TranslationError(path, "a tool must be an object")
     kind = raw.get("type")
+    web = parse_web_tool(raw)
+    if web is not None:
+        return web
     if kind not in (None, "custom"):
         # Server tools (web_search_20250305, bash_20250124, ...) are versioned
         # Anthropic features: carried whole, rendered only back to Anthropic.

@@ -35,6 +35,7 @@ from ..canonical import Env, Request, Tool, effort_to_budget, reject_unknown
 from ..sse import dumps
 from .common import NAME
 from .turns import Turn, render_messages
+from .web import render_tool as render_web_tool
 
 DEFAULT_MAX_TOKENS = 8192
 MIN_BUDGET = 1024
@@ -116,6 +117,8 @@ def _format_instruction(request: Request) -> str | None:
 def _tool(tool: Tool, warnings: list[str]) -> dict[str, Any] | None:
     if tool.kind == "builtin":
         raw = tool.meta.get(NAME)
+        if raw is None and tool.server is not None:
+            return render_web_tool(tool)
         if raw is None:
             warnings.append(f"built-in tool {tool.name!r} has no Anthropic equivalent; dropped")
             return None

@@ -16,6 +16,9 @@ from ..canonical import (
     ToolCall,
     TranslationError,
     Usage,
+    WebFetchResult,
+    WebSearchCall,
+    WebSearchResults,
 )
 from .blocks import attach_carriers, parse_content
 from .common import (
@@ -28,6 +31,7 @@ from .common import (
     usage_to_wire,
 )
 from .content import carried_signature, carrier_block, signed_thinking, tool_use_block
+from .web import empty_result, render_citation, split_cited, web_blocks
 
 
 def parse_response(body: dict[str, Any]) -> Response:
@@ -52,8 +56,10 @@ def parse_response(body: dict[str, Any]) -> Response:
 
 def render_response(response: Response, env: Env) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
-    for part in response.parts:
+    for i, part in enumerate(response.parts):
         content.extend(response_blocks(part, env))
+        if isinstance(part, WebSearchCall) and not _answered(part, response.parts[i + 1 :]):
+            content.append(empty_result(part, content[-1]["id"]))
     has_tool_use = any(block["type"] == "tool_use" for block in content)
     has_refusal = any(isinstance(p, Refusal) for p in response.parts)
     body: dict[str, Any] = {
@@ -75,8 +81,12 @@ def render_response(response: Response, env: Env) -> dict[str, Any]:
 def response_blocks(part: Part, env: Env) -> list[dict[str, Any]]:
     """A part as shown to an Anthropic client; nothing for what it cannot show
     (media, tool results, other formats' opaque items)."""
+    if isinstance(part, Text) and part.citations and not anthropic_meta(part.meta).get("citations"):
+        return cited_blocks(part)
     if isinstance(part, Text | Refusal):
         return [_text(part)] if part.text else []
+    if isinstance(part, WebSearchCall | WebSearchResults | WebFetchResult):
+        return web_blocks(part, env)
     if isinstance(part, Reasoning):
         block = signed_thinking(part)
         if block is None:
@@ -94,6 +104,22 @@ def response_blocks(part: Part, env: Env) -> list[dict[str, Any]]:
     if isinstance(part, Opaque) and part.format == NAME:
         return [part.data]
     return []
+
+
+def _answered(call: WebSearchCall, rest: list[Part]) -> bool:
+    following = rest[0] if rest else None
+    return isinstance(following, WebSearchResults | WebFetchResult) and following.call_id == call.id
+
+
+def cited_blocks(part: Text) -> list[dict[str, Any]]:
+    """Text with another format's citations: one block per cited span."""
+    blocks: list[dict[str, Any]] = []
+    for text, citations in split_cited(part):
+        block: dict[str, Any] = {"type": "text", "text": text}
+        if citations:
+            block["citations"] = [render_citation(c, text) for c in citations]
+        blocks.append(block)
+    return blocks
 
 
 def _text(part: Text | Refusal) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from ..decoding import DecoderSkeleton
 from ..sse import dumps
 from .common import NAME, stop_from_wire, usage_from_wire
 from .errors import error_from_object
+from .web import parse_citation, parse_web_block
 
 
 class _Block:
@@ -146,6 +147,10 @@ class AnthropicStreamDecoder(DecoderSkeleton):
             self._text(opened, block.get("text"), out)
             if isinstance(block.get("citations"), list):  # a whole block (message_start)
                 opened.citations.extend(block["citations"])
+                for raw in block["citations"]:
+                    citation = parse_citation(raw)
+                    if citation is not None:
+                        self._blocks.cite(opened.key, citation, out)
         elif kind == "thinking":
             opened = self._open_block("thinking", Reasoning(), out)
             self._text(opened, block.get("thinking"), out)
@@ -195,6 +200,9 @@ class AnthropicStreamDecoder(DecoderSkeleton):
             block.meta["signature"] = delta.get("signature")
         elif kind == "citations_delta":
             block.citations.append(delta.get("citation"))
+            citation = parse_citation(delta.get("citation"))
+            if citation is not None:
+                self._blocks.cite(block.key, citation, out)
 
     def _text(self, block: _Block, text: Any, out: list[StreamEvent]) -> None:
         if isinstance(text, str) and text and block.kind != "opaque":
@@ -237,7 +245,7 @@ class AnthropicStreamDecoder(DecoderSkeleton):
         out.append(Finish(stop_from_wire(self._stop), usage, self._stop_sequence))
 
 
-def _opaque(block: _Block) -> Opaque:
+def _opaque(block: _Block) -> Part:
     data = block.opaque or {}
     raw = "".join(block.fragments)
     if raw:
@@ -245,5 +253,4 @@ def _opaque(block: _Block) -> Opaque:
             data["input"] = json.loads(raw)
         except ValueError:
             data["input"] = {}
-    return Opaque(NAME, data)
-
+    return parse_web_block(data) or Opaque(NAME, data)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..canonical import (
+    BlockCitation,
     BlockDelta,
     BlockEnd,
     BlockStart,
@@ -23,6 +24,7 @@ from ..canonical import (
     Finish,
     Meta,
     Opaque,
+    Part,
     Reasoning,
     Refusal,
     StreamError,
@@ -31,12 +33,16 @@ from ..canonical import (
     Text,
     ToolCall,
     Usage,
+    WebFetchResult,
+    WebSearchCall,
+    WebSearchResults,
     merge_meta,
 )
 from ..sse import dumps, encode_event
 from .common import NAME, anthropic_meta, foreign_meta, stop_to_wire, usage_to_wire
 from .content import carried_signature, carrier_block
 from .errors import error_event
+from .web import empty_result, render_citation, web_blocks
 
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 _CUSTOM_OPEN = '{"input":"'
@@ -69,7 +75,7 @@ def _block_stop(index: int) -> bytes:
 class _Open:
     """The block being streamed: its canonical index and wire state."""
 
-    __slots__ = ("index", "kind", "wire", "meta", "call_id", "custom", "lead")
+    __slots__ = ("index", "kind", "wire", "meta", "call_id", "custom", "lead", "text", "cited")
 
     def __init__(self, index: int, kind: str, meta: Meta) -> None:
         self.index = index
@@ -79,6 +85,8 @@ class _Open:
         self.call_id = ""
         self.custom = False
         self.lead = True  # no JSON input sent yet
+        self.text: list[str] = []  # a text block's text so far (cited spans)
+        self.cited = False  # citations sent as they came (BlockCitation)
 
 
 class AnthropicStreamEncoder:
@@ -96,6 +104,7 @@ class AnthropicStreamEncoder:
         self._refusal = False
         self._chars = 0
         self._start_usage: dict[str, Any] = {}
+        self._call: tuple[WebSearchCall, str] | None = None  # a search awaiting its result
 
     def ping(self) -> bytes:
         return PING
@@ -112,13 +121,17 @@ class AnthropicStreamEncoder:
         if isinstance(event, BlockDelta):
             return self._delta(event)
         if isinstance(event, BlockStart):
-            return self._start_message(None) + self._close() + self._open_block(event)
+            out = self._start_message(None) + self._close() + self._unanswered(event.part)
+            return out + self._open_block(event)
         if isinstance(event, BlockEnd):
             return self._end_block(event)
+        if isinstance(event, BlockCitation):
+            return self._cite(event)
         if isinstance(event, StreamStart):
             return self._start_message(event)
         if isinstance(event, Finish):
-            return self._start_message(None) + self._close() + self._end(event)
+            out = self._start_message(None) + self._close() + self._unanswered(None)
+            return out + self._end(event)
         if isinstance(event, StreamError):
             self._finished = True
             return error_event(event.error)
@@ -201,8 +214,47 @@ class AnthropicStreamEncoder:
         if isinstance(part, Opaque) and part.format == NAME:
             block = self._open = _Open(event.index, "opaque", {})
             return self._wire_start(block, part.data)
+        if isinstance(part, WebSearchCall | WebSearchResults | WebFetchResult):
+            return self._open_web(event.index, part)
         self._open = _Open(event.index, "skip", {})  # media, foreign items
         return b""
+
+    def _open_web(
+        self, index: int, part: WebSearchCall | WebSearchResults | WebFetchResult
+    ) -> bytes:
+        """A server tool block, as Anthropic streams it: a call's input as
+        one JSON delta after an empty start, a result whole."""
+        block = self._open = _Open(index, "opaque", {})
+        content = web_blocks(part, self._env)[0]
+        if isinstance(part, WebSearchCall):
+            self._call = (part, content["id"])
+        if content["type"] != "server_tool_use":
+            return self._wire_start(block, content)
+        given = content.get("input") or {}
+        out = self._wire_start(block, {**content, "input": {}})
+        return out + _json_delta(block.wire or 0, dumps(given))
+
+    def _unanswered(self, part: Part | None) -> bytes:
+        """An empty result for a search whose provider sent none (the next
+        block is not its result)."""
+        if self._call is None:
+            return b""
+        (call, call_id), self._call = self._call, None
+        if isinstance(part, WebSearchResults | WebFetchResult) and part.call_id == call.id:
+            return b""
+        block = _Open(-1, "opaque", {})
+        return self._wire_start(block, empty_result(call, call_id)) + _block_stop(block.wire or 0)
+
+    def _cite(self, event: BlockCitation) -> bytes:
+        block = self._open
+        if block is None or block.index != event.index or block.kind != "text":
+            return b""
+        block.cited = True
+        citation = event.citation
+        text = "".join(block.text)
+        span = text[citation.start : citation.end] if citation.start is not None else text
+        delta = {"type": "citations_delta", "citation": render_citation(citation, span)}
+        return _block_delta(block.wire or 0, delta)
 
     def _open_tool(self, index: int, part: ToolCall) -> bytes:
         block = self._open = _Open(index, "tool", part.meta)
@@ -222,6 +274,7 @@ class AnthropicStreamEncoder:
             return b""
         self._chars += len(text)
         if block.kind == "text":
+            block.text.append(text)
             delta = {"type": "text_delta", "text": text}
         elif block.kind == "thinking":
             out = b"" if block.wire is not None else self._thinking_start(block)
@@ -252,7 +305,7 @@ class AnthropicStreamEncoder:
         if block.wire is None:
             return b""
         out = b""
-        if block.kind == "text":
+        if block.kind == "text" and not block.cited:
             for citation in anthropic_meta(block.meta).get("citations") or []:
                 out += _block_delta(block.wire, {"type": "citations_delta", "citation": citation})
         elif block.kind == "tool" and block.custom:

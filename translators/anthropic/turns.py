@@ -40,6 +40,7 @@ from .content import (
     tool_result_block,
     tool_use_block,
 )
+from .web import history_block
 
 Block = dict[str, Any]
 Turn = dict[str, Any]
@@ -98,7 +99,9 @@ class _Renderer:
             if block is None:
                 self.dropped_thinking += 1
             return block
-        return self.opaque(part)
+        if isinstance(part, Opaque):
+            return self.opaque(part)
+        return history_block(part)
 
     def media(self, part: Media, role: str) -> Block | None:
         if role != "user":

@@ -7,6 +7,7 @@ from typing import Any
 from ..canonical import ReasoningConfig, Request, Tool, ToolChoice, effort_to_budget
 from ..schema import clean_schema
 from .common import NAME
+from .web import render_tool as render_web_tool
 
 MAX_STOP_SEQUENCES = 5
 
@@ -18,7 +19,7 @@ def tools(request: Request) -> list[dict[str, Any]]:
     builtins: list[dict[str, Any]] = []
     for tool in request.tools:
         if tool.kind == "builtin":
-            raw = tool.meta.get(NAME)
+            raw = tool.meta.get(NAME) or render_web_tool(tool)
             if raw:
                 builtins.append(dict(raw))
             else:

@@ -23,6 +23,7 @@ from ..schema import from_gemini_schema, lower_type_names
 from ..sse import dumps
 from .common import NAME, as_dict, as_list, field
 from .parts import parse_media, parse_model_parts
+from .web import parse_tool as parse_web_tool
 
 NATIVE_TOP = ("safetySettings",)
 """Top-level keys with no canonical meaning, kept in meta for a Gemini upstream."""
@@ -218,7 +219,8 @@ def _tools(value: Any) -> list[Tool]:
             if key in ("functionDeclarations", "function_declarations"):
                 tools.extend(_declaration(d, f"tools[{i}].{key}[{j}]") for j, d in enumerate(spec))
             else:
-                tools.append(Tool(name=key, kind="builtin", meta={NAME: {key: spec}}))
+                web = parse_web_tool(key, spec)
+                tools.append(web or Tool(name=key, kind="builtin", meta={NAME: {key: spec}}))
     return tools
 
 

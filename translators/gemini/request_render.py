@@ -27,8 +27,12 @@ from ..canonical import (
     Text,
     ToolCall,
     ToolResult,
+    WebFetchResult,
+    WebSearchCall,
+    WebSearchResults,
     reject_unknown,
 )
+from ..web import note
 from .common import DUMMY_SIGNATURE, NAME, own_signature
 from .options import generation_config, tool_config, tools
 from .parts import function_call, render_media, text_part, thought
@@ -57,7 +61,15 @@ def render_request(request: Request, env: Env) -> dict[str, Any]:
     declared = tools(request)
     if declared:
         body["tools"] = declared
-    choice = tool_config(request.tool_choice)
+    forced = request.tool_choice
+    if forced is not None and forced.mode == "tool":
+        named = next((t for t in request.tools if t.name == forced.name), None)
+        if named is not None and named.kind == "builtin":
+            # Gemini cannot force its built-in tools (functionCallingConfig
+            # names functions only): the model decides.
+            request.warnings.append(f"gemini: tool_choice {forced.name!r} left to the model")
+            forced = None
+    choice = tool_config(forced)
     if choice:
         body["toolConfig"] = choice
     config = generation_config(request)
@@ -113,6 +125,8 @@ class _History:
                 turn.parts.append(render_media(part))
             elif isinstance(part, Opaque):
                 self._opaque(part, turn)
+            elif isinstance(part, WebSearchCall | WebSearchResults | WebFetchResult):
+                turn.parts.append({"text": note(part)})  # Gemini has no search history
         return turn
 
     def _reasoning(self, part: Reasoning, turn: _Turn) -> None:

@@ -16,6 +16,7 @@ from ..canonical import (
     Text,
     ToolCall,
     TranslationError,
+    WebSearchCall,
 )
 from .common import (
     NAME,
@@ -32,6 +33,7 @@ from .common import (
     stop_reason,
 )
 from .parts import function_call, parse_model_parts, render_media, text_part, thought
+from .web import cite_texts, fetch_parts, has_grounding, render_grounding, supports, web_parts
 
 CANDIDATE_EXTRAS = ("groundingMetadata", "citationMetadata", "urlContextMetadata")
 """Candidate fields with no canonical meaning, kept for a Gemini client."""
@@ -53,6 +55,17 @@ def parse_response(body: dict[str, Any]) -> Response:
     parts = as_list(as_dict(candidate.get("content")).get("parts"))
     base = response_id or _digest(parts)
     response.parts = parse_model_parts(parts, lambda n: derived_call_id(base, n))
+    grounding = field(candidate, "groundingMetadata")
+    fetched = fetch_parts(field(candidate, "urlContextMetadata"), base)
+    if has_grounding(grounding) or fetched:
+        texts = [p for p in response.parts if isinstance(p, Text)]
+        cite_texts(texts, supports(grounding))
+        searches = web_parts(grounding, base) if has_grounding(grounding) else []
+        response.parts = [*searches, *fetched, *response.parts]
+        if response.usage is not None:
+            response.usage.web_search_requests = sum(
+                1 for p in searches if isinstance(p, WebSearchCall)
+            )
     has_calls = any(isinstance(p, ToolCall) for p in response.parts)
     response.stop_reason = stop_reason(field(candidate, "finishReason"), has_calls)
     extras = {k: field(candidate, k) for k in CANDIDATE_EXTRAS if field(candidate, k)}
@@ -72,7 +85,12 @@ def render_response(response: Response, env: Env) -> dict[str, Any]:
         "finishReason": STOP_TO_FINISH.get(response.stop_reason, "STOP"),
         "index": 0,
     }
-    candidate.update(response.meta.get(NAME, {}))
+    own = response.meta.get(NAME, {})
+    candidate.update(own)
+    if "groundingMetadata" not in own:
+        grounding = render_grounding(response.parts)
+        if grounding is not None:
+            candidate["groundingMetadata"] = grounding
     body: dict[str, Any] = {"candidates": [candidate]}
     if response.usage is not None:
         body["usageMetadata"] = render_usage(response.usage)

@@ -26,6 +26,8 @@ from ..canonical import (
     Text,
     ToolCall,
     Usage,
+    WebFetchResult,
+    WebSearchCall,
     merge_meta,
 )
 from ..decoding import DecoderSkeleton
@@ -44,6 +46,7 @@ from .common import (
 from .errors import error_info
 from .framing import Framer
 from .parts import parse_arguments, parse_media
+from .web import char_offset, fetch_parts, has_grounding, supports, web_parts
 
 
 class _Frames:
@@ -74,6 +77,11 @@ class GeminiStreamDecoder(DecoderSkeleton):
         self._has_calls = False
         self._id = ""
         self._calls = 0
+        self._text_bytes = 0  # answer text streamed so far (grounding counts bytes)
+        self._block_text: list[str] = []  # the open text block's text
+        self._block_from = 0  # where the open text block starts, in bytes
+        self._web: list[Part] = []  # searches, sent after the text they ground
+        self._cited: set[tuple[int, int, str]] = set()  # supports already sent
 
     def _at_end(self, events: list[StreamEvent]) -> None:
         if self._pending is not None:  # finished, and no usage came after
@@ -100,6 +108,7 @@ class GeminiStreamDecoder(DecoderSkeleton):
         for part in as_list(as_dict(candidate.get("content")).get("parts")):
             if isinstance(part, dict):
                 self._part(part, events)
+        self._grounding(candidate, events)
         finish = field(candidate, "finishReason")
         if finish:
             reason = stop_reason(finish, self._has_calls)
@@ -118,9 +127,39 @@ class GeminiStreamDecoder(DecoderSkeleton):
         self._id = str(field(data, "responseId") or self._env.new_id("resp_"))
         events.append(StreamStart(self._id, str(field(data, "modelVersion") or ""), usage))
 
+    def _grounding(self, candidate: dict[str, Any], events: list[StreamEvent]) -> None:
+        """Grounding (usually on the last chunk): citations go to the open
+        text block (segments elsewhere are lost: that text has been sent);
+        the searches become blocks after it, at the finish."""
+        grounding = field(candidate, "groundingMetadata")
+        fetched = fetch_parts(field(candidate, "urlContextMetadata"), self._id)
+        if fetched and not any(isinstance(p, WebFetchResult) for p in self._web):
+            self._web.extend(fetched)
+        if not has_grounding(grounding):
+            return
+        if not any(isinstance(p, WebSearchCall) and p.name == "web_search" for p in self._web):
+            self._web.extend(web_parts(grounding, self._id))
+        if not isinstance(self._blocks.part, Text):
+            return
+        text = "".join(self._block_text)
+        size = len(text.encode())
+        for _, start, end, citation in supports(grounding):
+            seen = (start, end, citation.url)
+            start, end = start - self._block_from, min(end - self._block_from, size)
+            if 0 <= start < end and seen not in self._cited:
+                self._cited.add(seen)
+                citation.start, citation.end = char_offset(text, start), char_offset(text, end)
+                self._blocks.cite(self._keys, citation, events)
+
     def _finish(self, reason: Any, events: list[StreamEvent]) -> None:
         self._pending = None
         self._close(events)
+        searches = 0
+        for part in self._web:
+            self._blocks.end(self._open_block(part, events), events)
+            searches += isinstance(part, WebSearchCall) and part.name == "web_search"
+        if searches and self._usage is not None:
+            self._usage.web_search_requests = searches
         events.append(Finish(reason, self._usage))
         self._done = True
 
@@ -148,8 +187,12 @@ class GeminiStreamDecoder(DecoderSkeleton):
         if open_kind is not kind:
             self._close(events)
             self._open_block(kind(""), events)
+            self._block_text, self._block_from = [], self._text_bytes
         if text:
             self._blocks.delta(self._keys, text, events)
+            if kind is Text:
+                self._block_text.append(text)
+                self._text_bytes += len(text.encode())
         merge_meta(self._open_meta, meta)
 
     def _call(self, part: dict[str, Any], call: dict[str, Any], events: list[StreamEvent]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..canonical import (
+    BlockCitation,
     BlockDelta,
     BlockEnd,
     BlockStart,
@@ -33,6 +34,8 @@ from ..canonical import (
     Text,
     ToolCall,
     Usage,
+    WebSearchCall,
+    WebSearchResults,
     merge_meta,
 )
 from ..sse import dumps
@@ -40,6 +43,7 @@ from .common import NAME, STOP_TO_FINISH, client_signature, own_signature, rende
 from .errors import error_body, http_status
 from .parts import function_call, render_media, thought
 from .response import call_signature
+from .web import render_grounding
 
 
 class GeminiStreamEncoder:
@@ -57,6 +61,7 @@ class GeminiStreamEncoder:
         self._pieces: dict[int, list[str]] = {}
         self._carried: list[dict[str, Any]] = []
         self._done = False
+        self._grounded: list[Part] = []  # web parts and cited texts, for groundingMetadata
 
     def feed(self, event: StreamEvent) -> bytes:
         if self._done:
@@ -73,6 +78,11 @@ class GeminiStreamEncoder:
             return b""
         if isinstance(event, Finish):
             return self._finish(event)
+        if isinstance(event, BlockCitation):
+            text = self._blocks.get(event.index)
+            if isinstance(text, Text):
+                text.citations.append(event.citation)
+            return b""
         return self._error(event)
 
     def finish(self) -> bytes:
@@ -88,8 +98,12 @@ class GeminiStreamEncoder:
     # ---------------------------------------------------------------- blocks
 
     def _start_block(self, index: int, part: Part) -> bytes:
+        if isinstance(part, Text):
+            part = Text(part.text, meta=part.meta)  # its text and citations grow here
         self._blocks[index] = part
         self._pieces[index] = []
+        if isinstance(part, Text | WebSearchCall | WebSearchResults):
+            self._grounded.append(part)
         if isinstance(part, Media):
             return self._parts([render_media(part)])
         if isinstance(part, Opaque) and part.format == NAME:
@@ -107,6 +121,8 @@ class GeminiStreamEncoder:
             self._pieces[event.index].append(event.text)
             return self._part_json('{"text":' + dumps(event.text) + ',"thought":true}')
         if isinstance(part, Text | Refusal):
+            if isinstance(part, Text):
+                part.text += event.text
             return self._part_json('{"text":' + dumps(event.text) + "}")
         return b""
 
@@ -144,6 +160,9 @@ class GeminiStreamEncoder:
             "finishReason": STOP_TO_FINISH.get(event.stop_reason, "STOP"),
             "index": 0,
         }
+        grounding = render_grounding(self._grounded)
+        if grounding is not None:
+            candidate["groundingMetadata"] = grounding
         chunk: dict[str, Any] = {"candidates": [candidate]}
         usage = event.usage or self._usage
         if usage is not None:

@@ -15,6 +15,7 @@ from ..canonical import (
     TranslationError,
 )
 from .common import CUSTOM_TOOLS, NAME, text_of
+from .web import parse_options as parse_search_options
 
 EFFORTS: Final = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
@@ -29,7 +30,6 @@ PASSTHROUGH: Final = (
     "audio",
     "prediction",
     "verbosity",
-    "web_search_options",
     "prompt_cache_key",
     "prompt_cache_retention",
     "safety_identifier",
@@ -64,6 +64,9 @@ def parse_options(body: dict[str, Any], request: Request) -> None:
 
 
 def _parse_tools(body: dict[str, Any], request: Request) -> None:
+    search = parse_search_options(body.get("web_search_options"))
+    if search is not None:
+        request.tools.append(search)
     raw_tools = body.get("tools")
     if raw_tools is not None and not isinstance(raw_tools, list):
         raise TranslationError("tools", "must be a list")

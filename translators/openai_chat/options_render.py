@@ -55,7 +55,22 @@ def _render_sampling(request: Request, body: dict[str, Any]) -> None:
         request.warnings.append("openai-chat: top_k dropped (not a Chat Completions parameter)")
 
 
+def _render_search(request: Request, body: dict[str, Any]) -> None:
+    """A chat client's own ``web_search_options`` go back as sent; another
+    format's web tools have no chat form (the route sends them elsewhere,
+    or, with ``web_search: {unsupported: drop}``, drops them here)."""
+    for tool in request.tools:
+        if tool.server is None:
+            continue
+        raw = (tool.meta.get(NAME) or {}).get("web_search_options")
+        if isinstance(raw, dict):
+            body["web_search_options"] = raw
+        else:
+            request.warnings.append(f"openai-chat: built-in tool {tool.name!r} dropped")
+
+
 def _render_tools(request: Request, body: dict[str, Any]) -> None:
+    _render_search(request, body)
     tools = [t for t in (_tool(tool, request) for tool in request.tools) if t is not None]
     if not tools:
         # tool_choice and parallel_tool_calls without tools are rejected.
@@ -74,6 +89,8 @@ def _render_tools(request: Request, body: dict[str, Any]) -> None:
 
 
 def _tool(tool: Tool, request: Request) -> dict[str, Any] | None:
+    if tool.server is not None:
+        return None  # web_search_options, not a tool (see _render_search)
     if tool.kind == "builtin":
         raw = tool.meta.get(NAME)
         if raw is None:

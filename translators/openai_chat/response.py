@@ -16,6 +16,7 @@ from ..canonical import (
 )
 from .common import finish_reason, parse_usage, render_usage, stop_reason, str_field
 from .parts import assistant_parts
+from .web import message_annotations, parse_annotations
 
 
 def parse_response(body: dict[str, Any]) -> Response:
@@ -28,6 +29,10 @@ def parse_response(body: dict[str, Any]) -> Response:
     message = choice.get("message")
     message = message if isinstance(message, dict) else {}
     parts = assistant_parts(message, "choices[0].message", strict=False)
+    cited = parse_annotations(message.get("annotations"))
+    text = next((p for p in parts if isinstance(p, Text)), None)
+    if cited and text is not None:
+        text.citations.extend(cited)
     created = body.get("created")
     return Response(
         id=str_field(body, "id"),
@@ -67,6 +72,9 @@ def render_response(response: Response, env: Env) -> dict[str, Any]:
     }
     if any(reasoning):
         message["reasoning_content"] = "".join(reasoning)
+    notes = message_annotations(response.parts)
+    if notes:
+        message["annotations"] = notes
     if calls:
         message["tool_calls"] = calls
     choice = {

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..canonical import (
+    BlockCitation,
     BlockDelta,
     BlockEnd,
     BlockStart,
+    Citation,
     Env,
     Finish,
     Reasoning,
@@ -21,6 +23,7 @@ from ..canonical import (
 from ..openai_errors import error_body
 from ..sse import dumps
 from .common import finish_reason, render_usage
+from .web import render_annotation
 
 _OPEN_CHOICE = ',"choices":[{"index":0,"delta":'
 _DELTA_END = ',"logprobs":null,"finish_reason":null}]}\n\n'
@@ -48,6 +51,10 @@ class ChatStreamEncoder:
         self._refused = False  # a refusal block was written
         self._ended = False  # after Finish or an error nothing more is written
         self._done_sent = False
+        self._content = 0  # characters of content sent (annotations index it)
+        self._text_from = 0  # where the open text block starts in it
+        self._citations: list[tuple[int, Citation]] = []
+        self._text_starts: list[int] = []
 
     def feed(self, event: StreamEvent) -> bytes:
         if self._ended:
@@ -64,6 +71,10 @@ class ChatStreamEncoder:
             return self._start(event.created)
         if isinstance(event, Finish):
             return self._finish(event)
+        if isinstance(event, BlockCitation):
+            if self._kind == "text":
+                self._citations.append((self._text_from, event.citation))
+            return b""
         return self._error(event)
 
     def finish(self) -> bytes:
@@ -116,6 +127,8 @@ class ChatStreamEncoder:
             lead += self._role({"refusal": ""})
         elif isinstance(part, Reasoning | Text):
             self._kind = "reasoning" if isinstance(part, Reasoning) else "text"
+            self._text_from = self._content
+            self._text_starts.append(self._content)
             lead += self._role()
         else:
             self._kind = ""  # images and other providers' items: nothing to say
@@ -169,11 +182,26 @@ class ChatStreamEncoder:
             )
             return self._chunk({"tool_calls": [{"index": self._tool_index, **field}]})
         key = _DELTA_KEYS.get(kind)
+        if kind == "text":
+            self._content += len(text)
         return self._chunk({key: text}) if key else b""
+
+    def _annotations(self) -> bytes:
+        """Citations in one chunk of their own before the finish, as OpenAI's
+        search models send them; spans index the whole content (a citation
+        without one covers its text block, up to where the next began)."""
+        if not self._citations:
+            return b""
+        notes = []
+        starts = sorted(set(self._text_starts)) + [self._content]
+        for start, citation in self._citations:
+            end = next(s for s in starts if s > start) if start < self._content else start
+            notes.append(render_annotation(citation, start, end - start))
+        return self._chunk({"annotations": notes})
 
     def _finish(self, event: Finish) -> bytes:
         self._ended = True
-        lead = self._close_tool() + self._role()
+        lead = self._close_tool() + self._role() + self._annotations()
         reason = finish_reason(
             event.stop_reason, has_tool_calls=self._tools > 0, has_refusal=self._refused
         )

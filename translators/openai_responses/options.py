@@ -16,6 +16,7 @@ from ..canonical import (
     TranslationError,
 )
 from .common import NAME, as_dict
+from .web import parse_tool as parse_web_tool
 
 EFFORTS: tuple[Effort, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
@@ -47,6 +48,8 @@ def parse_tools(raw: list[Any], path: str, namespace: dict[str, Any] | None = No
             tools.extend(parse_tools(tool.get("tools") or [], f"{where}.tools", inner))
         elif kind in ("function", "custom"):
             tools.append(_tool(tool, where, namespace))
+        elif (web := parse_web_tool(tool)) is not None:
+            tools.append(web)
         elif isinstance(kind, str):
             name = tool.get("name")
             label = name if isinstance(name, str) and name else kind

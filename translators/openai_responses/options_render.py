@@ -9,6 +9,7 @@ from typing import Any
 from ..canonical import Request, Tool, budget_to_effort
 from .common import NAME, own_meta
 from .options import PASSTHROUGH
+from .web import render_tool as render_web_tool
 
 _MAX_IDENTIFIER = 64  # OpenAI rejects longer safety identifiers
 _MIN_OUTPUT_TOKENS = 16  # OpenAI rejects smaller max_output_tokens
@@ -44,6 +45,8 @@ def render_tools(tools: list[Tool], warnings: list[str]) -> list[dict[str, Any]]
 def _tool(tool: Tool, warnings: list[str]) -> dict[str, Any] | None:
     if tool.kind == "builtin":
         raw = tool.meta.get(NAME)
+        if raw is None and tool.server is not None:
+            raw = render_web_tool(tool, warnings)
         if raw is None:
             warnings.append(f"built-in tool {tool.name!r} has no Responses equivalent: dropped")
             return None

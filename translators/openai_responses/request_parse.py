@@ -30,6 +30,7 @@ from ..canonical import (
 from .common import CARRIER_KEY, NAME, as_list, join_summary
 from .content import parse_part, parse_tool_output
 from .options import parse_options, parse_tools
+from .web import parse_item as parse_web_item
 
 
 def parse_request(
@@ -100,6 +101,7 @@ class _InputParser:
             "custom_tool_call_output": self._tool_output,
             "reasoning": self._reasoning,
             "additional_tools": self._additional_tools,
+            "web_search_call": self._web_search_call,
         }
 
     def parse(self, raw: Any) -> None:
@@ -248,6 +250,10 @@ class _InputParser:
         if content:
             own["content"] = content
         self._assistant(Reasoning(text, meta={NAME: own}))
+
+    def _web_search_call(self, item: dict[str, Any], path: str) -> None:
+        for part in parse_web_item(item):
+            self._assistant(part)
 
     def _additional_tools(self, item: dict[str, Any], path: str) -> None:
         known = {tool.name for tool in self.request.tools}

@@ -23,9 +23,13 @@ from ..canonical import (
     Text,
     ToolCall,
     ToolResult,
+    WebFetchResult,
+    WebSearchCall,
+    WebSearchResults,
     reject_unknown,
 )
-from .common import NAME, as_list, own_meta
+from ..web import note
+from .common import NAME, as_dict, as_list, own_meta
 from .content import render_media, render_tool_output
 from .options_render import (
     render_passthrough,
@@ -67,8 +71,23 @@ def render_request(request: Request, env: Env) -> dict[str, Any]:
     render_passthrough(request, body)
     body["store"] = request.store is True
     _include_encrypted(request, body, renderer.sent_reasoning)
+    _include_sources(request, body)
     body["stream"] = request.stream
     return body
+
+
+SOURCES = "web_search_call.action.sources"
+
+
+def _include_sources(request: Request, body: dict[str, Any]) -> None:
+    """Another format's search tool: ask for the searches' sources, which
+    its client reads as search results (Responses sends none otherwise)."""
+    if not any(t.server is not None and NAME not in t.meta for t in request.tools):
+        return
+    include = [str(x) for x in as_list(body.get("include"))]
+    if SOURCES not in include:
+        include.append(SOURCES)
+    body["include"] = include
 
 
 def _include_encrypted(request: Request, body: dict[str, Any], sent_reasoning: bool) -> None:
@@ -141,8 +160,19 @@ class _ItemRenderer:
             self._reasoning(part)
         elif isinstance(part, Opaque) and part.format == NAME:
             self._item(dict(part.data))
+        elif isinstance(part, WebSearchCall | WebSearchResults | WebFetchResult):
+            self._web(part)
         elif isinstance(part, Media):
             self.warnings.append("media in an assistant turn cannot be sent to Responses")
+
+    def _web(self, part: WebSearchCall | WebSearchResults | WebFetchResult) -> None:
+        """A search Responses ran goes back as its item; another provider's
+        (or its results) as words the model can read."""
+        own = as_dict(part.meta.get(NAME))
+        if isinstance(own.get("item"), dict):
+            self._item(dict(own["item"]))
+        elif not own.get("in_item"):  # (sources already in their call's item)
+            self._content.append({"type": "output_text", "text": note(part)})
 
     def _reasoning(self, part: Reasoning) -> None:
         own = own_meta(part.meta)

@@ -14,6 +14,8 @@ from ..canonical import (
     Text,
     ToolCall,
     TranslationError,
+    WebSearchCall,
+    WebSearchResults,
 )
 from .common import (
     FAILED_ERROR,
@@ -34,6 +36,8 @@ from .common import (
     usage_from_wire,
     usage_to_wire,
 )
+from .web import call_item, is_search, parse_annotations, render_annotation
+from .web import parse_item as parse_web_item
 
 # ------------------------------------------------------------------------- parse
 
@@ -48,6 +52,10 @@ def parse_response(body: dict[str, Any]) -> Response:
     created = body.get("created_at")
     has_call = any(isinstance(p, ToolCall) for p in parts)
     has_refusal = any(isinstance(p, Refusal) for p in parts)
+    usage = usage_from_wire(body.get("usage"))
+    searches = sum(1 for p in parts if is_search(p))
+    if usage is not None and searches:
+        usage.web_search_requests = searches  # Responses counts calls, not in usage
     return Response(
         id=str(body.get("id") or ""),
         model=str(body.get("model") or ""),
@@ -55,7 +63,7 @@ def parse_response(body: dict[str, Any]) -> Response:
         stop_reason=stop_from_wire(
             body.get("status"), body.get("incomplete_details"), has_call, has_refusal
         ),
-        usage=usage_from_wire(body.get("usage")),
+        usage=usage,
         created=int(created) if isinstance(created, int | float) else None,
     )
 
@@ -69,6 +77,8 @@ def parse_output_item(item: dict[str, Any]) -> list[Part]:
         return [call_from_item(item)]
     if kind == "reasoning":
         return [reasoning_from_item(item)]
+    if kind == "web_search_call":
+        return parse_web_item(item)
     return [Opaque(NAME, dict(item))]
 
 
@@ -78,8 +88,9 @@ def _message_parts(item: dict[str, Any]) -> list[Part]:
         part = as_dict(part)
         if part.get("type") == "refusal":
             parts.append(Refusal(str(part.get("refusal") or "")))
-        elif "text" in part:  # annotations (citations) have no canonical form
-            parts.append(Text(str(part.get("text") or "")))
+        elif "text" in part:
+            citations = parse_annotations(part.get("annotations"))
+            parts.append(Text(str(part.get("text") or ""), citations=citations))
     return parts
 
 
@@ -181,9 +192,19 @@ class _OutputRenderer:
         self._content: list[dict[str, Any]] = []
 
     def render(self, parts: list[Part]) -> list[dict[str, Any]]:
-        for part in parts:
+        for i, part in enumerate(parts):
             if isinstance(part, Text):
-                self._content.append(text_part(part.text))
+                content = text_part(part.text)
+                size = len(part.text)
+                content["annotations"] = [render_annotation(c, size) for c in part.citations]
+                self._content.append(content)
+            elif isinstance(part, WebSearchCall):
+                following = parts[i + 1] if i + 1 < len(parts) else None
+                found = following if isinstance(following, WebSearchResults) else None
+                if found is not None and found.call_id != part.id:
+                    found = None
+                self._flush()
+                self.items.append(call_item(part, found, self.env))
             elif isinstance(part, Refusal):
                 self._content.append(refusal_part(part.text))
             else:

@@ -29,6 +29,8 @@ from ..decoding import DecoderSkeleton
 from ..openai_errors import stream_error
 from .common import NAME, as_dict, as_list, join_summary, stop_from_wire, usage_from_wire
 from .response import call_from_item, reasoning_meta
+from .web import is_search, parse_annotations
+from .web import parse_item as parse_web_item
 
 _Handler = Callable[["ResponsesStreamDecoder", dict[str, Any], list[StreamEvent]], None]
 
@@ -44,6 +46,7 @@ class ResponsesStreamDecoder(DecoderSkeleton):
         self._items_seen: set[Any] = set()  # output indexes that had events of their own
         self._has_call = False
         self._has_refusal = False
+        self._searches = 0  # web_search_call items (Responses usage does not count them)
 
     def _event(self, name: str | None, event: dict[str, Any], out: list[StreamEvent]) -> None:
         handler = _HANDLERS.get(str(event.get("type")))
@@ -107,7 +110,10 @@ class ResponsesStreamDecoder(DecoderSkeleton):
             self._has_call,
             self._has_refusal,
         )
-        out.append(Finish(stop, usage_from_wire(response.get("usage"))))
+        usage = usage_from_wire(response.get("usage"))
+        if usage is not None and self._searches:
+            usage.web_search_requests = self._searches
+        out.append(Finish(stop, usage))
 
     def _failed(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
         error = as_dict(as_dict(event.get("response")).get("error"))
@@ -150,6 +156,11 @@ class ResponsesStreamDecoder(DecoderSkeleton):
             self._call_done(item, key, out)
         elif kind == "reasoning":
             self._reasoning_done(item, key, out)
+        elif kind == "web_search_call":
+            for i, part in enumerate(parse_web_item(item)):
+                self._searches += is_search(part)
+                self._start((*key, i), part, out)
+                self._close(out)
         elif isinstance(kind, str):
             self._start(key, Opaque(NAME, item), out)
             self._close(out)
@@ -165,6 +176,8 @@ class ResponsesStreamDecoder(DecoderSkeleton):
             key = ("part", index, i)
             self._start(key, Refusal("") if refusal else Text(""), out)
             self._delta(key, part.get("refusal" if refusal else "text"), out)
+            for citation in parse_annotations(part.get("annotations")):
+                self._blocks.cite(key, citation, out)
             self._close(out)
 
     def _call_done(
@@ -220,6 +233,11 @@ class ResponsesStreamDecoder(DecoderSkeleton):
         if self._is_open(key) and not self._got_delta:
             self._delta(key, text, out)
 
+    def _annotation(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
+        key = ("part", event.get("output_index"), event.get("content_index"))
+        for citation in parse_annotations([event.get("annotation")]):
+            self._blocks.cite(key, citation, out)
+
     def _args_delta(self, event: dict[str, Any], out: list[StreamEvent]) -> None:
         self._delta(("item", event.get("output_index")), event.get("delta"), out)
 
@@ -258,6 +276,7 @@ _HANDLERS: dict[str, _Handler] = {
     "response.output_item.done": ResponsesStreamDecoder._item_done,
     "response.content_part.added": ResponsesStreamDecoder._part_added,
     "response.content_part.done": ResponsesStreamDecoder._part_done,
+    "response.output_text.annotation.added": ResponsesStreamDecoder._annotation,
     "response.output_text.delta": ResponsesStreamDecoder._text_delta,
     "response.refusal.delta": ResponsesStreamDecoder._text_delta,
     "response.output_text.done": ResponsesStreamDecoder._text_done,

@@ -14,9 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..canonical import (
+    BlockCitation,
     BlockDelta,
     BlockEnd,
     BlockStart,
+    Citation,
     Env,
     ErrorInfo,
     Finish,
@@ -31,6 +33,8 @@ from ..canonical import (
     Text,
     ToolCall,
     Usage,
+    WebSearchCall,
+    WebSearchResults,
     merge_meta,
 )
 from ..openai_errors import responses_stream_error
@@ -51,6 +55,7 @@ from .common import (
     usage_to_wire,
 )
 from .response import response_id, response_object
+from .web import call_item, render_annotation
 
 _CUT = ErrorInfo(502, "server", "stream ended before completion")
 
@@ -58,7 +63,16 @@ _CUT = ErrorInfo(502, "server", "stream ended before completion")
 class _Block:
     """The open canonical block and where it lives on the wire."""
 
-    __slots__ = ("chunks", "content_index", "item", "output_index", "part", "summary_open")
+    __slots__ = (
+        "annotations",
+        "chunks",
+        "whole",
+        "content_index",
+        "item",
+        "output_index",
+        "part",
+        "summary_open",
+    )
 
     def __init__(self, part: Part, item: dict[str, Any], output_index: int) -> None:
         self.part = part
@@ -67,6 +81,8 @@ class _Block:
         self.content_index = 0
         self.chunks: list[str] = []
         self.summary_open = False
+        self.annotations: list[dict[str, Any]] = []
+        self.whole: list[Citation] = []  # citations of the whole text, known at its end
 
 
 class ResponsesStreamEncoder:
@@ -87,8 +103,11 @@ class ResponsesStreamEncoder:
         self._message_index = 0
         self._block: _Block | None = None
         self._refused = False  # a refusal part was sent
+        self._search: tuple[int, WebSearchCall, str] | None = None
+        """A search whose item waits for its sources: output index, the call
+        under its item id, the call id its results name."""
         self.known_ids: dict[int, str] = {}
-        """Message ids by output index the client already has (a passed-through
+        """Item ids by output index the client already has (a passed-through
         stream this encoder goes on with: see ``StreamTranslator.break_off``)."""
 
     # ------------------------------------------------------------ interface
@@ -108,6 +127,8 @@ class ResponsesStreamEncoder:
             self._block_delta(event.text, out)
         elif isinstance(event, BlockEnd):
             self._block_end(event.meta, out)
+        elif isinstance(event, BlockCitation):
+            self._cite(event, out)
         elif isinstance(event, Finish):
             self._finish(event, out)
         return b"".join(out)
@@ -156,6 +177,15 @@ class ResponsesStreamEncoder:
     def _block_start(self, part: Part, out: list[bytes]) -> None:
         if self._block is not None:
             self._block_end({}, out)
+        if isinstance(part, WebSearchResults) and self._search is not None:
+            if part.call_id == self._search[2]:
+                self._search_done(part, out)
+                return
+        self._search_done(None, out)
+        if isinstance(part, WebSearchCall):
+            self._close_message(out)
+            self._search_start(part, out)
+            return
         if isinstance(part, Text | Refusal):
             self._text_start(part, out)
             return
@@ -176,7 +206,44 @@ class ResponsesStreamEncoder:
         if initial:
             self._block_delta(initial, out)
 
+    def _search_start(self, part: WebSearchCall, out: list[bytes]) -> None:
+        """A search as the API streams it: the item added, in progress,
+        searching, completed; its item is done when its sources (the next
+        block) are known."""
+        item = call_item(part, None, self._env, "in_progress")
+        added = {"id": item["id"], "type": "web_search_call", "status": "in_progress"}
+        index = self._new_item(added, out)
+        where = {"item_id": item["id"], "output_index": index}
+        for step in ("in_progress", "searching", "completed"):
+            self._emit(out, f"response.web_search_call.{step}", where)
+        call = WebSearchCall(item["id"], part.name, part.query, part.url, meta=part.meta)
+        self._search = (index, call, part.id)
+
+    def _search_done(self, found: WebSearchResults | None, out: list[bytes]) -> None:
+        if self._search is None:
+            return
+        (index, call, _), self._search = self._search, None
+        self._item_done(index, call_item(call, found, self._env), out)
+
+    def _cite(self, event: BlockCitation, out: list[bytes]) -> None:
+        block = self._block
+        if block is None or not isinstance(block.part, Text):
+            return
+        if event.citation.start is None:  # Anthropic's: the block's text, still to come
+            block.whole.append(event.citation)
+            return
+        self._annotate(block, event.citation, out)
+
+    def _annotate(self, block: _Block, citation: Citation, out: list[bytes]) -> None:
+        note = render_annotation(citation, sum(len(c) for c in block.chunks))
+        fields = {**self._where(block), "annotation_index": len(block.annotations)}
+        block.annotations.append(note)
+        self._emit(out, "response.output_text.annotation.added", {**fields, "annotation": note})
+
     def _item_id(self, meta: Meta, prefix: str) -> str:
+        known = self.known_ids.get(self._items)  # the item the client already has open
+        if known is not None:
+            return known
         value = own_meta(meta).get("id")
         return value if isinstance(value, str) and value else self._env.new_id(prefix)
 
@@ -245,8 +312,11 @@ class ResponsesStreamEncoder:
 
     def _text_end(self, block: _Block, text: str, out: list[bytes]) -> None:
         where = self._where(block)
+        for citation in block.whole:
+            self._annotate(block, citation, out)
         if isinstance(block.part, Text):
             done = text_part(text)
+            done["annotations"] = block.annotations
             self._emit(out, "response.output_text.done", {**where, "text": text, "logprobs": []})
         else:
             done = refusal_part(text)
@@ -292,6 +362,7 @@ class ResponsesStreamEncoder:
 
     def _finish(self, event: Finish, out: list[bytes]) -> None:
         self._block_end({}, out)
+        self._search_done(None, out)
         if event.stop_reason == "refusal" and not self._refused:
             # Responses says "refused" only with a refusal part (Anthropic's
             # refusal stop may come with no content at all).
@@ -314,6 +385,7 @@ class ResponsesStreamEncoder:
         streamed), so ``response.failed`` lists everything the client saw."""
         if self._started:
             self._block_end({}, out, "incomplete")
+            self._search_done(None, out)
             self._close_message(out, "incomplete")
         self._ended = True
         fields, failed = responses_stream_error(error)

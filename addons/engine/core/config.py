@@ -61,6 +61,8 @@ class PriceOverride(_Model):
     cache_write: float | None = Field(default=None, ge=0)
     reasoning: float | None = Field(default=None, ge=0)
     cache_write_1h: float | None = Field(default=None, ge=0)
+    search: float | None = Field(default=None, ge=0)
+    """US dollars per 1,000 server-side web searches."""
 
 
 class Provider(_Model):
@@ -221,6 +223,59 @@ class Security(_Model):
         return value
 
 
+class WebSearchConfig(_Model):
+    """Clients' server-side web tools (web_search, web_fetch): routed to
+    targets that run them (route.web), else run by the engine
+    (execute.webtools) with the search backend named here (off until
+    ``backend`` is set)."""
+
+    backend: Literal["searxng", "brave"] | None = None
+    url: str | None = None
+    """SearXNG: the instance (``http://127.0.0.1:8888``; its settings must
+    allow the ``json`` format). Brave: another base URL than the API's."""
+    api_key_env: str | None = None
+    """Brave: the environment variable holding the API key (never the key)."""
+    max_results: int = Field(default=8, ge=1, le=20)
+    """Results per search handed to the model."""
+    timeout: float = Field(default=15.0, gt=0)
+    """Seconds a search may take."""
+    unsupported: Literal["error", "drop"] = "error"
+    """A web tool no target can run (no backend, no target of its own):
+    ``error`` refuses the request in the client's format naming the tool;
+    ``drop`` sends it without the tool (the model answers without it)."""
+    _api_key: SecretStr | None = PrivateAttr(default=None)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/") if value else value
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+            raise ValueError(f"expected the name of an environment variable, got {value!r}")
+        return value
+
+    @property
+    def api_key(self) -> str | None:
+        return self._api_key.get_secret_value() if self._api_key is not None else None
+
+    def problems(self, env: Mapping[str, str]) -> list[str]:
+        """What keeps the backend from working; resolves the key."""
+        if self.backend == "searxng" and not self.url:
+            return ["web_search.url: the SearXNG instance's URL is required"]
+        if self.backend == "brave":
+            if not self.api_key_env:
+                return ["web_search.api_key_env: name the variable that holds the Brave key"]
+            if not env.get(self.api_key_env):
+                return [f"web_search.api_key_env: {env_problem(self.api_key_env, env)}"]
+            self._api_key = SecretStr(env[self.api_key_env])
+        return []
+
+
 _LABEL = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
 _HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+$")
 
@@ -271,6 +326,7 @@ class Config(_Model):
     users: dict[str, User] = Field(default_factory=dict)
     """Proxy users (mitmproxy's proxyauth names): group and limits (core.team)."""
     groups: dict[str, Group] = Field(default_factory=dict)
+    web_search: WebSearchConfig = Field(default_factory=WebSearchConfig)
     state: str = MEMORY
     """Where the router's state lives: ``memory`` or ``redis://host:port/db``
     (Valkey, Redis), shared by instances (see engine.core.stateurl); read at
@@ -325,6 +381,7 @@ def parse_config(
     problems = _check_references(config)
     config, env_problems, disabled = _resolve_env(config, os.environ if env is None else env)
     problems += env_problems
+    problems += config.web_search.problems(os.environ if env is None else env)
     if problems:
         raise ConfigError([f"{source}: {line}" for line in problems])
     config._disabled.update((name, var) for name, (_, var) in disabled.items())

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,11 @@ class Price:
     tiers: tuple[tuple[int, Price], ...] = ()
     """Long-context pricing: (prompt tokens above which the rates apply, the
     rates), lowest threshold first."""
+    search: float | None = None
+    """US dollars per 1,000 server-side web searches (None: not priced)."""
+    search_per_request: bool = False
+    """The search fee is charged once per request that searched (Gemini 2.x
+    grounding: per grounded prompt), not per search."""
 
     def for_prompt(self, prompt: int) -> Price:
         """The rates of the highest tier whose threshold ``prompt`` exceeds."""
@@ -123,6 +128,8 @@ class Tokens:
     reasoning: int = 0
     cache_write_1h: int = 0
     """The part of ``cache_write`` cached for one hour (Anthropic)."""
+    searches: int = 0
+    """Server-side web searches the provider ran (billed per search)."""
 
 
 def tokens_of(usage: Usage) -> Tokens:
@@ -135,6 +142,7 @@ def tokens_of(usage: Usage) -> Tokens:
         cache_write=usage.cache_creation_tokens,
         reasoning=min(usage.reasoning_tokens, usage.output_tokens),
         cache_write_1h=min(usage.cache_creation_1h_tokens, usage.cache_creation_tokens),
+        searches=usage.web_search_requests,
     )
 
 
@@ -154,7 +162,40 @@ def cost(price: Price, tokens: Tokens) -> float:
         + (tokens.output - tokens.reasoning) * price.output
         + tokens.reasoning * reasoning_rate
     )
-    return dollars / 1_000_000
+    return dollars / 1_000_000 + search_cost(price, tokens.searches)
+
+
+def search_cost(price: Price, searches: int) -> float:
+    if not searches or not price.search:
+        return 0.0
+    return price.search / 1000 * (1 if price.search_per_request else searches)
+
+
+SEARCH_FEES: dict[str, float] = {
+    "anthropic": 10.0,  # $10 per 1,000 searches (server_tool_use.web_search_requests)
+    "openai": 10.0,  # Responses web_search: $10 per 1,000 calls (the preview tool
+    # on non-reasoning models is $25; the call does not say which model tier)
+    "gemini": 14.0,  # Gemini 3: $14 per 1,000 search queries
+}
+"""Per-search fees by LiteLLM provider; the snapshot has none (LiteLLM keeps
+them outside its token prices). config.yaml's ``search`` overrides them."""
+GEMINI_2_GROUNDING = 35.0
+"""Gemini 2.x: $35 per 1,000 grounded prompts (once per request)."""
+
+
+def with_search_fee(price: Price, provider: str | None, model: str) -> Price:
+    """``price`` with the provider's per-search fee when it has none."""
+    if price.search is not None:
+        return price
+    family = provider or ("gemini" if "gemini" in model else None)
+    if family in ("gemini", "vertex_ai-language-models"):
+        if re.search(r"gemini-(1|2)[.-]", model):
+            return replace(price, search=GEMINI_2_GROUNDING, search_per_request=True)
+        return replace(price, search=SEARCH_FEES["gemini"])
+    fee = SEARCH_FEES.get(family or "")
+    if fee is None and family is None:
+        fee = SEARCH_FEES["anthropic"] if model.startswith("claude") else None
+    return replace(price, search=fee) if fee is not None else price
 
 
 def _or(value: float | None, default: float) -> float:
@@ -182,7 +223,10 @@ def lookup(
         for prov in providers:
             entry = models.get(f"{prov}/{name}")
             if entry is not None:
-                return _info(entry)
+                info = _info(entry)
+                if info.price is None:
+                    return info
+                return replace(info, price=with_search_fee(info.price, prov, name))
     return None
 
 

@@ -112,6 +112,8 @@ class Record:
             text += f" ({t.reasoning} reasoning)"
         if self.estimated:
             text += " (estimated)"
+        if t.searches:
+            text += f", {t.searches} web search{'es' if t.searches > 1 else ''}"
         if self.cost is not None:
             text += f", ${self.cost:.6f}".rstrip("0").rstrip(".")
         else:
@@ -135,7 +137,7 @@ class Record:
             "tokens": None if t is None else {
                 "input": t.input, "output": t.output, "cache_read": t.cache_read,
                 "cache_write": t.cache_write, "cache_write_1h": t.cache_write_1h,
-                "reasoning": t.reasoning,
+                "reasoning": t.reasoning, "web_searches": t.searches,
             },
             "estimated": self.estimated,
             "cost": self.cost,

@@ -81,6 +81,10 @@ def config_lines(config: Config, path: str | os.PathLike[str]) -> list[str]:
         lines.append("no routes: every model call goes native (add routes to the config)")
     for name, var in sorted(config.disabled.items()):
         lines.append(f"provider {name} disabled: ${var} is not set (export it and restart)")
+    web = config.web_search
+    if web.backend is not None:
+        where = f" at {web.url}" if web.url else ""
+        lines.append(f"web search on targets without one: {web.backend}{where}")
     return lines
 
 

@@ -101,6 +101,7 @@ def totals(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"requests": n}
     for name in TOKEN_CLASSES:
         out[f"{name}_tokens"] = sum(r[f"{name}_tokens"] or 0 for r in items)
+    out["web_searches"] = sum(r.get("web_searches") or 0 for r in items)
     out["cost"] = round(sum(r["cost"] or 0.0 for r in items), 6)
     out["unpriced"] = sum(1 for r in items if r["cost"] is None)
     out["estimated"] = sum(1 for r in items if r["estimated"])

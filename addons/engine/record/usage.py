@@ -82,7 +82,11 @@ ALTER TABLE requests ADD COLUMN "group" TEXT
 """
 """The proxy user (mitmproxy's proxyauth) and their group (config.yaml's
 ``users:``); quoted: both are SQL keywords."""
-MIGRATIONS = [V1, V2, V3, V4, V5]
+V6 = """
+ALTER TABLE requests ADD COLUMN web_searches INTEGER NOT NULL DEFAULT 0
+"""
+"""Searches a request made (web search run by its provider or by the engine)."""
+MIGRATIONS = [V1, V2, V3, V4, V5, V6]
 """Append only: a shipped migration never changes."""
 
 COLUMNS = (
@@ -91,7 +95,7 @@ COLUMNS = (
     "status", "error_class", "error", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "reasoning_tokens", "estimated", "ttft_ms", "total_ms", "cost",
     "quota_window", "quota_used", "quota_reset", "quota_headers", "cache_write_1h_tokens",
-    "client_endpoint", "user", "group",
+    "client_endpoint", "user", "group", "web_searches",
 )  # fmt: skip
 _QUOTED = ", ".join(f'"{c}"' for c in COLUMNS)
 INSERT = f"INSERT INTO requests ({_QUOTED}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -120,7 +124,8 @@ def price_for(config: Config, provider: str, model: str) -> prices.Price | None:
         settings = config.providers[provider]
         override = settings.prices.get(model) or settings.price
         if override is not None:
-            return prices.Price(**override.model_dump())
+            family = prices.provider_for_url(settings.base_url)
+            return prices.with_search_fee(prices.Price(**override.model_dump()), family, model)
         info = prices.lookup(prices.provider_for_url(settings.base_url), model)
     else:
         return None
@@ -168,7 +173,7 @@ def row(record: Record) -> tuple[Any, ...]:
         record.cost,
         q.window if q else None, q.utilization if q else None,
         q.reset if q else None, _headers(q.headers) if q else None, t.cache_write_1h,
-        record.endpoint or None, record.user, record.group,
+        record.endpoint or None, record.user, record.group, t.searches,
     )  # fmt: skip
 
 

@@ -29,8 +29,11 @@ from omniroute_mitm.engine.core.headers import RECORD_HEADER, ROUTE_HEADER
 from omniroute_mitm.engine.core.inbound import Inbound, Sink
 from omniroute_mitm.engine.core.records import Record
 from omniroute_mitm.engine.execute.attempts import Broken, Job, NativeRun, ProviderRun
+from omniroute_mitm.engine.execute.webtools import loop as webloop
+from omniroute_mitm.engine.execute.webtools.loop import WebToolsRun
 from omniroute_mitm.engine.record import reqlog, usage
 from omniroute_mitm.engine.record.usage import credential
+from omniroute_mitm.engine.route import web as web_route
 from omniroute_mitm.engine.route.affinity import conversation_id
 from omniroute_mitm.engine.route.failures import classify
 from omniroute_mitm.engine.route.plan import Attempt
@@ -40,7 +43,13 @@ from omniroute_mitm.engine.stream.reply import ClientReply
 from omniroute_mitm.engine.translate import responses
 from omniroute_mitm.engine.translate.codeassist import unwrap_code_assist
 from omniroute_mitm.engine.translate.thinking import without_thinking
-from omniroute_mitm.translators import TranslationError, WireFormat, estimate_tokens, get_format
+from omniroute_mitm.translators import (
+    TranslationError,
+    WireFormat,
+    estimate_tokens,
+    get_format,
+    web,
+)
 
 from .local import LocalAnswers
 from .runtime import Runtime
@@ -152,8 +161,14 @@ class Exchange:
         counters = self.rt.router.policy.keys(self.member) if self.member is not None else []
         await self.rt.router.prefetch(self.config, request, counters)  # one round trip
         decision = self.rt.router.decide(self.config, request)
-        self._skipped = decision.skipped
         self.record.target = decision.target
+        if job.call.kind == "generate":
+            tools = web.requested(job.call.format, job.body)
+            decision.attempts, skipped = web_route.filter_attempts(
+                self.config, job.call.format, tools, decision.attempts
+            )
+            decision.skipped.extend(skipped)
+        self._skipped = decision.skipped
         if self.member is not None and job.call.kind == "generate":  # before any provider call
             decision.attempts = self.rt.router.policy.admit(
                 self.member, job.model, decision.target, decision.attempts
@@ -328,14 +343,16 @@ class Exchange:
         resilience = self.config.resilience
         continuable = resilience.continue_ and resilience.max_continuations > 0
         while True:
-            runner = (
-                NativeRun(job, attempt, self.reply, is_last)
-                if attempt.native
-                else ProviderRun(
+            runner: NativeRun | ProviderRun | WebToolsRun
+            if attempt.native:
+                runner = NativeRun(job, attempt, self.reply, is_last)
+            elif resume is None and webloop.engine_runs(job, attempt, self.rt):
+                runner = WebToolsRun(job, attempt, self.reply, self.rt)
+            else:
+                runner = ProviderRun(
                     job, attempt, self.reply, continuable=continuable, resume=resume,
                     stall=resilience.stall_timeout,
-                )
-            )  # fmt: skip
+                )  # fmt: skip
             try:
                 headers = await runner.run()
             except UpstreamError as err:

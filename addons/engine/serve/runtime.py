@@ -8,6 +8,7 @@ from omniroute_mitm.engine.core import limits
 from omniroute_mitm.engine.core.config import Config
 from omniroute_mitm.engine.core.records import Records
 from omniroute_mitm.engine.execute.upstream import Upstream
+from omniroute_mitm.engine.execute.webtools.service import Web
 from omniroute_mitm.engine.record.metrics import Metrics
 from omniroute_mitm.engine.record.reqlog import RequestLog
 from omniroute_mitm.engine.record.usage import UsageLog
@@ -46,3 +47,5 @@ class Runtime:
     """Prometheus counters of this engine (its own registry), fed by each closed record."""
     streams: int = 0
     """Streamed requests being answered right now."""
+    web: Web = field(default_factory=Web)
+    """The web search backend and fetcher for targets without their own."""

@@ -211,6 +211,7 @@ class Engine:
             await self._server.close_all_connections()
             self._server = None
         await self.runtime.upstream.aclose()
+        await self.runtime.web.aclose()
         if self.state is not None:
             await self.state.close()  # sends what is queued, if the server answers
         self.runtime.responses.close()

@@ -11,7 +11,13 @@ from collections.abc import Callable
 
 from omniroute_mitm.engine.core.errors import UpstreamError, UpstreamStreamError
 from omniroute_mitm.translators import StreamTranslator
-from omniroute_mitm.translators.canonical import BlockDelta, BlockEnd, Finish, StreamEvent
+from omniroute_mitm.translators.canonical import (
+    BlockDelta,
+    BlockEnd,
+    Finish,
+    StreamError,
+    StreamEvent,
+)
 
 from .reply import ClientReply
 
@@ -28,9 +34,21 @@ class ContentWatch:
     def __call__(self, events: list[StreamEvent]) -> None:
         self.chars += sum(len(e.text) for e in events if isinstance(e, BlockDelta))
         if not self.content:
-            self.content = any(isinstance(e, BlockDelta | BlockEnd | Finish) for e in events)
+            self.content = any(isinstance(e, BlockDelta | BlockEnd | Finish) for e in _real(events))
         if self.inner is not None:
             self.inner(events)
+
+
+def _real(events: list[StreamEvent]) -> list[StreamEvent]:
+    """The events before an error, less the block ends a decoder closes its
+    open blocks with on it (an empty block cut by an error is no content)."""
+    at = next((i for i, e in enumerate(events) if isinstance(e, StreamError)), None)
+    if at is None:
+        return events
+    kept = events[:at]
+    while kept and isinstance(kept[-1], BlockEnd):
+        kept.pop()
+    return kept
 
 
 class HoldBack:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omniroute_mitm.engine.core.calls import dumps
-from omniroute_mitm.translators import Env, WireFormat, estimate_tokens
+from omniroute_mitm.translators import Env, WireFormat, estimate_tokens, web
 from omniroute_mitm.translators.canonical import Message, Part, Request, Text
 from omniroute_mitm.translators.stream import custom_tool_names
 
@@ -73,15 +73,27 @@ def shape_request(
         request.max_tokens = min(request.max_tokens or cap, cap)
     input_tokens = estimate_tokens(request) if asked.stream else None
     custom = custom_tool_names(request)
-    if needs_cache(client.name, provider.name):
-        thoughts.restore(provider.name, request.messages)
-    thinking.keep_own(request.messages, provider.name, issuer)
+    for_target(request, client, provider, issuer, thoughts)
     trimmed = with_partial_turn(request, provider.name, partial) if partial is not None else ""
     rendered = provider.render_request(request, env)
     headers = {"anthropic-beta": beta} if beta and provider.name == client.name else {}
+    if provider.name == "anthropic" and client.name != "anthropic":
+        betas = web.anthropic_betas(rendered)
+        if betas:
+            headers["anthropic-beta"] = ",".join(betas)
     return Shaped(
         dumps(rendered), headers, input_tokens, custom, list(request.warnings), trimmed=trimmed
     )
+
+
+def for_target(
+    request: Request, client: WireFormat, provider: WireFormat, issuer: str, thoughts: ThoughtCache
+) -> None:
+    """Thinking the client could not carry put back (from the cache), and
+    signatures only where they go back to their ``issuer`` (in place)."""
+    if needs_cache(client.name, provider.name):
+        thoughts.restore(provider.name, request.messages)
+    thinking.keep_own(request.messages, provider.name, issuer)
 
 
 CONTINUE_INSTRUCTION = (
