@@ -327,6 +327,7 @@ class OmniRoute:
         setting = summary.make_setting(
             _proxy_address(), ctx.options.confdir,
             offline_clients=ctx.options.omniroute_offline_clients,
+            proxy_users=bool(getattr(ctx.options, "proxyauth", None)),
         )  # fmt: skip
         log.info("%s", summary.block("omniroute:", summary.startup_lines(config, path, setting)))
 
