@@ -411,3 +411,33 @@ def test_streamed_search_citations_reach_a_chat_client(source: str) -> None:
     for note in notes:
         span = note["url_citation"]
         assert 0 <= span["start_index"] < span["end_index"] <= len(content)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "body", "expected"),
+    [
+        # Codex: its own tools and web_search beside them, every turn
+        ("openai-responses", {"tools": [{"type": "function", "name": "shell"},
+                                         {"type": "web_search"}]}, True),
+        ("openai-responses", {"tools": [{"type": "function", "name": "shell"},
+                                         {"type": "web_search"}],
+                              "tool_choice": {"type": "web_search"}}, False),
+        # Claude Code's WebSearch: a request with the search tool alone
+        ("anthropic", {"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, False),
+        ("anthropic", {"tools": [{"name": "Bash", "input_schema": {}},
+                                 {"type": "web_search_20250305", "name": "web_search"}]}, True),
+        ("anthropic", {"tools": [{"name": "Bash", "input_schema": {}},
+                                 {"type": "web_search_20250305", "name": "web_search"}],
+                       "tool_choice": {"type": "tool", "name": "web_search"}}, False),
+        # Gemini CLI's google_web_search: googleSearch alone
+        ("gemini", {"tools": [{"googleSearch": {}}]}, False),
+        ("gemini", {"tools": [{"functionDeclarations": [{"name": "ls"}]},
+                              {"googleSearch": {}}]}, True),
+        # a chat client's web_search_options asks a search model to search
+        ("openai-chat", {"web_search_options": {}, "tools": [{"type": "function"}]}, False),
+    ],
+)
+def test_a_search_is_only_offered_beside_the_clients_own_tools_unforced(fmt, body, expected):
+    from omniroute_mitm.translators.web import offered
+
+    assert offered(fmt, body) is expected

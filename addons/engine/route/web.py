@@ -13,14 +13,16 @@ drop}`` keeps the old behaviour (the tool is dropped, the model answers
 without it).
 
 A search only offered (:func:`omniroute_mitm.translators.web.offered`:
-Codex sends ``web_search`` with every turn) is not refused when no backend
-is configured: refusing would fail every turn of the session. The engine
-runs it as it runs any search, and a call of it gets a failed search that
-says why (``web_search.backend`` is not set), which the model and the
-client see; nothing pretends to have searched.
+Codex sends ``web_search`` with every turn, beside its own tools, whether
+or not the turn needs it) is not refused when no backend is configured:
+refusing would fail every turn of the session. Such a target gets the
+request without the search (the model does not have it, so no search is
+shown that never ran), and the engine's log says so once.
 """
 
 from __future__ import annotations
+
+import logging
 
 from omniroute_mitm.engine.core.config import Config
 from omniroute_mitm.engine.core.errors import EngineError
@@ -28,6 +30,8 @@ from omniroute_mitm.translators import web
 from omniroute_mitm.translators.canonical import WEB_FETCH, WEB_SEARCH, FormatName
 
 from .plan import Attempt
+
+log = logging.getLogger(__name__)
 
 
 def attempt_format(attempt: Attempt, client: FormatName) -> FormatName:
@@ -48,9 +52,12 @@ def filter_attempts(
     settings = config.web_search
     if not tools or settings.unsupported == "drop":
         return attempts, []
-    # what the engine runs itself for any target: a fetch always, a search with a
-    # backend (or, only offered, without one: each call is a failed search saying why)
-    engine = {WEB_FETCH} | ({WEB_SEARCH} if settings.backend is not None or offered else set())
+    # what the engine runs itself for any target: a fetch always, a search with a backend;
+    # a search only offered, with no backend, goes without the tool
+    engine = {WEB_FETCH} | ({WEB_SEARCH} if settings.backend is not None else set())
+    if offered and settings.backend is None:
+        engine.add(WEB_SEARCH)
+        _say_dropped_once(client)
     kept: list[Attempt] = []
     skipped: list[str] = []
     for attempt in attempts:
@@ -63,6 +70,20 @@ def filter_attempts(
     if not kept and attempts:
         raise EngineError(400, refusal(client, tools, attempts), "invalid_request")
     return kept, skipped
+
+
+_SAID: set[str] = set()
+
+
+def _say_dropped_once(client: FormatName) -> None:
+    if client in _SAID:
+        return
+    _SAID.add(client)
+    log.info(
+        "the %s tool %s clients offer beside their own tools goes without it to targets "
+        "that cannot run it (no web_search.backend in config.yaml to run it in the engine)",
+        web.client_name(client, WEB_SEARCH), client,
+    )
 
 
 def refusal(client: FormatName, tools: frozenset[str], attempts: list[Attempt]) -> str:

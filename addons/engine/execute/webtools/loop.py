@@ -85,10 +85,10 @@ def engine_runs(job: Job, attempt: Attempt, rt: WebServices) -> bool:
     tools = web.requested(client, job.body)
     if not tools or all(web.honours(target, client, tool) for tool in tools):
         return False
-    return (
-        WEB_SEARCH not in tools
-        or rt.web.backend(rt.config.web_search) is not None
-        or web.offered(client, job.body)  # a call of it: a failed search saying why
+    # a search with no backend reaches here only offered (else the route refused it):
+    # the target goes without it, unless a fetch needs the engine anyway
+    return WEB_SEARCH not in tools or rt.web.backend(rt.config.web_search) is not None or (
+        WEB_FETCH in tools and not web.honours(target, client, WEB_FETCH)
     )
 
 
