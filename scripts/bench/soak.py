@@ -166,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     kinds = ("long requests, same format", "long requests, cross-format", "long streams")
     print()
     for kind, result in zip(kinds, results, strict=True):
-        errors = f", {len(result.errors)} errors (first: {result.errors[0]})" if result.errors else ""
+        errors = ""
+        if result.errors:
+            errors = f", {len(result.errors)} errors (first: {result.errors[0]})"
         print(f"- {kind}: {result.streams} streams{errors}")
     for line in verdict(samples):
         print(f"- {line}")
