@@ -33,6 +33,7 @@ from omniroute_mitm.engine.core import (
     database,
     endpoints,
     limits,
+    memory,
     paths,
     private,
     summary,
@@ -195,6 +196,7 @@ class OmniRoute:
         # holds whole prompts and answers: the user's alone, whatever the umask.
         # (mitmproxy opens those files after the scripts load.)
         private.narrow_umask()
+        memory.bound_allocator()  # long bodies: resident memory must not ratchet up
         self._guard.install()  # mitmdump's listeners are binding now: before they listen
         for name, typespec, default, help_text in OPTIONS:
             loader.add_option(name, typespec, default, help_text)
@@ -603,6 +605,9 @@ class OmniRoute:
             sent = human.pretty_size(flow.response.stream.size)
             flow.response.reason = f"{flow.response.reason} (streamed {sent}, body not kept)"
             flow.response.raw_content = b""
+            # Nor is the request's: a long conversation's body (up to MBs) would
+            # otherwise wait in the finished flow for the cycle collector.
+            flow.request.raw_content = None
         record = await self._record(flow.metadata.get("omniroute_record"))
         if record is not None:
             annotate(flow, record)
