@@ -27,7 +27,7 @@ import signal
 import sys
 from pathlib import Path
 
-from omniroute_mitm.engine.core import limits, memory, private
+from omniroute_mitm.engine.core import limits, private
 from omniroute_mitm.engine.core.config import ConfigError, load_config
 from omniroute_mitm.engine.core.database import (
     DATA_DIR_ENV,
@@ -135,7 +135,6 @@ async def serve(args: argparse.Namespace) -> int:
     # what requests made (long bodies make it run often).
     gc.collect()
     gc.freeze()
-    memory.bound_allocator()  # see core.memory: long bodies freed for real
     for warning in config.warnings if not args.parent else ():  # a front logged them
         logging.warning("%s", warning)
     print(f"engine listening at http://{args.host}:{port}", flush=True)

@@ -33,7 +33,6 @@ from omniroute_mitm.engine.core import (
     database,
     endpoints,
     limits,
-    memory,
     paths,
     private,
     summary,
@@ -196,7 +195,6 @@ class OmniRoute:
         # holds whole prompts and answers: the user's alone, whatever the umask.
         # (mitmproxy opens those files after the scripts load.)
         private.narrow_umask()
-        memory.bound_allocator()  # long bodies: resident memory must not ratchet up
         self._guard.install()  # mitmdump's listeners are binding now: before they listen
         for name, typespec, default, help_text in OPTIONS:
             loader.add_option(name, typespec, default, help_text)

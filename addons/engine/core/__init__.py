@@ -8,7 +8,6 @@ each request did), ``prices`` (prices, context windows, token kinds),
 ``quota`` (rate-limit and Retry-After headers), ``database`` (the store:
 SQLite, or PostgreSQL through ``pgstore`` with ``pgsql``, ``sqldialect`` and
 ``spool`` behind it), ``paths`` (where files live), ``private`` (files and folders only the
-user may read), ``memory`` (the allocator told to give large blocks back),
-``summary`` (start-up lines), ``trust``
+user may read), ``summary`` (start-up lines), ``trust``
 (facts about the CA). The front may import this package and nothing else of
 the engine."""
