@@ -112,7 +112,8 @@ OPTIONS: list[tuple[str, type, object, str]] = [
     ("omniroute_flow_bodies", str, "auto",
      "Keep a copy of each routed, streamed body (its first MiB) on the flow: 'auto' when "
      "something shows or saves flows (mitmweb, the console, save_stream_file, hardump, "
-     "flow_detail 3+), 'on', 'off'."),
+     "flow_detail 3+), 'on', 'off'. Without a copy, the request body is dropped too once "
+     "answered."),
     ("omniroute_header_timeout", int, 30,
      "Seconds a client connection gets to send its first complete request head (a CONNECT or "
      "a request); then it is closed. 0: no limit (mitmproxy's tcp_timeout still applies)."),
