@@ -190,18 +190,31 @@ def outbound_body(fmt: str, target: str, body: bytes) -> bytes:
     """A ``fmt`` body going unparsed to ``target`` (a provider's name or
     :data:`NATIVE`) with only ``target``'s signatures, unwrapped. The same
     bytes when there is nothing to change (checked without parsing)."""
-    patterns = _PATTERNS.get(fmt)
-    if not patterns or not any(marker in body for marker, _, _ in patterns):
+    if not may_change(fmt, target, body):
         return body
-    if target == NATIVE and _ENVELOPE not in body:
-        return body  # only native signatures: they go back where they came from
     try:
         obj = loads_exact(body)
     except ValueError:
         return body
-    if not isinstance(obj, dict) or not _WALKERS[fmt](obj, target):
-        return body
-    return dumps(obj).encode()
+    out = outbound_parsed(fmt, target, obj) if isinstance(obj, dict) else None
+    return body if out is None else dumps(out).encode()
+
+
+def may_change(fmt: str, target: str, body: bytes) -> bool:
+    """Whether ``body`` (``fmt``'s bytes) may carry a signature ``target``
+    must not get as it is: one substring search per signature field."""
+    patterns = _PATTERNS.get(fmt)
+    if not patterns or not any(marker in body for marker, _, _ in patterns):
+        return False
+    return target != NATIVE or _ENVELOPE in body  # native signatures go back where they came from
+
+
+def outbound_parsed(fmt: str, target: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    """:func:`outbound_body` on a body parsed already: a new body (sharing
+    every unchanged part with ``body``, which is left as it was), or None
+    when nothing changes. Call it only where :func:`may_change` said so."""
+    walker = _WALKERS.get(fmt)
+    return walker(body, target) if walker is not None else None
 
 
 def _issued(value: Any, fmt: str, key: str) -> tuple[str | None, Any]:
@@ -216,17 +229,22 @@ def _issued(value: Any, fmt: str, key: str) -> tuple[str | None, Any]:
     return str(entry.get(BY, NATIVE)), entry[key]
 
 
-def _anthropic(body: dict[str, Any], target: str) -> bool:
-    changed = False
+_ANTHROPIC_KEYS = {"thinking": "signature", "redacted_thinking": "data"}
+
+
+def _anthropic(body: dict[str, Any], target: str) -> dict[str, Any] | None:
     messages = body.get("messages")
-    for message in messages if isinstance(messages, list) else ():
+    if not isinstance(messages, list):
+        return None
+    out_messages: list[Any] | None = None
+    for i, message in enumerate(messages):
         content = message.get("content") if isinstance(message, dict) else None
         if not isinstance(content, list):
             continue
-        kept = []
+        kept, changed = [], False
         for block in content:
             kind = block.get("type") if isinstance(block, dict) else None
-            key = {"thinking": "signature", "redacted_thinking": "data"}.get(str(kind))
+            key = _ANTHROPIC_KEYS.get(kind) if isinstance(kind, str) else None
             if key is None or key not in block:
                 kept.append(block)
                 continue
@@ -236,16 +254,21 @@ def _anthropic(body: dict[str, Any], target: str) -> bool:
                 kept.append({**block, key: raw})
             else:
                 changed = True
-        if len(kept) != len(content) or changed:
-            message["content"] = kept
-    if changed:
-        _thinking_off_if_blocked(body)
-    return changed
+        if changed:
+            if out_messages is None:
+                out_messages = list(messages)
+            out_messages[i] = {**message, "content": kept}
+    if out_messages is None:
+        return None
+    out = {**body, "messages": out_messages}
+    _thinking_off_if_blocked(out)
+    return out
 
 
 def _thinking_off_if_blocked(body: dict[str, Any]) -> None:
     """Anthropic rejects thinking when the last assistant turn that called
-    tools does not open with its thinking: turn thinking off instead."""
+    tools does not open with its thinking: turn thinking off instead
+    (``body`` is a copy: only its top-level fields change)."""
     thinking = body.get("thinking")
     if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "adaptive"):
         return
@@ -277,16 +300,20 @@ def _drop_thinking_edits(body: dict[str, Any]) -> None:
         body.pop("context_management")
 
 
-def _gemini(body: dict[str, Any], target: str) -> bool:
+def _gemini(body: dict[str, Any], target: str) -> dict[str, Any] | None:
     if not isinstance(body.get("contents"), list) and isinstance(body.get("request"), dict):
-        body = body["request"]  # Code Assist's envelope around the Gemini request
-    changed = False
+        # Code Assist's envelope around the Gemini request
+        inner = _gemini(body["request"], target)
+        return None if inner is None else {**body, "request": inner}
     contents = body.get("contents")
-    for content in contents if isinstance(contents, list) else ():
+    if not isinstance(contents, list):
+        return None
+    out_contents: list[Any] | None = None
+    for i, content in enumerate(contents):
         parts = content.get("parts") if isinstance(content, dict) else None
         if not isinstance(parts, list):
             continue
-        kept = []
+        kept, changed = [], False
         for part in parts:
             sig = part.get("thoughtSignature") if isinstance(part, dict) else None
             if not isinstance(sig, str) or sig == _DUMMY:
@@ -302,14 +329,16 @@ def _gemini(body: dict[str, Any], target: str) -> bool:
                 kept.append(rest)
             changed = changed or kept[-1:] != [part]
         if changed:
-            content["parts"] = kept
-    return changed
+            if out_contents is None:
+                out_contents = list(contents)
+            out_contents[i] = {**content, "parts": kept}
+    return None if out_contents is None else {**body, "contents": out_contents}
 
 
-def _responses(body: dict[str, Any], target: str) -> bool:
+def _responses(body: dict[str, Any], target: str) -> dict[str, Any] | None:
     items = body.get("input")
     if not isinstance(items, list):
-        return False
+        return None
     kept, changed = [], False
     for item in items:
         reasoning = isinstance(item, dict) and item.get("type") == "reasoning"
@@ -323,12 +352,10 @@ def _responses(body: dict[str, Any], target: str) -> bool:
             changed = changed or raw != enc
         else:
             changed = True
-    if changed:
-        body["input"] = kept
-    return changed
+    return {**body, "input": kept} if changed else None
 
 
-_WALKERS: dict[str, Callable[[dict[str, Any], str], bool]] = {
+_WALKERS: dict[str, Callable[[dict[str, Any], str], dict[str, Any] | None]] = {
     "anthropic": _anthropic,
     "gemini": _gemini,
     "openai-responses": _responses,

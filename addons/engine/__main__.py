@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import gc
 import logging
 import os
 import secrets
@@ -143,6 +144,11 @@ async def serve(args: argparse.Namespace) -> int:
         state=state,
     )  # fmt: skip
     port = engine.start(args.host, args.port)
+    # What start-up made (modules, config, price table) lives as long as the
+    # process: out of the collector's sight, a full collection walks only
+    # what requests made (long bodies make it run often).
+    gc.collect()
+    gc.freeze()
     for warning in config.warnings if not args.parent else ():  # a front logged them
         logging.warning("%s", warning)
     print(f"engine listening at http://{args.host}:{port}", flush=True)

@@ -113,7 +113,8 @@ OPTIONS: list[tuple[str, type, object, str]] = [
     ("omniroute_flow_bodies", str, "auto",
      "Keep a copy of each routed, streamed body (its first MiB) on the flow: 'auto' when "
      "something shows or saves flows (mitmweb, the console, save_stream_file, hardump, "
-     "flow_detail 3+), 'on', 'off'."),
+     "flow_detail 3+), 'on', 'off'. Without a copy, the request body is dropped too once "
+     "answered."),
     ("omniroute_header_timeout", int, 30,
      "Seconds a client connection gets to send its first complete request head (a CONNECT or "
      "a request); then it is closed. 0: no limit (mitmproxy's tcp_timeout still applies)."),
@@ -616,6 +617,9 @@ class OmniRoute:
             sent = human.pretty_size(flow.response.stream.size)
             flow.response.reason = f"{flow.response.reason} (streamed {sent}, body not kept)"
             flow.response.raw_content = b""
+            # Nor is the request's: a long conversation's body (up to MBs) would
+            # otherwise wait in the finished flow for the cycle collector.
+            flow.request.raw_content = None
         record = await self._record(flow.metadata.get("omniroute_record"))
         if record is not None:
             annotate(flow, record)

@@ -307,8 +307,10 @@ async def test_plain_mitmdump_keeps_no_body_copy_but_still_annotates(front):
     assert isinstance(count, front_addon.StreamCount)  # streamed, only counted
     assert count(b"data: 1\n\n") == b"data: 1\n\n" and count(b"") == b""
     flow.response.raw_content = None  # as after streaming
+    assert flow.request.raw_content  # the request as the client sent it
     await addon.response(flow)
     assert flow.response.raw_content == b""  # nothing kept
+    assert flow.request.raw_content is None  # nor the request (a long one: MBs)
     # mitmdump's line says what happened, not "(content missing)"
     assert flow.response.reason == "OK (streamed 9b, body not kept)"
     assert flow.comment.endswith(" : m -> p/m [3 in / 4 out, $0.0001]")
@@ -332,8 +334,10 @@ async def test_a_body_copy_is_kept_when_something_shows_or_saves_flows(front, se
     record.settled.set()
     flow = routed_flow(addon, record.id)
     flow.response.stream(b"data: [DONE]\n\n")
+    sent = flow.request.raw_content
     await addon.response(flow)
     assert flow.response.content == b"data: [DONE]\n\n"
+    assert sent and flow.request.raw_content == sent
 
 
 async def test_off_keeps_no_copy_even_under_mitmweb_and_a_bad_choice_names_the_option(front):

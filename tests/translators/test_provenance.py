@@ -3,6 +3,7 @@ issued them: stamping on the way to the client, filtering on the way out."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -15,7 +16,12 @@ from omniroute_mitm.translators.canonical import (
     unwrap_meta,
     wrap_meta,
 )
-from omniroute_mitm.translators.provenance import keep_issued, outbound_body, stamp_bytes
+from omniroute_mitm.translators.provenance import (
+    keep_issued,
+    outbound_body,
+    outbound_parsed,
+    stamp_bytes,
+)
 
 
 def envelope(fmt: str, key: str, value: str, by: str) -> str:
@@ -94,6 +100,32 @@ def test_anthropic_body_keeps_only_the_targets_signatures(target: str, kept: lis
     blocks = sent["messages"][0]["content"]
     assert [b["signature"] for b in blocks if b["type"] == "thinking"] == kept
     assert blocks[-1] == {"type": "text", "text": "x"}
+
+
+def test_a_parsed_body_is_filtered_for_one_target_and_left_whole_for_the_next() -> None:
+    """The exchange parses a body once and may try several targets in turn:
+    filtering it for one must not take the next one's signatures away."""
+    bodies = {
+        "anthropic": json.loads(_anthropic_body(
+            "RAW", envelope("anthropic", "signature", "GLMSIG", "glm"))),
+        "gemini": {"contents": [{"role": "model", "parts": [
+            {"text": "t", "thought": True,
+             "thoughtSignature": envelope("gemini", "thoughtSignature", "G", "gem")},
+            {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "RAWG"}]}]},
+        "openai-responses": {"input": [
+            {"type": "reasoning", "summary": [], "encrypted_content": "RAWENC"},
+            {"type": "reasoning", "summary": [],
+             "encrypted_content": envelope("openai-responses", "encrypted_content", "E", "oai")},
+            {"role": "user", "content": "hi"}]},
+    }  # fmt: skip
+    for fmt, body in bodies.items():
+        before = copy.deepcopy(body)
+        for target in ("glm", "gem", "oai", "native", "other"):
+            out = outbound_parsed(fmt, target, body)
+            assert body == before, (fmt, target)  # untouched for the next attempt
+            raw = json.dumps(body).encode()
+            expected = json.loads(outbound_body(fmt, target, raw))
+            assert (body if out is None else out) == expected, (fmt, target)
 
 
 def test_gemini_body_unwraps_its_own_and_drops_the_rest() -> None:

@@ -76,6 +76,9 @@ class Job:
     body_bytes: bytes = b""
     model: str = ""
     stream: bool = False
+    input_estimate: int | None = None
+    """The prompt's estimated tokens once some step counted them (a
+    translated stream does): the usage estimate reuses it, never parses again."""
 
     def asked(self) -> Asked:
         return Asked(self.body, self.body_bytes, self.call.model, self.call.stream, self.stream)
@@ -180,6 +183,8 @@ class ProviderRun:
             self.attempt, shaped.body, stream=self.job.stream, extra=shaped.headers
         )
         custom, input_tokens = shaped.custom_tools, shaped.input_tokens
+        if input_tokens is not None and self.resume is None and job.input_estimate is None:
+            job.input_estimate = input_tokens  # (the whole request as the client sent it)
         self.sent = True
         if not self.job.stream:
             return await self._unary(req, custom)

@@ -185,13 +185,18 @@ class Exchange:
         return LocalAnswers(self.rt, self.job, self.reply, self.record, self._client())
 
     def _estimate(self) -> int:
+        """The prompt's estimated tokens (the usage of an answer without
+        any), counted once per exchange."""
+        if self.job.input_estimate is not None:
+            return self.job.input_estimate
         try:
             request = self._client().parse_request(
                 self.job.body, model=self.job.call.model, stream=False
             )
         except TranslationError:
             return 0
-        return estimate_tokens(request)
+        self.job.input_estimate = estimate_tokens(request)
+        return self.job.input_estimate
 
     def _tokens(self) -> int | None:
         """Estimated input plus maximum output (for context-fit); a chained

@@ -64,8 +64,7 @@ def shape_request(
     back to their ``issuer``). ``partial``: a continuation's request, the
     conversation plus what the client already received (always translated)."""
     if provider.name == client.name and partial is None:
-        body = passthrough_body(client.name, asked, model, cap)
-        body = thinking.outbound(client.name, issuer, body)
+        body = passthrough_body(client.name, asked, model, cap, issuer)
         return Shaped(body, {"anthropic-beta": beta} if beta else {})
     request = client.parse_request(asked.body, model=asked.url_model, stream=asked.url_stream)
     request.model, request.stream = model, asked.stream
@@ -138,7 +137,13 @@ MAX_TOKENS_FIELDS = {
 }
 
 
-def passthrough_body(fmt: str, asked: Asked, model: str, cap: int | None) -> bytes:
+def passthrough_body(
+    fmt: str, asked: Asked, model: str, cap: int | None, issuer: str | None = None
+) -> bytes:
+    """The client's own bytes when nothing must change; else its body (parsed
+    once, by the exchange) with the changes, encoded once: the model, a
+    capped max_tokens, chat's stream usage, and only the signatures
+    ``issuer`` gave (:func:`thinking.outbound_object`)."""
     changes = capped_max_tokens(fmt, asked.body, cap)
     if asked.url_model is None and asked.body.get("model") != model:
         changes["model"] = model  # (Gemini names the model in the URL)
@@ -148,9 +153,12 @@ def passthrough_body(fmt: str, asked: Asked, model: str, cap: int | None) -> byt
         # Without it a chat stream carries no usage at all (a row of zeros);
         # the client then also sees the usage chunk (choices: []), valid OpenAI wire.
         changes["stream_options"] = {**options, "include_usage": True}
-    if not changes:
+    walked = None
+    if issuer is not None:
+        walked = thinking.outbound_object(fmt, issuer, asked.body, asked.body_bytes)
+    if not changes and walked is None:
         return asked.body_bytes
-    return dumps({**asked.body, **changes})
+    return dumps({**(asked.body if walked is None else walked), **changes})
 
 
 def capped_max_tokens(fmt: str, body: dict[str, Any], cap: int | None) -> dict[str, Any]:

@@ -39,7 +39,12 @@ from omniroute_mitm.translators.canonical import (
     ToolCall,
     merge_meta,
 )
-from omniroute_mitm.translators.provenance import keep_issued, outbound_body
+from omniroute_mitm.translators.provenance import (
+    keep_issued,
+    may_change,
+    outbound_body,
+    outbound_parsed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +222,20 @@ def outbound(client: str, target: str, body: bytes) -> bytes:
     is present (one substring search per signature field)."""
     out = outbound_body(client, target, body)
     if out is not body:
+        log.debug("%s: signatures from other issuers removed", target)
+    return out
+
+
+def outbound_object(
+    client: str, target: str, body: dict[str, Any], raw: bytes
+) -> dict[str, Any] | None:
+    """:func:`outbound` for a body parsed already (``raw``: its bytes, for
+    the substring check): the body to send (``body`` itself untouched), or
+    None when it goes as it is. Nothing is parsed again."""
+    if not may_change(client, target, raw):
+        return None
+    out = outbound_parsed(client, target, body)
+    if out is not None:
         log.debug("%s: signatures from other issuers removed", target)
     return out
 
