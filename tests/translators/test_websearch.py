@@ -411,3 +411,73 @@ def test_streamed_search_citations_reach_a_chat_client(source: str) -> None:
     for note in notes:
         span = note["url_citation"]
         assert 0 <= span["start_index"] < span["end_index"] <= len(content)
+
+
+# ------------------------------------------------------------------- usage
+# Gemini's recordings count the search results grounding read apart
+# (toolUsePromptTokenCount, outside promptTokenCount, inside totalTokenCount);
+# Google bills them as input, as Anthropic and OpenAI count their own.
+
+
+def _recorded_usage(path: str) -> dict[str, int]:
+    """The last usageMetadata of a recording."""
+    found = [json.loads(line[6:])["usageMetadata"] for line in _fixture(path).decode().splitlines()
+             if line.startswith("data: ")] if path.endswith(".sse") else []  # fmt: skip
+    return found[-1] if found else json.loads(_fixture(path))["usageMetadata"]
+
+
+def _billed(path: str) -> tuple[int, int, dict[str, int]]:
+    meta = _recorded_usage(path)
+    assert meta["toolUsePromptTokenCount"] > 0
+    return meta["promptTokenCount"] + meta["toolUsePromptTokenCount"], meta["totalTokenCount"], meta
+
+
+def _input_and_total(client: str, body: dict[str, Any]) -> tuple[int, int]:
+    if client == "anthropic":
+        u = anthropic.types.Message.model_validate(body).usage
+        return u.input_tokens, u.input_tokens + u.output_tokens
+    if client == "openai-responses":
+        r = openai.types.responses.Response.model_validate(body).usage
+        assert r is not None
+        return r.input_tokens, r.total_tokens
+    c = openai.types.chat.ChatCompletion.model_validate(body).usage
+    assert c is not None
+    return c.prompt_tokens, c.total_tokens
+
+
+@pytest.mark.parametrize("client", ["anthropic", "openai-responses", "openai-chat"])
+def test_geminis_search_result_tokens_are_input_for_every_client(client: str) -> None:
+    billed, total, _ = _billed(RECORDED["gemini"])
+    response = get_format("gemini").parse_response(json.loads(_fixture(RECORDED["gemini"])))
+    assert response.usage is not None and response.usage.input_tokens == billed
+    shown = get_format(client).render_response(response, counting_env())
+    assert _input_and_total(client, shown) == (billed, total)
+
+
+def test_geminis_search_result_tokens_stay_apart_for_a_gemini_client() -> None:
+    _, _, meta = _billed(RECORDED["gemini"])
+    response = get_format("gemini").parse_response(json.loads(_fixture(RECORDED["gemini"])))
+    again = get_format("gemini").render_response(response, counting_env())["usageMetadata"]
+    for key in ("promptTokenCount", "toolUsePromptTokenCount", "totalTokenCount"):
+        assert again[key] == meta[key], key
+
+
+@pytest.mark.parametrize("client", ["anthropic", "openai-responses", "openai-chat", "gemini"])
+def test_geminis_streamed_search_result_tokens_are_input(client: str) -> None:
+    billed, total, meta = _billed(STREAMED["gemini"])
+    events = _events(_stream("gemini", client))
+    if client == "anthropic":
+        start = events[0]["message"]["usage"]["input_tokens"]
+        final = next(e for e in events if e["type"] == "message_delta")["usage"]
+        assert start == final["input_tokens"] == billed
+        assert final["input_tokens"] + final["output_tokens"] == total
+    elif client == "openai-responses":
+        usage = events[-1]["response"]["usage"]
+        assert (usage["input_tokens"], usage["total_tokens"]) == (billed, total)
+    elif client == "openai-chat":
+        usage = next(e["usage"] for e in events if e.get("usage"))
+        assert (usage["prompt_tokens"], usage["total_tokens"]) == (billed, total)
+    else:
+        usage = events[-1]["usageMetadata"]
+        for key in ("promptTokenCount", "toolUsePromptTokenCount", "totalTokenCount"):
+            assert usage[key] == meta[key], key
