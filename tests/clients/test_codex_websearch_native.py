@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from cli_harness import CLIENT_KEY, CliResult, env_line, proxy_env, run_cli
 from e2e_harness import Mitmdump
-from fakeprovider import Reply
-from fakeprovider import websearch
+from fakeprovider import Reply, websearch
 from test_codex import SSE_CONFIG
 
 pytestmark = pytest.mark.cli
