@@ -482,6 +482,12 @@ class Usage:
     items; Gemini ``webSearchQueries``), priced per search."""
     web_fetch_requests: int = 0
     """Server-side page fetches (Anthropic ``web_fetch_requests``)."""
+    tool_prompt_tokens: int = 0
+    """The part of ``input_tokens`` the provider put in the prompt itself
+    for its own tools: Gemini's ``toolUsePromptTokenCount`` (the search
+    results grounding read), billed as input. Every format counts them in
+    its input (Anthropic and OpenAI count their own search results there
+    too); only a Gemini rendering shows them apart again."""
 
     @property
     def total_tokens(self) -> int:

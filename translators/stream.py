@@ -588,6 +588,7 @@ def _add(a: Usage, b: Usage) -> Usage:
         a.cache_creation_1h_tokens + b.cache_creation_1h_tokens,
         a.web_search_requests + b.web_search_requests,
         a.web_fetch_requests + b.web_fetch_requests,
+        a.tool_prompt_tokens + b.tool_prompt_tokens,
     )
 
 

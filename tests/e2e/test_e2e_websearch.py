@@ -11,7 +11,7 @@ import openai
 import pytest
 from e2e_harness import e2e_config
 from fakeprovider import Reply, Usage
-from fakeprovider.websearch import RESULTS
+from fakeprovider.websearch import GEMINI_TOOL_PROMPT, RESULTS
 from google.genai import types as gtypes
 
 pytestmark = pytest.mark.e2e
@@ -21,6 +21,12 @@ CHAT_TARGETS = (*SEARCHING, "openai-chat")  # a chat client's own search model: 
 PROMPT = "What is the weather in Paris today?"
 ANSWER = Reply(text="Paris is sunny today, 21 degrees.", usage=Usage(input=120, output=45))
 URL, TITLE, _ = RESULTS[0]
+
+
+def billed_input(target: str) -> int:
+    """The input the client is told: Gemini counts the search results it read
+    apart from the prompt (toolUsePromptTokenCount); they are input all the same."""
+    return ANSWER.usage.input + (GEMINI_TOOL_PROMPT if target == "gemini" else 0)
 
 
 def MITM_CONFIG(request):  # noqa: N802 (the harness's hook)
@@ -113,6 +119,7 @@ def test_anthropic_client_gets_server_tool_blocks_and_citations(conn, fake, targ
     assert cited and cited[0].type == "web_search_result_location" and cited[0].url == URL
     assert message.usage.server_tool_use is not None
     assert message.usage.server_tool_use.web_search_requests == 1
+    assert message.usage.input_tokens == billed_input(target)
     check_upstream_tool(fake, target)
 
 
@@ -131,6 +138,7 @@ def test_responses_client_gets_web_search_call_and_url_citations(conn, fake, tar
              for a in p.annotations]  # fmt: skip
     assert notes and notes[0].type == "url_citation" and notes[0].url == URL
     assert 0 <= notes[0].start_index < notes[0].end_index <= len(ANSWER.text)
+    assert response.usage is not None and response.usage.input_tokens == billed_input(target)
     check_upstream_tool(fake, target)
 
 

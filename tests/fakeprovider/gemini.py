@@ -30,14 +30,19 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     return {"error": {"code": status, "message": message, "status": STATUS.get(status, "UNKNOWN")}}
 
 
-def usage_obj(u: Usage, final: bool = True) -> dict[str, Any]:
+def usage_obj(u: Usage, final: bool = True, tool_prompt: int = 0) -> dict[str, Any]:
+    """``tool_prompt``: a grounded answer's search results, counted apart
+    from the prompt (toolUsePromptTokenCount) and inside the total."""
     out: dict[str, Any] = {"promptTokenCount": u.input}
     if final:
         out["candidatesTokenCount"] = u.output - u.reasoning
-    out["totalTokenCount"] = u.total if final else u.input
+    out["totalTokenCount"] = (u.total if final else u.input) + tool_prompt
     if final and u.cached:
         out["cachedContentTokenCount"] = u.cached
     out["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": u.input}]
+    if tool_prompt:
+        out["toolUsePromptTokenCount"] = tool_prompt
+        out["toolUsePromptTokensDetails"] = [{"modality": "TEXT", "tokenCount": tool_prompt}]
     if final and u.reasoning:
         out["thoughtsTokenCount"] = u.reasoning
     return out
@@ -66,14 +71,16 @@ def _chunk(reply: Reply, ctx: Ctx, parts: list[dict[str, Any]], final: bool) -> 
     if final:
         cand["finishReason"] = FINISH[reply.stop_kind]
     cand["index"] = 0
-    if reply.text is not None and websearch.wanted("gemini", ctx.body):
+    searched = reply.text is not None and websearch.wanted("gemini", ctx.body)
+    if searched:
         # as recorded: {} on every chunk, the metadata on the last
-        cand["groundingMetadata"] = websearch.grounding(ctx.body, reply.text) if final else {}
+        cand["groundingMetadata"] = websearch.grounding(ctx.body, reply.text or "") if final else {}
     if final and reply.calls:
         cand["finishMessage"] = "Model generated function call(s)."
     return {
         "candidates": [cand],
-        "usageMetadata": usage_obj(reply.usage, final),
+        "usageMetadata": usage_obj(reply.usage, final,
+                                   websearch.GEMINI_TOOL_PROMPT if searched else 0),
         "modelVersion": reply.model or ctx.model,
         "responseId": ctx.id(""),
     }

@@ -22,6 +22,9 @@ _ANTHROPIC = re.compile(r"web_search_\d{8}$")
 _RESPONSES = {"web_search", "web_search_preview", "web_search_2025_08_26",
               "web_search_preview_2025_03_11"}  # fmt: skip
 _GEMINI = {"googleSearch", "google_search"}
+GEMINI_TOOL_PROMPT = 64
+"""Gemini's toolUsePromptTokenCount of a grounded answer (the search results
+the model read, on every chunk as recorded); billed as input."""
 
 
 def wanted(fmt: str, body: dict[str, Any]) -> bool:

@@ -300,8 +300,8 @@ def _gemini_summary(chunks: list[gtypes.GenerateContentResponse]) -> Summary:
                 stop = cand.finish_reason.value
         if chunk.usage_metadata is not None:
             u = chunk.usage_metadata
-            usage = {
-                "input_tokens": u.prompt_token_count or 0,
+            usage = {  # grounding's search results are billed input, outside prompt_token_count
+                "input_tokens": (u.prompt_token_count or 0) + (u.tool_use_prompt_token_count or 0),
                 "output_tokens": (u.candidates_token_count or 0) + (u.thoughts_token_count or 0),
                 "cache_read_tokens": u.cached_content_token_count or 0,
                 "reasoning_tokens": u.thoughts_token_count or 0,

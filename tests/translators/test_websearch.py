@@ -441,3 +441,203 @@ def test_a_search_is_only_offered_beside_the_clients_own_tools_unforced(fmt, bod
     from omniroute_mitm.translators.web import offered
 
     assert offered(fmt, body) is expected
+
+
+# ------------------------------------------------------------------- usage
+# Gemini's recordings count the search results grounding read apart
+# (toolUsePromptTokenCount, outside promptTokenCount, inside totalTokenCount);
+# Google bills them as input, as Anthropic and OpenAI count their own.
+
+
+def _recorded_usage(path: str) -> dict[str, int]:
+    """The last usageMetadata of a recording."""
+    found = [json.loads(line[6:])["usageMetadata"] for line in _fixture(path).decode().splitlines()
+             if line.startswith("data: ")] if path.endswith(".sse") else []  # fmt: skip
+    return found[-1] if found else json.loads(_fixture(path))["usageMetadata"]
+
+
+def _billed(path: str) -> tuple[int, int, dict[str, int]]:
+    meta = _recorded_usage(path)
+    assert meta["toolUsePromptTokenCount"] > 0
+    return meta["promptTokenCount"] + meta["toolUsePromptTokenCount"], meta["totalTokenCount"], meta
+
+
+def _input_and_total(client: str, body: dict[str, Any]) -> tuple[int, int]:
+    if client == "anthropic":
+        u = anthropic.types.Message.model_validate(body).usage
+        return u.input_tokens, u.input_tokens + u.output_tokens
+    if client == "openai-responses":
+        r = openai.types.responses.Response.model_validate(body).usage
+        assert r is not None
+        return r.input_tokens, r.total_tokens
+    c = openai.types.chat.ChatCompletion.model_validate(body).usage
+    assert c is not None
+    return c.prompt_tokens, c.total_tokens
+
+
+@pytest.mark.parametrize("client", ["anthropic", "openai-responses", "openai-chat"])
+def test_geminis_search_result_tokens_are_input_for_every_client(client: str) -> None:
+    billed, total, _ = _billed(RECORDED["gemini"])
+    response = get_format("gemini").parse_response(json.loads(_fixture(RECORDED["gemini"])))
+    assert response.usage is not None and response.usage.input_tokens == billed
+    shown = get_format(client).render_response(response, counting_env())
+    assert _input_and_total(client, shown) == (billed, total)
+
+
+def test_geminis_search_result_tokens_stay_apart_for_a_gemini_client() -> None:
+    _, _, meta = _billed(RECORDED["gemini"])
+    response = get_format("gemini").parse_response(json.loads(_fixture(RECORDED["gemini"])))
+    again = get_format("gemini").render_response(response, counting_env())["usageMetadata"]
+    for key in ("promptTokenCount", "toolUsePromptTokenCount", "totalTokenCount"):
+        assert again[key] == meta[key], key
+
+
+@pytest.mark.parametrize("client", ["anthropic", "openai-responses", "openai-chat", "gemini"])
+def test_geminis_streamed_search_result_tokens_are_input(client: str) -> None:
+    billed, total, meta = _billed(STREAMED["gemini"])
+    events = _events(_stream("gemini", client))
+    if client == "anthropic":
+        start = events[0]["message"]["usage"]["input_tokens"]
+        final = next(e for e in events if e["type"] == "message_delta")["usage"]
+        assert start == final["input_tokens"] == billed
+        assert final["input_tokens"] + final["output_tokens"] == total
+    elif client == "openai-responses":
+        usage = events[-1]["response"]["usage"]
+        assert (usage["input_tokens"], usage["total_tokens"]) == (billed, total)
+    elif client == "openai-chat":
+        usage = next(e["usage"] for e in events if e.get("usage"))
+        assert (usage["prompt_tokens"], usage["total_tokens"]) == (billed, total)
+    else:
+        usage = events[-1]["usageMetadata"]
+        for key in ("promptTokenCount", "toolUsePromptTokenCount", "totalTokenCount"):
+            assert usage[key] == meta[key], key
+
+
+# ------------------------------------------------- a chat search model's answer
+# OpenAI's search models (gpt-*-search-preview) answer with url_citation
+# annotations indexing the whole message content; streamed, in a delta of
+# their own after the text.
+
+CHAT_TEXT = "Paris is sunny. Oslo is rainy."
+ADDED = "response.output_text.annotation.added"
+CHAT_NOTES = [
+    {"type": "url_citation", "url_citation": {"start_index": 0, "end_index": 15,
+     "url": "https://a.example/paris", "title": "Paris weather"}},
+    {"type": "url_citation", "url_citation": {"start_index": 16, "end_index": 30,
+     "url": "https://b.example/oslo", "title": "Oslo weather"}},
+]  # fmt: skip
+CHAT_SPANS = [("https://a.example/paris", "Paris is sunny."),
+              ("https://b.example/oslo", "Oslo is rainy.")]  # fmt: skip
+
+
+def _chat_search_stream() -> bytes:
+    head = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1,
+            "model": "gpt-4o-search-preview"}  # fmt: skip
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return "data: " + json.dumps({**head, "choices": [choice]}) + "\n\n"
+
+    frames = [chunk({"role": "assistant", "content": ""})]
+    frames += [chunk({"content": CHAT_TEXT[i : i + 7]}) for i in range(0, len(CHAT_TEXT), 7)]
+    frames += [chunk({"annotations": CHAT_NOTES}), chunk({}, "stop")]
+    usage = {"prompt_tokens": 9, "completion_tokens": 8, "total_tokens": 17}
+    frames.append("data: " + json.dumps({**head, "choices": [], "usage": usage}) + "\n\n")
+    return "".join(frames).encode() + b"data: [DONE]\n\n"
+
+
+def _chat_search_body() -> dict[str, Any]:
+    message = {"role": "assistant", "content": CHAT_TEXT, "refusal": None,
+               "annotations": CHAT_NOTES}  # fmt: skip
+    return {"id": "chatcmpl-s", "object": "chat.completion", "created": 1,
+            "model": "gpt-4o-search-preview",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 8, "total_tokens": 17}}  # fmt: skip
+
+
+def _chat_to(client: str) -> bytes:
+    translator = StreamTranslator(get_format("openai-chat"), get_format(client), counting_env(),
+                                  model="test-model")  # fmt: skip
+    data = _chat_search_stream()
+    return b"".join(translator.feed(data[i : i + 50]) for i in range(0, len(data), 50)) + (
+        translator.finish()
+    )
+
+
+def _gemini_spans(text: str, grounding: Any) -> list[tuple[str, str]]:
+    raw = text.encode()
+    chunks = grounding.grounding_chunks
+    return [
+        (chunks[s.grounding_chunk_indices[0]].web.uri,
+         raw[s.segment.start_index or 0 : s.segment.end_index].decode())
+        for s in grounding.grounding_supports
+    ]  # fmt: skip
+
+
+def test_a_chat_search_answer_reaches_each_client_with_its_citations() -> None:
+    response = get_format("openai-chat").parse_response(_chat_search_body())
+    shown = get_format("anthropic").render_response(response, counting_env())
+    blocks = anthropic.types.Message.model_validate(shown).content
+    cited = [(b.citations[0].url, b.text) for b in blocks if b.type == "text" and b.citations]
+    assert cited == CHAT_SPANS
+    assert "".join(b.text for b in blocks if b.type == "text") == CHAT_TEXT
+
+    shown = get_format("openai-responses").render_response(response, counting_env())
+    done = openai.types.responses.Response.model_validate(shown)
+    notes = [a for i in done.output if i.type == "message" for p in i.content
+             for a in p.annotations]  # type: ignore[union-attr]  # fmt: skip
+    text = done.output_text
+    assert [(n.url, text[n.start_index : n.end_index]) for n in notes] == CHAT_SPANS  # type: ignore[union-attr]
+
+    shown = get_format("gemini").render_response(response, counting_env())
+    reply = gtypes.GenerateContentResponse.model_validate(shown)
+    grounding = reply.candidates[0].grounding_metadata  # type: ignore[index]
+    assert _gemini_spans(reply.text or "", grounding) == CHAT_SPANS
+
+
+def test_a_streamed_chat_search_answer_reaches_an_anthropic_client_with_citations() -> None:
+    events = _events(_chat_to("anthropic"))
+    deltas = [e["delta"] for e in events if e["type"] == "content_block_delta"]
+    cites = [d["citation"] for d in deltas if d["type"] == "citations_delta"]
+    assert [(c["url"], c["cited_text"]) for c in cites] == CHAT_SPANS
+    for cite in cites:
+        anthropic.types.CitationsWebSearchResultLocation.model_validate(cite)
+    text = "".join(e["delta"].get("text", "") for e in events if e["type"] == "content_block_delta")
+    assert text == CHAT_TEXT
+
+
+def test_a_streamed_chat_search_answer_reaches_a_responses_client_with_annotations() -> None:
+    events = _events(_chat_to("openai-responses"))
+    added = [e["annotation"] for e in events if e["type"] == ADDED]
+    final = openai.types.responses.Response.model_validate(events[-1]["response"])
+    text = final.output_text
+    assert [(n["url"], text[n["start_index"] : n["end_index"]]) for n in added] == CHAT_SPANS
+    notes = [a for i in final.output if i.type == "message" for p in i.content
+             for a in p.annotations]  # type: ignore[union-attr]  # fmt: skip
+    assert [(n.url, text[n.start_index : n.end_index]) for n in notes] == CHAT_SPANS  # type: ignore[union-attr]
+
+
+def test_a_streamed_chat_search_answer_reaches_a_gemini_client_with_grounding() -> None:
+    chunks = [gtypes.GenerateContentResponse.model_validate(e)
+              for e in _events(_chat_to("gemini"))]  # fmt: skip
+    text = "".join(c.text or "" for c in chunks)
+    assert text == CHAT_TEXT
+    grounded = [c for c in chunks if c.candidates and c.candidates[0].grounding_metadata
+                and c.candidates[0].grounding_metadata.grounding_supports]  # fmt: skip
+    assert grounded
+    assert _gemini_spans(text, grounded[-1].candidates[0].grounding_metadata) == CHAT_SPANS  # type: ignore[index]
+
+
+def test_chat_annotations_before_any_text_wait_for_it() -> None:
+    head = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    frames = [{"annotations": CHAT_NOTES[:1]}, {"content": CHAT_TEXT}]
+    data = "".join("data: " + json.dumps({**head, "choices": [
+        {"index": 0, "delta": d, "finish_reason": None}]}) + "\n\n" for d in frames)  # fmt: skip
+    data += "data: " + json.dumps({**head, "choices": [
+        {"index": 0, "delta": {}, "finish_reason": "stop"}]}) + "\n\ndata: [DONE]\n\n"  # fmt: skip
+    translator = StreamTranslator(get_format("openai-chat"), get_format("openai-responses"),
+                                  counting_env(), model="m")  # fmt: skip
+    events = _events(translator.feed(data.encode()) + translator.finish())
+    added = [e["annotation"] for e in events if e["type"] == ADDED]
+    assert [(n["url"], n["start_index"], n["end_index"]) for n in added] == [
+        ("https://a.example/paris", 0, 15)]  # fmt: skip

@@ -91,26 +91,34 @@ def _count(meta: dict[str, Any], name: str) -> int:
 
 def parse_usage(meta: Any) -> Usage | None:
     """usageMetadata -> canonical. promptTokenCount already includes the
-    cached tokens; candidatesTokenCount excludes the thoughts."""
+    cached tokens; candidatesTokenCount excludes the thoughts;
+    toolUsePromptTokenCount (grounding's search results, billed as input)
+    is outside promptTokenCount and goes into the input
+    (totalTokenCount = prompt + toolUsePrompt + candidates + thoughts)."""
     if not isinstance(meta, dict):
         return None
     thoughts = _count(meta, "thoughtsTokenCount")
+    tool_prompt = _count(meta, "toolUsePromptTokenCount")
     return Usage(
-        input_tokens=_count(meta, "promptTokenCount"),
+        input_tokens=_count(meta, "promptTokenCount") + tool_prompt,
         output_tokens=_count(meta, "candidatesTokenCount") + thoughts,
         cache_read_tokens=_count(meta, "cachedContentTokenCount"),
         reasoning_tokens=thoughts,
+        tool_prompt_tokens=tool_prompt,
     )
 
 
 def render_usage(usage: Usage) -> dict[str, Any]:
-    out: dict[str, Any] = {"promptTokenCount": usage.input_tokens}
+    tool_prompt = min(max(usage.tool_prompt_tokens, 0), usage.input_tokens)
+    out: dict[str, Any] = {"promptTokenCount": usage.input_tokens - tool_prompt}
     if usage.output_tokens > usage.reasoning_tokens:
         # Gemini leaves the count out when nothing was generated.
         out["candidatesTokenCount"] = usage.output_tokens - usage.reasoning_tokens
     out["totalTokenCount"] = usage.input_tokens + usage.output_tokens
     if usage.cache_read_tokens:
         out["cachedContentTokenCount"] = usage.cache_read_tokens
+    if tool_prompt:
+        out["toolUsePromptTokenCount"] = tool_prompt
     if usage.reasoning_tokens:
         out["thoughtsTokenCount"] = usage.reasoning_tokens
     return out

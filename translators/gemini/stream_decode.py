@@ -121,9 +121,12 @@ class GeminiStreamDecoder(DecoderSkeleton):
     def _start(self, data: dict[str, Any], events: list[StreamEvent]) -> None:
         self._started = True
         usage = None
-        prompt = field(as_dict(field(data, "usageMetadata")), "promptTokenCount")
+        meta = as_dict(field(data, "usageMetadata"))
+        prompt = field(meta, "promptTokenCount")
         if isinstance(prompt, int):
-            usage = Usage(input_tokens=prompt)
+            tool_prompt = field(meta, "toolUsePromptTokenCount")
+            tool_prompt = tool_prompt if isinstance(tool_prompt, int) else 0
+            usage = Usage(input_tokens=prompt + tool_prompt, tool_prompt_tokens=tool_prompt)
         self._id = str(field(data, "responseId") or self._env.new_id("resp_"))
         events.append(StreamStart(self._id, str(field(data, "modelVersion") or ""), usage))
 

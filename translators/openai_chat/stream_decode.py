@@ -7,6 +7,7 @@ from typing import Any
 
 from ..blocks import Blocks, JsonEnd
 from ..canonical import (
+    Citation,
     Env,
     ErrorInfo,
     Finish,
@@ -22,6 +23,7 @@ from ..decoding import CUT, DecoderSkeleton
 from ..openai_errors import error_from_payload
 from .common import NAME, REASONING_FIELDS, parse_usage, stop_reason, str_field
 from .parts import reasoning_meta
+from .web import parse_annotations
 
 
 class ChatStreamDecoder(DecoderSkeleton):
@@ -52,6 +54,9 @@ class ChatStreamDecoder(DecoderSkeleton):
         self._usage: Usage | None = None
         self._saw_tool = False
         self._saw_refusal = False
+        self._content = 0  # characters of message content so far (annotations index it)
+        self._text_block: tuple[int, int] | None = None  # last text block: key, content offset
+        self._uncited: list[Citation] = []  # annotations that came before any text
 
     # ------------------------------------------------------------------ events
 
@@ -116,6 +121,8 @@ class ChatStreamDecoder(DecoderSkeleton):
         if isinstance(refusal, str) and refusal:
             self._saw_refusal = True
             self._text(Refusal, refusal, events)
+        if delta.get("annotations"):
+            self._cite(parse_annotations(delta["annotations"]), events)
         calls = delta.get("tool_calls")
         if isinstance(calls, list):
             for call in calls:
@@ -145,7 +152,35 @@ class ChatStreamDecoder(DecoderSkeleton):
                 part.meta[NAME] = reasoning_meta(field)
             self._keys += 1
             blocks.start(self._keys, part, events)
+            if kind is Text:
+                self._text_block = (self._keys, self._content)
         blocks.delta(blocks.open_key, text, events)
+        if kind is Text:
+            self._content += len(text)
+            if self._uncited:
+                cited, self._uncited = self._uncited, []
+                self._cite(cited, events)
+
+    def _cite(self, citations: list[Citation], events: list[StreamEvent]) -> None:
+        """``url_citation`` annotations (OpenAI's search models send them in a
+        delta of their own near the end): spans index the whole message
+        content, a block's start at its offset in it. Annotations before any
+        text wait for it; those of a text block already ended are lost."""
+        if self._text_block is None:
+            self._uncited.extend(citations)
+            return
+        key, offset = self._text_block
+        if not self._blocks.is_live(key):
+            return
+        size = self._content - offset
+        for citation in citations:
+            if citation.start is not None:
+                citation.start = min(max(citation.start - offset, 0), size)
+            if citation.end is not None:
+                citation.end = min(max(citation.end - offset, 0), size)
+                if citation.start is not None and citation.start >= citation.end:
+                    continue  # a span of another text block
+            self._blocks.cite(key, citation, events)
 
     def _tool(self, call: dict[str, Any], events: list[StreamEvent]) -> None:
         call_id = str_field(call, "id") or None
