@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import httpx
 from omniroute_mitm.engine.core import prices
 from omniroute_mitm.engine.core.calls import Call, decode_body, dumps
+from omniroute_mitm.engine.core.endpoints import continuation
 from omniroute_mitm.engine.core.errors import (
     NotFound,
     UpstreamError,
@@ -37,7 +38,7 @@ from omniroute_mitm.engine.stream.reply import ClientReply
 from omniroute_mitm.engine.stream.tap import UsageTap
 from omniroute_mitm.engine.translate import thinking
 from omniroute_mitm.engine.translate.codeassist import CodeAssistStream
-from omniroute_mitm.engine.translate.shaping import EXACT, Asked, shape_request
+from omniroute_mitm.engine.translate.shaping import Asked, shape_request
 from omniroute_mitm.engine.translate.thinking import ThoughtCache, needs_cache
 from omniroute_mitm.translators import (
     StreamTranslator,
@@ -160,6 +161,7 @@ class ProviderRun:
     async def run(self) -> Headers:
         job, attempt = self.job, self.attempt
         assert attempt.provider is not None and attempt.model is not None
+        how = continuation(attempt.provider)
         shaped = shape_request(
             self.client,
             self.provider,
@@ -173,11 +175,13 @@ class ProviderRun:
             env=self.reply.env,
             beta=job.inbound.header("anthropic-beta"),
             partial=self.resume.partial if self.resume is not None else None,
+            how=how,
         )
         for warning in shaped.warnings:
             log.debug("%s: %s", self.label, warning)
         req = self.rt.upstream.provider_request(
-            self.attempt, shaped.body, stream=self.job.stream, extra=shaped.headers
+            self.attempt, shaped.body, stream=self.job.stream, extra=shaped.headers,
+            prefix=bool(shaped.prefix),
         )
         custom, input_tokens = shaped.custom_tools, shaped.input_tokens
         self.sent = True
@@ -191,8 +195,9 @@ class ProviderRun:
                 on_events=watch,
                 issuer=self.attempt.provider_name,
                 custom_tools=custom,
-                exact=self.provider.name in EXACT,
+                exact=how != "instruction",
                 trimmed=shaped.trimmed,
+                echo=shaped.prefix,
             )
             return await self._stream(req, translator, watch)
         translator = (CodeAssistStream if self.reply.wrapped else StreamTranslator)(
@@ -260,7 +265,8 @@ class ProviderRun:
                 if translator.continuable and translator.broken is None and (
                     translator.stop_reason is None  # after a finish: whole, ends as before
                 ):
-                    translator.break_off(err.info())
+                    # (a held call whose arguments were already whole goes out)
+                    await held.emit(translator.break_off(err.info()))
                     raise Broken(err, self, translator) from None
                 self.reply.record.error = err.message
                 await self.reply.sink.send(translator.fail(self.reply.error_info(err)))
