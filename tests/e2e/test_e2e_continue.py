@@ -314,6 +314,25 @@ def test_a_continuation_that_breaks_too_is_continued(conn, fake, mitm, client):
         time.sleep(0.05)
 
 
+def test_a_continuation_reading_its_prompt_longer_than_the_stall_timeout_is_no_stall(
+    conn, fake, mitm
+):
+    """``stall_timeout`` (1 s here) counts from the continuation's own
+    content: before it, the model reads the prompt (time to first token,
+    under the provider's timeout), which is no break of the continuation."""
+    first = broken("drop")
+    first.cut_at = at("openai-chat", first, b" w6")
+    fake.script([first, Reply(text=WORDS, usage=SECOND, continues=True, think=2.5)])
+    got = call(conn, "openai-chat", "twice-openai-chat", stream=True)
+    assert (got.text, got.stop) == (WORDS, "end")
+    assert len(fake.model_calls()) == 2  # continued once, not broken again
+    note = "continued on flaky-openai-chat/primary after"
+    deadline = time.monotonic() + 10  # the request's log line: one continuation
+    while not any(" twice-openai-chat -> " in x and x.count(note) == 1 for x in mitm.lines):
+        assert time.monotonic() < deadline, "\n".join(mitm.lines[-20:])
+        time.sleep(0.05)
+
+
 def test_the_limit_of_continuations_then_the_break_ends_the_stream(conn, fake):
     """``max_continuations`` (2): a third break ends the client's stream
     with the error, as without continuations."""

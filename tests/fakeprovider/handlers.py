@@ -275,6 +275,8 @@ class ModelCall(Base):
                     break
                 if i and reply.delay_between:
                     await asyncio.sleep(reply.delay_between)
+                if i == self.preamble and reply.think:  # (the head and preamble went out)
+                    await asyncio.sleep(reply.think)
                 self.write(frame)
                 await self.flush()
                 self.rec.events_sent = i + 1

@@ -253,7 +253,7 @@ class ProviderRun:
             if resp.status_code >= 400:
                 raise await upstream.error_body(resp, self.label, self.provider.name)
             try:
-                async for chunk in self._chunks(resp):
+                async for chunk in self._chunks(resp, watch):
                     await held.emit(_feed(translator, chunk, self.label))
                     if translator.broken is not None:
                         break
@@ -283,9 +283,11 @@ class ProviderRun:
         return headers
 
 
-    async def _chunks(self, resp: httpx.Response) -> AsyncIterator[bytes]:
+    async def _chunks(self, resp: httpx.Response, watch: ContentWatch) -> AsyncIterator[bytes]:
         """The body's chunks; with a stall timeout, a continuable stream that
-        sent content and then goes quiet that long is a break."""
+        sent content and then goes quiet that long is a break. A continuation
+        counts from content of its own: until then the model reads the prompt
+        (its time to first token, under the provider's timeout like any)."""
         chunks = self.rt.upstream.chunks(resp, self.label)
         if self.stall is None or not self.continuable and self.resume is None:
             async for chunk in chunks:
@@ -293,7 +295,8 @@ class ProviderRun:
             return
         it = aiter(chunks)
         while True:
-            wait = self.stall if self.reply.content_sent else None
+            sent = watch.content if self.resume is not None else self.reply.content_sent
+            wait = self.stall if sent else None
             try:
                 chunk = await asyncio.wait_for(anext(it), wait)
             except StopAsyncIteration:
