@@ -307,7 +307,7 @@ def test_a_provider_says_how_it_continues():
         providers:
           own: {format: openai-chat, base_url: "http://10.0.0.5/v1", continue: prefix}
           plain: {format: openai-chat, base_url: "https://api.example.com/v1"}
-          claude: {format: anthropic, base_url: "https://api.anthropic.com/v1", continue: instruction}
+          claude: {format: anthropic, base_url: "https://a.example/v1", continue: instruction}
     """)
     providers = parse_config(text, env={}).providers
     assert (providers["own"].continue_, providers["plain"].continue_) == ("prefix", None)

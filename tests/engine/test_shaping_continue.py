@@ -50,4 +50,5 @@ def test_an_anthropic_prefill_is_trimmed_of_its_trailing_whitespace():
     assert last["role"] == "assistant" and "prefix" not in last
     content = last["content"]
     text = content if isinstance(content, str) else "".join(b["text"] for b in content)
-    assert text == "one two" and out.trimmed == " " and CONTINUE_INSTRUCTION not in out.body.decode()
+    assert (text, out.trimmed) == ("one two", " ")
+    assert CONTINUE_INSTRUCTION not in out.body.decode()
