@@ -61,8 +61,9 @@ def MITM_CONFIG(request) -> dict:  # noqa: N802 (the harness looks for this name
         combos[f"via-{fmt}"] = {"targets": [f"flaky-{fmt}/primary", f"fake-{other(fmt)}/backup"]}
         combos[f"twice-{fmt}"] = {"targets": [f"flaky-{fmt}/primary"]}
     combos["prefix-chat"] = {"targets": ["flaky-prefix/primary"]}
-    # a stream quiet this long after content is broken
-    config = flaky_config(port, "cont", 5, combos, stall_timeout=1, max_continuations=2)
+    # (no stall_timeout: a tight one would also cut the streams of the tests
+    # here whenever a loaded machine holds one back; stalls have their module)
+    config = flaky_config(port, "cont", 5, combos, max_continuations=2)
     # a DeepSeek-compatible server of one's own: continues an assistant prefix
     config["providers"]["flaky-prefix"] = {
         "format": "openai-chat", "base_url": base_url("openai-chat", port),
@@ -276,22 +277,6 @@ def records_with(mitm: Mitmdump, text: str) -> list[dict]:
     return found
 
 
-@pytest.mark.parametrize("client", ["anthropic", "openai-chat"])
-def test_a_stall_after_content_is_a_break_and_continued(conn, fake, mitm, client):
-    """``stall_timeout``: a stream quiet that long after content is continued
-    (the Anthropic client's same target fails, so its backup goes on by
-    instruction; the chat client's same target goes on)."""
-    stall = Reply(text=WORDS, usage=FIRST, fault="stall_mid_stream", stall=30)
-    same_fails = [Reply(status=503)] if client == "anthropic" else []
-    fake.script([stall, *same_fails, Reply(text=WORDS, usage=SECOND)])
-    got = call(conn, client, f"cont-{client}", stream=True)
-    assert got.text == WORDS
-    assert got.stop == "end"
-    check_usage(got)
-    wait_for_line(mitm, "no data for 1 s)]")  # the request's line: [continued on ...]
-    assert records_with(mitm, "no data for 1 s")  # the record says so too
-
-
 @pytest.mark.parametrize("client", FORMATS)
 def test_a_continuation_that_breaks_too_is_continued(conn, fake, mitm, client):
     """``max_continuations`` (2 here): the continuation breaks after content
@@ -310,25 +295,6 @@ def test_a_continuation_that_breaks_too_is_continued(conn, fake, mitm, client):
     note = f"continued on flaky-{client}/primary after"
     deadline = time.monotonic() + 10  # the request's log line: both continuations
     while not any(f" twice-{client} -> " in x and x.count(note) == 2 for x in mitm.lines):
-        assert time.monotonic() < deadline, "\n".join(mitm.lines[-20:])
-        time.sleep(0.05)
-
-
-def test_a_continuation_reading_its_prompt_longer_than_the_stall_timeout_is_no_stall(
-    conn, fake, mitm
-):
-    """``stall_timeout`` (1 s here) counts from the continuation's own
-    content: before it, the model reads the prompt (time to first token,
-    under the provider's timeout), which is no break of the continuation."""
-    first = broken("drop")
-    first.cut_at = at("openai-chat", first, b" w6")
-    fake.script([first, Reply(text=WORDS, usage=SECOND, continues=True, think=2.5)])
-    got = call(conn, "openai-chat", "twice-openai-chat", stream=True)
-    assert (got.text, got.stop) == (WORDS, "end")
-    assert len(fake.model_calls()) == 2  # continued once, not broken again
-    note = "continued on flaky-openai-chat/primary after"
-    deadline = time.monotonic() + 10  # the request's log line: one continuation
-    while not any(" twice-openai-chat -> " in x and x.count(note) == 1 for x in mitm.lines):
         assert time.monotonic() < deadline, "\n".join(mitm.lines[-20:])
         time.sleep(0.05)
 
@@ -416,7 +382,8 @@ def expect(got: Result, case: str) -> None:
     check_usage(got)
 
 
-CASES = ["text", "tool arguments", "thinking", "error event", "stall"]
+CASES = ["text", "tool arguments", "thinking", "error event"]
+"""(and "stall": test_e2e_continue_stall)"""
 
 
 @pytest.mark.parametrize("case", CASES)
