@@ -29,6 +29,16 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
         echo "test: no PostgreSQL; the PostgreSQL store's tests will be skipped" >&2
     fi
 fi
+# The shared state is tested against a real Redis (or Valkey) server (tests/team).
+if ! command -v redis-server >/dev/null 2>&1 && ! command -v valkey-server >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test: installing redis-server (apt) for the shared state's tests" >&2
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } \
+            >/dev/null 2>&1 || echo "test: redis-server could not be installed" >&2
+    else
+        echo "test: no redis-server or valkey-server; the shared state's tests will be skipped" >&2
+    fi
+fi
 if [ $# -eq 0 ]; then  # the whole run also holds the guardrails
     .venv/bin/ruff check .
     .venv/bin/mypy  # strict on translators/ (pyproject)

@@ -9,7 +9,10 @@ from collections.abc import Iterator
 import pytest
 from fakeprovider import FakeProvider
 
-pytest_plugins = ["team.servers_postgres"]  # postgres_server, pg_url: a real PostgreSQL
+pytest_plugins = [
+    "team.servers_postgres",  # postgres_server, pg_url: a real PostgreSQL
+    "team.servers_valkey",  # redis_server, redis_url, own_redis: a real Redis/Valkey
+]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -90,6 +90,44 @@ def requested(fmt: FormatName, body: Any) -> frozenset[str]:
     return frozenset(found)
 
 
+def offered(fmt: FormatName, body: Any) -> bool:
+    """Whether the request's web tools are only offered, not what it is
+    for: it has tools of its own beside them and its ``tool_choice`` does
+    not force a web tool. Codex sends ``web_search`` with every turn of a
+    coding session; Claude Code's WebSearch and Gemini CLI's
+    google_web_search send a request with the search tool alone (or forced),
+    and that request is the search. A Chat client's ``web_search_options``
+    asks a search model to search: never only offered."""
+    if not isinstance(body, dict) or fmt == "openai-chat":
+        return False
+    tools = body.get("tools")
+    own = 0
+    for tool in tools if isinstance(tools, list) else ():
+        if not isinstance(tool, dict):
+            continue
+        if fmt == "gemini":
+            own += bool(tool.get("functionDeclarations") or tool.get("function_declarations"))
+        elif not _web_kind(fmt, tool.get("type")):
+            own += 1
+    choice = body.get("tool_choice")
+    forced = False
+    if isinstance(choice, dict):
+        if fmt == "anthropic":
+            named = choice.get("name") in ("web_search", "web_fetch")
+            forced = choice.get("type") == "tool" and named
+        else:
+            forced = _web_kind(fmt, choice.get("type"))
+    return own > 0 and not forced
+
+
+def _web_kind(fmt: FormatName, kind: Any) -> bool:
+    if not isinstance(kind, str):
+        return False
+    if fmt == "anthropic":
+        return _ANTHROPIC.match(kind) is not None
+    return kind in RESPONSES_SEARCH
+
+
 def honours(target: FormatName, client: FormatName, tool: str) -> bool:
     """Whether a target of format ``target`` runs ``tool`` itself for a
     client of format ``client`` (the same format always: the request passes

@@ -36,8 +36,10 @@ from omniroute_mitm.engine.core.database import (
     open_store,
 )
 from omniroute_mitm.engine.core.limits import parse_size
+from omniroute_mitm.engine.core.stateurl import STATE_ENV
 from omniroute_mitm.engine.record.reqlog import RequestLog
 from omniroute_mitm.engine.serve.server import Engine
+from omniroute_mitm.engine.serve.sharing import StateError, chosen, open_state
 from omniroute_mitm.engine.translate.responses import open_responses
 
 DIRECT_TOKEN_ENV = "OMNIROUTE_DIRECT_TOKEN"
@@ -83,6 +85,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "(default: %(default)s)",
     )
     parser.add_argument(
+        "--state",
+        default=os.environ.get(STATE_ENV),
+        help="the router's state: memory or redis://HOST:PORT/DB, shared by instances "
+        f"(default: ${STATE_ENV}, else config.yaml's state:, else memory)",
+    )
+    parser.add_argument(
         "--data-dir", help=f"where the database lives (default: ${DATA_DIR_ENV}, else data/)"
     )
     parser.add_argument(
@@ -121,12 +129,18 @@ async def serve(args: argparse.Namespace) -> int:
         except StoreError as exc:
             print(exc, file=sys.stderr)
             return 1
+    try:
+        state = open_state(chosen(args.state, config.state), _state_name(args.state))
+    except StateError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     secret = read_secret(Path(args.secret_file))
     responses = open_responses(args.data_dir, store, persist=args.store.lower() != "none")
     request_log = RequestLog(data_dir(args.data_dir) / "requests") if args.log_requests else None
     engine = Engine(
         config, secret=secret, direct_token=direct, responses=responses, store=store,
         request_log=request_log, max_body=args.max_body, body_memory=args.body_memory,
+        state=state,
     )  # fmt: skip
     port = engine.start(args.host, args.port)
     for warning in config.warnings if not args.parent else ():  # a front logged them
@@ -143,6 +157,13 @@ async def serve(args: argparse.Namespace) -> int:
     finally:
         await engine.stop()
     return 0
+
+
+def _state_name(given: str | None) -> str:
+    """What a bad state URL's error names."""
+    if not given:
+        return "state"
+    return STATE_ENV if given == os.environ.get(STATE_ENV) else "--state"
 
 
 def watch_parent(parent: int, stop: asyncio.Event) -> None:

@@ -35,6 +35,7 @@ from omniroute_mitm.engine.core import (
     limits,
     paths,
     private,
+    stateurl,
     summary,
     trust,
 )
@@ -120,6 +121,10 @@ OPTIONS: list[tuple[str, type, object, str]] = [
      "The engine's database: sqlite:///FILE (relative: under omniroute_data_dir), "
      "postgresql://USER@HOST:PORT/DB (instances sharing usage and stored responses; "
      "needs the team extra), or none."),
+    ("omniroute_state", str, stateurl.MEMORY,
+     "The router's state (cooldowns, breakers, affinity, counters, budgets): memory (this "
+     "instance; or config.yaml's state:), or redis://HOST:PORT/DB, a Redis or Valkey server "
+     "shared by several instances (needs the team extra)."),
     ("omniroute_max_body", str, "32m",
      "A model call whose request body is over this size (e.g. 32m, 512k) gets a 413 in the "
      "client's format; mitmdump streams it to the engine, which drops it, instead of "
@@ -133,6 +138,18 @@ OPTIONS: list[tuple[str, type, object, str]] = [
 ]  # fmt: skip
 MAGIC_HOST = "omniroute"
 """http://omniroute/<rest> through the proxy is the engine's /omniroute/<rest>."""
+
+
+def _check_values(updated: set[str]) -> None:
+    """Options whose value must parse: one OptionsError naming the option."""
+    checks = {"omniroute_max_body": limits.parse_size, "omniroute_body_memory": limits.parse_size,
+              "omniroute_state": stateurl.parse_state_url}  # fmt: skip
+    for name, parse in checks.items():
+        if name in updated:
+            try:
+                parse(getattr(ctx.options, name))
+            except ValueError as exc:
+                raise exceptions.OptionsError(f"{name}: {exc}") from None
 
 
 class CappedCopy:
@@ -204,12 +221,7 @@ class OmniRoute:
     def configure(self, updated: set[str]) -> None:
         if not self._exposure_ok(updated):
             return  # refused at start-up: nothing starts, mitmdump exits
-        for name in ("omniroute_max_body", "omniroute_body_memory"):
-            if name in updated:
-                try:
-                    limits.parse_size(getattr(ctx.options, name))
-                except ValueError as exc:
-                    raise exceptions.OptionsError(f"{name}: {exc}") from None
+        _check_values(updated)
         self.backend.configure(updated)
         if ctx.options.omniroute_flow_bodies not in BODY_CHOICES:
             raise exceptions.OptionsError(
@@ -315,6 +327,7 @@ class OmniRoute:
         setting = summary.make_setting(
             _proxy_address(), ctx.options.confdir,
             offline_clients=ctx.options.omniroute_offline_clients,
+            proxy_users=bool(getattr(ctx.options, "proxyauth", None)),
         )  # fmt: skip
         log.info("%s", summary.block("omniroute:", summary.startup_lines(config, path, setting)))
 

@@ -18,7 +18,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from mitmproxy import ctx, exceptions
-from omniroute_mitm.engine.core import database, limits, summary
+from omniroute_mitm.engine.core import database, limits, stateurl, summary
 from omniroute_mitm.engine.core.config import Config, ConfigError, load_config
 
 from .process import EngineProcess, can_spawn
@@ -28,7 +28,7 @@ log = logging.getLogger("omniroute")
 MODES = ("process", "inprocess")
 CHILD_OPTIONS = {"omniroute_config", "omniroute_engine_direct", "omniroute_engine_port",
                  "omniroute_store", "omniroute_data_dir", "omniroute_log_requests",
-                 "omniroute_body_memory"}  # fmt: skip
+                 "omniroute_body_memory", "omniroute_state"}  # fmt: skip
 """Options on the engine child's command line: changing one starts a new child."""
 
 
@@ -85,6 +85,9 @@ class EngineHost:
             self.engine.log_requests(
                 ctx.options.omniroute_log_requests, ctx.options.omniroute_data_dir or None
             )
+        if "omniroute_state" in updated and self.engine is not None:
+            log.warning("omniroute_state: the in-process engine keeps its state store until "
+                        "mitmproxy restarts")  # fmt: skip
         if "omniroute_body_memory" in updated and self.engine is not None:
             self.engine.bodies.limit = limits.parse_size(ctx.options.omniroute_body_memory)
         if "omniroute_engine_direct" in updated and self.loaded is not None:
@@ -206,14 +209,19 @@ class EngineHost:
             return
         if self.engine is None:
             # the one place the front loads the engine's server: in-process mode only
-            from omniroute_mitm.engine.serve.embedded import embedded_engine
+            from omniroute_mitm.engine.serve.embedded import StateError, embedded_engine
 
-            self.engine = embedded_engine(
-                config,
-                direct_token=_direct_token(),
-                store=_store(),
-                data_dir=ctx.options.omniroute_data_dir or None,
-            )
+            try:
+                self.engine = embedded_engine(
+                    config,
+                    direct_token=_direct_token(),
+                    store=_store(),
+                    data_dir=ctx.options.omniroute_data_dir or None,
+                    state=ctx.options.omniroute_state,
+                )
+            except StateError as exc:  # one line (errorcheck makes mitmdump exit 1)
+                log.error("%s", exc)
+                return
             self.engine.bodies.limit = limits.parse_size(ctx.options.omniroute_body_memory)
         else:  # omniroute_config changed at runtime
             self.engine.set_config(config)
@@ -250,6 +258,8 @@ class EngineHost:
         if self.child is not None:  # its command line changed: a new one
             asyncio.ensure_future(self.child.stop())
         args = ["--store", ctx.options.omniroute_store or "none"]
+        # memory: config.yaml's state: (as in-process); a URL's password stays out of ps
+        env = {stateurl.STATE_ENV: ctx.options.omniroute_state.strip() or stateurl.MEMORY}
         if ctx.options.omniroute_log_requests:
             args.append("--log-requests")
         if ctx.options.omniroute_data_dir:
@@ -260,6 +270,7 @@ class EngineHost:
             port=ctx.options.omniroute_engine_port,
             direct=bool(_direct_token()),
             args=args,
+            env=env,
         )
         self.child.start()
         atexit.register(self.child.kill_now)

@@ -36,9 +36,12 @@ def can_spawn() -> bool:
 
 class EngineProcess:
     def __init__(
-        self, config_path: str, *, port: int = 0, direct: bool = False, args: Sequence[str] = ()
+        self, config_path: str, *, port: int = 0, direct: bool = False, args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.config_path, self.port, self.direct, self.args = config_path, port, direct, args
+        self.env = env or {}
+        """More environment for the child (what must not show in ``ps``)."""
         self.secret = secrets.token_urlsafe(32)
         self.url: str | None = None
         self.ready = asyncio.Event()
@@ -98,7 +101,7 @@ class EngineProcess:
             await asyncio.sleep(delay)
 
     async def _run_once(self) -> int | None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *self.argv(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,

@@ -143,11 +143,32 @@ def target_lines(rows: list[Row], levels: tuple[int, ...]) -> list[str]:
     rss = max((mb for r in rows if not r.name.startswith("LiteLLM") for mb in r.rss.values()),
               default=None)
     checks.append(("peak RSS of our processes, MB (< 150)", rss, 150, False))
-    out = ["", "Targets (issue 9):"]
+    return ["", "Targets (issue 9):", *_checked(checks)]
+
+
+def _checked(checks: list[tuple[str, float | None, float, bool]]) -> list[str]:
+    out = []
     for text, value, bound, at_least in checks:
         ok = value is not None and (value >= bound if at_least else value <= bound)
         out.append(f"- {text}: {_f(value, '{:.2f}')} {'ok' if ok else 'MISSED'}")
     return out
+
+
+def state_checks(rows: list[Row], levels: tuple[int, ...]) -> list[tuple[str, float | None,
+                                                                         float, bool]]:
+    """The shared state (issue 18): Redis against memory, default mode, cross-format."""
+    by = {r.name: r for r in rows}
+    memory = by.get("omniroute default, cross-format")
+    shared = by.get("omniroute default+redis, cross-format")
+    if memory is None or shared is None:
+        return []
+    checks: list[tuple[str, float | None, float, bool]] = []
+    for level in levels:
+        checks.append((f"redis state: streams/s x memory state @{level} (>= 0.9)",
+                       _ratio(shared.rate(level), memory.rate(level)), 0.9, True))
+        checks.append((f"redis state: median TTFB ms minus memory state's @{level} (<= 1.0)",
+                       _added(shared, memory, level, "ttfb"), 1.0, False))
+    return checks
 
 
 def _cpu_per_stream(row: Row | None) -> float | None:
@@ -187,6 +208,8 @@ def render(rows: list[Row], levels: tuple[int, ...], head: str,
     targets = long_target_lines(rows, levels) if long else target_lines(rows, levels)
     lines = [head, "", *mains[:-1], *levels_table(rows, levels),
              *resources_table(rows), *failover_lines(rows), *targets]
+    if shared := state_checks(rows, levels):
+        lines += ["", "Targets (issue 18, the shared state):", *_checked(shared)]
     bad = [r for r in rows if r.error_count() or not r.results]
     if direct_is_bottleneck(rows, level):
         lines.append(f"- WARNING: direct is not well above every proxied path @{level}: "

@@ -36,6 +36,7 @@ from setups import (
     litellm,
     make_confdir,
     omniroute,
+    redis_server,
 )
 
 
@@ -63,6 +64,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--long", action="store_true",
                    help="the long-conversation workload: 100, 500 and 1000 KB requests, "
                    "20-event answers, 1 and 4 clients")
+    p.add_argument("--state", metavar="URL",
+                   help="also run the default mode with omniroute_state=URL (a redis:// URL, or "
+                   "auto: a redis-server started for the run) beside the memory state")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 20 events, levels 1,4, a few streams, no LiteLLM")
     args = p.parse_args(argv)
@@ -81,10 +85,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def setups(env: Env, args: argparse.Namespace, tmp: Path) -> list[Setup]:
+def setups(env: Env, args: argparse.Namespace, tmp: Path, state: str | None) -> list[Setup]:
     out = [Setup("provider", direct(env)), Setup("bare", bare(env))]
     for i, mode in enumerate(args.modes):
         out.append(Setup(f"omniroute {mode}", omniroute(env, mode, same=i == 0, failover=i == 0)))
+        if state and mode == "default":
+            out.append(Setup("omniroute default+redis",
+                             omniroute(env, mode, same=False, failover=False, state=state)))
     out.append(Setup("engine", engine_direct(env)))
     if not args.no_litellm:
         out.append(Setup("litellm", litellm(env, ensure_litellm(tmp / "litellm-install.log"))))
@@ -157,19 +164,24 @@ def run_once(args: argparse.Namespace, kb: int, client: Client) -> int:
         provider = Proc("provider", [str(BIN / "python"), str(HERE / "provider.py"),
                                      "--events", str(args.events), "--pacing", str(args.pacing)],
                         r"listening at (http://\S+)", cwd=ROOT).start()
+        server, state = None, args.state
         try:
+            if state == "auto":
+                server, state = redis_server(tmp)
             confdir, ssl_context = make_confdir(tmp / "confdir")
             assert provider.match is not None
             env = Env(provider.match.group(1), tmp, confdir, ssl_context, args.events, template,
                       client)
             rows: list[Row] = []
             started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-            for setup in setups(env, args, tmp):
+            for setup in setups(env, args, tmp, state):
                 print(f"... {setup.name}", file=sys.stderr, flush=True)
                 rows += measure_setup(setup, args, provider)
             rss = peak_rss_mb(provider.pid)
         finally:
             provider.stop()
+            if server is not None:
+                server.stop()
     shape = {"claude": "Claude Code", "codex": "Codex CLI", "gemini": "Gemini CLI"}[client.name]
     request = f"{kb} KB {shape}-shaped requests" if kb else f"short prompts ({shape} format)"
     head = (f"{started}, {machine()}; {request}, {args.events}-event streams, pacing "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -206,24 +207,47 @@ def bare(env: Env) -> Callable[[Setup], list[Path_]]:
     return start
 
 
-def omniroute(env: Env, mode: str, same: bool, failover: bool) -> Callable[[Setup], list[Path_]]:
+def omniroute(env: Env, mode: str, same: bool, failover: bool,
+              state: str | None = None) -> Callable[[Setup], list[Path_]]:
+    """``state``: omniroute_state (a redis:// URL), named ``MODE+redis``."""
+    name = f"{mode}+redis" if state else mode
+
     def start(setup: Setup) -> list[Path_]:
         extra = ["--set", f"omniroute_engine_mode={mode}"] if mode != "default" else []
+        if state:
+            extra += ["--set", f"omniroute_state={state}"]
         addon = str(ROOT / "addons" / "omniroute.py")
         config = f"omniroute_config={omniroute_config(env)}"
-        proc = mitmdump(env, f"mitmdump+omniroute ({mode})", "-s", addon, "--set", config, *extra)
+        proc = mitmdump(env, f"mitmdump+omniroute ({name})", "-s", addon, "--set", config, *extra)
         setup.procs.append(proc)
         wait_for_line(proc, "omniroute engine ")  # either mode: measured from its start
         paths = []
         if same:
-            paths.append(Path_(f"omniroute {mode}, same format",
+            paths.append(Path_(f"omniroute {name}, same format",
                                proxied(env, proc, env.client.same_model)))
-        paths.append(Path_(f"omniroute {mode}, cross-format", proxied(env, proc, "bench-cross")))
+        paths.append(Path_(f"omniroute {name}, cross-format", proxied(env, proc, "bench-cross")))
         if failover:
-            paths.append(Path_(f"omniroute {mode}, 429 then next",
+            paths.append(Path_(f"omniroute {name}, 429 then next",
                                proxied(env, proc, "bench-failover"), levels=(1,)))
         return paths
     return start
+
+
+def redis_server(tmp: Path) -> tuple[Proc, str]:
+    """A Redis (or Valkey) server from PATH on a free loopback port, no persistence."""
+    binary = shutil.which("valkey-server") or shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("--state auto: no valkey-server or redis-server on PATH "
+                         "(apt-get install redis-server)")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    folder = tmp / "redis"
+    folder.mkdir()
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+            "--save", "", "--appendonly", "no"]
+    proc = Proc("redis-server", argv, r"Ready to accept connections", cwd=folder).start()
+    return proc, f"redis://127.0.0.1:{port}/0"
 
 
 def engine_direct(env: Env) -> Callable[[Setup], list[Path_]]:

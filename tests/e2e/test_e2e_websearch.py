@@ -213,3 +213,58 @@ def test_responses_refusal_is_an_openai_error(conn, fake):
     with pytest.raises(openai.BadRequestError) as caught:
         ask_responses(conn, "to-openai-chat", stream=False)
     assert "web_search" in str(caught.value) and fake.model_calls() == []
+
+
+# ------------------------------------------- a search only offered (Codex's every turn)
+
+SHELL = {"type": "function", "name": "shell", "description": "Run a command",
+         "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}},
+                        "required": ["cmd"]}}  # fmt: skip
+
+
+def ask_codex_like(conn, stream: bool):
+    """What Codex sends every turn: its own function tools and web_search beside them."""
+    kw = {"model": "to-openai-chat", "input": "List the files here.",
+          "tools": [SHELL, {"type": "web_search"}]}
+    client = conn.openai("openai-responses")
+    if stream:
+        with client.responses.stream(**kw) as s:
+            return s.get_final_response()
+    return client.responses.create(**kw)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_a_search_only_offered_is_no_refusal_without_a_backend(conn, fake, stream):
+    """Refusing would fail every Codex turn routed to a chat provider: the turn
+    is answered, and the model is offered a search it can call."""
+    fake.script([Reply(text="Here are the files.")])
+    response = ask_codex_like(conn, stream)
+    assert response.output_text == "Here are the files."
+    (call,) = fake.model_calls()
+    names = [t["function"]["name"] for t in call.body["tools"]]
+    assert names == ["shell", "web_search"]
+
+
+def test_a_search_called_without_a_backend_fails_visibly(conn, fake):
+    """The model calls the search: the client sees a failed search, the model
+    reads why (web_search.backend) and says it could not search; nothing pretends."""
+    from fakeprovider import ToolCall
+
+    fake.script([Reply(tool_calls=[ToolCall("web_search", {"query": "paris weather"})]),
+                 Reply(text="I could not search the web here.")])
+    response = ask_codex_like(conn, stream=True)
+    searches = [i for i in response.output if i.type == "web_search_call"]
+    assert len(searches) == 1 and searches[0].status == "failed"
+    assert response.output_text == "I could not search the web here."
+    first, second = fake.model_calls()
+    results = [m for m in second.body["messages"] if m["role"] == "tool"]
+    assert len(results) == 1 and "web_search.backend" in str(results[0]["content"])
+
+
+def test_a_search_forced_by_tool_choice_is_still_refused(conn, fake):
+    client = conn.openai("openai-responses")
+    with pytest.raises(openai.BadRequestError):
+        client.responses.create(model="to-openai-chat", input="news?",
+                                tools=[SHELL, {"type": "web_search"}],
+                                tool_choice={"type": "web_search"})
+    assert fake.model_calls() == []

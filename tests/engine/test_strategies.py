@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from omniroute_mitm.engine.route.state import MemoryStore
-from omniroute_mitm.engine.route.strategies import STRATEGIES, Candidate, Context, order
+from omniroute_mitm.engine.route.strategies import STRATEGIES, Candidate, Context, Memory, order
+from shared_sync import ThroughRedis
 
 NAMES = ["a/1", "b/2", "c/3", "d/4"]
 
@@ -21,8 +23,19 @@ def cands(**fields: list) -> list[Candidate]:
     ]
 
 
-def ctx(seed: int = 1, tokens: int | None = None, memory: MemoryStore | None = None) -> Context:
+def ctx(seed: int = 1, tokens: int | None = None, memory: Memory | None = None) -> Context:
     return Context("combo", random.Random(seed), memory or MemoryStore(), tokens)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def memory(request) -> Iterator[Memory]:
+    """What strategies remember: in memory, or on a real Redis server."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    through = ThroughRedis(request.getfixturevalue("redis_url"))
+    yield through
+    through.close()
 
 
 def firsts(name: str, candidates: list[Candidate], n: int = 4000) -> Counter[str]:
@@ -41,8 +54,8 @@ def test_weighted_picks_in_proportion_to_the_weights():
         assert counts[name] / 4000 == pytest.approx(weight / 10, abs=0.03)
 
 
-def test_round_robin_rotates_exactly():
-    c = ctx()
+def test_round_robin_rotates_exactly(memory):
+    c = ctx(memory=memory)
     assert [order("round-robin", cands(), c)[0] for _ in range(8)] == [0, 1, 2, 3, 0, 1, 2, 3]
     assert order("round-robin", cands(), c) == [0, 1, 2, 3]  # the rest keeps the ring order
 
@@ -52,8 +65,8 @@ def test_random_spreads_evenly():
     assert all(counts[n] / 4000 == pytest.approx(0.25, abs=0.03) for n in NAMES)
 
 
-def test_strict_random_deals_each_target_once_per_deck():
-    c = ctx()
+def test_strict_random_deals_each_target_once_per_deck(memory):
+    c = ctx(memory=memory)
     for _ in range(5):
         deck = {order("strict-random", cands(), c)[0] for _ in range(4)}
         assert deck == {0, 1, 2, 3}

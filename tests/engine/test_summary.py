@@ -42,6 +42,17 @@ def test_summary_names_routes_disabled_providers_ca_proxy_and_env_lines(tmp_path
     assert "sk-ds-secret" not in "\n".join(out)
 
 
+def test_a_gateway_with_proxy_users_gives_each_user_their_line():
+    """proxyauth set: the line a user runs names the gateway and their user
+    (the password comes from $OMNIROUTE_PROXY_PASSWORD when it runs)."""
+    for proxy, host in [("0.0.0.0:8080", "GATEWAY-HOST"), ("10.0.0.5:3128", "10.0.0.5")]:
+        env = [line for line in lines(proxy=proxy, proxy_users=True) if line.startswith("env for")]
+        port = proxy.rpartition(":")[2]
+        assert env[0].endswith(f'env --port {port} --host {host} --user USER --client claude)"')
+    alone = [line for line in lines(proxy="127.0.0.1:8080") if line.startswith("env for")]
+    assert "--user" not in alone[0] and "--host" not in alone[0]
+
+
 def test_summary_says_whether_offline_clients_is_on_and_when_to_turn_it_on(tmp_path):
     off = [line for line in lines(offline_clients=False) if line.startswith("offline clients")]
     assert off == ["offline clients: off (offline or behind a firewall, add --set "

@@ -32,3 +32,20 @@ def test_quick_proxy_benchmark_streams_through_every_path() -> None:
                     if line.startswith(f"| {path} |")), None)
         assert row is not None and row.endswith("| 0 |"), out.stdout  # streamed, no errors
     assert "Targets (issue 9):" in out.stdout
+
+
+def test_quick_benchmark_with_the_shared_state_streams_and_checks_its_targets() -> None:
+    pytest.importorskip("redis")
+    from team.servers_valkey import NO_SERVER, server_binary
+
+    if server_binary() is None:
+        pytest.skip(NO_SERVER)
+    out = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--modes", "default",
+                          "--state", "auto"], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stdout + out.stderr
+    row = next((line for line in out.stdout.split("Load levels:")[0].splitlines()
+                if line.startswith("| omniroute default+redis, cross-format |")), None)
+    assert row is not None and row.endswith("| 0 |"), out.stdout  # streamed, no errors
+    shared = out.stdout.split("Targets (issue 18, the shared state):")[1]
+    assert "redis state: streams/s x memory state @4 (>= 0.9)" in shared
+    assert "redis state: median TTFB ms minus memory state's @4 (<= 1.0)" in shared

@@ -213,6 +213,25 @@ def test_cli_generate_and_env(tmp_path):
     assert bad.returncode == 2 and "invalid choice: 'cursor'" in bad.stderr
 
 
+def test_env_on_a_team_members_machine_needs_the_certificate_alone(confdir, tmp_path):
+    """A gateway's user gets its CA certificate, never its key: `ca.py --dir
+    DIR env` there makes the bundle the Python clients need from it."""
+    cert = (confdir / "mitmproxy-ca-cert.pem").read_bytes()
+    (tmp_path / "mitmproxy-ca-cert.pem").write_bytes(cert)
+    env = ["env", "--host", "gateway", "--user", "alice", "--client", "sdk"]
+    out = subprocess.run([sys.executable, str(SCRIPT), "--dir", str(tmp_path), *env],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert out.stderr == ""  # no "no CA ... yet"
+    bundle = tmp_path / "ca-bundle.pem"
+    assert f"export SSL_CERT_FILE={bundle}" in out.stdout
+    assert bundle.read_bytes().endswith(cert)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ca-bundle.pem", "mitmproxy-ca-cert.pem"]
+    (tmp_path / "empty").mkdir()
+    out = subprocess.run([sys.executable, str(SCRIPT), "--dir", str(tmp_path / "empty"), *env],
+                         capture_output=True, text=True)  # fmt: skip
+    assert "no CA in" in out.stderr
+
+
 def test_env_lines_for_a_proxy_user_take_the_password_from_the_environment(confdir):
     """`ca.py env --user alice` for a team's gateway: the line names the user,
     the password comes from $OMNIROUTE_PROXY_PASSWORD when the shell runs it

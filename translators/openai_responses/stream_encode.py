@@ -208,13 +208,13 @@ class ResponsesStreamEncoder:
 
     def _search_start(self, part: WebSearchCall, out: list[bytes]) -> None:
         """A search as the API streams it: the item added, in progress,
-        searching, completed; its item is done when its sources (the next
-        block) are known."""
+        searching; completed (unless it failed) and the item done when its
+        sources (the next block) are known."""
         item = call_item(part, None, self._env, "in_progress")
         added = {"id": item["id"], "type": "web_search_call", "status": "in_progress"}
         index = self._new_item(added, out)
         where = {"item_id": item["id"], "output_index": index}
-        for step in ("in_progress", "searching", "completed"):
+        for step in ("in_progress", "searching"):
             self._emit(out, f"response.web_search_call.{step}", where)
         call = WebSearchCall(item["id"], part.name, part.query, part.url, meta=part.meta)
         self._search = (index, call, part.id)
@@ -223,7 +223,11 @@ class ResponsesStreamEncoder:
         if self._search is None:
             return
         (index, call, _), self._search = self._search, None
-        self._item_done(index, call_item(call, found, self._env), out)
+        item = call_item(call, found, self._env)
+        if item.get("status") != "failed":  # a failed search has no completed event
+            where = {"item_id": item["id"], "output_index": index}
+            self._emit(out, "response.web_search_call.completed", where)
+        self._item_done(index, item, out)
 
     def _cite(self, event: BlockCitation, out: list[bytes]) -> None:
         block = self._block

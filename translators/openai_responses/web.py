@@ -119,6 +119,8 @@ def call_item(
     if isinstance(own, dict):
         return dict(own)
     item_id = part.id if part.id.startswith("ws_") else env.new_id("ws_")
+    if results is not None and results.error:
+        status = "failed"  # the search ran and failed: the item says so
     action: dict[str, Any]
     if part.name == WEB_FETCH:
         action = {"type": "open_page", "url": part.url or ""}

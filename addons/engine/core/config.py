@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
 )
 
+from .stateurl import MEMORY, parse_state_url
 from .team import Group, Limits, User
 from .team import problems as team_problems
 
@@ -331,6 +332,17 @@ class Config(_Model):
     """Proxy users (mitmproxy's proxyauth names): group and limits (core.team)."""
     groups: dict[str, Group] = Field(default_factory=dict)
     web_search: WebSearchConfig = Field(default_factory=WebSearchConfig)
+    state: str = MEMORY
+    """Where the router's state lives: ``memory`` or ``redis://host:port/db``
+    (Valkey, Redis), shared by instances (see engine.core.stateurl); read at
+    start, and only when ``omniroute_state``/``--state`` are not given."""
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, value: str) -> str:
+        parse_state_url(value)
+        return value.strip()
+
     _warnings: list[str] = PrivateAttr(default_factory=list)
     _disabled: dict[str, str] = PrivateAttr(default_factory=dict)
     _digest: str = PrivateAttr(default="")

@@ -52,6 +52,8 @@ class Setting:
     """Whether the CA is name-constrained (the project's, not mitmproxy's own)."""
     offline_clients: bool | None = None
     """``omniroute_offline_clients`` (None: not said)."""
+    proxy_users: bool = False
+    """``proxyauth`` is set: each client's line names its user."""
 
 
 def route_lines(config: Config) -> list[str]:
@@ -118,8 +120,11 @@ def ca_line(setting: Setting) -> str:
 
 def env_lines(config: Config | None, setting: Setting) -> list[str]:
     """Which `eval` line each routed client's shell needs."""
-    port = setting.proxy.rpartition(":")[2] if setting.proxy else "8080"
+    host, _, port = (setting.proxy or "127.0.0.1:8080").rpartition(":")
     command = f"{paths.ca_command()} env --port {port}"
+    if setting.proxy_users:  # a team's gateway: each user's machine, their name
+        shown = "GATEWAY-HOST" if host.strip("[]") in ("", "*", "0.0.0.0", "::") else host
+        command += f" --host {shown} --user USER"
     formats = [r.match.client for r in config.routes] if config is not None else []
     if not formats or None in formats:
         return [f'client env: eval "$({command} --client claude)" '
@@ -183,13 +188,15 @@ def _show(path: str | os.PathLike[str]) -> str:
 
 
 def make_setting(proxy: str | None, confdir: str | os.PathLike[str],
-                 urls: Sequence[str] = (), offline_clients: bool | None = None) -> Setting:
+                 urls: Sequence[str] = (), offline_clients: bool | None = None,
+                 proxy_users: bool = False) -> Setting:
     """The facts :func:`startup_lines` needs, read from the CA in ``confdir``."""
     cert = trust.load_cert(confdir)
     if cert is None:
-        return Setting(proxy=proxy, urls=tuple(urls), offline_clients=offline_clients)
+        return Setting(proxy=proxy, urls=tuple(urls), offline_clients=offline_clients,
+                       proxy_users=proxy_users)  # fmt: skip
     return Setting(proxy, Path(confdir), trust.system_trusts(cert), tuple(urls),
-                   trust.constrained(cert), offline_clients)
+                   trust.constrained(cert), offline_clients, proxy_users)
 
 
 def load_quietly(path: str | os.PathLike[str]) -> Config | None:

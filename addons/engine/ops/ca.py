@@ -210,6 +210,22 @@ def _current(confdir: Path) -> x509.Certificate | None:
     return cert
 
 
+def client_cert(confdir: Path) -> x509.Certificate | None:
+    """The CA's certificate, for a machine whose clients trust it: the key may
+    live elsewhere (a team's gateway hands its members the certificate
+    alone), and the bundle is made from the certificate when it is missing."""
+    try:
+        cert = load_cert(confdir)
+        if cert is None:
+            return None
+        permitted_domains(cert)
+    except (ValueError, x509.ExtensionNotFound):
+        return None
+    if not ca_files(confdir)["bundle"].exists():
+        write_bundle(confdir, cert.public_bytes(serialization.Encoding.PEM))
+    return cert
+
+
 # ----------------------------------------------------------------------------- install
 
 
@@ -244,7 +260,7 @@ def install_commands(confdir: Path, remove: bool = False) -> list[list[str]]:
 
 
 def run_install(confdir: Path, remove: bool, dry_run: bool) -> int:
-    if not remove and _current(confdir) is None:
+    if not remove and client_cert(confdir) is None:
         raise SystemExit(f"ca: no CA in {confdir}; run `python scripts/ca.py generate` first")
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     for cmd in install_commands(confdir, remove):
@@ -355,9 +371,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd in ("install", "uninstall"):
         return run_install(args.dir, args.cmd == "uninstall", args.dry_run)
-    if _current(args.dir) is None:
-        print(f"# ca: no CA in {args.dir} yet: run `python scripts/ca.py generate`",
-              file=sys.stderr)
+    if client_cert(args.dir) is None:
+        print(f"# ca: no CA in {args.dir} yet: run `python scripts/ca.py generate` (or copy "
+              f"{ca_files(args.dir)['cert'].name} of your team's gateway there)", file=sys.stderr)
     print("\n".join(env_lines(args.dir, args.port, args.host, args.client, args.user)))
     return 0
 

@@ -2,8 +2,10 @@
 quota, recent outcomes.
 
 Cooldowns, breakers and failure counts go through the :class:`StateStore`
-(shared-able); recent outcomes, time to first token and in-flight counts are
-this process's own measurements (:class:`Stats`).
+(shared-able), and so do recent outcomes, time to first token and the last
+success (``stats:<label>``, JSON, the last writer's samples win) and the use
+counts (``uses:<label>``); requests in flight are this process's own
+(:class:`Stats`).
 
 Scopes: ``provider#n:model`` (a key on a model: rate limits, backoff),
 ``provider#n`` (a key: auth), ``provider/model`` (a target: a model locked
@@ -26,6 +28,8 @@ from .state import Clock, StateStore
 
 BreakerState = Literal["closed", "open", "half-open"]
 SAMPLES = 50
+STATS_TTL = 24 * 3600.0
+"""Measurements nobody refreshed for this long are forgotten."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,8 @@ class Stats:
     in_flight: int = 0
     uses: int = 0
     last_ok: float = 0.0
+    seen: str | None = None
+    """The store's ``stats:`` value last read into this object."""
 
     @property
     def success_rate(self) -> float | None:
@@ -80,9 +86,41 @@ class Health:
             if len(self.stats) > 10_000:  # configs come and go; keep it bounded
                 self.stats.clear()
             stats = self.stats[name] = Stats()
+        raw = self.store.get(f"stats:{name}")
+        if raw is not None and raw != stats.seen:  # measured since (maybe elsewhere)
+            data = json.loads(raw)
+            stats.outcomes = deque(data["ok"], maxlen=SAMPLES)
+            stats.ttft_ms = deque(data["ttft"], maxlen=SAMPLES)
+            stats.last_ok = float(data["last_ok"])
+            stats.seen = raw
+        uses = self.store.get(f"uses:{name}")
+        if uses is not None:
+            stats.uses = int(uses)
         return stats
 
+    def _measured(self, label: str, stats: Stats) -> None:
+        raw = json.dumps(
+            {"ok": list(stats.outcomes), "ttft": list(stats.ttft_ms), "last_ok": stats.last_ok}
+        )
+        stats.seen = raw
+        self.store.set(f"stats:{label}", raw, STATS_TTL)
+
     # ------------------------------------------------------------ reading
+
+    @staticmethod
+    def keys(label: str, scopes: Scopes) -> list[str]:
+        """The store keys reading and reporting on this attempt touch."""
+        names = (scopes.key_model, scopes.key, scopes.target, scopes.provider)
+        return [
+            f"stats:{label}",
+            f"uses:{label}",
+            *(f"cool:{name}" for name in names),
+            f"strikes:{scopes.key_model}",
+            f"strikes:{scopes.provider}",
+            f"breaker:{scopes.target}",
+            f"probe:{scopes.target}",
+            f"fails:{scopes.target}",
+        ]
 
     def blocked(self, scopes: Scopes) -> Block | None:
         """The latest-ending cooldown on any scope of this attempt."""
@@ -110,7 +148,7 @@ class Health:
     def started(self, label: str) -> None:
         stats = self.stat(label)
         stats.in_flight += 1
-        stats.uses += 1
+        stats.uses = self.store.incr(f"uses:{label}")
 
     def ended(self, label: str) -> None:
         stats = self.stat(label)
@@ -122,6 +160,7 @@ class Health:
         stats.last_ok = self.clock()
         if ttft_ms is not None:
             stats.ttft_ms.append(ttft_ms)
+        self._measured(label, stats)
         for scope in (scopes.key_model, scopes.provider):
             self.store.delete(f"cool:{scope}")
             self.store.delete(f"strikes:{scope}")
@@ -133,7 +172,9 @@ class Health:
     def failure(self, label: str, scopes: Scopes, failure: Failure, settings: Resilience) -> None:
         if not failure.falls_back or failure.kind == "context":
             return  # the request's own fault, or a window too small: no penalty
-        self.stat(label).outcomes.append(False)
+        stats = self.stat(label)
+        stats.outcomes.append(False)
+        self._measured(label, stats)
         if failure.kind == "rate_limited":
             self._cool(scopes.key_model, "rate_limited", failure.retry_after, settings)
         elif failure.kind == "auth":

@@ -99,6 +99,18 @@ class Policy:
             self._requests(scope, now)
         return attempts
 
+    def keys(self, who: Member) -> list[str]:
+        """The counters :meth:`admit` reads for ``who`` now (a shared store
+        reads them fresh before the request is admitted: Router.prefetch)."""
+        now = self.clock()
+        w, minute = windows(now), int(now // 60)
+        keys = []
+        for scope in who.scopes:
+            base = f"{scope.kind}:{scope.name}"
+            keys += [f"spend:{base}:d:{w.day}", f"spend:{base}:m:{w.month}",
+                     f"tpm:{base}:{minute}", f"rpm:{base}:{minute}"]  # fmt: skip
+        return keys
+
     def settle(self, who: Member, record: Record) -> None:
         """Count what an admitted request spent (once its usage is final)."""
         now = self.clock()

@@ -4,14 +4,17 @@
 (:mod:`engine.strategies`) + conversation affinity + health (cooldowns,
 breakers, quota) -> an ordered list of attempts. The engine walks it and
 calls ``report`` with each outcome. All state between requests goes
-through one :class:`StateStore`.
+through one :class:`StateStore`; a shared one (:mod:`.shared`) is brought up
+to date with :meth:`Router.prefetch` before ``decide`` (one round trip for
+the keys :meth:`Router.keys_for` names).
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +27,9 @@ from .health import Block, Health, Scopes
 from .plan import Attempt, expand, route_target
 from .policy import Policy
 from .state import Clock, MemoryStore, StateStore
+
+QUOTA_TTL = 24 * 3600.0
+"""How long a quota window seen without a reset time is remembered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,31 @@ class Router:
         """Last quota seen per key (this process; the status page shows it)."""
 
     # ------------------------------------------------------------ decide
+
+    async def prefetch(self, config: Config, req: RouteRequest, extra: Iterable[str] = ()) -> None:
+        """A shared store: read what ``decide`` (and the report after it)
+        will read, plus ``extra`` keys, in one round trip. Memory: nothing."""
+        refresh = getattr(self.store, "refresh", None)
+        if refresh is not None:
+            await refresh([*self.keys_for(config, req), *extra])
+
+    def keys_for(self, config: Config, req: RouteRequest) -> list[str]:
+        """The store keys deciding ``req`` reads (and its outcome writes)."""
+        target = route_target(config, req.client, req.model, req.host)
+        combo = config.combos.get(target)
+        keys: list[str] = []
+        if combo is not None:
+            keys += strategies.keys(combo.strategy, target, len(combo.entries))
+            if combo.sticky and req.conversation:
+                keys.append(f"aff:{target}:{req.conversation}")
+        for entry in combo.entries if combo else [Target(to=target)]:
+            attempts = expand(config, entry.to)
+            if len(attempts) > 1 and attempts[0].provider is not None:
+                keys.append(f"keys:{attempts[0].provider_name}")
+            for attempt in attempts:
+                keys += self.health.keys(attempt.label, self.scopes(attempt))
+                keys.append(f"quota:{self.quota_scope(attempt, req)}")
+        return keys
 
     def decide(self, config: Config, req: RouteRequest) -> Decision:
         target = route_target(config, req.client, req.model, req.host)
@@ -168,8 +199,12 @@ class Router:
         decision.attempts = ready + near_limit + [a for _, a in cooling]
 
     def _near_limit(self, attempt: Attempt, req: RouteRequest, config: Config) -> bool:
-        seen = self.quota.get(self.quota_scope(attempt, req))
-        return seen is not None and seen.over(config.resilience.quota_threshold, self.clock())
+        raw = self.store.get(f"quota:{self.quota_scope(attempt, req)}")
+        if raw is None:
+            return False
+        shared = json.loads(raw)  # as _take_quota wrote it, maybe on another instance
+        seen = quota.Quota(shared["used"], shared["reset"], shared["rejected"], "")
+        return seen.over(config.resilience.quota_threshold, self.clock())
 
     # ------------------------------------------------------------ report
 
@@ -214,6 +249,10 @@ class Router:
             if len(self.quota) > 10_000:
                 self.quota.clear()
             self.quota[scope] = seen
+            shared = {"used": seen.utilization, "reset": seen.reset, "rejected": seen.rejected}
+            left = QUOTA_TTL if seen.reset is None else seen.reset - self.clock()
+            if left > 0:
+                self.store.set(f"quota:{scope}", json.dumps(shared), min(left, QUOTA_TTL))
         return seen
 
     # ------------------------------------------------------------ naming

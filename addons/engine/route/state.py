@@ -5,8 +5,8 @@ failure counts, rotation counters, conversation affinity, quota headers) is
 kept through :class:`StateStore`: ``get``, ``set`` with a time to live,
 ``incr``, ``add`` and ``delete`` on string keys, the same operations Redis
 offers (GET, SET EX, INCR + EXPIRE, INCRBYFLOAT + EXPIRE, DEL), so a shared
-backend can implement it later.
-:class:`MemoryStore` is the one used today: bounded, expired keys dropped.
+backend implements it too (:mod:`.shared`: Redis or Valkey, ``omniroute_state``).
+:class:`MemoryStore` is the default: bounded, expired keys dropped.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ class StateStore(Protocol):
         ...
 
     def add(self, key: str, amount: float, ttl: float | None = None) -> float:
-        """Add ``amount`` (INCRBYFLOAT) and return the new total; ``ttl``
-        applies when the key is new."""
+        """Add ``amount`` (INCRBYFLOAT) and return the new total; ``ttl`` applies
+        when the key is new (budgets in USD, token counts)."""
         ...
 
     def delete(self, key: str) -> None: ...
@@ -79,12 +79,27 @@ class MemoryStore:
     def add(self, key: str, amount: float, ttl: float | None = None) -> float:
         current = self.get(key)
         if current is None:
-            self.set(key, repr(float(amount)), ttl)
+            self.set(key, _number(amount), ttl)
             return float(amount)
         total = float(current) + amount
-        self._data[key] = (repr(total), self._data[key][1])
+        self._data[key] = (_number(total), self._data[key][1])
         self._data.move_to_end(key)
         return total
 
     def delete(self, key: str) -> None:
         self._data.pop(key, None)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+    def expiry(self, key: str) -> float | None:
+        """Seconds ``key`` has left (None: no expiry, or no such key)."""
+        item = self._data.get(key)
+        if item is None or item[1] is None:
+            return None
+        return max(0.0, item[1] - self.clock())
+
+
+def _number(value: float) -> str:
+    """As Redis writes an INCRBYFLOAT result: no trailing ``.0``."""
+    return repr(int(value)) if float(value).is_integer() else repr(float(value))

@@ -166,6 +166,15 @@ STRATEGIES: dict[str, Strategy] = {
 }
 
 
+def keys(name: str, combo: str, size: int) -> list[str]:
+    """What strategy ``name`` keeps in the memory for ``combo`` of ``size`` targets."""
+    if name == "round-robin":
+        return [f"rr:{combo}"]
+    if name == "strict-random":
+        return [f"deck:{combo}:{size}"]
+    return []
+
+
 def order(name: str, cands: Sequence[Candidate], ctx: Context) -> Order:
     if not cands:
         return []

@@ -5,11 +5,19 @@ dropped: an attempt is kept when its provider runs the tool itself (the
 target format has the equivalent, or is the client's own format: see
 :mod:`omniroute_mitm.translators.web`) or when the engine runs it
 (execute.webtools: a fetch always, a search when ``web_search.backend``
-is configured). The others are skipped, as
+is configured, or, without one, when the search is only offered beside
+the client's own tools: see below). The others are skipped, as
 context-fit skips targets too small; when none is left the client gets an
 error naming the tool and the config keys. ``web_search: {unsupported:
 drop}`` keeps the old behaviour (the tool is dropped, the model answers
 without it).
+
+A search only offered (:func:`omniroute_mitm.translators.web.offered`:
+Codex sends ``web_search`` with every turn) is not refused when no backend
+is configured: refusing would fail every turn of the session. The engine
+runs it as it runs any search, and a call of it gets a failed search that
+says why (``web_search.backend`` is not set), which the model and the
+client see; nothing pretends to have searched.
 """
 
 from __future__ import annotations
@@ -27,15 +35,22 @@ def attempt_format(attempt: Attempt, client: FormatName) -> FormatName:
 
 
 def filter_attempts(
-    config: Config, client: FormatName, tools: frozenset[str], attempts: list[Attempt]
+    config: Config,
+    client: FormatName,
+    tools: frozenset[str],
+    attempts: list[Attempt],
+    offered: bool = False,
 ) -> tuple[list[Attempt], list[str]]:
     """The attempts that can honour ``tools`` and ``label: why`` of the rest.
-    Raises a 400 :class:`EngineError` when none can."""
+    Raises a 400 :class:`EngineError` when none can. ``offered``: the tools
+    are only offered beside the client's own (the engine answers a search
+    without a backend with a failed search)."""
     settings = config.web_search
     if not tools or settings.unsupported == "drop":
         return attempts, []
-    # what the engine runs itself for any target: a fetch always, a search with a backend
-    engine = {WEB_FETCH} | ({WEB_SEARCH} if settings.backend is not None else set())
+    # what the engine runs itself for any target: a fetch always, a search with a
+    # backend (or, only offered, without one: each call is a failed search saying why)
+    engine = {WEB_FETCH} | ({WEB_SEARCH} if settings.backend is not None or offered else set())
     kept: list[Attempt] = []
     skipped: list[str] = []
     for attempt in attempts:

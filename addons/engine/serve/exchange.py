@@ -158,12 +158,15 @@ class Exchange:
         request = RouteRequest(
             job.call.format, job.model, job.inbound.host, conversation, self._tokens
         )
+        counters = self.rt.router.policy.keys(self.member) if self.member is not None else []
+        await self.rt.router.prefetch(self.config, request, counters)  # one round trip
         decision = self.rt.router.decide(self.config, request)
         self.record.target = decision.target
         if job.call.kind == "generate":
             tools = web.requested(job.call.format, job.body)
             decision.attempts, skipped = web_route.filter_attempts(
-                self.config, job.call.format, tools, decision.attempts
+                self.config, job.call.format, tools, decision.attempts,
+                offered=bool(tools) and web.offered(job.call.format, job.body),
             )
             decision.skipped.extend(skipped)
         self._skipped = decision.skipped

@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import httpx
@@ -44,6 +44,7 @@ from omniroute_mitm.engine.execute.upstream import Upstream
 from omniroute_mitm.engine.record.reqlog import RequestLog
 from omniroute_mitm.engine.record.router_metrics import RouterCollector
 from omniroute_mitm.engine.record.usage import UsageLog
+from omniroute_mitm.engine.route.router import Router
 from omniroute_mitm.engine.translate.responses import ResponseStore
 from omniroute_mitm.translators import FORMAT_NAMES, get_format
 from tornado.httpserver import HTTPServer
@@ -55,6 +56,9 @@ from . import pages
 from .confwatch import ConfigWatcher
 from .exchange import Exchange
 from .runtime import Runtime
+
+if TYPE_CHECKING:
+    from omniroute_mitm.engine.route.shared import SharedStore
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +104,7 @@ class Engine:
         request_log: RequestLog | None = None,
         max_body: int = limits.MAX_BODY,
         body_memory: int = limits.BODY_MEMORY,
+        state: SharedStore | None = None,
     ) -> None:
         self.max_body = max_body
         self.bodies = BodyBudget(body_memory)
@@ -115,6 +120,10 @@ class Engine:
         if store is not None:
             self.runtime.usage = UsageLog(store)
         self.runtime.request_log = request_log
+        self.state = state
+        """The router's shared state (None: this process's memory)."""
+        if state is not None:
+            self.runtime.router = Router(store=state)
         self.runtime.metrics.watch(
             RouterCollector(lambda: self.runtime.config, lambda: self.runtime.router, self._live)
         )
@@ -123,6 +132,7 @@ class Engine:
         self._server: HTTPServer | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._expire_task: asyncio.Task[None] | None = None
+        self._check_task: asyncio.Task[bool] | None = None
 
     def __repr__(self) -> str:
         return f"Engine(url={self.url!r})"
@@ -165,6 +175,9 @@ class Engine:
         self._server.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
         self._expire_task = asyncio.ensure_future(self._expire_loop())
+        if self.state is not None:
+            self.state.start()
+            self._check_task = asyncio.ensure_future(self.state.check())
         warm_up()
         return self.port
 
@@ -191,12 +204,16 @@ class Engine:
             self._watch_task.cancel()
         if self._expire_task is not None:
             self._expire_task.cancel()
+        if self._check_task is not None:
+            self._check_task.cancel()
         if self._server is not None:
             self._server.stop()
             await self._server.close_all_connections()
             self._server = None
         await self.runtime.upstream.aclose()
         await self.runtime.web.aclose()
+        if self.state is not None:
+            await self.state.close()  # sends what is queued, if the server answers
         self.runtime.responses.close()
         if self.store is not None:
             self.store.close()  # writes what is queued: nothing lost on a clean stop

@@ -39,6 +39,7 @@ def status(config: Config, router: Router) -> dict[str, Any]:
     }
     return {
         "time": _iso(router.clock()),
+        "state": _state(router),
         "combos": combos,
         "native": natives,
         "users": _users(config, router),
@@ -46,6 +47,14 @@ def status(config: Config, router: Router) -> dict[str, Any]:
             name: _spend(router, "group", name, group) for name, group in config.groups.items()
         },
     }
+
+
+def _state(router: Router) -> dict[str, Any]:
+    """Where the router's state lives (omniroute_state), and whether it answers."""
+    where = getattr(router.store, "where", None)
+    if where is None:
+        return {"shared": None}
+    return {"shared": where.shown, "reachable": bool(getattr(router.store, "up", False))}
 
 
 def _users(config: Config, router: Router) -> dict[str, Any]:

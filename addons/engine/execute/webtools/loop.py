@@ -85,7 +85,19 @@ def engine_runs(job: Job, attempt: Attempt, rt: WebServices) -> bool:
     tools = web.requested(client, job.body)
     if not tools or all(web.honours(target, client, tool) for tool in tools):
         return False
-    return WEB_SEARCH not in tools or rt.web.backend(rt.config.web_search) is not None
+    return (
+        WEB_SEARCH not in tools
+        or rt.web.backend(rt.config.web_search) is not None
+        or web.offered(client, job.body)  # a call of it: a failed search saying why
+    )
+
+
+NO_BACKEND = (
+    "Web search is not set up on this gateway (no web_search.backend in its config.yaml), "
+    "so no search was run. Tell the user you could not search the web, then answer as "
+    "well as you can without it."
+)
+"""What the model reads for a search only offered when no backend is configured."""
 
 
 @dataclass(slots=True)
@@ -272,7 +284,7 @@ class WebToolsRun:
             text = (f"The limit of {limit} searches for this request is reached. "
                     "Answer now from the results you have.")  # fmt: skip
         elif backend is None:
-            error, text = "unavailable", "Web search is not available."
+            error, text = "unavailable", NO_BACKEND
         else:
             self.uses.searches += 1
             rounds.count(searches=1)

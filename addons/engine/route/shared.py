@@ -1,0 +1,383 @@
+"""The router's state shared through a Redis-protocol server (Valkey, Redis).
+
+Selected with ``omniroute_state=redis://host:port/db`` (``--state`` of the
+standalone engine, ``state:`` in config.yaml). Several instances then see the
+same cooldowns, breakers, affinity, quota windows, rotation counters and
+(through :meth:`SharedStore.add`) budget and rate-limit counters.
+
+The design, for the hot path:
+
+- The router stays synchronous: :class:`SharedStore` is a :class:`StateStore`
+  whose reads come from a local mirror (a :class:`MemoryStore`).
+- Before a request is planned, :meth:`SharedStore.refresh` reads the keys its
+  plan needs from the server in one round trip (one Lua script: GET and PTTL
+  of each key) and puts them in the mirror. It waits at most ``timeout``
+  (default 0.1 s). Anything else that must be fresh before a request is
+  admitted (budgets, rate limits) is read the same way: ``await refresh(keys)``.
+- Writes (set, incr, add, delete) change the mirror at once and are sent in
+  the background, batched, each batch one MULTI/EXEC: ``SET k v PX ttl``,
+  ``SET k 0 PX ttl NX`` + ``INCR``/``INCRBYFLOAT`` (the time to live applies
+  when the key is new, atomically), ``DEL``. The server's counter values come
+  back into the mirror unless the key was written here again meanwhile. A
+  delete of a key the mirror does not hold is not sent (the mirror holds
+  what the plan's refresh read).
+- A refresh never overwrites a key with writes of ours still on the way.
+- Two instances deciding within the same round trip may both see the same
+  counter value (the same round-robin start): sharing is exact for
+  decisions a round trip apart, and counters never lose an increment.
+- Keys are namespaced with ``prefix`` (default ``omniroute:``). One server or
+  a primary; no cluster (a refresh's keys would span slots).
+
+Outage: an error or a timeout on a read or a write logs one warning ("shared
+state unreachable ..., going on with this instance's memory"); refreshes then
+return at once, writes stay local and their keys are remembered (at most
+``DIRTY_MAX``). A probe PINGs every ``probe_interval`` seconds; when the
+server answers, the keys written meanwhile are sent (counters as the amount
+added here, other keys as this instance's value), one line is logged and
+sharing resumes. No request ever fails or waits longer than ``timeout``
+because of the shared state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from omniroute_mitm.engine.core.stateurl import StateURL
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from .state import Clock, MemoryStore
+
+log = logging.getLogger(__name__)
+
+DIRTY_MAX = 10_000
+BATCH = 512
+FAILURES = (RedisError, OSError, TimeoutError)
+
+_READ = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local value = redis.pcall('GET', key)
+  if type(value) == 'table' then value = false end  -- not a string: as if absent
+  out[2 * i - 1] = value
+  out[2 * i] = redis.call('PTTL', key)
+end
+return out
+"""
+
+
+@dataclass(slots=True)
+class _Op:
+    kind: str
+    """set, incr, add, del."""
+    key: str
+    seq: int
+    value: str = ""
+    amount: float = 0.0
+    ttl: float | None = None
+
+
+class SharedStore:
+    """A :class:`StateStore` mirrored locally and shared through Redis/Valkey."""
+
+    def __init__(
+        self,
+        where: StateURL,
+        clock: Clock = time.time,
+        capacity: int = 20_000,
+        probe_interval: float = 2.0,
+        max_connections: int = 64,
+    ) -> None:
+        self.where = where
+        self.prefix = where.prefix
+        self.timeout = where.timeout
+        self.probe_interval = probe_interval
+        self.local = MemoryStore(capacity, clock)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            where.url,
+            max_connections=max_connections,
+            timeout=None,
+            socket_connect_timeout=max(1.0, where.timeout * 10),
+            socket_timeout=max(1.0, where.timeout * 10),
+            retry=Retry(NoBackoff(), 0),
+            decode_responses=True,
+        )
+        self.redis = aioredis.Redis(connection_pool=pool)
+        self._read = self.redis.register_script(_READ)
+        self.up = True
+        """False while the server is unreachable (this instance's memory only)."""
+        self._queue: list[_Op] = []
+        self._pending: Counter[str] = Counter()
+        """Writes queued or on the way, per key."""
+        self._seq = 0
+        self._written: dict[str, int] = {}
+        """The sequence number of each key's last local write."""
+        self._reading: Counter[int] = Counter()
+        self._dirty: dict[str, float | None] = {}
+        """Keys written while down: the amount added (a counter), or None (its value)."""
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def __repr__(self) -> str:
+        return f"SharedStore({self.where.shown!r}, up={self.up})"
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Start the writer (needs a running event loop)."""
+        if not self._tasks:
+            self._tasks.append(asyncio.ensure_future(self._write_loop()))
+
+    async def check(self) -> bool:
+        """Whether the server answers now (at start-up: logs once if not)."""
+        try:
+            async with asyncio.timeout(max(1.0, self.timeout)):
+                await self.redis.ping()
+        except FAILURES as exc:
+            self._down(exc)
+            return False
+        return True
+
+    async def flush(self, timeout: float = 5.0) -> None:
+        """Wait until the writes made so far have been sent (or given up)."""
+        async with asyncio.timeout(timeout):
+            while self._queue or not self._idle.is_set():
+                self._wake.set()
+                await self._idle.wait()
+                await asyncio.sleep(0)
+
+    async def close(self) -> None:
+        if self.up:
+            try:
+                await self.flush(max(1.0, self.timeout * 10))
+            except TimeoutError:
+                pass  # the server is too slow: what is left stays local
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        await self.redis.aclose(close_connection_pool=True)
+
+    # ------------------------------------------------------------ StateStore
+
+    def get(self, key: str) -> str | None:
+        return self.local.get(key)
+
+    def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        self.local.set(key, value, ttl)
+        self._send(_Op("set", key, self._next(key), value=value, ttl=ttl))
+
+    def incr(self, key: str, ttl: float | None = None) -> int:
+        count = self.local.incr(key, ttl)
+        self._send(_Op("incr", key, self._next(key), amount=1, ttl=ttl))
+        return count
+
+    def add(self, key: str, amount: float, ttl: float | None = None) -> float:
+        total = self.local.add(key, amount, ttl)
+        self._send(_Op("add", key, self._next(key), amount=amount, ttl=ttl))
+        return total
+
+    def delete(self, key: str) -> None:
+        if self.local.get(key) is None and not self._pending[key]:
+            return  # nothing to delete (the refresh before the plan read it)
+        self.local.delete(key)
+        self._send(_Op("del", key, self._next(key)))
+
+    # ------------------------------------------------------------ reading
+
+    async def refresh(self, keys: Iterable[str]) -> None:
+        """Bring ``keys`` into the local mirror from the server: one round
+        trip, at most ``timeout``; returns at once while the server is down."""
+        if not self.up:
+            return
+        wanted = [k for k in dict.fromkeys(keys) if not self._pending[k]]
+        if not wanted:
+            return
+        start = self._seq
+        self._reading[start] += 1
+        try:
+            async with asyncio.timeout(self.timeout):
+                raw = await self._read(keys=[self.prefix + k for k in wanted])
+        except FAILURES as exc:
+            self._down(exc)
+            return
+        except Exception:  # a bug here must not fail the request: it goes on locally
+            log.exception("shared state: reading %d keys failed", len(wanted))
+            return
+        finally:
+            self._reading[start] -= 1
+            if not self._reading[start]:
+                del self._reading[start]
+        for i, key in enumerate(wanted):
+            if self._pending[key] or self._written.get(key, 0) > start:
+                continue  # written here since: ours is newer
+            value, pttl = raw[2 * i], raw[2 * i + 1]
+            if value is None:
+                self.local.delete(key)
+            else:
+                self.local.set(key, str(value), None if pttl < 0 else pttl / 1000)
+
+    # ------------------------------------------------------------ writing
+
+    def _next(self, key: str) -> int:
+        self._seq += 1
+        self._written[key] = self._seq
+        if len(self._written) > 4 * self.local.capacity:
+            floor = min(self._reading, default=self._seq)
+            self._written = {k: s for k, s in self._written.items() if s > floor}
+        return self._seq
+
+    def _send(self, op: _Op) -> None:
+        if not self.up:
+            self._remember(op)
+            return
+        self._queue.append(op)
+        self._pending[op.key] += 1
+        self._wake.set()
+
+    def _remember(self, op: _Op) -> None:
+        """A write while the server is down, to send when it is back."""
+        if op.key not in self._dirty and len(self._dirty) >= DIRTY_MAX:
+            return
+        before = self._dirty.get(op.key, 0.0)
+        counter = op.kind in ("incr", "add") and before is not None
+        self._dirty[op.key] = (before or 0.0) + op.amount if counter else None
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
+                self._idle.clear()
+                try:
+                    await self._write(batch)
+                finally:
+                    self._idle.set()
+
+    async def _write(self, batch: list[_Op]) -> None:
+        try:
+            async with asyncio.timeout(max(1.0, self.timeout * 10)):
+                pipe = self.redis.pipeline(transaction=True)
+                for op in batch:
+                    self._queue_op(pipe, op)
+                results = await pipe.execute(raise_on_error=False)
+        except FAILURES as exc:
+            for op in batch:
+                self._pending[op.key] -= 1
+            self._down(exc)
+            for op in batch:
+                self._remember(op)
+            self._clean(batch)
+            return
+        counts = iter(results)
+        for op in batch:
+            self._pending[op.key] -= 1
+            if op.kind in ("incr", "add") and op.ttl is not None:
+                next(counts)  # the SET NX
+            result = next(counts)
+            if isinstance(result, Exception):  # the key's own problem (not a number)
+                log.warning("shared state: %s %s: %s", op.kind, op.key, result)
+            elif op.kind in ("incr", "add") and self._written.get(op.key) == op.seq:
+                self._merge(op, result)
+        self._clean(batch)
+
+    def _queue_op(self, pipe: Any, op: _Op) -> None:
+        key = self.prefix + op.key
+        px = None if op.ttl is None else max(1, int(op.ttl * 1000))
+        if op.kind == "set":
+            pipe.set(key, op.value, px=px)
+        elif op.kind == "del":
+            pipe.delete(key)
+        else:
+            if px is not None:
+                pipe.set(key, 0, px=px, nx=True)
+            if op.kind == "incr":
+                pipe.incrby(key, int(op.amount))
+            else:
+                pipe.incrbyfloat(key, op.amount)
+
+    def _merge(self, op: _Op, result: Any) -> None:
+        """The server's count (all instances' increments) into the mirror."""
+        value = str(result)
+        if op.kind == "add":
+            value = _number(float(result))
+        left = self.local.expiry(op.key)
+        if left is None and self.local.get(op.key) is None:
+            left = op.ttl
+        self.local.set(op.key, value, left)
+
+    def _clean(self, batch: list[_Op]) -> None:
+        for op in batch:
+            if self._pending[op.key] <= 0:
+                del self._pending[op.key]
+
+    # ------------------------------------------------------------ outage
+
+    def _down(self, exc: BaseException) -> None:
+        if not self.up:
+            return
+        self.up = False
+        why = str(exc) or type(exc).__name__
+        log.warning(
+            "shared state unreachable at %s (%s), going on with this instance's memory",
+            self.where.shown,
+            why,
+        )
+        for op in self._queue:
+            self._pending[op.key] -= 1
+            self._remember(op)
+        self._clean(self._queue)
+        self._queue = []
+        self._tasks.append(asyncio.ensure_future(self._probe_loop()))
+
+    async def _probe_loop(self) -> None:
+        while not self.up:
+            await asyncio.sleep(self.probe_interval)
+            try:
+                async with asyncio.timeout(max(1.0, self.timeout)):
+                    await self.redis.ping()
+                    await self._resync()
+            except FAILURES:
+                continue
+            self.up = True
+            log.warning("shared state at %s answers again: sharing resumes", self.where.shown)
+        task = asyncio.current_task()
+        if task in self._tasks:
+            self._tasks.remove(task)
+
+    async def _resync(self) -> None:
+        """Send what this instance learned while the server was away."""
+        dirty, self._dirty = self._dirty, {}
+        try:
+            pipe = self.redis.pipeline(transaction=True)
+            for key, added in dirty.items():
+                left = self.local.expiry(key)
+                px = None if left is None else max(1, int(left * 1000))
+                value = self.local.get(key)
+                if value is None:
+                    pipe.delete(self.prefix + key)
+                elif added is None:
+                    pipe.set(self.prefix + key, value, px=px)
+                else:
+                    if px is not None:
+                        pipe.set(self.prefix + key, 0, px=px, nx=True)
+                    pipe.incrbyfloat(self.prefix + key, added)
+            await pipe.execute()
+        except BaseException:
+            for key, added in dirty.items():  # try again at the next probe
+                self._dirty.setdefault(key, added)
+            raise
+
+
+def _number(value: float) -> str:
+    return repr(int(value)) if value.is_integer() else repr(value)
