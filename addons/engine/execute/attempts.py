@@ -97,13 +97,16 @@ class Broken(UpstreamError):
         sent = translator.sent
         self.events = sent.events if sent is not None else 0
         self.reason = f"{cause.status} {cause.kind}: {cause.message}"
+        self.resumable = True
+        """False: the run cannot be taken up again (the engine's web loop
+        after it ran a tool)."""
 
     @property
     def continuable(self) -> bool:
         """Not inside a tool call: its arguments were cut (the client has part of them)."""
         sent = self.translator.sent
         block = sent.open_block() if sent is not None else None
-        return block is None or block.kind in ("text", "reasoning")
+        return self.resumable and (block is None or block.kind in ("text", "reasoning"))
 
     @property
     def called(self) -> bool:
