@@ -166,11 +166,20 @@ class StreamTranslator:
                 self._encoder.feed(event)
             self._seen.clear()
             self.passthrough, self._stamper = False, None
+        done: list[StreamEvent] | None = None  # held events already through splice & co.
         if self._calls is not None and self._calls.holding:
-            before = None  # inside a held call: none of it reached the client
+            # inside a held call: none of it reached the client; it goes on
+            # only when its arguments are already whole (see HeldCalls.closed)
+            calls = self._calls
+            if calls.frames:  # passed through: its frames' events, not yet encoded
+                before = calls.closed([e for _, es in calls.frames for e in es] + (before or []))
+            else:
+                done, before = calls.closed(calls.held), None
         if self._calls is not None:
             self._calls.drop()
         out = self._encode(list(before)) if before else b""
+        if done:
+            out += self._encode(done, restore=False)
         self.broken = error
         return out
 
@@ -184,12 +193,15 @@ class StreamTranslator:
         custom_tools: Collection[str] = (),
         exact: bool = False,
         trimmed: str = "",
+        echo: str = "",
     ) -> StreamTranslator:
         """A translator for the continuation's stream from ``provider`` that
         writes into this client stream (its encoder), spliced: no second
         start, block indexes continuing, the repeated opening trimmed, the
         usage of both attempts added up. ``exact``: the target continues the
-        partial text itself (a prefill, less ``trimmed`` whitespace)."""
+        partial text itself (a prefill, less ``trimmed`` whitespace; a Chat
+        prefix ``echo``, which an answer that opens by repeating it whole has
+        dropped)."""
         assert self.broken is not None and self.sent is not None
         nxt = StreamTranslator.__new__(StreamTranslator)
         nxt.passthrough = False
@@ -206,7 +218,7 @@ class StreamTranslator:
         nxt._on_events = on_events
         unknown = 1 if self._splice is None else self._splice.unknown + 1
         nxt._splice = Splice(self.sent, self.spent(), exact=exact, trimmed=trimmed,
-                             unknown=unknown)  # fmt: skip
+                             echo=echo, unknown=unknown)  # fmt: skip
         return nxt
 
     def close_turn(self, stop_reason: StopReason) -> bytes:
@@ -375,7 +387,7 @@ class StreamTranslator:
                 self.finished = True
                 out.append(self._encoder.finish())
         if error is not None:
-            self.break_off(error)
+            out.append(self.break_off(error))
         return b"".join(out)
 
 
@@ -441,6 +453,29 @@ class HeldCalls:
 
     def drop(self) -> None:
         self.index, self.held, self.frames = None, [], []
+
+    @staticmethod
+    def closed(events: list[StreamEvent]) -> list[StreamEvent] | None:
+        """A held call's ``events`` with its end, when the break came after
+        its arguments were already one whole JSON object (nothing appended to
+        a closed object can make another valid one; only whitespace may
+        follow): a Chat call ends only when the next call or the finish
+        begins, and a break right there leaves it complete. None: cut."""
+        starts = [e for e in events if isinstance(e, BlockStart) and isinstance(e.part, ToolCall)]
+        if not starts:
+            return None
+        start = starts[-1]
+        assert isinstance(start.part, ToolCall)
+        if start.part.kind != "function":
+            return None  # a freeform input has no end of its own
+        arguments = start.part.arguments + "".join(
+            e.text for e in events if isinstance(e, BlockDelta) and e.index == start.index
+        )
+        try:
+            whole = isinstance(json.loads(arguments), dict)
+        except ValueError:
+            return None
+        return [*events, BlockEnd(start.index)] if whole else None
 
 
 def _one_frame(chunk: bytes) -> bool:
@@ -599,9 +634,18 @@ class Splice:
     numbered on, its usage added to the attempts before it."""
 
     def __init__(
-        self, sent: Partial, spent: Usage | None, *, exact: bool, trimmed: str, unknown: int = 1
+        self,
+        sent: Partial,
+        spent: Usage | None,
+        *,
+        exact: bool,
+        trimmed: str,
+        echo: str = "",
+        unknown: int = 1,
     ) -> None:
         self.sent, self.exact, self.trimmed = sent, exact, trimmed
+        self.echo = echo if len(echo) >= MIN_OVERLAP else ""
+        """The prefix handed over: an answer opening with all of it repeats it."""
         self.spent = spent or Usage()
         self.unknown = unknown if self.spent.input_tokens <= 0 else 0
         """Attempts before this one cut before any input count (each read about this one's)."""
@@ -693,6 +737,8 @@ class Splice:
         if not done:
             if self.exact and not text.strip():
                 return
+            if self.echo and len(text) < len(self.echo) and self.echo.startswith(text):
+                return  # (maybe the prefix repeated: wait until it is whole or differs)
             if not self.exact and len(text) < len(self.tail):
                 return
         self.buffer = None
@@ -703,6 +749,8 @@ class Splice:
     def _trim(self, text: str) -> str:
         tail = self.tail
         if self.exact:  # a prefill: the model goes on from the trimmed text
+            if self.echo and text.startswith(self.echo):
+                text = text[len(self.echo) :]
             if self.trimmed and text[:1].isspace():
                 return text.lstrip()
             return text

@@ -11,10 +11,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import pytest
 from e2e_harness import ROOT, e2e_config
-from fakeprovider import FakeProvider, Reply
+from fakeprovider import FakeProvider, Reply, frames
 from fakeprovider.sdk import Conn
+from fakeprovider.upstream import last_assistant_text, last_user_text
 from fakeweb import FakeWeb, Hit
 
 pytestmark = pytest.mark.e2e
@@ -267,3 +269,42 @@ def test_the_engines_searches_are_in_the_usage_record(conn: Conn, fake: FakeProv
         time.sleep(0.2)
     assert found, "no usage row with the two searches"
     assert found[-1]["provider"] == "fake-openai-chat" and found[-1]["input_tokens"] > 0
+
+
+LONG = " ".join(f"w{i}" for i in range(1, 25))
+
+
+def test_a_break_in_the_first_round_is_continued(conn: Conn, fake: FakeProvider, web) -> None:
+    """The model answers without searching and the stream breaks mid-text:
+    the loop is asked again with the partial answer (by instruction, its web
+    tool still offered) and the client gets the answer once."""
+    first = Reply(text=LONG, drop_mid_stream=True)
+    first.cut_at = next(i for i, f in enumerate(frames("openai-chat", first)) if b" w12" in f)
+    fake.script([first, Reply(text=LONG, continues=True)])
+    with conn.anthropic().messages.stream(
+        model=MODEL, max_tokens=256, tools=[SEARCH], messages=[{"role": "user", "content": ASK}],
+    ) as events:  # fmt: skip
+        message = events.get_final_message()
+    assert [b.text for b in message.content if b.type == "text"] == [LONG]
+    assert message.stop_reason == "end_turn"
+    cut, again = fake.model_calls()
+    assert [t["function"]["name"] for t in again.body["tools"]] == ["web_search"]
+    assert last_user_text("openai-chat", again.body).startswith("Your previous answer was cut")
+    assert "w11" in last_assistant_text("openai-chat", again.body)
+
+
+def test_a_break_after_the_loop_ran_a_search_ends_the_stream(conn: Conn, fake: FakeProvider, web):
+    """A continuation would have to carry the rounds' conversation (the call
+    and its results): the break ends the client's stream with the error event."""
+    fake.script([
+        Reply(text="Let me look that up.", tool_calls=[("web_search", {"query": QUERY})]),
+        Reply(text=LONG, drop_mid_stream=True),
+        Reply(text="must not be used"),
+    ])  # fmt: skip
+    with pytest.raises(anthropic.APIError):
+        with conn.anthropic().messages.stream(
+            model=MODEL, max_tokens=256, tools=[SEARCH],
+            messages=[{"role": "user", "content": ASK}],
+        ) as events:  # fmt: skip
+            events.get_final_message()
+    assert len(fake.model_calls()) == 2

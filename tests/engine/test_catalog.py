@@ -297,3 +297,41 @@ async def test_native_is_the_vendor_with_the_clients_key_and_its_quota_headers(
     if window is not None:
         assert row["quota_used"] == pytest.approx(0.75 if vendor == "mistral" else 0.6)
     store.close()
+
+
+def _provider(fmt: str, base_url: str, how: str | None = None):
+    extra = f", continue: {how}" if how else ""
+    text = f"providers:\n  p: {{format: {fmt}, base_url: '{base_url}'{extra}}}\n"
+    return parse_config(text, env={}).providers["p"]
+
+
+def test_which_targets_continue_exactly_and_where_a_prefix_goes():
+    from omniroute_mitm.engine.execute.upstream import provider_url
+
+    deepseek = _provider("openai-chat", "https://api.deepseek.com")
+    assert endpoints.continuation(deepseek) == "prefix"
+    # DeepSeek takes a prefix on its beta base URL only; other requests stay on the stable one
+    assert provider_url(deepseek, "deepseek-chat", True, prefix=True) == (
+        "https://api.deepseek.com/beta/chat/completions")  # fmt: skip
+    assert provider_url(deepseek, "deepseek-chat", True) == (
+        "https://api.deepseek.com/chat/completions")  # fmt: skip
+    v1 = _provider("openai-chat", "https://api.deepseek.com/v1")
+    assert provider_url(v1, "m", True, prefix=True) == "https://api.deepseek.com/beta/chat/completions"
+    mistral = _provider("openai-chat", "https://api.mistral.ai/v1")
+    assert endpoints.continuation(mistral) == "prefix"
+    assert provider_url(mistral, "m", True, prefix=True) == "https://api.mistral.ai/v1/chat/completions"
+    own = _provider("openai-chat", "http://10.1.2.3:8000/v1", "prefix")
+    assert endpoints.continuation(own) == "prefix"
+    assert provider_url(own, "m", True, prefix=True) == "http://10.1.2.3:8000/v1/chat/completions"
+    assert endpoints.continuation(_provider("openai-chat", "https://api.openai.com/v1")) == (
+        "instruction")  # fmt: skip
+    off = _provider("openai-chat", "https://api.deepseek.com", "instruction")
+    assert endpoints.continuation(off) == "instruction"
+    assert endpoints.continuation(_provider("anthropic", "https://api.anthropic.com/v1")) == (
+        "prefill")  # fmt: skip
+    # DeepSeek's Anthropic-compatible API takes an ordinary prefill
+    assert endpoints.continuation(_provider("anthropic", "https://api.deepseek.com/anthropic")) == (
+        "prefill")  # fmt: skip
+    for fmt, url in (("openai-responses", "https://api.openai.com/v1"),
+                     ("gemini", "https://generativelanguage.googleapis.com/v1beta")):  # fmt: skip
+        assert endpoints.continuation(_provider(fmt, url)) == "instruction"

@@ -302,6 +302,27 @@ def test_continuation_limits_in_resilience():
         parse_config("resilience: {stall_timeout: 0}", env={})
 
 
+def test_a_provider_says_how_it_continues():
+    text = dedent("""
+        providers:
+          own: {format: openai-chat, base_url: "http://10.0.0.5/v1", continue: prefix}
+          plain: {format: openai-chat, base_url: "https://api.example.com/v1"}
+          claude: {format: anthropic, base_url: "https://a.example/v1", continue: instruction}
+    """)
+    providers = parse_config(text, env={}).providers
+    assert (providers["own"].continue_, providers["plain"].continue_) == ("prefix", None)
+    assert providers["claude"].continue_ == "instruction"
+    with pytest.raises(ConfigError) as info:
+        parse_config("providers:\n  g: {format: gemini, base_url: 'https://g.example/v1beta', "
+                     "continue: prefix}\n", env={})  # fmt: skip
+    (line,) = info.value.lines
+    assert line.startswith("config.yaml: providers.g.continue: prefix is for format openai-chat")
+    with pytest.raises(ConfigError) as info:
+        parse_config("providers:\n  c: {format: openai-chat, base_url: 'https://c.example/v1', "
+                     "continue: exactly}\n", env={})  # fmt: skip
+    assert "providers.c.continue" in info.value.lines[0]
+
+
 def test_web_search_switches_and_their_one_line_errors():
     assert parse_config("", env={}).web_search.unsupported == "error"
     dropping = parse_config("web_search: {unsupported: drop}\n", env={})

@@ -138,8 +138,14 @@ class ModelCall(Base):
         if not self.key_ok():
             return self.send_json(self.error_body(401, "Invalid API key (fake provider)."), 401)
         reply = self.state.next_reply()
+        prefix = self.prefix()
+        if isinstance(prefix, dict):
+            return self.send_json(prefix, 400)
         if reply.continues:
             reply = self.continued(reply)
+        elif prefix and (reply.text or "").startswith(prefix):
+            reply = dataclasses.replace(reply, text=reply.text[len(prefix):] or None,
+                                        text_deltas=None)  # fmt: skip
         self.rec.reply = reply
         if reply.drop_connection:
             return self.drop()
@@ -172,6 +178,22 @@ class ModelCall(Base):
         else:
             self.done()  # before the last write: the client may look at once
             self.send_json(self.renderer.body(reply, ctx))
+
+    def prefix(self) -> str | dict[str, Any]:
+        """Chat prefix completion (DeepSeek, Mistral): a last assistant message
+        with ``"prefix": true`` is the start of the answer, which the model goes
+        on from (the reply is what follows it). ``prefix`` on any other message:
+        the 400 body DeepSeek answers with."""
+        assert self.rec is not None and isinstance(self.rec.body, dict)
+        messages = self.rec.body.get("messages") if self.fmt == "openai-chat" else None
+        if not isinstance(messages, list):
+            return ""
+        marked = [i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("prefix")]
+        if not marked:
+            return ""
+        if marked != [len(messages) - 1] or messages[-1].get("role") != "assistant":
+            return self.error_body(400, "prefix is only allowed on the last assistant message")
+        return last_assistant_text(self.fmt, self.rec.body)
 
     def continued(self, reply: Reply) -> Reply:
         """``Reply.continues``: only what follows the partial turn the request carries."""
@@ -253,6 +275,8 @@ class ModelCall(Base):
                     break
                 if i and reply.delay_between:
                     await asyncio.sleep(reply.delay_between)
+                if i == self.preamble and reply.think:  # (the head and preamble went out)
+                    await asyncio.sleep(reply.think)
                 self.write(frame)
                 await self.flush()
                 self.rec.events_sent = i + 1

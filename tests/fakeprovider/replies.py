@@ -88,6 +88,7 @@ class Reply:
     drop_connection: bool = False  # close the connection before any response
     delay_first_byte: float = 0.0  # seconds before the status line
     delay_between: float = 0.0  # seconds between stream events
+    think: float = 0.0  # seconds after the stream's preamble before its first content
     fault: Fault | None = None  # a misbehaviour on demand (see FAULTS)
     stall: float = 30.0  # seconds the "stall_mid_stream" fault waits (or until the client leaves)
     cut_at: int | None = None

@@ -193,3 +193,78 @@ def test_a_continuable_passthrough_passes_every_chunking_on_unchanged(crlf, cuts
     assert translator.stop_reason == "stop" and translator.broken is None
     assert translator.sent is not None
     assert "".join(b.text for b in translator.sent.blocks) == "".join(f" w{i}" for i in range(12))
+
+
+def _chat(*deltas: dict) -> bytes:
+    chunks = [{"choices": [{"index": 0, "delta": d}]} for d in deltas]
+    return b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
+
+
+def _call_chunks(arguments: str) -> bytes:
+    """A text, then a call to f whose arguments are ``arguments`` (in two pieces)."""
+    half = len(arguments) // 2
+    call = {"index": 0, "id": "call_1", "type": "function",
+            "function": {"name": "f", "arguments": arguments[:half]}}  # fmt: skip
+    rest = {"index": 0, "function": {"arguments": arguments[half:]}}
+    return _chat({"role": "assistant", "content": "Let me check."},
+                 {"tool_calls": [call]}, {"tool_calls": [rest]})  # fmt: skip
+
+
+def _cut_chat_call(arguments: str, client: str) -> tuple[StreamTranslator, bytes]:
+    chat = get_format("openai-chat")
+    t = StreamTranslator(chat, get_format(client), counting_env(), model="m", continuable=True)
+    out = t.feed(_call_chunks(arguments))
+    out += t.finish()  # cut: no next call, no finish
+    assert t.broken is not None
+    return t, out
+
+
+@given(client=st.sampled_from(["openai-chat", "anthropic"]), ws=st.sampled_from(["", " ", "\n"]))
+@settings(max_examples=12, deadline=None)
+def test_a_chat_call_whose_arguments_are_whole_at_the_break_reaches_the_client(client, ws) -> None:
+    """A Chat call ends only when the next call or the finish begins: cut right
+    after its arguments (a whole JSON object), it is complete and goes on."""
+    arguments = '{"city": "Paris", "days": [1, 2]}' + ws
+    t, out = _cut_chat_call(arguments, client)
+    assert t.sent is not None
+    assert t.sent.parts() == [Text("Let me check."), ToolCall("call_1", "f", arguments)]
+    assert t.sent.open_block() is None  # the turn can end as a tool call turn
+    if client == "anthropic":
+        events = _events(out)
+        got = "".join(e["delta"]["partial_json"] for e in events
+                      if e["type"] == "content_block_delta" and "partial_json" in e["delta"])
+        assert json.loads(got) == {"city": "Paris", "days": [1, 2]}
+        assert events[-1]["type"] == "content_block_stop"  # the call closed for the client
+    else:
+        assert b'"arguments"' in out and b"Paris" in out  # passed through as it came
+
+
+@given(cut=st.integers(0, len('{"city": "Paris", "days": [1, 2]}') - 1),
+       client=st.sampled_from(["openai-chat", "anthropic"]))
+@settings(max_examples=30, deadline=None)
+def test_a_chat_call_cut_inside_its_arguments_never_reaches_the_client(cut, client) -> None:
+    """Any shorter prefix of the arguments is no whole JSON object: held back."""
+    arguments = '{"city": "Paris", "days": [1, 2]}'[:cut]
+    t, out = _cut_chat_call(arguments, client)
+    assert t.sent is not None and t.sent.parts() == [Text("Let me check.")]
+    assert b"call_1" not in out and b'"f"' not in out
+
+
+def test_a_prefix_continuation_goes_on_exactly_and_a_repeated_prefix_is_dropped() -> None:
+    sent = [BlockStart(0, Text("")), BlockDelta(0, "one two "), BlockDelta(0, "three ")]
+    # DeepSeek: only what follows the prefix
+    s = Splice(_partial(sent), Usage(10, 2), exact=True, trimmed="", echo="one two three ")
+    out = s.feed([BlockStart(0, Text("")), BlockDelta(0, "one"), BlockDelta(0, "s and four"),
+                  BlockEnd(0), Finish("stop")])  # fmt: skip
+    assert texts(out) == "ones and four"  # (held while it could be the prefix, then as it came)
+    # an answer that opens with the whole prefix again: the repeat is dropped
+    s = Splice(_partial(sent), Usage(10, 2), exact=True, trimmed="", echo="one two three ")
+    out = s.feed([BlockStart(0, Text("")), BlockDelta(0, "one two "), BlockDelta(0, "three fo"),
+                  BlockDelta(0, "ur"), BlockEnd(0), Finish("stop")])  # fmt: skip
+    assert texts(out) == "four"
+
+
+def _partial(events: list[StreamEvent]) -> Partial:
+    sent = Partial()
+    sent.feed(events)
+    return sent

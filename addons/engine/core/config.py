@@ -88,6 +88,11 @@ class Provider(_Model):
     """The usage cost of every model of this provider (else LiteLLM's data)."""
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
     """Per model; wins over ``price``."""
+    continue_: Literal["prefix", "instruction"] | None = Field(default=None, alias="continue")
+    """How a broken stream's continuation gives this provider the partial
+    answer: ``prefix`` (an OpenAI Chat server that takes ``"prefix": true`` on
+    a last assistant message, as DeepSeek and Mistral do) or ``instruction``.
+    None: by its host (engine.core.endpoints.continuation)."""
 
     @field_validator("base_url")
     @classmethod
@@ -597,4 +602,7 @@ def _resolve_env(
             disabled[name] = misses[0]
         if not misses and not re.match(r"^https?://[^/\s]+", resolved.base_url):
             problems.append(f"providers.{name}.base_url: expected an http:// or https:// URL")
+        if provider.continue_ == "prefix" and provider.format != "openai-chat":
+            problems.append(f"providers.{name}.continue: prefix is for format openai-chat "
+                            f"(this provider is {provider.format})")
     return config.model_copy(update={"providers": providers}), problems, disabled

@@ -24,9 +24,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from .config import Config
+    from .config import Config, Provider
 
 KeyStyle = Literal["bearer", "x-api-key", "api-key", "x-goog-api-key"]
 KEY_STYLES: tuple[KeyStyle, ...] = ("bearer", "x-api-key", "api-key", "x-goog-api-key")
@@ -282,3 +283,52 @@ def uncovered(names: Iterable[str], config: Config | None = None) -> list[str]:
     """The hosts the front would take that a CA permitting ``names`` cannot sign for."""
     names = list(names)
     return [h for h in catalog(config).hosts() if not covers(names, h)]
+
+
+# ---------------------------------------------------------------- continuation
+
+Continuation = Literal["prefill", "prefix", "instruction"]
+"""How a broken stream's continuation hands a target the partial answer: an
+Anthropic assistant prefill, an OpenAI Chat assistant message with
+``"prefix": true`` (both continue exactly), or the partial answer plus an
+instruction to go on (its repeated opening trimmed)."""
+
+PREFIX_HOSTS: dict[str, str | None] = {
+    # DeepSeek's chat prefix completion (beta): the last message is the assistant's with
+    # "prefix": true, and the request goes to base_url https://api.deepseek.com/beta;
+    # https://api-docs.deepseek.com/guides/chat_prefix_completion
+    "api.deepseek.com": "/beta",
+    # Mistral: an assistant message's "prefix": true makes the model start its answer with
+    # that message's content, on the usual /v1/chat/completions (AssistantMessage.prefix in
+    # https://docs.mistral.ai/api/ ; quoted from the API spec by its generated clients, e.g.
+    # https://docs.rs/crate/mistral-openapi-client/latest/source/docs/AssistantMessage.md)
+    "api.mistral.ai": None,
+}
+"""Hosts whose OpenAI Chat API continues an assistant prefix, and the base
+path such a request goes to (None: the provider's own base URL)."""
+
+
+def continuation(provider: Provider) -> Continuation:
+    """How ``provider`` continues: its ``continue:`` option, else by format and host."""
+    if provider.continue_ == "instruction":
+        return "instruction"
+    if provider.format == "anthropic":
+        return "prefill"
+    if provider.format == "openai-chat" and (
+        provider.continue_ == "prefix" or _host_of(provider.base_url) in PREFIX_HOSTS
+    ):
+        return "prefix"
+    return "instruction"
+
+
+def prefix_base_url(base_url: str) -> str:
+    """Where a prefix continuation goes: DeepSeek's beta base URL, else ``base_url``."""
+    path = PREFIX_HOSTS.get(_host_of(base_url))
+    if path is None:
+        return base_url
+    parts = urlsplit(base_url)
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def _host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()

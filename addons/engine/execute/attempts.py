@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import httpx
 from omniroute_mitm.engine.core import prices
 from omniroute_mitm.engine.core.calls import Call, decode_body, dumps
+from omniroute_mitm.engine.core.endpoints import continuation
 from omniroute_mitm.engine.core.errors import (
     NotFound,
     UpstreamError,
@@ -37,7 +38,7 @@ from omniroute_mitm.engine.stream.reply import ClientReply
 from omniroute_mitm.engine.stream.tap import UsageTap
 from omniroute_mitm.engine.translate import thinking
 from omniroute_mitm.engine.translate.codeassist import CodeAssistStream
-from omniroute_mitm.engine.translate.shaping import EXACT, Asked, shape_request
+from omniroute_mitm.engine.translate.shaping import Asked, shape_request
 from omniroute_mitm.engine.translate.thinking import ThoughtCache, needs_cache
 from omniroute_mitm.translators import (
     StreamTranslator,
@@ -99,13 +100,16 @@ class Broken(UpstreamError):
         sent = translator.sent
         self.events = sent.events if sent is not None else 0
         self.reason = f"{cause.status} {cause.kind}: {cause.message}"
+        self.resumable = True
+        """False: the run cannot be taken up again (the engine's web loop
+        after it ran a tool)."""
 
     @property
     def continuable(self) -> bool:
         """Not inside a tool call: its arguments were cut (the client has part of them)."""
         sent = self.translator.sent
         block = sent.open_block() if sent is not None else None
-        return block is None or block.kind in ("text", "reasoning")
+        return self.resumable and (block is None or block.kind in ("text", "reasoning"))
 
     @property
     def called(self) -> bool:
@@ -163,6 +167,7 @@ class ProviderRun:
     async def run(self) -> Headers:
         job, attempt = self.job, self.attempt
         assert attempt.provider is not None and attempt.model is not None
+        how = continuation(attempt.provider)
         shaped = shape_request(
             self.client,
             self.provider,
@@ -176,11 +181,13 @@ class ProviderRun:
             env=self.reply.env,
             beta=job.inbound.header("anthropic-beta"),
             partial=self.resume.partial if self.resume is not None else None,
+            how=how,
         )
         for warning in shaped.warnings:
             log.debug("%s: %s", self.label, warning)
         req = self.rt.upstream.provider_request(
-            self.attempt, shaped.body, stream=self.job.stream, extra=shaped.headers
+            self.attempt, shaped.body, stream=self.job.stream, extra=shaped.headers,
+            prefix=bool(shaped.prefix),
         )
         custom, input_tokens = shaped.custom_tools, shaped.input_tokens
         if input_tokens is not None and self.resume is None and job.input_estimate is None:
@@ -196,8 +203,9 @@ class ProviderRun:
                 on_events=watch,
                 issuer=self.attempt.provider_name,
                 custom_tools=custom,
-                exact=self.provider.name in EXACT,
+                exact=how != "instruction",
                 trimmed=shaped.trimmed,
+                echo=shaped.prefix,
             )
             return await self._stream(req, translator, watch)
         translator = (CodeAssistStream if self.reply.wrapped else StreamTranslator)(
@@ -253,7 +261,7 @@ class ProviderRun:
             if resp.status_code >= 400:
                 raise await upstream.error_body(resp, self.label, self.provider.name)
             try:
-                async for chunk in self._chunks(resp):
+                async for chunk in self._chunks(resp, watch):
                     await held.emit(_feed(translator, chunk, self.label))
                     if translator.broken is not None:
                         break
@@ -265,7 +273,8 @@ class ProviderRun:
                 if translator.continuable and translator.broken is None and (
                     translator.stop_reason is None  # after a finish: whole, ends as before
                 ):
-                    translator.break_off(err.info())
+                    # (a held call whose arguments were already whole goes out)
+                    await held.emit(translator.break_off(err.info()))
                     raise Broken(err, self, translator) from None
                 self.reply.record.error = err.message
                 await self.reply.sink.send(translator.fail(self.reply.error_info(err)))
@@ -282,9 +291,11 @@ class ProviderRun:
         return headers
 
 
-    async def _chunks(self, resp: httpx.Response) -> AsyncIterator[bytes]:
+    async def _chunks(self, resp: httpx.Response, watch: ContentWatch) -> AsyncIterator[bytes]:
         """The body's chunks; with a stall timeout, a continuable stream that
-        sent content and then goes quiet that long is a break."""
+        sent content and then goes quiet that long is a break. A continuation
+        counts from content of its own: until then the model reads the prompt
+        (its time to first token, under the provider's timeout like any)."""
         chunks = self.rt.upstream.chunks(resp, self.label)
         if self.stall is None or not self.continuable and self.resume is None:
             async for chunk in chunks:
@@ -292,7 +303,8 @@ class ProviderRun:
             return
         it = aiter(chunks)
         while True:
-            wait = self.stall if self.reply.content_sent else None
+            sent = watch.content if self.resume is not None else self.reply.content_sent
+            wait = self.stall if sent else None
             try:
                 chunk = await asyncio.wait_for(anext(it), wait)
             except StopAsyncIteration:

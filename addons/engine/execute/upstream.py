@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 from omniroute_mitm.engine.core.config import Provider
+from omniroute_mitm.engine.core.endpoints import prefix_base_url
 from omniroute_mitm.engine.core.errors import UpstreamConnectError, UpstreamStatus, UpstreamTimeout
 from omniroute_mitm.engine.core.headers import FRONT_PORT_ENV
 from omniroute_mitm.engine.record import reqlog
@@ -51,8 +52,12 @@ def mapped_errors(label: str, before_response: bool = False) -> Iterator[None]:
         raise UpstreamConnectError(f"{label}: {reason}", no_response=no_response) from exc
 
 
-def provider_url(provider: Provider, model: str, stream: bool, kind: Kind = "generate") -> str:
-    base = provider.base_url
+def provider_url(
+    provider: Provider, model: str, stream: bool, kind: Kind = "generate", *, prefix: bool = False
+) -> str:
+    """``prefix``: a continuation that hands over an assistant prefix (DeepSeek
+    takes it on its beta base URL only)."""
+    base = prefix_base_url(provider.base_url) if prefix else provider.base_url
     if provider.format == "gemini":
         if kind == "count_tokens":
             action = "countTokens"
@@ -166,6 +171,7 @@ class Upstream:
         stream: bool,
         kind: Kind = "generate",
         extra: Mapping[str, str] | None = None,
+        prefix: bool = False,
     ) -> httpx.Request:
         provider = attempt.provider
         assert provider is not None and attempt.model is not None
@@ -174,7 +180,7 @@ class Upstream:
         headers["accept"] = "text/event-stream" if stream else "application/json"
         headers.update(auth_headers(provider, key))
         headers.update({k: v.get_secret_value() for k, v in provider.headers.items()})
-        url = provider_url(provider, attempt.model, stream, kind)
+        url = provider_url(provider, attempt.model, stream, kind, prefix=prefix)
         return httpx.Request(
             "POST", url, headers=headers, content=body, extensions={"timeout": _timeout(provider)}
         )

@@ -352,8 +352,9 @@ class Exchange:
             runner: NativeRun | ProviderRun | WebToolsRun
             if attempt.native:
                 runner = NativeRun(job, attempt, self.reply, is_last)
-            elif resume is None and webloop.engine_runs(job, attempt, self.rt):
-                runner = WebToolsRun(job, attempt, self.reply, self.rt)
+            elif webloop.engine_runs(job, attempt, self.rt):
+                runner = WebToolsRun(job, attempt, self.reply, self.rt,
+                                     continuable=continuable, resume=resume)  # fmt: skip
             else:
                 runner = ProviderRun(
                     job, attempt, self.reply, continuable=continuable, resume=resume,

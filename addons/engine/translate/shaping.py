@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omniroute_mitm.engine.core.calls import dumps
+from omniroute_mitm.engine.core.endpoints import Continuation
 from omniroute_mitm.translators import Env, WireFormat, estimate_tokens, web
 from omniroute_mitm.translators.canonical import Message, Part, Request, Text
 from omniroute_mitm.translators.stream import custom_tool_names
@@ -44,6 +45,8 @@ class Shaped:
     warnings: list[str] = field(default_factory=list)
     trimmed: str = ""
     """Whitespace trimmed off the end of a continuation's prefill."""
+    prefix: str = ""
+    """The text a prefix continuation hands over (the answer may open by repeating it)."""
 
 
 def shape_request(
@@ -58,11 +61,13 @@ def shape_request(
     env: Env,
     beta: str | None,
     partial: list[Part] | None = None,
+    how: Continuation = "instruction",
 ) -> Shaped:
     """The body for ``provider``: the client's own bytes with only what must
     change when both speak one format, else translated (signatures only go
     back to their ``issuer``). ``partial``: a continuation's request, the
-    conversation plus what the client already received (always translated)."""
+    conversation plus what the client already received (always translated),
+    handed over as ``how`` says."""
     if provider.name == client.name and partial is None:
         body = passthrough_body(client.name, asked, model, cap, issuer)
         return Shaped(body, {"anthropic-beta": beta} if beta else {})
@@ -73,16 +78,16 @@ def shape_request(
     input_tokens = estimate_tokens(request) if asked.stream else None
     custom = custom_tool_names(request)
     for_target(request, client, provider, issuer, thoughts)
-    trimmed = with_partial_turn(request, provider.name, partial) if partial is not None else ""
+    trimmed = with_partial_turn(request, how, partial) if partial is not None else ""
     rendered = provider.render_request(request, env)
+    prefix = mark_prefix(rendered) if partial is not None and how == "prefix" else ""
     headers = {"anthropic-beta": beta} if beta and provider.name == client.name else {}
     if provider.name == "anthropic" and client.name != "anthropic":
         betas = web.anthropic_betas(rendered)
         if betas:
             headers["anthropic-beta"] = ",".join(betas)
-    return Shaped(
-        dumps(rendered), headers, input_tokens, custom, list(request.warnings), trimmed=trimmed
-    )
+    return Shaped(dumps(rendered), headers, input_tokens, custom, list(request.warnings),
+                  trimmed=trimmed, prefix=prefix)  # fmt: skip
 
 
 def for_target(
@@ -99,19 +104,17 @@ CONTINUE_INSTRUCTION = (
     "Your previous answer was cut off. Continue it exactly where it stopped: do not "
     "repeat anything already written and do not comment on the interruption."
 )
-EXACT = frozenset({"anthropic"})
-"""Targets that continue a partial answer exactly (an assistant prefill); the
-others are asked by instruction, and a repeated opening is trimmed."""
 
 
-def with_partial_turn(request: Request, provider: str, partial: list[Part]) -> str:
+def with_partial_turn(request: Request, how: Continuation, partial: list[Part]) -> str:
     """Append what the client already received as the assistant's partial
-    turn. Anthropic continues a prefill (which may not end in whitespace: the
-    whitespace trimmed off is returned); the others get the partial turn and
-    an instruction to go on."""
+    turn. ``prefill`` (Anthropic): the model goes on from it, which may not
+    end in whitespace (the whitespace trimmed off is returned); ``prefix``:
+    the same, marked by :func:`mark_prefix` once rendered; ``instruction``:
+    the partial turn and a user turn asking to go on."""
     parts = list(partial)
     trimmed = ""
-    if provider in EXACT:
+    if how == "prefill":
         if parts and isinstance(parts[-1], Text):
             text = parts[-1].text
             kept = text.rstrip()
@@ -120,14 +123,29 @@ def with_partial_turn(request: Request, provider: str, partial: list[Part]) -> s
             if not kept:
                 parts.pop()
         request.reasoning = None  # a prefill cannot follow thinking it has no signature for
-        if parts:
-            request.messages.append(Message("assistant", parts))
-        return trimmed
     if parts:
         request.messages.append(Message("assistant", parts))
-    request.messages.append(Message("user", [Text(CONTINUE_INSTRUCTION)]))
+    if how == "instruction":
+        request.messages.append(Message("user", [Text(CONTINUE_INSTRUCTION)]))
     return trimmed
 
+
+def mark_prefix(rendered: dict[str, Any]) -> str:
+    """A rendered Chat request whose last message is the partial answer gets
+    ``"prefix": true`` on it (DeepSeek, Mistral: the model writes on from that
+    text; see engine.core.endpoints.PREFIX_HOSTS). Returns the prefix text
+    ("" when nothing of the answer is text: asked anew, as a prefill would be)."""
+    messages = rendered.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    if not isinstance(last, dict) or last.get("role") != "assistant":
+        return ""
+    content = last.get("content")
+    if isinstance(content, list):
+        content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    if not isinstance(content, str) or not content:
+        return ""
+    last["prefix"] = True
+    return content
 
 
 MAX_TOKENS_FIELDS = {

@@ -27,7 +27,7 @@ from omniroute_mitm.engine.route.plan import Attempt
 from omniroute_mitm.engine.stream.holdback import ContentWatch, HoldBack
 from omniroute_mitm.engine.stream.reply import ClientReply
 from omniroute_mitm.engine.translate.codeassist import CodeAssistStream
-from omniroute_mitm.engine.translate.shaping import for_target
+from omniroute_mitm.engine.translate.shaping import for_target, with_partial_turn
 from omniroute_mitm.translators import (
     StreamTranslator,
     TranslationError,
@@ -53,7 +53,7 @@ from omniroute_mitm.translators.canonical import (
 )
 from omniroute_mitm.translators.stream import Accumulator, custom_tool_names, restore_custom_calls
 
-from ..attempts import Headers, Job, Services, falls_back
+from ..attempts import Broken, Headers, Job, Services, falls_back
 from .fetch import FetchError
 from .rounds import Rounds, WebTools, argument, fetch_text, search_text, swap_tools, web_tools
 from .search import Scope, SearchError
@@ -110,9 +110,24 @@ class WebToolsRun:
     """One attempt on a target that runs the client's web tools through the
     engine (the interface of :class:`~..attempts.ProviderRun`)."""
 
-    def __init__(self, job: Job, attempt: Attempt, reply: ClientReply, rt: WebServices) -> None:
+    def __init__(
+        self,
+        job: Job,
+        attempt: Attempt,
+        reply: ClientReply,
+        rt: WebServices,
+        *,
+        continuable: bool = False,
+        resume: Broken | None = None,
+    ) -> None:
         assert attempt.provider is not None and attempt.model is not None
         self.job, self.attempt, self.reply, self.rt = job, attempt, reply, rt
+        self.continuable = continuable and job.stream and not reply.wrapped
+        """A break after content in the first round (before the loop ran a
+        tool) raises :class:`Broken`, the client's stream kept open."""
+        self.resume = resume
+        """The break this run continues: its first round carries the partial
+        turn (by instruction: the rounds after it follow that turn)."""
         self.label = attempt.label
         self.provider = get_format(attempt.provider.format)
         self.client = reply.client
@@ -123,6 +138,8 @@ class WebToolsRun:
         self.uses = _Uses()
         self._watch: ContentWatch | None = None
         self._rounds: Rounds | None = None
+        self._rounds_run = 0
+        """Rounds whose tool calls the loop ran (a break after one is not continued)."""
         self._known: list[str] = []
         """Text of the conversation and of what the loop found: URLs the
         model may fetch appear in it (a prompt cannot make it send data out)."""
@@ -157,17 +174,27 @@ class WebToolsRun:
         tools = web_tools(request)
         assert tools is not None
         swap_tools(request, tools)
+        if self.resume is not None:
+            with_partial_turn(request, "instruction", self.resume.partial)
         self._known.append(_conversation_text(request))
         return request, tools
 
     async def _streamed(self, request: Request, rounds: Rounds, watch: ContentWatch) -> Headers:
-        kind = CodeAssistStream if self.reply.wrapped else StreamTranslator
-        translator = kind(
-            _Source(self.provider, rounds), self.client, self.reply.env,
-            model=self.job.model, input_tokens=self._input_tokens, sse=self.job.call.sse,
-            custom_tools=self._custom,
-            on_events=watch, issuer=self.attempt.provider_name,
-        )  # fmt: skip
+        source = _Source(self.provider, rounds)
+        if self.resume is not None:
+            translator = self.resume.translator.resume(
+                source, self.reply.env, on_events=watch, issuer=self.attempt.provider_name,
+                custom_tools=self._custom,
+            )  # fmt: skip
+        else:
+            kind = CodeAssistStream if self.reply.wrapped else StreamTranslator
+            translator = kind(
+                source, self.client, self.reply.env,
+                model=self.job.model, input_tokens=self._input_tokens, sse=self.job.call.sse,
+                custom_tools=self._custom,
+                on_events=watch, issuer=self.attempt.provider_name,
+                **({"continuable": True} if self.continuable else {}),
+            )  # fmt: skip
         held = HoldBack(self.reply, translator, watch, falls_back)
 
         async def out(chunk: bytes | None) -> None:
@@ -178,15 +205,34 @@ class WebToolsRun:
         except UpstreamError as err:
             if not self.reply.content_sent:
                 raise
+            if translator.continuable and translator.broken is None and (
+                translator.stop_reason is None
+            ):
+                await held.emit(translator.break_off(err.info()))
+                raise self._broken(err, translator) from None
             self.reply.record.error = err.message
             await self.reply.sink.send(translator.fail(self.reply.error_info(err)))
             headers = ()
+        if translator.broken is not None:  # an in-stream error held for a continuation
+            if not self.reply.content_sent:
+                raise UpstreamStreamError(translator.broken)
+            raise self._broken(UpstreamStreamError(translator.broken), translator)
         if not self.reply.content_sent:
             raise empty_answer(self.label)  # nothing at all came: another target may answer
+        if self.resume is not None and translator.usage is not None:
+            rounds.usage = translator.usage  # (spliced: the attempts before it added)
         self.usage, self.chars = rounds.usage, watch.chars
         if translator.error is not None:
             self.reply.record.error = translator.error.message
         return headers
+
+    def _broken(self, err: UpstreamError, translator: StreamTranslator) -> Broken:
+        """A break after content. Continued only in the first round: once the
+        loop ran a tool, a continuation would have to carry the rounds'
+        conversation (their calls and results), which it does not."""
+        broken = Broken(err, self, translator)  # type: ignore[arg-type]
+        broken.resumable = self._rounds_run == 0
+        return broken
 
     async def _whole(self, request: Request, rounds: Rounds) -> Headers:
         answer = Accumulator()
@@ -221,6 +267,7 @@ class WebToolsRun:
                     rounds.stop_reason = "stop"  # its calls were not run: none reach the client
                 break
             results = await self._run_calls(rounds)
+            self._rounds_run += 1
             await out(b"")  # the search blocks, to the client now
             if rounds.client_calls:
                 break  # the client runs its own tools; it sends the results back
