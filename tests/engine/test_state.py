@@ -249,3 +249,26 @@ async def test_a_key_of_the_wrong_type_is_no_outage(redis_url, caplog):
     assert (b.get("cool:k"), b.get("h")) == ("still sent", None)
     await a.close()
     await b.close()
+
+
+async def test_refreshes_that_come_while_a_read_is_on_the_way_share_the_next(redis_url):
+    """Sixteen requests planned at once cost two round trips, not sixteen, and
+    each sees what another instance wrote before it asked."""
+    a, b = shared(redis_url), shared(redis_url)
+    for i in range(16):
+        a.set(f"cool:t{i}", f"v{i}", ttl=60)
+    await a.flush()
+    reads = 0
+    real = b._read
+
+    async def counted(*args, **kw):
+        nonlocal reads
+        reads += 1
+        return await real(*args, **kw)
+
+    b._read = counted
+    await asyncio.gather(*(b.refresh([f"cool:t{i}", "rr:shared"]) for i in range(16)))
+    assert reads == 2  # the first request's read, then one for the fifteen that came meanwhile
+    assert [b.get(f"cool:t{i}") for i in range(16)] == [f"v{i}" for i in range(16)]
+    await a.close()
+    await b.close()

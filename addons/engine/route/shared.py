@@ -127,6 +127,10 @@ class SharedStore:
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._in_flight = False
+        """A refresh's read is on the way."""
+        self._waiting: tuple[dict[str, None], asyncio.Future[None]] | None = None
+        """The keys of the requests waiting for the next read, and its end."""
 
     def __repr__(self) -> str:
         return f"SharedStore({self.where.shown!r}, up={self.up})"
@@ -196,12 +200,50 @@ class SharedStore:
 
     async def refresh(self, keys: Iterable[str]) -> None:
         """Bring ``keys`` into the local mirror from the server: one round
-        trip, at most ``timeout``; returns at once while the server is down."""
+        trip, at most ``timeout``; returns at once while the server is down.
+        While a read is on the way, the requests that come meanwhile share
+        the next one (one round trip for all of them, not one each: under
+        load the round trips' CPU, not their latency, is the cost)."""
         if not self.up:
             return
         wanted = [k for k in dict.fromkeys(keys) if not self._pending[k]]
         if not wanted:
             return
+        if not self._in_flight:
+            await self._read_now(wanted)
+            return
+        if self._waiting is None:
+            self._waiting = ({}, asyncio.get_running_loop().create_future())
+        self._waiting[0].update(dict.fromkeys(wanted))
+        try:
+            async with asyncio.timeout(self.timeout):
+                await asyncio.shield(self._waiting[1])
+        except TimeoutError:
+            return  # the read itself says when the server is down
+
+    async def _read_now(self, wanted: list[str]) -> None:
+        self._in_flight = True
+        try:
+            await self._read_keys(wanted)
+        finally:
+            self._in_flight = False
+            if self._waiting is not None:
+                (keys, done), self._waiting = self._waiting, None
+                self._tasks.append(asyncio.ensure_future(self._read_next(list(keys), done)))
+
+    async def _read_next(self, keys: list[str], done: asyncio.Future[None]) -> None:
+        try:
+            wanted = [k for k in keys if not self._pending[k]]
+            if wanted:
+                await self._read_now(wanted)
+        finally:
+            if not done.done():
+                done.set_result(None)
+            task = asyncio.current_task()
+            if task in self._tasks:
+                self._tasks.remove(task)  # type: ignore[arg-type]
+
+    async def _read_keys(self, wanted: list[str]) -> None:
         start = self._seq
         self._reading[start] += 1
         try:
