@@ -57,6 +57,7 @@ from urllib.parse import unquote, urlsplit
 from . import paths, private
 from .storeerrors import StoreError as StoreError  # (re-exported: the store's one face)
 from .storeerrors import StoreUnavailable as StoreUnavailable
+from .writequeue import WriteQueue
 
 if TYPE_CHECKING:
     from .pgstore import PgStore
@@ -140,7 +141,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class Store:
+class Store(WriteQueue):
     shared = False
     """One process reads what it writes (see :attr:`applied`)."""
 
@@ -154,13 +155,9 @@ class Store:
             "CREATE TABLE IF NOT EXISTS schema_version "
             "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
         )
-        self._pending: list[_Write | threading.Event | None] = []
-        self._lock = threading.Lock()
-        self._work = threading.Event()  # something is pending
-        self._urgent = threading.Event()  # a flush or close waits: commit now
+        self._init_queue()
         self._thread = threading.Thread(target=self._run, name=f"store:{path.name}", daemon=True)
         self._closed = False
-        self._ticket = 0
         self.applied = 0
         """The last write (by :meth:`write`'s ticket) committed."""
         self._thread.start()
@@ -211,14 +208,6 @@ class Store:
         with self._read_lock:
             return self._reader.execute(sql, params).fetchall()
 
-    def flush(self, timeout: float = 30.0) -> None:
-        """Block until everything queued so far is committed."""
-        if self._closed or not self._thread.is_alive():
-            return
-        done = threading.Event()
-        self._put(done, urgent=True)
-        done.wait(timeout)
-
     def close(self) -> None:
         if self._closed:
             return
@@ -231,26 +220,11 @@ class Store:
 
     # ------------------------------------------------------------ writer
 
-    def _put(self, item: _Write | threading.Event | None, urgent: bool = False) -> int:
-        with self._lock:
-            self._pending.append(item)
-            if isinstance(item, tuple):
-                self._ticket += 1
-            if len(self._pending) == 1:
-                self._work.set()  # the first of a batch wakes the writer
-            if urgent:
-                self._urgent.set()
-            return self._ticket
-
     def _run(self) -> None:
         while True:
             self._work.wait()
             self._urgent.wait(self.interval)  # gather a batch (a flush or close ends it)
-            with self._lock:
-                items, self._pending = self._pending, []
-                last = self._ticket
-                self._work.clear()
-                self._urgent.clear()
+            items, last = self._take_queued()
             batch = [item for item in items if isinstance(item, tuple)]
             if batch:
                 self._commit(batch)

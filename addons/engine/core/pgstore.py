@@ -50,6 +50,7 @@ from .pgsql import (
 from .spool import Spool, Write
 from .sqldialect import postgres
 from .storeerrors import StoreError, StoreUnavailable
+from .writequeue import WriteQueue
 
 log = logging.getLogger(__name__)
 logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # its retries: we log the outage once
@@ -70,7 +71,7 @@ def spool_name(url: str) -> str:
     return f"spool-{hashlib.sha256(redact(url).encode()).hexdigest()[:12]}.sqlite"
 
 
-class PgStore:
+class PgStore(WriteQueue):
     shared = True
     """Other instances read what this one writes (see :meth:`flush`)."""
 
@@ -91,12 +92,8 @@ class PgStore:
         self._pool.open(wait=False)
         self.spool = Spool(spool_dir / spool_name(url))
         self._conn: psycopg.Connection[Any] | None = None
-        self._pending: list[Write | threading.Event | None] = []
-        self._lock = threading.Lock()
+        self._init_queue()
         self._state = threading.Lock()
-        self._work = threading.Event()
-        self._urgent = threading.Event()
-        self._ticket = 0
         self.applied = 0
         """The last write (by :meth:`write`'s ticket) the database has."""
         self._mine: dict[int, int] = {}  # spool row -> last ticket it holds
@@ -172,15 +169,6 @@ class PgStore:
     def _unavailable(self) -> Exception:
         return StoreUnavailable(f"the store {self.name} is unreachable (PostgreSQL)")
 
-    def flush(self, timeout: float = 30.0) -> None:
-        """Block until everything queued so far is in the database, or in
-        the spool when the database cannot be reached."""
-        if self._closed or not self._thread.is_alive():
-            return
-        done = threading.Event()
-        self._put(done, urgent=True)
-        done.wait(timeout)
-
     def close(self) -> None:
         """Write what is queued (to the spool if the server is down)."""
         if self._closed:
@@ -193,17 +181,6 @@ class PgStore:
         self._drop_conn()
         self.spool.close()
         self._pool.close()
-
-    def _put(self, item: Write | threading.Event | None, urgent: bool = False) -> int:
-        with self._lock:
-            self._pending.append(item)
-            if isinstance(item, tuple):
-                self._ticket += 1
-            if len(self._pending) == 1:
-                self._work.set()
-            if urgent:
-                self._urgent.set()
-            return self._ticket
 
     # ------------------------------------------------------------ state
 
@@ -235,11 +212,7 @@ class PgStore:
             self._work.wait(self.retry if self._backlog() else None)
             if self._work.is_set():
                 self._urgent.wait(self.interval)
-            with self._lock:
-                items, self._pending = self._pending, []
-                last = self._ticket
-                self._work.clear()
-                self._urgent.clear()
+            items, last = self._take_queued()
             batch = [item for item in items if isinstance(item, tuple)]
             try:
                 if batch:
