@@ -25,6 +25,7 @@ for the request rather than sending an invalid block.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -45,6 +46,7 @@ from .sse import dumps, loads_exact
 BY = "by"
 NATIVE = "native"
 _ENVELOPE = b"AG9tcj"  # how every envelope starts (see canonical.wrap_meta)
+_ENVELOPE_TEXT = _ENVELOPE.decode()
 SIGNATURE_KEYS = ("signature", "data", "thoughtSignature", "encrypted_content")
 _DUMMY = "skip_thought_signature_validator"  # Gemini's documented placeholder
 
@@ -209,6 +211,62 @@ def may_change(fmt: str, target: str, body: bytes) -> bool:
     return target != NATIVE or _ENVELOPE in body  # native signatures go back where they came from
 
 
+_BASE64 = re.compile(r"[A-Za-z0-9+/=_-]+")
+_COLON_QUOTE = re.compile(rb'\s*:\s*"')
+_DUMMY_BYTES = _DUMMY.encode()
+_SIGNED_KEY = {
+    "anthropic": "signature",
+    "gemini": "thoughtSignature",
+    "openai-responses": "encrypted_content",
+}
+SIGNED_MEMBER = {"anthropic": "messages", "gemini": "contents", "openai-responses": "input"}
+"""The top-level member that holds a format's signatures (where
+:func:`unwrap_bytes` can rewrite them without a parse)."""
+
+
+def all_native(fmt: str, body: bytes) -> bool:
+    """Whether ``body`` carries signatures and none in an envelope: all
+    issued by the client's native destination (a session that did not come
+    through a configured provider), dropped for any other target."""
+    patterns = _PATTERNS.get(fmt, ())
+    return any(marker in body for marker, _, _ in patterns) and _ENVELOPE not in body
+
+
+def unwrap_bytes(fmt: str, target: str, data: bytes) -> bytes | None:
+    """``data`` (the :data:`SIGNED_MEMBER` of a ``fmt`` body) with every
+    signature ``target`` issued unwrapped, without parsing it: the same
+    object when nothing changes. None when the bytes cannot settle it (a
+    signature of another issuer to drop, a redacted thinking block, a field
+    not written as a plain string): :func:`outbound_parsed` on the parsed
+    body then decides."""
+    key = _SIGNED_KEY.get(fmt)
+    if key is None or (fmt == "anthropic" and b"redacted_thinking" in data):
+        return None
+    quoted = b'"' + key.encode() + b'"'  # (in a string a quote is escaped: only keys match)
+    pieces: list[bytes] = []
+    at, done = data.find(quoted), 0
+    while at >= 0:
+        m = _COLON_QUOTE.match(data, at + len(quoted))
+        end = data.find(b'"', m.end()) if m is not None else -1
+        if m is None or end < 0:
+            return None  # not a string: the walker decides
+        value = data[m.end() : end]
+        if b"\\" in value:
+            return None  # escaped: no signature is
+        if not (fmt == "gemini" and value == _DUMMY_BYTES):
+            raw = _raw_for(value, fmt, key, target)
+            if raw is None:
+                return None  # dropped by the walker (another issuer's, or a carrier)
+            if raw != value:
+                pieces += (data[done : m.end()], raw)
+                done = end
+        at = data.find(quoted, end + 1)
+    if not pieces:
+        return data
+    pieces.append(data[done:])
+    return b"".join(pieces)
+
+
 def outbound_parsed(fmt: str, target: str, body: dict[str, Any]) -> dict[str, Any] | None:
     """:func:`outbound_body` on a body parsed already: a new body (sharing
     every unchanged part with ``body``, which is left as it was), or None
@@ -220,7 +278,27 @@ def outbound_parsed(fmt: str, target: str, body: dict[str, Any]) -> dict[str, An
 def _issued(value: Any, fmt: str, key: str) -> tuple[str | None, Any]:
     """(issuer, the raw value to send that issuer) of a signature field;
     (None, None) for an envelope that holds nothing of ``fmt``'s own."""
-    carried = unwrap_meta(value) if isinstance(value, str) else None
+    if isinstance(value, str) and value.startswith(_ENVELOPE_TEXT):
+        return _unwrapped(value, fmt, key)
+    return NATIVE, value
+
+
+@functools.lru_cache(maxsize=4096)
+def _raw_for(value: bytes, fmt: str, key: str, target: str) -> bytes | None:
+    """What :func:`unwrap_bytes` writes for a signature ``value`` going to
+    ``target``: its raw value, or None when ``target`` did not issue it (or
+    the raw value is not plain base64)."""
+    by, raw = _issued(value.decode("ascii", "replace"), fmt, key)
+    if by != target or not isinstance(raw, str) or not _BASE64.fullmatch(raw):
+        return None
+    return raw.encode()
+
+
+@functools.lru_cache(maxsize=4096)
+def _unwrapped(value: str, fmt: str, key: str) -> tuple[str | None, Any]:
+    """:func:`_issued` of an envelope, remembered: a session resends the same
+    signatures with every turn (the answer is immutable strings)."""
+    carried = unwrap_meta(value)
     if carried is None:
         return NATIVE, value
     entry = carried.get(fmt) or {}

@@ -59,6 +59,10 @@ GEMINI_FETCH = frozenset({"urlContext", "url_context"})
 _ANTHROPIC = re.compile(r"(web_search|web_fetch)_\d{8}$")
 
 
+MEMBERS = ("tools", "tool_choice", "web_search_options")
+"""The top-level members :func:`requested` and :func:`offered` read."""
+
+
 def requested(fmt: FormatName, body: Any) -> frozenset[str]:
     """The web tools a raw client request asks for (a cheap scan of its
     tool list, no parse): a subset of ``{"web_search", "web_fetch"}``."""

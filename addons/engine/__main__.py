@@ -81,7 +81,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--direct", action="store_true", help=f"accept clients with ${DIRECT_TOKEN_ENV} as API key"
     )
     parser.add_argument(
-        "--store", default=DEFAULT_URL,
+        "--store",
+        default=DEFAULT_URL,
         help="the database URL: sqlite:///FILE, postgresql://USER@HOST/DB or none "
         "(default: %(default)s)",
     )
@@ -98,15 +99,20 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--parent", type=int, default=0, help="stop when this process is gone (the front)"
     )
     parser.add_argument(
-        "--log-requests", action="store_true",
+        "--log-requests",
+        action="store_true",
         help="write each request and response (keys masked) under DATA_DIR/requests",
     )
     parser.add_argument(
-        "--max-body", type=parse_size, default=limits.MAX_BODY,
+        "--max-body",
+        type=parse_size,
+        default=limits.MAX_BODY,
         help="refuse a request body over this (413), e.g. 64m (default: 64m)",
     )
     parser.add_argument(
-        "--body-memory", type=parse_size, default=limits.BODY_MEMORY,
+        "--body-memory",
+        type=parse_size,
+        default=limits.BODY_MEMORY,
         help="request bodies held at once; past it a 429 (default: 256m)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")

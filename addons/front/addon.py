@@ -79,6 +79,8 @@ ROTATE = ".venv/bin/python scripts/ca.py generate --force"
 def allow_pattern(hosts: tuple[str, ...] | list[str]) -> str:
     """mitmproxy's allow_hosts regex for exactly ``hosts`` (any port)."""
     return r"^(" + "|".join(re.escape(h) for h in hosts) + r"):\d+$"
+
+
 READY_TIMEOUT = 30.0  # how long a model call waits for a starting engine
 DEATH_WAIT = 2.0
 """How long a cut engine connection waits to learn whether the engine died."""
@@ -227,7 +229,8 @@ class OmniRoute:
         if ctx.options.omniroute_flow_bodies not in BODY_CHOICES:
             raise exceptions.OptionsError(
                 f"omniroute_flow_bodies: {ctx.options.omniroute_flow_bodies!r} is not one of "
-                + ", ".join(BODY_CHOICES))
+                + ", ".join(BODY_CHOICES)
+            )
         if not self._defaults_set:
             self._defaults_set = True
             # lazy: nothing connects to the real host before the request hook.
@@ -519,15 +522,26 @@ class OmniRoute:
                     self._repoint(flow, destination)
                     flow.metadata[engine_loss.VERDICT] = "retry"
                     return
-            self._answer(flow, client_error(
-                call, 502, f"omniroute: cannot reach the engine at {failed} (see the log)"))
+            self._answer(
+                flow,
+                client_error(
+                    call, 502, f"omniroute: cannot reach the engine at {failed} (see the log)"
+                ),
+            )
             return
         pid = flow.metadata.get("omniroute_engine_pid")
         died = isinstance(pid, int) and await self.backend.died(pid, DEATH_WAIT)
         if not died:  # alive: it closed the connection itself
             if what == "headers":
-                self._answer(flow, client_error(call, 502, "omniroute: the engine closed the "
-                                                "connection without answering (see the log)"))
+                self._answer(
+                    flow,
+                    client_error(
+                        call,
+                        502,
+                        "omniroute: the engine closed the "
+                        "connection without answering (see the log)",
+                    ),
+                )
             return  # a body cut on purpose (a native answer that broke): the client sees a cut
         if what == "body":
             assert flow.response is not None
@@ -535,7 +549,8 @@ class OmniRoute:
             if not sse and not (call.format == "gemini" and call.stream):
                 return  # a JSON answer cut in two: nothing in its format can follow
             flow.metadata[engine_loss.TAIL] = stream_error(
-                call.format, sse, 502, LOST_MESSAGE, opened=True)
+                call.format, sse, 502, LOST_MESSAGE, opened=True
+            )
             flow.metadata[engine_loss.VERDICT] = "end"
             flow.marked = ":x:"
         else:
@@ -713,8 +728,12 @@ def _check_ca_modes(confdir: Path) -> None:
     others. ``ca-bundle.pem`` marks a confdir written by scripts/ca.py, not
     mitmproxy's own ~/.mitmproxy."""
     if (confdir / "ca-bundle.pem").exists():
-        private.warn_if_wider(confdir, confdir / "mitmproxy-ca.pem", confdir / "mitmproxy-ca.p12",
-                              holds="the CA's private key")
+        private.warn_if_wider(
+            confdir,
+            confdir / "mitmproxy-ca.pem",
+            confdir / "mitmproxy-ca.p12",
+            holds="the CA's private key",
+        )
 
 
 def _keep_bodies() -> bool:
@@ -746,4 +765,3 @@ def annotate(flow: http.HTTPFlow, record: dict[str, Any]) -> None:
         flow.marked = ":x:"
     elif record.get("fell_back"):
         flow.marked = ":twisted_rightwards_arrows:"
-

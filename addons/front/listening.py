@@ -69,10 +69,12 @@ def custom_hosts(modes: Iterable[str]) -> bool:
 
 def refusal(hosts: list[str]) -> str:
     where = ", ".join(dict.fromkeys(hosts))
-    return (f"omniroute: refusing to listen on {where} without proxyauth: anyone who reaches "
-            "the port would spend the providers' keys in config.yaml (an open proxy). Give "
-            "users credentials (--set proxyauth=@path/to/htpasswd, or user:password), listen "
-            "on 127.0.0.1, or on a trusted network only --set omniroute_open_proxy=true")
+    return (
+        f"omniroute: refusing to listen on {where} without proxyauth: anyone who reaches "
+        "the port would spend the providers' keys in config.yaml (an open proxy). Give "
+        "users credentials (--set proxyauth=@path/to/htpasswd, or user:password), listen "
+        "on 127.0.0.1, or on a trusted network only --set omniroute_open_proxy=true"
+    )
 
 
 class BindGuard:

@@ -36,7 +36,12 @@ def can_spawn() -> bool:
 
 class EngineProcess:
     def __init__(
-        self, config_path: str, *, port: int = 0, direct: bool = False, args: Sequence[str] = (),
+        self,
+        config_path: str,
+        *,
+        port: int = 0,
+        direct: bool = False,
+        args: Sequence[str] = (),
         env: dict[str, str] | None = None,
     ) -> None:
         self.config_path, self.port, self.direct, self.args = config_path, port, direct, args

@@ -26,6 +26,7 @@ from setups import (
     CLIENTS,
     HERE,
     ROOT,
+    SAME_PROVIDER,
     Client,
     Env,
     Setup,
@@ -64,6 +65,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--long", action="store_true",
                    help="the long-conversation workload: 100, 500 and 1000 KB requests, "
                    "20-event answers, 1 and 4 clients")
+    p.add_argument("--native-signatures", action="store_true",
+                   help="long requests: leave the signatures as the vendor issued them (a "
+                   "session that did not come through omniroute), not as the same-format "
+                   "provider issued them through omniroute")
     p.add_argument("--state", metavar="URL",
                    help="also run the default mode with omniroute_state=URL (a redis:// URL, or "
                    "auto: a redis-server started for the run) beside the memory state")
@@ -157,8 +162,24 @@ def long_request(kb: int, client: Client) -> dict[str, Any]:
     return request
 
 
+def as_issued(request: dict[str, Any], client: Client) -> dict[str, Any]:
+    """The long request as a client sends it after earlier turns through
+    omniroute's same-format route: each signature in the envelope naming the
+    provider that issued it (what the engine gave the client). Every path
+    sends these same bytes."""
+    from omniroute_mitm.engine.core.calls import dumps
+    from omniroute_mitm.translators.provenance import stamp_bytes
+    from omniroute_mitm.translators.sse import loads
+
+    stamped = stamp_bytes(client.format, SAME_PROVIDER[client.name], dumps(request))
+    signed: dict[str, Any] = loads(stamped)
+    return signed
+
+
 def run_once(args: argparse.Namespace, kb: int, client: Client) -> int:
     template = long_request(kb, client) if kb else None
+    if template is not None and not args.native_signatures:
+        template = as_issued(template, client)
     with tempfile.TemporaryDirectory(prefix="omniroute-bench-") as name:
         tmp = Path(name)
         provider = Proc("provider", [str(BIN / "python"), str(HERE / "provider.py"),

@@ -36,6 +36,7 @@ class Client:
     and the last event of a complete stream."""
 
     name: str
+    format: str
     host: str
     path: str  # {model} is replaced for Gemini, whose model is in the path
     done_marker: bytes
@@ -62,11 +63,13 @@ class Client:
 
 
 CLIENTS = {
-    "claude": Client("claude", "https://api.anthropic.com", "/v1/messages", b"message_stop",
+    "claude": Client("claude", "anthropic", "https://api.anthropic.com", "/v1/messages",
+                     b"message_stop",
                      "bench-same"),
-    "codex": Client("codex", "https://api.openai.com", "/v1/responses", b"response.completed",
+    "codex": Client("codex", "openai-responses", "https://api.openai.com", "/v1/responses",
+                    b"response.completed",
                     "bench-same-responses"),
-    "gemini": Client("gemini", "https://generativelanguage.googleapis.com",
+    "gemini": Client("gemini", "gemini", "https://generativelanguage.googleapis.com",
                      "/v1beta/models/{model}:streamGenerateContent?alt=sse", b'"finishReason"',
                      "bench-same-gemini"),
 }
@@ -141,6 +144,10 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+SAME_PROVIDER = {"claude": "bench-anthropic", "codex": "bench-responses", "gemini": "bench-gemini"}
+"""The provider each client's same-format model goes to (see omniroute_config)."""
 
 
 def omniroute_config(env: Env) -> Path:

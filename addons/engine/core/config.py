@@ -304,8 +304,10 @@ class EndpointEntry(_Model):
     def _host(cls, value: str) -> str:
         host = value.strip().lower().rstrip(".")
         if not _HOST.match(host):
-            raise ValueError(f"expected a host name such as llm.example.com (no scheme, port "
-                             f"or path), got {value!r}")
+            raise ValueError(
+                f"expected a host name such as llm.example.com (no scheme, port "
+                f"or path), got {value!r}"
+            )
         return host
 
     @field_validator("paths")
@@ -544,8 +546,10 @@ def env_problem(var: str, env: Mapping[str, str]) -> str:
     if var in env:
         return (f"environment variable {var} is exported but empty "
                 f"(export {var}=<your key> in the shell that starts mitmdump)")  # fmt: skip
-    return (f"environment variable {var} is not set, or set without export "
-            f"(export {var}=<your key> in the shell that starts mitmdump, then restart it)")
+    return (
+        f"environment variable {var} is not set, or set without export "
+        f"(export {var}=<your key> in the shell that starts mitmdump, then restart it)"
+    )
 
 
 def _interpolate(value: str, env: Mapping[str, str], missing: list[str]) -> str:
@@ -603,6 +607,8 @@ def _resolve_env(
         if not misses and not re.match(r"^https?://[^/\s]+", resolved.base_url):
             problems.append(f"providers.{name}.base_url: expected an http:// or https:// URL")
         if provider.continue_ == "prefix" and provider.format != "openai-chat":
-            problems.append(f"providers.{name}.continue: prefix is for format openai-chat "
-                            f"(this provider is {provider.format})")
+            problems.append(
+                f"providers.{name}.continue: prefix is for format openai-chat "
+                f"(this provider is {provider.format})"
+            )
     return config.model_copy(update={"providers": providers}), problems, disabled

@@ -246,7 +246,9 @@ class Store(WriteQueue):
             conn.execute("ROLLBACK")
             log.error(
                 "store %s: a batch of %d failed (%s); writing one by one",
-                self.path.name, len(batch), exc,
+                self.path.name,
+                len(batch),
+                exc,
             )
             self._commit_each(batch)
 

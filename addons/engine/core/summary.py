@@ -88,8 +88,9 @@ def config_lines(config: Config, path: str | os.PathLike[str]) -> list[str]:
     return lines
 
 
-def startup_lines(config: Config | None, path: str | os.PathLike[str], setting: Setting
-                  ) -> list[str]:
+def startup_lines(
+    config: Config | None, path: str | os.PathLike[str], setting: Setting
+) -> list[str]:
     """The whole summary; ``config`` is None when the config did not load."""
     lines = config_lines(config, path) if config is not None else [f"config {_show(path)}"]
     lines.append(ca_line(setting))
@@ -108,14 +109,18 @@ def ca_line(setting: Setting) -> str:
         return "CA: none yet (run scripts/ca.py generate)"
     cert = _show(Path(setting.confdir) / "mitmproxy-ca-cert.pem")
     if not setting.constrained:
-        return (f"CA {cert}: not name-constrained (mitmproxy's own?): use the project's "
-                "(.venv/bin/python scripts/ca.py generate; no --set confdir) and restart")
+        return (
+            f"CA {cert}: not name-constrained (mitmproxy's own?): use the project's "
+            "(.venv/bin/python scripts/ca.py generate; no --set confdir) and restart"
+        )
     if setting.system_trusts:
         return f"CA {cert}: trusted by the system store"
     if setting.system_trusts is None:
         return f"CA {cert}: the clients trust it through the env line below"
-    return (f"CA {cert}: not in the system store; the env line below makes each client "
-            "trust it (or: sudo .venv/bin/python scripts/ca.py install)")
+    return (
+        f"CA {cert}: not in the system store; the env line below makes each client "
+        "trust it (or: sudo .venv/bin/python scripts/ca.py install)"
+    )
 
 
 def env_lines(config: Config | None, setting: Setting) -> list[str]:
@@ -127,8 +132,9 @@ def env_lines(config: Config | None, setting: Setting) -> list[str]:
         command += f" --host {shown} --user USER"
     formats = [r.match.client for r in config.routes] if config is not None else []
     if not formats or None in formats:
-        return [f'client env: eval "$({command} --client claude)" '
-                "(or --client codex | gemini | sdk)"]
+        return [
+            f'client env: eval "$({command} --client claude)" (or --client codex | gemini | sdk)'
+        ]
     lines = []
     for fmt in dict.fromkeys(formats):  # route order, once each
         assert fmt is not None
@@ -142,9 +148,11 @@ def offline_lines(setting: Setting) -> list[str]:
         return []
     if setting.offline_clients:
         return ["offline clients: on (the CLIs' side calls to their vendors are answered here)"]
-    return ["offline clients: off (offline or behind a firewall, add --set "
-            "omniroute_offline_clients=true: the CLIs' side calls then get local answers "
-            "instead of 'Name or service not known' errors)"]
+    return [
+        "offline clients: off (offline or behind a firewall, add --set "
+        "omniroute_offline_clients=true: the CLIs' side calls then get local answers "
+        "instead of 'Name or service not known' errors)"
+    ]
 
 
 def block(title: str, lines: Sequence[str]) -> str:
@@ -187,16 +195,27 @@ def _show(path: str | os.PathLike[str]) -> str:
     return paths.shown(path)
 
 
-def make_setting(proxy: str | None, confdir: str | os.PathLike[str],
-                 urls: Sequence[str] = (), offline_clients: bool | None = None,
-                 proxy_users: bool = False) -> Setting:
+def make_setting(
+    proxy: str | None,
+    confdir: str | os.PathLike[str],
+    urls: Sequence[str] = (),
+    offline_clients: bool | None = None,
+    proxy_users: bool = False,
+) -> Setting:
     """The facts :func:`startup_lines` needs, read from the CA in ``confdir``."""
     cert = trust.load_cert(confdir)
     if cert is None:
         return Setting(proxy=proxy, urls=tuple(urls), offline_clients=offline_clients,
                        proxy_users=proxy_users)  # fmt: skip
-    return Setting(proxy, Path(confdir), trust.system_trusts(cert), tuple(urls),
-                   trust.constrained(cert), offline_clients, proxy_users)
+    return Setting(
+        proxy,
+        Path(confdir),
+        trust.system_trusts(cert),
+        tuple(urls),
+        trust.constrained(cert),
+        offline_clients,
+        proxy_users,
+    )
 
 
 def load_quietly(path: str | os.PathLike[str]) -> Config | None:

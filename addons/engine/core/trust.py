@@ -56,8 +56,12 @@ def in_bundle(cert: x509.Certificate, bundle: str | Path) -> bool:
 def system_bundle() -> Path | None:
     """OpenSSL's own default bundle (not $SSL_CERT_FILE): what the system trusts."""
     paths = ssl.get_default_verify_paths()
-    for candidate in (paths.openssl_cafile, "/etc/ssl/certs/ca-certificates.crt",
-                      "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"):
+    for candidate in (
+        paths.openssl_cafile,
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+    ):
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     return None
@@ -85,5 +89,6 @@ def permitted_names(cert: x509.Certificate) -> tuple[str, ...] | None:
         ext = cert.extensions.get_extension_for_class(x509.NameConstraints)
     except x509.ExtensionNotFound:
         return None
-    return tuple(str(n.value) for n in ext.value.permitted_subtrees or []
-                 if isinstance(n, x509.DNSName))
+    return tuple(
+        str(n.value) for n in ext.value.permitted_subtrees or [] if isinstance(n, x509.DNSName)
+    )

@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
 from omniroute_mitm.engine.core import prices
-from omniroute_mitm.engine.core.calls import Call, decode_body, dumps
+from omniroute_mitm.engine.core.calls import Call, decode_body, dumps, parse_json
 from omniroute_mitm.engine.core.endpoints import continuation
 from omniroute_mitm.engine.core.errors import (
     NotFound,
@@ -30,6 +30,7 @@ from omniroute_mitm.engine.core.errors import (
     UpstreamTimeout,
 )
 from omniroute_mitm.engine.core.inbound import Inbound
+from omniroute_mitm.engine.core.toplevel import TopLevel
 from omniroute_mitm.engine.record import reqlog
 from omniroute_mitm.engine.route.failures import classify, empty_answer
 from omniroute_mitm.engine.route.plan import Attempt
@@ -73,18 +74,43 @@ class Job:
     rt: Services
     call: Call
     inbound: Inbound
-    body: dict[str, Any] = field(default_factory=dict)
+    parsed: dict[str, Any] | None = None
+    """The body parsed (see :attr:`body`)."""
     body_bytes: bytes = b""
+    top: TopLevel | None = None
+    """The body split at its top level, when it was not parsed whole (a
+    long same-format body goes on as bytes: :class:`TopLevel`)."""
     model: str = ""
     stream: bool = False
     input_estimate: int | None = None
     """The prompt's estimated tokens once some step counted them (a
     translated stream does): the usage estimate reuses it, never parses again."""
 
+    @property
+    def body(self) -> dict[str, Any]:
+        """The body parsed whole: once, by the first step that needs it all."""
+        if self.parsed is None:
+            self.parsed = parse_json(self.body_bytes)
+        return self.parsed
+
+    @body.setter
+    def body(self, value: dict[str, Any]) -> None:
+        self.parsed, self.top = value, None
+
+    @property
+    def view(self) -> Mapping[str, Any]:
+        """The body's top-level members, parsed or not."""
+        return self.top if self.top is not None else self.body
+
+    def members(self, *keys: str) -> Mapping[str, Any]:
+        """At least the named top-level members, without parsing the rest."""
+        return self.top.subset(*keys) if self.top is not None else self.body
+
     def asked(self) -> Asked:
-        return Asked(self.body, self.body_bytes, self.call.model, self.call.stream, self.stream)
-
-
+        parsed = self.parsed if self.parsed is not None else (lambda: self.body)
+        return Asked(
+            parsed, self.body_bytes, self.call.model, self.call.stream, self.stream, self.top
+        )
 
 
 class Broken(UpstreamError):
@@ -186,7 +212,10 @@ class ProviderRun:
         for warning in shaped.warnings:
             log.debug("%s: %s", self.label, warning)
         req = self.rt.upstream.provider_request(
-            self.attempt, shaped.body, stream=self.job.stream, extra=shaped.headers,
+            self.attempt,
+            shaped.body,
+            stream=self.job.stream,
+            extra=shaped.headers,
             prefix=bool(shaped.prefix),
         )
         custom, input_tokens = shaped.custom_tools, shaped.input_tokens
@@ -270,8 +299,12 @@ class ProviderRun:
             except UpstreamError as err:
                 if not self.reply.content_sent:
                     raise
-                if translator.continuable and translator.broken is None and (
-                    translator.stop_reason is None  # after a finish: whole, ends as before
+                if (
+                    translator.continuable
+                    and translator.broken is None
+                    and (
+                        translator.stop_reason is None  # after a finish: whole, ends as before
+                    )
                 ):
                     # (a held call whose arguments were already whole goes out)
                     await held.emit(translator.break_off(err.info()))
@@ -289,7 +322,6 @@ class ProviderRun:
         if translator.error is not None:
             self.reply.record.error = translator.error.message
         return headers
-
 
     async def _chunks(self, resp: httpx.Response, watch: ContentWatch) -> AsyncIterator[bytes]:
         """The body's chunks; with a stall timeout, a continuable stream that
@@ -416,11 +448,3 @@ async def fetch(rt: Services, req: httpx.Request, label: str, fmt: str) -> tuple
             data = await resp.aread()
         reqlog.note("upstream response", data)
         return data, tuple((k.lower(), v) for k, v in resp.headers.multi_items())
-
-
-
-
-
-
-
-

@@ -41,9 +41,3 @@ def forward_response_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[s
         for name, value in headers
         if name.lower() not in HOP_BY_HOP and name.lower() != "content-length"
     ]
-
-
-
-
-
-

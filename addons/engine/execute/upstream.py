@@ -241,8 +241,11 @@ class Upstream:
             proxies = env_proxies()
             named = sorted({v for k, v in proxies.items() if k != "no"})
             if any(points_at_front(proxy) for proxy in named):
-                log.warning("the environment's proxy (%s) is this mitmproxy itself: the engine "
-                            "calls providers directly", ", ".join(named))
+                log.warning(
+                    "the environment's proxy (%s) is this mitmproxy itself: the engine "
+                    "calls providers directly",
+                    ", ".join(named),
+                )
             elif named:  # httpx reads them (and NO_PROXY) itself
                 self._proxies = proxies
                 self._via_proxy = _client(None)

@@ -82,8 +82,12 @@ class Conn(asyncio.Protocol):
 
     @property
     def usable(self) -> bool:
-        return not self.eof and not self.buf and self.transport is not None \
+        return (
+            not self.eof
+            and not self.buf
+            and self.transport is not None
             and not self.transport.is_closing()
+        )
 
     def consumed(self) -> None:
         """The reader took what was buffered: read on if paused."""
@@ -203,7 +207,8 @@ class Body(httpx.AsyncByteStream):
                     conn.close()
                     break
                 raise httpx.RemoteProtocolError(
-                    "peer closed connection without sending complete message body")
+                    "peer closed connection without sending complete message body"
+                )
             try:
                 await conn.more(self.timeout)
             except _Expired:
@@ -236,7 +241,7 @@ class Body(httpx.AsyncByteStream):
                 n = min(self.left, size - pos)
                 if n <= 0:
                     break
-                out.append(bytes(buf[pos:pos + n]))
+                out.append(bytes(buf[pos : pos + n]))
                 pos += n
                 self.left -= n
                 if self.left:
@@ -245,7 +250,7 @@ class Body(httpx.AsyncByteStream):
             if self.left == -2:
                 if size - pos < 2:
                     break
-                if buf[pos:pos + 2] != b"\r\n":
+                if buf[pos : pos + 2] != b"\r\n":
                     raise httpx.RemoteProtocolError("chunk not followed by CRLF")
                 pos += 2
                 self.left = 0
@@ -326,7 +331,8 @@ class Wire(httpx.AsyncBaseTransport):
                     raise httpx.RemoteProtocolError("response head too large")
                 if conn.eof:
                     raise httpx.RemoteProtocolError(
-                        "Server disconnected without sending a response.")
+                        "Server disconnected without sending a response."
+                    )
                 try:
                     await conn.more(timeout)
                 except _Expired:

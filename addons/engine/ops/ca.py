@@ -59,10 +59,12 @@ VALIDITY = datetime.timedelta(days=3650)
 
 def build_ca(domains: tuple[str, ...] = DOMAINS) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "omniroute-mitm"),
-    ])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "omniroute-mitm"),
+        ]
+    )
     now = datetime.datetime.now(datetime.UTC)
     constraints = x509.NameConstraints(
         permitted_subtrees=[x509.DNSName(d) for d in domains],
@@ -73,9 +75,15 @@ def build_ca(domains: tuple[str, ...] = DOMAINS) -> tuple[rsa.RSAPrivateKey, x50
         ],
     )
     usage = x509.KeyUsage(
-        digital_signature=False, content_commitment=False, key_encipherment=False,
-        data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-        encipher_only=False, decipher_only=False,
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
     )
     cert = (
         x509.CertificateBuilder()
@@ -128,12 +136,18 @@ def write_ca(confdir: Path, key: rsa.RSAPrivateKey, cert: x509.Certificate) -> N
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
     none = serialization.NoEncryption()
     _write(files["key+cert"], key_pem + cert_pem, 0o600)
-    _write(files["key+cert p12"],
-           pkcs12.serialize_key_and_certificates(BASENAME.encode(), key, cert, None, none), 0o600)
+    _write(
+        files["key+cert p12"],
+        pkcs12.serialize_key_and_certificates(BASENAME.encode(), key, cert, None, none),
+        0o600,
+    )
     _write(files["cert"], cert_pem, 0o644)
     _write(files["cert cer"], cert_pem, 0o644)
-    _write(files["cert p12"],
-           pkcs12.serialize_key_and_certificates(BASENAME.encode(), None, cert, None, none), 0o644)
+    _write(
+        files["cert p12"],
+        pkcs12.serialize_key_and_certificates(BASENAME.encode(), None, cert, None, none),
+        0o644,
+    )
     write_bundle(confdir, cert_pem)
 
 
@@ -166,16 +180,20 @@ def permitted_domains(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(str(n.value) for n in nc.permitted_subtrees or [])
 
 
-def generate(confdir: Path = CERTS, force: bool = False,
-             domains: tuple[str, ...] = DOMAINS) -> bool:
+def generate(
+    confdir: Path = CERTS, force: bool = False, domains: tuple[str, ...] = DOMAINS
+) -> bool:
     """Create the CA unless a valid one exists; returns True if it wrote a new one."""
     existing = None if force else _current(confdir)
     if existing is not None:
         have = permitted_domains(existing)
         if missing := [d for d in domains if not endpoints.covers(have, d)]:
-            print(f"ca: the CA in {confdir} does not permit {', '.join(missing)}: rotate it with "
-                  "`scripts/ca.py generate --force` (clients then trust the new CA: the env "
-                  "line again, or `sudo scripts/ca.py install`)", file=sys.stderr)
+            print(
+                f"ca: the CA in {confdir} does not permit {', '.join(missing)}: rotate it with "
+                "`scripts/ca.py generate --force` (clients then trust the new CA: the env "
+                "line again, or `sudo scripts/ca.py install`)",
+                file=sys.stderr,
+            )
         return False
     for path in ca_files(confdir).values():
         path.unlink(missing_ok=True)
@@ -244,8 +262,18 @@ def install_commands(confdir: Path, remove: bool = False) -> list[list[str]]:
             if cert is None:
                 raise SystemExit(f"ca: no CA in {confdir}")
             return [["security", "delete-certificate", "-Z", fingerprint(cert), keychain]]
-        return [["security", "add-trusted-cert", "-d", "-r", "trustRoot", "-k", keychain,
-                 str(cert_path)]]
+        return [
+            [
+                "security",
+                "add-trusted-cert",
+                "-d",
+                "-r",
+                "trustRoot",
+                "-k",
+                keychain,
+                str(cert_path),
+            ]
+        ]
     if system != "Linux":
         raise SystemExit(f"ca: install is supported on Linux and macOS, not {system}")
     if Path("/usr/local/share/ca-certificates").is_dir() or shutil.which("update-ca-certificates"):
@@ -254,8 +282,11 @@ def install_commands(confdir: Path, remove: bool = False) -> list[list[str]]:
     else:  # Fedora, RHEL, Arch (p11-kit)
         target = Path(f"/etc/pki/ca-trust/source/anchors/{INSTALL_NAME}.pem")
         update = ["update-ca-trust", "extract"]
-    first = ["rm", "-f", str(target)] if remove else ["install", "-m", "0644", str(cert_path),
-                                                      str(target)]
+    first = (
+        ["rm", "-f", str(target)]
+        if remove
+        else ["install", "-m", "0644", str(cert_path), str(target)]
+    )
     return [first, update]
 
 
@@ -280,34 +311,48 @@ CLIENTS = ("claude", "codex", "gemini", "qwen", "opencode", "aider", "sdk")
 CLIENT_VARS: dict[str, list[tuple[str, str, str]]] = {
     "claude": [("NODE_EXTRA_CA_CERTS", "cert", "Node: added to the built-in roots")],
     "codex": [("SSL_CERT_FILE", "bundle", "replaces the roots: system roots + this CA")],
-    "gemini": [("NODE_EXTRA_CA_CERTS", "cert", "Node: added to the built-in roots "
-                "(SSL_CERT_FILE is not honoured)")],
+    "gemini": [
+        (
+            "NODE_EXTRA_CA_CERTS",
+            "cert",
+            "Node: added to the built-in roots (SSL_CERT_FILE is not honoured)",
+        )
+    ],
     "qwen": [("NODE_EXTRA_CA_CERTS", "cert", "Node (Qwen Code): added to the built-in roots")],
     "opencode": [("NODE_EXTRA_CA_CERTS", "cert", "OpenCode (Bun): added to the built-in roots")],
-    "aider": [("SSL_CERT_FILE", "bundle", "Aider (LiteLLM, httpx): system roots + this CA"),
-              ("REQUESTS_CA_BUNDLE", "bundle", "Aider's requests-based calls")],
-    "sdk": [("SSL_CERT_FILE", "bundle", "Python SDKs (httpx): system roots + this CA"),
-            ("REQUESTS_CA_BUNDLE", "bundle", "requests-based code"),
-            ("NODE_EXTRA_CA_CERTS", "cert", "Node SDKs")],
+    "aider": [
+        ("SSL_CERT_FILE", "bundle", "Aider (LiteLLM, httpx): system roots + this CA"),
+        ("REQUESTS_CA_BUNDLE", "bundle", "Aider's requests-based calls"),
+    ],
+    "sdk": [
+        ("SSL_CERT_FILE", "bundle", "Python SDKs (httpx): system roots + this CA"),
+        ("REQUESTS_CA_BUNDLE", "bundle", "requests-based code"),
+        ("NODE_EXTRA_CA_CERTS", "cert", "Node SDKs"),
+    ],
 }
 KEY_HINTS = {
     "claude": "ANTHROPIC_API_KEY=sk-ant-anything (a routed call gets the provider's key)",
     "codex": "CODEX_API_KEY=sk-anything (OPENAI_API_KEY alone sends no key)",
     "gemini": "GEMINI_API_KEY=anything (a routed call gets the provider's key)",
     "qwen": "OPENAI_API_KEY=anything OPENAI_BASE_URL=https://dashscope-intl.aliyuncs.com/"
-            "compatible-mode/v1 (a routed call gets the provider's key)",
+    "compatible-mode/v1 (a routed call gets the provider's key)",
     "opencode": "MOONSHOT_API_KEY=anything (the README's opencode.json provider at "
-                "api.moonshot.ai reads it; a routed call gets the provider's key)",
+    "api.moonshot.ai reads it; a routed call gets the provider's key)",
     "aider": "MISTRAL_API_KEY=anything, then aider --model mistral/<model> (a routed call "
-             "gets the provider's key)",
+    "gets the provider's key)",
 }
 
 
 PASSWORD_VAR = "OMNIROUTE_PROXY_PASSWORD"
 
 
-def env_lines(confdir: Path = CERTS, port: int = 8080, host: str = "127.0.0.1",
-              client: str | None = None, user: str | None = None) -> list[str]:
+def env_lines(
+    confdir: Path = CERTS,
+    port: int = 8080,
+    host: str = "127.0.0.1",
+    client: str | None = None,
+    user: str | None = None,
+) -> list[str]:
     """Shell lines for one client (or, with ``client=None``, for all of them);
     ``user``: a proxy user's (their password from $OMNIROUTE_PROXY_PASSWORD)."""
     files = ca_files(confdir.resolve())
@@ -343,21 +388,35 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     gen = sub.add_parser("generate", help="create the CA (idempotent)")
     gen.add_argument("--force", action="store_true", help="rotate: replace an existing CA")
-    gen.add_argument("--domain", action="append", help="permitted domain (repeatable; "
-                     "replaces the list computed from the catalog and the config)")
-    gen.add_argument("--config", type=Path, default=None,
-                     help="config.yaml whose endpoints and route hosts the CA permits too "
-                     "(default: the project's config.yaml)")
+    gen.add_argument(
+        "--domain",
+        action="append",
+        help="permitted domain (repeatable; "
+        "replaces the list computed from the catalog and the config)",
+    )
+    gen.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="config.yaml whose endpoints and route hosts the CA permits too "
+        "(default: the project's config.yaml)",
+    )
     for name in ("install", "uninstall"):
         sp = sub.add_parser(name, help=f"{name} the CA in the system trust store (root)")
         sp.add_argument("--dry-run", action="store_true", help="print the commands only")
     env = sub.add_parser("env", help="print the environment lines for clients")
     env.add_argument("--port", type=int, default=8080)
     env.add_argument("--host", default="127.0.0.1")
-    env.add_argument("--user", help="a proxy user's name (the gateway's proxyauth); the "
-                     f"password is read from ${PASSWORD_VAR} when the line runs")
-    env.add_argument("--client", choices=CLIENTS,
-                     help="only what this client needs (default: every client's lines)")
+    env.add_argument(
+        "--user",
+        help="a proxy user's name (the gateway's proxyauth); the "
+        f"password is read from ${PASSWORD_VAR} when the line runs",
+    )
+    env.add_argument(
+        "--client",
+        choices=CLIENTS,
+        help="only what this client needs (default: every client's lines)",
+    )
     args = p.parse_args(argv)
 
     if args.cmd == "generate":
@@ -372,8 +431,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd in ("install", "uninstall"):
         return run_install(args.dir, args.cmd == "uninstall", args.dry_run)
     if client_cert(args.dir) is None:
-        print(f"# ca: no CA in {args.dir} yet: run `python scripts/ca.py generate` (or copy "
-              f"{ca_files(args.dir)['cert'].name} of your team's gateway there)", file=sys.stderr)
+        print(
+            f"# ca: no CA in {args.dir} yet: run `python scripts/ca.py generate` (or copy "
+            f"{ca_files(args.dir)['cert'].name} of your team's gateway there)",
+            file=sys.stderr,
+        )
     print("\n".join(env_lines(args.dir, args.port, args.host, args.client, args.user)))
     return 0
 

@@ -1,10 +1,10 @@
 """``omniroute``: the project's command line.
 
-    omniroute doctor [--config PATH] [--port 8080] [--certs DIR] [--timeout 5]
-    omniroute init [--force]          # installed: a starting config and the CA in your dirs
-    omniroute ca generate|env|install|uninstall ...
-    omniroute addon                   # the path to give ``mitmdump -s``
-    omniroute run [mitmdump options]  # mitmdump with the addon and the project's CA
+omniroute doctor [--config PATH] [--port 8080] [--certs DIR] [--timeout 5]
+omniroute init [--force]          # installed: a starting config and the CA in your dirs
+omniroute ca generate|env|install|uninstall ...
+omniroute addon                   # the path to give ``mitmdump -s``
+omniroute run [mitmdump options]  # mitmdump with the addon and the project's CA
 """
 
 from __future__ import annotations
@@ -26,8 +26,17 @@ from .doctor.providers import check_providers
 from .doctor.proxy_check import check_proxy
 from .doctor.setup_checks import check_config, check_keys, check_mitmproxy, check_python
 
-CHECKS = (check_python, check_mitmproxy, check_config, check_keys, check_providers,
-          check_ca, check_trust, check_proxy, check_clients)
+CHECKS = (
+    check_python,
+    check_mitmproxy,
+    check_config,
+    check_keys,
+    check_providers,
+    check_ca,
+    check_trust,
+    check_proxy,
+    check_clients,
+)
 
 
 def addon_path() -> Path:
@@ -87,18 +96,31 @@ def main(argv: list[str] | None = None) -> int:
         return run_mitmdump(argv[1:])
     parser = argparse.ArgumentParser(prog="omniroute", description="omniroute-mitm tools")
     sub = parser.add_subparsers(dest="command", required=True)
-    doctor = sub.add_parser("doctor", help="check the config, keys, providers, CA and clients",
-                            description="One line per check: ok, warning or error with its "
-                            "fix. Exit code 0 only when nothing is an error.")
-    doctor.add_argument("--config", type=Path, default=paths.config_file(),
-                        help=f"the config file (default: {paths.config_file()})")
+    doctor = sub.add_parser(
+        "doctor",
+        help="check the config, keys, providers, CA and clients",
+        description="One line per check: ok, warning or error with its "
+        "fix. Exit code 0 only when nothing is an error.",
+    )
+    doctor.add_argument(
+        "--config",
+        type=Path,
+        default=paths.config_file(),
+        help=f"the config file (default: {paths.config_file()})",
+    )
     doctor.add_argument("--port", type=int, default=8080, help="the proxy's port (default 8080)")
-    doctor.add_argument("--certs", type=Path, default=paths.certs_dir(),
-                        help=f"the CA's directory (default: {paths.certs_dir()})")
-    doctor.add_argument("--timeout", type=float, default=5.0,
-                        help="seconds per network check (default 5)")
-    first = sub.add_parser("init", help="write a starting config and the CA where this "
-                           "installation looks for them")
+    doctor.add_argument(
+        "--certs",
+        type=Path,
+        default=paths.certs_dir(),
+        help=f"the CA's directory (default: {paths.certs_dir()})",
+    )
+    doctor.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds per network check (default 5)"
+    )
+    first = sub.add_parser(
+        "init", help="write a starting config and the CA where this installation looks for them"
+    )
     first.add_argument("--force", action="store_true", help="replace an existing config")
     sub.add_parser("ca", help="the project's CA: generate, env, install, uninstall")
     sub.add_parser("addon", help="print the path of the addon for `mitmdump -s`")
@@ -109,8 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "addon":
         print(addon_path())
         return 0
-    context = Context(config_path=args.config, confdir=args.certs, port=args.port,
-                      timeout=args.timeout)
+    context = Context(
+        config_path=args.config, confdir=args.certs, port=args.port, timeout=args.timeout
+    )
     try:
         return run(context, CHECKS)
     except KeyboardInterrupt:

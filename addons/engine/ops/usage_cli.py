@@ -1,12 +1,12 @@
 """``omniroute-usage`` (also ``scripts/usage``): the usage report.
 
-    omniroute-usage                          # by day, this month, a table
-    omniroute-usage --by provider --since 2026-12-01 --until 2026-12-08
-    omniroute-usage --by model --provider ds --csv > usage.csv
-    omniroute-usage --rows --json            # every request as a JSON object
-    omniroute-usage --by user                # per proxy user (--by group: per group)
-    omniroute-usage --user alice --rows      # one user's requests
-    omniroute-usage --plot usage.png         # cost and tokens per day (matplotlib)
+omniroute-usage                          # by day, this month, a table
+omniroute-usage --by provider --since 2026-12-01 --until 2026-12-08
+omniroute-usage --by model --provider ds --csv > usage.csv
+omniroute-usage --rows --json            # every request as a JSON object
+omniroute-usage --by user                # per proxy user (--by group: per group)
+omniroute-usage --user alice --rows      # one user's requests
+omniroute-usage --plot usage.png         # cost and tokens per day (matplotlib)
 """
 
 from __future__ import annotations

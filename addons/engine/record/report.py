@@ -130,7 +130,5 @@ def start_of_day(now: float) -> float:
 
 
 def start_of_month(now: float) -> float:
-    first = dt.datetime.fromtimestamp(now).replace(
-        day=1, hour=0, minute=0, second=0, microsecond=0
-    )
+    first = dt.datetime.fromtimestamp(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return first.timestamp()

@@ -101,10 +101,16 @@ class RouterCollector:
     def _budget_families() -> list[GaugeMetricFamily]:
         labels = ["scope", "name", "window"]
         return [
-            GaugeMetricFamily("omniroute_budget_spent_usd", "US dollars a proxy user or "
-                              "group spent this UTC day or month", labels=labels),  # fmt: skip
-            GaugeMetricFamily("omniroute_budget_usd", "A proxy user's or group's budget per "
-                              "day or month (config.yaml)", labels=labels),  # fmt: skip
+            GaugeMetricFamily(
+                "omniroute_budget_spent_usd",
+                "US dollars a proxy user or group spent this UTC day or month",
+                labels=labels,
+            ),  # fmt: skip
+            GaugeMetricFamily(
+                "omniroute_budget_usd",
+                "A proxy user's or group's budget per day or month (config.yaml)",
+                labels=labels,
+            ),  # fmt: skip
         ]
 
     def _configured(self) -> list[Attempt]:
@@ -117,10 +123,12 @@ class RouterCollector:
     def _families() -> list[GaugeMetricFamily]:
         return [
             GaugeMetricFamily("omniroute_in_flight_requests", "Requests being answered now"),
-            GaugeMetricFamily("omniroute_in_flight_streams",
-                              "Streamed requests being answered now"),  # fmt: skip
-            GaugeMetricFamily("omniroute_upstream_in_flight_requests",
-                              "Calls to providers open now"),  # fmt: skip
+            GaugeMetricFamily(
+                "omniroute_in_flight_streams", "Streamed requests being answered now"
+            ),  # fmt: skip
+            GaugeMetricFamily(
+                "omniroute_upstream_in_flight_requests", "Calls to providers open now"
+            ),  # fmt: skip
             GaugeMetricFamily(
                 "omniroute_cooldown_seconds",
                 "Seconds until a key may be used again on a target (0: usable)",

@@ -185,8 +185,6 @@ def now() -> float:
     return time.time()
 
 
-
-
 def answered(
     record: Record,
     attempt: Attempt,

@@ -18,19 +18,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+from omniroute_mitm.engine.core.toplevel import TopLevel
 
 _SESSION = re.compile(r"session_([0-9A-Za-z-]{8,})")
 
 
-def conversation_id(fmt: str, headers: list[tuple[str, str]], body: dict[str, Any]) -> str:
+def conversation_id(fmt: str, headers: list[tuple[str, str]], body: Mapping[str, Any]) -> str:
     found = _from_client(headers, body)
     if found:
         return "s:" + _digest(found)
     return "h:" + _digest(_first_turn(fmt, body))
 
 
-def _from_client(headers: list[tuple[str, str]], body: dict[str, Any]) -> str | None:
+def _from_client(headers: list[tuple[str, str]], body: Mapping[str, Any]) -> str | None:
     wanted = {"session_id", "session-id", "conversation_id", "x-session-id"}
     for name, value in headers:
         if name.lower() in wanted and value:
@@ -53,16 +56,16 @@ def _from_client(headers: list[tuple[str, str]], body: dict[str, Any]) -> str | 
     return None
 
 
-def _first_turn(fmt: str, body: dict[str, Any]) -> str:
+def _first_turn(fmt: str, body: Mapping[str, Any]) -> str:
     """The system prompt and the first user turn, as text to hash."""
     system: Any = body.get("system") or body.get("instructions") or body.get("systemInstruction")
-    turns: Any = body.get("messages") or body.get("contents") or body.get("input") or []
+    turns: Any = _turns(body)
     first: Any = None
     if isinstance(turns, list):
         first = next(
             (t for t in turns if isinstance(t, dict) and t.get("role") in ("user", None)), None
         )
-        if system is None:
+        if system is None and fmt not in ("anthropic", "gemini"):  # (no system turns there)
             system = next(
                 (
                     t
@@ -74,6 +77,35 @@ def _first_turn(fmt: str, body: dict[str, Any]) -> str:
     elif isinstance(turns, str):
         first = turns
     return json.dumps([fmt, system, first], sort_keys=True, default=str)
+
+
+def _turns(body: Mapping[str, Any]) -> Any:
+    """The conversation's turns; of a body split at its top level, an
+    iterator that decodes them one by one (the first user turn is near the
+    start of a long conversation)."""
+    for key in ("messages", "contents", "input"):
+        if isinstance(body, TopLevel):
+            items = body.items_of(key)
+            if items is not None:
+                return _Turns(items)
+        value = body.get(key)
+        if value:
+            return value
+    return []
+
+
+class _Turns(list[Any]):
+    """A list stand-in over lazily decoded turns, read from the start."""
+
+    def __init__(self, items: Iterator[Any]) -> None:
+        super().__init__()
+        self._items = items
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from super().__iter__()
+        for item in self._items:
+            self.append(item)
+            yield item
 
 
 def _digest(text: str) -> str:

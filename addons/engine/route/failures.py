@@ -124,16 +124,6 @@ def _kind(status: int, text: str) -> FailureClass:
     return "request"
 
 
-
-
-
-
-
-
-
-
-
-
 def empty_answer(label: str) -> UpstreamStreamError:
     """A 200 with no content: a transient failure that falls back."""
     return UpstreamStreamError(ErrorInfo(502, "server", f"{label}: answered without content"))

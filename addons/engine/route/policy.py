@@ -83,9 +83,7 @@ class Policy:
         self.seen: OrderedDict[str, str | None] = OrderedDict()
         """Users seen by this process, with their group (the status page)."""
 
-    def admit(
-        self, who: Member, model: str, target: str, attempts: list[Attempt]
-    ) -> list[Attempt]:
+    def admit(self, who: Member, model: str, target: str, attempts: list[Attempt]) -> list[Attempt]:
         """The attempts ``who`` may make (raises Forbidden or LimitReached)."""
         self._saw(who)
         for scope in who.scopes:

@@ -82,7 +82,8 @@ def _say_dropped_once(client: FormatName) -> None:
     log.info(
         "the %s tool %s clients offer beside their own tools goes without it to targets "
         "that cannot run it (no web_search.backend in config.yaml to run it in the engine)",
-        web.client_name(client, WEB_SEARCH), client,
+        web.client_name(client, WEB_SEARCH),
+        client,
     )
 
 

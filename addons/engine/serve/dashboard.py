@@ -41,8 +41,10 @@ def render(store: Store | None, now: float | None = None, config: Config | None 
     try:
         return _render(store, now, config)
     except StoreUnavailable:
-        return _page("<p>The usage store is unreachable (its PostgreSQL server is down). "
-                     "Usage rows wait in the local spool and appear here when it is back.</p>")
+        return _page(
+            "<p>The usage store is unreachable (its PostgreSQL server is down). "
+            "Usage rows wait in the local spool and appear here when it is back.</p>"
+        )
 
 
 def _render(store: Store, now: float, config: Config | None) -> bytes:
@@ -100,9 +102,22 @@ def _by_model(found: list[dict[str, Any]]) -> str:
     rows = []
     for (provider, model), items in buckets.items():
         t = report.totals(items)
-        rows.append((t["cost"], [provider, model, t["requests"], t["input_tokens"],
-                                 t["cache_read_tokens"], t["cache_write_tokens"],
-                                 t["output_tokens"], t["reasoning_tokens"], _cost(items, t)]))
+        rows.append(
+            (
+                t["cost"],
+                [
+                    provider,
+                    model,
+                    t["requests"],
+                    t["input_tokens"],
+                    t["cache_read_tokens"],
+                    t["cache_write_tokens"],
+                    t["output_tokens"],
+                    t["reasoning_tokens"],
+                    _cost(items, t),
+                ],
+            )
+        )
     rows.sort(key=lambda x: -x[0])
     head = ["provider", "model", "#requests", "#input", "#cache read", "#cache write",
             "#output", "#reasoning", "#cost"]  # fmt: skip
@@ -120,8 +135,17 @@ def _recent(found: list[dict[str, Any]]) -> str:
             route = f"<span class=warn>{route}</span>"
         tokens = f"{r['input_tokens'] + r['cache_read_tokens'] + r['cache_write_tokens']}"
         tokens += f" / {r['output_tokens']}" + (" ~" if r["estimated"] else "")
-        rows.append([time.strftime("%H:%M:%S", time.localtime(r["time"])), r["client_app"],
-                     _raw(route), _raw(status), tokens, _ms(r["ttft_ms"]), _usd(r["cost"])])
+        rows.append(
+            [
+                time.strftime("%H:%M:%S", time.localtime(r["time"])),
+                r["client_app"],
+                _raw(route),
+                _raw(status),
+                tokens,
+                _ms(r["ttft_ms"]),
+                _usd(r["cost"]),
+            ]
+        )
     return _table(["time", "app", "route", "#status", "#in / out", "#first token", "#cost"], rows)
 
 
@@ -148,10 +172,19 @@ def _health(found: list[dict[str, Any]]) -> str:
         last_error = next((r["error"] for r in reversed(items) if r["error"]), "")
         ok = 1 - t["error_rate"]
         mark = f"<span class={'bad' if ok < 0.9 else 'muted'}>{ok:.0%}</span>"
-        rows.append([target, t["requests"], _raw(mark), _ms(t["ttft_p50_ms"]),
-                     _ms(t["ttft_p95_ms"]), (last_error or "")[:80]])
-    return _table(["target", "#requests", "#success", "#p50 first token", "#p95", "last error"],
-                  rows)
+        rows.append(
+            [
+                target,
+                t["requests"],
+                _raw(mark),
+                _ms(t["ttft_p50_ms"]),
+                _ms(t["ttft_p95_ms"]),
+                (last_error or "")[:80],
+            ]
+        )
+    return _table(
+        ["target", "#requests", "#success", "#p50 first token", "#p95", "last error"], rows
+    )
 
 
 class _raw(str):
@@ -212,8 +245,10 @@ def _unpriced(found: list[dict[str, Any]]) -> str:
     if not models:
         return ""
     names = ", ".join(html.escape(m) for m in models)
-    return (f"<p class=muted>{NOT_PRICED}: {names} (no price in the price data; a provider's "
-            "<code>price:</code> in config.yaml sets one)</p>")
+    return (
+        f"<p class=muted>{NOT_PRICED}: {names} (no price in the price data; a provider's "
+        "<code>price:</code> in config.yaml sets one)</p>"
+    )
 
 
 def _ms(value: float | None) -> str:
@@ -255,8 +290,14 @@ def _team(store: Store, now: float, config: Config | None) -> str:
     return "<h2>Spend per user and group (UTC day and month)</h2>" + _table(head, lines)
 
 
-def _line(kind: str, name: str, group: str, rows: list[dict[str, Any]], day_start: float,
-          limits: Limits | None) -> list[Any]:
+def _line(
+    kind: str,
+    name: str,
+    group: str,
+    rows: list[dict[str, Any]],
+    day_start: float,
+    limits: Limits | None,
+) -> list[Any]:
     today = [r for r in rows if r["time"] >= day_start]
     spent_day = sum(r["cost"] or 0.0 for r in today if not r["native"])  # (as budgets count)
     spent_month = sum(r["cost"] or 0.0 for r in rows if not r["native"])

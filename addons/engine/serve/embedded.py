@@ -29,6 +29,4 @@ def embedded_engine(
     :class:`~.sharing.StateError`)."""
     shared = open_state(chosen(state, config.state))
     responses = open_responses(data_dir, store, persist=store is not None)
-    return Engine(
-        config, direct_token=direct_token, responses=responses, store=store, state=shared
-    )
+    return Engine(config, direct_token=direct_token, responses=responses, store=store, state=shared)

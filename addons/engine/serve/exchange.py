@@ -28,6 +28,7 @@ from omniroute_mitm.engine.core.errors import BadRequest, ClientGone, EngineErro
 from omniroute_mitm.engine.core.headers import RECORD_HEADER, ROUTE_HEADER
 from omniroute_mitm.engine.core.inbound import Inbound, Sink
 from omniroute_mitm.engine.core.records import Record
+from omniroute_mitm.engine.core.toplevel import TopLevel
 from omniroute_mitm.engine.execute.attempts import Broken, Job, NativeRun, ProviderRun
 from omniroute_mitm.engine.execute.webtools import loop as webloop
 from omniroute_mitm.engine.execute.webtools.loop import WebToolsRun
@@ -50,6 +51,7 @@ from omniroute_mitm.translators import (
     get_format,
     web,
 )
+from omniroute_mitm.translators.provenance import all_native
 
 from .local import LocalAnswers
 from .runtime import Runtime
@@ -57,6 +59,13 @@ from .runtime import Runtime
 __all__ = ["RECORD_HEADER", "ROUTE_HEADER", "Exchange"]
 
 log = logging.getLogger(__name__)
+
+SPLIT_FORMATS = ("anthropic", "gemini", "openai-chat", "openai-responses")
+"""Client formats whose body is split at its top level, not parsed whole,
+until a step needs it all (a translation, a continuation): a long
+conversation passed through to a provider of the same format is never
+parsed. A Responses body is parsed when it uses the API's state
+(previous_response_id, a stored response, compaction: responses.stateless)."""
 
 
 class Exchange:
@@ -144,12 +153,18 @@ class Exchange:
         job.body_bytes = decode_body(
             job.inbound.body, job.inbound.header("content-encoding"), self.rt.max_body
         )
-        job.body = parse_json(job.body_bytes)
-        conversation = conversation_id(job.call.format, job.inbound.headers, job.body)
+        if self._split(job):
+            job.top = TopLevel.split(job.body_bytes)  # a passed-through body is never parsed
+            if job.call.format == "openai-responses" and job.top is not None:
+                if not responses.stateless(job.top, job.body_bytes, compact=job.call.compact):
+                    job.top = None
+        if job.top is None:
+            job.body = parse_json(job.body_bytes)  # (a bad body: its 400 now)
+        conversation = conversation_id(job.call.format, job.inbound.headers, job.view)
         if job.call.envelope:  # Gemini CLI's Code Assist: the Gemini request inside
             job.call, job.body = unwrap_code_assist(job.call, job.body)
             job.body_bytes, self.reply.wrapped = dumps(job.body), True
-        job.model, job.stream = model_and_stream(job.call, job.body)
+        job.model, job.stream = model_and_stream(job.call, job.view)
         self.reply.model = job.model
         self.record.model, self.record.stream = job.model, job.stream
         if job.stream:
@@ -163,10 +178,14 @@ class Exchange:
         decision = self.rt.router.decide(self.config, request)
         self.record.target = decision.target
         if job.call.kind == "generate":
-            tools = web.requested(job.call.format, job.body)
+            asked = job.members(*web.MEMBERS)
+            tools = web.requested(job.call.format, asked)
             decision.attempts, skipped = web_route.filter_attempts(
-                self.config, job.call.format, tools, decision.attempts,
-                offered=bool(tools) and web.offered(job.call.format, job.body),
+                self.config,
+                job.call.format,
+                tools,
+                decision.attempts,
+                offered=bool(tools) and web.offered(job.call.format, asked),
             )
             decision.skipped.extend(skipped)
         self._skipped = decision.skipped
@@ -176,10 +195,22 @@ class Exchange:
             )
             self._admitted = True
         if job.call.format == "openai-responses" and job.call.kind == "generate":
-            self._responses_state(decision)
+            if job.top is None:  # (a split body was found stateless)
+                self._responses_state(decision)
         if job.call.kind == "count_tokens":
             return await self._local().count_tokens(decision)
         await self._generate(decision)
+
+    @staticmethod
+    def _split(job: Job) -> bool:
+        """Whether the body is split at its top level rather than parsed:
+        its format passes bodies through by their bytes, and no signature
+        in it must be dropped whatever the target (signatures all native go
+        to the native destination only, and this one may be a provider)."""
+        fmt = job.call.format
+        return (
+            fmt in SPLIT_FORMATS and not job.call.envelope and not all_native(fmt, job.body_bytes)
+        )
 
     def _local(self) -> LocalAnswers:
         return LocalAnswers(self.rt, self.job, self.reply, self.record, self._client())
@@ -370,7 +401,7 @@ class Exchange:
                 if failure.retry_same and fresh and not isinstance(err, Broken):
                     retried = True
                     if failure.kind == "signature":
-                        job = dataclasses.replace(job, body=without_thinking(job.body))
+                        job = dataclasses.replace(job, parsed=without_thinking(job.body), top=None)
                         job.body_bytes = dumps(job.body)
                     log.info("%s: %s, retrying once", attempt.label, failure.kind)
                     continue

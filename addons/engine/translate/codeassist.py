@@ -23,8 +23,6 @@ from omniroute_mitm.translators import ErrorInfo, StreamTranslator
 # times on settings and policy limits: it fails their format check).
 
 
-
-
 # --------------------------------------------------------- Code Assist envelope
 
 # Fields of Code Assist's inner request that the Gemini API rejects.

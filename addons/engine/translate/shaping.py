@@ -4,11 +4,13 @@ what must change (model, max_tokens cap, chat stream usage)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from omniroute_mitm.engine.core.calls import dumps
 from omniroute_mitm.engine.core.endpoints import Continuation
+from omniroute_mitm.engine.core.toplevel import TopLevel
 from omniroute_mitm.translators import Env, WireFormat, estimate_tokens, web
 from omniroute_mitm.translators.canonical import Message, Part, Request, Text
 from omniroute_mitm.translators.stream import custom_tool_names
@@ -23,12 +25,19 @@ log = logging.getLogger(__name__)
 class Asked:
     """What the client asked, as the request shaping needs it."""
 
-    body: dict[str, Any]
+    parsed: dict[str, Any] | Callable[[], dict[str, Any]]
+    """The body parsed, or how to parse it (a passed-through body is not)."""
     body_bytes: bytes
     url_model: str | None
     """The model named in the URL (Gemini), else None."""
     url_stream: bool | None
     stream: bool
+    top: TopLevel | None = None
+    """The body's top level, when the exchange split it instead of parsing it."""
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.parsed() if callable(self.parsed) else self.parsed
 
 
 @dataclass(slots=True)
@@ -158,19 +167,18 @@ MAX_TOKENS_FIELDS = {
 def passthrough_body(
     fmt: str, asked: Asked, model: str, cap: int | None, issuer: str | None = None
 ) -> bytes:
-    """The client's own bytes when nothing must change; else its body (parsed
-    once, by the exchange) with the changes, encoded once: the model, a
-    capped max_tokens, chat's stream usage, and only the signatures
-    ``issuer`` gave (:func:`thinking.outbound_object`)."""
-    changes = capped_max_tokens(fmt, asked.body, cap)
-    if asked.url_model is None and asked.body.get("model") != model:
-        changes["model"] = model  # (Gemini names the model in the URL)
-    options = asked.body.get("stream_options")
-    options = options if isinstance(options, dict) else {}
-    if fmt == "openai-chat" and asked.stream and options.get("include_usage") is not True:
-        # Without it a chat stream carries no usage at all (a row of zeros);
-        # the client then also sees the usage chunk (choices: []), valid OpenAI wire.
-        changes["stream_options"] = {**options, "include_usage": True}
+    """The client's own bytes when nothing must change; else its body with
+    the changes, encoded once: the model, a capped max_tokens, chat's stream
+    usage, and only the signatures ``issuer`` gave. A body the exchange only
+    split (:class:`TopLevel`) is written back from its members' bytes, its
+    signatures unwrapped in place (:func:`thinking.outbound_raw`); one whose
+    signatures the bytes cannot settle is parsed once and walked
+    (:func:`thinking.outbound_object`)."""
+    if asked.top is not None:
+        body = _from_top(fmt, asked, asked.top, model, cap, issuer)
+        if body is not None:
+            return body
+    changes = _changes(fmt, asked, asked.body, model, cap)
     walked = None
     if issuer is not None:
         walked = thinking.outbound_object(fmt, issuer, asked.body, asked.body_bytes)
@@ -179,7 +187,40 @@ def passthrough_body(
     return dumps({**(asked.body if walked is None else walked), **changes})
 
 
-def capped_max_tokens(fmt: str, body: dict[str, Any], cap: int | None) -> dict[str, Any]:
+def _changes(
+    fmt: str, asked: Asked, body: Mapping[str, Any], model: str, cap: int | None
+) -> dict[str, Any]:
+    """The top-level members of a passed-through body that must change."""
+    changes = capped_max_tokens(fmt, body, cap)
+    if asked.url_model is None and body.get("model") != model:
+        changes["model"] = model  # (Gemini names the model in the URL)
+    options = body.get("stream_options")
+    options = options if isinstance(options, dict) else {}
+    if fmt == "openai-chat" and asked.stream and options.get("include_usage") is not True:
+        # Without it a chat stream carries no usage at all (a row of zeros);
+        # the client then also sees the usage chunk (choices: []), valid OpenAI wire.
+        changes["stream_options"] = {**options, "include_usage": True}
+    return changes
+
+
+def _from_top(
+    fmt: str, asked: Asked, top: TopLevel, model: str, cap: int | None, issuer: str | None
+) -> bytes | None:
+    """:func:`passthrough_body` from the members' bytes; None when the
+    signatures need the parsed body."""
+    changes = _changes(fmt, asked, top, model, cap)
+    raws: dict[str, bytes] = {}
+    if issuer is not None:
+        unwrapped = thinking.outbound_raw(fmt, issuer, top, asked.body_bytes)
+        if unwrapped is None:
+            return None
+        raws = unwrapped
+    if not changes and not raws:
+        return asked.body_bytes
+    return top.encode(changes, raws)
+
+
+def capped_max_tokens(fmt: str, body: Mapping[str, Any], cap: int | None) -> dict[str, Any]:
     """The top-level fields of a passed-through body that exceed ``cap``,
     lowered to it (Gemini's limit sits in generationConfig)."""
     if cap is None:

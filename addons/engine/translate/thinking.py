@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from omniroute_mitm.engine.core.toplevel import TopLevel
 from omniroute_mitm.translators.canonical import (
     BlockDelta,
     BlockEnd,
@@ -40,10 +41,12 @@ from omniroute_mitm.translators.canonical import (
     merge_meta,
 )
 from omniroute_mitm.translators.provenance import (
+    SIGNED_MEMBER,
     keep_issued,
     may_change,
     outbound_body,
     outbound_parsed,
+    unwrap_bytes,
 )
 
 log = logging.getLogger(__name__)
@@ -238,6 +241,22 @@ def outbound_object(
     if out is not None:
         log.debug("%s: signatures from other issuers removed", target)
     return out
+
+
+def outbound_raw(client: str, target: str, top: TopLevel, raw: bytes) -> dict[str, bytes] | None:
+    """:func:`outbound_object` on a body split at its top level: the members
+    whose bytes change (``{}``: none), or None when the signatures need the
+    parsed body (one to drop, or a field the bytes cannot vouch for)."""
+    if not may_change(client, target, raw):
+        return {}
+    member = SIGNED_MEMBER.get(client)
+    data = top.raw(member) if member is not None else None
+    if member is None or data is None:
+        return None
+    out = unwrap_bytes(client, target, data)
+    if out is None:
+        return None
+    return {} if out is data else {member: out}
 
 
 def keep_own(messages: list[Message], fmt: str, target: str) -> None:

@@ -82,13 +82,15 @@ def engine_runs(job: Job, attempt: Attempt, rt: WebServices) -> bool:
     if attempt.native or attempt.provider is None or job.call.kind != "generate":
         return False
     client, target = job.call.format, attempt.provider.format
-    tools = web.requested(client, job.body)
+    tools = web.requested(client, job.members(*web.MEMBERS))
     if not tools or all(web.honours(target, client, tool) for tool in tools):
         return False
     # a search with no backend reaches here only offered (else the route refused it):
     # the target goes without it, unless a fetch needs the engine anyway
-    return WEB_SEARCH not in tools or rt.web.backend(rt.config.web_search) is not None or (
-        WEB_FETCH in tools and not web.honours(target, client, WEB_FETCH)
+    return (
+        WEB_SEARCH not in tools
+        or rt.web.backend(rt.config.web_search) is not None
+        or (WEB_FETCH in tools and not web.honours(target, client, WEB_FETCH))
     )
 
 
@@ -205,8 +207,10 @@ class WebToolsRun:
         except UpstreamError as err:
             if not self.reply.content_sent:
                 raise
-            if translator.continuable and translator.broken is None and (
-                translator.stop_reason is None
+            if (
+                translator.continuable
+                and translator.broken is None
+                and (translator.stop_reason is None)
             ):
                 await held.emit(translator.break_off(err.info()))
                 raise self._broken(err, translator) from None

@@ -24,8 +24,12 @@ def check_ca(ctx: Context) -> Iterator[Result]:
         return
     mode = key_file.stat().st_mode & 0o777
     if mode & 0o077:
-        yield Result("error", "CA key", f"{show(key_file)} has mode {mode:04o}, readable by "
-                     "others", f"chmod 600 {show(key_file)} {show(key_file.with_suffix('.p12'))}")
+        yield Result(
+            "error",
+            "CA key",
+            f"{show(key_file)} has mode {mode:04o}, readable by others",
+            f"chmod 600 {show(key_file)} {show(key_file.with_suffix('.p12'))}",
+        )
     else:
         yield Result("ok", "CA key", f"{show(key_file)} (mode 0600)")
     cert = trust.load_cert(ctx.confdir)
@@ -49,11 +53,15 @@ def _constraints(cert: x509.Certificate, ctx: Context) -> Result:
         rotate = ROTATE
         if ctx.config_path.resolve() != paths.config_file().resolve():
             rotate += f" --config {show(ctx.config_path)}"
-        return Result("warning", "CA", f"cannot sign for {', '.join(uncovered)} (the endpoint "
-                      "catalog or config.yaml names them): they stay tunnelled, not routed, "
-                      "until the CA is regenerated with the names they need",
-                      rotate + " (it computes them from the catalog and config.yaml; clients "
-                      "then trust the new CA: the env line, or ca.py install)")
+        return Result(
+            "warning",
+            "CA",
+            f"cannot sign for {', '.join(uncovered)} (the endpoint "
+            "catalog or config.yaml names them): they stay tunnelled, not routed, "
+            "until the CA is regenerated with the names they need",
+            rotate + " (it computes them from the catalog and config.yaml; clients "
+            "then trust the new CA: the env line, or ca.py install)",
+        )
     if not ext.value.excluded_subtrees:
         return Result("warning", "CA", "IP addresses are not excluded", ROTATE)
     return Result("ok", "CA", "name-constrained to " + ", ".join(permitted))
@@ -91,8 +99,12 @@ def _system(server: ssl.SSLContext) -> Result:
     reason = python_handshake(server, client)
     if reason is None:
         return Result("ok", "system store", f"trusts the CA ({bundle})")
-    return Result("warning", "system store", f"does not trust the CA ({bundle}); clients "
-                  "need the env line", "sudo .venv/bin/python scripts/ca.py install (optional)")
+    return Result(
+        "warning",
+        "system store",
+        f"does not trust the CA ({bundle}); clients need the env line",
+        "sudo .venv/bin/python scripts/ca.py install (optional)",
+    )
 
 
 def _python_bundle(ctx: Context, server: ssl.SSLContext) -> Result:
@@ -103,11 +115,19 @@ def _python_bundle(ctx: Context, server: ssl.SSLContext) -> Result:
         return Result("error", "Python bundle", f"cannot load {show(bundle)}: {exc}", GENERATE)
     reason = python_handshake(server, client)
     if reason is not None:
-        return Result("error", "Python bundle", f"{show(bundle)} does not verify the CA's "
-                      f"leaves: {reason}", GENERATE)
+        return Result(
+            "error",
+            "Python bundle",
+            f"{show(bundle)} does not verify the CA's leaves: {reason}",
+            GENERATE,
+        )
     roots = len(trust.pem_ders(Path(bundle).read_bytes())) - 1
-    return Result("ok", "Python bundle", f"{show(bundle)} verifies the CA's leaves "
-                  f"(+ {roots} system roots) for SSL_CERT_FILE / REQUESTS_CA_BUNDLE")
+    return Result(
+        "ok",
+        "Python bundle",
+        f"{show(bundle)} verifies the CA's leaves "
+        f"(+ {roots} system roots) for SSL_CERT_FILE / REQUESTS_CA_BUNDLE",
+    )
 
 
 def _node(ctx: Context, server: ssl.SSLContext) -> Result:
@@ -118,6 +138,10 @@ def _node(ctx: Context, server: ssl.SSLContext) -> Result:
         except FileNotFoundError:
             return Result("ok", "Node", "node not installed: skipped")
     if reason is not None:
-        return Result("error", "Node", f"NODE_EXTRA_CA_CERTS={show(cert)} does not verify the "
-                      f"CA's leaves: {reason}", ROTATE)
+        return Result(
+            "error",
+            "Node",
+            f"NODE_EXTRA_CA_CERTS={show(cert)} does not verify the CA's leaves: {reason}",
+            ROTATE,
+        )
     return Result("ok", "Node", f"NODE_EXTRA_CA_CERTS={show(cert)} verifies the CA's leaves")

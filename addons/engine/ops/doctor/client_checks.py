@@ -61,8 +61,7 @@ def check_clients(ctx: Context) -> Iterator[Result]:
             yield Result("ok", client, f"installed by scripts/install_clients.sh in {show(own)}, "
                          "not on PATH", _by_hand(own, client))  # fmt: skip
         env = client_env(ctx, client)
-        problems = [p for p in (_proxy_problem(env, ctx.port),
-                                _ca_problem(env, client, cert)) if p]
+        problems = [p for p in (_proxy_problem(env, ctx.port), _ca_problem(env, client, cert)) if p]
         if problems:
             yield Result("warning", client, "; ".join(problems), env_command(client, ctx.port))
         else:
@@ -108,8 +107,7 @@ def _proxy_problem(env: Mapping[str, str], port: int) -> str | None:
     return None
 
 
-def _ca_problem(env: Mapping[str, str], client: str, cert: x509.Certificate | None
-                ) -> str | None:
+def _ca_problem(env: Mapping[str, str], client: str, cert: x509.Certificate | None) -> str | None:
     if cert is None:
         return None  # the CA check already says there is none
     names = CLIENTS[client].ca_vars
@@ -129,14 +127,15 @@ def _endpoint_problems(ctx: Context, env: Mapping[str, str], client: str) -> Ite
     for url, source, fix in _endpoints(ctx, env, client):
         host = urlsplit(url).hostname
         if host and not known(host):
-            fix = fix or (f"point {source} at a catalogued vendor, or add {host} to "
-                          "config.yaml endpoints: (then regenerate the CA)")
+            fix = fix or (
+                f"point {source} at a catalogued vendor, or add {host} to "
+                "config.yaml endpoints: (then regenerate the CA)"
+            )
             yield Result("warning", client, f"calls {host} ({source}), which the proxy does not "
                          "intercept", fix)  # fmt: skip
 
 
-def _endpoints(ctx: Context, env: Mapping[str, str], client: str
-               ) -> Iterator[tuple[str, str, str]]:
+def _endpoints(ctx: Context, env: Mapping[str, str], client: str) -> Iterator[tuple[str, str, str]]:
     """(url, where it is set, the fix) for each endpoint the client's settings name."""
     if client == "codex" and (found := _codex_base_url(ctx.home)):
         yield found[0], found[1], f"set {found[1]} to https://api.openai.com/v1"
@@ -161,7 +160,7 @@ def _opencode_base_urls(ctx: Context, env: Mapping[str, str]) -> Iterator[tuple[
     for path in paths:
         config = _json(path)
         providers = config.get("provider") if isinstance(config, dict) else None
-        for name, provider in (providers.items() if isinstance(providers, dict) else ()):
+        for name, provider in providers.items() if isinstance(providers, dict) else ():
             options = provider.get("options") if isinstance(provider, dict) else None
             url = options.get("baseURL") if isinstance(options, dict) else None
             if isinstance(url, str):

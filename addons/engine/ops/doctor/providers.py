@@ -35,8 +35,7 @@ def check_providers(ctx: Context) -> Iterator[Result]:
 
 def check_provider(ctx: Context, name: str) -> Iterator[Result]:
     try:
-        provider, misses = _resolve_provider(name, Provider.model_validate(ctx.raw[name]),
-                                             ctx.env)
+        provider, misses = _resolve_provider(name, Provider.model_validate(ctx.raw[name]), ctx.env)
     except ValidationError:
         return  # the config check said why
     if misses:
@@ -57,8 +56,12 @@ def check_provider(ctx: Context, name: str) -> Iterator[Result]:
         unknown = [m for m in used_models(ctx.config, name) if not _listed_as(m, listed)]
         if unknown:
             some = ", ".join(sorted(listed)[:5])
-            yield Result("warning", label, "not in its model list: " + ", ".join(unknown),
-                         f"check the targets naming {name}/... (it lists {some}, ...)")
+            yield Result(
+                "warning",
+                label,
+                "not in its model list: " + ", ".join(unknown),
+                f"check the targets naming {name}/... (it lists {some}, ...)",
+            )
 
 
 def _listed_as(model: str, listed: set[str]) -> bool:
@@ -74,8 +77,9 @@ def used_models(config: Config, provider: str) -> list[str]:
     return list(dict.fromkeys(p[1] for p in parts if p is not None and p[0] == provider))
 
 
-def _probe(client: httpx.Client, label: str, provider: Provider, key: str | None,
-           who: str) -> tuple[Result, set[str] | None]:
+def _probe(
+    client: httpx.Client, label: str, provider: Provider, key: str | None, who: str
+) -> tuple[Result, set[str] | None]:
     url = f"{provider.base_url}/models"
     headers = auth_headers(provider, key) | {
         h: v.get_secret_value() for h, v in provider.headers.items()
@@ -84,13 +88,22 @@ def _probe(client: httpx.Client, label: str, provider: Provider, key: str | None
         response = client.get(url, headers=headers, params=PAGE.get(provider.format))
     except httpx.HTTPError as exc:
         reason = str(exc) or type(exc).__name__
-        return Result("error", label, f"cannot reach {url}: {reason}",
-                      f"check providers.{label.split()[1]}.base_url and the network"), None
+        return Result(
+            "error",
+            label,
+            f"cannot reach {url}: {reason}",
+            f"check providers.{label.split()[1]}.base_url and the network",
+        ), None
     status = response.status_code
     if status in (401, 403):
-        return Result("error", label, f"{who} refused ({status} from {url})",
-                      f"check the key in {who}" if who.startswith("$")
-                      else f"check providers.{label.split()[1]}.keys"), None
+        return Result(
+            "error",
+            label,
+            f"{who} refused ({status} from {url})",
+            f"check the key in {who}"
+            if who.startswith("$")
+            else f"check providers.{label.split()[1]}.keys",
+        ), None
     if status == 200:
         ids = _listed(response)
         listed = f", {len(ids)} models listed" if ids is not None else ""
@@ -130,8 +143,13 @@ def _client(ctx: Context, base_url: str) -> httpx.Client:
     proxy = ctx.env.get(f"{scheme}_proxy") or ctx.env.get(f"{scheme.upper()}_PROXY")
     if proxy and (_loopback(proxy) or _loopback(base_url)):
         proxy = None
-    return httpx.Client(timeout=ctx.timeout, proxy=proxy or None, trust_env=False,
-                        verify=httpx.create_ssl_context(), follow_redirects=False)
+    return httpx.Client(
+        timeout=ctx.timeout,
+        proxy=proxy or None,
+        trust_env=False,
+        verify=httpx.create_ssl_context(),
+        follow_redirects=False,
+    )
 
 
 def _loopback(url: str) -> bool:

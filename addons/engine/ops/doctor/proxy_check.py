@@ -45,12 +45,19 @@ def check_proxy(ctx: Context) -> Iterator[Result]:
         if stale := _stale_config(ctx, page):
             yield stale
     elif status == 407:  # a team's gateway (proxyauth): the page needs a proxy user
-        yield Result("ok", "proxy", f"a proxy asking for proxy credentials answers at {where} "
-                     "(proxyauth: clients use HTTPS_PROXY=http://USER:PASSWORD@host:port)")
+        yield Result(
+            "ok",
+            "proxy",
+            f"a proxy asking for proxy credentials answers at {where} "
+            "(proxyauth: clients use HTTPS_PROXY=http://USER:PASSWORD@host:port)",
+        )
     else:
-        yield Result("warning", "proxy", f"{where} is not omniroute ({detail})",
-                     f"stop what listens at {where}, or start omniroute with -p N and pass "
-                     "--port N")
+        yield Result(
+            "warning",
+            "proxy",
+            f"{where} is not omniroute ({detail})",
+            f"stop what listens at {where}, or start omniroute with -p N and pass --port N",
+        )
 
 
 def _stale_config(ctx: Context, page: Any) -> Result | None:

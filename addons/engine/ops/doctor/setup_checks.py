@@ -57,8 +57,12 @@ def check_config(ctx: Context) -> Iterator[Result]:
     raw = yaml.safe_load(text) or {}
     ctx.raw = dict(raw.get("providers") or {})
     c = ctx.config
-    yield Result("ok", name, f"{len(c.providers)} provider(s), {len(c.combos)} combo(s), "
-                 f"{len(c.routes)} route(s)" + ("" if c.routes else ": every call goes native"))
+    yield Result(
+        "ok",
+        name,
+        f"{len(c.providers)} provider(s), {len(c.combos)} combo(s), "
+        f"{len(c.routes)} route(s)" + ("" if c.routes else ": every call goes native"),
+    )
 
 
 def provider_vars(raw: Any) -> list[str]:
@@ -76,8 +80,9 @@ def check_keys(ctx: Context) -> Iterator[Result]:
         missing = [v for v in variables if not ctx.env.get(v)]
         keys = raw.get("keys") if isinstance(raw, dict) else None
         if missing:
-            fix = (f"export {missing[0]}=<your key> in the shell that starts mitmdump, "
-                   "then restart it")
+            fix = (
+                f"export {missing[0]}=<your key> in the shell that starts mitmdump, then restart it"
+            )
             why = ("is exported but empty" if missing[0] in ctx.env
                    else "is not set (or set without export)")  # fmt: skip
             if name in used:

@@ -40,12 +40,14 @@ def leaf_chain(ca_pem: bytes, host: str = PROBE_HOST) -> bytes:
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-            ca_cert.public_key()), critical=False)  # type: ignore[arg-type]
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False
+        )  # type: ignore[arg-type]
         .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     )
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return key_pem + cert.public_bytes(serialization.Encoding.PEM)
 
 
@@ -59,8 +61,9 @@ def server_context(chain: bytes) -> Iterator[ssl.SSLContext]:
         yield ctx
 
 
-def python_handshake(server: ssl.SSLContext, client: ssl.SSLContext,
-                     host: str = PROBE_HOST) -> str | None:
+def python_handshake(
+    server: ssl.SSLContext, client: ssl.SSLContext, host: str = PROBE_HOST
+) -> str | None:
     """None when ``client`` accepts the leaf; else what it said."""
     bios = [ssl.MemoryBIO() for _ in range(4)]
     c = client.wrap_bio(bios[0], bios[1], server_hostname=host)
@@ -120,8 +123,9 @@ s.on('error', (e) => { console.log(e.code || e.message); process.exit(1); });
 """
 
 
-def node_handshake(port: int, extra_ca: Path, env_path: str, timeout: float,
-                   host: str = PROBE_HOST) -> str | None:
+def node_handshake(
+    port: int, extra_ca: Path, env_path: str, timeout: float, host: str = PROBE_HOST
+) -> str | None:
     """None when Node with NODE_EXTRA_CA_CERTS=extra_ca accepts the leaf; else the reason.
     Raises FileNotFoundError when there is no node."""
     node = shutil.which("node", path=env_path)
@@ -129,8 +133,13 @@ def node_handshake(port: int, extra_ca: Path, env_path: str, timeout: float,
         raise FileNotFoundError("node")
     env = {"PATH": env_path, "NODE_EXTRA_CA_CERTS": str(extra_ca)}
     try:
-        proc = subprocess.run([node, "-e", NODE_SCRIPT, str(port), host], env=env,
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [node, "-e", NODE_SCRIPT, str(port), host],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return f"no answer in {timeout:g}s"
     if proc.returncode == 0:

@@ -12,7 +12,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .capture import Watch
-from .conversation import Conversation, PreviousNotFound, begin, held_response, with_history
+from .conversation import (
+    Conversation,
+    PreviousNotFound,
+    begin,
+    held_response,
+    stateless,
+    with_history,
+)
 from .conversations import answer as conversation_answer
 from .retrieval import deleted, input_items_page, not_found
 from .store import MemoryBacking, ResponseStore, Stored, StoreUnreachable
@@ -63,5 +70,6 @@ __all__ = [
     "input_items_page",
     "not_found",
     "rewritten",
+    "stateless",
     "with_history",
 ]

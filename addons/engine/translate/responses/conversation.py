@@ -20,6 +20,7 @@ stores the completed response (see :meth:`Conversation.completed`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -174,6 +175,21 @@ class Conversation:
         if label == "native":
             return f"native:{self.native_host or 'api.openai.com'}"
         return f"provider:{label.split('/', 1)[0]}"
+
+
+def stateless(top: Mapping[str, Any], raw: bytes, *, compact: bool = False) -> bool:
+    """Whether a request needs nothing :func:`begin` does (Codex's turns:
+    ``store: false``, the whole input sent each time): no
+    previous_response_id or conversation, nothing to keep, no compaction
+    item to expand or ask for, not the compact endpoint. Such a body can go
+    on as its bytes (see engine.core.toplevel)."""
+    return (
+        not compact
+        and top.get("store") is False
+        and not top.get("previous_response_id")
+        and top.get("conversation") is None
+        and b"compaction" not in raw
+    )
 
 
 def begin(
