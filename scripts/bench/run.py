@@ -162,7 +162,7 @@ def long_request(kb: int, client: Client) -> dict[str, Any]:
     return request
 
 
-def as_issued(request: dict[str, Any], client: Client) -> dict[str, Any]:
+def as_issued(request: dict[str, Any], client: Client, issuer: str | None = None) -> dict[str, Any]:
     """The long request as a client sends it after earlier turns through
     omniroute's same-format route: each signature in the envelope naming the
     provider that issued it (what the engine gave the client). Every path
@@ -171,7 +171,8 @@ def as_issued(request: dict[str, Any], client: Client) -> dict[str, Any]:
     from omniroute_mitm.translators.provenance import stamp_bytes
     from omniroute_mitm.translators.sse import loads
 
-    stamped = stamp_bytes(client.format, SAME_PROVIDER[client.name], dumps(request))
+    issuer = issuer or SAME_PROVIDER[client.name]
+    stamped = stamp_bytes(client.format, issuer, dumps(request))
     signed: dict[str, Any] = loads(stamped)
     return signed
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 from load import Result, Target, run_load
 from procs import Proc
-from run import long_request
+from run import as_issued, long_request
 from setups import BIN, CLIENT_KEY, CLIENTS, HERE, ROOT, Env, make_confdir, mitmdump
 
 WARM = 60.0
@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
 
             quarter = max(1, args.streams // 4)
             targets = [
-                (target("soak-long-same", template), quarter),
+                # (its signatures as the provider gave them: a session on that route)
+                (target("soak-long-same", as_issued(template, claude, "soak-anthropic")), quarter),
                 (target("soak-long-cross", template), quarter),
                 (target("soak-stream", claude.short("soak-stream")), args.streams - 2 * quarter),
             ]
