@@ -48,6 +48,7 @@ from omniroute_mitm.engine.core.calls import (
 )
 from omniroute_mitm.engine.core.config import Config
 from omniroute_mitm.engine.core.headers import (
+    CALL_HEADER,
     ENGINE_PREFIX,
     FRONT_PORT_ENV,
     MAX_BODY_HEADER,
@@ -84,6 +85,9 @@ def allow_pattern(hosts: tuple[str, ...] | list[str]) -> str:
 READY_TIMEOUT = 30.0  # how long a model call waits for a starting engine
 DEATH_WAIT = 2.0
 """How long a cut engine connection waits to learn whether the engine died."""
+ROUTED = "omniroute_routed"
+"""flow.metadata: the engine child announced it began routing the call (it
+may have reached a provider: never sent again)."""
 LOST_MESSAGE = ("omniroute: the engine stopped before this answer was complete (it restarts "
                 "by itself); try again")  # fmt: skip
 
@@ -189,6 +193,7 @@ class OmniRoute:
     def __init__(self) -> None:
         self.backend = EngineHost()
         """Where the engine runs (its own process, in-process, external)."""
+        self.backend.on_routing = self._routed
         self.stopping: asyncio.Future[None] | None = None
         self.rebinding: asyncio.Future[None] | None = None
         self._copies: dict[str, CappedCopy | None] = {}
@@ -489,8 +494,15 @@ class OmniRoute:
             req.path = flow.metadata.pop("omniroute_path")
         flow.metadata["omniroute"] = original
         self._sent[flow.id] = flow
-        if (pid := self.backend.pid) is not None:
+        if (pid := self.backend.pid) is not None:  # a child: it announces what it routes
             flow.metadata["omniroute_engine_pid"] = pid
+            req.headers[CALL_HEADER] = flow.id
+
+    def _routed(self, call_id: str) -> None:
+        """The engine child began routing call ``call_id`` (see CALL_HEADER)."""
+        flow = self._sent.get(call_id)
+        if flow is not None:
+            flow.metadata[ROUTED] = True
 
     def _repoint(self, flow: http.HTTPFlow, destination: tuple[str, str]) -> None:
         """A routed flow to another engine (the one that replaced a dead one)."""
@@ -514,21 +526,7 @@ class OmniRoute:
         if call is None:
             return
         if what == "connect":
-            failed = f"{flow.request.scheme}://{flow.request.host}:{flow.request.port}"
-            if not flow.metadata.get(engine_loss.RETRIED):
-                destination = await self.backend.replaced(failed, READY_TIMEOUT)
-                if destination is not None:
-                    log.info("omniroute: %s waited for the engine's restart", original)
-                    self._repoint(flow, destination)
-                    flow.metadata[engine_loss.VERDICT] = "retry"
-                    return
-            self._answer(
-                flow,
-                client_error(
-                    call, 502, f"omniroute: cannot reach the engine at {failed} (see the log)"
-                ),
-            )
-            return
+            return await self._unreachable(flow, call, original)
         pid = flow.metadata.get("omniroute_engine_pid")
         died = isinstance(pid, int) and await self.backend.died(pid, DEATH_WAIT)
         if not died:  # alive: it closed the connection itself
@@ -543,6 +541,8 @@ class OmniRoute:
                     ),
                 )
             return  # a body cut on purpose (a native answer that broke): the client sees a cut
+        if what == "headers" and await self._send_again(flow, original):
+            return
         if what == "body":
             assert flow.response is not None
             sse = "event-stream" in flow.response.headers.get("content-type", "")
@@ -561,6 +561,47 @@ class OmniRoute:
                     original)  # fmt: skip
         self._lost.write(flow, call, ctx.options.omniroute_store,
                          ctx.options.omniroute_data_dir or None)  # fmt: skip
+
+    async def _unreachable(self, flow: http.HTTPFlow, call: Call, original: str) -> None:
+        """No connection to the engine: the call goes to the engine that
+        replaces it (it died and the front had not noticed yet), once; else a
+        502 in the client's format."""
+        if not flow.metadata.get(engine_loss.RETRIED) and await self._to_restarted(flow):
+            log.info("omniroute: %s waited for the engine's restart", original)
+            return
+        failed = f"{flow.request.scheme}://{flow.request.host}:{flow.request.port}"
+        self._answer(
+            flow,
+            client_error(
+                call, 502, f"omniroute: cannot reach the engine at {failed} (see the log)"
+            ),
+        )
+
+    async def _send_again(self, flow: http.HTTPFlow, original: str) -> bool:
+        """The engine child died with no answer to this call and had not begun
+        routing it (it says so before any provider call, and the front read
+        its output to the end): no provider saw the call, so it goes to the
+        restarted engine, once. Not a body mitmproxy streamed (it kept none)."""
+        if flow.metadata.get(engine_loss.RETRIED) or flow.metadata.get(ROUTED):
+            return False
+        if flow.request.stream or not await self._to_restarted(flow):
+            return False
+        log.info(
+            "omniroute: %s: the engine died before routing it; sent to the restarted engine",
+            original,
+        )
+        return True
+
+    async def _to_restarted(self, flow: http.HTTPFlow) -> bool:
+        """Point the flow at the engine child that replaced the one it was
+        sent to (verdict ``retry``); False if none comes in time."""
+        pid = flow.metadata.get("omniroute_engine_pid")
+        destination = await self.backend.replaced(pid, READY_TIMEOUT)
+        if destination is None:
+            return False
+        self._repoint(flow, destination)
+        flow.metadata[engine_loss.VERDICT] = "retry"
+        return True
 
     def _answer(self, flow: http.HTTPFlow, response: http.Response) -> None:
         """The front's own answer to a routed flow the engine did not answer;

@@ -9,8 +9,10 @@ flow ends up); for a flow the front routed it first runs the hook
 wait for the engine's restart), which leaves its verdict on the flow:
 
 - ``retry``: the connection to the engine could not be made (it died and the
-  front had not noticed yet); the flow now points at the restarted engine and
-  is sent there, as if nothing had happened;
+  front had not noticed yet), or the engine died with no response head and
+  had not begun routing the call (the front knows: see its
+  ``_send_again``); the flow now points at the restarted engine and is sent
+  there once, as if nothing had happened (a request body read whole only);
 - ``answer``: no response yet; the flow's response (an error in the client's
   format) is sent;
 - ``end``: a stream under way; the bytes in ``omniroute_tail`` (the client
@@ -75,7 +77,7 @@ def install() -> bool:
         yield EngineLostHook(flow)
         verdict = flow.metadata.pop(VERDICT, None)
         tail = flow.metadata.pop(TAIL, b"")
-        if verdict == "retry" and what == "connect" and not flow.metadata.get(RETRIED):
+        if verdict == "retry" and what in ("connect", "headers") and not flow.metadata.get(RETRIED):
             yield from _resend(self, flow, layers.SendHttp, _events)
         elif verdict == "answer" and what in ("connect", "headers") and flow.response:
             yield from self.send_response()

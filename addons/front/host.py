@@ -13,6 +13,7 @@ import asyncio
 import atexit
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -68,6 +69,8 @@ class EngineHost:
         self.engine_url = ""  # an external engine
         self.secret = ""
         self.config_path = ""
+        self.on_routing: Callable[[str], None] | None = None
+        """Told the id of each call an engine child starts routing."""
 
     def configure(self, updated: set[str]) -> None:
         """The engine's share of the front's ``configure``."""
@@ -145,15 +148,15 @@ class EngineHost:
         child = self.child
         return child is not None and await child.exited(pid, timeout)
 
-    async def replaced(self, failed: str, timeout: float) -> tuple[str, str] | None:
-        """The destination of the engine child that replaces the one at URL
-        ``failed`` (which refused a connection): once the front has seen it
+    async def replaced(self, pid: int | None, timeout: float) -> tuple[str, str] | None:
+        """The destination of the engine child that replaces child ``pid``
+        (which died, or refused a connection): once the front has seen it
         die and the new one listens. None when there is no child to wait for."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.child is not None and loop.time() < deadline:
+        while self.child is not None and pid is not None and loop.time() < deadline:
             destination = self.destination()
-            if destination is not None and destination[0] != failed:
+            if destination is not None and self.child.pid != pid:
                 return destination
             if destination is None:
                 await self.wait_ready(max(0.0, deadline - loop.time()))
@@ -272,6 +275,7 @@ class EngineHost:
             args=args,
             env=env,
         )
+        self.child.on_routing = self.on_routing
         self.child.start()
         atexit.register(self.child.kill_now)
 

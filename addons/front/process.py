@@ -18,7 +18,9 @@ import re
 import secrets
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+from omniroute_mitm.engine.core.headers import ROUTING_LINE
 
 log = logging.getLogger("engine")
 
@@ -55,6 +57,10 @@ class EngineProcess:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._level = logging.INFO
+        self._ended = asyncio.Event()
+        """Set once the current child is gone and its output read to the end."""
+        self.on_routing: Callable[[str], None] | None = None
+        """Told the id of each call the child starts routing (see ROUTING_LINE)."""
 
     def __repr__(self) -> str:
         return f"EngineProcess(url={self.url!r}, pid={self.pid})"
@@ -83,12 +89,13 @@ class EngineProcess:
         return True
 
     async def exited(self, pid: int, timeout: float) -> bool:
-        """Whether the child ``pid`` is gone, or goes within ``timeout`` s."""
-        proc = self.proc
-        if proc is None or proc.pid != pid or proc.returncode is not None:
-            return True
+        """Whether the child ``pid`` is gone, or goes within ``timeout`` s;
+        once True, all it wrote has been read (every call it announced)."""
+        proc, ended = self.proc, self._ended
+        if proc is None or proc.pid != pid:
+            return True  # (a later child starts only once an earlier one has ended)
         try:
-            await asyncio.wait_for(proc.wait(), timeout)
+            await asyncio.wait_for(ended.wait(), timeout)
         except TimeoutError:
             return False
         return True
@@ -114,20 +121,32 @@ class EngineProcess:
         except OSError as exc:
             log.error("cannot start the omniroute engine: %s", exc)
             return None
+        self._ended = ended = asyncio.Event()
+        try:
+            return await self._watch(self.proc)
+        finally:
+            ended.set()
+
+    async def _watch(self, proc: asyncio.subprocess.Process) -> int:
+        """A child just started: its secret, then its output until it ends."""
         self.starts += 1
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(self.secret.encode() + b"\n")  # stdin stays open: EOF = we died
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(self.secret.encode() + b"\n")  # stdin stays open: EOF = we died
         with contextlib.suppress(ConnectionError):
-            await self.proc.stdin.drain()
+            await proc.stdin.drain()
         if self._stopping:  # stop() came while it was being started
-            _ask_to_stop(self.proc)
-        async for raw in self.proc.stdout:  # read to the end, always: a full pipe blocks it
+            _ask_to_stop(proc)
+        async for raw in proc.stdout:  # read to the end, always: a full pipe blocks it
             self._line(raw.decode("utf-8", "replace").rstrip("\n"))
         self.ready.clear()
         self.url = None
-        return await self.proc.wait()
+        return await proc.wait()
 
     def _line(self, line: str) -> None:
+        if line.startswith(ROUTING_LINE):
+            if self.on_routing is not None:
+                self.on_routing(line.removeprefix(ROUTING_LINE))
+            return
         if match := LISTENING.search(line):
             self.url = match.group(1)
             self.ready.set()

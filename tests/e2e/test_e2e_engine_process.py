@@ -261,6 +261,68 @@ def test_a_call_sent_to_an_engine_that_just_died_waits_for_its_restart(
         mitm.stop()
 
 
+@pytest.mark.parametrize("fmt,stream", [("anthropic", True), ("gemini", False)])
+def test_a_call_the_dying_engine_took_but_never_routed_goes_to_its_restart(
+    tmp_path, ca_dir, e2e_provider, fake, fmt, stream
+):
+    """kill -9 of the engine under load: until its sockets close, the kernel
+    still takes connections and requests for it. Such a call reached the
+    engine and got no response head, but no code of the engine ran for it:
+    it never began routing it, so no provider saw it. The front sends it to
+    the restarted engine: the client gets its answer, the provider one call."""
+    mitm = start_mitmdump(tmp_path, ca_dir, e2e_config(e2e_provider.port), "-s", str(KILLER))
+    try:
+        fake.script([Reply(text="from the new engine", text_deltas=["from the new engine"])])
+        body, headers = stream_request(fmt)
+        url = STREAM_URLS[fmt]
+        if not stream:
+            body.pop("stream", None)
+            url = url.replace(":streamGenerateContent?alt=sse", ":generateContent")
+        with httpx.Client(
+            proxy=mitm.url, verify=client_ssl_context(mitm.confdir), timeout=60
+        ) as http:
+            resp = http.post(
+                url, json=body, headers={**headers, "x-test-kill-engine": "unanswered"}
+            )
+        assert resp.status_code == 200, resp.text[:500]
+        assert "from the new engine" in resp.text
+        assert len(fake.model_calls()) == 1
+        assert len(children(mitm)) == 2, mitm.output()
+        assert "the engine died before routing it; sent to the restarted engine" in mitm.output()
+    finally:
+        mitm.stop()
+
+
+def test_a_call_the_engine_began_routing_is_never_sent_twice(tmp_path, ca_dir, e2e_provider, fake):
+    """The engine dies while a provider holds the call (no response head yet):
+    that call may be spent, so the front does not send it again. The client
+    gets a 502 in its format; the provider saw the call once."""
+    mitm = start_mitmdump(tmp_path, ca_dir, e2e_config(e2e_provider.port))
+    try:
+        [(pid, _)] = children(mitm)
+        fake.script([Reply(text="too late", delay_first_byte=5), Reply(text="sent twice")])
+
+        def sdk_call() -> object:
+            with proxied(mitm) as conn:
+                try:
+                    return call(conn, "anthropic", "to-openai-chat", stream=True)
+                except SDK_ERRORS as exc:
+                    return exc
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            outcome = pool.submit(sdk_call)
+            assert wait(lambda: len(fake.model_calls()) == 1, 30), mitm.output()
+            os.kill(pid, signal.SIGKILL)
+            got = outcome.result(60)
+        assert isinstance(got, anthropic.APIStatusError), got
+        assert got.status_code == 502 and "the engine stopped" in str(got), got
+        # the front chose before it answered: no resend can follow the 502
+        assert len(fake.model_calls()) == 1
+        assert "sent to the restarted engine" not in mitm.output()
+    finally:
+        mitm.stop()
+
+
 def test_an_engine_that_cannot_be_reached_is_an_error_in_the_clients_format(
         tmp_path, ca_dir, e2e_provider, fake):
     """An external engine that is down: a 502 in the client's format, not

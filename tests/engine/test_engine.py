@@ -11,7 +11,12 @@ import httpx
 import pytest
 import zstandard
 from enginefakes import Reply, make_config
-from omniroute_mitm.engine.core.headers import ORIGINAL_URL_HEADER, ROUTE_HEADER
+from omniroute_mitm.engine.core.headers import (
+    CALL_HEADER,
+    ORIGINAL_URL_HEADER,
+    ROUTE_HEADER,
+    ROUTING_LINE,
+)
 from omniroute_mitm.translators.sse import SSEDecoder
 
 pytestmark = pytest.mark.anyio
@@ -341,6 +346,32 @@ async def test_without_the_secret_requests_are_refused_in_client_format(engine, 
         resp = await engine.client.post("/v1/messages", json=ANTHROPIC_BODY, headers=headers)
         assert resp.status_code == 403 and resp.json()["error"]["type"] == "permission_error"
     assert upstream.seen == []
+
+
+async def test_a_call_the_front_names_is_announced_before_it_reaches_a_provider(
+    engine, upstream, capfd
+):
+    """An engine child tells its front (on stdout) which call it begins to
+    route, before any provider can see it: a call it never announced may be
+    sent again when it dies (front.process). The id goes nowhere else."""
+    upstream.script("/ant/v1/messages", Reply(200, anthropic_sse(), SSE))
+    capfd.readouterr()
+    sent = asyncio.ensure_future(
+        engine.post("/v1/messages", ANTHROPIC_BODY, headers={CALL_HEADER: "f1-call"})
+    )
+    while not upstream.seen:
+        await asyncio.sleep(0.005)
+    assert capfd.readouterr().out == f"{ROUTING_LINE}f1-call\n"  # already, at the upstream
+    assert (await sent).status_code == 200
+    assert not any(name.startswith("x-omniroute") for name in upstream.seen[0].headers)
+    for odd in ("two words", "x" * 65, "a\\nb"):  # only an id is echoed
+        upstream.script("/ant/v1/messages", Reply(200, anthropic_sse(), SSE))
+        await engine.post("/v1/messages", ANTHROPIC_BODY, headers={CALL_HEADER: odd})
+    resp = await engine.client.post(  # not from the front: refused, and never announced
+        "/v1/messages", json=ANTHROPIC_BODY, headers={CALL_HEADER: "f2-call"}
+    )
+    assert resp.status_code == 403
+    assert capfd.readouterr().out == ""
 
 
 async def test_direct_token_lets_base_url_clients_in(upstream, start_engine):

@@ -23,3 +23,10 @@ every ``x-omniroute-*`` header a client sent."""
 MAX_BODY_HEADER = "x-omniroute-max-body"
 """On a request the front streams (its body is over ``omniroute_max_body``, or
 chunked): the front's body limit in bytes, which the engine enforces."""
+CALL_HEADER = "x-omniroute-call"
+"""On a model call to an engine child: the front's id of the call. Before the
+call can reach any provider, the engine writes :data:`ROUTING_LINE` and that
+id on its stdout; the front reads a dead child's output to its end before it
+judges a call the child left unanswered, so it knows whether the call may be
+sent again to the restarted engine (never one that may have reached a provider)."""
+ROUTING_LINE = "omniroute routing "

@@ -17,10 +17,12 @@ secret; without either it is refused like the pages under ``/omniroute/``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
 import os
+import re
 import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -32,9 +34,11 @@ from omniroute_mitm.engine.core.config import Config
 from omniroute_mitm.engine.core.database import Store
 from omniroute_mitm.engine.core.errors import ClientGone, EngineError, Forbidden
 from omniroute_mitm.engine.core.headers import (
+    CALL_HEADER,
     MAX_BODY_HEADER,
     ORIGINAL_URL_HEADER,
     ROUTE_HEADER,
+    ROUTING_LINE,
     SECRET_HEADER,
     USER_HEADER,
 )
@@ -67,6 +71,8 @@ MAX_HEADERS = 2 * limits.MAX_HEADER_BLOCK
 NO_LIMIT = 1 << 62
 """tornado's own body limit: the handler enforces MAX_BODY itself, in the client's format."""
 EXPIRE_INTERVAL = 300.0
+CALL_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+"""What the front's call id may be (it is echoed on stdout)."""
 
 
 def client_credential(headers: Any, query: dict[str, list[bytes]]) -> str | None:
@@ -261,6 +267,17 @@ def warm_up() -> None:
     prices.snapshot()
 
 
+def announce_routing(call_id: str | None) -> None:
+    """Tell the front (our parent, reading our stdout) that the call it named
+    ``call_id`` is about to be routed: from now on it may reach a provider.
+    One write of one line, before anything is sent upstream; a front that
+    sees this child die reads its output to the end first (see CALL_HEADER)."""
+    if call_id is None or not CALL_ID.fullmatch(call_id):
+        return
+    with contextlib.suppress(OSError):  # no front reads us any more: it is gone, we stop soon
+        os.write(1, f"{ROUTING_LINE}{call_id}\n".encode())
+
+
 def _no_log(handler: RequestHandler) -> None:
     """The pipeline logs one line per request itself."""
 
@@ -402,6 +419,8 @@ class EngineHandler(RequestHandler):
             original_url=req.headers.get(ORIGINAL_URL_HEADER) if how == "front" else None,
             user=_user(req.headers.get(USER_HEADER)) if how == "front" else None,
         )
+        if how == "front":
+            announce_routing(req.headers.get(CALL_HEADER))
         self._task = asyncio.ensure_future(Exchange(self.engine.runtime, call, inbound, self).run())
         try:
             await self._task
