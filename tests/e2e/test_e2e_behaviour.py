@@ -92,14 +92,32 @@ def test_connection_error_falls_back(conn, fake):
     assert [r.format for r in fake.model_calls()] == ["gemini"]
 
 
-def test_first_byte_timeout_falls_back(conn, fake):
-    fake.script([Reply(text="too late", delay_first_byte=8), Reply(text="in time")])
-    start = time.monotonic()
+SLOW = 8.0  # when the slow provider would send its first byte; its timeout is 1 s
+
+
+def test_first_byte_timeout_falls_back(conn, fake, mitm):
+    """The slow provider says nothing for 8 s; its timeout is 1 s: the engine
+    gives up on it at the timeout and the backup answers, instead of the
+    client waiting for the slow one. Timed on the provider's own clock (when
+    each call reached it): on a loaded machine the client and the proxy can
+    take many seconds more (a bound on the whole call failed so), while the
+    gap between the two calls stays the 1 s timeout."""
+    fake.script([Reply(text="too late", delay_first_byte=SLOW), Reply(text="in time")])
     got = call(conn, "openai-responses", "slowfirst", stream=True)
     assert got.text == "in time"
-    assert time.monotonic() - start < 6  # the provider's timeout is 1 s; its reply takes 8
-    assert [r.api_key for r in fake.model_calls()] == [provider_key("slow"),
-                                                       provider_key("openai-responses")]
+    slow, backup = fake.model_calls()
+    assert (slow.api_key, backup.api_key) == (
+        provider_key("slow"),
+        provider_key("openai-responses"),
+    )
+    # the backup was asked at the timeout, long before the slow one could answer
+    assert backup.received_at - slow.received_at < SLOW / 2
+    # and the engine says why: the slow one timed out (504), the backup answered
+    deadline = time.monotonic() + 10
+    route = "slowfirst -> fake-openai-responses/backup (fallback from slow/x: 504) 200"
+    while not any(route in line for line in mitm.lines):
+        assert time.monotonic() < deadline, "\n".join(mitm.lines[-20:])
+        time.sleep(0.05)
 
 
 def test_dropped_connection_falls_back(conn, fake):
