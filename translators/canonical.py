@@ -24,6 +24,7 @@ format knows only itself and the hub. Conventions the spokes rely on:
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import json
 import secrets
@@ -31,6 +32,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import orjson
 
 FormatName = Literal["openai-chat", "openai-responses", "anthropic", "gemini"]
 FORMAT_NAMES: tuple[FormatName, ...] = ("openai-chat", "openai-responses", "anthropic", "gemini")
@@ -699,16 +702,37 @@ def wrap_meta(meta: Meta) -> str:
 
 
 def unwrap_meta(value: str | None) -> Meta | None:
-    """The metadata packed by :func:`wrap_meta`, or None for anything else."""
+    """The metadata packed by :func:`wrap_meta` (a new object each call), or
+    None for anything else."""
     if not value or not value.startswith(_ENVELOPE_PREFIX):
         return None
+    payload = _payload(value)
+    if payload is None:
+        return None
+    meta = _loads(payload)  # (checked once, in _payload)
+    return meta if isinstance(meta, dict) else None
+
+
+def _loads(payload: bytes) -> Any:
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:  # what only the json module reads (a lone surrogate)
+        return json.loads(payload)
+
+
+@functools.lru_cache(maxsize=1024)
+def _payload(value: str) -> bytes | None:
+    """An envelope's JSON, when it is one: decoded and checked once per value
+    (a session resends the same envelopes with every turn; 1 MB of Claude
+    Code history holds hundreds)."""
     try:
         raw = base64.b64decode(value, validate=True)
         if not raw.startswith(_ENVELOPE_MARKER):
             return None
-        meta = json.loads(raw[len(_ENVELOPE_MARKER) :])
+        payload = raw[len(_ENVELOPE_MARKER) :]
+        meta = _loads(payload)
     except (ValueError, TypeError):
         return None
     if not isinstance(meta, dict) or not all(isinstance(v, dict) for v in meta.values()):
         return None
-    return meta
+    return payload
