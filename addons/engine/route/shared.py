@@ -14,8 +14,16 @@ The design, for the hot path:
   of each key) and puts them in the mirror. It waits at most ``timeout``
   (default 0.1 s). Anything else that must be fresh before a request is
   admitted (budgets, rate limits) is read the same way: ``await refresh(keys)``.
+- Unless the mirror is known to hold them already: the server announces
+  every other client's write to a key under the prefix (client-side caching,
+  :mod:`.invalidations`), so keys read since, and not announced, are read
+  again only when the announcements cannot be trusted to be all in (one
+  waits unread, tracking is not set up). A request whose keys are all known
+  waits for nothing: on one busy instance, or when instances use different
+  targets, that is every request after the first.
 - Writes (set, incr, add, delete) change the mirror at once and are sent in
-  the background, batched, each batch one MULTI/EXEC: ``SET k v PX ttl``,
+  the background through one connection of their own (the one tracking is
+  set on), batched, each batch one MULTI/EXEC: ``SET k v PX ttl``,
   ``SET k 0 PX ttl NX`` + ``INCR``/``INCRBYFLOAT`` (the time to live applies
   when the key is new, atomically), ``DEL``. The server's counter values come
   back into the mirror unless the key was written here again meanwhile. A
@@ -54,6 +62,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from .invalidations import Tracking
 from .state import Clock, MemoryStore
 
 log = logging.getLogger(__name__)
@@ -101,17 +110,15 @@ class SharedStore:
         self.timeout = where.timeout
         self.probe_interval = probe_interval
         self.local = MemoryStore(capacity, clock)
-        pool = aioredis.BlockingConnectionPool.from_url(
-            where.url,
-            max_connections=max_connections,
-            timeout=None,
-            socket_connect_timeout=max(1.0, where.timeout * 10),
-            socket_timeout=max(1.0, where.timeout * 10),
-            retry=Retry(NoBackoff(), 0),
-            decode_responses=True,
-        )
-        self.redis = aioredis.Redis(connection_pool=pool)
+        self.redis = aioredis.Redis(connection_pool=self._pool(max_connections))
         self._read = self.redis.register_script(_READ)
+        writer = self._pool(1, protocol=2)  # (RESP3 would push notices to it)
+        self.writer = aioredis.Redis(connection_pool=writer)
+        """Writes go through one connection: the server does not announce them back."""
+        self.tracking = Tracking(
+            self.prefix, self._channel_connection, writer, self._down,
+            keepalive=max(5.0, probe_interval * 5), limit=4 * capacity,
+        )  # fmt: skip
         self.up = True
         """False while the server is unreachable (this instance's memory only)."""
         self._queue: list[_Op] = []
@@ -138,9 +145,27 @@ class SharedStore:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Start the writer (needs a running event loop)."""
+        """Start the writer and tracking (needs a running event loop)."""
         if not self._tasks:
             self._tasks.append(asyncio.ensure_future(self._write_loop()))
+            self.tracking.start(max(1.0, self.timeout * 10))
+
+    def _pool(self, size: int, **options: Any) -> aioredis.BlockingConnectionPool:
+        return aioredis.BlockingConnectionPool.from_url(
+            self.where.url,
+            max_connections=size,
+            timeout=None,
+            socket_connect_timeout=max(1.0, self.timeout * 10),
+            retry=Retry(NoBackoff(), 0),
+            decode_responses=True,
+            **{"socket_timeout": max(1.0, self.timeout * 10), **options},
+        )
+
+    def _channel_connection(self) -> Any:
+        """The invalidations' connection: its reads wait as long as needed
+        (RESP2: the messages come as replies, not as pushes)."""
+        pool = self._pool(1, protocol=2, socket_timeout=None)
+        return pool.connection_class(**pool.connection_kwargs)
 
     async def check(self) -> bool:
         """Whether the server answers now (at start-up: logs once if not)."""
@@ -169,6 +194,8 @@ class SharedStore:
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()
+        await self.tracking.close()
+        await self.writer.aclose(close_connection_pool=True)
         await self.redis.aclose(close_connection_pool=True)
 
     # ------------------------------------------------------------ StateStore
@@ -178,15 +205,18 @@ class SharedStore:
 
     def set(self, key: str, value: str, ttl: float | None = None) -> None:
         self.local.set(key, value, ttl)
+        self.tracking.wrote(key, True)
         self._send(_Op("set", key, self._next(key), value=value, ttl=ttl))
 
     def incr(self, key: str, ttl: float | None = None) -> int:
         count = self.local.incr(key, ttl)
+        self.tracking.wrote(key, True)
         self._send(_Op("incr", key, self._next(key), amount=1, ttl=ttl))
         return count
 
     def add(self, key: str, amount: float, ttl: float | None = None) -> float:
         total = self.local.add(key, amount, ttl)
+        self.tracking.wrote(key, True)
         self._send(_Op("add", key, self._next(key), amount=amount, ttl=ttl))
         return total
 
@@ -194,19 +224,24 @@ class SharedStore:
         if self.local.get(key) is None and not self._pending[key]:
             return  # nothing to delete (the refresh before the plan read it)
         self.local.delete(key)
+        self.tracking.wrote(key, False)
         self._send(_Op("del", key, self._next(key)))
 
     # ------------------------------------------------------------ reading
 
     async def refresh(self, keys: Iterable[str]) -> None:
         """Bring ``keys`` into the local mirror from the server: one round
-        trip, at most ``timeout``; returns at once while the server is down.
+        trip, at most ``timeout``; none for keys the mirror is known to hold
+        (:mod:`.invalidations`); returns at once while the server is down.
         While a read is on the way, the requests that come meanwhile share
         the next one (one round trip for all of them, not one each: under
         load the round trips' CPU, not their latency, is the cost)."""
         if not self.up:
             return
         wanted = [k for k in dict.fromkeys(keys) if not self._pending[k]]
+        if wanted and self.tracking.usable():
+            fresh, held = self.tracking.fresh, self.local.get
+            wanted = [k for k in wanted if not fresh(k, held(k) is not None)]
         if not wanted:
             return
         if not self._in_flight:
@@ -246,19 +281,25 @@ class SharedStore:
     async def _read_keys(self, wanted: list[str]) -> None:
         start = self._seq
         self._reading[start] += 1
+        token, seen = self.tracking.begin_read(), {}
         try:
             async with asyncio.timeout(self.timeout):
                 raw = await self._read(keys=[self.prefix + k for k in wanted])
+            seen = self._mirror(wanted, raw, start)
         except FAILURES as exc:
             self._down(exc)
-            return
         except Exception:  # a bug here must not fail the request: it goes on locally
             log.exception("shared state: reading %d keys failed", len(wanted))
-            return
         finally:
             self._reading[start] -= 1
             if not self._reading[start]:
                 del self._reading[start]
+            self.tracking.end_read(token, seen)
+
+    def _mirror(self, wanted: list[str], raw: list[Any], start: int) -> dict[str, bool]:
+        """A read's values into the mirror; which keys it set (True) or
+        found absent (False)."""
+        seen = {}
         for i, key in enumerate(wanted):
             if self._pending[key] or self._written.get(key, 0) > start:
                 continue  # written here since: ours is newer
@@ -267,6 +308,8 @@ class SharedStore:
                 self.local.delete(key)
             else:
                 self.local.set(key, str(value), None if pttl < 0 else pttl / 1000)
+            seen[key] = value is not None
+        return seen
 
     # ------------------------------------------------------------ writing
 
@@ -309,7 +352,7 @@ class SharedStore:
     async def _write(self, batch: list[_Op]) -> None:
         try:
             async with asyncio.timeout(max(1.0, self.timeout * 10)):
-                pipe = self.redis.pipeline(transaction=True)
+                pipe = self.writer.pipeline(transaction=True)
                 for op in batch:
                     self._queue_op(pipe, op)
                 results = await pipe.execute(raise_on_error=False)
@@ -366,6 +409,7 @@ class SharedStore:
     # ------------------------------------------------------------ outage
 
     def _down(self, exc: BaseException) -> None:
+        self.tracking.stop()
         if not self.up:
             return
         self.up = False
@@ -392,6 +436,7 @@ class SharedStore:
             except FAILURES:
                 continue
             self.up = True
+            self.tracking.again()
             log.warning("shared state at %s answers again: sharing resumes", self.where.shown)
         task = asyncio.current_task()
         if task in self._tasks:
