@@ -17,7 +17,10 @@ socket or in the reader), is decided on the mirror without a round trip: a
 write another instance had finished before the request began has been
 announced, and the announcement read, unless it is still on the wire (the
 staleness left is the one-way delay of the announcement, well under a round
-trip). Anything uncertain (tracking not set up yet or lost, an announcement
+trip). On one host there is none: the server sends a write's announcements
+before its reply to the writer (``beforeSleep``: the broadcast, then the
+pending replies), so once a write is acknowledged its announcement is read or
+waits in the socket. Anything uncertain (tracking not set up yet or lost, an announcement
 during a read, the mirror having dropped a key) means: read, as without
 tracking.
 """
