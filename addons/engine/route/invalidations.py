@@ -221,6 +221,10 @@ class Tracking:
                 self.stop()
                 await self.channel.close()
                 self.on_unreachable(exc)
+            except Exception:  # a bug here must not stop sharing: requests read
+                self.stop()
+                await self.channel.close()
+                log.exception("shared state: setting up tracking failed")
 
     async def _set_up(self) -> None:
         """The channel first, then the writer connection reconnected: its
