@@ -3,6 +3,7 @@ levels, resources, failover, and the issue's targets checked on the ratios."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field
 
@@ -182,11 +183,26 @@ def _paired(memory: Row, shared: Row, level: int) -> tuple[list[float], list[flo
     return deltas, ratios
 
 
-def _spread(values: list[float], fmt: str = "{:.1f}") -> str:
+def _spread(values: list[float], fmt: str = "{:.1f}", ci: bool = False) -> str:
+    """The median [lowest, highest]; ``ci``: [the bounds of :func:`median_ci`]."""
     if not values:
         return "-"
-    mid = fmt.format(statistics.median(values))
-    return f"{mid} [{fmt.format(min(values))}, {fmt.format(max(values))}]"
+    xs = sorted(values)
+    k = max(1, median_ci(len(xs))[0]) if ci else 1
+    mid = fmt.format(statistics.median(xs))
+    return f"{mid} [{fmt.format(xs[k - 1])}, {fmt.format(xs[len(xs) - k])}]"
+
+
+def median_ci(n: int, alpha: float = 0.05) -> tuple[int, float]:
+    """A confidence interval for a median from ``n`` independent values, free
+    of any distribution (the sign test): from the k-th lowest to the k-th
+    highest value; (k, its confidence). k = 0: too few values for 1 - alpha
+    (the lowest and highest then give 1 - 2 / 2**n)."""
+    k, below = 0, 0.0
+    while k < n and below + math.comb(n, k) / 2**n <= alpha / 2:
+        below += math.comb(n, k) / 2**n
+        k += 1
+    return k, 1 - 2 * (below if k else 1 / 2**n)
 
 
 def _round_cpu(row: Row, level: int) -> float | None:
@@ -200,9 +216,12 @@ def state_table(rows: list[Row], levels: tuple[int, ...], rounds: int) -> list[s
     memory, shared = _state_rows(rows)
     if memory is None or shared is None or not memory.rounds:
         return []
+    k, confidence = median_ci(rounds)
     out = ["", f"Shared state (cross-format, default mode): memory and Redis in {rounds} "
            "alternating rounds per level, each on kept-alive connections; the median over "
-           "the rounds [lowest, highest]:", "",
+           "the rounds [lowest, highest]; paired: round i of Redis against round i of memory, "
+           f"the median [a {confidence:.0%} confidence interval for it: the "
+           f"{_nth(max(k, 1))} lowest and highest pair]:", "",
            "| streams | median TTFB ms, memory | Redis | Redis minus memory, paired "
            "| streams/s, memory | Redis | Redis x memory, paired | CPU ms/stream, memory "
            "| Redis |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -210,11 +229,16 @@ def state_table(rows: list[Row], levels: tuple[int, ...], rounds: int) -> list[s
         deltas, ratios = _paired(memory, shared, level)
         out.append(
             f"| {level} | {_spread(_round_medians(memory, level))} "
-            f"| {_spread(_round_medians(shared, level))} | {_spread(deltas, '{:+.1f}')} "
+            f"| {_spread(_round_medians(shared, level))} "
+            f"| {_spread(deltas, '{:+.1f}', ci=True)} "
             f"| {_spread(_round_rates(memory, level))} | {_spread(_round_rates(shared, level))} "
-            f"| {_spread(ratios, '{:.2f}')} | {_f(_round_cpu(memory, level))} "
+            f"| {_spread(ratios, '{:.2f}', ci=True)} | {_f(_round_cpu(memory, level))} "
             f"| {_f(_round_cpu(shared, level))} |")
     return out
+
+
+def _nth(k: int) -> str:
+    return {1: "1st", 2: "2nd", 3: "3rd"}.get(k, f"{k}th")
 
 
 def state_checks(rows: list[Row], levels: tuple[int, ...]) -> list[tuple[str, float | None,

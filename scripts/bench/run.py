@@ -68,11 +68,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--state", metavar="URL",
                    help="also run the default mode with omniroute_state=URL (a redis:// URL, or "
                    "auto: a redis-server started for the run) beside the memory state")
-    p.add_argument("--rounds", type=int, default=6,
+    p.add_argument("--rounds", type=int, default=10,
                    help="with --state: the memory and the shared state's cross-format paths "
-                   "run side by side in this many alternating rounds per level (6)")
-    p.add_argument("--round-streams", type=int, default=8,
-                   help="with --state: streams per worker in each round, at least 24 (8)")
+                   "run side by side in this many alternating rounds per level (10)")
+    p.add_argument("--round-streams", type=int, default=6,
+                   help="with --state: streams per worker in each round, at least 24 (6)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 20 events, levels 1,4, a few streams, no LiteLLM")
     args = p.parse_args(argv)
