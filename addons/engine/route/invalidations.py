@@ -153,13 +153,15 @@ class Tracking:
         self,
         prefix: str,
         make_channel: Callable[[], Any],
-        writer_pool: Any,
+        writer: Any,
+        writing: asyncio.Lock,
         on_unreachable: Callable[[BaseException], None],
         keepalive: float = 10.0,
         limit: int = 100_000,
     ) -> None:
         self.prefix = prefix
-        self.writer_pool = writer_pool
+        self.writer, self.writing = writer, writing
+        writer.register_connect_callback(self._writer_connected)
         self.on_unreachable = on_unreachable
         self.limit = limit
         self.channel = Channel(make_channel, self.invalidate, self._lost, keepalive)
@@ -232,13 +234,9 @@ class Tracking:
         self.stop()
         self._client_id = None
         self._client_id = await self.channel.open()
-        conn = await self.writer_pool.get_connection()
-        try:
-            conn.register_connect_callback(self._writer_connected)
-            await conn.disconnect()
-            await conn.connect()
-        finally:
-            await self.writer_pool.release(conn)
+        async with self.writing:
+            await self.writer.disconnect()
+            await self.writer.connect()
 
     async def _writer_connected(self, conn: Any) -> None:
         """Every (re)connect of the writer connection: tracking is per
