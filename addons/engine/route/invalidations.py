@@ -275,11 +275,11 @@ class Tracking:
         """Known keys may be used as they are (nothing unread on the channel)."""
         return self.on and self.channel.quiet()
 
-    def fresh(self, key: str, held: bool) -> bool:
+    def fresh(self, key: str, mirrored: Callable[[str], str | None]) -> bool:
         """``key`` is known, and the mirror still has it if it was held (a
         key that expired or was dropped from the mirror is read again)."""
         state = self.known.get(key)
-        return state is not None and (held or not state)
+        return state is not None and (not state or mirrored(key) is not None)
 
     def invalidate(self, keys: list[str] | None) -> None:
         self._stamp += 1

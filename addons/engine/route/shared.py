@@ -254,10 +254,12 @@ class SharedStore:
         load the round trips' CPU, not their latency, is the cost)."""
         if not self.up:
             return
-        wanted = [k for k in dict.fromkeys(keys) if not self._pending[k]]
-        if wanted and self.tracking.usable():
+        pending = self._pending  # (a key is in it while writes of it are on the way)
+        if self.tracking.usable():
             fresh, held = self.tracking.fresh, self.local.get
-            wanted = [k for k in wanted if not fresh(k, held(k) is not None)]
+            wanted = [k for k in dict.fromkeys(keys) if k not in pending and not fresh(k, held)]
+        else:
+            wanted = [k for k in dict.fromkeys(keys) if k not in pending]
         if not wanted:
             return
         if not self._in_flight:
