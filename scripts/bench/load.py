@@ -53,6 +53,17 @@ class Result:
     def streams(self) -> int:
         return len(self.total)
 
+    @classmethod
+    def merged(cls, results: list[Result]) -> Result:
+        """Several runs as one (their streams and their wall times added)."""
+        out = cls()
+        for r in results:
+            out.ttfb += r.ttfb
+            out.total += r.total
+            out.errors += r.errors
+            out.elapsed += r.elapsed
+        return out
+
 
 class _Exchange(asyncio.Protocol):
     """One connection; one response at a time."""
@@ -168,34 +179,58 @@ async def one_stream(conn: _Exchange, target: Target, payload: bytes,
     return conn.first - start, end - start
 
 
+class Workers:
+    """Kept-alive connections to one target, reused from one run to the next
+    (the interleaved rounds: no handshakes inside a round)."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.payload = target.request_bytes()
+        self.conns: list[_Exchange | None] = []
+
+    async def run(self, concurrency: int, streams: int, seconds: float,
+                  timeout: float = 60.0) -> Result:
+        """``concurrency`` workers share ``streams`` streams; no new one starts
+        after ``seconds``. Worker i uses connection i (opened when missing)."""
+        result = Result()
+        budget = [streams]
+        self.conns += [None] * (concurrency - len(self.conns))
+        start = time.perf_counter()
+        deadline = start + seconds
+
+        async def worker(i: int) -> None:
+            while budget[0] > 0 and time.perf_counter() < deadline:
+                budget[0] -= 1
+                conn = self.conns[i]
+                try:
+                    if conn is None or conn.closed.done():
+                        conn = self.conns[i] = await _connect(self.target)
+                    ttfb, total = await one_stream(conn, self.target, self.payload, timeout)
+                except Exception as exc:  # counted, shown in the table
+                    result.errors.append(f"{type(exc).__name__}: {exc}")
+                    if conn is not None and conn.transport is not None:
+                        conn.transport.close()
+                    self.conns[i] = None
+                    continue
+                result.ttfb.append(ttfb)
+                result.total.append(total)
+
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        result.elapsed = time.perf_counter() - start
+        return result
+
+    def close(self) -> None:
+        for conn in self.conns:
+            if conn is not None and conn.transport is not None:
+                conn.transport.close()
+        self.conns = []
+
+
 async def run_load(target: Target, concurrency: int, streams: int, seconds: float,
                    timeout: float = 60.0) -> Result:
     """``concurrency`` workers share ``streams`` streams; no new one starts after ``seconds``."""
-    result = Result()
-    payload = target.request_bytes()
-    budget = [streams]
-    start = time.perf_counter()
-    deadline = start + seconds
-
-    async def worker() -> None:
-        conn: _Exchange | None = None
-        while budget[0] > 0 and time.perf_counter() < deadline:
-            budget[0] -= 1
-            try:
-                if conn is None or conn.closed.done():
-                    conn = await _connect(target)
-                ttfb, total = await one_stream(conn, target, payload, timeout)
-            except Exception as exc:  # counted, shown in the table
-                result.errors.append(f"{type(exc).__name__}: {exc}")
-                if conn is not None and conn.transport is not None:
-                    conn.transport.close()
-                conn = None
-                continue
-            result.ttfb.append(ttfb)
-            result.total.append(total)
-        if conn is not None and conn.transport is not None:
-            conn.transport.close()
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    result.elapsed = time.perf_counter() - start
-    return result
+    workers = Workers(target)
+    try:
+        return await workers.run(concurrency, streams, seconds, timeout)
+    finally:
+        workers.close()

@@ -3,6 +3,7 @@ levels, resources, failover, and the issue's targets checked on the ratios."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field
 
@@ -21,6 +22,8 @@ class Row:
     cpu: float | None = None  # CPU seconds of the path's processes over its streams
     cpu_main: float | None = None  # of those, the first process's (mitmdump)
     rss: dict[str, float] = field(default_factory=dict)  # process -> peak RSS MB
+    rounds: dict[int, list[tuple[Result, float]]] = field(default_factory=dict)
+    """Interleaved rounds per level (--state): each round's result and CPU seconds."""
 
     def median(self, level: int, what: str = "ttfb") -> float | None:
         r = self.results.get(level)
@@ -154,20 +157,107 @@ def _checked(checks: list[tuple[str, float | None, float, bool]]) -> list[str]:
     return out
 
 
+def _state_rows(rows: list[Row]) -> tuple[Row | None, Row | None]:
+    by = {r.name: r for r in rows}
+    return by.get("omniroute default, cross-format"), by.get(
+        "omniroute default+redis, cross-format")
+
+
+def _round_medians(row: Row, level: int) -> list[float]:
+    """Each round's median TTFB, ms."""
+    return [statistics.median(r.ttfb) * 1000 for r, _ in row.rounds.get(level, []) if r.ttfb]
+
+
+def _round_rates(row: Row, level: int) -> list[float]:
+    return [r.streams / r.elapsed for r, _ in row.rounds.get(level, []) if r.elapsed]
+
+
+def _paired(memory: Row, shared: Row, level: int) -> tuple[list[float], list[float]]:
+    """Round by round (round i of each ran next to each other): Redis's median
+    TTFB minus memory's, ms, and Redis's streams/s over memory's."""
+    pairs = list(zip(memory.rounds.get(level, []), shared.rounds.get(level, []), strict=False))
+    deltas = [statistics.median(b.ttfb) * 1000 - statistics.median(a.ttfb) * 1000
+              for (a, _), (b, _) in pairs if a.ttfb and b.ttfb]
+    ratios = [(b.streams / b.elapsed) / (a.streams / a.elapsed)
+              for (a, _), (b, _) in pairs if a.elapsed and b.elapsed and a.streams]
+    return deltas, ratios
+
+
+def _spread(values: list[float], fmt: str = "{:.1f}", ci: bool = False) -> str:
+    """The median [lowest, highest]; ``ci``: [the bounds of :func:`median_ci`]."""
+    if not values:
+        return "-"
+    xs = sorted(values)
+    k = max(1, median_ci(len(xs))[0]) if ci else 1
+    mid = fmt.format(statistics.median(xs))
+    return f"{mid} [{fmt.format(xs[k - 1])}, {fmt.format(xs[len(xs) - k])}]"
+
+
+def median_ci(n: int, alpha: float = 0.05) -> tuple[int, float]:
+    """A confidence interval for a median from ``n`` independent values, free
+    of any distribution (the sign test): from the k-th lowest to the k-th
+    highest value; (k, its confidence). k = 0: too few values for 1 - alpha
+    (the lowest and highest then give 1 - 2 / 2**n)."""
+    k, below = 0, 0.0
+    while k < n and below + math.comb(n, k) / 2**n <= alpha / 2:
+        below += math.comb(n, k) / 2**n
+        k += 1
+    return k, 1 - 2 * (below if k else 1 / 2**n)
+
+
+def _round_cpu(row: Row, level: int) -> float | None:
+    runs = row.rounds.get(level, [])
+    streams = sum(r.streams for r, _ in runs)
+    return sum(cpu for _, cpu in runs) * 1000 / streams if streams else None
+
+
+def state_table(rows: list[Row], levels: tuple[int, ...], rounds: int) -> list[str]:
+    """The shared state against memory, round by round (--state)."""
+    memory, shared = _state_rows(rows)
+    if memory is None or shared is None or not memory.rounds:
+        return []
+    k, confidence = median_ci(rounds)
+    out = ["", f"Shared state (cross-format, default mode): memory and Redis in {rounds} "
+           "alternating rounds per level, each on kept-alive connections; the median over "
+           "the rounds [lowest, highest]; paired: round i of Redis against round i of memory, "
+           f"the median [a {confidence:.0%} confidence interval for it: the "
+           f"{_nth(max(k, 1))} lowest and highest pair]:", "",
+           "| streams | median TTFB ms, memory | Redis | Redis minus memory, paired "
+           "| streams/s, memory | Redis | Redis x memory, paired | CPU ms/stream, memory "
+           "| Redis |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for level in levels:
+        deltas, ratios = _paired(memory, shared, level)
+        out.append(
+            f"| {level} | {_spread(_round_medians(memory, level))} "
+            f"| {_spread(_round_medians(shared, level))} "
+            f"| {_spread(deltas, '{:+.1f}', ci=True)} "
+            f"| {_spread(_round_rates(memory, level))} | {_spread(_round_rates(shared, level))} "
+            f"| {_spread(ratios, '{:.2f}', ci=True)} | {_f(_round_cpu(memory, level))} "
+            f"| {_f(_round_cpu(shared, level))} |")
+    return out
+
+
+def _nth(k: int) -> str:
+    return {1: "1st", 2: "2nd", 3: "3rd"}.get(k, f"{k}th")
+
+
 def state_checks(rows: list[Row], levels: tuple[int, ...]) -> list[tuple[str, float | None,
                                                                          float, bool]]:
-    """The shared state (issue 18): Redis against memory, default mode, cross-format."""
-    by = {r.name: r for r in rows}
-    memory = by.get("omniroute default, cross-format")
-    shared = by.get("omniroute default+redis, cross-format")
+    """The shared state (issue 18): Redis against memory, default mode,
+    cross-format; with rounds, the median of the paired rounds' figures."""
+    memory, shared = _state_rows(rows)
     if memory is None or shared is None:
         return []
     checks: list[tuple[str, float | None, float, bool]] = []
     for level in levels:
+        deltas, ratios = _paired(memory, shared, level)
+        rate = statistics.median(ratios) if ratios else _ratio(shared.rate(level),
+                                                               memory.rate(level))
+        ttfb = statistics.median(deltas) if deltas else _added(shared, memory, level, "ttfb")
         checks.append((f"redis state: streams/s x memory state @{level} (>= 0.9)",
-                       _ratio(shared.rate(level), memory.rate(level)), 0.9, True))
+                       rate, 0.9, True))
         checks.append((f"redis state: median TTFB ms minus memory state's @{level} (<= 1.0)",
-                       _added(shared, memory, level, "ttfb"), 1.0, False))
+                       ttfb, 1.0, False))
     return checks
 
 
@@ -202,12 +292,13 @@ def long_target_lines(rows: list[Row], levels: tuple[int, ...]) -> list[str]:
 
 
 def render(rows: list[Row], levels: tuple[int, ...], head: str,
-           long: bool = False) -> tuple[str, bool]:
+           long: bool = False, rounds: int = 1) -> tuple[str, bool]:
     level = 16 if 16 in levels else levels[-1]
     mains = [line for n in (levels if long else (level,)) for line in [*main_table(rows, n), ""]]
     targets = long_target_lines(rows, levels) if long else target_lines(rows, levels)
     lines = [head, "", *mains[:-1], *levels_table(rows, levels),
              *resources_table(rows), *failover_lines(rows), *targets]
+    lines += state_table(rows, levels, rounds)
     if shared := state_checks(rows, levels):
         lines += ["", "Targets (issue 18, the shared state):", *_checked(shared)]
     bad = [r for r in rows if r.error_count() or not r.results]

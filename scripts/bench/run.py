@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from load import Result, run_load
+from load import Result, Workers, run_load
 from procs import Proc, cpu_seconds, peak_rss_mb
 from report import Row, render
 from setups import (
@@ -29,6 +29,7 @@ from setups import (
     SAME_PROVIDER,
     Client,
     Env,
+    Path_,
     Setup,
     bare,
     direct,
@@ -72,12 +73,20 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--state", metavar="URL",
                    help="also run the default mode with omniroute_state=URL (a redis:// URL, or "
                    "auto: a redis-server started for the run) beside the memory state")
+    p.add_argument("--rounds", type=int, default=10,
+                   help="with --state: the memory and the shared state's cross-format paths "
+                   "run side by side in this many alternating rounds per level (10)")
+    p.add_argument("--round-streams", type=int, default=6,
+                   help="with --state: streams per worker in each round, at least 24 (6)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 20 events, levels 1,4, a few streams, no LiteLLM")
     args = p.parse_args(argv)
     if args.quick:
         args.events, args.levels, args.streams, args.seconds = 20, "1,4", 2, 5.0
+        args.rounds, args.round_streams = 2, 2
         args.no_litellm = True
+    if args.rounds < 1:
+        p.error("--rounds: at least 1")
     if args.long:
         args.events, args.levels, args.body_kb = 20, "1,4", "100,500,1000"
     args.levels = tuple(int(n) for n in args.levels.split(","))
@@ -103,38 +112,94 @@ def setups(env: Env, args: argparse.Namespace, tmp: Path, state: str | None) -> 
     return out
 
 
-def measure_setup(setup: Setup, args: argparse.Namespace, provider: Proc) -> list[Row]:
-    rows = []
+def measure_path(path: Path_, setup: Setup, args: argparse.Namespace) -> Row:
+    """A path's levels one after another, each on fresh connections."""
+    pids = [p for proc in setup.procs for p in proc.pids()]
+    warm = asyncio.run(run_load(path.target, 2, 4, 30.0))
+    row = Row(path.name, {}, warm.errors[:1])
+    cpu0 = {pid: cpu_seconds([pid]) for pid in pids}
+    for level in path.levels or args.levels:
+        streams = max(30, level * args.streams) if not args.quick else level * 2
+        result = asyncio.run(run_load(path.target, level, streams, args.seconds))
+        row.results[level] = result
+        row.streams += result.streams
+    if setup.procs:
+        row.cpu = sum(cpu_seconds([pid]) - c for pid, c in cpu0.items())
+        row.cpu_main = cpu_seconds([pids[0]]) - cpu0[pids[0]]
+    return row
+
+
+async def interleaved(pairs: list[tuple[Path_, Setup]], args: argparse.Namespace) -> list[Row]:
+    """Two paths measured in alternating rounds at each level (A B, B A, A B, ...),
+    each on its own kept-alive connections: the machine's load drifts alike for
+    both, and round i of one is compared with round i of the other."""
+    workers = [Workers(path.target) for path, _ in pairs]
+    rows = [Row(path.name, {}, []) for path, _ in pairs]
+    pids = [[p for proc in setup.procs for p in proc.pids()] for _, setup in pairs]
+    top = max(args.levels)
+    try:
+        for w, row in zip(workers, rows, strict=True):  # every connection opened, warm
+            row.errors += (await w.run(top, 2 * top, 30.0)).errors[:1]
+        for row in rows:
+            row.cpu = row.cpu_main = 0.0
+        for level in args.levels:
+            streams = max(24, level * args.round_streams) if not args.quick else level * 2
+            for i in range(args.rounds):
+                for k in (0, 1) if i % 2 == 0 else (1, 0):
+                    cpu0 = [cpu_seconds([pid]) for pid in pids[k]]
+                    result = await workers[k].run(level, streams, args.seconds)
+                    used = [cpu_seconds([pid]) - c for pid, c in zip(pids[k], cpu0, strict=True)]
+                    rows[k].rounds.setdefault(level, []).append((result, sum(used)))
+                    rows[k].cpu = (rows[k].cpu or 0.0) + sum(used)
+                    rows[k].cpu_main = (rows[k].cpu_main or 0.0) + used[0]
+            for row in rows:
+                row.results[level] = Result.merged([r for r, _ in row.rounds[level]])
+                row.streams += row.results[level].streams
+    finally:
+        for w in workers:
+            w.close()
+    return rows
+
+
+def measure_setup(setup: Setup, args: argparse.Namespace, provider: Proc,
+                  paired: Setup | None = None) -> list[Row]:
+    """``paired`` (the shared state's setup): its cross-format path and this
+    setup's run in interleaved rounds (:func:`interleaved`), both setups up."""
+    rows: list[Row] = []
+    setups = [setup] if paired is None else [setup, paired]
     try:
         paths = setup.start(setup)
+        twin = paired.start(paired)[0] if paired is not None else None
+        theirs: Row | None = None
         for path in paths:
-            pids = [p for proc in setup.procs for p in proc.pids()]
-            warm = asyncio.run(run_load(path.target, 2, 4, 30.0))
-            row = Row(path.name, {}, warm.errors[:1])
-            cpu0 = {pid: cpu_seconds([pid]) for pid in pids}
-            for level in path.levels or args.levels:
-                streams = max(30, level * args.streams) if not args.quick else level * 2
-                result = asyncio.run(run_load(path.target, level, streams, args.seconds))
-                row.results[level] = result
-                row.streams += result.streams
-            if setup.procs:
-                row.cpu = sum(cpu_seconds([pid]) - c for pid, c in cpu0.items())
-                row.cpu_main = cpu_seconds([pids[0]]) - cpu0[pids[0]]
-            rows.append(row)
-        for proc in setup.procs:
-            for pid in proc.pids():
-                name = proc.name if pid == proc.pid else f"{proc.name} child"
-                rows[0].rss[name] = max(rows[0].rss.get(name, 0.0), peak_rss_mb(pid))
+            if twin is not None and paired is not None and path.name.endswith("cross-format"):
+                mine, theirs = asyncio.run(interleaved([(path, setup), (twin, paired)], args))
+                rows.append(mine)
+                continue
+            rows.append(measure_path(path, setup, args))
+        if rows:
+            _peak_rss(setup, rows[0])
+        if theirs is not None and paired is not None:
+            rows.append(theirs)
+            _peak_rss(paired, theirs)
     except RuntimeError as exc:
         rows.append(Row(setup.name, {}, [" / ".join(str(exc).splitlines()[-6:])]))
     finally:
-        setup.stop()
-        if args.logs:
-            args.logs.mkdir(parents=True, exist_ok=True)
-            for proc in setup.procs:
-                name = "".join(c if c.isalnum() else "-" for c in proc.name)
-                (args.logs / f"{name}.log").write_text("\n".join(proc.lines) + "\n")
+        for one in setups:
+            one.stop()
+            if args.logs:
+                args.logs.mkdir(parents=True, exist_ok=True)
+                for proc in one.procs:
+                    name = "".join(c if c.isalnum() else "-" for c in proc.name)
+                    (args.logs / f"{name}.log").write_text("\n".join(proc.lines) + "\n")
     return rows
+
+
+def _peak_rss(setup: Setup, row: Row) -> None:
+    for proc in setup.procs:
+        for pid in proc.pids():
+            name = proc.name if pid == proc.pid else f"{proc.name} child"
+            row.rss[name] = max(row.rss.get(name, 0.0), peak_rss_mb(pid))
 
 
 def machine() -> str:
@@ -196,9 +261,16 @@ def run_once(args: argparse.Namespace, kb: int, client: Client) -> int:
                       client)
             rows: list[Row] = []
             started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-            for setup in setups(env, args, tmp, state):
-                print(f"... {setup.name}", file=sys.stderr, flush=True)
-                rows += measure_setup(setup, args, provider)
+            todo = setups(env, args, tmp, state)
+            pairs = {"omniroute default": next(
+                (s for s in todo if s.name == "omniroute default+redis"), None)}
+            for setup in todo:
+                if setup.name == "omniroute default+redis":
+                    continue  # measured with the memory state's, round by round
+                twin = pairs.get(setup.name)
+                print(f"... {setup.name}{' and ' + twin.name if twin else ''}",
+                      file=sys.stderr, flush=True)
+                rows += measure_setup(setup, args, provider, twin)
             rss = peak_rss_mb(provider.pid)
         finally:
             provider.stop()
@@ -208,7 +280,7 @@ def run_once(args: argparse.Namespace, kb: int, client: Client) -> int:
     request = f"{kb} KB {shape}-shaped requests" if kb else f"short prompts ({shape} format)"
     head = (f"{started}, {machine()}; {request}, {args.events}-event streams, pacing "
             f"{args.pacing} s; provider peak RSS {rss:.0f} MB")
-    text, failed = render(rows, args.levels, head, long=bool(kb))
+    text, failed = render(rows, args.levels, head, long=bool(kb), rounds=args.rounds)
     print(text)
     return 1 if failed else 0
 

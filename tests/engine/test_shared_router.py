@@ -130,6 +130,30 @@ async def test_a_conversation_keeps_its_target_across_instances(instances):
     assert set(turns) == {pinned}
 
 
+async def test_a_reloaded_config_reads_the_keys_of_its_own_plan(instances):
+    a, b = instances(), instances()
+    assert (await b.labels())[0] == "a/m1"  # planned with CONFIG
+    moved = parse_config(
+        dedent(
+            """
+            providers:
+              a: {format: openai-chat, base_url: "http://a/v1", keys: [ka1, ka2]}
+            routes:
+              - match: {model: "claude-*"}
+                to: a/m9
+            """
+        ),
+        env={},
+    )
+    await a.router.prefetch(moved, REQ)
+    decision = a.router.decide(moved, REQ)
+    a.router.started(decision.attempts[0])
+    failure = Failure("rate_limited", 429, retry_after=60)
+    a.router.failed(moved, decision, decision.attempts[0], failure)
+    await a.store.flush()
+    assert await b.labels(REQ, moved) == ["a/m9#2", "a/m9"]
+
+
 async def test_round_robin_turns_one_ring_for_all_instances(instances):
     a, b = instances(), instances()
     picks = [await inst.answer("plain") for inst in (a, b, a, b, b, a)]

@@ -30,6 +30,8 @@ from .state import Clock, MemoryStore, StateStore
 
 QUOTA_TTL = 24 * 3600.0
 """How long a quota window seen without a reset time is remembered."""
+KEYS_CACHED = 1024
+"""Requests' key lists remembered (per client, model and host)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,8 @@ class Router:
         self.rng = rng or random.Random()
         self.quota: dict[str, quota.Quota] = {}
         """Last quota seen per key (this process; the status page shows it)."""
+        self._keys_config: Config | None = None
+        self._keys_cache: dict[tuple[str, str, str | None], tuple[tuple[str, ...], str | None]] = {}
 
     # ------------------------------------------------------------ decide
 
@@ -93,14 +97,29 @@ class Router:
             await refresh([*self.keys_for(config, req), *extra])
 
     def keys_for(self, config: Config, req: RouteRequest) -> list[str]:
-        """The store keys deciding ``req`` reads (and its outcome writes)."""
+        """The store keys deciding ``req`` reads (and its outcome writes);
+        worked out once per config, client, model and host."""
+        if config is not self._keys_config:
+            self._keys_config, self._keys_cache = config, {}
+        plan = (req.client, req.model, req.host)
+        found = self._keys_cache.get(plan)
+        if found is None:
+            if len(self._keys_cache) >= KEYS_CACHED:
+                self._keys_cache.clear()
+            found = self._keys_cache[plan] = self._plan_keys(config, req)
+        keys, sticky = found
+        if sticky is not None and req.conversation:
+            return [*keys, f"aff:{sticky}:{req.conversation}"]
+        return list(keys)
+
+    def _plan_keys(self, config: Config, req: RouteRequest) -> tuple[tuple[str, ...], str | None]:
+        """The keys of the plan of ``req`` but its conversation's, and the
+        combo whose affinity key it reads too (a sticky one)."""
         target = route_target(config, req.client, req.model, req.host)
         combo = config.combos.get(target)
         keys: list[str] = []
         if combo is not None:
             keys += strategies.keys(combo.strategy, target, len(combo.entries))
-            if combo.sticky and req.conversation:
-                keys.append(f"aff:{target}:{req.conversation}")
         for entry in combo.entries if combo else [Target(to=target)]:
             attempts = expand(config, entry.to)
             if len(attempts) > 1 and attempts[0].provider is not None:
@@ -108,7 +127,7 @@ class Router:
             for attempt in attempts:
                 keys += self.health.keys(attempt.label, self.scopes(attempt))
                 keys.append(f"quota:{self.quota_scope(attempt, req)}")
-        return keys
+        return tuple(keys), target if combo is not None and combo.sticky else None
 
     def decide(self, config: Config, req: RouteRequest) -> Decision:
         target = route_target(config, req.client, req.model, req.host)

@@ -14,13 +14,27 @@ The design, for the hot path:
   of each key) and puts them in the mirror. It waits at most ``timeout``
   (default 0.1 s). Anything else that must be fresh before a request is
   admitted (budgets, rate limits) is read the same way: ``await refresh(keys)``.
+- No round trip at all for keys the mirror is known to hold: the server
+  announces every write another client makes under the prefix (client-side
+  caching, :mod:`.invalidations`), so a key read since, and not announced,
+  still has the server's value, as long as no announcement waits unread. A
+  request whose keys are all known waits for nothing (on one busy instance,
+  or on instances that use different targets, nearly every request); a key
+  another instance wrote is read again. What another instance wrote is seen
+  by every request that begins once the announcement has reached this host
+  (its one-way delay, under a round trip; on one host, as in the tests, by
+  every request that begins after the write was acknowledged).
 - Writes (set, incr, add, delete) change the mirror at once and are sent in
-  the background, batched, each batch one MULTI/EXEC: ``SET k v PX ttl``,
+  the background through one connection of their own (the one tracking is
+  set on), batched, each batch one MULTI/EXEC: ``SET k v PX ttl``,
   ``SET k 0 PX ttl NX`` + ``INCR``/``INCRBYFLOAT`` (the time to live applies
-  when the key is new, atomically), ``DEL``. The server's counter values come
-  back into the mirror unless the key was written here again meanwhile. A
-  delete of a key the mirror does not hold is not sent (the mirror holds
-  what the plan's refresh read).
+  when the key is new, atomically), ``DEL``. A write goes at once when the
+  connection is free; those made while a batch is on the way go together
+  ``LINGER`` (25 ms) after it began: under load the writes of many requests
+  share one round trip, and other instances see them that much later at
+  most. The server's counter values come back into the mirror unless the
+  key was written here again meanwhile. A delete of a key the mirror does
+  not hold is not sent (the mirror holds what the plan's refresh read).
 - A refresh never overwrites a key with writes of ours still on the way.
 - Two instances deciding within the same round trip may both see the same
   counter value (the same round-robin start): sharing is exact for
@@ -34,13 +48,16 @@ return at once, writes stay local and their keys are remembered (at most
 ``DIRTY_MAX``). A probe PINGs every ``probe_interval`` seconds; when the
 server answers, the keys written meanwhile are sent (counters as the amount
 added here, other keys as this instance's value), one line is logged and
-sharing resumes. No request ever fails or waits longer than ``timeout``
+sharing resumes. The announcements' connection lost (or a PING on it
+unanswered): nothing is known until it is set up again (at once, or when
+sharing resumes). No request ever fails or waits longer than ``timeout``
 because of the shared state.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -52,14 +69,17 @@ import redis.asyncio as aioredis
 from omniroute_mitm.engine.core.stateurl import StateURL
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
+from .invalidations import Tracking
 from .state import Clock, MemoryStore
 
 log = logging.getLogger(__name__)
 
 DIRTY_MAX = 10_000
 BATCH = 512
+LINGER = 0.025
+"""Under sustained writing, seconds from one batch to the next (see below)."""
 FAILURES = (RedisError, OSError, TimeoutError)
 
 _READ = """
@@ -101,17 +121,16 @@ class SharedStore:
         self.timeout = where.timeout
         self.probe_interval = probe_interval
         self.local = MemoryStore(capacity, clock)
-        pool = aioredis.BlockingConnectionPool.from_url(
-            where.url,
-            max_connections=max_connections,
-            timeout=None,
-            socket_connect_timeout=max(1.0, where.timeout * 10),
-            socket_timeout=max(1.0, where.timeout * 10),
-            retry=Retry(NoBackoff(), 0),
-            decode_responses=True,
-        )
-        self.redis = aioredis.Redis(connection_pool=pool)
+        self.redis = aioredis.Redis(connection_pool=self._pool(max_connections))
         self._read = self.redis.register_script(_READ)
+        self.writer = self._connection()
+        """Writes go through one connection: the server does not announce them back."""
+        self.writing = asyncio.Lock()
+        """Who uses the writer connection (the write loop, setting tracking up)."""
+        self.tracking = Tracking(
+            self.prefix, self._connection, self.writer, self.writing, self._down,
+            keepalive=max(5.0, probe_interval * 5), limit=4 * capacity,
+        )  # fmt: skip
         self.up = True
         """False while the server is unreachable (this instance's memory only)."""
         self._queue: list[_Op] = []
@@ -124,6 +143,8 @@ class SharedStore:
         self._dirty: dict[str, float | None] = {}
         """Keys written while down: the amount added (a counter), or None (its value)."""
         self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()
+        """Someone waits for the writes (flush): no lingering."""
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -138,9 +159,28 @@ class SharedStore:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Start the writer (needs a running event loop)."""
+        """Start the writer and tracking (needs a running event loop)."""
         if not self._tasks:
             self._tasks.append(asyncio.ensure_future(self._write_loop()))
+            self.tracking.start(max(1.0, self.timeout * 10))
+
+    def _pool(self, size: int, **options: Any) -> aioredis.BlockingConnectionPool:
+        return aioredis.BlockingConnectionPool.from_url(
+            self.where.url,
+            max_connections=size,
+            timeout=None,
+            socket_connect_timeout=max(1.0, self.timeout * 10),
+            retry=Retry(NoBackoff(), 0),
+            decode_responses=True,
+            **{"socket_timeout": max(1.0, self.timeout * 10), **options},
+        )
+
+    def _connection(self) -> Any:
+        """A connection of its own (the writer's, the invalidations'): RESP2
+        (the announcements come as replies, not as pushes), no timeout of its
+        own (the caller bounds what it waits for)."""
+        pool = self._pool(1, protocol=2, socket_timeout=None)
+        return pool.connection_class(**pool.connection_kwargs)
 
     async def check(self) -> bool:
         """Whether the server answers now (at start-up: logs once if not)."""
@@ -154,6 +194,7 @@ class SharedStore:
 
     async def flush(self, timeout: float = 5.0) -> None:
         """Wait until the writes made so far have been sent (or given up)."""
+        self._urgent.set()
         async with asyncio.timeout(timeout):
             while self._queue or not self._idle.is_set():
                 self._wake.set()
@@ -169,6 +210,8 @@ class SharedStore:
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()
+        await self.tracking.close()
+        await self.writer.disconnect()
         await self.redis.aclose(close_connection_pool=True)
 
     # ------------------------------------------------------------ StateStore
@@ -178,15 +221,18 @@ class SharedStore:
 
     def set(self, key: str, value: str, ttl: float | None = None) -> None:
         self.local.set(key, value, ttl)
+        self.tracking.wrote(key, True)
         self._send(_Op("set", key, self._next(key), value=value, ttl=ttl))
 
     def incr(self, key: str, ttl: float | None = None) -> int:
         count = self.local.incr(key, ttl)
+        self.tracking.wrote(key, True)
         self._send(_Op("incr", key, self._next(key), amount=1, ttl=ttl))
         return count
 
     def add(self, key: str, amount: float, ttl: float | None = None) -> float:
         total = self.local.add(key, amount, ttl)
+        self.tracking.wrote(key, True)
         self._send(_Op("add", key, self._next(key), amount=amount, ttl=ttl))
         return total
 
@@ -194,19 +240,26 @@ class SharedStore:
         if self.local.get(key) is None and not self._pending[key]:
             return  # nothing to delete (the refresh before the plan read it)
         self.local.delete(key)
+        self.tracking.wrote(key, False)
         self._send(_Op("del", key, self._next(key)))
 
     # ------------------------------------------------------------ reading
 
     async def refresh(self, keys: Iterable[str]) -> None:
         """Bring ``keys`` into the local mirror from the server: one round
-        trip, at most ``timeout``; returns at once while the server is down.
+        trip, at most ``timeout``; none for keys the mirror is known to hold
+        (:mod:`.invalidations`); returns at once while the server is down.
         While a read is on the way, the requests that come meanwhile share
         the next one (one round trip for all of them, not one each: under
         load the round trips' CPU, not their latency, is the cost)."""
         if not self.up:
             return
-        wanted = [k for k in dict.fromkeys(keys) if not self._pending[k]]
+        pending = self._pending  # (a key is in it while writes of it are on the way)
+        if self.tracking.usable():
+            fresh, held = self.tracking.fresh, self.local.get
+            wanted = [k for k in dict.fromkeys(keys) if k not in pending and not fresh(k, held)]
+        else:
+            wanted = [k for k in dict.fromkeys(keys) if k not in pending]
         if not wanted:
             return
         if not self._in_flight:
@@ -246,19 +299,25 @@ class SharedStore:
     async def _read_keys(self, wanted: list[str]) -> None:
         start = self._seq
         self._reading[start] += 1
+        token, seen = self.tracking.begin_read(), {}
         try:
             async with asyncio.timeout(self.timeout):
                 raw = await self._read(keys=[self.prefix + k for k in wanted])
+            seen = self._mirror(wanted, raw, start)
         except FAILURES as exc:
             self._down(exc)
-            return
         except Exception:  # a bug here must not fail the request: it goes on locally
             log.exception("shared state: reading %d keys failed", len(wanted))
-            return
         finally:
             self._reading[start] -= 1
             if not self._reading[start]:
                 del self._reading[start]
+            self.tracking.end_read(token, seen)
+
+    def _mirror(self, wanted: list[str], raw: list[Any], start: int) -> dict[str, bool]:
+        """A read's values into the mirror; which keys it set (True) or
+        found absent (False)."""
+        seen = {}
         for i, key in enumerate(wanted):
             if self._pending[key] or self._written.get(key, 0) > start:
                 continue  # written here since: ours is newer
@@ -267,6 +326,8 @@ class SharedStore:
                 self.local.delete(key)
             else:
                 self.local.set(key, str(value), None if pttl < 0 else pttl / 1000)
+            seen[key] = value is not None
+        return seen
 
     # ------------------------------------------------------------ writing
 
@@ -295,24 +356,33 @@ class SharedStore:
         self._dirty[op.key] = (before or 0.0) + op.amount if counter else None
 
     async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
                 batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
                 self._idle.clear()
+                sent = loop.time()
                 try:
                     await self._write(batch)
                 finally:
                     self._idle.set()
+                if self._queue:  # written meanwhile: busy, let more writes join the next
+                    await self._linger(sent + LINGER - loop.time())
+            self._urgent.clear()
+
+    async def _linger(self, delay: float) -> None:
+        if delay > 0 and not self._urgent.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._urgent.wait()
 
     async def _write(self, batch: list[_Op]) -> None:
         try:
             async with asyncio.timeout(max(1.0, self.timeout * 10)):
-                pipe = self.redis.pipeline(transaction=True)
-                for op in batch:
-                    self._queue_op(pipe, op)
-                results = await pipe.execute(raise_on_error=False)
+                commands = [c for op in batch for c in _commands(self.prefix, op)]
+                results = await self._transaction(commands)
         except FAILURES as exc:
             for op in batch:
                 self._pending[op.key] -= 1
@@ -333,20 +403,26 @@ class SharedStore:
                 self._merge(op, result)
         self._clean(batch)
 
-    def _queue_op(self, pipe: Any, op: _Op) -> None:
-        key = self.prefix + op.key
-        px = None if op.ttl is None else max(1, int(op.ttl * 1000))
-        if op.kind == "set":
-            pipe.set(key, op.value, px=px)
-        elif op.kind == "del":
-            pipe.delete(key)
-        else:
-            if px is not None:
-                pipe.set(key, 0, px=px, nx=True)
-            if op.kind == "incr":
-                pipe.incrby(key, int(op.amount))
-            else:
-                pipe.incrbyfloat(key, op.amount)
+    async def _transaction(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """MULTI, ``commands``, EXEC on the writer's connection in one write:
+        the replies of EXEC (an error among them is returned, not raised).
+        redis-py's connection without its pipeline and pool layers: a third
+        of their CPU."""
+        conn = self.writer
+        async with self.writing:
+            try:
+                await conn.send_packed_command(
+                    conn.pack_commands([("MULTI",), *commands, ("EXEC",)]), check_health=False
+                )
+                for _ in range(len(commands) + 1):  # OK, then QUEUED for each
+                    await conn.read_response()
+                results = await conn.read_response()
+            except BaseException:
+                await conn.disconnect(nowait=True)  # (replies may be left unread)
+                raise
+        if not isinstance(results, list) or len(results) != len(commands):
+            raise ResponseError(f"EXEC answered {results!r}")
+        return results
 
     def _merge(self, op: _Op, result: Any) -> None:
         """The server's count (all instances' increments) into the mirror."""
@@ -366,6 +442,7 @@ class SharedStore:
     # ------------------------------------------------------------ outage
 
     def _down(self, exc: BaseException) -> None:
+        self.tracking.stop()
         if not self.up:
             return
         self.up = False
@@ -392,6 +469,7 @@ class SharedStore:
             except FAILURES:
                 continue
             self.up = True
+            self.tracking.again()
             log.warning("shared state at %s answers again: sharing resumes", self.where.shown)
         task = asyncio.current_task()
         if task in self._tasks:
@@ -419,6 +497,21 @@ class SharedStore:
             for key, added in dirty.items():  # try again at the next probe
                 self._dirty.setdefault(key, added)
             raise
+
+
+def _commands(prefix: str, op: _Op) -> list[tuple[Any, ...]]:
+    """A write as Redis commands (a counter with a time to live: created
+    with it first, so the window counts from the first write)."""
+    key = prefix + op.key
+    px = None if op.ttl is None else max(1, int(op.ttl * 1000))
+    if op.kind == "set":
+        return [("SET", key, op.value) if px is None else ("SET", key, op.value, "PX", px)]
+    if op.kind == "del":
+        return [("DEL", key)]
+    out: list[tuple[Any, ...]] = [] if px is None else [("SET", key, 0, "PX", px, "NX")]
+    if op.kind == "incr":
+        return [*out, ("INCRBY", key, int(op.amount))]
+    return [*out, ("INCRBYFLOAT", key, op.amount)]
 
 
 def _number(value: float) -> str:
