@@ -730,7 +730,10 @@ class Splice:
         out.append(BlockStart(self.map[event.index], event.part))
 
     def _release(self, out: list[StreamEvent], *, done: bool) -> None:
-        """The buffered opening of the merged text, once it can be compared."""
+        """The buffered opening of the merged text, once what to trim off it
+        is known. By instruction, that is as soon as the opening can no longer
+        be the start of a longer repeat of the tail (:meth:`_undecided`): a
+        new answer goes on at its first words, a repeat once it ends."""
         if self.buffer is None or self.merging is None:
             return
         text = "".join(self.buffer)
@@ -739,12 +742,21 @@ class Splice:
                 return
             if self.echo and len(text) < len(self.echo) and self.echo.startswith(text):
                 return  # (maybe the prefix repeated: wait until it is whole or differs)
-            if not self.exact and len(text) < len(self.tail):
+            if not self.exact and self._undecided(text):
                 return
         self.buffer = None
         text = self._trim(text)
         if text:
             out.append(BlockDelta(self.map[self.merging], text))
+
+    def _undecided(self, text: str) -> bool:
+        """Whether more of the continuation could change what is trimmed off
+        ``text``: it occurs in the tail where a longer repeat would start, or
+        nothing but whitespace is left of it after the tail's whitespace."""
+        tail = self.tail
+        if tail.find(text, 0, len(tail) - 1) >= 0:
+            return True
+        return tail[-1:].isspace() and not self._trim(text).strip()
 
     def _trim(self, text: str) -> str:
         tail = self.tail

@@ -268,3 +268,42 @@ def _partial(events: list[StreamEvent]) -> Partial:
     sent = Partial()
     sent.feed(events)
     return sent
+
+
+def test_a_new_answer_by_instruction_goes_on_at_its_first_words() -> None:
+    """Nothing of it repeats the text sent: it is not held to be compared."""
+    s = splice([BlockStart(0, Text("")), BlockDelta(0, "The fox jumps over the lazy dog and")])
+    assert s.feed([BlockStart(0, Text(""))]) == []
+    assert texts(s.feed([BlockDelta(0, " then")])) == " then"
+    assert texts(s.feed([BlockDelta(0, " runs"), BlockEnd(0), Finish("stop")])) == " runs"
+
+
+def test_a_repeated_tail_by_instruction_is_held_only_until_it_ends() -> None:
+    s = splice([BlockStart(0, Text("")), BlockDelta(0, "The fox jumps over the lazy dog")])
+    assert texts(s.feed([BlockStart(0, Text("")), BlockDelta(0, "the lazy")])) == ""
+    assert texts(s.feed([BlockDelta(0, " dog")])) == ""  # the repeat, dropped
+    assert texts(s.feed([BlockDelta(0, " barks")])) == " barks"  # at once
+
+
+@given(
+    sent=st.text("ab \n", min_size=1, max_size=30),
+    opening=st.text("ab \n", max_size=12),
+    repeat=st.integers(0, 30),
+    cuts=st.lists(st.integers(1, 60), max_size=6),
+)
+@settings(max_examples=300, deadline=None)
+def test_an_instruction_continuation_is_trimmed_alike_however_it_is_cut(
+    sent, opening, repeat, cuts
+) -> None:
+    """Released as soon as what to trim is known, never other than if the
+    whole opening had come in one piece."""
+    text = sent[len(sent) - min(repeat, len(sent)) :] + opening
+    bounds = sorted({c for c in cuts if c < len(text)} | {0, len(text)})
+    pieces = [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+
+    def spliced(deltas: list[str]) -> str:
+        s = splice([BlockStart(0, Text("")), BlockDelta(0, sent)])
+        events = [BlockStart(0, Text("")), *(BlockDelta(0, d) for d in deltas), BlockEnd(0)]
+        return texts([e for event in events for e in s.feed([event])])
+
+    assert spliced(pieces) == spliced([text])

@@ -13,6 +13,7 @@ a finish arrives, so a 200 that fails before any content still falls back.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -290,8 +291,9 @@ class ProviderRun:
             if resp.status_code >= 400:
                 raise await upstream.error_body(resp, self.label, self.provider.name)
             try:
+                feed = functools.partial(_feed, translator, label=self.label)
                 async for chunk in self._chunks(resp, watch):
-                    await held.emit(_feed(translator, chunk, self.label))
+                    await held.take(chunk, feed)
                     if translator.broken is not None:
                         break
                 else:

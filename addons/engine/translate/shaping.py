@@ -84,7 +84,8 @@ def shape_request(
     request.model, request.stream = model, asked.stream
     if cap is not None:
         request.max_tokens = min(request.max_tokens or cap, cap)
-    input_tokens = estimate_tokens(request) if asked.stream else None
+    # (a continuation's stream goes on in the client's: its start, with the estimate, went out)
+    input_tokens = estimate_tokens(request) if asked.stream and partial is None else None
     custom = custom_tool_names(request)
     for_target(request, client, provider, issuer, thoughts)
     trimmed = with_partial_turn(request, how, partial) if partial is not None else ""

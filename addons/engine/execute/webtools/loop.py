@@ -200,7 +200,10 @@ class WebToolsRun:
         held = HoldBack(self.reply, translator, watch, falls_back)
 
         async def out(chunk: bytes | None) -> None:
-            await held.emit(translator.feed(chunk) if chunk is not None else translator.finish())
+            if chunk is None:
+                await held.emit(translator.finish())
+            else:
+                await held.take(chunk, translator.feed)
 
         try:
             headers = await self._rounds_loop(request, rounds, out)
