@@ -1,10 +1,11 @@
 """Failover time: from a target's failing answer to the next target's request.
 
-    .venv/bin/python scripts/bench_failover.py [--runs 100]
+    .venv/bin/python scripts/bench_failover.py [--runs 100] [--in-process]
 
-An engine (in this process, on loopback) routes a streamed Anthropic call to
-a combo ``[primary, backup]`` on the fake provider (tests/fakeprovider, its
-own thread). Each run the primary fails, the backup answers at once. Per
+An engine in its own process (as the front starts it; ``--in-process``: on
+a thread of this one) routes a streamed Anthropic call to a combo
+``[primary, backup]`` on the fake provider (tests/fakeprovider, a thread of
+this process). Each run the primary fails, the backup answers at once. Per
 fault, medians over the runs of:
 
 - failover: the fake provider receiving the backup's request minus it
@@ -18,28 +19,51 @@ The router is told to forget (tiny cooldowns) so that every run fails over:
 the point is the time of one failover, not the router's memory.
 
 Then a stream that breaks after content (the connection dropped after 11 of
-24 words) and is continued on the same target. Medians over the runs of:
+24 words) and is continued on the same target: an Anthropic one (prefill,
+exact), and an OpenAI Chat one (by instruction; its events 2 ms apart, as a
+model's tokens come, so that holding the continuation's opening back to
+compare it with the text sent would show). Every figure is a stretch of one
+timeline, from and to the fake provider's clock events (the drop, a
+request's arrival) or a client reading the continuation's first text
+(`` w12``: the first content, as the engine sends no preamble for a
+continuation). Medians over the runs of:
 
-- break to continued byte: the client receiving the continuation's first
-  byte minus the fake provider dropping the connection;
+- break to continued byte: the client reading the continuation's first text
+  minus the fake provider dropping the connection;
 - failover: the continuation's request reaching the fake provider minus the
   drop (the engine's time to see the break and send the continuation);
-- provider TTFB: the fake provider's time to first byte, asked directly;
-- bound: failover + provider TTFB (what the ratio compares with); the
-  break-to-byte time also holds the engine's handling of the continuation's
-  first events and the hop to the client, which the bound does not count;
-- TTFB through the engine: a fresh call's time to first byte through the
-  engine (the next target alone), for comparison.
+- next TTFB: the target's time to first byte as the client gets it, on the
+  same terms: a fresh call through the engine whose answer is the
+  continuation's, from its request reaching the fake provider (where the
+  failover ends) to the client reading the same first text;
+- bound: failover + next TTFB; the ratio is break to byte over it (above 1:
+  a continuation's first text comes later than a fresh answer's would);
+- provider alone: the continuation's own request sent to the fake provider
+  directly, from its arrival there to the reader reading that text; break to
+  byte over failover + it is a stricter bound, which leaves the engine no
+  time for its own hop (reading the provider, writing to the client).
+
+Until 2026-12-07 the bound's TTFB was a direct call's first byte of any
+kind (the stream's preamble, not content), timed from the client's start
+(whose request the failover had counted already), and the engine ran on a
+thread of this process (now in its own, as the front starts it).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import re
+import secrets
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from textwrap import dedent
 
@@ -48,6 +72,7 @@ sys.path.append(str(ROOT / "tests"))  # the test suite's fake provider (a harnes
 
 import httpx  # noqa: E402
 from fakeprovider import FakeProvider, Reply, frames  # noqa: E402
+from fakeprovider.record import Recorded  # noqa: E402
 from omniroute_mitm.engine.core.config import parse_config  # noqa: E402
 from omniroute_mitm.engine.core.headers import SECRET_HEADER  # noqa: E402
 from omniroute_mitm.engine.serve.server import Engine  # noqa: E402
@@ -56,6 +81,7 @@ CONFIG = """
 providers:
   primary: {format: anthropic, base_url: "URL/v1", keys: [pk-primary-0000]}
   backup: {format: anthropic, base_url: "URL/v1", keys: [pk-backup-0000]}
+  chat: {format: openai-chat, base_url: "URL/v1", keys: [pk-chat-0000]}
 combos:
   pair: {targets: [primary/first, backup/second]}
 routes:
@@ -63,6 +89,8 @@ routes:
     to: pair
   - match: {model: backup}
     to: backup/second
+  - match: {model: chat}
+    to: chat/third
 resilience: {rate_limit_cooldown: 0.001, rate_limit_max: 0.001, backoff: 0.001,
              backoff_max: 0.001, breaker_failures: 1000000}
 """
@@ -75,24 +103,69 @@ BODY = {"max_tokens": 50, "stream": True, "messages": [{"role": "user", "content
 
 
 class EngineThread:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    """The engine on a thread of this process (``--in-process``)."""
+
+    def __init__(self, config: str) -> None:
+        self.engine = Engine(parse_config(config, env={}), ping_interval=0)
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
 
         def run() -> None:
             asyncio.set_event_loop(self.loop)
-            self.loop.call_soon(lambda: (engine.start(), ready.set()))
+            self.loop.call_soon(lambda: (self.engine.start(), ready.set()))
             self.loop.run_forever()
 
         self.thread = threading.Thread(target=run, daemon=True)
         self.thread.start()
         ready.wait(10)
+        self.url, self.secret = self.engine.url or "", self.engine.secret
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self.engine.stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+
+
+class EngineProcess:
+    """The engine in its own process, as the front starts it (its secret on
+    stdin, stopped with this process): the client's reads never wait for
+    the engine's Python thread."""
+
+    def __init__(self, config: str) -> None:
+        self.dir = tempfile.TemporaryDirectory(prefix="bench-failover-")
+        folder = Path(self.dir.name)
+        (folder / "config.yaml").write_text(config, encoding="utf-8")
+        self.secret = secrets.token_urlsafe(24)
+        self.log = open(folder / "engine.log", "w+b")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "omniroute_mitm.engine", "--config", str(folder / "config.yaml"),
+             "--secret-file", "-", "--store", "none", "--data-dir", str(folder),
+             "--parent", str(os.getpid())],
+            stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(self.secret.encode() + b"\n")
+        self.proc.stdin.flush()  # (kept open: the engine stops when it closes)
+        self.url = self._listening(folder / "engine.log")
+
+    def _listening(self, log: Path) -> str:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = re.search(
+                r"engine listening at (http://\S+)", log.read_text("utf-8", "replace")
+            )
+            if found:
+                return found.group(1)
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"the engine did not start: {log.read_text('utf-8', 'replace')[-2000:]}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+        self.dir.cleanup()
 
 
 def first_byte(client: httpx.Client, model: str) -> float:
@@ -134,79 +207,136 @@ def measure(fp: FakeProvider, client: httpx.Client, fault: Reply, runs: int) -> 
 
 WORDS = " ".join(f"w{i}" for i in range(1, 25))
 CONTINUED = b" w12"  # the continuation's first text (w1..w11 went out before the break)
+REST = WORDS[WORDS.index(" w12") :]  # what the continuation answers
+BREAKS = {  # model -> (the target's format, seconds between its events, the row's name)
+    "backup": ("anthropic", 0.0, "(same target, Anthropic prefill)"),
+    "chat": ("openai-chat", 0.002, "(same target, OpenAI Chat, by instruction)"),
+}
+KEY_HEADERS = ("x-api-key", "authorization", "anthropic-version", "content-type")
 
 
-def provider_ttfb(http: httpx.Client, fp: FakeProvider) -> float:
-    fp.script([Reply(text=WORDS)])
-    start = time.monotonic()
-    with http.stream("POST", f"{fp.url}/v1/messages", json={**BODY, "model": "m"},
-                     headers={"x-api-key": "pk-backup-0000"}) as resp:  # fmt: skip
-        for _ in resp.iter_raw():
-            return time.monotonic() - start
-    raise RuntimeError("no body")
+def read_until(resp: httpx.Response, text: bytes) -> float | None:
+    """Reads the whole body; when ``text`` was first read (monotonic)."""
+    seen, at = b"", None
+    for chunk in resp.iter_raw():
+        seen += chunk
+        if at is None and text in seen:
+            at = time.monotonic()
+    return at
 
 
-def measure_break(fp: FakeProvider, client: httpx.Client, runs: int) -> dict[str, float]:
+def measure_break(
+    fp: FakeProvider, client: httpx.Client, model: str, runs: int
+) -> dict[str, float]:
+    fmt, pace, _ = BREAKS[model]
     first = Reply(text=WORDS, drop_mid_stream=True)
-    first.cut_at = next(i for i, f in enumerate(frames("anthropic", first)) if CONTINUED in f)
-    to_byte, failover, ttfb, via = [], [], [], []
-    with httpx.Client(timeout=10) as direct:
-        for _ in range(runs):
-            fp.reset()
-            ttfb.append(provider_ttfb(direct, fp))
-            fp.reset()
-            fp.script([Reply(text=WORDS)])
-            via.append(first_byte(client, "backup"))
-            fp.reset()
-            fp.script([first, Reply(text=WORDS, continues=True)])
-            seen, at = b"", None
-            with client.stream("POST", "/v1/messages", json={**BODY, "model": "backup"}) as resp:
-                for chunk in resp.iter_raw():
-                    seen += chunk
-                    if at is None and CONTINUED in seen:
-                        at = time.monotonic()
-            calls = fp.model_calls()
-            if len(calls) != 2 or at is None or calls[0].broke_at is None:
-                raise RuntimeError(f"expected a continuation, saw {len(calls)} calls")
-            to_byte.append(at - calls[0].broke_at)
-            failover.append(calls[1].received_at - calls[0].broke_at)
-    med = {k: statistics.median(v) * 1000
-           for k, v in (("to_byte", to_byte), ("failover", failover), ("ttfb", ttfb),
-                        ("via", via))}  # fmt: skip
-    return med
+    first.cut_at = next(i for i, f in enumerate(frames(fmt, first)) if CONTINUED in f)
+    answer = Reply(text=WORDS, continues=True, delay_between=pace)
+    to_byte, failover, via, alone = [], [], [], []
+    for _ in range(runs):
+        via.append(engine_ttfb(fp, client, model, Reply(text=REST, delay_between=pace)))
+        fp.reset()
+        fp.script([first, answer])
+        with client.stream("POST", "/v1/messages", json={**BODY, "model": model}) as resp:
+            at = read_until(resp, CONTINUED)
+        calls = fp.model_calls()
+        if len(calls) != 2 or at is None or calls[0].broke_at is None:
+            raise RuntimeError(f"expected a continuation, saw {len(calls)} calls")
+        to_byte.append(at - calls[0].broke_at)
+        failover.append(calls[1].received_at - calls[0].broke_at)
+        alone.append(provider_ttfb(fp, calls[1], answer))
+    return {k: statistics.median(v) * 1000
+            for k, v in (("to_byte", to_byte), ("failover", failover), ("via", via),
+                         ("alone", alone))}  # fmt: skip
+
+
+def engine_ttfb(fp: FakeProvider, client: httpx.Client, model: str, answer: Reply) -> float:
+    """The target's time to first byte through the engine, counted as a
+    continuation's is after its failover: from the request's arrival at the
+    fake provider to the client reading the answer's first text (a fresh
+    call, the same answer as the continuation's)."""
+    fp.reset()
+    fp.script([answer])
+    with client.stream("POST", "/v1/messages", json={**BODY, "model": model}) as resp:
+        at = read_until(resp, CONTINUED)
+    if at is None:
+        raise RuntimeError(f"no text through the engine ({resp.status_code})")
+    return at - fp.model_calls()[0].received_at
+
+
+def provider_ttfb(fp: FakeProvider, request: Recorded, answer: Reply) -> float:
+    """The continuation's own request sent to the fake provider directly (on
+    a new connection, as the continuation's is: a reused one may delay its
+    acks, and the provider's small writes wait for them): from its arrival
+    there to the reader reading the continuation's first text."""
+    fp.reset()
+    fp.script([answer])
+    headers = {k: v for k, v in request.headers.items() if k in KEY_HEADERS}
+    url = f"{fp.url}{request.path}"
+    with (
+        httpx.Client(timeout=10) as direct,
+        direct.stream("POST", url, content=request.raw, headers=headers) as resp,
+    ):
+        at = read_until(resp, CONTINUED)
+    if at is None:
+        raise RuntimeError(f"no continued text from the provider ({resp.status_code})")
+    return at - fp.model_calls()[0].received_at
+
+
+@contextmanager
+def engine(config: str, in_process: bool) -> Iterator[httpx.Client]:
+    server = EngineThread(config) if in_process else EngineProcess(config)
+    client = httpx.Client(
+        base_url=server.url, timeout=10,
+        # as the front passes a client's call: with the client's own (any) key
+        headers={SECRET_HEADER: server.secret, "authorization": "Bearer sk-bench-client"},
+    )  # fmt: skip
+    try:
+        yield client
+    finally:
+        client.close()
+        server.stop()
+
+
+def report_breaks(fp: FakeProvider, client: httpx.Client, runs: int) -> None:
+    print(
+        f"\n{'stream broken after content, continued':<44} {'break->byte':>11}"
+        f" {'failover':>10} {'next TTFB':>11} {'bound':>9} {'ratio':>6}  {'provider alone':>14}"
+    )
+    for model, (_, _, name) in BREAKS.items():
+        r = measure_break(fp, client, model, runs)
+        bound = r["failover"] + r["via"]
+        strict = r["to_byte"] / (r["failover"] + r["alone"])
+        print(
+            f"{name:<44} {r['to_byte']:>8.2f} ms {r['failover']:>7.2f} ms"
+            f" {r['via']:>8.2f} ms {bound:>6.2f} ms {r['to_byte'] / bound:>6.2f}"
+            f"  {r['alone']:>11.2f} ms ({strict:.2f} of failover + it)"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="the engine on a thread of this process, not in its own",
+    )
     args = parser.parse_args(argv)
     fp = FakeProvider().start()
-    config = parse_config(dedent(CONFIG).replace("URL", fp.url), env={})
-    server = EngineThread(Engine(config, ping_interval=0))
-    client = httpx.Client(
-        base_url=server.engine.url or "", timeout=10,
-        # as the front passes a client's call: with the client's own (any) key
-        headers={SECRET_HEADER: server.engine.secret, "authorization": "Bearer sk-bench-client"},
-    )
     try:
-        print(f"{'fault':<42} {'failover':>10} {'added to TTFB':>14} {'TTFB alone':>11}")
-        for name, fault in FAULTS.items():
-            r = measure(fp, client, fault, args.runs)
-            print(
-                f"{name:<42} {r['failover_ms']:>8.2f} ms {r['added_ms']:>11.2f} ms"
-                f" {r['ttfb_alone_ms']:>8.2f} ms"
-            )
-        r = measure_break(fp, client, args.runs)
-        bound = r["failover"] + r["ttfb"]
-        print(f"\n{'stream broken after content, continued':<42} {'break->byte':>11}"
-              f" {'failover':>10} {'provider TTFB':>14} {'bound':>9} {'TTFB via engine':>16}")
-        print(f"{'(same target, Anthropic prefill)':<42} {r['to_byte']:>8.2f} ms"
-              f" {r['failover']:>7.2f} ms {r['ttfb']:>11.2f} ms {bound:>6.2f} ms"
-              f" {r['via']:>13.2f} ms  ({r['to_byte'] / bound:.2f} of the bound)")
-        print(f"medians of {args.runs} runs each; engine in-process, loopback, fake provider")
+        with engine(dedent(CONFIG).replace("URL", fp.url), args.in_process) as client:
+            print(f"{'fault':<44} {'failover':>10} {'added to TTFB':>14} {'TTFB alone':>11}")
+            for name, fault in FAULTS.items():
+                r = measure(fp, client, fault, args.runs)
+                print(
+                    f"{name:<44} {r['failover_ms']:>8.2f} ms {r['added_ms']:>11.2f} ms"
+                    f" {r['ttfb_alone_ms']:>8.2f} ms"
+                )
+            report_breaks(fp, client, args.runs)
+        where = "on a thread of this process" if args.in_process else "in its own process"
+        print(f"medians of {args.runs} runs each; the engine {where}, loopback, fake provider")
     finally:
-        client.close()
-        server.stop()
         fp.stop()
 
 
