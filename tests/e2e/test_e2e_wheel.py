@@ -47,7 +47,7 @@ for info in pkgutil.walk_packages(omniroute_mitm.__path__, "omniroute_mitm."):
 print(len(names), " ".join(sorted(names)), "|", " ".join(sorted(team)))
 """
 TEAM_MODULES = ["omniroute_mitm.engine.core.pgsql", "omniroute_mitm.engine.core.pgstore",
-                "omniroute_mitm.engine.route.shared"]
+                "omniroute_mitm.engine.route.invalidations", "omniroute_mitm.engine.route.shared"]
 """Modules of the ``team`` extra (PostgreSQL, Valkey): imported only when selected."""
 
 
