@@ -242,29 +242,55 @@ def unwrap_bytes(fmt: str, target: str, data: bytes) -> bytes | None:
     key = _SIGNED_KEY.get(fmt)
     if key is None or (fmt == "anthropic" and b"redacted_thinking" in data):
         return None
-    quoted = b'"' + key.encode() + b'"'  # (in a string a quote is escaped: only keys match)
+    quoted = _QUOTED[fmt]  # (in a string a quote is escaped: only keys match)
+    after = len(quoted)
+    known = _RAW_BYTES.get((fmt, target))
+    if known is None or len(known) > _RAW_BYTES_MAX:
+        known = _RAW_BYTES[fmt, target] = {}
+    find = data.find
     pieces: list[bytes] = []
-    at, done = data.find(quoted), 0
+    at, done = find(quoted), 0
     while at >= 0:
-        m = _COLON_QUOTE.match(data, at + len(quoted))
-        end = data.find(b'"', m.end()) if m is not None else -1
-        if m is None or end < 0:
-            return None  # not a string: the walker decides
-        value = data[m.end() : end]
-        if b"\\" in value:
-            return None  # escaped: no signature is
-        if not (fmt == "gemini" and value == _DUMMY_BYTES):
-            raw = _raw_for(value, fmt, key, target)
-            if raw is None:
-                return None  # dropped by the walker (another issuer's, or a carrier)
-            if raw != value:
-                pieces += (data[done : m.end()], raw)
-                done = end
-        at = data.find(quoted, end + 1)
+        start = at + after
+        if data.startswith(b':"', start):  # compact JSON, what clients send
+            start += 2
+        else:
+            m = _COLON_QUOTE.match(data, start)
+            if m is None:
+                return None  # not a string: the walker decides
+            start = m.end()
+        end = find(b'"', start)
+        if end < 0:
+            return None
+        value = data[start:end]
+        raw = known.get(value)
+        if raw is None:
+            if b"\\" in value:
+                return None  # escaped: no signature is
+            if fmt == "gemini" and value == _DUMMY_BYTES:
+                raw = value
+            else:
+                raw = _raw_for(value, fmt, key, target)
+                if raw is None:
+                    return None  # dropped by the walker (another issuer's, or a carrier)
+            known[value] = raw
+        if raw is not value and raw != value:
+            pieces += (data[done:start], raw)
+            done = end
+        at = find(quoted, end + 1)
     if not pieces:
         return data
     pieces.append(data[done:])
     return b"".join(pieces)
+
+
+_QUOTED = {fmt: b'"' + key.encode() + b'"' for fmt, key in _SIGNED_KEY.items()}
+_RAW_BYTES: dict[tuple[str, str], dict[bytes, bytes]] = {}
+"""Per (format, target): each signature value :func:`unwrap_bytes` has seen
+and what it writes for it (a turn resends every earlier turn's signatures:
+one dict lookup each instead of the envelope's checks). Emptied past
+:data:`_RAW_BYTES_MAX` values (at most a few MB)."""
+_RAW_BYTES_MAX = 2048
 
 
 def outbound_parsed(fmt: str, target: str, body: dict[str, Any]) -> dict[str, Any] | None:

@@ -226,3 +226,21 @@ def test_the_split_path_sends_what_the_parsed_path_sends(
     split = passthrough_body(fmt, Asked(lambda: parse_json(raw), raw, None, None, True, top),
                              "m", 10, target)  # fmt: skip
     assert json.loads(split) == json.loads(parsed)
+
+
+@pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")], ids=["compact", "spaced"])
+def test_a_resent_history_unwraps_the_same_from_memory(separators: tuple[str, str]) -> None:
+    """Each turn resends the earlier turns' signatures: the second pass reads
+    them from memory and must write what the first wrote, for that target
+    only, and still refuse what it never vouched for."""
+    own = [envelope("anthropic", f"R{i}", "prov") for i in range(3)]
+    data = json.dumps(anthropic_body(own), separators=separators).encode()
+    first = unwrap_bytes("anthropic", "prov", data)
+    assert first is not None and b"AG9tcj" not in first
+    assert [b["signature"] for m in json.loads(first)["messages"][1:] for b in m["content"]
+            if b["type"] == "thinking"] == ["R0", "R1", "R2"]  # fmt: skip
+    assert unwrap_bytes("anthropic", "prov", data) == first
+    assert unwrap_bytes("anthropic", "elsewhere", data) is None  # not its signatures
+    foreign = envelope("anthropic", "X", "other")
+    mixed = json.dumps(anthropic_body([*own, foreign]), separators=separators).encode()
+    assert unwrap_bytes("anthropic", "prov", mixed) is None
