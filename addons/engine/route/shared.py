@@ -34,8 +34,8 @@ The design, for the hot path:
   round trip, and other instances see a write that much later at most:
   a request's own two writes (its use counted when it starts, its
   outcome when it ends) were two round trips when each went at once, on
-  an idle instance too, the engine's largest cost of the shared state
-  (:func:`_coalesce`). A batch's writes of one key are sent as one: the
+  an idle instance too, the engine's largest cost of the shared state.
+  A batch's writes of one key are sent as one (:func:`_coalesce`): the
   last SET or DEL, increments summed (a busy target's ``uses`` counter
   and ``stats`` are written by every request). The server's counter
   values come back into the mirror unless the key was written here again
