@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 from omniroute_mitm.engine.core.stateurl import parse_state_url
-from omniroute_mitm.engine.route.shared import SharedStore
+from omniroute_mitm.engine.route.shared import LINGER, SharedStore
 from omniroute_mitm.engine.route.state import MemoryStore, StateStore
 from shared_sync import shared_url
 from team.servers_valkey import command, ping, start_server
@@ -272,3 +272,72 @@ async def test_refreshes_that_come_while_a_read_is_on_the_way_share_the_next(red
     assert [b.get(f"cool:t{i}") for i in range(16)] == [f"v{i}" for i in range(16)]
     await a.close()
     await b.close()
+
+
+async def test_a_batchs_writes_of_one_key_go_as_one_to_the_same_end(redis_url):
+    """Every request writes its target's use counter and stats: a batch sends
+    each key once (the last SET or DEL, the increments summed), and the
+    server ends where one command per write would have left it."""
+    a, b = shared(redis_url), shared(redis_url)
+    b.incr("uses:t")  # another instance's count: the sum comes back into a's mirror
+    await b.flush()
+    sent: list[list[tuple]] = []
+    real = a._transaction
+
+    async def counted(commands):
+        sent.append(commands)
+        return await real(commands)
+
+    a._transaction = counted
+    for i in range(4):
+        a.incr("uses:t")
+        a.set("stats:t", f"outcome {i}", ttl=60)
+        a.incr("fails:t", ttl=30 + i)  # the first one's window
+        a.add("spend:u", 0.25)
+    a.set("cool:k", "x", ttl=60)
+    a.delete("cool:k")
+    a.set("mixed", "5")
+    a.incr("mixed")
+    a.incr("mixed")
+    await a.flush()
+    assert len(sent) == 1
+    assert [c[0] for c in sent[0]] == [
+        "INCRBY", "SET", "SET", "INCRBY", "INCRBYFLOAT", "DEL", "SET", "INCRBY"
+    ]  # fmt: skip
+    assert a.get("uses:t") == "5"
+    assert (a.get("fails:t"), a.get("spend:u"), a.get("mixed")) == ("4", "1", "7")
+    await b.refresh(["uses:t", "stats:t", "fails:t", "spend:u", "cool:k", "mixed"])
+    assert b.get("uses:t") == "5" and b.get("stats:t") == "outcome 3"
+    assert (b.get("fails:t"), b.get("spend:u"), b.get("mixed")) == ("4", "1", "7")
+    assert b.get("cool:k") is None
+    port = int(redis_url.split(":")[2].split("/")[0])
+    assert 0 < _int(command(port, "PTTL", "omniroute:fails:t")) <= 30_000
+    await a.close()
+    await b.close()
+
+
+async def test_an_idle_instances_writes_wait_for_company_briefly(redis_url):
+    """A request's use counted as it starts and its outcome as it ends share
+    a round trip (they were two, the engine's largest cost of the shared
+    state); nothing waits longer than LINGER."""
+    a = shared(redis_url)
+    await a.check()
+    sent = []
+    real = a._transaction
+
+    async def counted(commands):
+        sent.append(time.monotonic())
+        return await real(commands)
+
+    a._transaction = counted
+    await asyncio.sleep(0.05)  # idle
+    began = time.monotonic()
+    a.incr("uses:t")
+    for _ in range(5):  # the writer's turn (it used to send at once)
+        await asyncio.sleep(0)
+    a.set("stats:t", "ok", ttl=60)
+    port = int(redis_url.split(":")[2].split("/")[0])
+    await wait_until(lambda: command(port, "GET", "omniroute:stats:t").endswith(b"ok\r\n"))
+    assert len(sent) == 1
+    assert LINGER * 0.9 <= sent[0] - began < 1.0
+    await a.close()

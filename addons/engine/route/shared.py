@@ -27,14 +27,20 @@ The design, for the hot path:
 - Writes (set, incr, add, delete) change the mirror at once and are sent in
   the background through one connection of their own (the one tracking is
   set on), batched, each batch one MULTI/EXEC: ``SET k v PX ttl``,
-  ``SET k 0 PX ttl NX`` + ``INCR``/``INCRBYFLOAT`` (the time to live applies
-  when the key is new, atomically), ``DEL``. A write goes at once when the
-  connection is free; those made while a batch is on the way go together
-  ``LINGER`` (25 ms) after it began: under load the writes of many requests
-  share one round trip, and other instances see them that much later at
-  most. The server's counter values come back into the mirror unless the
-  key was written here again meanwhile. A delete of a key the mirror does
-  not hold is not sent (the mirror holds what the plan's refresh read).
+  ``SET k 0 PX ttl NX`` + ``INCRBY``/``INCRBYFLOAT`` (the time to live
+  applies when the key is new, atomically), ``DEL``. A batch goes
+  ``LINGER`` (25 ms) after its first write (the next one no sooner than
+  that after the last began), so the writes of many requests share one
+  round trip, and other instances see a write that much later at most:
+  a request's own two writes (its use counted when it starts, its
+  outcome when it ends) were two round trips when each went at once, on
+  an idle instance too, the engine's largest cost of the shared state.
+  A batch's writes of one key are sent as one (:func:`_coalesce`): the
+  last SET or DEL, increments summed (a busy target's ``uses`` counter
+  and ``stats`` are written by every request). The server's counter
+  values come back into the mirror unless the key was written here again
+  meanwhile. A delete of a key the mirror does not hold is not sent (the
+  mirror holds what the plan's refresh read).
 - A refresh never overwrites a key with writes of ours still on the way.
 - Two instances deciding within the same round trip may both see the same
   counter value (the same round-robin start): sharing is exact for
@@ -79,7 +85,8 @@ log = logging.getLogger(__name__)
 DIRTY_MAX = 10_000
 BATCH = 512
 LINGER = 0.025
-"""Under sustained writing, seconds from one batch to the next (see below)."""
+"""Seconds a batch waits for more writes after its first one, and at
+least from one batch to the next (:meth:`SharedStore._write_loop`)."""
 FAILURES = (RedisError, OSError, TimeoutError)
 
 _READ = """
@@ -121,6 +128,8 @@ class SharedStore:
         self.timeout = where.timeout
         self.probe_interval = probe_interval
         self.local = MemoryStore(capacity, clock)
+        self.get = self.local.get
+        """Reads are the mirror's (the router reads a dozen keys per request)."""
         self.redis = aioredis.Redis(connection_pool=self._pool(max_connections))
         self._read = self.redis.register_script(_READ)
         self.writer = self._connection()
@@ -216,7 +225,7 @@ class SharedStore:
 
     # ------------------------------------------------------------ StateStore
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: str) -> str | None:  # (replaced per instance: the mirror's get)
         return self.local.get(key)
 
     def set(self, key: str, value: str, ttl: float | None = None) -> None:
@@ -256,8 +265,13 @@ class SharedStore:
             return
         pending = self._pending  # (a key is in it while writes of it are on the way)
         if self.tracking.usable():
-            fresh, held = self.tracking.fresh, self.local.get
-            wanted = [k for k in dict.fromkeys(keys) if k not in pending and not fresh(k, held)]
+            known, held = self.tracking.known, self.local.get
+            wanted = [  # (Tracking.fresh inlined: a dozen keys per request)
+                k
+                for k in dict.fromkeys(keys)
+                if k not in pending
+                and ((state := known.get(k)) is None or (state and held(k) is None))
+            ]
         else:
             wanted = [k for k in dict.fromkeys(keys) if k not in pending]
         if not wanted:
@@ -356,9 +370,13 @@ class SharedStore:
         self._dirty[op.key] = (before or 0.0) + op.amount if counter else None
 
     async def _write_loop(self) -> None:
+        """A batch goes ``LINGER`` after its first write (at once for
+        :meth:`flush`); while batches follow one another, each goes
+        ``LINGER`` after the last began."""
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
+            await self._linger(LINGER)
             self._wake.clear()
             while self._queue:
                 batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
@@ -381,7 +399,8 @@ class SharedStore:
     async def _write(self, batch: list[_Op]) -> None:
         try:
             async with asyncio.timeout(max(1.0, self.timeout * 10)):
-                commands = [c for op in batch for c in _commands(self.prefix, op)]
+                ops = _coalesce(batch)
+                commands = [c for op in ops for c in _commands(self.prefix, op)]
                 results = await self._transaction(commands)
         except FAILURES as exc:
             for op in batch:
@@ -391,9 +410,10 @@ class SharedStore:
                 self._remember(op)
             self._clean(batch)
             return
-        counts = iter(results)
         for op in batch:
             self._pending[op.key] -= 1
+        counts = iter(results)
+        for op in ops:
             if op.kind in ("incr", "add") and op.ttl is not None:
                 next(counts)  # the SET NX
             result = next(counts)
@@ -497,6 +517,31 @@ class SharedStore:
             for key, added in dirty.items():  # try again at the next probe
                 self._dirty.setdefault(key, added)
             raise
+
+
+def _coalesce(batch: list[_Op]) -> list[_Op]:
+    """The batch's writes, fewer, to the same effect: per key, a SET or DEL
+    drops the writes before it (it overwrites them), and increments of one
+    kind in a row become one of their sum, with the first one's time to live
+    (the one the key gets if it is new; the others' SET NX would do
+    nothing). The order of the keys does not matter (one MULTI/EXEC), each
+    key's own is kept. A merged write carries its last write's sequence
+    number (the server's count comes back into the mirror as before)."""
+    by_key: dict[str, list[_Op]] = {}
+    for op in batch:
+        ops = by_key.get(op.key)
+        if ops is None:
+            by_key[op.key] = [op]
+        elif op.kind == "set" or op.kind == "del":
+            ops[:] = [op]
+        elif ops[-1].kind == op.kind:  # incr after incr, add after add
+            first = ops[-1]
+            ops[-1] = _Op(op.kind, op.key, op.seq, amount=first.amount + op.amount, ttl=first.ttl)
+        else:
+            ops.append(op)
+    if len(by_key) == len(batch):
+        return batch
+    return [op for ops in by_key.values() for op in ops]
 
 
 def _commands(prefix: str, op: _Op) -> list[tuple[Any, ...]]:
