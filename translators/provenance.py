@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Buffer, Callable, Iterable
 from typing import Any
 
 from .canonical import (
@@ -239,6 +239,16 @@ def unwrap_bytes(fmt: str, target: str, data: bytes) -> bytes | None:
     signature of another issuer to drop, a redacted thinking block, a field
     not written as a plain string): :func:`outbound_parsed` on the parsed
     body then decides."""
+    pieces = unwrap_pieces(fmt, target, data)
+    if pieces is None:
+        return None
+    return data if pieces[0] is data else b"".join(pieces)
+
+
+def unwrap_pieces(fmt: str, target: str, data: bytes) -> list[Buffer] | None:
+    """:func:`unwrap_bytes` as the pieces to join: views of ``data`` between
+    the values that change, and their new bytes (``[data]`` when nothing
+    changes). A caller that writes them into a larger body joins once."""
     key = _SIGNED_KEY.get(fmt)
     if key is None or (fmt == "anthropic" and b"redacted_thinking" in data):
         return None
@@ -247,13 +257,16 @@ def unwrap_bytes(fmt: str, target: str, data: bytes) -> bytes | None:
     known = _RAW_BYTES.get((fmt, target))
     if known is None or len(known) > _RAW_BYTES_MAX:
         known = _RAW_BYTES[fmt, target] = {}
-    find = data.find
-    pieces: list[bytes] = []
+    find, startswith = data.find, data.startswith
+    view = memoryview(data)
+    pieces: list[Buffer] = []
     at, done = find(quoted), 0
     while at >= 0:
         start = at + after
-        if data.startswith(b':"', start):  # compact JSON, what clients send
+        if startswith(b':"', start):  # compact JSON, what clients send
             start += 2
+        elif startswith(b': "', start):  # Python's json.dumps
+            start += 3
         else:
             m = _COLON_QUOTE.match(data, start)
             if m is None:
@@ -275,13 +288,13 @@ def unwrap_bytes(fmt: str, target: str, data: bytes) -> bytes | None:
                     return None  # dropped by the walker (another issuer's, or a carrier)
             known[value] = raw
         if raw is not value and raw != value:
-            pieces += (data[done:start], raw)
+            pieces += (view[done:start], raw)
             done = end
         at = find(quoted, end + 1)
     if not pieces:
-        return data
-    pieces.append(data[done:])
-    return b"".join(pieces)
+        return [data]
+    pieces.append(view[done:])
+    return pieces
 
 
 _QUOTED = {fmt: b'"' + key.encode() + b'"' for fmt, key in _SIGNED_KEY.items()}
