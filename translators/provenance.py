@@ -25,9 +25,11 @@ for the request rather than sending an invalid block.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Buffer, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from .canonical import (
@@ -239,49 +241,146 @@ def unwrap_bytes(fmt: str, target: str, data: bytes) -> bytes | None:
     signature of another issuer to drop, a redacted thinking block, a field
     not written as a plain string): :func:`outbound_parsed` on the parsed
     body then decides."""
-    key = _SIGNED_KEY.get(fmt)
-    if key is None or (fmt == "anthropic" and b"redacted_thinking" in data):
+    pieces = unwrap_pieces(fmt, target, data)
+    if pieces is None:
         return None
+    return data if pieces[0] is data else b"".join(pieces)
+
+
+def unwrap_pieces(fmt: str, target: str, data: bytes) -> list[Buffer] | None:
+    """:func:`unwrap_bytes` as the pieces to join: views of ``data`` between
+    the values that change, and their new bytes (``[data]`` when nothing
+    changes). A caller that writes them into a larger body joins once.
+
+    An agent resends its whole conversation every turn: what the previous
+    turn's member held comes again, byte for byte, up to where the new one
+    differs (a moved cache mark, the new turns). The last scan of the
+    member that began alike (:data:`_SCANS`) is taken up to there, and the
+    rest scanned."""
+    key = _SIGNED_KEY.get(fmt)
+    if key is None:
+        return None
+    ident = (fmt, target, data[:_HEAD])
+    last = _SCANS.pop(ident, None)
+    edits: list[tuple[int, int, bytes]] = []
+    ends: list[int] = []
+    resume = 0
+    if last is not None:
+        same = _common_prefix(last.data, data)
+        kept = bisect.bisect_left(last.ends, same)  # the values whose closing quote is alike
+        if kept:
+            ends = last.ends[:kept]
+            resume = ends[-1] + 1
+            edits = [e for e in last.edits if e[1] < resume]
+    # (the earlier scan found none before ``same``; a match may straddle it)
+    if fmt == "anthropic" and data.find(b"redacted_thinking", max(resume - 32, 0)) >= 0:
+        return None
+    if not _scan(fmt, key, target, data, resume, edits, ends):
+        return None
+    _SCANS[ident] = _Scan(data, edits, ends)
+    while len(_SCANS) > _SCANS_MAX:
+        del _SCANS[next(iter(_SCANS))]  # the least recently used
+    if not edits:
+        return [data]
+    view = memoryview(data)
+    pieces: list[Buffer] = []
+    done = 0
+    for start, end, raw in edits:
+        pieces += (view[done:start], raw)
+        done = end
+    pieces.append(view[done:])
+    return pieces
+
+
+def _scan(
+    fmt: str,
+    key: str,
+    target: str,
+    data: bytes,
+    at: int,
+    edits: list[tuple[int, int, bytes]],
+    ends: list[int],
+) -> bool:
+    """Every ``key`` value of ``data`` from ``at`` on: each one's new bytes
+    where they change go on ``edits`` (start, end, bytes), the position of
+    its closing quote on ``ends``. False when the bytes cannot settle it."""
     quoted = _QUOTED[fmt]  # (in a string a quote is escaped: only keys match)
     after = len(quoted)
     known = _RAW_BYTES.get((fmt, target))
     if known is None or len(known) > _RAW_BYTES_MAX:
         known = _RAW_BYTES[fmt, target] = {}
-    find = data.find
-    pieces: list[bytes] = []
-    at, done = find(quoted), 0
+    find, startswith = data.find, data.startswith
+    at = find(quoted, at)
     while at >= 0:
         start = at + after
-        if data.startswith(b':"', start):  # compact JSON, what clients send
+        if startswith(b':"', start):  # compact JSON, what clients send
             start += 2
+        elif startswith(b': "', start):  # Python's json.dumps
+            start += 3
         else:
             m = _COLON_QUOTE.match(data, start)
             if m is None:
-                return None  # not a string: the walker decides
+                return False  # not a string: the walker decides
             start = m.end()
         end = find(b'"', start)
         if end < 0:
-            return None
+            return False
         value = data[start:end]
         raw = known.get(value)
         if raw is None:
             if b"\\" in value:
-                return None  # escaped: no signature is
+                return False  # escaped: no signature is
             if fmt == "gemini" and value == _DUMMY_BYTES:
                 raw = value
             else:
                 raw = _raw_for(value, fmt, key, target)
                 if raw is None:
-                    return None  # dropped by the walker (another issuer's, or a carrier)
+                    return False  # dropped by the walker (another issuer's, or a carrier)
             known[value] = raw
         if raw is not value and raw != value:
-            pieces += (data[done:start], raw)
-            done = end
+            edits.append((start, end, raw))
+        ends.append(end)
         at = find(quoted, end + 1)
-    if not pieces:
-        return data
-    pieces.append(data[done:])
-    return b"".join(pieces)
+    return True
+
+
+def _common_prefix(old: bytes, new: bytes) -> int:
+    """How many leading bytes ``old`` and ``new`` share (compared in
+    blocks, without copies)."""
+    size = min(len(old), len(new))
+    view = memoryview(old)
+    pos, block = 0, 1 << 16
+    while pos < size:
+        step = min(block, size - pos)
+        if new.startswith(view[pos : pos + step], pos):
+            pos += step
+            continue
+        low, high = pos, pos + step  # old[:low] == new[:low]; they differ before high
+        while high - low > 1:
+            mid = (low + high) // 2
+            if new.startswith(view[low:mid], low):
+                low = mid
+            else:
+                high = mid
+        return low
+    return size
+
+
+@dataclass(slots=True)
+class _Scan:
+    """What :func:`unwrap_pieces` found in one member."""
+
+    data: bytes
+    edits: list[tuple[int, int, bytes]]
+    ends: list[int]
+
+
+_HEAD = 512
+"""The bytes a member's scans are kept under (a conversation's opening)."""
+_SCANS: dict[tuple[str, str, bytes], _Scan] = {}
+"""The last scan per format, target and opening, least recently used first."""
+_SCANS_MAX = 8
+"""Members kept (each holds its bytes: a few MB at most)."""
 
 
 _QUOTED = {fmt: b'"' + key.encode() + b'"' for fmt, key in _SIGNED_KEY.items()}

@@ -244,3 +244,59 @@ def test_a_resent_history_unwraps_the_same_from_memory(separators: tuple[str, st
     foreign = envelope("anthropic", "X", "other")
     mixed = json.dumps(anthropic_body([*own, foreign]), separators=separators).encode()
     assert unwrap_bytes("anthropic", "prov", mixed) is None
+
+
+def test_a_resent_conversation_is_unwrapped_as_if_scanned_afresh() -> None:
+    """The next turn resends the conversation with changes (a moved cache
+    mark, new turns, a block to drop): taking the last scan up to where
+    they begin gives what a fresh scan gives."""
+    from omniroute_mitm.translators import provenance
+
+    def messages(body: dict) -> bytes:
+        return json.dumps(body["messages"]).encode()
+
+    own = [envelope("anthropic", f"R{i}", "prov") for i in range(6)]
+    first = anthropic_body(own[:4])
+    later = [
+        first,  # the same again
+        anthropic_body(own),  # two turns more
+        anthropic_body(own[:2] + ["NATIVEsig"] + own[3:]),  # a block to drop in the middle
+        anthropic_body(own[:3] + [envelope("anthropic", "R9", "other")]),  # another issuer's
+        anthropic_body(own[:2]),  # shorter
+    ]
+    edited = anthropic_body(own)
+    edited["messages"][3]["content"][0]["cache_control"] = {"type": "ephemeral"}
+    later.append(edited)
+    redacted = anthropic_body(own)
+    redacted["messages"].append({"role": "assistant", "content": [
+        {"type": "redacted_thinking", "data": own[0]}]})  # fmt: skip
+    later.append(redacted)
+    for body in later:
+        provenance._SCANS.clear()
+        provenance.unwrap_bytes("anthropic", "prov", messages(first))  # the turn before
+        taken_up = provenance.unwrap_bytes("anthropic", "prov", messages(body))
+        assert len(provenance._SCANS) == (taken_up is not None)  # the last scan was taken up
+        provenance._SCANS.clear()
+        assert taken_up == provenance.unwrap_bytes("anthropic", "prov", messages(body))
+    provenance._SCANS.clear()
+    data = messages(anthropic_body(own))
+    assert provenance.unwrap_bytes("anthropic", "prov", data) == provenance.unwrap_bytes(
+        "anthropic", "prov", data
+    )
+    assert (
+        json.loads(provenance.unwrap_bytes("anthropic", "prov", data) or b"")
+        == (anthropic_body([f"R{i}" for i in range(6)])["messages"])
+    )
+
+
+def test_the_common_prefix_is_found_at_every_length() -> None:
+    from omniroute_mitm.translators.provenance import _common_prefix
+
+    rng = random.Random(7)
+    base = bytes(rng.randrange(256) for _ in range(200_000))
+    for at in [0, 1, 2, 65535, 65536, 65537, 131071, 199_999]:
+        changed = base[:at] + bytes([base[at] ^ 1]) + base[at + 1 :]
+        assert _common_prefix(base, changed) == at
+    assert _common_prefix(base, base) == len(base)
+    assert _common_prefix(base, base[:1000]) == 1000
+    assert _common_prefix(b"", base) == 0

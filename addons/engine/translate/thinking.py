@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Buffer, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +46,7 @@ from omniroute_mitm.translators.provenance import (
     may_change,
     outbound_body,
     outbound_parsed,
-    unwrap_bytes,
+    unwrap_pieces,
 )
 
 log = logging.getLogger(__name__)
@@ -243,20 +243,24 @@ def outbound_object(
     return out
 
 
-def outbound_raw(client: str, target: str, top: TopLevel, raw: bytes) -> dict[str, bytes] | None:
+def outbound_raw(
+    client: str, target: str, top: TopLevel, raw: bytes
+) -> dict[str, list[Buffer]] | None:
     """:func:`outbound_object` on a body split at its top level: the members
-    whose bytes change (``{}``: none), or None when the signatures need the
-    parsed body (one to drop, or a field the bytes cannot vouch for)."""
+    whose bytes change (``{}``: none), each as the pieces its new bytes join
+    from (:meth:`TopLevel.encode` joins the whole body once), or None when
+    the signatures need the parsed body (one to drop, or a field the bytes
+    cannot vouch for)."""
     if not may_change(client, target, raw):
         return {}
     member = SIGNED_MEMBER.get(client)
     data = top.raw(member) if member is not None else None
     if member is None or data is None:
         return None
-    out = unwrap_bytes(client, target, data)
-    if out is None:
+    pieces = unwrap_pieces(client, target, data)
+    if pieces is None:
         return None
-    return {} if out is data else {member: out}
+    return {} if len(pieces) == 1 else {member: pieces}
 
 
 def keep_own(messages: list[Message], fmt: str, target: str) -> None:
