@@ -39,6 +39,16 @@ if ! command -v redis-server >/dev/null 2>&1 && ! command -v valkey-server >/dev
         echo "test: no redis-server or valkey-server; the shared state's tests will be skipped" >&2
     fi
 fi
+# The shipped price table (addons/engine/core/data/prices.json) is checked
+# against the LiteLLM release it names: that release's wheel holds the source
+# table. It is downloaded (pinned, no dependencies), never installed or run.
+litellm_version=$(sed -n 's/.*"_source":"litellm \([0-9][0-9.]*\) .*/\1/p' addons/engine/core/data/prices.json | head -1)
+if [ -n "$litellm_version" ] && ! ls .cache/litellm-wheel/litellm-"$litellm_version"-*.whl >/dev/null 2>&1; then
+    echo "test: downloading the litellm $litellm_version wheel (its price table, for the snapshot's test)" >&2
+    .venv/bin/python -m pip download --quiet --no-deps --only-binary=:all: --cache-dir .cache/pip \
+        -d .cache/litellm-wheel "litellm==$litellm_version" 2> >(grep -v "^WARNING: Location" >&2) \
+        || echo "test: the litellm wheel could not be downloaded; the snapshot's test will be skipped" >&2
+fi
 if [ $# -eq 0 ]; then  # the whole run also holds the guardrails
     .venv/bin/ruff check .
     .venv/bin/mypy  # strict on translators/ (pyproject)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -244,17 +245,34 @@ def test_the_builder_keeps_every_threshold_tier():
     assert cost(info.price, tokens) == pytest.approx((300_000 * 5 + 1000 * 9) / 1e6)
 
 
-LITELLM = Path(__file__).resolve().parents[2] / ".cache/bench-litellm/lib/python3.13/site-packages"
+ROOT = Path(__file__).resolve().parents[2]
+LITELLM = ROOT / ".cache/bench-litellm/lib/python3.13/site-packages"
+"""The benchmark's LiteLLM (scripts/bench), when it was installed."""
+WHEELS = ROOT / ".cache/litellm-wheel"
+"""The release's wheel, downloaded (not installed) by scripts/test.sh."""
+PRICES = "litellm/model_prices_and_context_window_backup.json"
+
+
+def _litellm_prices(version: str) -> bytes | None:
+    """LiteLLM ``version``'s own price table: from its wheel, else from the
+    benchmark's install of it; None when neither is here."""
+    for wheel in sorted(WHEELS.glob(f"litellm-{version}-*.whl")):
+        with zipfile.ZipFile(wheel) as archive:
+            return archive.read(PRICES)
+    source = LITELLM / PRICES
+    if (LITELLM / f"litellm-{version}.dist-info").is_dir() and source.exists():
+        return source.read_bytes()
+    return None
 
 
 def test_the_shipped_snapshot_is_what_the_builder_makes_of_its_source():
-    """Rebuilt from the LiteLLM version it names (when that package is here)."""
+    """Rebuilt from the LiteLLM version it names (scripts/test.sh fetches its wheel)."""
     from omniroute_mitm.engine.core.prices import SNAPSHOT
 
     shipped = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
     version = shipped["_source"].split()[1]
-    source = LITELLM / "litellm/model_prices_and_context_window_backup.json"
-    if not (LITELLM / f"litellm-{version}.dist-info").is_dir() or not source.exists():
-        pytest.skip(f"litellm {version} not installed under .cache/bench-litellm")
-    rebuilt = build_snapshot(json.loads(source.read_text(encoding="utf-8")), "", "")
+    source = _litellm_prices(version)
+    if source is None:
+        pytest.skip(f"litellm {version}'s wheel not under .cache/litellm-wheel (scripts/test.sh)")
+    rebuilt = build_snapshot(json.loads(source), "", "")
     assert rebuilt["models"] == shipped["models"]
