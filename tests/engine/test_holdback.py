@@ -49,15 +49,23 @@ def chat(*deltas: dict) -> bytes:
     return b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
 
 
-async def test_the_first_content_of_a_read_goes_out_before_the_rest_is_translated() -> None:
-    log: list[tuple[str, bytes]] = []
+def _chat_to_anthropic(
+    log: list[tuple[str, bytes]],
+) -> tuple[StreamTranslator, HoldBack, ClientReply]:
+    """An OpenAI Chat stream translated for an Anthropic client, held back
+    until its first content; what reaches the client goes on ``log``."""
     anthropic = get_format("anthropic")
     reply = ClientReply(Sink(log), Record(1, "anthropic", "generate"), lambda: anthropic,
                         sse=True, redact=str)  # fmt: skip
     watch = ContentWatch(None)
     translator = StreamTranslator(get_format("openai-chat"), anthropic, counting_env(),
                                   model="m", on_events=watch)  # fmt: skip
-    held = HoldBack(reply, translator, watch, lambda err: True)
+    return translator, HoldBack(reply, translator, watch, lambda err: True), reply
+
+
+async def test_the_first_content_of_a_read_goes_out_before_the_rest_is_translated() -> None:
+    log: list[tuple[str, bytes]] = []
+    translator, held, _ = _chat_to_anthropic(log)
 
     def feed(chunk: bytes) -> bytes:
         log.append(("feed", chunk))
@@ -77,13 +85,7 @@ async def test_the_first_content_of_a_read_goes_out_before_the_rest_is_translate
 
 async def test_an_error_before_content_in_the_same_read_still_falls_back() -> None:
     log: list[tuple[str, bytes]] = []
-    anthropic = get_format("anthropic")
-    reply = ClientReply(Sink(log), Record(1, "anthropic", "generate"), lambda: anthropic,
-                        sse=True, redact=str)  # fmt: skip
-    watch = ContentWatch(None)
-    translator = StreamTranslator(get_format("openai-chat"), anthropic, counting_env(),
-                                  model="m", on_events=watch)  # fmt: skip
-    held = HoldBack(reply, translator, watch, lambda err: True)
+    translator, held, reply = _chat_to_anthropic(log)
     error = b'data: {"error":{"message":"overloaded","type":"overloaded_error"}}\n\n'
     with pytest.raises(UpstreamError):
         await held.take(chat({"role": "assistant", "content": ""}) + error, translator.feed)
