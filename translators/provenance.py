@@ -408,13 +408,12 @@ def _issued(value: Any, fmt: str, key: str) -> tuple[str | None, Any]:
     return NATIVE, value
 
 
-@functools.lru_cache(maxsize=1024)
 def _raw_for(value: bytes, fmt: str, key: str, target: str) -> bytes | None:
     """What :func:`unwrap_bytes` writes for a signature ``value`` going to
     ``target``: its raw value, or None when ``target`` did not issue it (or
-    the raw value is not plain base64). Both caches hold at most 1,024
-    signatures (a few MB): several sessions' histories, each resent with
-    every turn."""
+    the raw value is not plain base64). Asked once per value and target
+    (:data:`_RAW_BYTES` keeps the answer; :func:`_unwrapped` the decoding,
+    for at most 1,024 signatures: several sessions' histories)."""
     by, raw = _issued(value.decode("ascii", "replace"), fmt, key)
     if by != target or not isinstance(raw, str) or not _BASE64.fullmatch(raw):
         return None
