@@ -31,6 +31,10 @@ class Target:
     proxy: str | None = None  # http://127.0.0.1:PORT (CONNECT) or None
     ssl_context: ssl.SSLContext | None = None
     done_marker: bytes = b"message_stop"  # the last event a complete stream carries
+    turn_text: str | None = None
+    """Text in the body's last user turn that each request replaces with a
+    turn of its own (same length): the next turn of one conversation, its
+    history unchanged, as an agent sends (None: every request the same)."""
 
     def request_bytes(self) -> bytes:
         parts = urlsplit(self.url)
@@ -179,13 +183,36 @@ async def one_stream(conn: _Exchange, target: Target, payload: bytes,
     return conn.first - start, end - start
 
 
+class Turns:
+    """A target's request bytes, each call the next turn (see Target.turn_text)."""
+
+    def __init__(self, target: Target) -> None:
+        self.payload = target.request_bytes()
+        self.parts: tuple[bytes, bytes] | None = None
+        self.count = 0
+        if target.turn_text is not None:
+            mark = json.dumps(target.turn_text)[1:-1].encode()
+            at = self.payload.rfind(mark)
+            if at < 0:
+                raise ValueError(f"{target.turn_text!r} is not in the request body")
+            self.width = len(mark)
+            self.parts = (self.payload[:at], self.payload[at + len(mark):])
+
+    def next(self) -> bytes:
+        if self.parts is None:
+            return self.payload
+        self.count += 1
+        turn = f"turn {self.count} now".ljust(self.width, ".").encode()[: self.width]
+        return self.parts[0] + turn + self.parts[1]
+
+
 class Workers:
     """Kept-alive connections to one target, reused from one run to the next
     (the interleaved rounds: no handshakes inside a round)."""
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self.payload = target.request_bytes()
+        self.turns = Turns(target)
         self.conns: list[_Exchange | None] = []
 
     async def run(self, concurrency: int, streams: int, seconds: float,
@@ -205,7 +232,8 @@ class Workers:
                 try:
                     if conn is None or conn.closed.done():
                         conn = self.conns[i] = await _connect(self.target)
-                    ttfb, total = await one_stream(conn, self.target, self.payload, timeout)
+                    payload = self.turns.next()
+                    ttfb, total = await one_stream(conn, self.target, payload, timeout)
                 except Exception as exc:  # counted, shown in the table
                     result.errors.append(f"{type(exc).__name__}: {exc}")
                     if conn is not None and conn.transport is not None:

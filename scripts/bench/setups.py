@@ -26,6 +26,9 @@ LITELLM_VENV = ROOT / ".cache" / "bench-litellm"
 CLIENT_KEY = "sk-bench-client"
 DIRECT_TOKEN = "bench-direct-token"
 MASTER_KEY = "sk-bench-master"
+LAST_TURN = "Good, now run everything."
+"""The last user turn's text in scripts/bench_inputs.py's long requests: each
+request of a long run replaces it (the next turn of the same conversation)."""
 LISTENING = r"proxy listening at .*?:(\d+)"
 
 
@@ -87,8 +90,9 @@ def body(env: Env, model: str) -> dict[str, Any]:
 def target(env: Env, model: str, key: str, base: str | None = None, **kw: Any) -> Target:
     """The request of a path: the client's URL (on ``base`` instead of the
     vendor's host when given), key, body and end-of-stream marker."""
+    turn = None if env.template is None else LAST_TURN
     return Target(env.client.url(model, base), env.client.headers(key), body(env, model),
-                  done_marker=env.client.done_marker, **kw)
+                  done_marker=env.client.done_marker, turn_text=turn, **kw)
 
 
 @dataclass

@@ -4,6 +4,7 @@ carrying each vendor's opaque reasoning data."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 from pathlib import Path
@@ -49,3 +50,31 @@ def test_each_shape_carries_its_vendors_reasoning_data() -> None:
     parts = [p for c in gemini["contents"] for p in c["parts"]]
     assert any("functionCall" in p and p.get("thoughtSignature") for p in parts)
     assert any("functionResponse" in p for p in parts)
+
+
+def _bench_module(name: str) -> Any:
+    import sys
+
+    folder = str(SCRIPT.parent / "bench")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
+
+
+@pytest.mark.parametrize("client", sorted(FORMATS))
+def test_each_long_request_is_the_next_turn_of_one_conversation(client: str) -> None:
+    """A long run's requests differ in their last user turn only: the history
+    before it the same bytes each time (what an agent resends), never a body
+    the engine could remember whole."""
+    load, setups = _bench_module("load"), _bench_module("setups")
+    body = _inputs().LONG_REQUESTS[client](100)
+    turns = load.Turns(load.Target("https://x/v1", {}, body, turn_text=setups.LAST_TURN))
+    first, second = turns.next(), turns.next()
+    assert first != second and len(first) == len(second)
+    same = next(i for i, (a, b) in enumerate(zip(first, second, strict=True)) if a != b)
+    assert same > len(first) * 0.5  # the history before it unchanged
+    for payload in (first, second):
+        parsed = json.loads(payload.split(b"\r\n\r\n", 1)[1])
+        text = json.dumps(parsed)
+        assert setups.LAST_TURN not in text and "now" in text
+        get_format(FORMATS[client]).parse_request(parsed)
