@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 from omniroute_mitm.engine.core import limits, private
+from omniroute_mitm.engine.core.arena import ArenaView
 from omniroute_mitm.engine.core.config import ConfigError, load_config
 from omniroute_mitm.engine.core.database import (
     DATA_DIR_ENV,
@@ -115,6 +116,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         default=limits.BODY_MEMORY,
         help="request bodies held at once; past it a 429 (default: 256m)",
     )
+    parser.add_argument(
+        "--body-arena",
+        type=int,
+        default=None,
+        help=argparse.SUPPRESS,  # the front's shared memory of large bodies (an inherited fd)
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
@@ -149,6 +156,11 @@ async def serve(args: argparse.Namespace) -> int:
         request_log=request_log, max_body=args.max_body, body_memory=args.body_memory,
         state=state,
     )  # fmt: skip
+    if args.body_arena is not None:
+        try:
+            engine.arena = ArenaView(args.body_arena)
+        except (OSError, ValueError) as exc:  # the front sends every body over the socket then
+            logging.warning("--body-arena: %s", exc)
     port = engine.start(args.host, args.port)
     # What start-up made (modules, config, price table) lives as long as the
     # process: out of the collector's sight, a full collection walks only

@@ -30,6 +30,7 @@ from mitmproxy.options import CONF_DIR
 from mitmproxy.utils import human
 from omniroute_mitm.engine.core import (
     access,
+    arena,
     database,
     endpoints,
     limits,
@@ -48,6 +49,7 @@ from omniroute_mitm.engine.core.calls import (
 )
 from omniroute_mitm.engine.core.config import Config
 from omniroute_mitm.engine.core.headers import (
+    BODY_AT_HEADER,
     CALL_HEADER,
     ENGINE_PREFIX,
     FRONT_PORT_ENV,
@@ -85,6 +87,9 @@ def allow_pattern(hosts: tuple[str, ...] | list[str]) -> str:
 READY_TIMEOUT = 30.0  # how long a model call waits for a starting engine
 DEATH_WAIT = 2.0
 """How long a cut engine connection waits to learn whether the engine died."""
+BODY_SLOT = "omniroute_body_slot"
+"""flow.metadata: (slot, body, content-length) of a body the engine child
+takes from the shared memory (engine.core.arena), until it has it."""
 ROUTED = "omniroute_routed"
 """flow.metadata: the engine child announced it began routing the call (it
 may have reached a provider: never sent again)."""
@@ -497,12 +502,44 @@ class OmniRoute:
         if (pid := self.backend.pid) is not None:  # a child: it announces what it routes
             flow.metadata["omniroute_engine_pid"] = pid
             req.headers[CALL_HEADER] = flow.id
+            self._to_arena(flow)
+
+    def _to_arena(self, flow: http.HTTPFlow) -> None:
+        """A large body to the engine child through the shared memory (see
+        engine.core.arena): the request itself goes empty, naming the place."""
+        req, shared = flow.request, self.backend.arena
+        raw = req.raw_content
+        least = int(os.environ.get("OMR_ARENA_MIN", arena.MIN_BODY))
+        if shared is None or req.stream or raw is None or len(raw) < least:
+            return
+        slot = shared.put(raw)
+        if slot is None:  # full: over the socket
+            return
+        flow.metadata[BODY_SLOT] = (slot, raw, req.headers.get("content-length"))
+        req.headers[BODY_AT_HEADER] = slot.header()
+        req.raw_content = b""
+        req.headers["content-length"] = "0"
+
+    def _body_back(self, flow: http.HTTPFlow) -> None:
+        """The engine has the body (or never will): its place in the arena
+        freed, the flow's request shown with its body again."""
+        held = flow.metadata.pop(BODY_SLOT, None)
+        if held is None:
+            return
+        slot, raw, length = held
+        if self.backend.arena is not None:
+            self.backend.arena.release(slot)
+        flow.request.raw_content = raw
+        flow.request.headers.pop(BODY_AT_HEADER, None)
+        if length is not None:
+            flow.request.headers["content-length"] = length
 
     def _routed(self, call_id: str) -> None:
         """The engine child began routing call ``call_id`` (see CALL_HEADER)."""
         flow = self._sent.get(call_id)
         if flow is not None:
             flow.metadata[ROUTED] = True
+            self._body_back(flow)  # (it read the body before)
 
     def _repoint(self, flow: http.HTTPFlow, destination: tuple[str, str]) -> None:
         """A routed flow to another engine (the one that replaced a dead one)."""
@@ -631,6 +668,7 @@ class OmniRoute:
         self._sent[flow.id] = flow
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
+        self._body_back(flow)
         original = flow.metadata.get("omniroute")
         if original is None or flow.response is None:
             return
@@ -646,12 +684,14 @@ class OmniRoute:
 
     async def response(self, flow: http.HTTPFlow) -> None:
         self._sent.pop(flow.id, None)
+        self._body_back(flow)
         if _as_called(flow):
             return  # a page: nothing more to do
         await self._finish(flow)
 
     async def error(self, flow: http.HTTPFlow) -> None:
         self._sent.pop(flow.id, None)
+        self._body_back(flow)
         _as_called(flow)  # (a flow saved with -w must not show the engine either)
         # e.g. the client hung up after the last event, before the end of the body:
         # the flow still shows what was sent, its tokens and cost

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from mitmproxy import ctx, exceptions
 from omniroute_mitm.engine.core import database, limits, stateurl, summary
+from omniroute_mitm.engine.core.arena import Arena
 from omniroute_mitm.engine.core.config import Config, ConfigError, load_config
 
 from .process import EngineProcess, can_spawn
@@ -71,6 +72,8 @@ class EngineHost:
         self.config_path = ""
         self.on_routing: Callable[[str], None] | None = None
         """Told the id of each call an engine child starts routing."""
+        self.arena: Arena | None = None
+        """Where large bodies go to an engine child (kept across its restarts)."""
 
     def configure(self, updated: set[str]) -> None:
         """The engine's share of the front's ``configure``."""
@@ -126,6 +129,9 @@ class EngineHost:
                 stopping = asyncio.ensure_future(child.stop())
             else:
                 child.kill_now()
+        if self.arena is not None:  # (a child keeps its own mapping until it exits)
+            self.arena.close()
+            self.arena = None
         return stopping
 
     @property
@@ -268,12 +274,15 @@ class EngineHost:
         if ctx.options.omniroute_data_dir:
             args += ["--data-dir", ctx.options.omniroute_data_dir]
         args += ["--body-memory", str(limits.parse_size(ctx.options.omniroute_body_memory))]
+        if self.arena is None:
+            self.arena = Arena.create()
         self.child = EngineProcess(
             self.config_path,
             port=ctx.options.omniroute_engine_port,
             direct=bool(_direct_token()),
             args=args,
             env=env,
+            arena_fd=self.arena.fd if self.arena is not None else None,
         )
         self.child.on_routing = self.on_routing
         self.child.start()

@@ -45,8 +45,11 @@ class EngineProcess:
         direct: bool = False,
         args: Sequence[str] = (),
         env: dict[str, str] | None = None,
+        arena_fd: int | None = None,
     ) -> None:
         self.config_path, self.port, self.direct, self.args = config_path, port, direct, args
+        self.arena_fd = arena_fd
+        """The shared memory of large request bodies (engine.core.arena), given to each child."""
         self.env = env or {}
         """More environment for the child (what must not show in ``ps``)."""
         self.secret = secrets.token_urlsafe(32)
@@ -73,6 +76,8 @@ class EngineProcess:
         argv = [sys.executable, "-m", "omniroute_mitm.engine", "--config", self.config_path,
                 "--port", str(self.port), "--secret-file", "-", "--parent", str(os.getpid()),
                 *self.args]  # fmt: skip
+        if self.arena_fd is not None:
+            argv += ["--body-arena", str(self.arena_fd)]
         return [*argv, "--direct"] if self.direct else argv
 
     def start(self) -> None:
@@ -117,7 +122,8 @@ class EngineProcess:
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *self.argv(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, env=env)  # fmt: skip
+                stderr=asyncio.subprocess.STDOUT, env=env,
+                pass_fds=() if self.arena_fd is None else (self.arena_fd,))  # fmt: skip
         except OSError as exc:
             log.error("cannot start the omniroute engine: %s", exc)
             return None

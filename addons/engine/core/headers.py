@@ -30,3 +30,7 @@ id on its stdout; the front reads a dead child's output to its end before it
 judges a call the child left unanswered, so it knows whether the call may be
 sent again to the restarted engine (never one that may have reached a provider)."""
 ROUTING_LINE = "omniroute routing "
+BODY_AT_HEADER = "x-omniroute-body-at"
+"""On a model call to an engine child with an empty body: ``offset,length``
+of the body in the shared memory both were given at the child's start
+(:mod:`.arena`); the engine takes it only with the secret."""

@@ -29,11 +29,13 @@ from urllib.parse import unquote
 
 import httpx
 from omniroute_mitm.engine.core import access, database, limits, prices
+from omniroute_mitm.engine.core.arena import ArenaView
 from omniroute_mitm.engine.core.calls import Call, classify, is_websocket_upgrade
 from omniroute_mitm.engine.core.config import Config
 from omniroute_mitm.engine.core.database import Store
 from omniroute_mitm.engine.core.errors import ClientGone, EngineError, Forbidden
 from omniroute_mitm.engine.core.headers import (
+    BODY_AT_HEADER,
     CALL_HEADER,
     MAX_BODY_HEADER,
     ORIGINAL_URL_HEADER,
@@ -114,6 +116,8 @@ class Engine:
     ) -> None:
         self.max_body = max_body
         self.bodies = BodyBudget(body_memory)
+        self.arena: ArenaView | None = None
+        """The front's shared memory of large bodies (an engine child: core.arena)."""
         self.secret = secret or secrets.token_urlsafe(32)
         self.direct_token = direct_token or None
         self.runtime = Runtime(config, Upstream(transport), Records(), ping_interval)
@@ -322,6 +326,23 @@ class EngineHandler(RequestHandler):
         length = headers.get("content-length", "")
         if length.isdigit():
             self._take(int(length))
+        at = headers.get(BODY_AT_HEADER)
+        if at is not None:
+            self._from_arena(at)
+
+    def _from_arena(self, at: str) -> None:
+        """The body the front placed in the shared memory (core.arena)."""
+        arena = self.engine.arena
+        trusted = _same(self.request.headers.get(SECRET_HEADER), self.engine.secret)
+        data = arena.read(at) if arena is not None and trusted else None
+        if data is None:
+            self._refuse_body(EngineError(400, "omniroute: the request body did not reach "
+                                          "the engine", "invalid_request"))  # fmt: skip
+            return
+        self._take(len(data))
+        if self._refusal is None:
+            self._size += len(data)
+            self._chunks.append(data)
 
     def _take(self, size: int) -> None:
         """Reserve ``size`` more bytes of body, or refuse the request."""
@@ -411,6 +432,8 @@ class EngineHandler(RequestHandler):
             return self._refuse(call, self._refusal)
         body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks.clear()
+        if BODY_AT_HEADER in req.headers:  # (not before: tornado reads the body by this length)
+            req.headers["Content-Length"] = str(len(body))
         inbound = Inbound(
             method=req.method or "POST",
             path=req.uri or "/",
