@@ -72,9 +72,9 @@ class TopLevel(Mapping[str, Any]):
             members = _split(body)
             if members is None:
                 return None
-            done = _Split.of(body, members)
-            if done is None:  # (a duplicate key: not remembered)
-                return cls(members)
+            done = _Split(body, {}, raws=members)  # (placed if a next turn comes)
+            _remember(done, last)
+            return cls(members, done.spans)
         _remember(done, last)
         return cls(done.views(), done.spans)
 
@@ -184,63 +184,78 @@ def _utf8(data: bytes) -> bool:
 
 
 class _Split:
-    """Where one body's members are: each value's start and end, and the
-    elements of its list members known so far (:data:`Spans`)."""
+    """Where one body's members are: each value's start and end (found from
+    msgspec's members when a next turn needs them), and the elements of its
+    list members known so far (:data:`Spans`)."""
 
-    __slots__ = ("body", "head", "members", "spans")
+    __slots__ = ("body", "head", "spans", "_raws", "_members")
 
     def __init__(
-        self, body: bytes, members: list[tuple[str, int, int]], spans: dict[str, Spans]
+        self,
+        body: bytes,
+        spans: dict[str, Spans],
+        *,
+        raws: Mapping[str, msgspec.Raw] | None = None,
+        members: list[tuple[str, int, int]] | None = None,
     ) -> None:
         self.body = body
         self.head = body[:_HEAD]
-        self.members = members
         self.spans = spans
+        self._raws = raws
+        self._members = members
 
-    @classmethod
-    def of(cls, body: bytes, members: Mapping[str, msgspec.Raw]) -> _Split | None:
-        """Where the members msgspec found are; None on any surprise (a
+    def members(self) -> list[tuple[str, int, int]] | None:
+        """Each member's name and value span; None on any surprise (a
         duplicate key: msgspec kept its last value)."""
-        found: list[tuple[str, int, int]] = []
-        opening = _OPENING.match(body)
-        if opening is None:
-            return None
-        pos = opening.end()
-        for key, raw in members.items():
-            m = (_FIRST_KEY if not found else _NEXT_KEY).match(body, pos)
-            if m is None or _name(m.group(1)) != key or not body.startswith(raw, m.end()):
-                return None
-            pos = m.end() + len(raw)
-            found.append((key, m.end(), pos))
-        end = _CLOSE.match(body, pos)
-        return cls(body, found, {}) if end is not None and end.end() == len(body) else None
+        if self._raws is not None:
+            self._members, self._raws = _placed(self.body, self._raws), None
+        return self._members
 
     def views(self) -> dict[str, memoryview]:
         view = memoryview(self.body)
-        return {key: view[start:end] for key, start, end in self.members}
+        return {key: view[start:end] for key, start, end in self._members or ()}
 
     def then(self, body: bytes, same: int) -> _Split | None:
         """The split of ``body``, which shares its first ``same`` bytes with
         this one's, when it differs only inside one list member: that list
         checked from its last element before the difference. None when it
         cannot tell (the caller splits ``body`` whole)."""
-        old = self.body
+        old, members = self.body, self.members()
+        if members is None:
+            return None
         if same == len(old) == len(body):
-            return _Split(body, self.members, dict(self.spans))
+            return _Split(body, dict(self.spans), members=members)
         changed = len(old) - _common_suffix(old, body, min(len(old), len(body)) - same)
-        at = next((i for i, m in enumerate(self.members) if m[1] < same and changed < m[2]), None)
+        at = next((i for i, m in enumerate(members) if m[1] < same and changed < m[2]), None)
         if at is None:
             return None  # (more than one member changed, or a key)
-        key, start, end = self.members[at]
+        key, start, end = members[at]
         if old[start] != _OPEN:
             return None
         grown = len(body) - len(old)
         spans = _tail(body, start, end + grown, same, self.spans.get(key, ([], [])))
         if spans is None:
             return None  # (the list is no longer one valid JSON list: the whole body decides)
-        members = self.members[:at] + [(key, start, end + grown)]
-        members += [(k, s + grown, e + grown) for k, s, e in self.members[at + 1 :]]
-        return _Split(body, members, {**self.spans, key: spans})
+        moved = members[:at] + [(key, start, end + grown)]
+        moved += [(k, s + grown, e + grown) for k, s, e in members[at + 1 :]]
+        return _Split(body, {**self.spans, key: spans}, members=moved)
+
+
+def _placed(body: bytes, members: Mapping[str, msgspec.Raw]) -> list[tuple[str, int, int]] | None:
+    """Where the members msgspec found in ``body`` are; None on any surprise."""
+    found: list[tuple[str, int, int]] = []
+    opening = _OPENING.match(body)
+    if opening is None:
+        return None
+    pos = opening.end()
+    for key, raw in members.items():
+        m = (_FIRST_KEY if not found else _NEXT_KEY).match(body, pos)
+        if m is None or _name(m.group(1)) != key or not body.startswith(raw, m.end()):
+            return None
+        pos = m.end() + len(raw)
+        found.append((key, m.end(), pos))
+    end = _CLOSE.match(body, pos)
+    return found if end is not None and end.end() == len(body) else None
 
 
 def _tail(body: bytes, start: int, end: int, same: int, spans: Spans) -> Spans | None:
@@ -251,10 +266,10 @@ def _tail(body: bytes, start: int, end: int, same: int, spans: Spans) -> Spans |
     kept = bisect_left(ends, same - start)  # (the byte after each is alike)
     if kept:
         cut = start + ends[kept - 1]
-        tail = b"[[0" + body[cut:end] + b"]"  # ("0": the elements kept)
+        tail = b"".join((b"[[0", memoryview(body)[cut:end], b"]"))  # ("0": the elements kept)
     else:
         cut = start
-        tail = b"[" + body[start:end] + b"]"
+        tail = b"".join((b"[", memoryview(body)[start:end], b"]"))
     try:
         items = _NESTED.decode(tail)[0][1 if kept else 0 :]
     except _DECODE_ERRORS:
