@@ -297,12 +297,13 @@ def _places(view: memoryview, pos: int, items: list[msgspec.Raw], *, first: bool
     at = pos + 1 if first else pos
     for item in items:
         m = (_WS if first and not starts else _COMMA).match(view, at)
-        if m is None or view[m.end() : m.end() + len(item)] != memoryview(item):
+        if m is None:
             return None
-        starts.append(m.end())
+        starts.append(m.end())  # (msgspec's elements, in order: the grammar places them)
         at = m.end() + len(item)
         ends.append(at)
-    return starts, ends
+    end = _END.match(view, at)
+    return (starts, ends) if end is not None and end.end() == len(view) else None
 
 
 def _closest(body: bytes) -> tuple[_Split | None, int]:
@@ -399,4 +400,5 @@ _COMMA = re.compile(rb"[ \t\n\r]*,[ \t\n\r]*")
 _FIRST_KEY = re.compile(rb'[ \t\n\r]*"((?:[^"\\]|\\.)*)"[ \t\n\r]*:[ \t\n\r]*', re.S)
 _NEXT_KEY = re.compile(rb'[ \t\n\r]*,[ \t\n\r]*"((?:[^"\\]|\\.)*)"[ \t\n\r]*:[ \t\n\r]*', re.S)
 _OPENING = re.compile(rb"[ \t\n\r]*{")
+_END = re.compile(rb"[ \t\n\r]*]")
 _CLOSE = re.compile(rb"[ \t\n\r]*}[ \t\n\r]*")
