@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -300,3 +301,230 @@ def test_the_common_prefix_is_found_at_every_length() -> None:
     assert _common_prefix(base, base) == len(base)
     assert _common_prefix(base, base[:1000]) == 1000
     assert _common_prefix(b"", base) == 0
+
+
+# ------------------------------------------------- the next turn of a conversation
+
+
+def fresh_split(body: bytes) -> list[tuple[str, bytes]] | None:
+    """What a split of ``body`` alone gives: its members, in order, as bytes."""
+    import msgspec
+
+    try:
+        members = msgspec.json.decode(body, type=dict[str, msgspec.Raw])
+        body.decode("utf-8")
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return None
+    return [(key, bytes(raw)) for key, raw in members.items()]
+
+
+def members_of(top: TopLevel | None) -> list[tuple[str, bytes]] | None:
+    return None if top is None else [(key, top.raw(key) or b"") for key in top]
+
+
+_KEYS = ["model", "messages", "system", 'we"ird', "caf\u00e9", "tab\tkey", "max_tokens"]
+_TEXT = st.text(alphabet=st.sampled_from('ab \u00e9\u4e2d"\\\n{}[],:0'), max_size=12)
+_ELEMENT = st.one_of(
+    st.integers(-50, 10**20),
+    _TEXT,
+    st.booleans(),
+    st.none(),
+    st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant"]), "content": _TEXT}),
+    st.lists(st.integers(0, 9), max_size=3),
+)
+
+
+class Conversation:
+    """A body a client resends with edits: members in its own order and
+    spacing, the ``messages`` list growing, a cache mark moving."""
+
+    def __init__(self, data: st.DataObject) -> None:
+        draw = data.draw
+        self.draw = draw
+        self.members: list[tuple[str, Any]] = [("model", draw(_TEXT))]
+        self.members += [(key, draw(_ELEMENT)) for key in draw(st.lists(st.sampled_from(_KEYS)))]
+        self.messages: list[Any] = draw(st.lists(_ELEMENT, max_size=6))
+        self.members.insert(draw(st.integers(1, len(self.members))), ("messages", self.messages))
+        if draw(st.booleans()):  # a duplicate key: its last value counts
+            self.members.append(("messages", list(self.messages)))
+        self.comma = draw(st.sampled_from([",", ", ", " ,\n  ", ",\t"]))
+        self.colon = draw(st.sampled_from([":", ": ", " :\r\n"]))
+        self.ascii = draw(st.booleans())
+
+    def dumps(self, value: Any) -> str:
+        return json.dumps(value, separators=(self.comma, self.colon), ensure_ascii=self.ascii)
+
+    def body(self) -> bytes:
+        inner = self.comma.join(self.dumps(k) + self.colon + self.dumps(v) for k, v in self.members)
+        return ("{" + inner + "}").encode()
+
+    def edit(self) -> bytes:
+        """The next body: an edit a client makes, or bytes no client sends."""
+        draw, messages = self.draw, self.messages
+        kinds = ["turn", "mark", "shrink", "grow", "member", "bytes", "same"]
+        kind = draw(st.sampled_from(kinds))
+        if kind == "grow" and messages:  # the last element longer: 2 -> 2.5, "ab" -> "abc"
+            messages[-1] = _grown(messages[-1], draw(st.sampled_from(["0", ".5", "e3", "x"])))
+        elif kind == "turn":
+            messages += draw(st.lists(_ELEMENT, min_size=1, max_size=3))
+        elif kind == "mark" and messages:  # Claude Code's cache mark on the newest message
+            for m in messages:
+                if isinstance(m, dict):
+                    m.pop("cache_control", None)
+            messages.append({"role": "user", "content": "next", "cache_control": {"t": "e"}})
+        elif kind == "shrink":
+            del messages[draw(st.integers(0, len(messages))) :]
+        elif kind == "member":
+            at = draw(st.integers(0, len(self.members) - 1))
+            if self.members[at][0] != "messages":
+                self.members[at] = (self.members[at][0], draw(_ELEMENT))
+        body = self.body()
+        if kind != "bytes":
+            return body
+        at = draw(st.integers(0, len(body)))
+        cut = draw(st.integers(at, min(at + 3, len(body))))
+        return body[:at] + draw(st.binary(max_size=3) | _TEXT.map(str.encode)) + body[cut:]
+
+
+def _grown(value: Any, more: str) -> Any:
+    if isinstance(value, bool) or value is None:
+        return [value]
+    if isinstance(value, int):
+        return value * 10 if more in "0x" else float(f"{value}{more}")  # (its digits first)
+    if isinstance(value, str):
+        return value + more
+    if isinstance(value, list):
+        return [*value, len(more)]
+    if isinstance(value, dict):
+        return {**value, more: more}
+    return value * 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), head=st.integers(1, 40), items=st.booleans())
+def test_a_split_that_follows_the_last_turn_is_a_fresh_split(
+    data: st.DataObject, head: int, items: bool
+) -> None:
+    """Two conversations edited turn after turn, interleaved (their openings
+    may be alike): each split, taken from the one before where it can be,
+    is what a split of the body alone gives, invalid bodies included."""
+    from unittest import mock
+
+    from omniroute_mitm.engine.core import toplevel
+
+    conversations = [Conversation(data), Conversation(data)]
+    with mock.patch.object(toplevel, "_LONG", 0), mock.patch.object(toplevel, "_HEAD", head):
+        toplevel._SPLITS.clear()
+        for _ in range(data.draw(st.integers(1, 12))):
+            body = conversations[data.draw(st.integers(0, 1))].edit()
+            top = TopLevel.split(body)
+            assert members_of(top) == fresh_split(body), body
+            if top is not None and items and "messages" in top:
+                found = top.items_of("messages")
+                expected = json.loads(body)["messages"]
+                assert (None if found is None else list(found)) == (
+                    expected if isinstance(expected, list) else None
+                )
+    toplevel._SPLITS.clear()
+
+
+def long_turns(count: int) -> list[bytes]:
+    """A Claude Code conversation turn after turn: its history resent, two
+    messages more each turn, the cache mark moved to the newest."""
+    body = anthropic_body([envelope("anthropic", f"R{i}", "prov") for i in range(300)])
+    bodies = []
+    for turn in range(count):
+        for m in body["messages"]:
+            if isinstance(m["content"], list):
+                m["content"][-1].pop("cache_control", None)
+        body["messages"] += [
+            {"role": "assistant", "content": [{"type": "text", "text": f"done {turn}"}]},
+            {"role": "user", "content": [{"type": "text", "text": f"now step {turn}",
+                                          "cache_control": {"type": "ephemeral"}}]},
+        ]  # fmt: skip
+        bodies.append(json.dumps(body, separators=(",", ":")).encode())
+    return bodies
+
+
+@pytest.mark.parametrize("read", [False, True], ids=["split", "turns-read"])
+def test_the_next_turn_is_checked_only_where_it_is_new(
+    read: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Turn 3 decodes the messages from the one where the cache mark was,
+    not the conversation again; what it finds is what a fresh split finds.
+    When the turns were read (the session hash of a client that sends no
+    session), already turn 2."""
+    import msgspec
+    from omniroute_mitm.engine.core import toplevel
+
+    decoded: list[int] = []
+
+    class Spy:
+        def __init__(self, decoder: Any) -> None:
+            self.decoder = decoder
+
+        def decode(self, data: Any) -> Any:
+            decoded.append(len(data))
+            return self.decoder.decode(data)
+
+    monkeypatch.setattr(toplevel, "_SPLITS", [])
+    monkeypatch.setattr(toplevel, "_MEMBERS", Spy(toplevel._MEMBERS))
+    monkeypatch.setattr(toplevel, "_NESTED", Spy(toplevel._NESTED))
+    bodies = long_turns(4)
+    assert len(bodies[0]) > toplevel._LONG
+    for turn, body in enumerate(bodies):
+        decoded.clear()
+        top = TopLevel.split(body)
+        assert top is not None and members_of(top) == fresh_split(body)
+        if read:
+            assert list(top.items_of("messages") or []) == json.loads(body)["messages"]
+        if turn >= (1 if read else 2):
+            last = json.dumps(json.loads(body)["messages"][-3:], separators=(",", ":"))
+            assert sum(decoded) < len(last) + 10, turn  # the last three messages only
+        else:
+            assert sum(decoded) > len(body) * 0.9  # the first two: all of it
+    assert (
+        msgspec.json.decode(TopLevel.split(bodies[-1]).raw("messages") or b"")
+        == (json.loads(bodies[-1])["messages"])
+    )
+
+
+def test_a_broken_turn_is_refused_and_the_next_one_still_follows() -> None:
+    from omniroute_mitm.engine.core import toplevel
+
+    toplevel._SPLITS.clear()
+    first, second, third = long_turns(3)
+    assert TopLevel.split(first) is not None and TopLevel.split(second) is not None
+    at = third.rindex(b"now step")
+    for broken in (third[:at] + b"\xff" + third[at + 1 :], third[:at] + b'"' + third[at:]):
+        assert TopLevel.split(broken) is None
+    assert members_of(TopLevel.split(third)) == fresh_split(third)
+    assert len(toplevel._SPLITS) == 1
+    toplevel._SPLITS.clear()
+
+
+@pytest.mark.parametrize(
+    "turns",
+    [
+        [b'{"m":[1,2],"n":3}', b'{"m":[1,2.5],"n":3}', b'{"m":[1,2.5,4],"n":3}'],  # a number grows
+        [b'{"m":[1,2],"n":3}', b'{"m":[1,2e3],"n":3}', b'{"m":[1,2e3],"n":3}'],
+        [b'{"m":[1,2],"t":2}', b'{"m":[1],"x":[2],"t":2}'],  # one member becomes two
+        [b'{"m":[1,2],"t":2}', b'{"m":[1,2] ,"t":2}', b'{"m":[1,2]]}'],  # not in the list
+        [b'{"m" : [ 1 , 2 ] }', b'{"m" : [ 1 , 2 , {"a":"\\u00e9"} ] }', b'{"m" : [ 1 ] }'],
+        [b'{"\\u006d":[1],"m":[1]}', b'{"\\u006d":[1,2],"m":[1]}'],  # a duplicate key
+        [b'{"m":["a"]}', b'{"m":["a","\xc3\xa9"]}', b'{"m":["a","\xc3"]}', b'{"m":["a","b"]}'],
+    ],
+)
+def test_edge_turns_split_as_fresh(turns: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    from omniroute_mitm.engine.core import toplevel
+
+    monkeypatch.setattr(toplevel, "_LONG", 0)
+    monkeypatch.setattr(toplevel, "_HEAD", 3)
+    monkeypatch.setattr(toplevel, "_SPLITS", [])
+    for body in turns:
+        top = TopLevel.split(body)
+        assert members_of(top) == fresh_split(body), body
+        if top is not None:
+            items = top.items_of("m")
+            expected = json.loads(body)["m"]
+            assert (None if items is None else list(items)) == expected, body
