@@ -266,7 +266,7 @@ def unwrap_pieces(fmt: str, target: str, data: bytes) -> list[Buffer] | None:
     ends: list[int] = []
     resume = 0
     if last is not None:
-        same = _common_prefix(last.data, data)
+        same = common_prefix(last.data, data)
         kept = bisect.bisect_left(last.ends, same)  # the values whose closing quote is alike
         if kept:
             ends = last.ends[:kept]
@@ -344,7 +344,7 @@ def _scan(
     return True
 
 
-def _common_prefix(old: bytes, new: bytes) -> int:
+def common_prefix(old: bytes, new: bytes) -> int:
     """How many leading bytes ``old`` and ``new`` share (compared in
     blocks, without copies)."""
     size = min(len(old), len(new))

@@ -290,17 +290,17 @@ def test_a_resent_conversation_is_unwrapped_as_if_scanned_afresh() -> None:
     )
 
 
-def test_the_common_prefix_is_found_at_every_length() -> None:
-    from omniroute_mitm.translators.provenance import _common_prefix
+def test_thecommon_prefix_is_found_at_every_length() -> None:
+    from omniroute_mitm.translators.provenance import common_prefix
 
     rng = random.Random(7)
     base = bytes(rng.randrange(256) for _ in range(200_000))
     for at in [0, 1, 2, 65535, 65536, 65537, 131071, 199_999]:
         changed = base[:at] + bytes([base[at] ^ 1]) + base[at + 1 :]
-        assert _common_prefix(base, changed) == at
-    assert _common_prefix(base, base) == len(base)
-    assert _common_prefix(base, base[:1000]) == 1000
-    assert _common_prefix(b"", base) == 0
+        assert common_prefix(base, changed) == at
+    assert common_prefix(base, base) == len(base)
+    assert common_prefix(base, base[:1000]) == 1000
+    assert common_prefix(b"", base) == 0
 
 
 # ------------------------------------------------- the next turn of a conversation

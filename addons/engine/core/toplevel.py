@@ -27,6 +27,7 @@ from itertools import accumulate
 from typing import Any
 
 import msgspec
+from omniroute_mitm.translators.provenance import common_prefix
 from omniroute_mitm.translators.sse import loads_exact
 
 from .calls import dumps
@@ -314,7 +315,7 @@ def _closest(body: bytes) -> tuple[_Split | None, int]:
     best, same = None, -1
     for split in _SPLITS:
         if split.head == head:
-            alike = _common_prefix(split.body, body)
+            alike = common_prefix(split.body, body)
             if alike > same:
                 best, same = split, alike
     return best, same
@@ -341,28 +342,6 @@ def _name(raw: bytes) -> str | None:
     except _DECODE_ERRORS:
         return None
     return name if isinstance(name, str) else None
-
-
-def _common_prefix(old: bytes, new: bytes) -> int:
-    """How many leading bytes ``old`` and ``new`` share (compared in
-    blocks, without copies)."""
-    size = min(len(old), len(new))
-    view = memoryview(old)
-    pos = 0
-    while pos < size:
-        step = min(_BLOCK, size - pos)
-        if new.startswith(view[pos : pos + step], pos):
-            pos += step
-            continue
-        low, high = pos, pos + step  # old[:low] == new[:low]; they differ before high
-        while high - low > 1:
-            mid = (low + high) // 2
-            if new.startswith(view[low:mid], low):
-                low = mid
-            else:
-                high = mid
-        return low
-    return size
 
 
 def _common_suffix(old: bytes, new: bytes, most: int) -> int:
