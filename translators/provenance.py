@@ -29,7 +29,7 @@ import bisect
 import functools
 import re
 from collections.abc import Buffer, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .canonical import (
@@ -168,23 +168,76 @@ def _after(data: bytes, boundary: bytes) -> int:
 def keep_issued(messages: list[Message], fmt: str, target: str) -> int:
     """Keep ``fmt``'s signatures only where ``target`` issued them; returns
     how many were dropped. Meta without an issuer came from the client as is:
-    its native destination issued it."""
+    its native destination issued it.
+
+    The parts may be shared with other requests (remembered messages): a
+    part whose meta changes is replaced in its message by a copy, its meta
+    dicts copied before the first change (:class:`_Writes`), never changed
+    in place."""
+    writes = _Writes()
     dropped = 0
     for message in messages:
         for part in message.parts:
-            entry = part.meta.get(fmt) if part.meta else None
+            meta = writes.read(part.meta)
+            entry = writes.read(meta[fmt]) if meta and fmt in meta else None
             if not entry:
                 continue
-            by = entry.pop(BY, NATIVE)
+            by = entry.get(BY, NATIVE)
+            if BY in entry:
+                writes.entry(part.meta, fmt).pop(BY)
             if by == target:
                 continue
             if isinstance(part, Reasoning):
-                del part.meta[fmt]
+                del writes.copy(part.meta)[fmt]
                 dropped += 1
-            else:
-                for key in SIGNATURE_KEYS:
-                    dropped += entry.pop(key, None) is not None
+                continue
+            for key in SIGNATURE_KEYS:
+                if key in writes.read(meta[fmt]):
+                    dropped += writes.entry(part.meta, fmt).pop(key) is not None
+    if writes.copies:
+        writes.apply(messages)
     return dropped
+
+
+class _Writes:
+    """Copies of the meta dicts :func:`keep_issued` changes, by the identity
+    of the original: every read goes through them, so two parts that share
+    a dict see each other's changes as they would in place."""
+
+    __slots__ = ("copies",)
+
+    def __init__(self) -> None:
+        self.copies: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def read(self, d: dict[str, Any]) -> dict[str, Any]:
+        held = self.copies.get(id(d))
+        return d if held is None else held[1]
+
+    def copy(self, d: dict[str, Any]) -> dict[str, Any]:
+        """The writable copy of ``d`` (the original is kept: ids stay unique)."""
+        held = self.copies.get(id(d))
+        if held is None:
+            held = self.copies[id(d)] = (d, dict(d))
+        return held[1]
+
+    def entry(self, meta: Meta, fmt: str) -> dict[str, Any]:
+        """The writable copy of ``meta[fmt]`` as it reads now."""
+        return self.copy(self.read(meta)[fmt])
+
+    def apply(self, messages: list[Message]) -> None:
+        """Each part whose meta (or an entry of it) was copied replaced by
+        a copy of the part holding the copies."""
+        for message in messages:
+            parts = message.parts
+            for i, part in enumerate(parts):
+                meta = self.read(part.meta)
+                changed = meta is not part.meta
+                new: Meta = {}
+                for key, value in meta.items():
+                    new[key] = self.read(value)
+                    changed = changed or new[key] is not value
+                if changed:
+                    parts[i] = replace(part, meta=new)
 
 
 # ------------------------------------------------------ bodies passed through

@@ -12,6 +12,7 @@ foreign metadata (Gemini's thought signature on a function call): see
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from typing import Any
 
 from ..canonical import (
@@ -301,6 +302,7 @@ def attach_carriers(messages: list[Message]) -> None:
     if not carried:
         return
     for message in messages:
-        for part in message.parts:
+        for i, part in enumerate(message.parts):
             if isinstance(part, ToolCall) and part.id in carried:
-                part.meta.update(carried[part.id])
+                # a copy: the part may be shared (a remembered message's, never changed)
+                message.parts[i] = replace(part, meta={**part.meta, **carried[part.id]})

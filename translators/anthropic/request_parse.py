@@ -10,11 +10,14 @@ that an Anthropic-to-Anthropic translation sends them back unchanged:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from ..canonical import (
     Effort,
     Message,
+    Part,
     ReasoningConfig,
     Request,
     ResponseFormat,
@@ -35,9 +38,40 @@ _EFFORTS = ("low", "medium", "high", "xhigh", "max")
 _CHOICES = {"auto": "auto", "any": "required", "tool": "tool", "none": "none"}
 
 
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One message parsed on its own: what no other message changes. Its
+    parts are shared by every request that sends these bytes at this index
+    (see :func:`parse_item`): never changed in place, copied where another
+    message changes them (a tool result's name)."""
+
+    role: Role
+    parts: tuple[Part, ...]
+
+
+def parse_item(raw: Any, i: int) -> Item:
+    """``messages[i]`` on its own, as :func:`parse_request` reads it (the same
+    errors, in the same order)."""
+    path = f"messages[{i}]"
+    if not isinstance(raw, dict):
+        raise TranslationError(path, "a message must be an object")
+    role = raw.get("role")
+    if role not in _ROLES:
+        raise TranslationError(f"{path}.role", f"unsupported role {role!r}")
+    parts = parse_content(raw.get("content"), f"{path}.content")
+    return Item(cast(Role, role), tuple(parts))
+
+
 def parse_request(
-    body: dict[str, Any], *, model: str | None = None, stream: bool | None = None
+    body: dict[str, Any],
+    *,
+    model: str | None = None,
+    stream: bool | None = None,
+    items: Iterable[Item] | None = None,
 ) -> Request:
+    """``items``: ``body["messages"]`` already parsed one by one (produced as
+    they are reached, so that errors come in the same order), the member
+    itself then absent from ``body``."""
     if not isinstance(body, dict):
         raise TranslationError("", "the request body must be a JSON object")
     name = model if model is not None else body.get("model")
@@ -45,7 +79,7 @@ def parse_request(
         raise TranslationError("model", "model must be a non-empty string")
     request = Request(
         model=name,
-        messages=_messages(body.get("messages")),
+        messages=_messages(body.get("messages")) if items is None else _assemble(items),
         system=_system(body.get("system")),
         tools=_tools(body.get("tools")),
         stream=bool(body.get("stream")) if stream is None else stream,
@@ -64,24 +98,25 @@ def parse_request(
 def _messages(raw: Any) -> list[Message]:
     if not isinstance(raw, list):
         raise TranslationError("messages", "messages must be a list")
+    return _assemble(parse_item(m, i) for i, m in enumerate(raw))
+
+
+def _assemble(items: Iterable[Item]) -> list[Message]:
+    """The messages of ``items``, with what one message gives another."""
     messages: list[Message] = []
     names: dict[str, str] = {}
-    for i, item in enumerate(raw):
-        path = f"messages[{i}]"
-        if not isinstance(item, dict):
-            raise TranslationError(path, "a message must be an object")
-        role = item.get("role")
-        if role not in _ROLES:
-            raise TranslationError(f"{path}.role", f"unsupported role {role!r}")
-        parts = parse_content(item.get("content"), f"{path}.content")
-        for part in parts:
+    for item in items:
+        parts = list(item.parts)
+        for j, part in enumerate(parts):
             # Anthropic tool results carry no name; Gemini needs one, so
             # it is looked up from the call it answers.
             if isinstance(part, ToolCall):
                 names[part.id] = part.name
             elif isinstance(part, ToolResult) and part.name is None:
-                part.name = names.get(part.call_id)
-        messages.append(Message(cast(Role, role), parts))
+                name = names.get(part.call_id)
+                if name is not None:
+                    parts[j] = replace(part, name=name)
+        messages.append(Message(item.role, parts))
     attach_carriers(messages)
     return messages
 

@@ -40,6 +40,7 @@ from omniroute_mitm.engine.stream.reply import ClientReply
 from omniroute_mitm.engine.stream.tap import UsageTap
 from omniroute_mitm.engine.translate import thinking
 from omniroute_mitm.engine.translate.codeassist import CodeAssistStream
+from omniroute_mitm.engine.translate.memo import MessageMemo
 from omniroute_mitm.engine.translate.shaping import Asked, shape_request
 from omniroute_mitm.engine.translate.thinking import ThoughtCache, needs_cache
 from omniroute_mitm.translators import (
@@ -66,6 +67,8 @@ class Services(Protocol):
     def upstream(self) -> Upstream: ...
     @property
     def thoughts(self) -> ThoughtCache: ...
+    @property
+    def memo(self) -> MessageMemo: ...
 
 
 @dataclass(slots=True)
@@ -209,6 +212,7 @@ class ProviderRun:
             beta=job.inbound.header("anthropic-beta"),
             partial=self.resume.partial if self.resume is not None else None,
             how=how,
+            memo=self.rt.memo,
         )
         for warning in shaped.warnings:
             log.debug("%s: %s", self.label, warning)

@@ -13,6 +13,7 @@ from omniroute_mitm.engine.record.metrics import Metrics
 from omniroute_mitm.engine.record.reqlog import RequestLog
 from omniroute_mitm.engine.record.usage import UsageLog
 from omniroute_mitm.engine.route.router import Router
+from omniroute_mitm.engine.translate.memo import MessageMemo
 from omniroute_mitm.engine.translate.responses.store import ResponseStore
 from omniroute_mitm.engine.translate.thinking import ThoughtCache
 
@@ -27,6 +28,8 @@ class Runtime:
     ping_interval: float = 10.0
     thoughts: ThoughtCache = field(default_factory=ThoughtCache)
     """Thinking metadata for clients that cannot carry it (see thoughts)."""
+    memo: MessageMemo = field(default_factory=MessageMemo)
+    """Messages parsed in earlier requests (a conversation resent every turn)."""
     exchanges: int = 0
     """Requests being answered right now (the status page's ``in_flight``)."""
     config_path: str | None = None

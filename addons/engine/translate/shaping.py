@@ -16,6 +16,7 @@ from omniroute_mitm.translators.canonical import Message, Part, Request, Text
 from omniroute_mitm.translators.stream import custom_tool_names
 
 from . import thinking
+from .memo import MessageMemo
 from .thinking import ThoughtCache, needs_cache
 
 log = logging.getLogger(__name__)
@@ -71,16 +72,17 @@ def shape_request(
     beta: str | None,
     partial: list[Part] | None = None,
     how: Continuation = "instruction",
+    memo: MessageMemo | None = None,
 ) -> Shaped:
     """The body for ``provider``: the client's own bytes with only what must
     change when both speak one format, else translated (signatures only go
     back to their ``issuer``). ``partial``: a continuation's request, the
     conversation plus what the client already received (always translated),
-    handed over as ``how`` says."""
+    handed over as ``how`` says; ``memo``: messages parsed in earlier requests."""
     if provider.name == client.name and partial is None:
         body = passthrough_body(client.name, asked, model, cap, issuer)
         return Shaped(body, {"anthropic-beta": beta} if beta else {})
-    request = client.parse_request(asked.body, model=asked.url_model, stream=asked.url_stream)
+    request = parse_request(client, asked, memo)
     request.model, request.stream = model, asked.stream
     if cap is not None:
         request.max_tokens = min(request.max_tokens or cap, cap)
@@ -98,6 +100,21 @@ def shape_request(
             headers["anthropic-beta"] = ",".join(betas)
     return Shaped(dumps(rendered), headers, input_tokens, custom, list(request.warnings),
                   trimmed=trimmed, prefix=prefix)  # fmt: skip
+
+
+def parse_request(client: WireFormat, asked: Asked, memo: MessageMemo | None) -> Request:
+    """The client's request in canonical form, its messages from ``memo``
+    where seen before when the body was not parsed yet (its bytes are then
+    what the client sent; a parsed body may have been changed since)."""
+    if memo is not None and callable(asked.parsed):
+        top = asked.top if asked.top is not None else TopLevel.split(asked.body_bytes)
+        if top is not None:
+            request = memo.parse_request(
+                client, top, model=asked.url_model, stream=asked.url_stream
+            )
+            if request is not None:
+                return request
+    return client.parse_request(asked.body, model=asked.url_model, stream=asked.url_stream)
 
 
 def for_target(
