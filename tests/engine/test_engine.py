@@ -6,6 +6,8 @@ import asyncio
 import gzip
 import json
 import socket
+import time
+from email.utils import parsedate_to_datetime
 
 import httpx
 import pytest
@@ -185,6 +187,26 @@ async def test_same_format_stream_passes_bytes_through_with_provider_key(engine,
     assert json.loads(seen.body)["model"] == "up-model"
     record = engine.engine.records.get(int(resp.headers["x-omniroute-id"]))
     assert (record.status, record.input_tokens, record.output_tokens) == (200, 10, 5)
+
+
+async def test_the_engine_answers_with_a_current_date_and_no_server_header(engine, upstream):
+    """The head the front passes on to a client: a Date of now, no ``Server``
+    naming tornado, and no content type the answer did not give."""
+    upstream.script("/ant/v1/messages", Reply(200, anthropic_sse(), SSE))
+    before = time.time()
+    resp = await engine.post("/v1/messages", ANTHROPIC_BODY, headers={"x-api-key": "sk-mine"})
+    refused = await engine.client.post("/v1/messages", json=ANTHROPIC_BODY)
+    page = await engine.client.get(
+        "/omniroute/records/" + resp.headers["x-omniroute-id"],
+        headers={"x-omniroute-secret": engine.engine.secret},
+    )
+    for answer in (resp, refused, page):
+        assert "server" not in answer.headers
+        date = parsedate_to_datetime(answer.headers["date"]).timestamp()
+        assert before - 1 <= date <= time.time() + 1
+    assert resp.headers["content-type"].startswith("text/event-stream")
+    assert refused.headers["content-type"] == "application/json"
+    assert page.status_code == 200 and page.json()["status"] == 200
 
 
 async def test_same_format_unary_passes_json_through(engine, upstream):

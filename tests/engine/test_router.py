@@ -1,3 +1,4 @@
+import json
 from textwrap import dedent
 
 import pytest
@@ -103,3 +104,35 @@ def test_provider_without_keys_is_one_attempt_without_key():
 def test_empty_config_routes_everything_native():
     empty = parse_config("", env={})
     assert [a.label for a in plan(empty, "anthropic", "claude-x").attempts] == ["native"]
+
+
+def test_a_routers_own_measurements_rank_latency_and_show_on_the_status_page():
+    """The router in memory (no shared state) remembers what it measured:
+    the faster target first under ``latency``, its numbers on the status page."""
+    from omniroute_mitm.engine.route.failures import Failure
+    from omniroute_mitm.engine.route.router import Router, RouteRequest
+    from omniroute_mitm.engine.serve.status import status
+
+    config = parse_config(dedent("""
+        providers:
+          a: {format: openai-chat, base_url: "http://127.0.0.1:1/v1", keys: [k1]}
+          b: {format: openai-chat, base_url: "http://127.0.0.1:2/v1", keys: [k2]}
+        combos:
+          fast: {strategy: latency, targets: [a/m, b/m]}
+        routes:
+          - match: {model: "x"}
+            to: fast
+        """), env={})  # fmt: skip
+    router, request = Router(), RouteRequest("openai-chat", "x", None)
+    for ttft in (900.0, 40.0, 60.0):
+        decision = router.decide(config, request)
+        for attempt in decision.attempts:
+            router.health.started(attempt.label)
+            router.succeeded(decision, attempt, ttft if attempt.label == "b/m" else 300.0)
+    decision = router.decide(config, request)
+    assert [a.label for a in decision.attempts] == ["b/m", "a/m"]
+    router.health.started("a/m")
+    router.failed(config, decision, decision.attempts[1], Failure("transient", 500))
+    page = json.dumps(status(config, router))
+    assert '"median_ttft_ms": 60.0' in page and '"median_ttft_ms": 300.0' in page
+    assert '"success_rate": 0.75' in page

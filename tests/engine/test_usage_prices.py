@@ -173,6 +173,27 @@ def test_one_hour_writes_fall_back_to_the_cache_write_rate():
     assert price is not None and price.cache_write_1h == 7
 
 
+def test_a_reloaded_configs_price_applies_to_the_next_request():
+    """Prices are looked up once per config: an edit of config.yaml (a new
+    config) prices the next request at the new rate, a model of its own."""
+
+    def config(rate: int) -> str:
+        return (
+            "providers:\n  p: {format: anthropic, base_url: 'http://127.0.0.1:1',"
+            f" price: {{input: {rate}, output: 2}}, prices: {{m2: {{input: 9, output: 9}}}}}}"
+            "\nroutes: []"
+        )
+
+    first, second = parse_config(config(1), env={}), parse_config(config(3), env={})
+    for _ in range(2):
+        assert price_for(first, "p", "m").input == 1
+        assert price_for(second, "p", "m").input == 3
+        assert price_for(second, "p", "m2").input == 9
+        assert price_for(first, "elsewhere", "m") is None
+    for rate in range(4, 20):  # many reloads: each new config its own price
+        assert price_for(parse_config(config(rate), env={}), "p", "m").input == rate
+
+
 # ------------------------------------------------------------------- tiers
 
 QWEN = lookup("dashscope", "qwen3-coder-plus")

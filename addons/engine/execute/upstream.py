@@ -202,14 +202,17 @@ class Upstream:
         """Send ``request``; the body is read by the caller (streamed)."""
         self.open_requests += 1
         self.requests_total += 1
-        reqlog.note_head(f"upstream request ({label})", f"{request.method} {request.url}",
-                         request.headers.multi_items())  # fmt: skip
-        reqlog.note("upstream request", request.content)
+        logged = reqlog.current.get() is not None  # (its lines cost nothing when off)
+        if logged:
+            reqlog.note_head(f"upstream request ({label})", f"{request.method} {request.url}",
+                             request.headers.multi_items())  # fmt: skip
+            reqlog.note("upstream request", request.content)
         try:
             with mapped_errors(label, before_response=True):
                 response = await self._send(request)
-            reqlog.note_head(f"upstream response ({label})", f"HTTP {response.status_code}",
-                             response.headers.multi_items())  # fmt: skip
+            if logged:
+                reqlog.note_head(f"upstream response ({label})", f"HTTP {response.status_code}",
+                                 response.headers.multi_items())  # fmt: skip
             try:
                 yield response
             finally:

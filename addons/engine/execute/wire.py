@@ -116,7 +116,7 @@ class Conn(asyncio.Protocol):
             self.transport.close()
 
 
-def _chunk_size(buf: bytearray, pos: int) -> tuple[int, int] | None:
+def _chunk_size(buf: bytes, pos: int) -> tuple[int, int] | None:
     """The chunk size line at ``pos``: (size, where its data starts), or None
     while the line is incomplete."""
     end = buf.find(b"\n", pos)
@@ -124,7 +124,7 @@ def _chunk_size(buf: bytearray, pos: int) -> tuple[int, int] | None:
         if len(buf) - pos > 4096:
             raise httpx.RemoteProtocolError("chunk size line too long")
         return None
-    line = bytes(buf[pos:end]).split(b";", 1)[0].strip()
+    line = buf[pos:end].split(b";", 1)[0].strip()
     if CHUNK_SIZE.fullmatch(line) is None:
         raise httpx.RemoteProtocolError(f"bad chunk size {line[:20]!r}")
     return int(line, 16), end + 1
@@ -232,7 +232,8 @@ class Body(httpx.AsyncByteStream):
 
     def _take_chunks(self, buf: bytearray) -> bytes:
         out: list[bytes] = []
-        pos, size = 0, len(buf)
+        data = bytes(buf)  # one copy of the read; each chunk a slice of it
+        pos, size = 0, len(data)
         while not self.done:
             if self.trailers:
                 pos = self._trailers(buf, pos)
@@ -241,7 +242,7 @@ class Body(httpx.AsyncByteStream):
                 n = min(self.left, size - pos)
                 if n <= 0:
                     break
-                out.append(bytes(buf[pos : pos + n]))
+                out.append(data[pos : pos + n])
                 pos += n
                 self.left -= n
                 if self.left:
@@ -250,11 +251,11 @@ class Body(httpx.AsyncByteStream):
             if self.left == -2:
                 if size - pos < 2:
                     break
-                if buf[pos : pos + 2] != b"\r\n":
+                if not data.startswith(b"\r\n", pos):
                     raise httpx.RemoteProtocolError("chunk not followed by CRLF")
                 pos += 2
                 self.left = 0
-            found = _chunk_size(buf, pos)
+            found = _chunk_size(data, pos)
             if found is None:
                 break
             self.left, pos = found

@@ -116,8 +116,27 @@ def credential(inbound: Inbound, style: str | None = None) -> str | None:
     return None
 
 
+_PRICED: dict[int, tuple[Config, dict[tuple[str, str], prices.Price | None]]] = {}
+"""price_for's answers per config (a config is never changed once loaded)."""
+
+
 def price_for(config: Config, provider: str, model: str) -> prices.Price | None:
-    """config.yaml's override (per model, then per provider), else the snapshot."""
+    """config.yaml's override (per model, then per provider), else the
+    snapshot; looked up once per config, provider and model."""
+    cached = _PRICED.get(id(config))
+    if cached is None or cached[0] is not config:
+        if len(_PRICED) > 8:  # configs replaced by reloads
+            _PRICED.clear()
+        cached = _PRICED[id(config)] = (config, {})
+    answers = cached[1]
+    if (provider, model) not in answers:
+        if len(answers) > 10_000:  # model names are the client's: keep it bounded
+            answers.clear()
+        answers[provider, model] = _price_for(config, provider, model)
+    return answers[provider, model]
+
+
+def _price_for(config: Config, provider: str, model: str) -> prices.Price | None:
     if provider.startswith("native/"):
         info = prices.lookup(provider.removeprefix("native/"), model)
     elif provider in config.providers:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from omniroute_mitm.engine.core.config import Resilience
 
 from .failures import Failure
-from .state import Clock, StateStore
+from .state import Clock, MemoryStore, StateStore
 
 BreakerState = Literal["closed", "open", "half-open"]
 SAMPLES = 50
@@ -79,6 +79,9 @@ class Health:
         self.store = store
         self.clock = clock
         self.stats: dict[str, Stats] = {}
+        self._own = isinstance(store, MemoryStore)
+        """This process's own store: the ``stats:`` values are not written to
+        it (only this object would read them back, and it holds them already)."""
 
     def stat(self, name: str) -> Stats:
         stats = self.stats.get(name)
@@ -99,6 +102,8 @@ class Health:
         return stats
 
     def _measured(self, label: str, stats: Stats) -> None:
+        if self._own:
+            return  # nobody else reads them: this object is the measurement
         raw = json.dumps(
             {"ok": list(stats.outcomes), "ttft": list(stats.ttft_ms), "last_ok": stats.last_ok}
         )

@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import secrets
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -54,6 +55,7 @@ from omniroute_mitm.engine.route.router import Router
 from omniroute_mitm.engine.translate.responses import ResponseStore
 from omniroute_mitm.translators import FORMAT_NAMES, get_format
 from tornado.httpserver import HTTPServer
+from tornado.httputil import HTTPHeaders, format_timestamp
 from tornado.iostream import StreamClosedError
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler, stream_request_body
@@ -282,6 +284,17 @@ def announce_routing(call_id: str | None) -> None:
         os.write(1, f"{ROUTING_LINE}{call_id}\n".encode())
 
 
+_DATE: list[Any] = [None, ""]
+
+
+def _http_date() -> str:
+    """The Date header's value, formatted once per second."""
+    now = int(time.time())
+    if _DATE[0] != now:
+        _DATE[0], _DATE[1] = now, format_timestamp(now)
+    return str(_DATE[1])
+
+
 def _no_log(handler: RequestHandler) -> None:
     """The pipeline logs one line per request itself."""
 
@@ -386,9 +399,14 @@ class EngineHandler(RequestHandler):
     def on_finish(self) -> None:
         self._release()
 
-    def set_default_headers(self) -> None:
-        self.clear_header("Server")
-        self.clear_header("Content-Type")
+    def clear(self) -> None:
+        """tornado's reset of the response, without the Server and Content-Type
+        headers it would add (the engine sets its own); its Date is formatted
+        once a second, not on each of the two resets of every request."""
+        self._headers = HTTPHeaders({"Date": _http_date()})
+        self._write_buffer = []
+        self._status_code = 200
+        self._reason = "OK"
 
     async def get(self, *_: str) -> None:
         await self._serve()
