@@ -509,8 +509,7 @@ class OmniRoute:
         engine.core.arena): the request itself goes empty, naming the place."""
         req, shared = flow.request, self.backend.arena
         raw = req.raw_content
-        least = int(os.environ.get("OMR_ARENA_MIN", arena.MIN_BODY))
-        if shared is None or req.stream or raw is None or len(raw) < least:
+        if shared is None or req.stream or raw is None or len(raw) < arena.MIN_BODY:
             return
         slot = shared.put(raw)
         if slot is None:  # full: over the socket

@@ -5,6 +5,7 @@ mode still serves the same calls."""
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import re
 import signal
@@ -31,6 +32,8 @@ from e2e_harness import (
 from fakeprovider import DEFAULT_REPLY, FakeProvider, Reply
 from fakeprovider.sdk import Conn, call
 from google.genai import errors as genai_errors
+from mitmproxy import http as mhttp
+from mitmproxy import io
 
 pytestmark = pytest.mark.e2e
 
@@ -344,3 +347,41 @@ def test_an_engine_that_cannot_be_reached_is_an_error_in_the_clients_format(
     finally:
         mitm.stop()
     assert "s3cret" not in mitm.output()
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="Linux only (memfd)")
+def test_long_bodies_reach_the_engine_child_whole_and_the_saved_flow_keeps_them(
+    tmp_path, ca_dir, e2e_provider, fake
+):
+    """A long conversation goes to the engine child through the shared memory
+    both were given at its start (engine.core.arena): the provider gets each
+    body whole, more bodies than the arena holds at once pass one after
+    another (each place freed), and the saved flow shows the body the client
+    sent, with no x-omniroute header."""
+    saved = tmp_path / "flows.mitm"
+    mitm = start_mitmdump(tmp_path, ca_dir, e2e_config(e2e_provider.port), "-w", str(saved))
+    try:
+        [(pid, _)] = children(mitm)
+        assert "memfd:omniroute-bodies" in Path(f"/proc/{pid}/maps").read_text()
+        fake.script([Reply(text=f"answer {i}", text_deltas=[f"answer {i}"]) for i in range(40)])
+        headers = {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}
+        sent = []
+        with httpx.Client(proxy=mitm.url, verify=client_ssl_context(mitm.confdir),
+                          timeout=60) as http:  # fmt: skip
+            for i in range(40):  # 40 x 2 MB: more than the arena's 64 MiB
+                body = {"model": "to-anthropic", "max_tokens": 10, "stream": True, "messages": [
+                    {"role": "user", "content": f"turn {i} " + "word " * 400_000}]}
+                sent.append(body)
+                resp = http.post(STREAM_URLS["anthropic"], json=body, headers=headers)
+                assert resp.status_code == 200 and f"answer {i}" in resp.text, resp.text[:300]
+        calls = fake.model_calls()
+        assert [c.body["messages"] for c in calls] == [b["messages"] for b in sent]
+    finally:
+        mitm.stop()
+    with saved.open("rb") as f:
+        flows = [flow for flow in io.FlowReader(f).stream() if isinstance(flow, mhttp.HTTPFlow)]
+    assert len(flows) == 40
+    for flow, body in zip(flows, sent, strict=True):
+        assert json.loads(flow.request.content) == body
+        assert flow.request.headers["content-length"] == str(len(flow.request.raw_content))
+        assert not [n for n in flow.request.headers if n.lower().startswith("x-omniroute-")]
