@@ -104,6 +104,15 @@ class TopLevel(Mapping[str, Any]):
         """The elements of a list member, each decoded when reached (the
         first user turn of a long conversation without decoding the rest);
         None when the member is not a list."""
+        elements = self.elements(key)
+        if elements is None:
+            return None
+        return (loads_exact(bytes(element)) for element in elements)
+
+    def elements(self, key: str) -> list[Buffer] | None:
+        """The raw JSON of each element of a list member (views of the body
+        where its elements are placed: a next turn's split placed those it
+        kept); None when the member is not a list."""
         raw = self._raw.get(key)
         if raw is None:
             return None
@@ -116,10 +125,10 @@ class TopLevel(Mapping[str, Any]):
                 return None
             spans = _places(view, 0, items, first=True)
             if spans is None:
-                return (loads_exact(bytes(item)) for item in items)
+                return list(items)
             self._spans[key] = spans  # (the next turn starts from them)
         starts, ends = spans
-        return (loads_exact(bytes(view[s:e])) for s, e in zip(starts, ends, strict=True))
+        return [view[s:e] for s, e in zip(starts, ends, strict=True)]
 
     def subset(self, *keys: str) -> dict[str, Any]:
         """A plain dict of the named members present (decoded)."""

@@ -10,9 +10,10 @@ issuer, thinking restored from the cache) is still worked out per request
 from them (copies where it changes a part: a remembered part is never
 changed in place, see ``translators.provenance.keep_issued``).
 
-The key is the message's exact bytes and its index (errors and some parts
-name the index), per client format: a request only ever gets the parse of
-the bytes it sent. Bounded by the bytes it holds, least recently used first.
+An entry is the message's exact bytes and its index (errors and some parts
+name the index), per client format, found by index and length and taken
+only when the bytes are equal: a request only ever gets the parse of the
+bytes it sent. Bounded by the bytes it holds, least recently used first.
 One event loop uses it and nothing here awaits, so requests cannot interleave
 inside it.
 """
@@ -20,11 +21,10 @@ inside it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Buffer, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from omniroute_mitm.engine.core.toplevel import TopLevel
 from omniroute_mitm.translators import WireFormat
 from omniroute_mitm.translators.anthropic import request_parse as anthropic
@@ -51,8 +51,6 @@ PARSERS: dict[str, ItemParser] = {
     "anthropic": ItemParser("messages", anthropic.parse_item),
 }
 
-_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
-
 
 class MessageMemo:
     """Parsed messages by client format, index and exact bytes (an LRU)."""
@@ -62,7 +60,7 @@ class MessageMemo:
         self.held = 0
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[tuple[str, int, bytes], Any] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, int, int], tuple[bytes, Any]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -82,40 +80,43 @@ class MessageMemo:
         parser = PARSERS.get(client.name)
         if parser is None:
             return None
-        raw = top.raw(parser.member)
-        if raw is None:
-            return None
-        try:
-            elements = _ITEMS.decode(raw)
-        except msgspec.ValidationError:  # not a list
+        elements = top.elements(parser.member)
+        if elements is None:
             return None
         # decoded afresh, not top's own values: a request may change what it parsed
         body = {k: loads_exact(top.raw(k) or b"") for k in top if k != parser.member}
         items = self._items(client.name, parser, elements)
         return client.parse_request(body, model=model, stream=stream, items=items)
 
-    def _items(self, fmt: str, parser: ItemParser, elements: list[msgspec.Raw]) -> Iterator[Any]:
+    def _items(self, fmt: str, parser: ItemParser, elements: list[Buffer]) -> Iterator[Any]:
         """Each element's item, produced as the parser reaches it (an invalid
-        one raises where a whole-body parse would)."""
+        one raises where a whole-body parse would). An entry is found by the
+        element's format, index and length, and taken only when its bytes
+        are the element's (compared: no hash of every message's bytes)."""
         entries = self._entries
         for i, element in enumerate(elements):
-            key = (fmt, i, bytes(element))
-            item = entries.get(key)
-            if item is None:
-                self.misses += 1
-                item = parser.parse(loads_exact(key[2]), i)
-                self._put(key, item)
-            else:
+            data = bytes(element)  # (bytes compare with memcmp; views element by element)
+            key = (fmt, i, len(data))
+            entry = entries.get(key)
+            if entry is not None and entry[0] == data:
                 self.hits += 1
                 entries.move_to_end(key)
+                yield entry[1]
+                continue
+            self.misses += 1
+            item = parser.parse(loads_exact(data), i)
+            self._put(key, data, item)
             yield item
 
-    def _put(self, key: tuple[str, int, bytes], item: Any) -> None:
-        size = WEIGHT * len(key[2])
+    def _put(self, key: tuple[str, int, int], data: bytes, item: Any) -> None:
+        size = WEIGHT * len(data)
         if size > self.max_bytes:
             return
-        self._entries[key] = item
+        old = self._entries.pop(key, None)
+        if old is not None:  # (another message of that index and length)
+            self.held -= WEIGHT * len(old[0])
+        self._entries[key] = (data, item)
         self.held += size
         while self.held > self.max_bytes:
-            old, _ = self._entries.popitem(last=False)
-            self.held -= WEIGHT * len(old[2])
+            _, (gone, _) = self._entries.popitem(last=False)
+            self.held -= WEIGHT * len(gone)
