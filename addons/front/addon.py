@@ -66,7 +66,7 @@ from .headwatch import HeadWatch
 from .host import EngineHost
 from .lost import LostUsage
 from .offline import offline_answer
-from .record_pages import RecordClient
+from .record_pages import RecordClient, RecordLines
 from .sse_view import ModelStreamView
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,9 @@ def allow_pattern(hosts: tuple[str, ...] | list[str]) -> str:
 READY_TIMEOUT = 30.0  # how long a model call waits for a starting engine
 DEATH_WAIT = 2.0
 """How long a cut engine connection waits to learn whether the engine died."""
+LINE_WAIT = 2.0
+"""How long a finished flow waits for the record line of the engine child
+(written as the call ends, just after its last bytes) before asking over HTTP."""
 BODY_SLOT = "omniroute_body_slot"
 """flow.metadata: (slot, body, content-length) of a body the engine child
 takes from the shared memory (engine.core.arena), until it has it."""
@@ -199,6 +202,8 @@ class OmniRoute:
         self.backend = EngineHost()
         """Where the engine runs (its own process, in-process, external)."""
         self.backend.on_routing = self._routed
+        self._lines = RecordLines()
+        self.backend.on_record = self._lines.add
         self.stopping: asyncio.Future[None] | None = None
         self.rebinding: asyncio.Future[None] | None = None
         self._copies: dict[str, CappedCopy | None] = {}
@@ -715,18 +720,25 @@ class OmniRoute:
             # Nor is the request's: a long conversation's body (up to MBs) would
             # otherwise wait in the finished flow for the cycle collector.
             flow.request.raw_content = None
-        record = await self._record(flow.metadata.get("omniroute_record"))
+        record = await self._record(flow)
         if record is not None:
             annotate(flow, record)
         if isinstance(copy, CappedCopy) and copy.truncated:
             flow.comment += f" [body shown: first {copy.cap} bytes]"
 
-    async def _record(self, record_id: int | None) -> dict[str, Any] | None:
-        """What the engine says request ``record_id`` did: asked over HTTP, the
-        same whether the engine runs in this process, its own or elsewhere."""
+    async def _record(self, flow: http.HTTPFlow) -> dict[str, Any] | None:
+        """What the engine says the flow's request did: the line an engine
+        child wrote as the call ended, else asked over HTTP (the engine in
+        this process or elsewhere; a child's line that did not come)."""
+        record_id = flow.metadata.get("omniroute_record")
         destination = self._destination()
-        if record_id is None or destination is None:
+        if not isinstance(record_id, int) or destination is None:
             return None
+        pid = flow.metadata.get("omniroute_engine_pid")
+        if pid is not None and pid == self.backend.pid:
+            found = await self._lines.take(flow.id, LINE_WAIT)
+            if found is not None and found.get("id") == record_id:
+                return found
         url, secret = destination
         return await self._records.get(url, secret, record_id)
 

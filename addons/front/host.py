@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from mitmproxy import ctx, exceptions
@@ -72,6 +72,8 @@ class EngineHost:
         self.config_path = ""
         self.on_routing: Callable[[str], None] | None = None
         """Told the id of each call an engine child starts routing."""
+        self.on_record: Callable[[str, dict[str, Any]], None] | None = None
+        """Told each call an engine child ended, with its record."""
         self.arena: Arena | None = None
         """Where large bodies go to an engine child (kept across its restarts)."""
 
@@ -285,6 +287,7 @@ class EngineHost:
             arena_fd=self.arena.fd if self.arena is not None else None,
         )
         self.child.on_routing = self.on_routing
+        self.child.on_record = self.on_record
         self.child.start()
         atexit.register(self.child.kill_now)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import re
@@ -19,8 +20,9 @@ import secrets
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from omniroute_mitm.engine.core.headers import ROUTING_LINE
+from omniroute_mitm.engine.core.headers import RECORD_LINE, ROUTING_LINE
 
 log = logging.getLogger("engine")
 
@@ -64,6 +66,8 @@ class EngineProcess:
         """Set once the current child is gone and its output read to the end."""
         self.on_routing: Callable[[str], None] | None = None
         """Told the id of each call the child starts routing (see ROUTING_LINE)."""
+        self.on_record: Callable[[str, dict[str, Any]], None] | None = None
+        """Told each call the child ended: its id and its record (see RECORD_LINE)."""
 
     def __repr__(self) -> str:
         return f"EngineProcess(url={self.url!r}, pid={self.pid})"
@@ -149,6 +153,13 @@ class EngineProcess:
         return await proc.wait()
 
     def _line(self, line: str) -> None:
+        if line.startswith(RECORD_LINE):
+            call_id, _, data = line.removeprefix(RECORD_LINE).partition(" ")
+            with contextlib.suppress(ValueError):
+                record = json.loads(data)
+                if self.on_record is not None and isinstance(record, dict):
+                    self.on_record(call_id, record)
+            return
         if line.startswith(ROUTING_LINE):
             if self.on_routing is not None:
                 self.on_routing(line.removeprefix(ROUTING_LINE))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -81,3 +82,38 @@ class RecordClient:
             for _, writer in conns:
                 writer.close()
         self._idle.clear()
+
+
+class RecordLines:
+    """The records an engine child announces on its stdout as each call
+    ends (engine.serve.announce), by the front's call id: a flow's comment
+    takes its record from here instead of asking the engine over HTTP.
+    Records nobody takes are kept for the last ``keep`` calls only."""
+
+    def __init__(self, keep: int = 1000) -> None:
+        self.keep = keep
+        self._got: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    def add(self, call_id: str, record: dict[str, Any]) -> None:
+        waiter = self._waiting.pop(call_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(record)
+            return
+        self._got[call_id] = record
+        while len(self._got) > self.keep:
+            self._got.popitem(last=False)
+
+    async def take(self, call_id: str, timeout: float) -> dict[str, Any] | None:
+        """Call ``call_id``'s record, waiting up to ``timeout`` s for it
+        (the line may come just after the answer's last bytes); None if none came."""
+        record = self._got.pop(call_id, None)
+        if record is not None:
+            return record
+        waiter = self._waiting[call_id] = asyncio.get_running_loop().create_future()
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            return None
+        finally:
+            self._waiting.pop(call_id, None)

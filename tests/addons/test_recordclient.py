@@ -66,3 +66,35 @@ async def test_an_engine_that_does_not_answer_costs_the_timeout_and_says_so(capl
         client.close()
         server.close()
     assert "record 7" in caplog.text and "secret-value" not in caplog.text
+
+
+async def test_record_lines_are_taken_whether_they_come_before_or_after_the_flow_ends():
+    """An engine child announces each call's record as it ends (engine.serve.
+    announce): the flow's comment takes it from the line, which may come just
+    before or just after the answer's last bytes; none in time: None (the
+    front then asks over HTTP)."""
+    from omniroute_mitm.front.record_pages import RecordLines
+
+    lines = RecordLines(keep=2)
+    lines.add("early", {"id": 1})
+    assert await lines.take("early", 0.01) == {"id": 1}
+    waiting = asyncio.ensure_future(lines.take("late", 5))
+    await asyncio.sleep(0)
+    lines.add("late", {"id": 2})
+    assert await waiting == {"id": 2}
+    assert await lines.take("never", 0.01) is None
+    for i in range(3):  # nobody took them: the last two kept
+        lines.add(f"c{i}", {"id": i})
+    assert await lines.take("c0", 0.01) is None and await lines.take("c2", 0.01) == {"id": 2}
+
+
+def test_a_childs_record_line_reaches_the_front_parsed():
+    from omniroute_mitm.engine.core.headers import RECORD_LINE
+    from omniroute_mitm.front.process import EngineProcess
+
+    child = EngineProcess("unused.yaml")
+    got: list[tuple[str, dict]] = []
+    child.on_record = lambda call, record: got.append((call, record))
+    child._line(f'{RECORD_LINE}abc-1 {{"id":7,"summary":"[1 in / 2 out]"}}')
+    child._line(f"{RECORD_LINE}abc-2 not json")  # (ignored, never logged as an error)
+    assert got == [("abc-1", {"id": 7, "summary": "[1 in / 2 out]"})]

@@ -16,6 +16,8 @@ from enginefakes import Reply, make_config
 from omniroute_mitm.engine.core.headers import (
     CALL_HEADER,
     ORIGINAL_URL_HEADER,
+    RECORD_HEADER,
+    RECORD_LINE,
     ROUTE_HEADER,
     ROUTING_LINE,
 )
@@ -384,8 +386,16 @@ async def test_a_call_the_front_names_is_announced_before_it_reaches_a_provider(
     while not upstream.seen:
         await asyncio.sleep(0.005)
     assert capfd.readouterr().out == f"{ROUTING_LINE}f1-call\n"  # already, at the upstream
-    assert (await sent).status_code == 200
+    resp = await sent
+    assert resp.status_code == 200
     assert not any(name.startswith("x-omniroute") for name in upstream.seen[0].headers)
+    # once it ended, what it did (the flow comment's record: no HTTP request for it)
+    line = capfd.readouterr().out
+    assert line.startswith(f"{RECORD_LINE}f1-call {{") and line.endswith("}\n")
+    record = json.loads(line.removeprefix(f"{RECORD_LINE}f1-call "))
+    assert record["id"] == int(resp.headers[RECORD_HEADER]) and record["status"] == 200
+    assert record["tokens"]["input"] > 0 and record["route"].endswith("ant/up-model")
+    assert "sk-ant" not in line
     for odd in ("two words", "x" * 65, "a\\nb"):  # only an id is echoed
         upstream.script("/ant/v1/messages", Reply(200, anthropic_sse(), SSE))
         await engine.post("/v1/messages", ANTHROPIC_BODY, headers={CALL_HEADER: odd})

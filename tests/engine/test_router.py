@@ -106,9 +106,13 @@ def test_empty_config_routes_everything_native():
     assert [a.label for a in plan(empty, "anthropic", "claude-x").attempts] == ["native"]
 
 
-def test_a_routers_own_measurements_rank_latency_and_show_on_the_status_page():
+def test_a_routers_own_measurements_rank_latency_and_show_on_the_status_page(monkeypatch):
     """The router in memory (no shared state) remembers what it measured:
-    the faster target first under ``latency``, its numbers on the status page."""
+    the faster target first under ``latency``, its numbers on the status page.
+    (No exploration: ``latency`` tries a slower target first 10% of the time.)"""
+    from omniroute_mitm.engine.route import strategies
+
+    monkeypatch.setattr(strategies, "EXPLORE", 0.0)
     from omniroute_mitm.engine.route.failures import Failure
     from omniroute_mitm.engine.route.router import Router, RouteRequest
     from omniroute_mitm.engine.serve.status import status

@@ -34,3 +34,6 @@ BODY_AT_HEADER = "x-omniroute-body-at"
 """On a model call to an engine child with an empty body: ``offset,length``
 of the body in the shared memory both were given at the child's start
 (:mod:`.arena`); the engine takes it only with the secret."""
+RECORD_LINE = "omniroute record "
+"""An engine child's stdout: a call the front named (CALL_HEADER) ended; then
+its id and its record's JSON (the records page's), on one line."""

@@ -53,6 +53,7 @@ from omniroute_mitm.translators import (
 )
 from omniroute_mitm.translators.provenance import all_native
 
+from . import announce
 from .local import LocalAnswers
 from .runtime import Runtime
 
@@ -69,8 +70,12 @@ parsed. A Responses body is parsed when it uses the API's state
 
 
 class Exchange:
-    def __init__(self, rt: Runtime, call: Call, inbound: Inbound, sink: Sink) -> None:
+    def __init__(
+        self, rt: Runtime, call: Call, inbound: Inbound, sink: Sink, call_id: str | None = None
+    ) -> None:
         self.rt = rt
+        self.call_id = call_id
+        """The front's id of this call (an engine child's): its record is announced by it."""
         self.config = rt.config
         self.record: Record = rt.records.new(call.format, call.kind)
         self.record.client_app = usage.client_app(inbound.header("user-agent"))
@@ -140,6 +145,8 @@ class Exchange:
                 self.rt.router.policy.settle(self.member, self.record)
             self._observe()
             self.record.settled.set()
+            if self.call_id is not None:
+                announce.record(self.call_id, self.record.public())
             if self.rt.usage is not None:
                 self.rt.usage.add(self.record, self.config)
             self._log()

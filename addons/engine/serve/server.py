@@ -17,12 +17,10 @@ secret; without either it is refused like the pages under ``/omniroute/``
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import json
 import logging
 import os
-import re
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
@@ -41,7 +39,6 @@ from omniroute_mitm.engine.core.headers import (
     MAX_BODY_HEADER,
     ORIGINAL_URL_HEADER,
     ROUTE_HEADER,
-    ROUTING_LINE,
     SECRET_HEADER,
     USER_HEADER,
 )
@@ -60,7 +57,7 @@ from tornado.iostream import StreamClosedError
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler, stream_request_body
 
-from . import pages
+from . import announce, pages
 from .confwatch import ConfigWatcher
 from .exchange import Exchange
 from .runtime import Runtime
@@ -75,8 +72,6 @@ MAX_HEADERS = 2 * limits.MAX_HEADER_BLOCK
 NO_LIMIT = 1 << 62
 """tornado's own body limit: the handler enforces MAX_BODY itself, in the client's format."""
 EXPIRE_INTERVAL = 300.0
-CALL_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
-"""What the front's call id may be (it is echoed on stdout)."""
 
 
 def client_credential(headers: Any, query: dict[str, list[bytes]]) -> str | None:
@@ -273,17 +268,6 @@ def warm_up() -> None:
     prices.snapshot()
 
 
-def announce_routing(call_id: str | None) -> None:
-    """Tell the front (our parent, reading our stdout) that the call it named
-    ``call_id`` is about to be routed: from now on it may reach a provider.
-    One write of one line, before anything is sent upstream; a front that
-    sees this child die reads its output to the end first (see CALL_HEADER)."""
-    if call_id is None or not CALL_ID.fullmatch(call_id):
-        return
-    with contextlib.suppress(OSError):  # no front reads us any more: it is gone, we stop soon
-        os.write(1, f"{ROUTING_LINE}{call_id}\n".encode())
-
-
 _DATE: list[Any] = [None, ""]
 
 
@@ -460,9 +444,10 @@ class EngineHandler(RequestHandler):
             original_url=req.headers.get(ORIGINAL_URL_HEADER) if how == "front" else None,
             user=_user(req.headers.get(USER_HEADER)) if how == "front" else None,
         )
-        if how == "front":
-            announce_routing(req.headers.get(CALL_HEADER))
-        self._task = asyncio.ensure_future(Exchange(self.engine.runtime, call, inbound, self).run())
+        call_id = req.headers.get(CALL_HEADER) if how == "front" else None
+        announce.routing(call_id)
+        exchange = Exchange(self.engine.runtime, call, inbound, self, call_id)
+        self._task = asyncio.ensure_future(exchange.run())
         try:
             await self._task
         except (asyncio.CancelledError, ClientGone):
