@@ -528,3 +528,30 @@ def test_edge_turns_split_as_fresh(turns: list[bytes], monkeypatch: pytest.Monke
             items = top.items_of("m")
             expected = json.loads(body)["m"]
             assert (None if items is None else list(items)) == expected, body
+
+
+@given(st.lists(st.tuples(st.integers(0, 3000), st.sampled_from(
+    [b"", b"x", b"compaction", b"compact", b"action", b"\"compaction_trigger\""])), max_size=12))
+@settings(max_examples=150, deadline=None)
+def test_a_compaction_is_seen_in_a_next_turn_wherever_it_lands(edits):
+    """A Responses body that continues one found clean is searched only from
+    where the two differ: still exactly ``b"compaction" in body``, also for
+    a word that straddles the point where the bodies part."""
+    from omniroute_mitm.engine.translate.responses.conversation import _mentions_compaction
+
+    body = b'{"input":[' + b'{"type":"message","content":"compac tion"},' * 40 + b"]}"
+    for at, text in edits:
+        at = min(at, len(body))
+        body = body[:at] + text + body[at:]
+        assert _mentions_compaction(body) == (b"compaction" in body)
+        if b"compaction" in body:  # (a compacted conversation: start over)
+            body = body.replace(b"compaction", b"compact-ion")
+
+
+def test_a_word_completed_by_the_next_turn_is_seen():
+    from omniroute_mitm.engine.translate.responses.conversation import _mentions_compaction
+
+    first = b'{"input":["' + b"a" * 600 + b'compac"]}'
+    assert not _mentions_compaction(first)
+    second = first[:-3] + b'tion"]}'  # "compac" + "tion": straddles where they part
+    assert _mentions_compaction(second)

@@ -29,6 +29,7 @@ from omniroute_mitm.engine.core.errors import EngineError
 from omniroute_mitm.engine.core.records import Record
 from omniroute_mitm.engine.route.plan import Attempt
 from omniroute_mitm.translators import ErrorInfo
+from omniroute_mitm.translators.provenance import common_prefix
 
 from .conversations import ConversationNotFound, append, held
 from .items import (
@@ -188,8 +189,37 @@ def stateless(top: Mapping[str, Any], raw: bytes, *, compact: bool = False) -> b
         and top.get("store") is False
         and not top.get("previous_response_id")
         and top.get("conversation") is None
-        and b"compaction" not in raw
+        and not _mentions_compaction(raw)
     )
+
+
+def _mentions_compaction(raw: bytes) -> bool:
+    """Whether ``compaction`` is anywhere in ``raw`` (a compaction item, or
+    text about one: either way the request goes the whole way). Searching a
+    1 MB body takes ~0.5-1 ms (common letters): a body that continues one
+    found clean (the next turn of a conversation) is searched only from
+    where the two differ."""
+    head = raw[:_HEAD]
+    start = 0
+    for i, last in enumerate(_CLEAN):
+        if last[:_HEAD] == head:
+            start = max(common_prefix(last, raw) - len(_NEEDLE) + 1, 0)
+            del _CLEAN[i]
+            break
+    if raw.find(_NEEDLE, start) >= 0:
+        return True
+    if len(raw) >= _HEAD:
+        _CLEAN.append(raw)
+        if len(_CLEAN) > _CLEAN_MAX:
+            del _CLEAN[0]
+    return False
+
+
+_NEEDLE = b"compaction"
+_HEAD = 512
+_CLEAN: list[bytes] = []
+"""The last bodies found without ``compaction`` (least recently used first)."""
+_CLEAN_MAX = 8
 
 
 def begin(
