@@ -10,7 +10,7 @@ that an Anthropic-to-Anthropic translation sends them back unchanged:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -79,7 +79,7 @@ def parse_request(
         raise TranslationError("model", "model must be a non-empty string")
     request = Request(
         model=name,
-        messages=_messages(body.get("messages")) if items is None else _assemble(items),
+        messages=_messages(body.get("messages")) if items is None else _assemble(items, _named),
         system=_system(body.get("system")),
         tools=_tools(body.get("tools")),
         stream=bool(body.get("stream")) if stream is None else stream,
@@ -101,8 +101,34 @@ def _messages(raw: Any) -> list[Message]:
     return _assemble(parse_item(m, i) for i, m in enumerate(raw))
 
 
-def _assemble(items: Iterable[Item]) -> list[Message]:
-    """The messages of ``items``, with what one message gives another."""
+def replace_name(part: ToolResult, name: str) -> ToolResult:
+    return replace(part, name=name)
+
+
+def _named(part: ToolResult, name: str) -> ToolResult:
+    """``part`` with the name of the call it answers, for remembered
+    messages (``parse_request(items=...)``, engine.translate.memo): the same
+    copy for the same part and name, as they get their names again every
+    turn (parts are never changed in place once made)."""
+    known = _NAMED.get(id(part))
+    if known is not None and known[0] is part and known[1] == name:
+        return known[2]
+    named = replace(part, name=name)
+    if len(_NAMED) >= _NAMED_MAX:
+        _NAMED.clear()
+    _NAMED[id(part)] = (part, name, named)  # (holding the part: its id stays its own)
+    return named
+
+
+_NAMED: dict[int, tuple[ToolResult, str, ToolResult]] = {}
+_NAMED_MAX = 8192
+
+
+def _assemble(
+    items: Iterable[Item], named: Callable[[ToolResult, str], ToolResult] = replace_name
+) -> list[Message]:
+    """The messages of ``items``, with what one message gives another
+    (``named``: a tool result with its call's name)."""
     messages: list[Message] = []
     names: dict[str, str] = {}
     for item in items:
@@ -115,7 +141,7 @@ def _assemble(items: Iterable[Item]) -> list[Message]:
             elif isinstance(part, ToolResult) and part.name is None:
                 name = names.get(part.call_id)
                 if name is not None:
-                    parts[j] = replace(part, name=name)
+                    parts[j] = named(part, name)
         messages.append(Message(item.role, parts))
     attach_carriers(messages)
     return messages
