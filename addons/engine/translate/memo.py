@@ -29,6 +29,7 @@ from omniroute_mitm.engine.core.toplevel import TopLevel
 from omniroute_mitm.translators import WireFormat
 from omniroute_mitm.translators.anthropic import request_parse as anthropic
 from omniroute_mitm.translators.canonical import Request
+from omniroute_mitm.translators.openai_responses import request_parse as responses
 from omniroute_mitm.translators.sse import loads_exact
 
 MAX_BYTES = 64 << 20
@@ -49,6 +50,7 @@ class ItemParser:
 
 PARSERS: dict[str, ItemParser] = {
     "anthropic": ItemParser("messages", anthropic.parse_item),
+    "openai-responses": ItemParser("input", responses.parse_item),
 }
 
 
