@@ -10,19 +10,17 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from memohelpers import ISSUERS, TARGETS, assert_unchanged, edited, edits, outcome, rarely
+from memohelpers import shape as shape_as
 from omniroute_mitm.engine.core.calls import dumps, parse_json
 from omniroute_mitm.engine.core.toplevel import TopLevel
 from omniroute_mitm.engine.translate import memo as memo_module
 from omniroute_mitm.engine.translate.memo import MessageMemo
-from omniroute_mitm.engine.translate.shaping import Asked, Shaped, shape_request
-from omniroute_mitm.engine.translate.thinking import ThoughtCache
+from omniroute_mitm.engine.translate.shaping import Shaped
 from omniroute_mitm.translators import get_format
-from omniroute_mitm.translators.canonical import Text, TranslationError, counting_env, wrap_meta
-from omniroute_mitm.translators.sse import loads_exact
+from omniroute_mitm.translators.canonical import wrap_meta
 
 CLIENT = "openai-responses"
-TARGETS = ["openai-chat", "anthropic", "gemini", "openai-responses"]
-ISSUERS = ["p1", "p2", "native"]
 IDS = ["call_1", "call_2", "call_3"]  # few: calls and outputs meet, ids repeat
 
 # ------------------------------------------------------------------ conversations
@@ -67,12 +65,6 @@ carrier = st.builds(
     ids,
     st.sampled_from(ISSUERS),
 )
-
-
-def rarely(common: st.SearchStrategy[Any], rare: st.SearchStrategy[Any]) -> Any:
-    """``common``, and one time in twenty ``rare`` (an invalid member: one in
-    a conversation makes it all an error, so most must translate)."""
-    return st.integers(0, 19).flatmap(lambda n: rare if n == 0 else common)
 
 
 content_parts = rarely(
@@ -139,70 +131,12 @@ def body(conversation: list[Any], last: str) -> bytes:
     })  # fmt: skip
 
 
-# ---------------------------------------------------------------------- edits
-
-edits = st.lists(
-    st.one_of(
-        st.tuples(st.just("append"), st.lists(items, min_size=1, max_size=3)),
-        st.tuples(st.just("change"), st.integers(0, 50), items),
-        st.tuples(st.just("swap"), st.integers(0, 50), st.integers(0, 50)),
-        st.tuples(st.just("drop"), st.integers(0, 50)),
-        st.tuples(st.just("same"), st.none()),
-    ),
-    min_size=1,
-    max_size=4,
-)
-
-
-def edited(conversation: list[Any], edit: tuple[Any, ...]) -> list[Any]:
-    out = list(conversation)
-    kind = edit[0]
-    if kind == "append":
-        out += edit[1]
-    elif out and kind == "change":
-        out[edit[1] % len(out)] = edit[2]
-    elif out and kind == "swap":
-        i, j = edit[1] % len(out), edit[2] % len(out)
-        out[i], out[j] = out[j], out[i]
-    elif out and kind == "drop":
-        del out[edit[1] % len(out)]
-    return out
-
-
-# ---------------------------------------------------------------- translating
-
-
 def shape(raw: bytes, target: str, issuer: str, memo: MessageMemo | None, partial: bool) -> Any:
-    """The Shaped request, or the error, as the engine gets them (a body
-    split at its top level and not parsed, as the exchange hands it over)."""
-    top = TopLevel.split(raw)
-    asked = Asked(lambda: parse_json(raw), raw, None, None, True, top)
-    try:
-        return shape_request(
-            get_format(CLIENT), get_format(target), asked, model="m2", cap=50,
-            issuer=issuer, thoughts=ThoughtCache(), env=counting_env(), beta=None,
-            partial=[Text("so far ")] if partial else None, memo=memo,
-        )  # fmt: skip
-    except TranslationError as exc:
-        return ("error", str(exc), exc.path)
-
-
-def outcome(shaped: Any) -> Any:
-    if isinstance(shaped, Shaped):
-        return (shaped.body, shaped.headers, shaped.input_tokens, shaped.custom_tools,
-                shaped.warnings, shaped.trimmed, shaped.prefix)  # fmt: skip
-    return shaped
-
-
-def assert_unchanged(memo: MessageMemo) -> None:
-    """Every remembered item is still what its bytes parse into: no request
-    changed a shared part in place."""
-    for (fmt, i, _), (data, item) in memo._entries.items():
-        assert item == memo_module.PARSERS[fmt].parse(loads_exact(data), i)
+    return shape_as(CLIENT, raw, target, issuer, memo, partial)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(items, max_size=8), edits, st.data())
+@given(st.lists(items, max_size=8), edits(items), st.data())
 def test_with_the_memo_every_turn_is_the_fresh_translation(start, steps, data):
     memo = MessageMemo()
     conversation = start
