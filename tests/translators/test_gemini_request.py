@@ -194,6 +194,29 @@ def test_calls_without_ids_pair_with_their_responses_by_name_and_order() -> None
     ]
 
 
+def test_a_response_naming_no_unanswered_call_answers_the_first_one() -> None:
+    body = {
+        "contents": [
+            {
+                "role": "model",
+                "parts": [
+                    {"functionCall": {"name": "weather", "args": {}, "id": "c1"}},
+                    {"functionCall": {"name": "time", "args": {}, "id": "c2"}},
+                ],
+            },
+            {
+                "role": "user",
+                "parts": [
+                    {"functionResponse": {"id": "x", "name": "news", "response": {"output": "a"}}},
+                    {"functionResponse": {"id": "y", "name": "news", "response": {"output": "b"}}},
+                ],
+            },
+        ]
+    }
+    results = parse(body).messages[1].parts
+    assert [r.call_id for r in results if isinstance(r, ToolResult)] == ["c1", "c2"]
+
+
 @pytest.mark.parametrize(
     ("response", "is_error", "text"),
     [

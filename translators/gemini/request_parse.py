@@ -1,8 +1,15 @@
-"""generateContent request body -> canonical Request."""
+"""generateContent request body -> canonical Request.
+
+Each Content is parsed on its own (:func:`parse_item`: what depends on the
+content and its index only, remembered between requests by the engine's
+memo) and the contents are then assembled per request (:class:`_Contents`:
+which call each functionResponse answers)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, cast
 
 from ..canonical import (
     Media,
@@ -12,6 +19,7 @@ from ..canonical import (
     ReasoningConfig,
     Request,
     ResponseFormat,
+    Role,
     Text,
     Tool,
     ToolCall,
@@ -42,14 +50,23 @@ _ROLES = {"user": "user", "model": "assistant", "function": "user", "tool": "use
 
 
 def parse_request(
-    body: dict[str, Any], *, model: str | None = None, stream: bool | None = None
+    body: dict[str, Any],
+    *,
+    model: str | None = None,
+    stream: bool | None = None,
+    items: Iterable[Item] | None = None,
 ) -> Request:
+    """``items``: ``body["contents"]`` (a list) already parsed one by one
+    (produced as they are reached, so that errors come in the same order),
+    the member itself then absent from ``body``."""
     if not isinstance(body, dict):
         raise TranslationError("", "the request body must be a JSON object")
     name = model or str(body.get("model") or "")
     request = Request(model=name.removeprefix("models/"), stream=bool(stream))
     request.system = _system(field(body, "systemInstruction"))
-    request.messages = _Contents().parse(field(body, "contents"))
+    if items is None:
+        items = _contents(field(body, "contents"))
+    request.messages = _Contents().assemble(items)
     request.tools = _tools(field(body, "tools"))
     request.tool_choice = _tool_choice(field(body, "toolConfig"))
     _generation_config(field(body, "generationConfig"), request)
@@ -102,86 +119,120 @@ def unknown_part(raw: dict[str, Any], path: str) -> tuple[str, str] | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One Content parsed on its own: what no other content changes. Its
+    parts are shared by every request that sends these bytes at this index
+    (see :func:`parse_item`): never changed in place. A functionResponse's
+    call id depends on the calls before it: its part (``call_id`` empty) is
+    copied with the id per request, from ``pairs``: (its place in ``parts``,
+    the id it gave, its name, the positional id if none pairs)."""
+
+    role: Role
+    parts: tuple[Part, ...]
+    pairs: tuple[tuple[int, Any, Any, str], ...] = ()
+
+
+def parse_item(content: Any, ci: int) -> Item:
+    """``contents[ci]`` on its own, as :func:`parse_request` reads it (the
+    same errors, in the same order)."""
+    if not isinstance(content, dict):
+        raise TranslationError(f"contents[{ci}]", "must be an object")
+    role = _ROLES.get(str(content.get("role") or "user"))
+    if role is None:
+        raise TranslationError(f"contents[{ci}].role", f"unsupported role {content['role']!r}")
+    parts = content.get("parts")
+    if not isinstance(parts, list):
+        raise TranslationError(f"contents[{ci}].parts", "must be a list")
+    if role == "assistant":
+        return Item("assistant", tuple(_model(ci, parts)))
+    return _user(ci, parts)
+
+
+def _model(ci: int, parts: list[Any]) -> list[Part]:
+    # Ids are positional when Gemini gave none: the client resends the
+    # same history every turn, so the same call keeps the same id.
+    out = parse_model_parts(parts, lambda pi: f"call_gemini_{ci}_{pi}")
+    for part in out:
+        if isinstance(part, Opaque):
+            pi = next(i for i, raw in enumerate(parts) if raw is part.data)
+            part.unknown = unknown_part(part.data, f"contents[{ci}].parts[{pi}]")
+    return out
+
+
+def _user(ci: int, parts: list[Any]) -> Item:
+    out: list[Part] = []
+    pairs: list[tuple[int, Any, Any, str]] = []
+    for pi, raw in enumerate(parts):
+        if not isinstance(raw, dict):
+            raise TranslationError(f"contents[{ci}].parts[{pi}]", "must be an object")
+        response = field(raw, "functionResponse")
+        if isinstance(response, dict):
+            path = f"contents[{ci}].parts[{pi}].functionResponse"
+            pairs.append(
+                (len(out), response.get("id"), response.get("name"), f"call_gemini_{ci}_{pi}")
+            )
+            out.append(_result(response, path))
+        elif isinstance(raw.get("text"), str):
+            if raw["text"]:
+                out.append(Text(raw["text"]))
+        elif (media := parse_media(raw)) is not None:
+            out.append(media)
+        elif raw:
+            path = f"contents[{ci}].parts[{pi}]"
+            out.append(Opaque(NAME, raw, unknown=unknown_part(raw, path)))
+    return Item("user", tuple(out), tuple(pairs))
+
+
+def _result(response: dict[str, Any], path: str) -> ToolResult:
+    """A functionResponse, its call id left to the request (:class:`_Contents`)."""
+    name = response.get("name")
+    is_error, text = _response_text(response.get("response"))
+    content: list[Text | Media] = [Text(text)] if text else []
+    for i, extra in enumerate(as_list(response.get("parts"))):
+        media = parse_media(extra) if isinstance(extra, dict) else None
+        if media is not None:
+            content.append(media)
+        elif isinstance(extra, dict) and isinstance(extra.get("text"), str):
+            content.append(Text(extra["text"]))  # (not documented there, but readable)
+        elif isinstance(extra, dict) and (unknown := unknown_part(extra, f"{path}.parts[{i}]")):
+            # a result holds only text and media: nothing could carry it
+            raise TranslationError(unknown[0], f"unknown gemini content type {unknown[1]!r}")
+    return ToolResult("", content, is_error, name=str(name) if name else None)
+
+
+def _contents(contents: Any) -> Iterable[Item]:
+    if contents is None:
+        return ()
+    if not isinstance(contents, list):
+        raise TranslationError("contents", "must be a list of Content objects")
+    return (parse_item(content, ci) for ci, content in enumerate(contents))
+
+
 class _Contents:
-    """contents[] -> messages, pairing each functionResponse with its call."""
+    """The contents of one request into messages, pairing each
+    functionResponse with its call (a copy of the result with its id)."""
 
     def __init__(self) -> None:
         self._unanswered: list[ToolCall] = []
         self._known: set[str] = set()
 
-    def parse(self, contents: Any) -> list[Message]:
-        if contents is None:
-            return []
-        if not isinstance(contents, list):
-            raise TranslationError("contents", "must be a list of Content objects")
+    def assemble(self, items: Iterable[Item]) -> list[Message]:
         messages: list[Message] = []
-        for ci, content in enumerate(contents):
-            if not isinstance(content, dict):
-                raise TranslationError(f"contents[{ci}]", "must be an object")
-            role = _ROLES.get(str(content.get("role") or "user"))
-            if role is None:
-                raise TranslationError(
-                    f"contents[{ci}].role", f"unsupported role {content['role']!r}"
-                )
-            parts = content.get("parts")
-            if not isinstance(parts, list):
-                raise TranslationError(f"contents[{ci}].parts", "must be a list")
-            if role == "assistant":
-                message = Message("assistant", self._model(ci, parts))
-            else:
-                message = Message("user", self._user(ci, parts))
-            if message.parts:
-                messages.append(message)
+        for item in items:
+            if item.role == "assistant":
+                calls = [p for p in item.parts if isinstance(p, ToolCall)]
+                if calls:
+                    self._unanswered = calls
+                    self._known.update(c.id for c in calls)
+            parts = list(item.parts)
+            for j, given, name, fallback in item.pairs:
+                result = cast(ToolResult, parts[j])
+                call_id = self._pair(given, name) or fallback
+                parts[j] = ToolResult(call_id, result.content, result.is_error, name=result.name)
+            if parts:
+                messages.append(Message(item.role, parts))
         return messages
-
-    def _model(self, ci: int, parts: list[Any]) -> list[Part]:
-        # Ids are positional when Gemini gave none: the client resends the
-        # same history every turn, so the same call keeps the same id.
-        out = parse_model_parts(parts, lambda pi: f"call_gemini_{ci}_{pi}")
-        for part in out:
-            if isinstance(part, Opaque):
-                pi = next(i for i, raw in enumerate(parts) if raw is part.data)
-                part.unknown = unknown_part(part.data, f"contents[{ci}].parts[{pi}]")
-        calls = [p for p in out if isinstance(p, ToolCall)]
-        if calls:
-            self._unanswered = calls
-            self._known.update(c.id for c in calls)
-        return out
-
-    def _user(self, ci: int, parts: list[Any]) -> list[Part]:
-        out: list[Part] = []
-        for pi, raw in enumerate(parts):
-            if not isinstance(raw, dict):
-                raise TranslationError(f"contents[{ci}].parts[{pi}]", "must be an object")
-            response = field(raw, "functionResponse")
-            if isinstance(response, dict):
-                path = f"contents[{ci}].parts[{pi}].functionResponse"
-                out.append(self._result(response, f"call_gemini_{ci}_{pi}", path))
-            elif isinstance(raw.get("text"), str):
-                if raw["text"]:
-                    out.append(Text(raw["text"]))
-            elif (media := parse_media(raw)) is not None:
-                out.append(media)
-            elif raw:
-                path = f"contents[{ci}].parts[{pi}]"
-                out.append(Opaque(NAME, raw, unknown=unknown_part(raw, path)))
-        return out
-
-    def _result(self, response: dict[str, Any], fallback_id: str, path: str) -> ToolResult:
-        name = response.get("name")
-        call_id = self._pair(response.get("id"), name) or fallback_id
-        is_error, text = _response_text(response.get("response"))
-        content: list[Text | Media] = [Text(text)] if text else []
-        for i, extra in enumerate(as_list(response.get("parts"))):
-            media = parse_media(extra) if isinstance(extra, dict) else None
-            if media is not None:
-                content.append(media)
-            elif isinstance(extra, dict) and isinstance(extra.get("text"), str):
-                content.append(Text(extra["text"]))  # (not documented there, but readable)
-            elif isinstance(extra, dict) and (unknown := unknown_part(extra, f"{path}.parts[{i}]")):
-                # a result holds only text and media: nothing could carry it
-                raise TranslationError(unknown[0], f"unknown gemini content type {unknown[1]!r}")
-        return ToolResult(call_id, content, is_error, name=str(name) if name else None)
 
     def _pair(self, given: Any, name: Any) -> str | None:
         """The id of the call a response answers: its own id when it names a
@@ -192,8 +243,9 @@ class _Contents:
             return given
         for candidates in ([c for c in self._unanswered if c.name == name], self._unanswered):
             if candidates:
-                self._unanswered.remove(candidates[0])
-                return candidates[0].id
+                first = candidates[0]  # (read before: candidates may be the list changed)
+                self._unanswered.remove(first)
+                return first.id
         return given if isinstance(given, str) and given else None
 
 

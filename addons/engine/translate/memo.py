@@ -1,8 +1,9 @@
 """Messages remembered between requests, parsed once.
 
-A coding agent resends its whole conversation every turn (Claude Code: 0.2-1
-MB of JSON, thousands of messages) and only appends at the end. Parsing a
-message into canonical parts does not depend on any other message, so the
+A coding agent resends its whole conversation every turn (Claude Code's
+messages, Codex's input items, Gemini CLI's contents: 0.2-1 MB of JSON,
+thousands of them) and only appends at the end. Parsing a message into
+canonical parts does not depend on any other message, so the
 parts of a message whose bytes and index were seen before are taken from
 here instead of being decoded and parsed again; what one message gives
 another (a tool result's name, a carrier's metadata, signatures kept per
@@ -29,6 +30,8 @@ from omniroute_mitm.engine.core.toplevel import TopLevel
 from omniroute_mitm.translators import WireFormat
 from omniroute_mitm.translators.anthropic import request_parse as anthropic
 from omniroute_mitm.translators.canonical import Request
+from omniroute_mitm.translators.gemini import request_parse as gemini
+from omniroute_mitm.translators.openai_responses import request_parse as responses
 from omniroute_mitm.translators.sse import loads_exact
 
 MAX_BYTES = 64 << 20
@@ -49,6 +52,8 @@ class ItemParser:
 
 PARSERS: dict[str, ItemParser] = {
     "anthropic": ItemParser("messages", anthropic.parse_item),
+    "openai-responses": ItemParser("input", responses.parse_item),
+    "gemini": ItemParser("contents", gemini.parse_item),
 }
 
 

@@ -1,0 +1,96 @@
+"""What the memo's tests share (engine.translate.memo): edit sequences of a
+conversation, one shaped request as the engine gets it, and the check that
+nothing remembered was changed by a request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+from omniroute_mitm.engine.core.calls import parse_json
+from omniroute_mitm.engine.core.toplevel import TopLevel
+from omniroute_mitm.engine.translate import memo as memo_module
+from omniroute_mitm.engine.translate.memo import MessageMemo
+from omniroute_mitm.engine.translate.shaping import Asked, Shaped, shape_request
+from omniroute_mitm.engine.translate.thinking import ThoughtCache
+from omniroute_mitm.translators import get_format
+from omniroute_mitm.translators.canonical import Text, TranslationError, counting_env
+from omniroute_mitm.translators.sse import loads_exact
+
+TARGETS = ["openai-chat", "anthropic", "gemini", "openai-responses"]
+ISSUERS = ["p1", "p2", "native"]
+
+
+def rarely(common: st.SearchStrategy[Any], rare: st.SearchStrategy[Any]) -> Any:
+    """``common``, and one time in twenty ``rare`` (an invalid member: one in
+    a conversation makes it all an error, so most must translate)."""
+    return st.integers(0, 19).flatmap(lambda n: rare if n == 0 else common)
+
+
+def edits(items: st.SearchStrategy[Any]) -> st.SearchStrategy[list[tuple[Any, ...]]]:
+    """A few edits of a conversation of ``items``: appended, changed,
+    swapped, dropped, or the same again."""
+    return st.lists(
+        st.one_of(
+            st.tuples(st.just("append"), st.lists(items, min_size=1, max_size=3)),
+            st.tuples(st.just("change"), st.integers(0, 50), items),
+            st.tuples(st.just("swap"), st.integers(0, 50), st.integers(0, 50)),
+            st.tuples(st.just("drop"), st.integers(0, 50)),
+            st.tuples(st.just("same"), st.none()),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+
+
+def edited(conversation: list[Any], edit: tuple[Any, ...]) -> list[Any]:
+    out = list(conversation)
+    kind = edit[0]
+    if kind == "append":
+        out += edit[1]
+    elif out and kind == "change":
+        out[edit[1] % len(out)] = edit[2]
+    elif out and kind == "swap":
+        i, j = edit[1] % len(out), edit[2] % len(out)
+        out[i], out[j] = out[j], out[i]
+    elif out and kind == "drop":
+        del out[edit[1] % len(out)]
+    return out
+
+
+def shape(
+    client: str,
+    raw: bytes,
+    target: str,
+    issuer: str,
+    memo: MessageMemo | None,
+    partial: bool,
+    url_model: str | None = None,
+) -> Any:
+    """The Shaped request, or the error, as the engine gets them (a body
+    split at its top level and not parsed, as the exchange hands it over)."""
+    top = TopLevel.split(raw)
+    stream = True if url_model is not None else None  # (Gemini: both in the URL)
+    asked = Asked(lambda: parse_json(raw), raw, url_model, stream, True, top)
+    try:
+        return shape_request(
+            get_format(client), get_format(target), asked, model="m2", cap=50,
+            issuer=issuer, thoughts=ThoughtCache(), env=counting_env(), beta=None,
+            partial=[Text("so far ")] if partial else None, memo=memo,
+        )  # fmt: skip
+    except TranslationError as exc:
+        return ("error", str(exc), exc.path)
+
+
+def outcome(shaped: Any) -> Any:
+    if isinstance(shaped, Shaped):
+        return (shaped.body, shaped.headers, shaped.input_tokens, shaped.custom_tools,
+                shaped.warnings, shaped.trimmed, shaped.prefix)  # fmt: skip
+    return shaped
+
+
+def assert_unchanged(memo: MessageMemo) -> None:
+    """Every remembered item is still what its bytes parse into: no request
+    changed a shared part in place."""
+    for (fmt, i, _), (data, item) in memo._entries.items():
+        assert item == memo_module.PARSERS[fmt].parse(loads_exact(data), i)
