@@ -14,7 +14,7 @@ from omniroute_mitm.engine.translate.memo import MessageMemo
 from omniroute_mitm.engine.translate.shaping import Asked, Shaped, shape_request
 from omniroute_mitm.engine.translate.thinking import ThoughtCache
 from omniroute_mitm.translators import get_format
-from omniroute_mitm.translators.canonical import Text, TranslationError, counting_env
+from omniroute_mitm.translators.canonical import Text, TranslationError, counting_env, wrap_meta
 from omniroute_mitm.translators.sse import loads_exact
 
 TARGETS = ["openai-chat", "anthropic", "gemini", "openai-responses"]
@@ -94,3 +94,67 @@ def assert_unchanged(memo: MessageMemo) -> None:
     changed a shared part in place."""
     for (fmt, i, _), (data, item) in memo._entries.items():
         assert item == memo_module.PARSERS[fmt].parse(loads_exact(data), i)
+
+
+def assert_next_turn_parses_only_its_new_item(
+    monkeypatch: Any, client: str, shape: Any, body: Any, history: list[Any]
+) -> None:
+    """Turn 2 of a conversation (``body(history, last)``) parses only its
+    new last item: the memo has every other one (``shape(raw, target,
+    issuer, memo, partial)``), and the translation is the fresh one."""
+    import json
+
+    parsed: list[int] = []
+    real = memo_module.PARSERS[client]
+
+    def counting(raw: Any, i: int) -> Any:
+        parsed.append(i)
+        return real.parse(raw, i)
+
+    monkeypatch.setitem(memo_module.PARSERS, client, memo_module.ItemParser(real.member, counting))
+    memo = MessageMemo()
+    first = shape(body(history, "turn 1"), "openai-chat", "p1", memo, False)
+    assert len(parsed) == len(history) + 1
+    parsed.clear()
+    raw = body(history, "turn 2")
+    second = shape(raw, "openai-chat", "p1", memo, False)
+    assert parsed == [len(history)]  # the new last item only
+    assert outcome(second) == outcome(shape(raw, "openai-chat", "p1", None, False))
+    assert json.loads(second.body)["messages"][:-1] == json.loads(first.body)["messages"][:-1]
+
+
+def envelope(fmt: str, key: str, by: str | None, extra: dict[str, Any] | None = None) -> str:
+    """A signature in omniroute's envelope (``by``: who issued it)."""
+    entry: dict[str, Any] = {key: "c2ln"}
+    if by is not None:
+        entry["by"] = by
+    return wrap_meta({fmt: entry, **(extra or {})})
+
+
+def assert_every_turn_fresh(
+    client: str, shape: Any, body: Any, conversation: list[Any], steps: Any, data: Any
+) -> None:
+    """Each turn of ``conversation`` as ``steps`` edit it, to every target
+    (to the client's own format as a continuation, so translated), twice
+    through one memo: always the fresh translation, nothing remembered changed."""
+    memo = MessageMemo()
+    for n, step in enumerate([("same", None), *steps]):
+        conversation = edited(conversation, step)
+        raw = body(conversation, f"turn {n}")
+        for target in TARGETS:
+            partial = target == client or data.draw(st.booleans())
+            issuer = data.draw(st.sampled_from(ISSUERS[:2]))
+            fresh = outcome(shape(raw, target, issuer, None, partial))
+            # twice: the second sees every item remembered, changed by nothing
+            assert outcome(shape(raw, target, issuer, memo, partial)) == fresh
+            assert outcome(shape(raw, target, issuer, memo, partial)) == fresh
+        assert_unchanged(memo)
+
+
+def assert_tiny_memo_fresh(shape: Any, body: Any, conversation: list[Any], size: int) -> None:
+    memo = MessageMemo(max_bytes=size * 200)
+    for n in range(3):
+        raw = body(conversation, f"turn {n}")
+        fresh = outcome(shape(raw, "gemini", "p1", None, False))
+        assert outcome(shape(raw, "gemini", "p1", memo, False)) == fresh
+    assert memo.held <= memo.max_bytes

@@ -4,20 +4,27 @@ whatever came before it, and a resent history is not parsed again."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from memohelpers import (
+    assert_every_turn_fresh,
+    assert_next_turn_parses_only_its_new_item,
+    assert_tiny_memo_fresh,
+    edits,
+    envelope,
+    outcome,
+    rarely,
+)
+from memohelpers import shape as shape_as
 from omniroute_mitm.engine.core.calls import dumps, parse_json
 from omniroute_mitm.engine.core.toplevel import TopLevel
 from omniroute_mitm.engine.translate import memo as memo_module
 from omniroute_mitm.engine.translate.memo import MessageMemo
-from omniroute_mitm.engine.translate.shaping import Asked, Shaped, shape_request
-from omniroute_mitm.engine.translate.thinking import ThoughtCache
+from omniroute_mitm.engine.translate.shaping import Shaped
 from omniroute_mitm.translators import get_format
-from omniroute_mitm.translators.canonical import Text, TranslationError, counting_env, wrap_meta
 
 TARGETS = ["openai-chat", "openai-responses", "gemini", "anthropic"]
 ISSUERS = ["p1", "p2", "native"]
@@ -30,11 +37,7 @@ ids = st.sampled_from(IDS)
 cache = st.none() | st.just({"type": "ephemeral"})
 
 
-def _envelope(fmt: str, key: str, by: str | None, extra: dict[str, Any] | None = None) -> str:
-    entry: dict[str, Any] = {key: "c2ln"}
-    if by is not None:
-        entry["by"] = by
-    return wrap_meta({fmt: entry, **(extra or {})})
+_envelope = envelope
 
 
 signatures = st.one_of(
@@ -67,12 +70,6 @@ def _thinking(text: str, signature: str | None) -> dict[str, Any]:
 
 def _text(text: str, cc: Any) -> dict[str, Any]:
     return {"type": "text", "text": text} | ({"cache_control": cc} if cc else {})
-
-
-def rarely(common: st.SearchStrategy[Any], rare: st.SearchStrategy[Any]) -> Any:
-    """``common``, and one time in twenty ``rare`` (an invalid member: one in
-    a conversation makes it all an error, so most must translate)."""
-    return st.integers(0, 19).flatmap(lambda n: rare if n == 0 else common)
 
 
 tool_result_content = rarely(
@@ -120,86 +117,21 @@ def body(conversation: list[Any], last: str) -> bytes:
 
 # ---------------------------------------------------------------------- edits
 
-edits = st.lists(
-    st.one_of(
-        st.tuples(st.just("append"), st.lists(messages, min_size=1, max_size=3)),
-        st.tuples(st.just("change"), st.integers(0, 50), messages),
-        st.tuples(st.just("swap"), st.integers(0, 50), st.integers(0, 50)),
-        st.tuples(st.just("drop"), st.integers(0, 50)),
-        st.tuples(st.just("same"), st.none()),
-    ),
-    min_size=1,
-    max_size=4,
-)
-
-
-def edited(conversation: list[Any], edit: tuple[Any, ...]) -> list[Any]:
-    out = list(conversation)
-    kind = edit[0]
-    if kind == "append":
-        out += edit[1]
-    elif out and kind == "change":
-        out[edit[1] % len(out)] = edit[2]
-    elif out and kind == "swap":
-        i, j = edit[1] % len(out), edit[2] % len(out)
-        out[i], out[j] = out[j], out[i]
-    elif out and kind == "drop":
-        del out[edit[1] % len(out)]
-    return out
-
-
-# ---------------------------------------------------------------- translating
-
 
 def shape(raw: bytes, target: str, issuer: str, memo: MessageMemo | None, partial: bool) -> Any:
-    """The Shaped request, or the error, as the engine gets them (a body
-    split at its top level and not parsed, as the exchange hands it over)."""
-    top = TopLevel.split(raw)
-    asked = Asked(lambda: parse_json(raw), raw, None, None, True, top)
-    try:
-        return shape_request(
-            get_format("anthropic"), get_format(target), asked, model="m2", cap=50,
-            issuer=issuer, thoughts=ThoughtCache(), env=counting_env(), beta=None,
-            partial=[Text("so far ")] if partial else None, memo=memo,
-        )  # fmt: skip
-    except TranslationError as exc:
-        return ("error", str(exc), exc.path)
-
-
-def outcome(shaped: Any) -> Any:
-    if isinstance(shaped, Shaped):
-        return (shaped.body, shaped.headers, shaped.input_tokens, shaped.custom_tools,
-                shaped.warnings, shaped.trimmed, shaped.prefix)  # fmt: skip
-    return shaped
+    return shape_as("anthropic", raw, target, issuer, memo, partial)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(messages, max_size=8), edits, st.data())
+@given(st.lists(messages, max_size=8), edits(messages), st.data())
 def test_with_the_memo_every_turn_is_the_fresh_translation(start, steps, data):
-    memo = MessageMemo()
-    conversation = start
-    for n, step in enumerate([("same", None), *steps]):
-        conversation = edited(conversation, step)
-        raw = body(conversation, f"turn {n}")
-        for target in TARGETS:
-            # Anthropic to Anthropic is translated only for a continuation
-            partial = target == "anthropic" or data.draw(st.booleans())
-            issuer = data.draw(st.sampled_from(ISSUERS[:2]))
-            fresh = outcome(shape(raw, target, issuer, None, partial))
-            # twice: the second sees every message remembered, changed by nothing
-            assert outcome(shape(raw, target, issuer, memo, partial)) == fresh
-            assert outcome(shape(raw, target, issuer, memo, partial)) == fresh
+    assert_every_turn_fresh("anthropic", shape, body, start, steps, data)
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(messages, min_size=1, max_size=6), st.integers(0, 5))
 def test_a_tiny_memo_still_gives_the_fresh_translation(conversation, size):
-    memo = MessageMemo(max_bytes=size * 200)
-    for n in range(3):
-        raw = body(conversation, f"turn {n}")
-        fresh = outcome(shape(raw, "gemini", "p1", None, False))
-        assert outcome(shape(raw, "gemini", "p1", memo, False)) == fresh
-    assert memo.held <= memo.max_bytes
+    assert_tiny_memo_fresh(shape, body, conversation, size)
 
 
 # ------------------------------------------------------------------------ hits
@@ -221,26 +153,9 @@ def agent_history(turns: int) -> list[dict[str, Any]]:
 
 
 def test_the_next_turn_parses_only_its_new_message(monkeypatch):
-    parsed: list[int] = []
-    real = memo_module.PARSERS["anthropic"]
-
-    def counting(raw: Any, i: int) -> Any:
-        parsed.append(i)
-        return real.parse(raw, i)
-
-    monkeypatch.setitem(
-        memo_module.PARSERS, "anthropic", memo_module.ItemParser(real.member, counting)
+    assert_next_turn_parses_only_its_new_item(
+        monkeypatch, "anthropic", shape, body, agent_history(30)
     )
-    memo = MessageMemo()
-    history = agent_history(30)
-    first = shape(body(history, "turn 1"), "openai-chat", "p1", memo, False)
-    assert len(parsed) == len(history) + 1
-    parsed.clear()
-    raw = body(history, "turn 2")
-    second = shape(raw, "openai-chat", "p1", memo, False)
-    assert parsed == [len(history)]  # the new last user message only
-    assert outcome(second) == outcome(shape(raw, "openai-chat", "p1", None, False))
-    assert json.loads(second.body)["messages"][:-1] == json.loads(first.body)["messages"][:-1]
 
 
 def test_the_memo_forgets_least_recently_used_messages_first():

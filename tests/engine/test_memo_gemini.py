@@ -5,20 +5,27 @@ history is not parsed again, and no request changes what is remembered."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from memohelpers import ISSUERS, TARGETS, assert_unchanged, edited, edits, outcome, rarely
+from memohelpers import (
+    ISSUERS,
+    assert_every_turn_fresh,
+    assert_next_turn_parses_only_its_new_item,
+    assert_tiny_memo_fresh,
+    assert_unchanged,
+    edits,
+    envelope,
+    outcome,
+    rarely,
+)
 from memohelpers import shape as shape_as
 from omniroute_mitm.engine.core.calls import dumps, parse_json
 from omniroute_mitm.engine.core.toplevel import TopLevel
-from omniroute_mitm.engine.translate import memo as memo_module
 from omniroute_mitm.engine.translate.memo import MessageMemo
 from omniroute_mitm.engine.translate.shaping import Shaped
 from omniroute_mitm.translators import get_format
-from omniroute_mitm.translators.canonical import wrap_meta
 from omniroute_mitm.translators.gemini.common import REASONING_KEY
 
 CLIENT = "gemini"
@@ -30,11 +37,7 @@ NAMES = ["read_file", "run_shell"]
 words = st.text(alphabet="ab \n", max_size=6)
 
 
-def _envelope(fmt: str, key: str, by: str | None, extra: dict[str, Any] | None = None) -> str:
-    entry: dict[str, Any] = {key: "c2ln"}
-    if by is not None:
-        entry["by"] = by
-    return wrap_meta({fmt: entry, **(extra or {})})
+_envelope = envelope
 
 
 signatures = st.one_of(
@@ -123,31 +126,13 @@ def shape(raw: bytes, target: str, issuer: str, memo: MessageMemo | None, partia
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(contents, max_size=8), edits(contents), st.data())
 def test_with_the_memo_every_turn_is_the_fresh_translation(start, steps, data):
-    memo = MessageMemo()
-    conversation = start
-    for n, step in enumerate([("same", None), *steps]):
-        conversation = edited(conversation, step)
-        raw = body(conversation, f"turn {n}")
-        for target in TARGETS:
-            # Gemini to Gemini is translated only for a continuation
-            partial = target == CLIENT or data.draw(st.booleans())
-            issuer = data.draw(st.sampled_from(ISSUERS[:2]))
-            fresh = outcome(shape(raw, target, issuer, None, partial))
-            # twice: the second sees every content remembered, changed by nothing
-            assert outcome(shape(raw, target, issuer, memo, partial)) == fresh
-            assert outcome(shape(raw, target, issuer, memo, partial)) == fresh
-        assert_unchanged(memo)
+    assert_every_turn_fresh(CLIENT, shape, body, start, steps, data)
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(contents, min_size=1, max_size=6), st.integers(0, 5))
 def test_a_tiny_memo_still_gives_the_fresh_translation(conversation, size):
-    memo = MessageMemo(max_bytes=size * 200)
-    for n in range(3):
-        raw = body(conversation, f"turn {n}")
-        fresh = outcome(shape(raw, "anthropic", "p1", None, False))
-        assert outcome(shape(raw, "anthropic", "p1", memo, False)) == fresh
-    assert memo.held <= memo.max_bytes
+    assert_tiny_memo_fresh(shape, body, conversation, size)
 
 
 def test_errors_and_translations_both_come_up():
@@ -181,24 +166,7 @@ def cli_history(turns: int) -> list[dict[str, Any]]:
 
 
 def test_the_next_turn_parses_only_its_new_content(monkeypatch):
-    parsed: list[int] = []
-    real = memo_module.PARSERS[CLIENT]
-
-    def counting(raw: Any, i: int) -> Any:
-        parsed.append(i)
-        return real.parse(raw, i)
-
-    monkeypatch.setitem(memo_module.PARSERS, CLIENT, memo_module.ItemParser(real.member, counting))
-    memo = MessageMemo()
-    history = cli_history(30)
-    first = shape(body(history, "turn 1"), "openai-chat", "p1", memo, False)
-    assert len(parsed) == len(history) + 1
-    parsed.clear()
-    raw = body(history, "turn 2")
-    second = shape(raw, "openai-chat", "p1", memo, False)
-    assert parsed == [len(history)]  # the new last user content only
-    assert outcome(second) == outcome(shape(raw, "openai-chat", "p1", None, False))
-    assert json.loads(second.body)["messages"][:-1] == json.loads(first.body)["messages"][:-1]
+    assert_next_turn_parses_only_its_new_item(monkeypatch, CLIENT, shape, body, cli_history(30))
 
 
 def test_an_invalid_content_gets_its_error_with_its_index_after_a_hit():
