@@ -29,6 +29,7 @@ from ..canonical import (
     ToolResult,
     TranslationError,
 )
+from ..copies import Copies
 from .blocks import attach_carriers, parse_content
 from .common import NAME
 from .web import parse_tool as parse_web_tool
@@ -110,18 +111,10 @@ def _named(part: ToolResult, name: str) -> ToolResult:
     messages (``parse_request(items=...)``, engine.translate.memo): the same
     copy for the same part and name, as they get their names again every
     turn (parts are never changed in place once made)."""
-    known = _NAMED.get(id(part))
-    if known is not None and known[0] is part and known[1] == name:
-        return known[2]
-    named = replace(part, name=name)
-    if len(_NAMED) >= _NAMED_MAX:
-        _NAMED.clear()
-    _NAMED[id(part)] = (part, name, named)  # (holding the part: its id stays its own)
-    return named
+    return _NAMED.get(part, name, lambda: replace(part, name=name))
 
 
-_NAMED: dict[int, tuple[ToolResult, str, ToolResult]] = {}
-_NAMED_MAX = 8192
+_NAMED = Copies()
 
 
 def _assemble(

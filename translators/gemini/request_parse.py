@@ -27,6 +27,7 @@ from ..canonical import (
     ToolResult,
     TranslationError,
 )
+from ..copies import Copies
 from ..schema import from_gemini_schema, lower_type_names
 from ..sse import dumps
 from .common import NAME, as_dict, as_list, field
@@ -66,7 +67,9 @@ def parse_request(
     request.system = _system(field(body, "systemInstruction"))
     if items is None:
         items = _contents(field(body, "contents"))
-    request.messages = _Contents().assemble(items)
+        request.messages = _Contents().assemble(items)
+    else:  # remembered items (engine.translate.memo): the same copies each turn
+        request.messages = _Contents(_PAIRED).assemble(items)
     request.tools = _tools(field(body, "tools"))
     request.tool_choice = _tool_choice(field(body, "toolConfig"))
     _generation_config(field(body, "generationConfig"), request)
@@ -213,7 +216,8 @@ class _Contents:
     """The contents of one request into messages, pairing each
     functionResponse with its call (a copy of the result with its id)."""
 
-    def __init__(self) -> None:
+    def __init__(self, copies: Copies | None = None) -> None:
+        self._copies = copies
         self._unanswered: list[ToolCall] = []
         self._known: set[str] = set()
 
@@ -229,10 +233,15 @@ class _Contents:
             for j, given, name, fallback in item.pairs:
                 result = cast(ToolResult, parts[j])
                 call_id = self._pair(given, name) or fallback
-                parts[j] = ToolResult(call_id, result.content, result.is_error, name=result.name)
+                parts[j] = self._paired(result, call_id)
             if parts:
                 messages.append(Message(item.role, parts))
         return messages
+
+    def _paired(self, result: ToolResult, call_id: str) -> ToolResult:
+        if self._copies is None:
+            return _paired(result, call_id)
+        return self._copies.get(result, call_id, lambda: _paired(result, call_id))
 
     def _pair(self, given: Any, name: Any) -> str | None:
         """The id of the call a response answers: its own id when it names a
@@ -247,6 +256,14 @@ class _Contents:
                 self._unanswered.remove(first)
                 return first.id
         return given if isinstance(given, str) and given else None
+
+
+_PAIRED = Copies()
+"""Results with their call's id: the same copy each turn for a remembered one."""
+
+
+def _paired(result: ToolResult, call_id: str) -> ToolResult:
+    return ToolResult(call_id, result.content, result.is_error, name=result.name)
 
 
 def _response_text(response: Any) -> tuple[bool, str]:

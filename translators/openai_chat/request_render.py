@@ -23,6 +23,7 @@ from ..canonical import (
     error_in_words,
     reject_unknown,
 )
+from ..rendered import Draws, RenderMemo
 from .common import NAME, REASONING_FIELDS, data_url
 from .options_render import native_custom, render_options
 from .response import render_tool_call
@@ -30,10 +31,11 @@ from .response import render_tool_call
 _AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/mpeg": "mp3", "audio/mp3": "mp3"}
 
 
-def render_request(request: Request, env: Env) -> dict[str, Any]:
+def render_request(request: Request, env: Env, memo: RenderMemo | None = None) -> dict[str, Any]:
+    """``memo``: messages rendered in earlier requests (translators.rendered)."""
     reject_unknown(request, NAME)
     body: dict[str, Any] = {"model": request.model}
-    body["messages"] = _MessagesRenderer(request, env).render()
+    body["messages"] = _MessagesRenderer(request, env, memo).render()
     render_options(request, body)
     return body
 
@@ -44,11 +46,13 @@ class _MessagesRenderer:
     tool message cannot hold (images, files) follows in one user message
     after the whole run of tool messages."""
 
-    def __init__(self, request: Request, env: Env) -> None:
+    def __init__(self, request: Request, env: Env, memo: RenderMemo | None = None) -> None:
         self.request = request
         self.env = env
+        self.memo = memo
         self.out: list[dict[str, Any]] = []
         self.call_ids: set[str] = set()
+        self.added: list[str] = []  # the calls' ids in order (what a message adds)
         self.pending: list[dict[str, Any]] = []  # user content waiting for the tool run to end
         self.native_custom = native_custom(request)
 
@@ -57,14 +61,51 @@ class _MessagesRenderer:
             role = self.request.system[0].meta.get(NAME, {}).get("role", "system")
             self.out.append({"role": role, "content": _join(self.request.system)})
         for i, message in enumerate(self.request.messages):
-            if message.role == "system":
-                self._system(message, i)
-            elif message.role == "assistant":
-                self._assistant(message, i)
+            if self.memo is not None and not self.pending:
+                self._remembered(self.memo, message, i)
             else:
-                self._user(message, i)
+                self._message(message, i)
         self._flush([])
         return self.out
+
+    def _message(self, message: Message, i: int) -> None:
+        if message.role == "system":
+            self._system(message, i)
+        elif message.role == "assistant":
+            self._assistant(message, i)
+        else:
+            self._user(message, i)
+
+    def _remembered(self, memo: RenderMemo, message: Message, i: int) -> None:
+        """:meth:`_message` from ``memo`` when rendered before with the same
+        context: what it reads of the messages before it is whether each of
+        its tool results answers an earlier call (a warning) and the
+        held-back user content (only remembered with none before or after);
+        what it leaves, the ids of its calls."""
+        key = memo.key(NAME, i, message, self.native_custom)
+        entry = memo.get(key) if key is not None else None
+        if entry is not None and (not entry.needs or self._same_answers(entry.needs)):
+            self.out.extend(entry.items)
+            self.request.warnings.extend(entry.warnings)
+            self.call_ids.update(entry.state)
+            return
+        out, warned, added = len(self.out), len(self.request.warnings), len(self.added)
+        results = [p.call_id for p in message.parts if isinstance(p, ToolResult)]
+        needs = tuple((c, c in self.call_ids) for c in results)
+        draws = Draws(self.env)
+        self.env = draws.wrapped
+        try:
+            self._message(message, i)
+        finally:
+            self.env = draws.env
+        if key is not None and not draws.drawn and not self.pending:
+            new = tuple(self.added[added:])
+            memo.put(key, message, self.out[out:], self.request.warnings[warned:], needs, new)
+
+    def _same_answers(self, needs: tuple[tuple[str, bool], ...]) -> bool:
+        """Whether each of a remembered message's results answers an earlier
+        call exactly when it did then."""
+        return all((c in self.call_ids) is known for c, known in needs)
 
     def _warn(self, where: int, what: str) -> None:
         self.request.warnings.append(f"openai-chat: messages[{where}]: {what}")
@@ -199,6 +240,7 @@ class _MessagesRenderer:
             call = replace(call, kind="function", arguments=freeform.as_arguments(call.arguments))
         rendered = render_tool_call(call, self.env)
         self.call_ids.add(rendered["id"])
+        self.added.append(rendered["id"])
         return rendered
 
 

@@ -35,6 +35,7 @@ from ..canonical import (
     TranslationError,
     unwrap_meta,
 )
+from ..copies import Copies
 from .common import CARRIER_KEY, NAME, as_list, join_summary
 from .content import parse_part, parse_tool_output
 from .options import parse_options, parse_tools
@@ -62,9 +63,11 @@ def parse_request(
     if isinstance(instructions, str) and instructions:
         request.system.append(Text(instructions))
     request.tools.extend(parse_tools(as_list(body.get("tools")), "tools"))
+    # remembered items (engine.translate.memo): the same copies each turn
+    copies = _NAMED if items is not None else None
     if items is None:
         items = _items(body.get("input"), request)
-    _Assembly(request).add(items)
+    _Assembly(request, copies).add(items)
     parse_options(body, request)
     return request
 
@@ -278,8 +281,9 @@ class _Assembly:
     """The items of one request into its messages, system text and tools:
     new lists and messages, an item's parts copied where they change."""
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request, copies: Copies | None = None) -> None:
         self.request = request
+        self.copies = copies
         self.messages = request.messages
         self.preamble = True  # still before the first conversation item
         self.call_names: dict[str, str] = {}
@@ -336,15 +340,9 @@ class _Assembly:
         if isinstance(part, ToolResult):
             name = self.call_names.get(part.call_id)
             if name is not None:
-                return ToolResult(
-                    part.call_id,
-                    part.content,
-                    is_error=part.is_error,
-                    name=name,
-                    kind=part.kind,
-                    cache_control=part.cache_control,
-                    meta=part.meta,
-                )
+                if self.copies is None:
+                    return _with_name(part, name)
+                return self.copies.get(part, name, lambda: _with_name(part, name))
         return part
 
     def _instruction(self, parts: list[Part]) -> None:
@@ -369,3 +367,19 @@ class _Assembly:
                     # a copy: the part may be shared (a remembered item's, never changed)
                     carried = self.carried[part.id]
                     message.parts[i] = replace(part, meta={**part.meta, **carried})
+
+
+_NAMED = Copies()
+"""Named tool outputs: the same copy each turn for a remembered output."""
+
+
+def _with_name(part: ToolResult, name: str) -> ToolResult:
+    return ToolResult(
+        part.call_id,
+        part.content,
+        is_error=part.is_error,
+        name=name,
+        kind=part.kind,
+        cache_control=part.cache_control,
+        meta=part.meta,
+    )

@@ -28,6 +28,7 @@ from ..canonical import (
     WebSearchResults,
     reject_unknown,
 )
+from ..rendered import RenderMemo
 from ..web import note
 from .common import NAME, as_dict, as_list, own_meta
 from .content import render_media, render_tool_output
@@ -43,7 +44,8 @@ from .options_render import (
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
 
-def render_request(request: Request, env: Env) -> dict[str, Any]:
+def render_request(request: Request, env: Env, memo: RenderMemo | None = None) -> dict[str, Any]:
+    """``memo``: messages rendered in earlier requests (translators.rendered)."""
     reject_unknown(request, NAME)
     body: dict[str, Any] = {"model": request.model}
     items: list[dict[str, Any]] = []
@@ -52,8 +54,11 @@ def render_request(request: Request, env: Env) -> dict[str, Any]:
     elif request.system:
         items.append(_instruction([t.text for t in request.system]))
     renderer = _ItemRenderer(request.warnings)
-    for message in request.messages:
-        renderer.message(message)
+    for i, message in enumerate(request.messages):
+        if memo is None:
+            renderer.message(message)
+        else:
+            renderer.remembered(memo, message, i)
     body["input"] = items + renderer.items
     tools = render_tools(request.tools, request.warnings)
     if tools:
@@ -114,6 +119,24 @@ class _ItemRenderer:
         self.sent_reasoning = False
         self._content: list[dict[str, Any]] = []
         self._role = "user"
+
+    def remembered(self, memo: RenderMemo, message: Message, i: int) -> None:
+        """:meth:`message` from ``memo`` when rendered before: a message reads
+        nothing of the ones before it (its content is flushed at its end);
+        what it leaves is whether it sent reasoning."""
+        key = memo.key(NAME, i, message, None)
+        entry = memo.get(key) if key is not None else None
+        if entry is not None:
+            self.items.extend(entry.items)
+            self.warnings.extend(entry.warnings)
+            self.sent_reasoning = self.sent_reasoning or entry.state
+            return
+        out, warned, sent = len(self.items), len(self.warnings), self.sent_reasoning
+        self.sent_reasoning = False
+        self.message(message)
+        state, self.sent_reasoning = self.sent_reasoning, sent or self.sent_reasoning
+        if key is not None:
+            memo.put(key, message, self.items[out:], self.warnings[warned:], None, state)
 
     def message(self, message: Message) -> None:
         if message.role == "system":

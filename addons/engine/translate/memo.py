@@ -32,6 +32,7 @@ from omniroute_mitm.translators.anthropic import request_parse as anthropic
 from omniroute_mitm.translators.canonical import Request
 from omniroute_mitm.translators.gemini import request_parse as gemini
 from omniroute_mitm.translators.openai_responses import request_parse as responses
+from omniroute_mitm.translators.rendered import RenderMemo
 from omniroute_mitm.translators.sse import loads_exact
 
 MAX_BYTES = 64 << 20
@@ -66,6 +67,9 @@ class MessageMemo:
         self.hits = 0
         self.misses = 0
         self._entries: OrderedDict[tuple[str, int, int], tuple[bytes, Any]] = OrderedDict()
+        self.rendered = RenderMemo()
+        """Their renderings for each target (translators.rendered)."""
+        self._last: Request | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -91,7 +95,16 @@ class MessageMemo:
         # decoded afresh, not top's own values: a request may change what it parsed
         body = {k: loads_exact(top.raw(k) or b"") for k in top if k != parser.member}
         items = self._items(client.name, parser, elements)
-        return client.parse_request(body, model=model, stream=stream, items=items)
+        request = client.parse_request(body, model=model, stream=stream, items=items)
+        self._last = request
+        return request
+
+    def remembered(self, request: Request) -> bool:
+        """Whether ``request`` is the last one parsed here (its messages'
+        parts then shared with other requests: worth rendering with
+        :attr:`rendered`; a request parsed whole has new parts each time)."""
+        last, self._last = self._last, None
+        return last is request
 
     def _items(self, fmt: str, parser: ItemParser, elements: list[Buffer]) -> Iterator[Any]:
         """Each element's item, produced as the parser reaches it (an invalid

@@ -13,6 +13,9 @@ from omniroute_mitm.engine.core.endpoints import Continuation
 from omniroute_mitm.engine.core.toplevel import TopLevel
 from omniroute_mitm.translators import Env, WireFormat, estimate_tokens, web
 from omniroute_mitm.translators.canonical import Message, Part, Request, Text
+from omniroute_mitm.translators.openai_chat import request_render as chat_render
+from omniroute_mitm.translators.openai_responses import request_render as responses_render
+from omniroute_mitm.translators.rendered import RenderMemo
 from omniroute_mitm.translators.stream import custom_tool_names
 
 from . import thinking
@@ -83,6 +86,7 @@ def shape_request(
         body = passthrough_body(client.name, asked, model, cap, issuer)
         return Shaped(body, {"anthropic-beta": beta} if beta else {})
     request = parse_request(client, asked, memo)
+    remembered = memo is not None and memo.remembered(request) and partial is None
     request.model, request.stream = model, asked.stream
     if cap is not None:
         request.max_tokens = min(request.max_tokens or cap, cap)
@@ -91,15 +95,42 @@ def shape_request(
     custom = custom_tool_names(request)
     for_target(request, client, provider, issuer, thoughts)
     trimmed = with_partial_turn(request, how, partial) if partial is not None else ""
-    rendered = provider.render_request(request, env)
+    if remembered and memo is not None and provider.name in RENDERED:
+        rendered, body = render_remembered(provider.name, request, env, memo.rendered)
+    else:
+        rendered = provider.render_request(request, env)
+        body = None
     prefix = mark_prefix(rendered) if partial is not None and how == "prefix" else ""
     headers = {"anthropic-beta": beta} if beta and provider.name == client.name else {}
     if provider.name == "anthropic" and client.name != "anthropic":
         betas = web.anthropic_betas(rendered)
         if betas:
             headers["anthropic-beta"] = ",".join(betas)
-    return Shaped(dumps(rendered), headers, input_tokens, custom, list(request.warnings),
+    return Shaped(body or dumps(rendered), headers, input_tokens, custom, list(request.warnings),
                   trimmed=trimmed, prefix=prefix)  # fmt: skip
+
+
+RENDERED: dict[str, tuple[Callable[[Request, Env, RenderMemo], dict[str, Any]], str]] = {
+    "openai-chat": (chat_render.render_request, "messages"),
+    "openai-responses": (responses_render.render_request, "input"),
+}
+"""The targets whose messages are rendered with a memo, and the member
+holding them."""
+
+
+def render_remembered(
+    fmt: str, request: Request, env: Env, memo: RenderMemo
+) -> tuple[dict[str, Any], bytes]:
+    """The body for ``fmt`` and its bytes, the messages rendered and encoded
+    in earlier requests taken from ``memo`` (a rendered body is then never
+    changed: its messages may be remembered)."""
+    render, member = RENDERED[fmt]
+    memo.begin()
+    rendered = render(request, env, memo)
+    try:
+        return rendered, memo.dumps(rendered, member)
+    except TypeError:  # (what orjson refuses: encoded whole, as without the memo)
+        return rendered, dumps(rendered)
 
 
 def parse_request(client: WireFormat, asked: Asked, memo: MessageMemo | None) -> Request:
