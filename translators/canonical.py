@@ -171,11 +171,12 @@ class Opaque:
     (:func:`reject_unknown`), never a silent drop."""
 
 
-def reject_unknown(request: Request, target: FormatName) -> None:
+def reject_unknown(request: Request, target: FormatName, checked: int = 0) -> None:
     """Raise for the first item of an unknown type that would have to be
     translated into ``target``: dropping it could leave the model a prompt
-    the client did not send (a message whose only block it was)."""
-    for message in request.messages:
+    the client did not send (a message whose only block it was). ``checked``:
+    how many leading messages are known to have none (translators.rendered)."""
+    for message in request.messages[checked:] if checked else request.messages:
         for part in message.parts:
             if isinstance(part, Opaque) and part.unknown and part.format != target:
                 path, kind = part.unknown

@@ -1,31 +1,36 @@
-"""Rendered messages remembered between requests, encoded once.
+"""The messages of a conversation rendered in its last request, reused.
 
-A long conversation translated turn after turn renders the same messages
-again and again: their canonical parts are the same objects each turn (the
-engine's message memo shares them, never changing one in place), so a
-message's rendering for a target is remembered by the identity of its parts
-together with everything else the renderer reads while rendering it: the
-target format, the message's index (warnings name it), its role, and the
-format's own context (:meth:`RenderMemo.key`'s ``context``; what a message
-needs from the ones before it that is not in the key, each format checks on
-a hit, see ``needs``). What a message leaves for the ones after it (``state``)
-is replayed on a hit, as are its warnings.
+A coding agent resends its whole conversation each turn and only changes
+its end. Translated, the same messages are rendered and encoded again each
+turn: with the engine's message memo their canonical parts are the same
+objects each turn (shared, never changed in place), so the rendering of
+the longest run of leading messages whose parts are the very objects
+rendered last time is taken from then, and only the rest is rendered.
 
-Each rendered item is also kept encoded (``orjson.Fragment``): the body is
-encoded with the remembered items spliced in as bytes (:meth:`dumps`), so
-only new messages are encoded. The rendered dicts themselves stay in the
-body (whatever reads the rendered body sees the same objects as before) and
-are never changed once remembered: a caller that changes a rendered body
-(a continuation's prefix mark) renders without the memo.
+A renderer that reads nothing but its messages and a context (what else of
+the request it reads, in the key) is a function of the messages before the
+point where the two requests part: its items, its warnings and its state
+there are what it had then. Each message's end is recorded as it is
+rendered: the number of items and warnings so far and the renderer's state
+(its own, e.g. the calls seen so far), or None where no later request may
+start from there (content held back for a later message; an id or the time
+drawn, which a fresh rendering draws anew). The rendered items are never
+changed after they are made (a renderer that changes earlier items, like
+merging turns, is not one for this memo), so they are shared with later
+requests, and each is kept encoded (``orjson.Fragment``): :meth:`dumps`
+encodes only the new ones.
 
-An entry holds its parts, so the ids in its key stay theirs; bounded by the
-bytes it holds, least recently used first. One event loop uses it and
+Renderings are found by format, context and the parts of the first message
+(another conversation, or the same one with its start changed, starts
+afresh), holding their parts (the ids compared stay theirs); the last
+:data:`MAX_RUNS`, and at most :data:`MAX_BYTES`. One event loop uses it and
 nothing here awaits.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,115 +38,189 @@ import orjson
 
 from .canonical import Env, Message, Part
 
-MAX_BYTES = 32 << 20
-"""What the memo may hold, counted as :data:`WEIGHT` times the encoded bytes
-(the dicts of an item are held too; their strings are the parts' own)."""
+MAX_RUNS = 16
+MAX_BYTES = 64 << 20
+"""Counted as :data:`WEIGHT` times the encoded bytes (the dicts are held
+too; their strings are mostly the parts' own)."""
 WEIGHT = 2
 
-Key = tuple[Any, ...]
+End = tuple[int, int, Any] | None
+"""After a message: items so far, warnings so far, the renderer's state."""
 
 
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    """One message's rendering: the items it added, their bytes, its warnings."""
+@dataclass(slots=True)
+class Rendering:
+    """One request's messages as rendered (for one format and context)."""
 
-    parts: tuple[Part, ...]
-    """Held: the ids in the key stay these parts' own."""
-    items: tuple[dict[str, Any], ...]
-    fragments: tuple[tuple[int, orjson.Fragment], ...]
-    """Each item's bytes by the item's id (the items are held here too)."""
-    warnings: tuple[str, ...]
-    needs: Any
-    """What the message read from the ones before it (checked on a hit)."""
-    state: Any
-    """What the message leaves for the ones after it (replayed on a hit)."""
-    size: int
+    parts: list[tuple[Part, ...]]
+    """Each message's parts, held: the ids compared stay their own."""
+    ids: list[tuple[Any, ...] | None]
+    """Each message's role and parts' ids (what a later request must match;
+    None: nothing matches it)."""
+    ends: list[End]
+    items: list[dict[str, Any]]
+    encoded: list[Any]
+    """Each item as ``orjson.Fragment``, or the item (what orjson refused)."""
+    sizes: list[int]
+    """The bytes encoded up to each item (what the memo counts)."""
+    warnings: list[str]
+
+    @property
+    def size(self) -> int:
+        return WEIGHT * self.sizes[-1] if self.sizes else 0
+
+
+def _ids(message: Message) -> tuple[Any, ...] | None:
+    """What must be the same for a message to be the one rendered before;
+    None for a message with meta of its own (rare: never reused)."""
+    if message.meta:
+        return None
+    return (message.role, *map(id, message.parts))
+
+
+class Run:
+    """One request's rendering of its messages, reusing the last one's lead."""
+
+    __slots__ = ("memo", "key", "messages", "old", "taken", "ends", "poisoned")
+
+    def __init__(self, memo: RenderMemo, key: Any, messages: Sequence[Message]) -> None:
+        self.memo = memo
+        self.key = key
+        self.messages = messages
+        self.old = memo.runs.get(key) if key is not None else None
+        self.taken = self._lead()
+        """How many leading messages are taken from the last rendering."""
+        self.ends: list[End] = []
+        self.poisoned = False
+
+    def _lead(self) -> int:
+        old = self.old
+        if old is None:
+            return 0
+        n = 0
+        limit = min(len(old.ids), len(self.messages))
+        messages, ids = self.messages, old.ids
+        while n < limit and (same := _ids(messages[n])) is not None and same == ids[n]:
+            n += 1
+        while n and old.ends[n - 1] is None:
+            n -= 1
+        return n
+
+    def lead(self) -> tuple[list[dict[str, Any]], list[str], Any]:
+        """The items, warnings and state the renderer has after the leading
+        messages rendered last time (:attr:`taken` of them; none: ``[], [],
+        None``)."""
+        n, old = self.taken, self.old
+        if not n or old is None:
+            return [], [], None
+        self.memo.hits += n
+        self.ends = old.ends[:n]
+        end = old.ends[n - 1]
+        assert end is not None
+        return old.items[: end[0]], old.warnings[: end[1]], end[2]
+
+    def end(self, items: int, warnings: int, state: Any, drew: bool) -> None:
+        """A message rendered: ``items`` and ``warnings`` so far, the state
+        after it (None: no later request may start after it), whether it drew
+        an id or the time (then none after it either)."""
+        self.poisoned = self.poisoned or drew
+        self.ends.append(None if self.poisoned or state is None else (items, warnings, state))
+
+    def finish(self, items: list[dict[str, Any]], warnings: list[str]) -> list[Any]:
+        """Remember this request's rendering (its items and warnings); returns
+        the items encoded (the lead's as before, the rest now)."""
+        self.memo.misses += len(self.messages) - self.taken
+        old, n = self.old, self.taken
+        lead = old.ends[n - 1] if old is not None and n else None
+        kept = lead[0] if lead is not None else 0
+        encoded = old.encoded[:kept] if old is not None and kept else []
+        sizes = old.sizes[:kept] if old is not None and kept else []
+        total = sizes[-1] if sizes else 0
+        for item in items[kept:]:
+            fragment, length = _encode(item)
+            encoded.append(fragment)
+            total += length
+            sizes.append(total)
+        if self.key is None:
+            return encoded
+        parts = old.parts[:n] if old is not None and n else []
+        ids = old.ids[:n] if old is not None and n else []
+        for message in self.messages[n:]:
+            parts.append(tuple(message.parts))
+            ids.append(_ids(message))
+        rendering = Rendering(parts, ids, self.ends, items, encoded, sizes, warnings)
+        self.memo.put(self.key, rendering)
+        return encoded
+
+
+def _encode(item: dict[str, Any]) -> tuple[Any, int]:
+    """``item`` as orjson encodes it at the depth a body holds it (orjson
+    refuses nesting too deep), or the item itself where orjson refuses it;
+    and the bytes it takes."""
+    try:
+        data = orjson.dumps([[item]])[2:-2]
+    except TypeError:
+        return item, 0
+    return orjson.Fragment(data), len(data)
 
 
 class RenderMemo:
-    """Rendered messages by target, index, role, context and parts (an LRU)."""
+    """The last renderings, by format, context and first message (an LRU)."""
 
-    def __init__(self, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(self, max_bytes: int = MAX_BYTES, max_runs: int = MAX_RUNS) -> None:
         self.max_bytes = max_bytes
+        self.max_runs = max_runs
         self.held = 0
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[Key, Rendered] = OrderedDict()
-        self._fragments: dict[int, orjson.Fragment] = {}
+        self.runs: OrderedDict[Any, Rendering] = OrderedDict()
+        self._placed: tuple[int, list[Any]] | None = None
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.runs)
 
-    def begin(self) -> None:
-        """A new request's rendering starts (forgets the last one's items)."""
-        self._fragments = {}
+    def run(self, fmt: str, context: Any, messages: Sequence[Message]) -> Run:
+        """A rendering of ``messages`` for ``fmt`` starts (``context``: what
+        else of the request the renderer reads, hashable)."""
+        self._placed = None
+        first = _ids(messages[0]) if messages else None
+        return Run(self, None if first is None else (fmt, context, first), messages)
 
-    @staticmethod
-    def key(fmt: str, index: int, message: Message, context: Any) -> Key | None:
-        """The key of ``message`` rendered at ``index``; None when it has
-        meta of its own (rare: not remembered)."""
-        if message.meta:
-            return None
-        return (fmt, index, message.role, context, *map(id, message.parts))
-
-    def get(self, key: Key) -> Rendered | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self._entries.move_to_end(key)
-        self._fragments.update(entry.fragments)
-        return entry
-
-    def put(
-        self,
-        key: Key,
-        message: Message,
-        items: list[dict[str, Any]],
-        warnings: list[str],
-        needs: Any,
-        state: Any,
-    ) -> None:
-        """Remember what ``message`` rendered into; nothing when an item is
-        not what orjson encodes (the body is then encoded as without the memo)."""
-        try:
-            # (at the depth the body holds it: orjson refuses nesting too deep)
-            encoded = [orjson.dumps([[item]])[2:-2] for item in items]
-        except TypeError:
-            return
-        fragments = tuple(zip(map(id, items), map(orjson.Fragment, encoded), strict=True))
-        self._fragments.update(fragments)
-        size = WEIGHT * sum(map(len, encoded)) + 64 * (len(key) + 1)
-        if size > self.max_bytes:
-            return
-        entry = Rendered(
-            tuple(message.parts), tuple(items), fragments, tuple(warnings), needs, state, size
-        )
-        old = self._entries.pop(key, None)
+    def put(self, key: Any, rendering: Rendering) -> None:
+        old = self.runs.pop(key, None)
         if old is not None:
             self.held -= old.size
-        self._entries[key] = entry
-        self.held += size
-        while self.held > self.max_bytes:
-            _, gone = self._entries.popitem(last=False)
+        if rendering.size <= self.max_bytes:
+            self.runs[key] = rendering
+            self.held += rendering.size
+        while self.runs and (self.held > self.max_bytes or len(self.runs) > self.max_runs):
+            _, gone = self.runs.popitem(last=False)
             self.held -= gone.size
 
+    def place(self, start: int, encoded: list[Any]) -> None:
+        """The rendered messages' items sit from ``start`` in the body's list."""
+        self._placed = (start, encoded)
+
+    def unplace(self) -> None:
+        """A rendering starts: nothing placed yet (see :meth:`dumps`)."""
+        self._placed = None
+
     def dumps(self, body: dict[str, Any], member: str) -> bytes:
-        """``body`` encoded as orjson encodes it, the items of ``member`` this
-        request rendered or took from here spliced in as their bytes. Raises
-        TypeError where orjson refuses the body (the caller's fallback then
-        encodes it whole, as without the memo)."""
-        known = self._fragments
+        """``body`` encoded as orjson encodes it, the items :meth:`place`
+        placed in ``member`` spliced in as their bytes. Raises TypeError
+        where orjson refuses the body (the caller then encodes it whole, as
+        without the memo)."""
+        placed, self._placed = self._placed, None
         items = body.get(member)
-        if known and isinstance(items, list):
-            body = {**body, member: [known.get(id(item), item) for item in items]}
+        if placed is not None and isinstance(items, list):
+            start, encoded = placed
+            spliced = items[:start] + encoded + items[start + len(encoded) :]
+            body = {**body, member: spliced}
         return orjson.dumps(body)
 
 
 class Draws:
-    """An Env that tells whether an id or the time was drawn: a message
-    whose rendering drew one is not remembered (a fresh rendering draws anew)."""
+    """An Env that tells whether an id or the time was drawn."""
 
     __slots__ = ("env", "drawn", "wrapped")
 

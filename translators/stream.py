@@ -16,6 +16,7 @@ from .canonical import (
     Env,
     ErrorInfo,
     Finish,
+    Message,
     Opaque,
     Part,
     Reasoning,
@@ -36,6 +37,7 @@ from .canonical import (
     merge_meta,
 )
 from .provenance import SignatureStamper, stamp_events
+from .rendered import RenderMemo
 
 
 class StreamTranslator:
@@ -917,18 +919,36 @@ def _append_text(part: Part, text: str) -> None:
         part.text += text
 
 
-def estimate_tokens(request: Request) -> int:
+def estimate_tokens(request: Request, memo: RenderMemo | None = None) -> int:
     """A rough input-token count (~4 characters a token) for formats that
     must announce input usage before the provider reports it, and for
-    ``count_tokens`` when the target cannot count."""
+    ``count_tokens`` when the target cannot count. ``memo``: the count of
+    the leading messages the last request had alike (translators.rendered)."""
     chars = sum(len(t.text) for t in request.system)
-    for message in request.messages:
-        for part in message.parts:
-            chars += _part_chars(part)
+    if memo is None:
+        for message in request.messages:
+            for part in message.parts:
+                chars += _part_chars(part)
+    else:
+        chars += _message_chars(request.messages, memo)
     for tool in request.tools:
         chars += len(tool.name) + len(tool.description or "")
         chars += len(json.dumps(tool.parameters)) if tool.parameters else 0
     return max(1, chars // 4)
+
+
+def _message_chars(messages: list[Message], memo: RenderMemo) -> int:
+    """The characters of ``messages``, the count after the leading ones the
+    last request had alike taken from ``memo`` (the state after a message)."""
+    run = memo.run("estimate", None, messages)
+    _, _, state = run.lead()
+    chars: int = state[0] if state is not None else 0
+    for message in messages[run.taken :]:
+        for part in message.parts:
+            chars += _part_chars(part)
+        run.end(0, 0, (chars,), False)
+    run.finish([], [])
+    return chars
 
 
 def _part_chars(part: Part) -> int:

@@ -23,7 +23,7 @@ from ..canonical import (
     error_in_words,
     reject_unknown,
 )
-from ..rendered import Draws, RenderMemo
+from ..rendered import Draws, RenderMemo, Run
 from .common import NAME, REASONING_FIELDS, data_url
 from .options_render import native_custom, render_options
 from .response import render_tool_call
@@ -33,9 +33,10 @@ _AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/mpeg": "mp3",
 
 def render_request(request: Request, env: Env, memo: RenderMemo | None = None) -> dict[str, Any]:
     """``memo``: messages rendered in earlier requests (translators.rendered)."""
-    reject_unknown(request, NAME)
+    renderer = _MessagesRenderer(request, env, memo)
+    reject_unknown(request, NAME, renderer.run.taken if renderer.run is not None else 0)
     body: dict[str, Any] = {"model": request.model}
-    body["messages"] = _MessagesRenderer(request, env, memo).render()
+    body["messages"] = renderer.render()
     render_options(request, body)
     return body
 
@@ -55,16 +56,17 @@ class _MessagesRenderer:
         self.added: list[str] = []  # the calls' ids in order (what a message adds)
         self.pending: list[dict[str, Any]] = []  # user content waiting for the tool run to end
         self.native_custom = native_custom(request)
+        self.run = None if memo is None else memo.run(NAME, self.native_custom, request.messages)
 
     def render(self) -> list[dict[str, Any]]:
         if self.request.system:
             role = self.request.system[0].meta.get(NAME, {}).get("role", "system")
             self.out.append({"role": role, "content": _join(self.request.system)})
-        for i, message in enumerate(self.request.messages):
-            if self.memo is not None and not self.pending:
-                self._remembered(self.memo, message, i)
-            else:
+        if self.memo is None or self.run is None:
+            for i, message in enumerate(self.request.messages):
                 self._message(message, i)
+        else:
+            self._messages_with(self.memo, self.run)
         self._flush([])
         return self.out
 
@@ -76,36 +78,29 @@ class _MessagesRenderer:
         else:
             self._user(message, i)
 
-    def _remembered(self, memo: RenderMemo, message: Message, i: int) -> None:
-        """:meth:`_message` from ``memo`` when rendered before with the same
-        context: what it reads of the messages before it is whether each of
-        its tool results answers an earlier call (a warning) and the
-        held-back user content (only remembered with none before or after);
-        what it leaves, the ids of its calls."""
-        key = memo.key(NAME, i, message, self.native_custom)
-        entry = memo.get(key) if key is not None else None
-        if entry is not None and (not entry.needs or self._same_answers(entry.needs)):
-            self.out.extend(entry.items)
-            self.request.warnings.extend(entry.warnings)
-            self.call_ids.update(entry.state)
-            return
-        out, warned, added = len(self.out), len(self.request.warnings), len(self.added)
-        results = [p.call_id for p in message.parts if isinstance(p, ToolResult)]
-        needs = tuple((c, c in self.call_ids) for c in results)
+    def _messages_with(self, memo: RenderMemo, run: Run) -> None:
+        """The messages, those the last request rendered alike taken from
+        ``memo``. A message reads of the ones before it the calls seen so far
+        (its results' warnings) and the held-back content (a message's end
+        with some is not a place to start from); ``native_custom`` is the
+        context; the state after a message is the calls' ids so far."""
+        messages, start, warned = self.request.messages, len(self.out), len(self.request.warnings)
+        items, warnings, state = run.lead()
+        self.out += items
+        self.request.warnings += warnings
+        if state is not None:
+            self.added = state[0][: state[1]]
+            self.call_ids = set(self.added)
         draws = Draws(self.env)
         self.env = draws.wrapped
-        try:
-            self._message(message, i)
-        finally:
-            self.env = draws.env
-        if key is not None and not draws.drawn and not self.pending:
-            new = tuple(self.added[added:])
-            memo.put(key, message, self.out[out:], self.request.warnings[warned:], needs, new)
-
-    def _same_answers(self, needs: tuple[tuple[str, bool], ...]) -> bool:
-        """Whether each of a remembered message's results answers an earlier
-        call exactly when it did then."""
-        return all((c in self.call_ids) is known for c, known in needs)
+        for i in range(run.taken, len(messages)):
+            drawn = draws.drawn
+            self._message(messages[i], i)
+            after = None if self.pending else (self.added, len(self.added))
+            run.end(len(self.out) - start, len(self.request.warnings) - warned, after,
+                    draws.drawn != drawn)  # fmt: skip
+        self.env = draws.env
+        memo.place(start, run.finish(self.out[start:], self.request.warnings[warned:]))
 
     def _warn(self, where: int, what: str) -> None:
         self.request.warnings.append(f"openai-chat: messages[{where}]: {what}")

@@ -28,7 +28,7 @@ from ..canonical import (
     WebSearchResults,
     reject_unknown,
 )
-from ..rendered import RenderMemo
+from ..rendered import RenderMemo, Run
 from ..web import note
 from .common import NAME, as_dict, as_list, own_meta
 from .content import render_media, render_tool_output
@@ -46,7 +46,8 @@ ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
 def render_request(request: Request, env: Env, memo: RenderMemo | None = None) -> dict[str, Any]:
     """``memo``: messages rendered in earlier requests (translators.rendered)."""
-    reject_unknown(request, NAME)
+    run = memo.run(NAME, None, request.messages) if memo is not None else None
+    reject_unknown(request, NAME, run.taken if run is not None else 0)
     body: dict[str, Any] = {"model": request.model}
     items: list[dict[str, Any]] = []
     if len(request.system) == 1:
@@ -54,11 +55,11 @@ def render_request(request: Request, env: Env, memo: RenderMemo | None = None) -
     elif request.system:
         items.append(_instruction([t.text for t in request.system]))
     renderer = _ItemRenderer(request.warnings)
-    for i, message in enumerate(request.messages):
-        if memo is None:
+    if memo is None or run is None:
+        for message in request.messages:
             renderer.message(message)
-        else:
-            renderer.remembered(memo, message, i)
+    else:
+        renderer.messages_with(memo, run, len(items))
     body["input"] = items + renderer.items
     tools = render_tools(request.tools, request.warnings)
     if tools:
@@ -120,23 +121,20 @@ class _ItemRenderer:
         self._content: list[dict[str, Any]] = []
         self._role = "user"
 
-    def remembered(self, memo: RenderMemo, message: Message, i: int) -> None:
-        """:meth:`message` from ``memo`` when rendered before: a message reads
-        nothing of the ones before it (its content is flushed at its end);
-        what it leaves is whether it sent reasoning."""
-        key = memo.key(NAME, i, message, None)
-        entry = memo.get(key) if key is not None else None
-        if entry is not None:
-            self.items.extend(entry.items)
-            self.warnings.extend(entry.warnings)
-            self.sent_reasoning = self.sent_reasoning or entry.state
-            return
-        out, warned, sent = len(self.items), len(self.warnings), self.sent_reasoning
-        self.sent_reasoning = False
-        self.message(message)
-        state, self.sent_reasoning = self.sent_reasoning, sent or self.sent_reasoning
-        if key is not None:
-            memo.put(key, message, self.items[out:], self.warnings[warned:], None, state)
+    def messages_with(self, memo: RenderMemo, run: Run, start: int) -> None:
+        """The messages, those the last request rendered alike taken from
+        ``memo`` (their items go into the body from ``start``). A message
+        reads nothing of the ones before it (its content is flushed at its
+        end); the state after it is whether reasoning was sent so far."""
+        warned, messages = len(self.warnings), run.messages
+        items, warnings, state = run.lead()
+        self.items += items
+        self.warnings += warnings
+        self.sent_reasoning = state is not None and state[0]
+        for message in messages[run.taken :]:
+            self.message(message)
+            run.end(len(self.items), len(self.warnings) - warned, (self.sent_reasoning,), False)
+        memo.place(start, run.finish(list(self.items), self.warnings[warned:]))
 
     def message(self, message: Message) -> None:
         if message.role == "system":

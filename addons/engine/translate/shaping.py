@@ -91,7 +91,8 @@ def shape_request(
     if cap is not None:
         request.max_tokens = min(request.max_tokens or cap, cap)
     # (a continuation's stream goes on in the client's: its start, with the estimate, went out)
-    input_tokens = estimate_tokens(request) if asked.stream and partial is None else None
+    counted = memo.rendered if remembered and memo is not None else None
+    input_tokens = estimate_tokens(request, counted) if asked.stream and partial is None else None
     custom = custom_tool_names(request)
     for_target(request, client, provider, issuer, thoughts)
     trimmed = with_partial_turn(request, how, partial) if partial is not None else ""
@@ -125,7 +126,7 @@ def render_remembered(
     in earlier requests taken from ``memo`` (a rendered body is then never
     changed: its messages may be remembered)."""
     render, member = RENDERED[fmt]
-    memo.begin()
+    memo.unplace()
     rendered = render(request, env, memo)
     try:
         return rendered, memo.dumps(rendered, member)
