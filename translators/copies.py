@@ -11,11 +11,13 @@ remembered too (translators.rendered).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from operator import eq
 from typing import Any, TypeVar
 
 P = TypeVar("P")
 
-MAX_COPIES = 8192
+MAX_COPIES = 4096
 
 
 class Copies:
@@ -27,11 +29,13 @@ class Copies:
     def __init__(self) -> None:
         self._copies: dict[int, tuple[Any, Any, Any]] = {}
 
-    def get(self, part: P, change: Any, make: Callable[[], P]) -> P:
+    def get(
+        self, part: P, change: Any, make: Callable[[], P], same: Callable[[Any, Any], bool] = eq
+    ) -> P:
         """``make()``, a copy of ``part`` with ``change``: the one made
-        before for this part and an equal change, if any."""
+        before for this part and a change ``same`` as this one, if any."""
         known = self._copies.get(id(part))
-        if known is not None and known[0] is part and known[1] == change:
+        if known is not None and known[0] is part and same(known[1], change):
             copy: P = known[2]
             return copy
         copy = make()
@@ -39,3 +43,16 @@ class Copies:
             self._copies.clear()
         self._copies[id(part)] = (part, change, copy)
         return copy
+
+    def with_meta(self, part: P, meta: dict[str, Any], *, by_value: bool = False) -> P:
+        """``part`` (a dataclass) with ``meta``: the copy made before for it
+        and meta holding the same objects (``by_value``: equal meta; only
+        where no later step tells shared dicts from equal ones)."""
+        same = eq if by_value else _same_values
+        made: P = self.get(part, meta, lambda: replace(part, meta=meta), same)  # type: ignore[type-var]
+        return made
+
+
+def _same_values(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """The same keys holding the very same objects."""
+    return a.keys() == b.keys() and all(v is b[k] for k, v in a.items())

@@ -29,7 +29,7 @@ import bisect
 import functools
 import re
 from collections.abc import Buffer, Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from .canonical import (
@@ -43,6 +43,7 @@ from .canonical import (
     unwrap_meta,
     wrap_meta,
 )
+from .copies import Copies
 from .sse import dumps, loads_exact
 
 BY = "by"
@@ -237,7 +238,14 @@ class _Writes:
                     new[key] = self.read(value)
                     changed = changed or new[key] is not value
                 if changed:
-                    parts[i] = replace(part, meta=new)
+                    parts[i] = _KEPT.with_meta(part, new, by_value=True)
+
+
+_KEPT = Copies()
+"""Parts with only the signatures kept: the same copy each turn for a
+remembered part. Compared by value: the meta is made of the part's own
+values (copies of its dicts with keys removed: equal means the same), and
+nothing after this step tells a dict shared between parts from an equal one."""
 
 
 # ------------------------------------------------------ bodies passed through

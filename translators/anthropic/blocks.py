@@ -12,7 +12,6 @@ foreign metadata (Gemini's thought signature on a function call): see
 from __future__ import annotations
 
 import base64
-from dataclasses import replace
 from typing import Any
 
 from ..canonical import (
@@ -29,6 +28,7 @@ from ..canonical import (
     TranslationError,
     unwrap_meta,
 )
+from ..copies import Copies
 from ..sse import dumps
 from .common import NAME
 from .web import parse_citation, parse_web_block
@@ -305,4 +305,10 @@ def attach_carriers(messages: list[Message]) -> None:
         for i, part in enumerate(message.parts):
             if isinstance(part, ToolCall) and part.id in carried:
                 # a copy: the part may be shared (a remembered message's, never changed)
-                message.parts[i] = replace(part, meta={**part.meta, **carried[part.id]})
+                meta = {**part.meta, **carried[part.id]}
+                message.parts[i] = _CARRIED.with_meta(part, meta)
+
+
+_CARRIED = Copies()
+"""Tool calls with their carried metadata: the same copy each turn for a
+remembered call and equal metadata."""

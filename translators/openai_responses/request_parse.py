@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..canonical import (
@@ -366,9 +366,12 @@ class _Assembly:
                 if isinstance(part, ToolCall) and part.id in self.carried:
                     # a copy: the part may be shared (a remembered item's, never changed)
                     carried = self.carried[part.id]
-                    message.parts[i] = replace(part, meta={**part.meta, **carried})
+                    meta = {**part.meta, **carried}
+                    message.parts[i] = _CARRIED.with_meta(part, meta)
 
 
+_CARRIED = Copies()
+"""Calls with their carried metadata: the same copy each turn."""
 _NAMED = Copies()
 """Named tool outputs: the same copy each turn for a remembered output."""
 
