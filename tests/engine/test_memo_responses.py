@@ -231,3 +231,17 @@ def test_a_carried_signature_goes_only_with_the_carrier_still_sent():
     assert outcome(got) == outcome(shape(raw, "gemini", "p1", None, False))
     assert b'"thoughtSignature":"c2ln"' not in got.body
     assert_unchanged(memo)
+
+
+def test_two_calls_carrying_one_signature_as_from_scratch():
+    """Two calls of one id, each after a carrier of its signature: what the
+    calls carry is the last carrier's (one dict for both, whose signature
+    goes or stays for both); the remembered copies must not split them."""
+    secret = envelope("gemini", "thoughtSignature", "p1", {CLIENT: {"call_id": "call_1"}})
+    call = {"type": "function_call", "call_id": "call_1", "name": "shell", "arguments": "{}"}
+    pair = [{"type": "reasoning", "summary": [], "encrypted_content": secret}, call]
+    memo = MessageMemo()
+    for n, conversation in enumerate([pair, pair + pair]):
+        raw = body(conversation, f"turn {n}")
+        fresh = outcome(shape(raw, "gemini", "p1", None, False))
+        assert outcome(shape(raw, "gemini", "p1", memo, False)) == fresh

@@ -203,3 +203,16 @@ def test_the_memo_keeps_at_most_its_bytes_and_renderings():
         _render("openai-chat", messages, n, memo)
         assert memo.held <= memo.max_bytes
         assert len(memo) <= 3
+
+
+def test_a_message_with_meta_of_its_own_is_rendered_anew():
+    """Meta is not in what is compared (rare, per request): such a message
+    and those after it are rendered again."""
+    memo = RenderMemo()
+    text, question = Text("be brief"), Text("q")
+    plain = [Message("system", [text]), Message("user", [question])]
+    developer = [Message("system", [text], {"openai-chat": {"role": "developer"}}), plain[1]]
+    for turn, messages in enumerate([plain, developer, plain]):
+        got = _render("openai-chat", messages, turn, memo)
+        assert got == _render("openai-chat", messages, turn, None)
+    assert b'"role":"developer"' in _render("openai-chat", developer, 3, memo)[0]
