@@ -29,6 +29,14 @@ class Copies:
     def __init__(self) -> None:
         self._copies: dict[int, tuple[Any, Any, Any]] = {}
 
+    def known(self, part: P, change: Any) -> P | None:
+        """The copy made before for ``part`` and an equal ``change``, if any."""
+        known = self._copies.get(id(part))
+        if known is not None and known[0] is part and known[1] == change:
+            copy: P = known[2]
+            return copy
+        return None
+
     def get(
         self, part: P, change: Any, make: Callable[[], P], same: Callable[[Any, Any], bool] = eq
     ) -> P:

@@ -40,9 +40,10 @@ from .canonical import Env, Message, Part
 
 MAX_RUNS = 16
 MAX_BYTES = 64 << 20
-"""Counted as :data:`WEIGHT` times the encoded bytes (the dicts are held
-too; their strings are mostly the parts' own)."""
-WEIGHT = 2
+"""Counted as :data:`WEIGHT` times the bytes encoded (or the characters
+counted): the fragments, the dicts and the parts held weigh a few times that
+(the parts are mostly the message memo's too, but may outlive its entries)."""
+WEIGHT = 5
 
 End = tuple[int, int, Any] | None
 """After a message: items so far, warnings so far, the renderer's state."""
@@ -64,10 +65,12 @@ class Rendering:
     sizes: list[int]
     """The bytes encoded up to each item (what the memo counts)."""
     warnings: list[str]
+    extra: int = 0
+    """What else the rendering weighs (a count without items: its characters)."""
 
     @property
     def size(self) -> int:
-        return WEIGHT * self.sizes[-1] if self.sizes else 0
+        return WEIGHT * ((self.sizes[-1] if self.sizes else 0) + self.extra)
 
 
 def _ids(message: Message) -> tuple[Any, ...] | None:
@@ -126,9 +129,10 @@ class Run:
         self.poisoned = self.poisoned or drew
         self.ends.append(None if self.poisoned or state is None else (items, warnings, state))
 
-    def finish(self, items: list[dict[str, Any]], warnings: list[str]) -> list[Any]:
-        """Remember this request's rendering (its items and warnings); returns
-        the items encoded (the lead's as before, the rest now)."""
+    def finish(self, items: list[dict[str, Any]], warnings: list[str], extra: int = 0) -> list[Any]:
+        """Remember this request's rendering (its items and warnings; ``extra``:
+        what else it weighs, see :class:`Rendering`); returns the items
+        encoded (the lead's as before, the rest now)."""
         self.memo.misses += len(self.messages) - self.taken
         old, n = self.old, self.taken
         lead = old.ends[n - 1] if old is not None and n else None
@@ -148,7 +152,7 @@ class Run:
         for message in self.messages[n:]:
             parts.append(tuple(message.parts))
             ids.append(_ids(message))
-        rendering = Rendering(parts, ids, self.ends, items, encoded, sizes, warnings)
+        rendering = Rendering(parts, ids, self.ends, items, encoded, sizes, warnings, extra)
         self.memo.put(self.key, rendering)
         return encoded
 

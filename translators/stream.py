@@ -947,7 +947,7 @@ def _message_chars(messages: list[Message], memo: RenderMemo) -> int:
         for part in message.parts:
             chars += _part_chars(part)
         run.end(0, 0, (chars,), False)
-    run.finish([], [])
+    run.finish([], [], extra=chars)
     return chars
 
 

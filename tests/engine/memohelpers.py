@@ -117,8 +117,11 @@ def assert_next_turn_parses_only_its_new_item(
     assert len(parsed) == len(history) + 1
     parsed.clear()
     raw = body(history, "turn 2")
+    misses = memo.rendered.misses
     second = shape(raw, "openai-chat", "p1", memo, False)
     assert parsed == [len(history)]  # the new last item only
+    # counted and rendered anew: the message holding it only (translators.rendered)
+    assert memo.rendered.misses - misses == 2
     assert outcome(second) == outcome(shape(raw, "openai-chat", "p1", None, False))
     assert json.loads(second.body)["messages"][:-1] == json.loads(first.body)["messages"][:-1]
 

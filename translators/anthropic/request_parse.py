@@ -30,7 +30,7 @@ from ..canonical import (
     TranslationError,
 )
 from ..copies import Copies
-from .blocks import attach_carriers, parse_content
+from .blocks import attach_carriers, carrier_target, parse_content
 from .common import NAME
 from .web import parse_tool as parse_web_tool
 
@@ -48,6 +48,24 @@ class Item:
 
     role: Role
     parts: tuple[Part, ...]
+    calls: tuple[tuple[str, str], ...] = ()
+    """Its tool calls' ids and names, in order (what later results are named after)."""
+    unnamed: tuple[int, ...] = ()
+    """Where its tool results without a name are (named from the calls before)."""
+    ordered: bool = True
+    """No result before a call in it (else :func:`_assemble` walks it part by part)."""
+    carriers: bool = False
+    """Whether a part carries metadata for a call (:func:`blocks.attach_carriers`)."""
+
+
+def _item(role: Role, parts: tuple[Part, ...]) -> Item:
+    """An item with what the assembly needs of its parts found once."""
+    calls = tuple((p.id, p.name) for p in parts if isinstance(p, ToolCall))
+    unnamed = tuple(j for j, p in enumerate(parts) if isinstance(p, ToolResult) and p.name is None)
+    last_call = max((j for j, p in enumerate(parts) if isinstance(p, ToolCall)), default=-1)
+    ordered = not unnamed or unnamed[0] > last_call
+    carriers = any(carrier_target(p) is not None for p in parts)
+    return Item(role, parts, calls, unnamed, ordered, carriers)
 
 
 def parse_item(raw: Any, i: int) -> Item:
@@ -60,7 +78,7 @@ def parse_item(raw: Any, i: int) -> Item:
     if role not in _ROLES:
         raise TranslationError(f"{path}.role", f"unsupported role {role!r}")
     parts = parse_content(raw.get("content"), f"{path}.content")
-    return Item(cast(Role, role), tuple(parts))
+    return _item(cast(Role, role), tuple(parts))
 
 
 def parse_request(
@@ -111,7 +129,8 @@ def _named(part: ToolResult, name: str) -> ToolResult:
     messages (``parse_request(items=...)``, engine.translate.memo): the same
     copy for the same part and name, as they get their names again every
     turn (parts are never changed in place once made)."""
-    return _NAMED.get(part, name, lambda: replace(part, name=name))
+    known = _NAMED.known(part, name)
+    return known if known is not None else _NAMED.get(part, name, lambda: replace(part, name=name))
 
 
 _NAMED = Copies()
@@ -124,20 +143,38 @@ def _assemble(
     (``named``: a tool result with its call's name)."""
     messages: list[Message] = []
     names: dict[str, str] = {}
+    carriers = False
     for item in items:
         parts = list(item.parts)
-        for j, part in enumerate(parts):
-            # Anthropic tool results carry no name; Gemini needs one, so
-            # it is looked up from the call it answers.
-            if isinstance(part, ToolCall):
-                names[part.id] = part.name
-            elif isinstance(part, ToolResult) and part.name is None:
+        if item.ordered:
+            names.update(item.calls)
+            for j in item.unnamed:
+                # Anthropic tool results carry no name; Gemini needs one, so
+                # it is looked up from the call it answers.
+                part: ToolResult = parts[j]  # type: ignore[assignment]
                 name = names.get(part.call_id)
                 if name is not None:
                     parts[j] = named(part, name)
+        else:
+            _name_in_order(parts, names, named)
+        carriers = carriers or item.carriers
         messages.append(Message(item.role, parts))
-    attach_carriers(messages)
+    if carriers:
+        attach_carriers(messages)
     return messages
+
+
+def _name_in_order(
+    parts: list[Part], names: dict[str, str], named: Callable[[ToolResult, str], ToolResult]
+) -> None:
+    """:func:`_assemble` for a message with a result before a call."""
+    for j, part in enumerate(parts):
+        if isinstance(part, ToolCall):
+            names[part.id] = part.name
+        elif isinstance(part, ToolResult) and part.name is None:
+            name = names.get(part.call_id)
+            if name is not None:
+                parts[j] = named(part, name)
 
 
 def _system(raw: Any) -> list[Text]:
