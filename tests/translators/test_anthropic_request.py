@@ -197,3 +197,21 @@ def test_structured_output_config_parses() -> None:
     }
     request = parse(body)
     assert request.response_format is not None and request.response_format.schema == schema
+
+
+@pytest.mark.parametrize("order", ["result first", "call first"])
+def test_a_tool_result_is_named_after_the_calls_before_it(order):
+    """A result takes the name of the last call of its id before it, even a
+    call later in its own message (a malformed turn) does not rename it."""
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}
+    call = {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {}}
+    blocks = [result, call] if order == "result first" else [call, result]
+    request = FORMAT.parse_request({
+        "model": "m", "max_tokens": 10,
+        "messages": [
+            {"role": "assistant", "content": [{**call, "name": "Read"}]},
+            {"role": "user", "content": blocks},
+        ],
+    })  # fmt: skip
+    (named,) = [p for p in request.messages[1].parts if isinstance(p, ToolResult)]
+    assert named.name == ("Read" if order == "result first" else "Bash")
