@@ -130,6 +130,12 @@ class TopLevel(Mapping[str, Any]):
         starts, ends = spans
         return [view[s:e] for s, e in zip(starts, ends, strict=True)]
 
+    def spans(self, key: str) -> Spans | None:
+        """Where each element of a list member starts and ends in the
+        member's bytes, once :meth:`elements` placed them (None before, or
+        when it could not)."""
+        return self._spans.get(key)
+
     def subset(self, *keys: str) -> dict[str, Any]:
         """A plain dict of the named members present (decoded)."""
         return {key: self[key] for key in keys if key in self._raw}
