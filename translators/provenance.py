@@ -44,6 +44,7 @@ from .canonical import (
     wrap_meta,
 )
 from .copies import Copies
+from .resent import Resent
 from .sse import dumps, loads_exact
 
 BY = "by"
@@ -321,26 +322,24 @@ def unwrap_pieces(fmt: str, target: str, data: bytes) -> list[Buffer] | None:
     key = _SIGNED_KEY.get(fmt)
     if key is None:
         return None
-    ident = (fmt, target, data[:_HEAD])
-    last = _SCANS.pop(ident, None)
+    last, same = _SCANS.closest(data, (fmt, target))
     edits: list[tuple[int, int, bytes]] = []
     ends: list[int] = []
     resume = 0
     if last is not None:
-        same = common_prefix(last.data, data)
-        kept = bisect.bisect_left(last.ends, same)  # the values whose closing quote is alike
+        kept = bisect.bisect_left(last.value.ends, same)  # the values whose closing quote is alike
         if kept:
-            ends = last.ends[:kept]
+            ends = last.value.ends[:kept]
             resume = ends[-1] + 1
-            edits = [e for e in last.edits if e[1] < resume]
+            edits = [e for e in last.value.edits if e[1] < resume]
     # (the earlier scan found none before ``same``; a match may straddle it)
     if fmt == "anthropic" and data.find(b"redacted_thinking", max(resume - 32, 0)) >= 0:
+        _SCANS.forget(last)
         return None
     if not _scan(fmt, key, target, data, resume, edits, ends):
+        _SCANS.forget(last)
         return None
-    _SCANS[ident] = _Scan(data, edits, ends)
-    while len(_SCANS) > _SCANS_MAX:
-        del _SCANS[next(iter(_SCANS))]  # the least recently used
+    _SCANS.remember(data, _Scan(edits, ends), (fmt, target), replaces=last)
     if not edits:
         return [data]
     view = memoryview(data)
@@ -405,43 +404,16 @@ def _scan(
     return True
 
 
-def common_prefix(old: bytes, new: bytes) -> int:
-    """How many leading bytes ``old`` and ``new`` share (compared in
-    blocks, without copies)."""
-    size = min(len(old), len(new))
-    view = memoryview(old)
-    pos, block = 0, 1 << 16
-    while pos < size:
-        step = min(block, size - pos)
-        if new.startswith(view[pos : pos + step], pos):
-            pos += step
-            continue
-        low, high = pos, pos + step  # old[:low] == new[:low]; they differ before high
-        while high - low > 1:
-            mid = (low + high) // 2
-            if new.startswith(view[low:mid], low):
-                low = mid
-            else:
-                high = mid
-        return low
-    return size
-
-
 @dataclass(slots=True)
 class _Scan:
     """What :func:`unwrap_pieces` found in one member."""
 
-    data: bytes
     edits: list[tuple[int, int, bytes]]
     ends: list[int]
 
 
-_HEAD = 512
-"""The bytes a member's scans are kept under (a conversation's opening)."""
-_SCANS: dict[tuple[str, str, bytes], _Scan] = {}
-"""The last scan per format, target and opening, least recently used first."""
-_SCANS_MAX = 8
-"""Members kept (each holds its bytes: a few MB at most)."""
+_SCANS: Resent[_Scan] = Resent(keep=8)
+"""The last scans, by format, target and opening (each holds its member's bytes)."""
 
 
 _QUOTED = {fmt: b'"' + key.encode() + b'"' for fmt, key in _SIGNED_KEY.items()}

@@ -94,6 +94,12 @@ def assert_unchanged(memo: MessageMemo) -> None:
     changed a shared part in place."""
     for (fmt, i, _), (data, item) in memo._entries.items():
         assert item == memo_module.PARSERS[fmt].parse(loads_exact(data), i)
+    for kept in memo._lists._kept:  # and the last lists' items (shared whole by a next turn)
+        starts, ends = kept.value.spans
+        assert len(kept.value.items) == len(starts) == len(ends)
+        for i, item in enumerate(kept.value.items):
+            raw = loads_exact(kept.body[starts[i] : ends[i]])
+            assert item == memo_module.PARSERS[kept.key].parse(raw, i)  # type: ignore[index]
 
 
 def assert_next_turn_parses_only_its_new_item(
@@ -139,8 +145,9 @@ def assert_every_turn_fresh(
 ) -> None:
     """Each turn of ``conversation`` as ``steps`` edit it, to every target
     (to the client's own format as a continuation, so translated), twice
-    through one memo: always the fresh translation, nothing remembered changed."""
-    memo = MessageMemo()
+    through one memo: always the fresh translation, nothing remembered changed.
+    (Any list is compared with the remembered ones: an opening of one byte.)"""
+    memo = MessageMemo(opening=1)
     for n, step in enumerate([("same", None), *steps]):
         conversation = edited(conversation, step)
         raw = body(conversation, f"turn {n}")

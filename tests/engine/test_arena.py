@@ -128,3 +128,20 @@ async def test_an_engine_without_the_arena_refuses_a_named_place(upstream, start
     resp = await harness.post("/v1/messages", content=b"", headers={BODY_AT_HEADER: "0,10"})
     assert resp.status_code == 400 and "did not reach the engine" in resp.text
     assert upstream.seen == []
+
+
+async def test_a_body_over_the_limit_is_refused_without_being_copied_out(
+    ant, arena, upstream, monkeypatch
+):
+    """The size is the place's length: a body the engine will not take gets
+    its 413 before any byte leaves the shared memory."""
+    body = long_body()
+    slot = arena.put(body)
+    assert slot is not None
+    copied: list[int] = []
+    view = ant.engine.arena
+    monkeypatch.setattr(view, "copy", lambda offset, length: copied.append(length) or b"")
+    ant.engine.max_body = len(body) - 1
+    resp = await ant.post("/v1/messages", content=b"", headers={BODY_AT_HEADER: slot.header()})
+    assert resp.status_code == 413 and "over the limit" in resp.text
+    assert copied == [] and upstream.seen == []

@@ -4,6 +4,7 @@ whatever came before it, and a resent history is not parsed again."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -234,3 +235,42 @@ def test_a_carried_signature_goes_only_with_the_carrier_still_sent():
     got = shape(raw, "gemini", "p1", memo, False)
     assert outcome(got) == outcome(shape(raw, "gemini", "p1", None, False))
     assert b'"thoughtSignature":"c2ln"' not in got.body
+
+
+def test_a_next_turn_takes_the_history_it_shares_whole_without_a_lookup_each() -> None:
+    """The elements a list shares whole with the last one of its
+    conversation come from that list: only the new turn is looked up."""
+    from collections import OrderedDict
+
+    class Counting(OrderedDict):  # type: ignore[type-arg]
+        looked = 0
+
+        def get(self, key, default=None):  # type: ignore[no-untyped-def]
+            Counting.looked += 1
+            return super().get(key, default)
+
+    history = [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": f"message {i} " * 40}
+        for i in range(40)
+    ]
+    memo = MessageMemo()
+    memo._entries = Counting()
+    client = get_format("anthropic")
+    turns = [
+        json.dumps(
+            {
+                "model": "m",
+                "max_tokens": 9,
+                "messages": [*history, {"role": "user", "content": f"turn {n}"}],
+            }
+        ).encode()  # fmt: skip
+        for n in range(3)
+    ]
+    for n, raw in enumerate(turns):
+        Counting.looked = 0
+        top = TopLevel.split(raw)
+        assert top is not None
+        request = memo.parse_request(client, top, model=None, stream=None)
+        fresh = client.parse_request(json.loads(raw))
+        assert request is not None and request.messages == fresh.messages
+        assert Counting.looked == (41 if n == 0 else 1)  # then the new last message only

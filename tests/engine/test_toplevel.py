@@ -18,6 +18,7 @@ from omniroute_mitm.engine.translate.responses import stateless
 from omniroute_mitm.engine.translate.shaping import Asked, passthrough_body
 from omniroute_mitm.translators.canonical import wrap_meta
 from omniroute_mitm.translators.provenance import NATIVE, unwrap_bytes
+from omniroute_mitm.translators.resent import Resent
 
 KEYS = {
     "anthropic": "signature",
@@ -290,8 +291,8 @@ def test_a_resent_conversation_is_unwrapped_as_if_scanned_afresh() -> None:
     )
 
 
-def test_thecommon_prefix_is_found_at_every_length() -> None:
-    from omniroute_mitm.translators.provenance import common_prefix
+def test_the_common_prefix_is_found_at_every_length() -> None:
+    from omniroute_mitm.translators.resent import common_prefix
 
     rng = random.Random(7)
     base = bytes(rng.randrange(256) for _ in range(200_000))
@@ -413,7 +414,10 @@ def test_a_split_that_follows_the_last_turn_is_a_fresh_split(
     from omniroute_mitm.engine.core import toplevel
 
     conversations = [Conversation(data), Conversation(data)]
-    with mock.patch.object(toplevel, "_LONG", 0), mock.patch.object(toplevel, "_HEAD", head):
+    with (
+        mock.patch.object(toplevel, "_LONG", 0),
+        mock.patch.object(toplevel, "_SPLITS", Resent(head=head)),
+    ):
         toplevel._SPLITS.clear()
         for _ in range(data.draw(st.integers(1, 12))):
             body = conversations[data.draw(st.integers(0, 1))].edit()
@@ -467,7 +471,7 @@ def test_the_next_turn_is_checked_only_where_it_is_new(
             decoded.append(len(data))
             return self.decoder.decode(data)
 
-    monkeypatch.setattr(toplevel, "_SPLITS", [])
+    monkeypatch.setattr(toplevel, "_SPLITS", Resent())
     monkeypatch.setattr(toplevel, "_MEMBERS", Spy(toplevel._MEMBERS))
     monkeypatch.setattr(toplevel, "_NESTED", Spy(toplevel._NESTED))
     bodies = long_turns(4)
@@ -519,8 +523,7 @@ def test_edge_turns_split_as_fresh(turns: list[bytes], monkeypatch: pytest.Monke
     from omniroute_mitm.engine.core import toplevel
 
     monkeypatch.setattr(toplevel, "_LONG", 0)
-    monkeypatch.setattr(toplevel, "_HEAD", 3)
-    monkeypatch.setattr(toplevel, "_SPLITS", [])
+    monkeypatch.setattr(toplevel, "_SPLITS", Resent(head=3))
     for body in turns:
         top = TopLevel.split(body)
         assert members_of(top) == fresh_split(body), body
@@ -530,8 +533,17 @@ def test_edge_turns_split_as_fresh(turns: list[bytes], monkeypatch: pytest.Monke
             assert (None if items is None else list(items)) == expected, body
 
 
-@given(st.lists(st.tuples(st.integers(0, 3000), st.sampled_from(
-    [b"", b"x", b"compaction", b"compact", b"action", b"\"compaction_trigger\""])), max_size=12))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3000),
+            st.sampled_from(
+                [b"", b"x", b"compaction", b"compact", b"action", b'"compaction_trigger"']
+            ),
+        ),
+        max_size=12,
+    )
+)
 @settings(max_examples=150, deadline=None)
 def test_a_compaction_is_seen_in_a_next_turn_wherever_it_lands(edits):
     """A Responses body that continues one found clean is searched only from

@@ -120,13 +120,20 @@ class ArenaView:
         self._map = mmap.mmap(fd, self.size, prot=mmap.PROT_READ)
         os.close(fd)  # (the mapping keeps the memory)
 
-    def read(self, at: str) -> bytes | None:
-        """The body the front placed where ``at`` (``offset,length``) says;
-        None for a malformed or out-of-range place."""
+    def place(self, at: str) -> tuple[int, int] | None:
+        """The offset and length ``at`` (``offset,length``) names; None for a
+        malformed or out-of-range place."""
         found = _AT.fullmatch(at.strip())
         if found is None:
             return None
         offset, length = int(found[1]), int(found[2])
-        if offset + length > self.size:
-            return None
+        return None if offset + length > self.size else (offset, length)
+
+    def read(self, at: str) -> bytes | None:
+        """The body the front placed where ``at`` says (a copy); None for a
+        malformed or out-of-range place."""
+        place = self.place(at)
+        return None if place is None else self.copy(*place)
+
+    def copy(self, offset: int, length: int) -> bytes:
         return self._map[offset : offset + length]

@@ -27,7 +27,7 @@ from itertools import accumulate
 from typing import Any
 
 import msgspec
-from omniroute_mitm.translators.provenance import common_prefix
+from omniroute_mitm.translators.resent import Resent
 from omniroute_mitm.translators.sse import loads_exact
 
 from .calls import dumps
@@ -67,16 +67,16 @@ class TopLevel(Mapping[str, Any]):
         if len(body) < _LONG:
             members = _split(body)
             return None if members is None else cls(members)
-        last, same = _closest(body)
-        done = None if last is None else last.then(body, same)
+        last, same = _SPLITS.closest(body)
+        done = None if last is None else last.value.then(body, same)
         if done is None:
             members = _split(body)
             if members is None:
                 return None
             done = _Split(body, {}, raws=members)  # (placed if a next turn comes)
-            _remember(done, last)
+            _SPLITS.remember(body, done, replaces=last)
             return cls(members, done.spans)
-        _remember(done, last)
+        _SPLITS.remember(body, done, replaces=last)
         return cls(done.views(), done.spans)
 
     def __getitem__(self, key: str) -> Any:
@@ -129,6 +129,12 @@ class TopLevel(Mapping[str, Any]):
             self._spans[key] = spans  # (the next turn starts from them)
         starts, ends = spans
         return [view[s:e] for s, e in zip(starts, ends, strict=True)]
+
+    def spans(self, key: str) -> Spans | None:
+        """Where each element of a list member starts and ends in the
+        member's bytes, once :meth:`elements` placed them (None before, or
+        when it could not)."""
+        return self._spans.get(key)
 
     def subset(self, *keys: str) -> dict[str, Any]:
         """A plain dict of the named members present (decoded)."""
@@ -198,7 +204,7 @@ class _Split:
     msgspec's members when a next turn needs them), and the elements of its
     list members known so far (:data:`Spans`)."""
 
-    __slots__ = ("body", "head", "spans", "_raws", "_members")
+    __slots__ = ("body", "spans", "_raws", "_members")
 
     def __init__(
         self,
@@ -209,7 +215,6 @@ class _Split:
         members: list[tuple[str, int, int]] | None = None,
     ) -> None:
         self.body = body
-        self.head = body[:_HEAD]
         self.spans = spans
         self._raws = raws
         self._members = members
@@ -316,29 +321,6 @@ def _places(view: memoryview, pos: int, items: list[msgspec.Raw], *, first: bool
     return (starts, ends) if end is not None and end.end() == len(view) else None
 
 
-def _closest(body: bytes) -> tuple[_Split | None, int]:
-    """The remembered split of the same opening that shares the most
-    leading bytes with ``body`` (two conversations may open alike), and
-    how many."""
-    head = body[:_HEAD]
-    best, same = None, -1
-    for split in _SPLITS:
-        if split.head == head:
-            alike = common_prefix(split.body, body)
-            if alike > same:
-                best, same = split, alike
-    return best, same
-
-
-def _remember(split: _Split, replaces: _Split | None) -> None:
-    """``split`` last used, in place of the one it continues."""
-    if replaces is not None:
-        _SPLITS.remove(replaces)
-    _SPLITS.append(split)
-    if len(_SPLITS) > _SPLITS_MAX:
-        del _SPLITS[0]  # the least recently used
-
-
 def _name(raw: bytes) -> str | None:
     """A key as decoded, from its bytes between the quotes."""
     if b"\\" not in raw:
@@ -376,11 +358,8 @@ def _common_suffix(old: bytes, new: bytes, most: int) -> int:
 
 _LONG = 1 << 15
 """Bodies from this size on are remembered (a split of less costs little)."""
-_HEAD = 512
-"""The opening a body must share with a remembered one to be compared."""
-_SPLITS: list[_Split] = []
-"""The last splits, least recently used first (each holds its body)."""
-_SPLITS_MAX = 8
+_SPLITS: Resent[_Split] = Resent(keep=8)
+"""The last splits (each holds its body)."""
 _BLOCK = 1 << 16
 _OPEN = ord("[")
 _WS = re.compile(rb"[ \t\n\r]*")

@@ -328,18 +328,19 @@ class EngineHandler(RequestHandler):
             self._from_arena(at)
 
     def _from_arena(self, at: str) -> None:
-        """The body the front placed in the shared memory (core.arena)."""
+        """The body the front placed in the shared memory (core.arena),
+        copied out only once its size is allowed (a refused one never is)."""
         arena = self.engine.arena
         trusted = _same(self.request.headers.get(SECRET_HEADER), self.engine.secret)
-        data = arena.read(at) if arena is not None and trusted else None
-        if data is None:
+        place = arena.place(at) if arena is not None and trusted else None
+        if arena is None or place is None:
             self._refuse_body(EngineError(400, "omniroute: the request body did not reach "
                                           "the engine", "invalid_request"))  # fmt: skip
             return
-        self._take(len(data))
+        self._take(place[1])
         if self._refusal is None:
-            self._size += len(data)
-            self._chunks.append(data)
+            self._size += place[1]
+            self._chunks.append(arena.copy(*place))
 
     def _take(self, size: int) -> None:
         """Reserve ``size`` more bytes of body, or refuse the request."""

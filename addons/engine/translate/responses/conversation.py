@@ -29,7 +29,7 @@ from omniroute_mitm.engine.core.errors import EngineError
 from omniroute_mitm.engine.core.records import Record
 from omniroute_mitm.engine.route.plan import Attempt
 from omniroute_mitm.translators import ErrorInfo
-from omniroute_mitm.translators.provenance import common_prefix
+from omniroute_mitm.translators.resent import Resent
 
 from .conversations import ConversationNotFound, append, held
 from .items import (
@@ -199,27 +199,19 @@ def _mentions_compaction(raw: bytes) -> bool:
     1 MB body takes ~0.5-1 ms (common letters): a body that continues one
     found clean (the next turn of a conversation) is searched only from
     where the two differ."""
-    head = raw[:_HEAD]
-    start = 0
-    for i, last in enumerate(_CLEAN):
-        if last[:_HEAD] == head:
-            start = max(common_prefix(last, raw) - len(_NEEDLE) + 1, 0)
-            del _CLEAN[i]
-            break
+    last, same = _CLEAN.closest(raw)
+    start = max(same - len(_NEEDLE) + 1, 0)
     if raw.find(_NEEDLE, start) >= 0:
+        _CLEAN.forget(last)
         return True
-    if len(raw) >= _HEAD:
-        _CLEAN.append(raw)
-        if len(_CLEAN) > _CLEAN_MAX:
-            del _CLEAN[0]
+    if len(raw) >= _CLEAN.head:
+        _CLEAN.remember(raw, None, replaces=last)
     return False
 
 
 _NEEDLE = b"compaction"
-_HEAD = 512
-_CLEAN: list[bytes] = []
-"""The last bodies found without ``compaction`` (least recently used first)."""
-_CLEAN_MAX = 8
+_CLEAN: Resent[None] = Resent(keep=8)
+"""The last bodies found without ``compaction``."""
 
 
 def begin(
