@@ -29,9 +29,12 @@ nothing here awaits.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate, chain, compress, count, islice
+from operator import attrgetter, is_not, ne
 from typing import Any
 
 import orjson
@@ -53,11 +56,7 @@ End = tuple[int, int, Any] | None
 class Rendering:
     """One request's messages as rendered (for one format and context)."""
 
-    parts: list[tuple[Part, ...]]
-    """Each message's parts, held: the ids compared stay their own."""
-    ids: list[tuple[Any, ...] | None]
-    """Each message's role and parts' ids (what a later request must match;
-    None: nothing matches it)."""
+    layout: Layout
     ends: list[End]
     items: list[dict[str, Any]]
     encoded: list[Any]
@@ -81,15 +80,62 @@ def _ids(message: Message) -> tuple[Any, ...] | None:
     return (message.role, *map(id, message.parts))
 
 
+_PARTS = attrgetter("parts")
+_ROLE = attrgetter("role")
+_META = attrgetter("meta")
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """What of a request's messages a later one is compared with, each list
+    made at C speed (no Python step per message)."""
+
+    roles: list[str]
+    counts: list[int]
+    """Each message's number of parts."""
+    bounds: list[int]
+    """The parts up to and including each message."""
+    parts: list[Part]
+    """Every part, in order, held: compared by identity."""
+    meta: int
+    """The first message with meta of its own (never compared: rare), or the count."""
+
+    @classmethod
+    def of(cls, messages: Sequence[Message]) -> Layout:
+        lists = list(map(_PARTS, messages))
+        counts = list(map(len, lists))
+        first_meta = next(compress(count(), map(_META, messages)), len(messages))
+        parts = list(chain.from_iterable(lists))
+        return cls(list(map(_ROLE, messages)), counts, list(accumulate(counts)), parts, first_meta)
+
+    def same_lead(self, old: Layout) -> int:
+        """How many leading messages have the role, and the very parts, of
+        ``old``'s (and no meta)."""
+        n = min(len(self.roles), len(old.roles), self.meta, old.meta)
+        n = min(n, _first(map(ne, self.roles, old.roles), n))
+        n = min(n, _first(map(ne, self.counts, old.counts), n))
+        if not n:
+            return 0
+        limit = self.bounds[n - 1]
+        differs = _first(islice(map(is_not, self.parts, old.parts), limit), limit)
+        return bisect_right(self.bounds, differs, 0, n)
+
+
+def _first(flags: Iterable[bool], default: int) -> int:
+    """The index of the first true flag, else ``default``."""
+    return next(compress(count(), flags), default)
+
+
 class Run:
     """One request's rendering of its messages, reusing the last one's lead."""
 
-    __slots__ = ("memo", "key", "messages", "old", "taken", "ends", "poisoned")
+    __slots__ = ("memo", "key", "messages", "layout", "old", "taken", "ends", "poisoned")
 
     def __init__(self, memo: RenderMemo, key: Any, messages: Sequence[Message]) -> None:
         self.memo = memo
         self.key = key
         self.messages = messages
+        self.layout = Layout.of(messages)
         self.old = memo.runs.get(key) if key is not None else None
         self.taken = self._lead()
         """How many leading messages are taken from the last rendering."""
@@ -100,11 +146,7 @@ class Run:
         old = self.old
         if old is None:
             return 0
-        n = 0
-        limit = min(len(old.ids), len(self.messages))
-        messages, ids = self.messages, old.ids
-        while n < limit and (same := _ids(messages[n])) is not None and same == ids[n]:
-            n += 1
+        n = self.layout.same_lead(old.layout)
         while n and old.ends[n - 1] is None:
             n -= 1
         return n
@@ -147,12 +189,7 @@ class Run:
             sizes.append(total)
         if self.key is None:
             return encoded
-        parts = old.parts[:n] if old is not None and n else []
-        ids = old.ids[:n] if old is not None and n else []
-        for message in self.messages[n:]:
-            parts.append(tuple(message.parts))
-            ids.append(_ids(message))
-        rendering = Rendering(parts, ids, self.ends, items, encoded, sizes, warnings, extra)
+        rendering = Rendering(self.layout, self.ends, items, encoded, sizes, warnings, extra)
         self.memo.put(self.key, rendering)
         return encoded
 

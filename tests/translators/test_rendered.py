@@ -216,3 +216,22 @@ def test_a_message_with_meta_of_its_own_is_rendered_anew():
         got = _render("openai-chat", messages, turn, memo)
         assert got == _render("openai-chat", messages, turn, None)
     assert b'"role":"developer"' in _render("openai-chat", developer, 3, memo)[0]
+
+
+@pytest.mark.parametrize("fmt", sorted(RENDERERS))
+def test_equal_parts_that_render_apart_are_not_taken_for_each_other(fmt):
+    """Parts are compared by identity: 1 == 1.0 and dicts equal in another
+    key order render differently."""
+    memo = RenderMemo()
+    own = "openai-chat" if fmt == "openai-chat" else "openai-responses"
+    kinds = [
+        {"type": "x", "a": 1, "b": 2},
+        {"type": "x", "a": 1.0, "b": 2},
+        {"b": 2, "type": "x", "a": 1},
+    ]
+    first = Message("user", [Text("start")])
+    for turn, data in enumerate(kinds):
+        messages = [first, Message("user", [Opaque(own, data)]), Message("user", [Text("q")])]
+        got = _render(fmt, messages, turn, memo)
+        assert got == _render(fmt, messages, turn, None)
+        assert orjson.dumps(data)[1:-1] in got[0]
