@@ -209,9 +209,9 @@ def test_a_message_with_meta_of_its_own_is_rendered_anew():
     """Meta is not in what is compared (rare, per request): such a message
     and those after it are rendered again."""
     memo = RenderMemo()
-    text, question = Text("be brief"), Text("q")
-    plain = [Message("system", [text]), Message("user", [question])]
-    developer = [Message("system", [text], {"openai-chat": {"role": "developer"}}), plain[1]]
+    start, text, question = Message("user", [Text("hi")]), Text("be brief"), Text("q")
+    plain = [start, Message("system", [text]), Message("user", [question])]
+    developer = [start, Message("system", [text], {"openai-chat": {"role": "developer"}}), plain[2]]
     for turn, messages in enumerate([plain, developer, plain]):
         got = _render("openai-chat", messages, turn, memo)
         assert got == _render("openai-chat", messages, turn, None)
