@@ -241,6 +241,9 @@ class _Contents:
     def _paired(self, result: ToolResult, call_id: str) -> ToolResult:
         if self._copies is None:
             return _paired(result, call_id)
+        known = self._copies.known(result, call_id)
+        if known is not None:
+            return known
         return self._copies.get(result, call_id, lambda: _paired(result, call_id))
 
     def _pair(self, given: Any, name: Any) -> str | None:

@@ -342,6 +342,9 @@ class _Assembly:
             if name is not None:
                 if self.copies is None:
                     return _with_name(part, name)
+                known = self.copies.known(part, name)
+                if known is not None:
+                    return known
                 return self.copies.get(part, name, lambda: _with_name(part, name))
         return part
 
