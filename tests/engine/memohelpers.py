@@ -66,16 +66,19 @@ def shape(
     memo: MessageMemo | None,
     partial: bool,
     url_model: str | None = None,
+    thoughts: ThoughtCache | None = None,
 ) -> Any:
     """The Shaped request, or the error, as the engine gets them (a body
-    split at its top level and not parsed, as the exchange hands it over)."""
+    split at its top level and not parsed, as the exchange hands it over;
+    ``thoughts``: the thought cache, else an empty one)."""
     top = TopLevel.split(raw)
     stream = True if url_model is not None else None  # (Gemini: both in the URL)
     asked = Asked(lambda: parse_json(raw), raw, url_model, stream, True, top)
+    thoughts = ThoughtCache() if thoughts is None else thoughts
     try:
         return shape_request(
             get_format(client), get_format(target), asked, model="m2", cap=50,
-            issuer=issuer, thoughts=ThoughtCache(), env=counting_env(), beta=None,
+            issuer=issuer, thoughts=thoughts, env=counting_env(), beta=None,
             partial=[Text("so far ")] if partial else None, memo=memo,
         )  # fmt: skip
     except TranslationError as exc:

@@ -32,6 +32,7 @@ from omniroute_mitm.translators import WireFormat
 from omniroute_mitm.translators.anthropic import request_parse as anthropic
 from omniroute_mitm.translators.canonical import Request
 from omniroute_mitm.translators.gemini import request_parse as gemini
+from omniroute_mitm.translators.openai_chat import request_parse as chat
 from omniroute_mitm.translators.openai_responses import request_parse as responses
 from omniroute_mitm.translators.rendered import RenderMemo
 from omniroute_mitm.translators.resent import Resent
@@ -60,6 +61,7 @@ PARSERS: dict[str, ItemParser] = {
     "anthropic": ItemParser("messages", anthropic.parse_item),
     "openai-responses": ItemParser("input", responses.parse_item),
     "gemini": ItemParser("contents", gemini.parse_item),
+    "openai-chat": ItemParser("messages", chat.parse_item),
 }
 
 

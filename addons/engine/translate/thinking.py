@@ -24,7 +24,7 @@ import copy
 import logging
 from collections import OrderedDict
 from collections.abc import Buffer, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from omniroute_mitm.engine.core.toplevel import TopLevel
@@ -136,7 +136,9 @@ class ThoughtCache:
 
     def restore(self, fmt: str, messages: list[Message]) -> int:
         """Put cached metadata from ``fmt`` back onto the assistant tool calls
-        in ``messages`` that lack it; returns how many calls got some."""
+        in ``messages`` that lack it; returns how many calls got some. The
+        calls are replaced by copies in new part lists (never changed in
+        place: they may be shared with other requests, engine.translate.memo)."""
         restored = 0
         for message in messages:
             if message.role == "assistant":
@@ -155,7 +157,7 @@ class ThoughtCache:
                 parts.append(part)
                 continue
             restored += 1
-            merge_meta(part.meta, copy.deepcopy(entry.call_meta))
+            part = _with_meta(part, entry.call_meta)
             if not has_thinking and entry.reasoning:
                 thinking = [Reasoning(r.text, copy.deepcopy(r.meta)) for r in entry.reasoning]
                 at = _thinking_slot(parts) if restored == 1 else len(parts)
@@ -163,6 +165,15 @@ class ThoughtCache:
             parts.append(part)
         message.parts = parts
         return restored
+
+
+def _with_meta(call: ToolCall, extra: Meta) -> ToolCall:
+    """``call`` with ``extra`` merged into its meta: a copy (the call may be a
+    remembered message's, shared with other requests: never changed in place)."""
+    meta: Meta = dict(call.meta)
+    for fmt, values in copy.deepcopy(extra).items():
+        meta[fmt] = {**meta.get(fmt, {}), **values}
+    return replace(call, meta=meta)
 
 
 def _thinking_slot(parts: list[Part]) -> int:
