@@ -4,6 +4,9 @@
   and shape Claude Code sends: system blocks with cache_control, 11 turns
   with thinking, parallel tool calls and tool results, 9 tools with ~35 KB
   of JSON schema.
+* :func:`long_codex_request`, :func:`long_gemini_request`,
+  :func:`long_chat_request` - the same session as Codex CLI, Gemini CLI and
+  an OpenAI Chat agent send it (``LONG_REQUESTS``).
 * :func:`stream_events` - a canonical event list for one streamed answer
   (thinking, text deltas of a few tokens, two tool calls with fragmented
   arguments, usage at the end); :func:`provider_stream` encodes it with a
@@ -563,6 +566,30 @@ def _gemini(kb: int, seed: int) -> dict[str, Any]:
     return body
 
 
+def long_chat_request(kb: int, seed: int = 7) -> dict[str, Any]:
+    """An OpenAI Chat Completions body shaped like an agent's on the openai
+    SDK after a long session (aider, IDE assistants, DeepSeek's thinking mode
+    in a tool loop): a system message, function tools, assistant messages
+    with ``tool_calls`` and the ``reasoning_content`` DeepSeek wants back,
+    ``tool`` results, about ``kb`` KB of JSON."""
+    return _sized(_chat, kb, seed)
+
+
+def _chat(kb: int, seed: int) -> dict[str, Any]:
+    from omniroute_mitm.translators import translate_request
+
+    rng = random.Random(seed + 3)
+    source = long_claude_code_request(kb, seed)
+    body = translate_request("anthropic", "openai-chat", source)
+    for message in body.get("messages", []):
+        if message.get("role") == "assistant" and message.get("tool_calls"):
+            message["reasoning_content"] = _prose(rng, 80)
+    body.pop("user", None)  # (Claude Code's session id)
+    body.update(model="deepseek-reasoner", stream=True, parallel_tool_calls=True,
+                tool_choice="auto", stream_options={"include_usage": True})
+    return body
+
+
 LONG_REQUESTS = {"claude": long_claude_code_request, "codex": long_codex_request,
-                 "gemini": long_gemini_request}
+                 "gemini": long_gemini_request, "chat": long_chat_request}
 """The long-session request of each client shape, by name (scripts/bench --client)."""

@@ -61,7 +61,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    "these sizes in KB, one table each (0: a short prompt; default 0)")
     p.add_argument("--client", default="claude",
                    help="the client formats whose requests are sent, one table each: claude "
-                   "(Anthropic Messages), codex (OpenAI Responses), gemini (Gemini); "
+                   "(Anthropic Messages), codex (OpenAI Responses), gemini (Gemini), chat (OpenAI "
+                   "Chat Completions; its cross-format path goes to Anthropic); "
                    "comma-separated (claude)")
     p.add_argument("--long", action="store_true",
                    help="the long-conversation workload: 100, 500 and 1000 KB requests, "
@@ -107,7 +108,11 @@ def setups(env: Env, args: argparse.Namespace, tmp: Path, state: str | None) -> 
             out.append(Setup("omniroute default+redis",
                              omniroute(env, mode, same=False, failover=False, state=state)))
     out.append(Setup("engine", engine_direct(env)))
-    if not args.no_litellm:
+    if not args.no_litellm and env.client.cross_model != CLIENTS["claude"].cross_model:
+        # (LiteLLM's path goes to the Chat provider: for a Chat client, not cross-format)
+        print("... litellm: skipped for this client (its path is not cross-format)",
+              file=sys.stderr, flush=True)
+    elif not args.no_litellm:
         out.append(Setup("litellm", litellm(env, ensure_litellm(tmp / "litellm-install.log"))))
     return out
 
@@ -276,7 +281,8 @@ def run_once(args: argparse.Namespace, kb: int, client: Client) -> int:
             provider.stop()
             if server is not None:
                 server.stop()
-    shape = {"claude": "Claude Code", "codex": "Codex CLI", "gemini": "Gemini CLI"}[client.name]
+    shape = {"claude": "Claude Code", "codex": "Codex CLI", "gemini": "Gemini CLI",
+             "chat": "OpenAI Chat agent"}[client.name]
     request = f"{kb} KB {shape}-shaped requests" if kb else f"short prompts ({shape} format)"
     head = (f"{started}, {machine()}; {request}, {args.events}-event streams, pacing "
             f"{args.pacing} s; provider peak RSS {rss:.0f} MB")

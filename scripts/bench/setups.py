@@ -44,6 +44,7 @@ class Client:
     path: str  # {model} is replaced for Gemini, whose model is in the path
     done_marker: bytes
     same_model: str  # routed to a provider of the client's own format
+    cross_model: str = "bench-cross"  # routed to a provider of another format
 
     def url(self, model: str, base: str | None = None) -> str:
         return (base or self.host) + self.path.format(model=model)
@@ -75,6 +76,9 @@ CLIENTS = {
     "gemini": Client("gemini", "gemini", "https://generativelanguage.googleapis.com",
                      "/v1beta/models/{model}:streamGenerateContent?alt=sse", b'"finishReason"',
                      "bench-same-gemini"),
+    # bench-cross goes to the Chat provider: a Chat client's crosses to Anthropic's
+    "chat": Client("chat", "openai-chat", "https://api.openai.com", "/v1/chat/completions",
+                   b"[DONE]", "bench-same-chat", "bench-cross-anthropic"),
 }
 
 
@@ -150,7 +154,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-SAME_PROVIDER = {"claude": "bench-anthropic", "codex": "bench-responses", "gemini": "bench-gemini"}
+SAME_PROVIDER = {"claude": "bench-anthropic", "codex": "bench-responses", "gemini": "bench-gemini",
+                 "chat": "bench-chat"}
 """The provider each client's same-format model goes to (see omniroute_config)."""
 
 
@@ -173,7 +178,9 @@ def omniroute_config(env: Env) -> Path:
             {"match": {"model": "bench-same"}, "to": "bench-anthropic/bench-same"},
             {"match": {"model": "bench-same-responses"}, "to": "bench-responses/bench-same"},
             {"match": {"model": "bench-same-gemini"}, "to": "bench-gemini/bench-same"},
+            {"match": {"model": "bench-same-chat"}, "to": "bench-chat/bench-same"},
             {"match": {"model": "bench-cross"}, "to": "bench-chat/upstream-chat"},
+            {"match": {"model": "bench-cross-anthropic"}, "to": "bench-anthropic/upstream-chat"},
             {"match": {"model": "bench-failover"}, "to": "failover"},
             {"match": {}, "to": "dead/catch-all"},  # never native: never the internet
         ],
@@ -236,7 +243,8 @@ def omniroute(env: Env, mode: str, same: bool, failover: bool,
         if same:
             paths.append(Path_(f"omniroute {name}, same format",
                                proxied(env, proc, env.client.same_model)))
-        paths.append(Path_(f"omniroute {name}, cross-format", proxied(env, proc, "bench-cross")))
+        paths.append(Path_(f"omniroute {name}, cross-format",
+                           proxied(env, proc, env.client.cross_model)))
         if failover:
             paths.append(Path_(f"omniroute {name}, 429 then next",
                                proxied(env, proc, "bench-failover"), levels=(1,)))
@@ -271,7 +279,7 @@ def engine_direct(env: Env) -> Callable[[Setup], list[Path_]]:
                     cwd=ROOT).start()
         setup.procs.append(proc)
         assert proc.match is not None
-        path = target(env, "bench-cross", DIRECT_TOKEN, proc.match.group(1))
+        path = target(env, env.client.cross_model, DIRECT_TOKEN, proc.match.group(1))
         return [Path_("engine as base URL, cross-format", path)]
     return start
 

@@ -14,7 +14,8 @@ import pytest
 from omniroute_mitm.translators import get_format
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_inputs.py"
-FORMATS = {"claude": "anthropic", "codex": "openai-responses", "gemini": "gemini"}
+FORMATS = {"claude": "anthropic", "codex": "openai-responses", "gemini": "gemini",
+           "chat": "openai-chat"}
 
 
 def _inputs() -> Any:
@@ -50,6 +51,11 @@ def test_each_shape_carries_its_vendors_reasoning_data() -> None:
     parts = [p for c in gemini["contents"] for p in c["parts"]]
     assert any("functionCall" in p and p.get("thoughtSignature") for p in parts)
     assert any("functionResponse" in p for p in parts)
+    chat = inputs.LONG_REQUESTS["chat"](100)
+    calls = [m for m in chat["messages"] if m["role"] == "assistant" and m.get("tool_calls")]
+    assert calls and all(m.get("reasoning_content") for m in calls)  # DeepSeek wants it back
+    assert any(m["role"] == "tool" and m.get("tool_call_id") for m in chat["messages"])
+    assert chat["messages"][0]["role"] == "system"
 
 
 def _bench_module(name: str) -> Any:
@@ -78,3 +84,24 @@ def test_each_long_request_is_the_next_turn_of_one_conversation(client: str) -> 
         text = json.dumps(parsed)
         assert setups.LAST_TURN not in text and "now" in text
         get_format(FORMATS[client]).parse_request(parsed)
+
+
+def test_each_client_has_a_same_format_and_a_cross_format_route(tmp_path: Path) -> None:
+    """The benchmark's same-format path goes to a provider of the client's
+    format and its cross-format path to one of another (a Chat client's
+    ``bench-cross`` would be the Chat provider: not a translation)."""
+    import yaml
+
+    setups = _bench_module("setups")
+    env = setups.Env("http://127.0.0.1:1", tmp_path, tmp_path, None, 20)  # type: ignore[arg-type]
+    config = yaml.safe_load(setups.omniroute_config(env).read_text())
+    routes = {r["match"].get("model"): r["to"] for r in config["routes"]}
+    providers = config["providers"]
+    assert sorted(setups.CLIENTS) == sorted(FORMATS)
+    for name, client in setups.CLIENTS.items():
+        assert client.format == FORMATS[name]
+        same = routes[client.same_model].split("/")[0]
+        cross = routes[client.cross_model].split("/")[0]
+        assert providers[same]["format"] == client.format, name
+        assert providers[cross]["format"] != client.format, name
+        assert same == setups.SAME_PROVIDER[name]
