@@ -326,3 +326,25 @@ def test_legacy_function_messages_take_their_calls_ids_every_turn():
     unanswered = [{"role": "function", "name": "read", "content": 3}]
     got = shape(body(unanswered, "3"), "anthropic", "p1", memo, False)
     assert got[0] == "error" and got[2] == "messages[0].role"  # before its content's error
+
+
+def test_restored_thinking_is_the_same_whatever_requests_restored_it_before():
+    """The thought cache hands the same restored parts to each request that
+    resends a call (shared like remembered messages): no request changes
+    them, whichever issuer or target came before."""
+    memo = MessageMemo()
+    shared = thoughts()
+    history = agent_history(1)
+    history[3:3] = [
+        {"role": "assistant", "content": "a", "tool_calls": [
+            {"id": cid, "type": "function", "function": {"name": "read", "arguments": "{}"}}
+            for cid in IDS]},
+        *({"role": "tool", "tool_call_id": cid, "content": "ok"} for cid in IDS),
+    ]  # fmt: skip
+    for n, issuer in enumerate(["p1", "p2", "p1", "native", "p2"]):
+        raw = body(history, str(n))
+        for target in ["anthropic", "gemini", "openai-responses"]:
+            for remembered in (memo, None):
+                got = shape(raw, target, issuer, remembered, False, shared)
+                assert outcome(got) == outcome(shape(raw, target, issuer, None, False)), target
+    assert_unchanged(memo)

@@ -78,6 +78,11 @@ class ThoughtCache:
     def __init__(self, capacity: int = CAPACITY) -> None:
         self.capacity = capacity
         self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._restored: dict[int, tuple[ToolCall, Entry, ToolCall, list[Reasoning]]] = {}
+        """What :meth:`restore` made of a call and its entry, by the call's
+        identity (holding it: its id stays its own): a remembered call
+        (engine.translate.memo) gets the same copies each turn, and an
+        agent's whole history is restored every turn."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -146,6 +151,9 @@ class ThoughtCache:
         return restored
 
     def _restore_message(self, fmt: str, message: Message) -> int:
+        entries = self._entries
+        if not any(isinstance(p, ToolCall) and p.id in entries for p in message.parts):
+            return 0
         has_thinking = any(isinstance(p, Reasoning) and p.meta.get(fmt) for p in message.parts)
         parts: list[Part] = []
         restored = 0
@@ -157,14 +165,27 @@ class ThoughtCache:
                 parts.append(part)
                 continue
             restored += 1
-            part = _with_meta(part, entry.call_meta)
-            if not has_thinking and entry.reasoning:
-                thinking = [Reasoning(r.text, copy.deepcopy(r.meta)) for r in entry.reasoning]
+            call, thinking = self._copies(part, entry)
+            if not has_thinking and thinking:
                 at = _thinking_slot(parts) if restored == 1 else len(parts)
                 parts[at:at] = thinking
-            parts.append(part)
+            parts.append(call)
         message.parts = parts
         return restored
+
+    def _copies(self, call: ToolCall, entry: Entry) -> tuple[ToolCall, list[Reasoning]]:
+        """``call`` with ``entry``'s meta and the thinking before it: new
+        parts, the same ones each time for the same call and entry (shared
+        like a remembered message's: never changed in place)."""
+        known = self._restored.get(id(call))
+        if known is not None and known[0] is call and known[1] is entry:
+            return known[2], known[3]
+        copied = _with_meta(call, entry.call_meta)
+        thinking = [Reasoning(r.text, copy.deepcopy(r.meta)) for r in entry.reasoning]
+        if len(self._restored) >= self.capacity:
+            self._restored.clear()
+        self._restored[id(call)] = (call, entry, copied, thinking)
+        return copied, thinking
 
 
 def _with_meta(call: ToolCall, extra: Meta) -> ToolCall:
