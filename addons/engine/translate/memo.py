@@ -1,10 +1,10 @@
 """Messages remembered between requests, parsed once.
 
 A coding agent resends its whole conversation every turn (Claude Code's
-messages, Codex's input items, Gemini CLI's contents: 0.2-1 MB of JSON,
-thousands of them) and only appends at the end. Parsing a message into
-canonical parts does not depend on any other message, so the
-parts of a message whose bytes and index were seen before are taken from
+messages, Codex's input items, Gemini CLI's contents, a Chat client's
+messages: 0.2-1 MB of JSON, thousands of them) and only appends at the
+end. Parsing a message into canonical parts does not depend on any other
+message, so the parts of a message whose bytes and index were seen before are taken from
 here instead of being decoded and parsed again; what one message gives
 another (a tool result's name, a carrier's metadata, signatures kept per
 issuer, thinking restored from the cache) is still worked out per request
