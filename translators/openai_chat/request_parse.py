@@ -27,6 +27,7 @@ from ..canonical import (
     ToolResult,
     TranslationError,
 )
+from ..copies import Copies
 from .common import NAME
 from .options import parse_options
 from .parts import assistant_parts, content_parts, legacy_function_call
@@ -262,18 +263,13 @@ def _named(part: ToolResult, name: str, kind: ToolKind) -> ToolResult:
 def _remembered_named(part: ToolResult, name: str, kind: ToolKind) -> ToolResult:
     """:func:`_named` for remembered messages: the same copy for the same
     part and call each turn (a resent message's parts stay the same objects)."""
-    known = _NAMED.get(id(part))
-    if known is not None and known[0] is part and known[1] == (name, kind):
-        return known[2]
-    named = _named(part, name, kind)
-    if len(_NAMED) >= _NAMED_MAX:
-        _NAMED.clear()
-    _NAMED[id(part)] = (part, (name, kind), named)  # (holding the part: its id stays its own)
-    return named
+    known = _NAMED.known(part, (name, kind))
+    if known is not None:
+        return known
+    return _NAMED.get(part, (name, kind), lambda: _named(part, name, kind))
 
 
-_NAMED: dict[int, tuple[ToolResult, tuple[str, ToolKind], ToolResult]] = {}
-_NAMED_MAX = 8192
+_NAMED = Copies()
 
 
 def _str(value: Any) -> str | None:
