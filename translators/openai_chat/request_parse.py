@@ -70,12 +70,12 @@ def _items(raw: Any) -> Iterable[Item]:
 Kind = Literal["system", "user", "assistant", "result"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # (not frozen: a frozen one costs a fifth of a whole parse to make)
 class Item:
-    """One message parsed on its own: what no other message changes. Its
-    parts are shared by every request that sends these bytes at this index
-    (see :func:`parse_item`): never changed in place, copied where another
-    message changes them (a tool result's name and kind).
+    """One message parsed on its own: what no other message changes. It and
+    its parts are shared by every request that sends these bytes at this
+    index (see :func:`parse_item`): never changed once made, its parts
+    copied where another message changes them (a tool result's name and kind).
 
     ``system``: ``parts`` as a system message, ``lead`` the same texts as
     the system prompt (a developer's marked so). ``assistant``: ``legacy``
