@@ -48,17 +48,21 @@ class Streams:
 
     def __init__(self, events: int) -> None:
         self.reply = Reply.bench(events)
-        self.cache: dict[tuple[str, str], list[bytes]] = {}
+        self.cache: dict[tuple[str, str, bool], list[bytes]] = {}
 
-    def frames(self, fmt: str, model: str) -> list[bytes]:
-        key = (fmt, model)
+    def frames(self, fmt: str, model: str, usage: bool = False) -> list[bytes]:
+        """``usage``: a Chat request asked for the usage chunk
+        (``stream_options.include_usage``), as the OpenAI API then sends it."""
+        key = (fmt, model, usage)
         if key not in self.cache:
-            frames = RENDERERS[fmt].events(self.reply, Ctx(model=model))
+            body = {"stream_options": {"include_usage": True}} if usage else {}
+            frames = RENDERERS[fmt].events(self.reply, Ctx(model=model, body=body))
             self.cache[key] = [b"%x\r\n%s\r\n" % (len(f), f) for f in frames]
         return self.cache[key]
 
 
 MODEL = re.compile(rb'^\{"model":\s*"([^"]*)"')
+USAGE = re.compile(rb'"include_usage"\s*:\s*true')
 
 
 class Conn(asyncio.Protocol):
@@ -119,7 +123,8 @@ class Conn(asyncio.Protocol):
             self.transport.write(
                 b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
                 b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n")
-            for i, frame in enumerate(self.streams.frames(fmt, model)):
+            usage = fmt == "openai-chat" and USAGE.search(body) is not None
+            for i, frame in enumerate(self.streams.frames(fmt, model, usage)):
                 if self.transport.is_closing():
                     return
                 if i and self.pacing:

@@ -105,3 +105,31 @@ def test_each_client_has_a_same_format_and_a_cross_format_route(tmp_path: Path) 
         assert providers[same]["format"] == client.format, name
         assert providers[cross]["format"] != client.format, name
         assert same == setups.SAME_PROVIDER[name]
+
+
+def test_the_bench_provider_sends_chat_usage_only_when_asked() -> None:
+    """As the OpenAI API: the usage chunk (``choices: []``) only for a request
+    with ``stream_options.include_usage`` (the engine asks for it; without
+    it the engine would estimate every request's tokens)."""
+    import sys
+
+    bench = SCRIPT.parent / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_provider", bench / "provider.py")
+        assert spec is not None and spec.loader is not None
+        provider = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(provider)
+    finally:
+        sys.path.remove(str(bench))
+    streams = provider.Streams(20)
+
+    def usage_chunks(usage: bool) -> int:
+        frames = b"".join(streams.frames("openai-chat", "m", usage))
+        return frames.count(b'"choices":[]') + frames.count(b'"choices": []')
+
+    assert usage_chunks(True) == 1 and usage_chunks(False) == 0
+    for body in (b'{"stream_options":{"include_usage":true}}',
+                 b'{"stream": true, "stream_options": {"include_usage": true}}'):  # fmt: skip
+        assert provider.USAGE.search(body)
+    assert not provider.USAGE.search(b'{"stream_options": {"include_usage": false}}')
