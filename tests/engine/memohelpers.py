@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from omniroute_mitm.engine.core.calls import parse_json
 from omniroute_mitm.engine.core.toplevel import TopLevel
@@ -113,14 +114,7 @@ def assert_next_turn_parses_only_its_new_item(
     issuer, memo, partial)``), and the translation is the fresh one."""
     import json
 
-    parsed: list[int] = []
-    real = memo_module.PARSERS[client]
-
-    def counting(raw: Any, i: int) -> Any:
-        parsed.append(i)
-        return real.parse(raw, i)
-
-    monkeypatch.setitem(memo_module.PARSERS, client, memo_module.ItemParser(real.member, counting))
+    parsed = counting_parser(monkeypatch, client)
     memo = MessageMemo()
     first = shape(body(history, "turn 1"), "openai-chat", "p1", memo, False)
     assert len(parsed) == len(history) + 1
@@ -171,3 +165,32 @@ def assert_tiny_memo_fresh(shape: Any, body: Any, conversation: list[Any], size:
         fresh = outcome(shape(raw, "gemini", "p1", None, False))
         assert outcome(shape(raw, "gemini", "p1", memo, False)) == fresh
     assert memo.held <= memo.max_bytes
+
+
+def counting_parser(monkeypatch: Any, client: str) -> list[int]:
+    """The indexes ``client``'s item parser is called with from now on."""
+    parsed: list[int] = []
+    real = memo_module.PARSERS[client]
+
+    def counting(raw: Any, i: int) -> Any:
+        parsed.append(i)
+        return real.parse(raw, i)
+
+    monkeypatch.setitem(memo_module.PARSERS, client, memo_module.ItemParser(real.member, counting))
+    return parsed
+
+
+def assert_errors_and_translations_both_come_up(
+    elements: Any, shape: Any, body: Any, target: str = "gemini"
+) -> None:
+    """The property tests' conversations (lists of ``elements``) are not
+    all errors (nor all valid)."""
+    seen: set[bool] = set()
+
+    @settings(max_examples=60, deadline=None, database=None)
+    @given(st.lists(elements, max_size=8))
+    def run(conversation: Any) -> None:
+        seen.add(isinstance(shape(body(conversation, "t"), target, "p1", None, False), Shaped))
+
+    run()
+    assert seen == {True, False}

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from memohelpers import (
+    assert_errors_and_translations_both_come_up,
     assert_every_turn_fresh,
     assert_next_turn_parses_only_its_new_item,
     assert_tiny_memo_fresh,
@@ -24,7 +25,6 @@ from omniroute_mitm.engine.core.calls import dumps, parse_json
 from omniroute_mitm.engine.core.toplevel import TopLevel
 from omniroute_mitm.engine.translate import memo as memo_module
 from omniroute_mitm.engine.translate.memo import MessageMemo
-from omniroute_mitm.engine.translate.shaping import Shaped
 from omniroute_mitm.translators import get_format
 
 TARGETS = ["openai-chat", "openai-responses", "gemini", "anthropic"]
@@ -180,15 +180,7 @@ def test_an_invalid_message_gets_its_error_with_its_index_after_a_hit(target):
 
 def test_errors_and_translations_both_come_up():
     """The property test's conversations are not all errors (nor all valid)."""
-    seen: set[bool] = set()
-
-    @settings(max_examples=60, deadline=None, database=None)
-    @given(st.lists(messages, max_size=8))
-    def run(conversation):
-        seen.add(isinstance(shape(body(conversation, "t"), "gemini", "p1", None, False), Shaped))
-
-    run()
-    assert seen == {True, False}
+    assert_errors_and_translations_both_come_up(messages, shape, body)
 
 
 def test_a_tool_result_takes_the_name_of_the_call_as_it_is_now():

@@ -12,9 +12,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from memohelpers import (
+    assert_errors_and_translations_both_come_up,
     assert_every_turn_fresh,
     assert_tiny_memo_fresh,
     assert_unchanged,
+    counting_parser,
     edits,
     outcome,
     rarely,
@@ -22,9 +24,7 @@ from memohelpers import (
 from memohelpers import shape as shape_as
 from omniroute_mitm.engine.core.calls import dumps, parse_json
 from omniroute_mitm.engine.core.toplevel import TopLevel
-from omniroute_mitm.engine.translate import memo as memo_module
 from omniroute_mitm.engine.translate.memo import MessageMemo
-from omniroute_mitm.engine.translate.shaping import Shaped
 from omniroute_mitm.engine.translate.thinking import Entry, ThoughtCache
 from omniroute_mitm.translators import get_format
 from omniroute_mitm.translators.canonical import Reasoning
@@ -170,15 +170,7 @@ def test_a_tiny_memo_still_gives_the_fresh_translation(conversation, size):
 
 def test_errors_and_translations_both_come_up():
     """The property test's conversations are not all errors (nor all valid)."""
-    seen: set[bool] = set()
-
-    @settings(max_examples=60, deadline=None, database=None)
-    @given(st.lists(messages, max_size=8))
-    def run(conversation):
-        seen.add(isinstance(shape(body(conversation, "t"), "gemini", "p1", None, False), Shaped))
-
-    run()
-    assert seen == {True, False}
+    assert_errors_and_translations_both_come_up(messages, shape, body)
 
 
 # ------------------------------------------------------------------------ hits
@@ -207,14 +199,7 @@ def agent_history(turns: int) -> list[dict[str, Any]]:
 def test_the_next_turn_parses_only_its_new_message(monkeypatch):
     """(To its own format a Chat request is passed through, never parsed:
     the next turn goes to Anthropic.)"""
-    parsed: list[int] = []
-    real = memo_module.PARSERS[CLIENT]
-
-    def counting(raw: Any, i: int) -> Any:
-        parsed.append(i)
-        return real.parse(raw, i)
-
-    monkeypatch.setitem(memo_module.PARSERS, CLIENT, memo_module.ItemParser(real.member, counting))
+    parsed = counting_parser(monkeypatch, CLIENT)
     history = agent_history(30)
     memo = MessageMemo()
     first = shape(body(history, "turn 1"), "anthropic", "p1", memo, False)

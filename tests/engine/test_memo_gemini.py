@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from memohelpers import (
     ISSUERS,
+    assert_errors_and_translations_both_come_up,
     assert_every_turn_fresh,
     assert_next_turn_parses_only_its_new_item,
     assert_tiny_memo_fresh,
@@ -24,7 +25,6 @@ from memohelpers import shape as shape_as
 from omniroute_mitm.engine.core.calls import dumps, parse_json
 from omniroute_mitm.engine.core.toplevel import TopLevel
 from omniroute_mitm.engine.translate.memo import MessageMemo
-from omniroute_mitm.engine.translate.shaping import Shaped
 from omniroute_mitm.translators import get_format
 from omniroute_mitm.translators.gemini.common import REASONING_KEY
 
@@ -137,16 +137,7 @@ def test_a_tiny_memo_still_gives_the_fresh_translation(conversation, size):
 
 def test_errors_and_translations_both_come_up():
     """The property test's conversations are not all errors (nor all valid)."""
-    seen: set[bool] = set()
-
-    @settings(max_examples=60, deadline=None, database=None)
-    @given(st.lists(contents, max_size=8))
-    def run(conversation):
-        shaped = shape(body(conversation, "t"), "anthropic", "p1", None, False)
-        seen.add(isinstance(shaped, Shaped))
-
-    run()
-    assert seen == {True, False}
+    assert_errors_and_translations_both_come_up(contents, shape, body, "anthropic")
 
 
 # ------------------------------------------------------------------------ hits

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from memohelpers import (
     ISSUERS,
+    assert_errors_and_translations_both_come_up,
     assert_every_turn_fresh,
     assert_next_turn_parses_only_its_new_item,
     assert_tiny_memo_fresh,
@@ -25,7 +26,6 @@ from memohelpers import shape as shape_as
 from omniroute_mitm.engine.core.calls import dumps, parse_json
 from omniroute_mitm.engine.core.toplevel import TopLevel
 from omniroute_mitm.engine.translate.memo import MessageMemo
-from omniroute_mitm.engine.translate.shaping import Shaped
 from omniroute_mitm.translators import get_format
 
 CLIENT = "openai-responses"
@@ -153,15 +153,7 @@ def test_a_tiny_memo_still_gives_the_fresh_translation(conversation, size):
 
 def test_errors_and_translations_both_come_up():
     """The property test's conversations are not all errors (nor all valid)."""
-    seen: set[bool] = set()
-
-    @settings(max_examples=60, deadline=None, database=None)
-    @given(st.lists(items, max_size=8))
-    def run(conversation):
-        seen.add(isinstance(shape(body(conversation, "t"), "gemini", "p1", None, False), Shaped))
-
-    run()
-    assert seen == {True, False}
+    assert_errors_and_translations_both_come_up(items, shape, body)
 
 
 # ------------------------------------------------------------------------ hits
