@@ -23,7 +23,7 @@ import yaml
 from load import Result, Target, run_load
 from procs import Proc
 from run import as_issued, long_request
-from setups import BIN, CLIENT_KEY, CLIENTS, HERE, ROOT, Env, make_confdir, mitmdump
+from setups import BIN, CLIENT_KEY, CLIENTS, HERE, LAST_TURN, ROOT, Env, make_confdir, mitmdump
 
 WARM = 60.0
 """Seconds after which RSS should stay flat (the issue's "after the first minute")."""
@@ -140,16 +140,20 @@ def main(argv: list[str] | None = None) -> int:
             assert front.match is not None
             proxy = f"http://127.0.0.1:{front.match.group(1)}"
 
-            def target(model: str, body: dict[str, object]) -> Target:
+            def target(model: str, body: dict[str, object], turn: str | None = None) -> Target:
                 return Target(claude.url(model), claude.headers(CLIENT_KEY),
                               {**body, "model": model, "stream": True}, proxy=proxy,
-                              ssl_context=ssl_context, done_marker=claude.done_marker)
+                              ssl_context=ssl_context, done_marker=claude.done_marker,
+                              turn_text=turn)
 
             quarter = max(1, args.streams // 4)
             targets = [
                 # (its signatures as the provider gave them: a session on that route)
-                (target("soak-long-same", as_issued(template, claude, "soak-anthropic")), quarter),
-                (target("soak-long-cross", template), quarter),
+                # each long request the next turn of its conversation (what is remembered
+                # between turns must stay bounded)
+                (target("soak-long-same", as_issued(template, claude, "soak-anthropic"),
+                        LAST_TURN), quarter),
+                (target("soak-long-cross", template, LAST_TURN), quarter),
                 (target("soak-stream", claude.short("soak-stream")), args.streams - 2 * quarter),
             ]
             pids = {"mitmdump": front.pid, "engine": front.pids()[1]}
