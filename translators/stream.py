@@ -7,6 +7,8 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
+import orjson
+
 from .base import StreamDecoder, StreamEncoder, WireFormat
 from .canonical import (
     BlockCitation,
@@ -933,8 +935,29 @@ def estimate_tokens(request: Request, memo: RenderMemo | None = None) -> int:
         chars += _message_chars(request.messages, memo)
     for tool in request.tools:
         chars += len(tool.name) + len(tool.description or "")
-        chars += len(json.dumps(tool.parameters)) if tool.parameters else 0
+        chars += _schema_chars(tool.parameters) if tool.parameters else 0
     return max(1, chars // 4)
+
+
+def _schema_chars(schema: object) -> int:
+    """``len(json.dumps(schema))``, remembered by the schema's compact bytes:
+    an agent resends the same tool schemas every turn (tens of KB; json's
+    encoder is ~25x slower than orjson's, which only finds the entry)."""
+    try:
+        key = orjson.dumps(schema)
+    except TypeError:  # (what orjson refuses, json may still write)
+        return len(json.dumps(schema))
+    chars = _SCHEMA_CHARS.get(key)
+    if chars is None:
+        chars = len(json.dumps(schema))
+        if len(_SCHEMA_CHARS) >= _SCHEMAS_MAX:
+            _SCHEMA_CHARS.clear()
+        _SCHEMA_CHARS[key] = chars
+    return chars
+
+
+_SCHEMA_CHARS: dict[bytes, int] = {}
+_SCHEMAS_MAX = 512
 
 
 def _message_chars(messages: list[Message], memo: RenderMemo) -> int:

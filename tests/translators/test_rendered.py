@@ -235,3 +235,29 @@ def test_equal_parts_that_render_apart_are_not_taken_for_each_other(fmt):
         got = _render(fmt, messages, turn, memo)
         assert got == _render(fmt, messages, turn, None)
         assert orjson.dumps(data)[1:-1] in got[0]
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "properties": {"path": {"type": "string", "description": "café ☕"}}},
+        {"type": "number", "minimum": 1.5, "maximum": 1e300, "enum": [1, 1.0, True, None]},
+        {"type": "integer", "maximum": 2**70},  # (orjson refuses it: json counts it)
+        {"a": [{"b": "\u2028\x00"}]},
+    ],
+)
+def test_a_tool_schemas_count_is_the_json_length_every_time(schema) -> None:
+    """The estimate counts a tool's schema as ``len(json.dumps(schema))``,
+    remembered between requests: the same count the first time and after."""
+    import json
+
+    from omniroute_mitm.translators.canonical import Request, Tool
+    from omniroute_mitm.translators.stream import estimate_tokens
+
+    def request() -> Request:
+        return Request(
+            model="m", messages=[], tools=[Tool("t", None, json.loads(json.dumps(schema)))]
+        )
+
+    expected = max(1, (1 + len(json.dumps(schema))) // 4)
+    assert [estimate_tokens(request()) for _ in range(3)] == [expected] * 3
